@@ -1,0 +1,38 @@
+package record
+
+// Limits on every decoded structure, in one place. A decoder that meets
+// input beyond a limit rejects it with ErrTooLarge; nothing is truncated.
+//
+// SPEC: spec/records.md#limits
+const (
+	// MaxRecordSize is the largest encoded signed record accepted (a
+	// Signed, with its signatures). A statement co-signature, a custody
+	// record or a grant is a few hundred bytes; an agreement with 200
+	// parties and its clauses stays well below this.
+	MaxRecordSize = 256 << 10
+
+	// MaxSignatures is the most signatures one record may carry.
+	MaxSignatures = 8
+
+	// MaxSigners is the most principals a record's "by" field may name.
+	MaxSigners = MaxSignatures
+
+	// MaxHandleLen is the longest principal handle, "house/name".
+	MaxHandleLen = 97
+	// MaxHouseLen is the longest house name.
+	MaxHouseLen = 32
+	// MaxOfficeLen is the longest office name inside a house.
+	MaxOfficeLen = 64
+
+	// MaxOriginLen is the longest log origin a record may name.
+	MaxOriginLen = 256
+
+	// SaltSize is the size of the random salt of a private record.
+	SaltSize = 16
+
+	// MaxArrayElements and MaxMapPairs bound any CBOR array or map.
+	MaxArrayElements = 4096
+	MaxMapPairs      = 256
+	// MaxNesting bounds CBOR nesting depth.
+	MaxNesting = 16
+)
