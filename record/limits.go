@@ -36,3 +36,22 @@ const (
 	// MaxNesting bounds CBOR nesting depth.
 	MaxNesting = 16
 )
+
+// Limits on agreement and statement bodies (spec/agreement.md#limits).
+const (
+	// MaxParties is the most parties one agreement may invite.
+	MaxParties = 256
+	// MaxPartySigners is the most offices named as signers for one party.
+	MaxPartySigners = 8
+	// MaxVerifiers is the most verifiers one agreement may name.
+	MaxVerifiers = 32
+	// MaxClauses is the most clauses one agreement may have.
+	MaxClauses = 64
+	// MaxTitleLen is the longest title of an agreement, clause or
+	// statement, in bytes.
+	MaxTitleLen = 512
+	// MaxLabelLen is the longest agreement name or clause ID.
+	MaxLabelLen = 64
+	// MaxNoteLen is the longest free-text note of an attestation.
+	MaxNoteLen = 1024
+)
