@@ -1,0 +1,237 @@
+package directory
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"strings"
+
+	"filippo.io/age"
+	"pouch.dev/record"
+)
+
+// RegistrarOffice is the reserved office name of a house's registrar: the
+// house record is signed as "HOUSE/registrar" by the registrar key it
+// names, and every admit and key-revoke of the house is signed by that key.
+//
+// SPEC: spec/directory.md#house
+const RegistrarOffice = "registrar"
+
+// OperatorHandle is the handle under which a deployment's operator key
+// countersigns house records when the directory is in operator mode.
+//
+// SPEC: spec/directory.md#founding
+const OperatorHandle record.Handle = "pouch/operator"
+
+// Registrar returns the registrar handle of house ("ir/registrar").
+func Registrar(house string) record.Handle {
+	return record.Handle(house + "/" + RegistrarOffice)
+}
+
+// A House is the body of a house record: a house is founded with its
+// registrar key. The record's only (open mode) or first (operator mode)
+// signer is Registrar(House), signing with Registrar.
+//
+// SPEC: spec/directory.md#house
+type House struct {
+	House     string `cbor:"house"`
+	Registrar []byte `cbor:"registrar"`      // Ed25519 public key
+	Name      string `cbor:"name,omitempty"` // for people: "Islamic Republic of Iran"
+}
+
+// An Admit is the body of an admit record: the registrar of a house admits
+// the holder of an office with the holder's signing key and sealing
+// (age) recipient. A later admit for the same handle is a key rotation: a
+// new holder of the office.
+//
+// SPEC: spec/directory.md#admit
+type Admit struct {
+	Handle    record.Handle `cbor:"handle"`
+	Key       []byte        `cbor:"key"`              // Ed25519 public key
+	Recipient string        `cbor:"recipient"`        // age recipient ("age1pq1…" or "age1…")
+	Holder    string        `cbor:"holder,omitempty"` // for people: "Vladimir Putin"
+}
+
+// A KeyRevoke is the body of a key-revoke record: the house registrar, or
+// the holder itself, declares Key of Handle revoked from this record's log
+// index on.
+//
+// SPEC: spec/directory.md#key-revoke
+type KeyRevoke struct {
+	Handle record.Handle `cbor:"handle"`
+	Key    []byte        `cbor:"key"`
+	Reason string        `cbor:"reason,omitempty"`
+}
+
+// An Ability is what a grant lets its grantee do.
+type Ability string
+
+// The abilities.
+const (
+	// Receive: open letters to the grantor (they are sealed to the
+	// grantee too) and sign their delivery on the grantor's behalf.
+	Receive Ability = "receive"
+	// Carry: take custody of pouches in place of the grantor when the
+	// grantor is an envoy on their route.
+	Carry Ability = "carry"
+	// Disclose: publish sections of the grantor's letters.
+	Disclose Ability = "disclose"
+)
+
+func (a Ability) known() bool { return a == Receive || a == Carry || a == Disclose }
+
+// A Grant is the body of a grant record, signed by the grantor (the
+// record's first signer). A grant record with a salt is private: served
+// only to its parties.
+//
+// SPEC: spec/directory.md#grant
+type Grant struct {
+	To        record.Handle `cbor:"to"`
+	Abilities []Ability     `cbor:"abilities"`
+	// Scope. Empty means any.
+	Counterparts []record.Handle `cbor:"counterparts,omitempty"` // for receive: senders; for carry: senders; for disclose: -
+	Thread       *record.ID      `cbor:"thread,omitempty"`       // a pouch or letter ID; its thread
+	Purpose      string          `cbor:"purpose,omitempty"`      // for people: "special representative"
+	// Validity window, Unix milliseconds, against the log's sequencing
+	// time. NotAfter 0 means no expiry.
+	NotBefore int64 `cbor:"not-before,omitempty"`
+	NotAfter  int64 `cbor:"not-after,omitempty"`
+}
+
+// A GrantRevoke is the body of a grant-revoke record, signed by the
+// grantor of Grant.
+//
+// SPEC: spec/directory.md#grant-revoke
+type GrantRevoke struct {
+	Grant  record.ID `cbor:"grant"`
+	Reason string    `cbor:"reason,omitempty"`
+}
+
+// Limits of directory bodies.
+const (
+	MaxNameLen      = 200
+	MaxPurposeLen   = 500
+	MaxCounterparts = 64
+	MaxRecipientLen = 4096
+)
+
+func (b *House) check() error {
+	if _, err := record.ParseHouse(b.House); err != nil {
+		return err
+	}
+	if b.House == OperatorHandle.House() {
+		return fmt.Errorf("house %q is reserved for the deployment's operator", b.House)
+	}
+	if len(b.Registrar) != ed25519.PublicKeySize {
+		return fmt.Errorf("house %s: registrar key of %d bytes, want an Ed25519 key of %d", b.House, len(b.Registrar), ed25519.PublicKeySize)
+	}
+	if len(b.Name) > MaxNameLen {
+		return fmt.Errorf("house %s: name longer than %d bytes", b.House, MaxNameLen)
+	}
+	return nil
+}
+
+func (b *Admit) check() error {
+	if _, err := record.ParseHandle(string(b.Handle)); err != nil {
+		return err
+	}
+	if b.Handle.Office() == RegistrarOffice {
+		return fmt.Errorf("admit %s: the office %q is reserved for the house's registrar", b.Handle, RegistrarOffice)
+	}
+	if len(b.Key) != ed25519.PublicKeySize {
+		return fmt.Errorf("admit %s: key of %d bytes, want an Ed25519 key of %d", b.Handle, len(b.Key), ed25519.PublicKeySize)
+	}
+	if len(b.Recipient) > MaxRecipientLen {
+		return fmt.Errorf("admit %s: recipient longer than %d bytes", b.Handle, MaxRecipientLen)
+	}
+	if err := checkRecipient(b.Recipient); err != nil {
+		return fmt.Errorf("admit %s: %w", b.Handle, err)
+	}
+	if len(b.Holder) > MaxNameLen {
+		return fmt.Errorf("admit %s: holder name longer than %d bytes", b.Handle, MaxNameLen)
+	}
+	return nil
+}
+
+// checkRecipient requires exactly one age recipient, native (X25519 or
+// the hybrid post-quantum kind).
+func checkRecipient(s string) error {
+	if s == "" || strings.ContainsAny(s, "\n\r# ") {
+		return fmt.Errorf("recipient %q: want one age recipient such as age1pq1…", s)
+	}
+	rs, err := age.ParseRecipients(strings.NewReader(s))
+	if err != nil || len(rs) != 1 {
+		return fmt.Errorf("recipient %q is not an age recipient: %v", short(s), err)
+	}
+	switch rs[0].(type) {
+	case *age.X25519Recipient, *age.HybridRecipient:
+		return nil
+	}
+	return fmt.Errorf("recipient %q: only native age recipients (age1pq1…, age1…) are accepted", short(s))
+}
+
+func short(s string) string {
+	if len(s) > 24 {
+		return s[:20] + "…"
+	}
+	return s
+}
+
+func (b *KeyRevoke) check() error {
+	if _, err := record.ParseHandle(string(b.Handle)); err != nil {
+		return err
+	}
+	if len(b.Key) != ed25519.PublicKeySize {
+		return fmt.Errorf("key-revoke %s: key of %d bytes, want %d", b.Handle, len(b.Key), ed25519.PublicKeySize)
+	}
+	if len(b.Reason) > MaxPurposeLen {
+		return fmt.Errorf("key-revoke %s: reason longer than %d bytes", b.Handle, MaxPurposeLen)
+	}
+	return nil
+}
+
+func (b *Grant) check() error {
+	if _, err := record.ParseHandle(string(b.To)); err != nil {
+		return fmt.Errorf("grant: to: %w", err)
+	}
+	if len(b.Abilities) == 0 {
+		return fmt.Errorf("grant to %s names no ability (want receive, carry or disclose)", b.To)
+	}
+	seen := map[Ability]bool{}
+	for _, a := range b.Abilities {
+		if !a.known() {
+			return fmt.Errorf("grant to %s: unknown ability %q (want receive, carry or disclose)", b.To, a)
+		}
+		if seen[a] {
+			return fmt.Errorf("grant to %s: ability %q named twice", b.To, a)
+		}
+		seen[a] = true
+	}
+	if len(b.Counterparts) > MaxCounterparts {
+		return fmt.Errorf("grant to %s: more than %d counterparts", b.To, MaxCounterparts)
+	}
+	for _, c := range b.Counterparts {
+		if _, err := record.ParseHandle(string(c)); err != nil {
+			return fmt.Errorf("grant to %s: counterpart: %w", b.To, err)
+		}
+	}
+	if len(b.Purpose) > MaxPurposeLen {
+		return fmt.Errorf("grant to %s: purpose longer than %d bytes", b.To, MaxPurposeLen)
+	}
+	if b.NotBefore < 0 || b.NotAfter < 0 {
+		return fmt.Errorf("grant to %s: negative validity time", b.To)
+	}
+	if b.NotAfter != 0 && b.NotAfter <= b.NotBefore {
+		return fmt.Errorf("grant to %s: not-after is not after not-before", b.To)
+	}
+	return nil
+}
+
+// Has reports whether g includes ability a.
+func (g *Grant) Has(a Ability) bool {
+	for _, x := range g.Abilities {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,478 @@
+// Package directory holds pouch's directory — houses, offices and their
+// keys, grants — and its authorisation rules, as pure functions over the
+// records of the log.
+//
+// A Directory is a state machine. The server applies every record in log
+// order with Apply, giving each its log index and sequencing time (a Pos);
+// before a record is appended, Check says whether the directory as of now
+// allows it. Queries answer as of any point of the log:
+//
+//   - which key held an office at log index N (KeyAt), and whether a key is
+//     current or was revoked (CurrentKey, CheckKey);
+//   - whom a letter to an addressee must be sealed to (SealTo): the
+//     addressee and its current receive delegates for that sender and thread;
+//   - whether a principal may receive for, carry for or disclose for another
+//     (MayReceive, MayCarry, MayDisclose), and whether it may take custody of
+//     a pouch next (NextHop).
+//
+// The package does no I/O and keeps no clock: time comes from the log.
+//
+// # Founding houses
+//
+// In operator mode (the default of a deployment) a house record must be
+// countersigned by the operator key made at the server's first start, as
+// OperatorHandle. In open mode the first house record for a name wins; it
+// is in the log for everyone to see. Open mode is for demos and tests.
+//
+// The rules are written down in spec/directory.md.
+package directory
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"fmt"
+	"slices"
+	"time"
+
+	"pouch.dev/record"
+)
+
+// A Pos is a point in the log: a record's leaf index and its sequencing
+// time, the authoritative time of the record.
+type Pos struct {
+	Index uint64
+	Time  time.Time
+}
+
+// Mode says who may found a house.
+type Mode int
+
+const (
+	// ModeOperator: the operator key countersigns every house record.
+	ModeOperator Mode = iota
+	// ModeOpen: the first claim of a house name wins.
+	ModeOpen
+)
+
+func (m Mode) String() string {
+	if m == ModeOpen {
+		return "open"
+	}
+	return "operator"
+}
+
+// Config fixes a directory's founding rule.
+type Config struct {
+	Mode     Mode
+	Operator ed25519.PublicKey // required in ModeOperator
+}
+
+// A HouseEntry is a founded house.
+type HouseEntry struct {
+	House     string
+	Name      string
+	Registrar ed25519.PublicKey
+	ID        record.ID
+	Pos       Pos
+}
+
+// A KeyEntry is one holder's key of an office, from its admit record.
+type KeyEntry struct {
+	Handle    record.Handle
+	Key       ed25519.PublicKey
+	Recipient string
+	Holder    string
+	ID        record.ID // the admit record
+	Admitted  Pos
+	// Superseded is set when a later admit rotated the office to a new
+	// key; Revoked when a key-revoke record revoked this key.
+	Superseded *Pos
+	Revoked    *Pos
+	RevokeID   record.ID
+}
+
+// ValidAt reports whether e may sign for its handle in a record at index.
+func (e *KeyEntry) ValidAt(index uint64) bool {
+	return e.Admitted.Index < index &&
+		(e.Superseded == nil || index < e.Superseded.Index) &&
+		(e.Revoked == nil || index < e.Revoked.Index)
+}
+
+// A GrantEntry is a logged grant.
+type GrantEntry struct {
+	ID      record.ID
+	From    record.Handle
+	Grant   Grant
+	Private bool
+	Pos     Pos
+	Revoked *Pos
+}
+
+// NotAfter returns the expiry time, or the zero time.
+func (g *GrantEntry) NotAfter() time.Time {
+	if g.Grant.NotAfter == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(g.Grant.NotAfter).UTC()
+}
+
+// A Directory is the state of houses, offices and grants after applying
+// a prefix of the log. It is not safe for concurrent use: the server
+// guards it with a lock.
+type Directory struct {
+	cfg     Config
+	next    uint64 // the index after the last applied record
+	houses  map[string]*HouseEntry
+	offices map[record.Handle][]*KeyEntry // in admit order
+	grants  map[record.ID]*GrantEntry
+	granted map[record.Handle][]*GrantEntry // by grantee
+	byKey   map[string]*KeyEntry            // by public key bytes
+}
+
+// New returns an empty directory with founding rule cfg.
+func New(cfg Config) *Directory {
+	return &Directory{
+		cfg:     cfg,
+		houses:  map[string]*HouseEntry{},
+		offices: map[record.Handle][]*KeyEntry{},
+		grants:  map[record.ID]*GrantEntry{},
+		granted: map[record.Handle][]*GrantEntry{},
+		byKey:   map[string]*KeyEntry{},
+	}
+}
+
+// Config returns the directory's founding rule.
+func (d *Directory) Config() Config { return d.cfg }
+
+// Next returns the log index the next applied record must have at least:
+// one past the last applied record.
+func (d *Directory) Next() uint64 { return d.next }
+
+// IsDirectoryKind reports whether records of kind k change the directory.
+func IsDirectoryKind(k record.Kind) bool {
+	switch k {
+	case record.KindHouse, record.KindAdmit, record.KindKeyRevoke, record.KindGrant, record.KindGrantRevoke:
+		return true
+	}
+	return false
+}
+
+// Check reports whether the signed record s (decoded as r) may be
+// appended at pos: its signers' keys are theirs at pos, and for the
+// directory kinds, its signer has authority for it. Signatures themselves
+// must have been verified (record.Verify). Kind-specific rules of other
+// kinds (custody routes, disclosures) are checked by the caller with the
+// other methods.
+//
+// SPEC: spec/directory.md#authority
+func (d *Directory) Check(s *record.Signed, r *record.Record, pos Pos) error {
+	_, err := d.check(s, r, pos)
+	return err
+}
+
+// Apply checks s as Check does and, if it is allowed, applies it at pos.
+// Records must be applied in log order.
+func (d *Directory) Apply(s *record.Signed, r *record.Record, pos Pos) error {
+	if pos.Index < d.next {
+		return fmt.Errorf("%w: record at index %d after index %d", ErrOutOfOrder, pos.Index, d.next-1)
+	}
+	apply, err := d.check(s, r, pos)
+	if err != nil {
+		return err
+	}
+	if apply != nil {
+		apply()
+	}
+	d.next = pos.Index + 1
+	return nil
+}
+
+// check returns the state change s makes, or nil if it makes none.
+func (d *Directory) check(s *record.Signed, r *record.Record, pos Pos) (func(), error) {
+	if len(s.Sigs) != len(r.By) {
+		return nil, fmt.Errorf("%s record: %d signatures for %d signers", r.Kind, len(s.Sigs), len(r.By))
+	}
+	id := s.ID()
+	switch r.Kind {
+	case record.KindHouse:
+		return d.checkHouse(s, r, id, pos)
+	case record.KindAdmit:
+		return d.checkAdmit(s, r, id, pos)
+	case record.KindKeyRevoke:
+		return d.checkKeyRevoke(s, r, id, pos)
+	case record.KindGrant:
+		return d.checkGrant(s, r, id, pos)
+	case record.KindGrantRevoke:
+		return d.checkGrantRevoke(s, r, id, pos)
+	}
+	for i, h := range r.By {
+		if err := d.CheckKey(h, s.Sigs[i].Key, pos.Index); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// SPEC: spec/directory.md#house
+func (d *Directory) checkHouse(s *record.Signed, r *record.Record, id record.ID, pos Pos) (func(), error) {
+	var b House
+	if err := r.DecodeBody(&b); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	if err := b.check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	if r.By[0] != Registrar(b.House) {
+		return nil, fmt.Errorf("%w: a house record for %s must be signed first as %s, not %s", ErrNotAuthorised, b.House, Registrar(b.House), r.By[0])
+	}
+	if !bytes.Equal(s.Sigs[0].Key, b.Registrar) {
+		return nil, fmt.Errorf("%w: the house record for %s is not signed by the registrar key it names", ErrNotAuthorised, b.House)
+	}
+	if h, ok := d.houses[b.House]; ok {
+		return nil, fmt.Errorf("%w: house %s was founded at log index %d", ErrHouseTaken, b.House, h.Pos.Index)
+	}
+	switch d.cfg.Mode {
+	case ModeOperator:
+		if len(r.By) != 2 || r.By[1] != OperatorHandle || !bytes.Equal(s.Sigs[1].Key, d.cfg.Operator) {
+			return nil, fmt.Errorf("%w: this deployment admits houses with its operator's countersignature (as %s); ask its operator", ErrNotAuthorised, OperatorHandle)
+		}
+	case ModeOpen:
+		if len(r.By) != 1 {
+			return nil, fmt.Errorf("%w: in open mode a house record is signed by its registrar alone", ErrNotAuthorised)
+		}
+	}
+	return func() {
+		d.houses[b.House] = &HouseEntry{House: b.House, Name: b.Name, Registrar: ed25519.PublicKey(b.Registrar), ID: id, Pos: pos}
+	}, nil
+}
+
+func (d *Directory) registrarSigned(s *record.Signed, r *record.Record, house string) error {
+	h, ok := d.houses[house]
+	if !ok {
+		return fmt.Errorf("%w %q: found it first with a house record", ErrUnknownHouse, house)
+	}
+	if len(r.By) != 1 || r.By[0] != Registrar(house) {
+		return fmt.Errorf("%w: %s records of house %s are signed by %s alone", ErrNotAuthorised, r.Kind, house, Registrar(house))
+	}
+	if !bytes.Equal(s.Sigs[0].Key, h.Registrar) {
+		return &KeyError{Handle: r.By[0], Key: s.Sigs[0].Key, Reason: ErrKeyNotCurrent, Detail: "not the registrar key of the house record"}
+	}
+	return nil
+}
+
+// SPEC: spec/directory.md#admit
+func (d *Directory) checkAdmit(s *record.Signed, r *record.Record, id record.ID, pos Pos) (func(), error) {
+	var b Admit
+	if err := r.DecodeBody(&b); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	if err := b.check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	if err := d.registrarSigned(s, r, b.Handle.House()); err != nil {
+		return nil, err
+	}
+	if e, ok := d.byKey[string(b.Key)]; ok {
+		return nil, fmt.Errorf("%w: key %s was already admitted for %s at log index %d; make a new key", ErrNotAuthorised, keyShort(b.Key), e.Handle, e.Admitted.Index)
+	}
+	return func() {
+		e := &KeyEntry{Handle: b.Handle, Key: ed25519.PublicKey(b.Key), Recipient: b.Recipient, Holder: b.Holder, ID: id, Admitted: pos}
+		keys := d.offices[b.Handle]
+		for _, old := range keys {
+			if old.Superseded == nil {
+				p := pos
+				old.Superseded = &p
+			}
+		}
+		d.offices[b.Handle] = append(keys, e)
+		d.byKey[string(b.Key)] = e
+	}, nil
+}
+
+// SPEC: spec/directory.md#key-revoke
+func (d *Directory) checkKeyRevoke(s *record.Signed, r *record.Record, id record.ID, pos Pos) (func(), error) {
+	var b KeyRevoke
+	if err := r.DecodeBody(&b); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	if err := b.check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	e := d.byKey[string(b.Key)]
+	if e == nil || e.Handle != b.Handle {
+		return nil, &KeyError{Handle: b.Handle, Key: b.Key, Reason: ErrKeyNotCurrent, Detail: "it was never admitted for this office"}
+	}
+	if e.Revoked != nil {
+		return nil, &KeyError{Handle: b.Handle, Key: b.Key, Reason: ErrKeyRevoked, Index: e.Revoked.Index, Time: e.Revoked.Time}
+	}
+	// The registrar, or the holder of the key itself (as long as the key is
+	// valid), may revoke it.
+	if len(r.By) == 1 && r.By[0] == b.Handle && bytes.Equal(s.Sigs[0].Key, b.Key) {
+		if err := d.CheckKey(b.Handle, b.Key, pos.Index); err != nil {
+			return nil, err
+		}
+	} else if err := d.registrarSigned(s, r, b.Handle.House()); err != nil {
+		return nil, err
+	}
+	return func() {
+		p := pos
+		e.Revoked = &p
+		e.RevokeID = id
+	}, nil
+}
+
+// SPEC: spec/directory.md#grant
+func (d *Directory) checkGrant(s *record.Signed, r *record.Record, id record.ID, pos Pos) (func(), error) {
+	var b Grant
+	if err := r.DecodeBody(&b); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	if err := b.check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	if len(r.By) != 1 {
+		return nil, fmt.Errorf("%w: a grant is signed by its grantor alone", ErrNotAuthorised)
+	}
+	from := r.By[0]
+	if from == b.To {
+		return nil, fmt.Errorf("%w: %s cannot grant itself", ErrNotAuthorised, from)
+	}
+	if err := d.CheckKey(from, s.Sigs[0].Key, pos.Index); err != nil {
+		return nil, err
+	}
+	if _, err := d.CurrentKey(b.To, pos.Index); err != nil {
+		return nil, fmt.Errorf("grant to %s: %w", b.To, err)
+	}
+	return func() {
+		g := &GrantEntry{ID: id, From: from, Grant: b, Private: r.Private(), Pos: pos}
+		d.grants[id] = g
+		d.granted[b.To] = append(d.granted[b.To], g)
+	}, nil
+}
+
+// SPEC: spec/directory.md#grant-revoke
+func (d *Directory) checkGrantRevoke(s *record.Signed, r *record.Record, id record.ID, pos Pos) (func(), error) {
+	var b GrantRevoke
+	if err := r.DecodeBody(&b); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	g, ok := d.grants[b.Grant]
+	if !ok {
+		return nil, fmt.Errorf("%w: grant %s is not in the log", ErrNoGrant, b.Grant.Short())
+	}
+	if len(r.By) != 1 || r.By[0] != g.From {
+		return nil, fmt.Errorf("%w: only the grantor %s may revoke grant %s", ErrNotAuthorised, g.From, b.Grant.Short())
+	}
+	if err := d.CheckKey(g.From, s.Sigs[0].Key, pos.Index); err != nil {
+		return nil, err
+	}
+	if g.Revoked != nil {
+		return nil, &GrantError{Grantee: g.Grant.To, Grantor: g.From, Grant: g.ID, Reason: ErrGrantRevoked, Index: g.Revoked.Index}
+	}
+	return func() {
+		p := pos
+		g.Revoked = &p
+	}, nil
+}
+
+// House returns a founded house.
+func (d *Directory) House(name string) (*HouseEntry, bool) {
+	h, ok := d.houses[name]
+	return h, ok
+}
+
+// Houses returns the founded houses in founding order.
+func (d *Directory) Houses() []*HouseEntry {
+	var hs []*HouseEntry
+	for _, h := range d.houses {
+		hs = append(hs, h)
+	}
+	slices.SortFunc(hs, func(a, b *HouseEntry) int { return int(a.Pos.Index) - int(b.Pos.Index) })
+	return hs
+}
+
+// History returns every key ever admitted for h, oldest first.
+func (d *Directory) History(h record.Handle) []*KeyEntry { return d.offices[h] }
+
+// Handles returns every admitted handle.
+func (d *Directory) Handles() []record.Handle {
+	var hs []record.Handle
+	for h := range d.offices {
+		hs = append(hs, h)
+	}
+	slices.Sort(hs)
+	return hs
+}
+
+// KeyAt returns the key that held h for records at log index.
+func (d *Directory) KeyAt(h record.Handle, index uint64) (*KeyEntry, error) {
+	keys := d.offices[h]
+	if len(keys) == 0 {
+		return nil, &KeyError{Handle: h, Reason: ErrUnknownPrincipal}
+	}
+	for i := len(keys) - 1; i >= 0; i-- {
+		if keys[i].ValidAt(index) {
+			return keys[i], nil
+		}
+	}
+	last := keys[len(keys)-1]
+	if last.Revoked != nil && last.Revoked.Index <= index {
+		return nil, &KeyError{Handle: h, Key: last.Key, Reason: ErrKeyRevoked, Index: last.Revoked.Index, Time: last.Revoked.Time}
+	}
+	return nil, &KeyError{Handle: h, Reason: ErrKeyNotCurrent, Detail: fmt.Sprintf("no key held it at log index %d", index)}
+}
+
+// CurrentKey returns h's key for a record appended now (at index d.Next(),
+// or at index if larger).
+func (d *Directory) CurrentKey(h record.Handle, index uint64) (*KeyEntry, error) {
+	return d.KeyAt(h, max(index, d.next))
+}
+
+// CheckKey reports whether key may sign for h in a record at index.
+func (d *Directory) CheckKey(h record.Handle, key []byte, index uint64) error {
+	e := d.byKey[string(key)]
+	if e == nil || e.Handle != h {
+		if len(d.offices[h]) == 0 {
+			return &KeyError{Handle: h, Key: key, Reason: ErrUnknownPrincipal}
+		}
+		return &KeyError{Handle: h, Key: key, Reason: ErrKeyNotCurrent, Detail: "it was never admitted for this office"}
+	}
+	if e.ValidAt(index) {
+		return nil
+	}
+	if e.Revoked != nil && e.Revoked.Index <= index {
+		return &KeyError{Handle: h, Key: key, Reason: ErrKeyRevoked, Index: e.Revoked.Index, Time: e.Revoked.Time}
+	}
+	if e.Superseded != nil && e.Superseded.Index <= index {
+		return &KeyError{Handle: h, Key: key, Reason: ErrKeyNotCurrent, Index: e.Superseded.Index,
+			Detail: fmt.Sprintf("a new holder was admitted at log index %d", e.Superseded.Index)}
+	}
+	return &KeyError{Handle: h, Key: key, Reason: ErrKeyNotCurrent, Detail: fmt.Sprintf("it was admitted only at log index %d", e.Admitted.Index)}
+}
+
+// KeyOwner returns the entry of a public key, if it was ever admitted.
+func (d *Directory) KeyOwner(key []byte) (*KeyEntry, bool) {
+	e, ok := d.byKey[string(key)]
+	return e, ok
+}
+
+// Grant returns a logged grant.
+func (d *Directory) Grant(id record.ID) (*GrantEntry, bool) {
+	g, ok := d.grants[id]
+	return g, ok
+}
+
+// GrantsTo returns the grants ever made to h, in log order.
+func (d *Directory) GrantsTo(h record.Handle) []*GrantEntry { return d.granted[h] }
+
+// GrantsFrom returns the grants ever made by h, in log order.
+func (d *Directory) GrantsFrom(h record.Handle) []*GrantEntry {
+	var gs []*GrantEntry
+	for _, g := range d.grants {
+		if g.From == h {
+			gs = append(gs, g)
+		}
+	}
+	slices.SortFunc(gs, func(a, b *GrantEntry) int { return int(a.Pos.Index) - int(b.Pos.Index) })
+	return gs
+}

@@ -1,0 +1,284 @@
+package directory
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"pouch.dev/record"
+)
+
+type principal struct {
+	h   record.Handle
+	key ed25519.PrivateKey
+	rcp string
+}
+
+type world struct {
+	t    *testing.T
+	d    *Directory
+	idx  uint64
+	now  time.Time
+	regs map[string]ed25519.PrivateKey
+	ps   map[record.Handle]*principal
+}
+
+func newWorld(t *testing.T, mode Mode) *world {
+	return &world{t: t, d: New(Config{Mode: mode}), now: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
+		regs: map[string]ed25519.PrivateKey{}, ps: map[record.Handle]*principal{}}
+}
+
+func newKey() ed25519.PrivateKey {
+	_, k, _ := ed25519.GenerateKey(nil)
+	return k
+}
+
+func (w *world) sign(kind record.Kind, private bool, body any, by []record.Handle, keys ...ed25519.PrivateKey) (*record.Signed, *record.Record) {
+	r := &record.Record{Kind: kind, By: by, Time: w.now.UnixMilli()}
+	if private {
+		r.Salt = record.NewSalt()
+	}
+	s, err := record.Sign(r, body, keys...)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	_, rec, err := record.Verify(s.Marshal())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return s, rec
+}
+
+// apply appends a record at the next index; it returns the error.
+func (w *world) apply(s *record.Signed, r *record.Record) error {
+	err := w.d.Apply(s, r, w.pos())
+	if err == nil {
+		w.idx++
+	}
+	return err
+}
+
+func (w *world) pos() Pos { return Pos{Index: w.idx, Time: w.now} }
+
+func (w *world) must(s *record.Signed, r *record.Record) record.ID {
+	w.t.Helper()
+	if err := w.apply(s, r); err != nil {
+		w.t.Fatal(err)
+	}
+	return s.ID()
+}
+
+func (w *world) house(name string) {
+	w.t.Helper()
+	k := newKey()
+	w.regs[name] = k
+	s, r := w.sign(record.KindHouse, false, &House{House: name, Registrar: k.Public().(ed25519.PublicKey)}, []record.Handle{Registrar(name)}, k)
+	w.must(s, r)
+}
+
+func (w *world) admit(h record.Handle) *principal {
+	w.t.Helper()
+	id, _ := age.GenerateX25519Identity()
+	p := &principal{h: h, key: newKey(), rcp: id.Recipient().String()}
+	s, r := w.sign(record.KindAdmit, false, &Admit{Handle: h, Key: p.key.Public().(ed25519.PublicKey), Recipient: p.rcp},
+		[]record.Handle{Registrar(h.House())}, w.regs[h.House()])
+	w.must(s, r)
+	w.ps[h] = p
+	return p
+}
+
+func (w *world) grant(from, to record.Handle, g Grant) record.ID {
+	w.t.Helper()
+	g.To = to
+	s, r := w.sign(record.KindGrant, true, &g, []record.Handle{from}, w.ps[from].key)
+	return w.must(s, r)
+}
+
+func TestFoundAdmitRotateRevoke(t *testing.T) {
+	w := newWorld(t, ModeOpen)
+	w.house("ir")
+	// Second claim of the same house is refused.
+	k := newKey()
+	s, r := w.sign(record.KindHouse, false, &House{House: "ir", Registrar: k.Public().(ed25519.PublicKey)}, []record.Handle{"ir/registrar"}, k)
+	if err := w.apply(s, r); !errors.Is(err, ErrHouseTaken) {
+		t.Fatalf("second claim: %v", err)
+	}
+	// Admitting in a house one is not registrar of.
+	w.house("ru")
+	id, _ := age.GenerateX25519Identity()
+	s, r = w.sign(record.KindAdmit, false, &Admit{Handle: "ru/president", Key: newKey().Public().(ed25519.PublicKey), Recipient: id.Recipient().String()},
+		[]record.Handle{"ir/registrar"}, w.regs["ir"])
+	if err := w.apply(s, r); !errors.Is(err, ErrNotAuthorised) {
+		t.Fatalf("admit in foreign house: %v", err)
+	}
+
+	p1 := w.admit("ir/president")
+	i1 := w.idx
+	if err := w.d.CheckKey("ir/president", p1.key.Public().(ed25519.PublicKey), i1); err != nil {
+		t.Fatal(err)
+	}
+	old := p1.key
+	w.idx++                       // another record
+	p2 := w.admit("ir/president") // a new holder
+	i2 := w.idx
+	if k, err := w.d.KeyAt("ir/president", i1); err != nil || !k.Key.Equal(old.Public()) {
+		t.Fatalf("KeyAt before rotation: %v %v", k, err)
+	}
+	if k, err := w.d.KeyAt("ir/president", i2); err != nil || !k.Key.Equal(p2.key.Public()) {
+		t.Fatalf("KeyAt after rotation: %v %v", k, err)
+	}
+	err := w.d.CheckKey("ir/president", old.Public().(ed25519.PublicKey), i2)
+	if !errors.Is(err, ErrKeyNotCurrent) || !strings.Contains(err.Error(), "new holder") {
+		t.Fatalf("old key after rotation: %v", err)
+	}
+	// Revoke p2 by the registrar.
+	s, r = w.sign(record.KindKeyRevoke, false, &KeyRevoke{Handle: "ir/president", Key: p2.key.Public().(ed25519.PublicKey)}, []record.Handle{"ir/registrar"}, w.regs["ir"])
+	w.must(s, r)
+	rev := w.idx - 1
+	err = w.d.CheckKey("ir/president", p2.key.Public().(ed25519.PublicKey), w.idx)
+	var ke *KeyError
+	if !errors.As(err, &ke) || ke.Reason != ErrKeyRevoked || ke.Index != rev {
+		t.Fatalf("revoked key: %v", err)
+	}
+	if !strings.Contains(err.Error(), "was revoked at log index") {
+		t.Fatalf("message: %v", err)
+	}
+	// A record signed by the revoked key is refused.
+	s, r = w.sign(record.KindTag, true, map[string]int{"x": 1}, []record.Handle{"ir/president"}, p2.key)
+	if err := w.apply(s, r); !errors.Is(err, ErrKeyRevoked) {
+		t.Fatalf("record by revoked key: %v", err)
+	}
+	// Unknown principal.
+	s, r = w.sign(record.KindTag, true, map[string]int{"x": 1}, []record.Handle{"ir/nobody"}, newKey())
+	if err := w.apply(s, r); !errors.Is(err, ErrUnknownPrincipal) {
+		t.Fatalf("unknown principal: %v", err)
+	}
+}
+
+func TestOperatorMode(t *testing.T) {
+	op := newKey()
+	w := newWorld(t, ModeOperator)
+	w.d = New(Config{Mode: ModeOperator, Operator: op.Public().(ed25519.PublicKey)})
+	k := newKey()
+	body := &House{House: "ir", Registrar: k.Public().(ed25519.PublicKey)}
+	s, r := w.sign(record.KindHouse, false, body, []record.Handle{"ir/registrar"}, k)
+	if err := w.apply(s, r); !errors.Is(err, ErrNotAuthorised) || !strings.Contains(err.Error(), "operator") {
+		t.Fatalf("house without operator: %v", err)
+	}
+	s, r = w.sign(record.KindHouse, false, body, []record.Handle{"ir/registrar", OperatorHandle}, k, newKey())
+	if err := w.apply(s, r); !errors.Is(err, ErrNotAuthorised) {
+		t.Fatalf("house with wrong operator key: %v", err)
+	}
+	s, r = w.sign(record.KindHouse, false, body, []record.Handle{"ir/registrar", OperatorHandle}, k, op)
+	if err := w.apply(s, r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGrantsAndRoute(t *testing.T) {
+	w := newWorld(t, ModeOpen)
+	w.house("ir")
+	w.house("ru")
+	for _, h := range []record.Handle{"ir/leader", "ir/speaker", "ru/president", "ru/duma-chair", "ru/fm", "ir/fm"} {
+		w.admit(h)
+	}
+	until := w.now.Add(30 * 24 * time.Hour)
+	gid := w.grant("ru/president", "ru/duma-chair", Grant{Abilities: []Ability{Receive}, Counterparts: []record.Handle{"ir/leader"}, NotAfter: until.UnixMilli()})
+
+	rs, err := w.d.SealTo("ru/president", "ir/leader", nil, w.pos())
+	if err != nil || len(rs) != 2 || rs[1].Handle != "ru/duma-chair" || rs[1].Grant.ID != gid {
+		t.Fatalf("SealTo: %+v %v", rs, err)
+	}
+	// Another sender: no delegate.
+	if rs, _ := w.d.SealTo("ru/president", "ir/fm", nil, w.pos()); len(rs) != 1 {
+		t.Fatalf("SealTo other sender: %+v", rs)
+	}
+
+	pouch := record.ID{1, 2, 3}
+	rt := Route{Pouch: pouch, From: "ir/leader", To: "ru/president", Via: []record.Handle{"ir/speaker"}, IDs: []record.ID{pouch}}
+	if _, err := w.d.NextHop(rt, nil, "ru/duma-chair", w.pos()); !errors.Is(err, ErrNotOnRoute) {
+		t.Fatalf("delegate before envoy: %v", err)
+	}
+	_, err = w.d.NextHop(rt, nil, "ir/fm", w.pos())
+	if !errors.Is(err, ErrNotOnRoute) || !strings.Contains(err.Error(), "ir/fm is not on the route of pouch") {
+		t.Fatalf("off route: %v", err)
+	}
+	h1, err := w.d.NextHop(rt, nil, "ir/speaker", w.pos())
+	if err != nil || h1.Delivery {
+		t.Fatalf("envoy: %+v %v", h1, err)
+	}
+	if _, err := w.d.NextHop(rt, []Hop{h1}, "ru/fm", w.pos()); !errors.Is(err, ErrNotOnRoute) {
+		t.Fatalf("non-delegate delivery: %v", err)
+	}
+	h2, err := w.d.NextHop(rt, []Hop{h1}, "ru/duma-chair", w.pos())
+	if err != nil || !h2.Delivery || h2.As != "ru/president" || h2.Grant.ID != gid {
+		t.Fatalf("delegate delivery: %+v %v", h2, err)
+	}
+	if _, err := w.d.NextHop(rt, []Hop{h1, h2}, "ru/president", w.pos()); !errors.Is(err, ErrDelivered) {
+		t.Fatalf("after delivery: %v", err)
+	}
+
+	// After expiry the delegate is no longer sealed to and may not deliver.
+	w.now = until.Add(time.Minute)
+	if rs, _ := w.d.SealTo("ru/president", "ir/leader", nil, w.pos()); len(rs) != 1 {
+		t.Fatalf("SealTo after expiry: %+v", rs)
+	}
+	_, err = w.d.NextHop(rt, []Hop{h1}, "ru/duma-chair", w.pos())
+	if !errors.Is(err, ErrGrantExpired) || !strings.Contains(err.Error(), "expired at "+until.Format(time.RFC3339)) {
+		t.Fatalf("expired: %v", err)
+	}
+
+	// Revocation.
+	w.now = time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC)
+	g2 := w.grant("ir/leader", "ir/speaker", Grant{Abilities: []Ability{Disclose}, Thread: &pouch})
+	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", []record.ID{pouch}, w.pos()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", []record.ID{{9}}, w.pos()); !errors.Is(err, ErrGrantScope) {
+		t.Fatalf("other thread: %v", err)
+	}
+	s, r := w.sign(record.KindGrantRevoke, false, &GrantRevoke{Grant: g2}, []record.Handle{"ir/speaker"}, w.ps["ir/speaker"].key)
+	if err := w.apply(s, r); !errors.Is(err, ErrNotAuthorised) {
+		t.Fatalf("revoke by grantee: %v", err)
+	}
+	w.idx++ // another record
+	s, r = w.sign(record.KindGrantRevoke, false, &GrantRevoke{Grant: g2}, []record.Handle{"ir/leader"}, w.ps["ir/leader"].key)
+	w.must(s, r)
+	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", []record.ID{pouch}, w.pos()); !errors.Is(err, ErrGrantRevoked) {
+		t.Fatalf("revoked grant: %v", err)
+	}
+	// Before the revocation, it was valid: history is kept.
+	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", []record.ID{pouch}, Pos{Index: w.idx - 2, Time: w.now}); err != nil {
+		t.Fatalf("before revocation: %v", err)
+	}
+}
+
+func TestMalformedBodies(t *testing.T) {
+	w := newWorld(t, ModeOpen)
+	w.house("ir")
+	w.admit("ir/leader")
+	cases := []struct {
+		kind record.Kind
+		body any
+		by   record.Handle
+	}{
+		{record.KindGrant, &Grant{To: "ir/leader"}, "ir/leader"},
+		{record.KindGrant, &Grant{To: "ir/x", Abilities: []Ability{"read"}}, "ir/leader"},
+		{record.KindGrant, &Grant{To: "ir/x", Abilities: []Ability{Receive}, NotBefore: 5, NotAfter: 4}, "ir/leader"},
+		{record.KindAdmit, &Admit{Handle: "ir/registrar", Key: make([]byte, 32), Recipient: "x"}, "ir/registrar"},
+		{record.KindAdmit, map[string]string{"handle": "ir/x", "bogus": "y"}, "ir/registrar"},
+	}
+	for i, c := range cases {
+		key := w.ps["ir/leader"].key
+		if c.by == "ir/registrar" {
+			key = w.regs["ir"]
+		}
+		s, r := w.sign(c.kind, false, c.body, []record.Handle{c.by}, key)
+		if err := w.apply(s, r); err == nil {
+			t.Errorf("case %d: accepted", i)
+		}
+	}
+}
