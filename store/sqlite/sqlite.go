@@ -1,0 +1,678 @@
+// Package sqlite is the embedded store: one SQLite file (pure-Go driver,
+// WAL, synchronous=FULL) holding records, payloads, the tree's tiles and the
+// signed checkpoints.
+//
+// Concurrent Append calls are batched into one transaction by a single
+// writer goroutine (group commit), so one fsync serves every record in the
+// batch. Append returns only after the transaction is durable.
+//
+// SPEC: spec/store.md#sqlite
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"pouch.dev/record"
+	"pouch.dev/store"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS records (
+	idx     INTEGER PRIMARY KEY, -- leaf index
+	id      BLOB NOT NULL,       -- SHA-256 of the record bytes
+	kind    TEXT NOT NULL,
+	time    INTEGER NOT NULL,    -- time of sequencing, Unix ms
+	public  INTEGER NOT NULL,
+	parties TEXT NOT NULL,       -- handles, newline-separated
+	refs    BLOB NOT NULL,       -- referenced IDs, concatenated
+	signed  BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS records_id ON records(id);
+CREATE TABLE IF NOT EXISTS parties (
+	handle TEXT NOT NULL,
+	idx    INTEGER NOT NULL,
+	kind   TEXT NOT NULL,
+	PRIMARY KEY (handle, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS refs (
+	ref BLOB NOT NULL,
+	idx INTEGER NOT NULL,
+	PRIMARY KEY (ref, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS payloads (
+	idx  INTEGER PRIMARY KEY,
+	data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tiles (
+	key    INTEGER PRIMARY KEY, -- level<<56 | index
+	hashes BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+	size INTEGER PRIMARY KEY,
+	note BLOB NOT NULL
+);
+`
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	w, r *sql.DB
+
+	reqs    chan *appendReq
+	closing chan struct{}
+	done    chan struct{}
+	once    sync.Once
+
+	mu      sync.Mutex
+	size    uint64        // leaves appended
+	changed chan struct{} // closed and replaced when size grows
+	state   store.LogState
+	next    uint64 // writer goroutine only: next leaf index
+}
+
+var _ store.Store = (*Store)(nil)
+
+type appendReq struct {
+	entries []*store.Entry
+	res     []store.Sequenced
+	err     error
+	done    chan struct{}
+}
+
+// maxGroup bounds the entries one group-commit transaction carries.
+const maxGroup = 8192
+
+// Open opens or creates the store in the SQLite file at path.
+func Open(path string) (*Store, error) {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	if _, err := w.Exec(schema); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("creating the schema in %s: %w", path, err)
+	}
+	rq := url.Values{}
+	rq.Add("_pragma", "busy_timeout(10000)")
+	rq.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	s := &Store{
+		w: w, r: r,
+		reqs:    make(chan *appendReq, 1024),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+	}
+	var n sql.NullInt64
+	if err := w.QueryRow(`SELECT MAX(idx) FROM records`).Scan(&n); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if n.Valid {
+		s.size = uint64(n.Int64) + 1
+	}
+	s.next = s.size
+	s.state.Size = s.size
+	var cs sql.NullInt64
+	var note []byte
+	err = w.QueryRow(`SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1`).Scan(&cs, &note)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		s.Close()
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if cs.Valid {
+		s.state.TreeSize, s.state.Checkpoint = uint64(cs.Int64), note
+	}
+	go s.writer()
+	return s, nil
+}
+
+// Close stops the writer and closes the database. Pending appends fail with
+// store.ErrClosed.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		close(s.closing)
+	})
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+	}
+	err := s.w.Close()
+	if e := s.r.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// Append implements store.Store.
+func (s *Store) Append(ctx context.Context, entries []*store.Entry) ([]store.Sequenced, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	if len(entries) > store.MaxBatch {
+		return nil, fmt.Errorf("%d entries: %w (limit %d)", len(entries), store.ErrTooLarge, store.MaxBatch)
+	}
+	req := &appendReq{entries: entries, done: make(chan struct{})}
+	select {
+	case s.reqs <- req:
+	case <-s.closing:
+		return nil, store.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-req.done:
+		return req.res, req.err
+	case <-ctx.Done():
+		// The batch may still commit; a retry then meets ErrDuplicate.
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	for {
+		var first *appendReq
+		select {
+		case first = <-s.reqs:
+		case <-s.closing:
+			s.failPending()
+			return
+		}
+		batch := []*appendReq{first}
+		n := len(first.entries)
+	drain:
+		for n < maxGroup {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+				n += len(r.entries)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *Store) failPending() {
+	for {
+		select {
+		case r := <-s.reqs:
+			r.err = store.ErrClosed
+			close(r.done)
+		default:
+			return
+		}
+	}
+}
+
+// commit writes one group of append requests in one transaction.
+//
+// SPEC: spec/store.md#append
+func (s *Store) commit(batch []*appendReq) {
+	err := s.commitTx(batch)
+	if err != nil {
+		// Nothing was written: restore the counter and fail every request
+		// that had not already failed on its own.
+		s.next = s.size
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = err
+				r.res = nil
+			}
+		}
+	} else {
+		s.mu.Lock()
+		if s.next > s.size {
+			s.size = s.next
+			s.state.Size = s.next
+			close(s.changed)
+			s.changed = make(chan struct{})
+		}
+		s.mu.Unlock()
+	}
+	for _, r := range batch {
+		close(r.done)
+	}
+}
+
+func (s *Store) commitTx(batch []*appendReq) error {
+	ctx := context.Background()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: beginning the append transaction: %w", err)
+	}
+	defer tx.Rollback()
+	exists, err := tx.PrepareContext(ctx, `SELECT 1 FROM records WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	insRec, err := tx.PrepareContext(ctx, `INSERT INTO records (idx, id, kind, time, public, parties, refs, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	insParty, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO parties (handle, idx, kind) VALUES (?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	insRef, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO refs (ref, idx) VALUES (?, ?)`)
+	if err != nil {
+		return err
+	}
+	insPayload, err := tx.PrepareContext(ctx, `INSERT INTO payloads (idx, data) VALUES (?, ?)`)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	ms := now.UnixMilli()
+	seen := make(map[record.ID]bool)
+	var one int
+	for _, r := range batch {
+		dup := false
+		mine := make(map[record.ID]bool, len(r.entries))
+		for _, e := range r.entries {
+			if seen[e.ID] || mine[e.ID] {
+				dup = true
+				break
+			}
+			mine[e.ID] = true
+			err := exists.QueryRowContext(ctx, e.ID[:]).Scan(&one)
+			if err == nil {
+				dup = true
+				break
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("store: looking up record %s: %w", e.ID.Short(), err)
+			}
+		}
+		if dup {
+			r.err = fmt.Errorf("store: %w", store.ErrDuplicate)
+			continue
+		}
+		r.res = make([]store.Sequenced, len(r.entries))
+		for i, e := range r.entries {
+			idx := s.next
+			s.next++
+			seen[e.ID] = true
+			pub := 0
+			if e.Public {
+				pub = 1
+			}
+			if _, err := insRec.ExecContext(ctx, int64(idx), e.ID[:], string(e.Kind), ms, pub,
+				joinHandles(e.Parties), joinIDs(e.Refs), e.Signed); err != nil {
+				return fmt.Errorf("store: inserting record %s: %w", e.ID.Short(), err)
+			}
+			for _, p := range e.Parties {
+				if _, err := insParty.ExecContext(ctx, string(p), int64(idx), string(e.Kind)); err != nil {
+					return fmt.Errorf("store: indexing record %s: %w", e.ID.Short(), err)
+				}
+			}
+			for _, ref := range e.Refs {
+				if _, err := insRef.ExecContext(ctx, ref[:], int64(idx)); err != nil {
+					return fmt.Errorf("store: indexing record %s: %w", e.ID.Short(), err)
+				}
+			}
+			if e.Payload != nil {
+				if _, err := insPayload.ExecContext(ctx, int64(idx), e.Payload); err != nil {
+					return fmt.Errorf("store: storing the payload of %s: %w", e.ID.Short(), err)
+				}
+			}
+			r.res[i] = store.Sequenced{Index: idx, Time: now}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: committing appends: %w", err)
+	}
+	return nil
+}
+
+func joinHandles(hs []record.Handle) string {
+	var b strings.Builder
+	for i, h := range hs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(string(h))
+	}
+	return b.String()
+}
+
+func splitHandles(s string) []record.Handle {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, "\n")
+	hs := make([]record.Handle, len(parts))
+	for i, p := range parts {
+		hs[i] = record.Handle(p)
+	}
+	return hs
+}
+
+func joinIDs(ids []record.ID) []byte {
+	b := make([]byte, 0, 32*len(ids))
+	for _, id := range ids {
+		b = append(b, id[:]...)
+	}
+	return b
+}
+
+func splitIDs(b []byte) []record.ID {
+	if len(b) == 0 {
+		return nil
+	}
+	ids := make([]record.ID, len(b)/32)
+	for i := range ids {
+		copy(ids[i][:], b[32*i:])
+	}
+	return ids
+}
+
+const recCols = `r.idx, r.id, r.kind, r.time, r.public, r.parties, r.refs, r.signed`
+
+type scanner interface{ Scan(...any) error }
+
+func scanStored(sc scanner) (*store.Stored, error) {
+	var (
+		idx, ms   int64
+		id, refs  []byte
+		kind, par string
+		pub       int
+		signed    []byte
+		st        store.Stored
+	)
+	if err := sc.Scan(&idx, &id, &kind, &ms, &pub, &par, &refs, &signed); err != nil {
+		return nil, err
+	}
+	if len(id) != 32 {
+		return nil, fmt.Errorf("store: record at index %d has a %d-byte ID", idx, len(id))
+	}
+	copy(st.ID[:], id)
+	st.Kind = record.Kind(kind)
+	st.Signed = signed
+	st.Public = pub != 0
+	st.Parties = splitHandles(par)
+	st.Refs = splitIDs(refs)
+	st.Index = uint64(idx)
+	st.Time = time.UnixMilli(ms).UTC()
+	return &st, nil
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: %s: %w", what, store.ErrNotFound)
+	}
+	return fmt.Errorf("store: reading %s: %w", what, err)
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, id record.ID) (*store.Stored, error) {
+	st, err := scanStored(s.r.QueryRowContext(ctx, `SELECT `+recCols+` FROM records r WHERE r.id = ?`, id[:]))
+	if err != nil {
+		return nil, notFound(err, "record "+id.String())
+	}
+	return st, nil
+}
+
+// GetByIndex implements store.Store.
+func (s *Store) GetByIndex(ctx context.Context, idx uint64) (*store.Stored, error) {
+	st, err := scanStored(s.r.QueryRowContext(ctx, `SELECT `+recCols+` FROM records r WHERE r.idx = ?`, int64(idx)))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("record at index %d", idx))
+	}
+	return st, nil
+}
+
+// List implements store.Store.
+func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Stored, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > store.MaxList {
+		limit = store.MaxList
+	}
+	var (
+		from  string
+		where []string
+		args  []any
+		order string
+	)
+	switch {
+	case q.Party != "":
+		from = `parties p JOIN records r ON r.idx = p.idx`
+		where = append(where, `p.handle = ?`, `p.idx >= ?`)
+		args = append(args, string(q.Party), int64(q.From))
+		order = `p.idx`
+		if len(q.Kinds) > 0 {
+			where = append(where, `p.kind IN (`+placeholders(len(q.Kinds))+`)`)
+			for _, k := range q.Kinds {
+				args = append(args, string(k))
+			}
+		}
+		if q.Ref != nil {
+			where = append(where, `EXISTS (SELECT 1 FROM refs f WHERE f.ref = ? AND f.idx = p.idx)`)
+			args = append(args, q.Ref[:])
+		}
+	case q.Ref != nil:
+		from = `refs f JOIN records r ON r.idx = f.idx`
+		where = append(where, `f.ref = ?`, `f.idx >= ?`)
+		args = append(args, q.Ref[:], int64(q.From))
+		order = `f.idx`
+	default:
+		from = `records r`
+		where = append(where, `r.idx >= ?`)
+		args = append(args, int64(q.From))
+		order = `r.idx`
+	}
+	if len(q.Kinds) > 0 && q.Party == "" {
+		where = append(where, `r.kind IN (`+placeholders(len(q.Kinds))+`)`)
+		for _, k := range q.Kinds {
+			args = append(args, string(k))
+		}
+	}
+	if q.Public {
+		where = append(where, `r.public = 1`)
+	}
+	query := `SELECT ` + recCols + ` FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
+		` ORDER BY ` + order + ` LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing records: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Stored
+	for rows.Next() {
+		st, err := scanStored(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: listing records: %w", err)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: listing records: %w", err)
+	}
+	return out, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// Payload implements store.Store.
+func (s *Store) Payload(ctx context.Context, id record.ID) ([]byte, error) {
+	var data []byte
+	err := s.r.QueryRowContext(ctx, `SELECT p.data FROM records r JOIN payloads p ON p.idx = r.idx WHERE r.id = ?`, id[:]).Scan(&data)
+	if err != nil {
+		return nil, notFound(err, "payload of "+id.String())
+	}
+	return data, nil
+}
+
+// WaitSize implements store.Store.
+func (s *Store) WaitSize(ctx context.Context, size uint64) (uint64, error) {
+	for {
+		s.mu.Lock()
+		cur, ch := s.size, s.changed
+		s.mu.Unlock()
+		if cur > size {
+			return cur, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return cur, ctx.Err()
+		case <-s.closing:
+			return cur, store.ErrClosed
+		}
+	}
+}
+
+// Leaves implements store.Store.
+func (s *Store) Leaves(ctx context.Context, start uint64, n int) ([]record.Leaf, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT kind, id FROM records WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(start), int64(start)+int64(n))
+	if err != nil {
+		return nil, fmt.Errorf("store: reading leaves: %w", err)
+	}
+	defer rows.Close()
+	out := make([]record.Leaf, 0, n)
+	for rows.Next() {
+		var kind string
+		var id []byte
+		if err := rows.Scan(&kind, &id); err != nil {
+			return nil, fmt.Errorf("store: reading leaves: %w", err)
+		}
+		var l record.Leaf
+		l.Kind = record.Kind(kind)
+		copy(l.ID[:], id)
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: reading leaves: %w", err)
+	}
+	return out, nil
+}
+
+// State implements store.Store.
+func (s *Store) State(ctx context.Context) (store.LogState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.closing:
+		return store.LogState{}, store.ErrClosed
+	default:
+	}
+	return s.state, nil
+}
+
+func tileKey(id store.TileID) int64 { return int64(id.Level)<<56 | int64(id.Index) }
+
+// Tiles implements store.Store.
+func (s *Store) Tiles(ctx context.Context, ids []store.TileID) ([]store.Tile, error) {
+	out := make([]store.Tile, len(ids))
+	for i, id := range ids {
+		out[i].TileID = id
+		if id.Level < 0 || id.Level > 63/store.TileHeight || id.Index >= 1<<56 {
+			continue
+		}
+		err := s.r.QueryRowContext(ctx, `SELECT hashes FROM tiles WHERE key = ?`, tileKey(id)).Scan(&out[i].Hashes)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("store: reading tile %d/%d: %w", id.Level, id.Index, err)
+		}
+	}
+	return out, nil
+}
+
+// Integrate implements store.Store.
+//
+// SPEC: spec/store.md#integrate
+func (s *Store) Integrate(ctx context.Context, r *store.Round) error {
+	if r.NewSize < r.OldSize {
+		return fmt.Errorf("store: a round cannot shrink the tree from %d to %d", r.OldSize, r.NewSize)
+	}
+	s.mu.Lock()
+	appended := s.size
+	s.mu.Unlock()
+	if r.NewSize > appended {
+		return fmt.Errorf("store: a round to size %d is beyond the %d leaves appended", r.NewSize, appended)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: beginning the integration: %w", err)
+	}
+	defer tx.Rollback()
+	var cur sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(size) FROM checkpoints`).Scan(&cur); err != nil {
+		return fmt.Errorf("store: reading the tree size: %w", err)
+	}
+	if uint64(cur.Int64) != r.OldSize {
+		return fmt.Errorf("store: round from size %d, tree has %d: %w", r.OldSize, cur.Int64, store.ErrConflict)
+	}
+	up, err := tx.PrepareContext(ctx, `INSERT INTO tiles (key, hashes) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes`)
+	if err != nil {
+		return err
+	}
+	for _, t := range r.Tiles {
+		if len(t.Hashes) == 0 || len(t.Hashes)%32 != 0 || len(t.Hashes) > 32*store.TileWidth {
+			return fmt.Errorf("store: tile %d/%d has %d bytes, not 1 to %d hashes", t.Level, t.Index, len(t.Hashes), store.TileWidth)
+		}
+		if _, err := up.ExecContext(ctx, tileKey(t.TileID), t.Hashes); err != nil {
+			return fmt.Errorf("store: writing tile %d/%d: %w", t.Level, t.Index, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (size, note) VALUES (?, ?) ON CONFLICT (size) DO UPDATE SET note = excluded.note`, int64(r.NewSize), r.Checkpoint); err != nil {
+		return fmt.Errorf("store: writing the checkpoint: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: committing the integration: %w", err)
+	}
+	s.mu.Lock()
+	s.state.TreeSize, s.state.Checkpoint = r.NewSize, r.Checkpoint
+	s.mu.Unlock()
+	return nil
+}
+
+// Checkpoint implements store.Store.
+func (s *Store) Checkpoint(ctx context.Context, size uint64) ([]byte, error) {
+	var note []byte
+	if err := s.r.QueryRowContext(ctx, `SELECT note FROM checkpoints WHERE size = ?`, int64(size)).Scan(&note); err != nil {
+		return nil, notFound(err, fmt.Sprintf("checkpoint of size %d", size))
+	}
+	return note, nil
+}
+
+// Cosigned implements store.Store.
+func (s *Store) Cosigned(ctx context.Context, size uint64, note []byte) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE checkpoints SET note = ? WHERE size = ?`, note, int64(size))
+	if err != nil {
+		return fmt.Errorf("store: storing cosignatures: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store: checkpoint of size %d: %w", size, store.ErrNotFound)
+	}
+	s.mu.Lock()
+	if s.state.TreeSize == size {
+		s.state.Checkpoint = note
+	}
+	s.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,195 @@
+// Package store defines where a pouch server keeps its records and its log:
+// one interface, Store, implemented by store/sqlite (the embedded default)
+// and, later, by a PostgreSQL backend for scale-out.
+//
+// # Records and leaves
+//
+// Append commits a batch of records and their log leaves in one
+// transaction: each record gets the next leaf index and the time of
+// sequencing, which is the authoritative time of the record. A record
+// whose ID is already stored is refused with ErrDuplicate (a replay), and
+// nothing of its Append call is written. When Append returns, the records
+// are durable: a record acknowledged to a client is never lost.
+//
+// Records are read back by ID, by leaf index, or listed by party, kind and
+// reference after a leaf index (an inbox is "records naming principal X
+// after the last index I saw"). WaitSize blocks until new records arrive,
+// for inbox streaming.
+//
+// # The tree
+//
+// Leaves are appended with the records, but hashed into the Merkle tree
+// later, in batches, by the sequencer in package tlog. The store keeps the
+// tree as C2SP tlog-tiles (the bottom row of hashes of each tile, full or
+// partial) and the signed checkpoints. Integrate writes the tiles and the
+// checkpoint of one sequencing round atomically, and only if the tree still
+// has the size the sequencer started from, so two sequencers can never fork
+// the log.
+//
+// # Conformance
+//
+// Every implementation runs the conformance suite in store/storetest in one
+// line:
+//
+//	func TestConformance(t *testing.T) { storetest.Run(t, newStore) }
+//
+// The rules are written down in spec/store.md.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"pouch.dev/record"
+)
+
+// An Entry is one record as the server commits it.
+//
+// SPEC: spec/store.md#entry
+type Entry struct {
+	ID      record.ID       // the record's ID, SHA-256 of its record bytes
+	Kind    record.Kind     // the record's kind
+	Signed  []byte          // the record exactly as signed: the encoded record.Signed
+	Public  bool            // served to anyone if true, else only to Parties
+	Parties []record.Handle // who may read a private record; indexed for "what awaits X"
+	Refs    []record.ID     // records it refers to (custody -> tag); indexed for lookup by ref
+	Payload []byte          // optional blob, such as a pouch's sealed payload
+}
+
+// Leaf returns the log entry bytes of e: record.LeafData(e.Kind, e.ID).
+func (e *Entry) Leaf() []byte { return record.LeafData(e.Kind, e.ID) }
+
+// Sequenced tells where and when Append placed a record.
+type Sequenced struct {
+	Index uint64    // leaf index in the log
+	Time  time.Time // time of sequencing (millisecond precision, UTC)
+}
+
+// A Stored is an entry as read back, with its place in the log. The
+// Payload field is left empty by every method but Payload, so that listings
+// stay small.
+type Stored struct {
+	Entry
+	Sequenced
+}
+
+// A Query selects records for List. Zero fields select everything;
+// results are in leaf index order, starting at From.
+type Query struct {
+	Party  record.Handle // records naming this party (Entry.Parties)
+	Kinds  []record.Kind // records of one of these kinds
+	Ref    *record.ID    // records referring to this ID (Entry.Refs)
+	Public bool          // only public records
+	From   uint64        // first leaf index to consider
+	Limit  int           // at most this many results; 0 or more than MaxList means MaxList
+}
+
+// MaxList is the most records one List call returns.
+const MaxList = 1000
+
+// MaxBatch is the most entries one Append call may carry.
+const MaxBatch = 4096
+
+// A TileID names one C2SP tlog-tiles hash tile: tile Index at Level.
+// Level 0 holds leaf hashes; a tile at level L holds the roots of 256^L-leaf
+// subtrees.
+type TileID struct {
+	Level int
+	Index uint64
+}
+
+// TileHeight is the C2SP tlog-tiles tile height: a full tile holds 2^8 = 256
+// hashes.
+const TileHeight = 8
+
+// TileWidth is the number of hashes in a full tile.
+const TileWidth = 1 << TileHeight
+
+// A Tile is a tile's bottom row of hashes: a multiple of 32 bytes, at most
+// TileWidth hashes. A tile stored with fewer hashes is partial; it only
+// grows.
+type Tile struct {
+	TileID
+	Hashes []byte
+}
+
+// Width returns the number of hashes in t.
+func (t *Tile) Width() int { return len(t.Hashes) / 32 }
+
+// A Round is the result of one sequencing round: the tree grown from
+// OldSize to NewSize leaves, the tiles that changed, and the signed
+// checkpoint of the new size.
+type Round struct {
+	OldSize, NewSize uint64
+	Tiles            []Tile
+	Checkpoint       []byte // the C2SP tlog-checkpoint signed note for NewSize
+}
+
+// LogState tells how far the log has come.
+type LogState struct {
+	Size       uint64 // leaves appended (sequenced, durable)
+	TreeSize   uint64 // leaves integrated into the tree and covered by Checkpoint
+	Checkpoint []byte // the latest signed checkpoint, with any cosignatures; nil before the first
+}
+
+// Errors callers branch on.
+var (
+	// ErrDuplicate: a record with this ID is already stored (a replay).
+	ErrDuplicate = errors.New("record already in the log")
+	// ErrNotFound: no such record, payload, tile or checkpoint.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the tree no longer has the size a Round started from;
+	// another sequencer moved it. Re-read the state and start again.
+	ErrConflict = errors.New("tree size changed under the sequencer")
+	// ErrClosed: the store is closed.
+	ErrClosed = errors.New("store closed")
+	// ErrTooLarge: an Append batch over MaxBatch entries.
+	ErrTooLarge = errors.New("too many entries in one append")
+)
+
+// Store keeps a server's records and log. Its methods are safe for
+// concurrent use.
+type Store interface {
+	// Append commits entries and their log leaves in one durable
+	// transaction and returns each entry's place in the log, in order.
+	// Concurrent calls may share one transaction (group commit) but each
+	// call is all or nothing: if any entry's ID is already stored or repeats
+	// within the call, nothing of the call is written and the error wraps
+	// ErrDuplicate.
+	Append(ctx context.Context, entries []*Entry) ([]Sequenced, error)
+
+	// Get returns the record with ID id, without its payload.
+	Get(ctx context.Context, id record.ID) (*Stored, error)
+	// GetByIndex returns the record at leaf index idx, without its payload.
+	GetByIndex(ctx context.Context, idx uint64) (*Stored, error)
+	// List returns the records q selects, in leaf index order.
+	List(ctx context.Context, q Query) ([]*Stored, error)
+	// Payload returns the payload stored with record id, or ErrNotFound.
+	Payload(ctx context.Context, id record.ID) ([]byte, error)
+	// WaitSize blocks until more than size leaves are appended or ctx is
+	// done, and returns the current number of leaves.
+	WaitSize(ctx context.Context, size uint64) (uint64, error)
+
+	// Leaves returns the leaves at indexes [start, start+n) as
+	// record.Leaf values (kind and ID), fewer if the log is shorter.
+	Leaves(ctx context.Context, start uint64, n int) ([]record.Leaf, error)
+	// State returns the log's sizes and latest checkpoint.
+	State(ctx context.Context) (LogState, error)
+	// Tiles returns the stored hashes of each tile in ids, in order; a
+	// tile not yet stored has nil Hashes.
+	Tiles(ctx context.Context, ids []TileID) ([]Tile, error)
+	// Integrate stores a sequencing round atomically: its tiles and its
+	// checkpoint. It fails with ErrConflict unless the tree size is
+	// r.OldSize, and it refuses a NewSize beyond the leaves appended.
+	Integrate(ctx context.Context, r *Round) error
+	// Checkpoint returns the stored checkpoint of tree size size, with
+	// any cosignatures, or ErrNotFound.
+	Checkpoint(ctx context.Context, size uint64) ([]byte, error)
+	// Cosigned replaces the stored checkpoint of size size by note, the
+	// same checkpoint with witness cosignatures added.
+	Cosigned(ctx context.Context, size uint64, note []byte) error
+
+	// Close releases the store. Pending Append calls fail with ErrClosed.
+	Close() error
+}

@@ -1,0 +1,384 @@
+// Package storetest is the conformance suite for store.Store
+// implementations. An implementation runs it in one line:
+//
+//	func TestConformance(t *testing.T) { storetest.Run(t, newStore) }
+//
+// where newStore returns a fresh, empty store for each call.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"pouch.dev/record"
+	"pouch.dev/store"
+)
+
+// Run runs every conformance test against stores made by newStore, each
+// fresh and empty. Run closes them.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		f    func(*testing.T, store.Store)
+	}{
+		{"AppendGet", testAppendGet},
+		{"Duplicate", testDuplicate},
+		{"Concurrent", testConcurrent},
+		{"List", testList},
+		{"Payload", testPayload},
+		{"WaitSize", testWaitSize},
+		{"Leaves", testLeaves},
+		{"Integrate", testIntegrate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			defer s.Close()
+			tt.f(t, s)
+		})
+	}
+}
+
+// Entry returns a distinct test entry numbered n.
+func Entry(n int, kind record.Kind, parties ...record.Handle) *store.Entry {
+	signed := []byte(fmt.Sprintf("signed record %d of kind %s", n, kind))
+	return &store.Entry{
+		ID:      sha256.Sum256(signed),
+		Kind:    kind,
+		Signed:  signed,
+		Public:  len(parties) == 0,
+		Parties: parties,
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func testAppendGet(t *testing.T, s store.Store) {
+	c := ctx(t)
+	e0 := Entry(0, record.KindHouse)
+	e1 := Entry(1, record.KindTag, "ru/president", "ir/president")
+	e1.Refs = []record.ID{e0.ID}
+	before := time.Now().Add(-time.Second)
+	seq, err := s.Append(c, []*store.Entry{e0, e1})
+	if err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	if len(seq) != 2 || seq[0].Index != 0 || seq[1].Index != 1 {
+		t.Fatalf("Append placed the records at %+v, want indexes 0 and 1", seq)
+	}
+	if seq[0].Time.Before(before) || seq[0].Time.After(time.Now().Add(time.Second)) {
+		t.Errorf("sequencing time %v is not now", seq[0].Time)
+	}
+	for i, e := range []*store.Entry{e0, e1} {
+		for _, get := range []func() (*store.Stored, error){
+			func() (*store.Stored, error) { return s.Get(c, e.ID) },
+			func() (*store.Stored, error) { return s.GetByIndex(c, uint64(i)) },
+		} {
+			st, err := get()
+			if err != nil {
+				t.Fatalf("reading record %d: %v", i, err)
+			}
+			checkSame(t, st, e, seq[i])
+		}
+	}
+	if _, err := s.Get(c, record.ID{1}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get of an unknown ID: %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetByIndex(c, 2); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetByIndex beyond the end: %v, want ErrNotFound", err)
+	}
+	st, err := s.State(c)
+	if err != nil || st.Size != 2 {
+		t.Errorf("State = %+v, %v; want size 2", st, err)
+	}
+}
+
+func checkSame(t *testing.T, st *store.Stored, e *store.Entry, seq store.Sequenced) {
+	t.Helper()
+	if st.ID != e.ID || st.Kind != e.Kind || !bytes.Equal(st.Signed, e.Signed) || st.Public != e.Public {
+		t.Errorf("read back %+v, want %+v", st.Entry, *e)
+	}
+	if fmt.Sprint(st.Parties) != fmt.Sprint(e.Parties) || fmt.Sprint(st.Refs) != fmt.Sprint(e.Refs) {
+		t.Errorf("read back parties %v refs %v, want %v %v", st.Parties, st.Refs, e.Parties, e.Refs)
+	}
+	if st.Index != seq.Index || !st.Time.Equal(seq.Time) {
+		t.Errorf("read back at %d %v, want %d %v", st.Index, st.Time, seq.Index, seq.Time)
+	}
+	if st.Payload != nil {
+		t.Errorf("Get returned a payload")
+	}
+}
+
+func testDuplicate(t *testing.T, s store.Store) {
+	c := ctx(t)
+	e0, e1, e2 := Entry(0, record.KindHouse), Entry(1, record.KindHouse), Entry(2, record.KindHouse)
+	if _, err := s.Append(c, []*store.Entry{e0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(c, []*store.Entry{e1, e0}); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("replaying a record: %v, want ErrDuplicate", err)
+	}
+	if _, err := s.Get(c, e1.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused Append wrote part of its batch: %v", err)
+	}
+	if _, err := s.Append(c, []*store.Entry{e2, e2}); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("a record twice in one call: %v, want ErrDuplicate", err)
+	}
+	seq, err := s.Append(c, []*store.Entry{e1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq[0].Index != 1 {
+		t.Errorf("after refused appends, the next record is at %d, want 1: indexes must stay contiguous", seq[0].Index)
+	}
+}
+
+func testConcurrent(t *testing.T, s store.Store) {
+	c := ctx(t)
+	const workers, each = 8, 25
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := map[uint64]record.ID{}
+	errs := make(chan error, workers*each)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				e := Entry(w*1000+i, record.KindCustody, "ru/amb-tehran")
+				seq, err := s.Append(c, []*store.Entry{e})
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				if _, dup := got[seq[0].Index]; dup {
+					errs <- fmt.Errorf("index %d given twice", seq[0].Index)
+				}
+				got[seq[0].Index] = e.ID
+				mu.Unlock()
+				if w == 0 && i == 0 {
+					// A replay racing with others is still refused.
+					if _, err := s.Append(c, []*store.Entry{e}); !errors.Is(err, store.ErrDuplicate) {
+						errs <- fmt.Errorf("replay: %v, want ErrDuplicate", err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i := uint64(0); i < workers*each; i++ {
+		id, ok := got[i]
+		if !ok {
+			t.Fatalf("index %d missing: indexes are not contiguous", i)
+		}
+		st, err := s.GetByIndex(c, i)
+		if err != nil || st.ID != id {
+			t.Fatalf("index %d holds %v, %v; want %v", i, st, err, id)
+		}
+	}
+}
+
+func testList(t *testing.T, s store.Store) {
+	c := ctx(t)
+	tag := Entry(0, record.KindTag, "ir/president", "ru/president", "ru/amb-tehran")
+	house := Entry(1, record.KindHouse)
+	cust := Entry(2, record.KindCustody, "ir/president", "ru/amb-tehran")
+	cust.Refs = []record.ID{tag.ID}
+	deliv := Entry(3, record.KindCustody, "ir/president", "ru/president")
+	deliv.Refs = []record.ID{tag.ID, cust.ID}
+	other := Entry(4, record.KindTag, "ru/president")
+	if _, err := s.Append(c, []*store.Entry{tag, house, cust, deliv, other}); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(q store.Query) []record.ID {
+		t.Helper()
+		l, err := s.List(c, q)
+		if err != nil {
+			t.Fatalf("List(%+v): %v", q, err)
+		}
+		var out []record.ID
+		for _, st := range l {
+			out = append(out, st.ID)
+		}
+		return out
+	}
+	want := func(q store.Query, es ...*store.Entry) {
+		t.Helper()
+		got := ids(q)
+		var w []record.ID
+		for _, e := range es {
+			w = append(w, e.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("List(%+v) = %d records %v,\nwant %d %v", q, len(got), got, len(w), w)
+		}
+	}
+	want(store.Query{}, tag, house, cust, deliv, other)
+	want(store.Query{From: 3}, deliv, other)
+	want(store.Query{Limit: 2}, tag, house)
+	want(store.Query{Public: true}, house)
+	want(store.Query{Party: "ru/president"}, tag, deliv, other)
+	want(store.Query{Party: "ru/president", From: 1}, deliv, other)
+	want(store.Query{Party: "ru/president", Kinds: []record.Kind{record.KindTag}}, tag, other)
+	want(store.Query{Party: "ru/amb-tehran", Kinds: []record.Kind{record.KindTag, record.KindCustody}}, tag, cust)
+	want(store.Query{Party: "nobody/here"})
+	want(store.Query{Ref: &tag.ID}, cust, deliv)
+	want(store.Query{Ref: &tag.ID, Party: "ru/president"}, deliv)
+	want(store.Query{Ref: &cust.ID}, deliv)
+	want(store.Query{Kinds: []record.Kind{record.KindHouse}}, house)
+	want(store.Query{Ref: &tag.ID, Kinds: []record.Kind{record.KindCustody}, From: 3}, deliv)
+}
+
+func testPayload(t *testing.T, s store.Store) {
+	c := ctx(t)
+	e := Entry(0, record.KindTag, "ir/president")
+	e.Payload = bytes.Repeat([]byte("age-encryption.org/v1\n"), 1000)
+	plain := Entry(1, record.KindCustody, "ir/president")
+	if _, err := s.Append(c, []*store.Entry{e, plain}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Payload(c, e.ID)
+	if err != nil || !bytes.Equal(p, e.Payload) {
+		t.Fatalf("Payload = %d bytes, %v; want the %d stored", len(p), err, len(e.Payload))
+	}
+	if _, err := s.Payload(c, plain.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Payload of a record without one: %v, want ErrNotFound", err)
+	}
+	st, err := s.Get(c, e.ID)
+	if err != nil || st.Payload != nil {
+		t.Errorf("Get returned the payload (%d bytes), %v", len(st.Payload), err)
+	}
+}
+
+func testWaitSize(t *testing.T, s store.Store) {
+	c := ctx(t)
+	short, cancel := context.WithTimeout(c, 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.WaitSize(short, 0); err == nil {
+		t.Fatalf("WaitSize on an empty store returned before any append")
+	}
+	got := make(chan uint64, 1)
+	go func() {
+		n, _ := s.WaitSize(c, 0)
+		got <- n
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if _, err := s.Append(c, []*store.Entry{Entry(0, record.KindHouse)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-got:
+		if n != 1 {
+			t.Errorf("WaitSize returned %d, want 1", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitSize did not wake up after an append")
+	}
+	if n, err := s.WaitSize(c, 0); err != nil || n != 1 {
+		t.Errorf("WaitSize below the size = %d, %v; want 1 at once", n, err)
+	}
+}
+
+func testLeaves(t *testing.T, s store.Store) {
+	c := ctx(t)
+	var es []*store.Entry
+	for i := 0; i < 300; i++ {
+		es = append(es, Entry(i, record.Kinds[i%len(record.Kinds)]))
+	}
+	if _, err := s.Append(c, es); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.Leaves(c, 250, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != 50 {
+		t.Fatalf("Leaves(250, 100) of 300 = %d leaves, want 50", len(l))
+	}
+	for i, leaf := range l {
+		e := es[250+i]
+		if leaf.Kind != e.Kind || leaf.ID != e.ID {
+			t.Fatalf("leaf %d = %v %v, want %v %v", 250+i, leaf.Kind, leaf.ID, e.Kind, e.ID)
+		}
+	}
+}
+
+func testIntegrate(t *testing.T, s store.Store) {
+	c := ctx(t)
+	st, err := s.State(c)
+	if err != nil || st.TreeSize != 0 || st.Checkpoint != nil {
+		t.Fatalf("new store State = %+v, %v", st, err)
+	}
+	var es []*store.Entry
+	for i := 0; i < 3; i++ {
+		es = append(es, Entry(i, record.KindHouse))
+	}
+	if _, err := s.Append(c, es); err != nil {
+		t.Fatal(err)
+	}
+	h := func(b byte, n int) []byte { return bytes.Repeat([]byte{b}, 32*n) }
+	r1 := &store.Round{OldSize: 0, NewSize: 2, Checkpoint: []byte("cp 2"),
+		Tiles: []store.Tile{{TileID: store.TileID{Level: 0, Index: 0}, Hashes: h(1, 2)}}}
+	if err := s.Integrate(c, r1); err != nil {
+		t.Fatalf("Integrate: %v", err)
+	}
+	if err := s.Integrate(c, r1); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Integrate from a stale size: %v, want ErrConflict", err)
+	}
+	if err := s.Integrate(c, &store.Round{OldSize: 2, NewSize: 4, Checkpoint: []byte("cp 4")}); err == nil {
+		t.Fatalf("Integrate beyond the appended leaves succeeded")
+	}
+	r2 := &store.Round{OldSize: 2, NewSize: 3, Checkpoint: []byte("cp 3"),
+		Tiles: []store.Tile{{TileID: store.TileID{Level: 0, Index: 0}, Hashes: h(2, 3)}}}
+	if err := s.Integrate(c, r2); err != nil {
+		t.Fatal(err)
+	}
+	st, err = s.State(c)
+	if err != nil || st.TreeSize != 3 || string(st.Checkpoint) != "cp 3" || st.Size != 3 {
+		t.Fatalf("State = %+v, %v", st, err)
+	}
+	tiles, err := s.Tiles(c, []store.TileID{{Level: 0, Index: 0}, {Level: 0, Index: 1}, {Level: 1, Index: 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(tiles[0].Hashes, h(2, 3)) || tiles[1].Hashes != nil || tiles[2].Hashes != nil {
+		t.Errorf("Tiles = %v", tiles)
+	}
+	if cp, err := s.Checkpoint(c, 2); err != nil || string(cp) != "cp 2" {
+		t.Errorf("Checkpoint(2) = %q, %v", cp, err)
+	}
+	if _, err := s.Checkpoint(c, 5); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Checkpoint(5) = %v, want ErrNotFound", err)
+	}
+	if err := s.Cosigned(c, 3, []byte("cp 3 cosigned")); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.State(c); string(st.Checkpoint) != "cp 3 cosigned" {
+		t.Errorf("after Cosigned, State.Checkpoint = %q", st.Checkpoint)
+	}
+	if err := s.Cosigned(c, 7, []byte("x")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Cosigned of an unknown size: %v, want ErrNotFound", err)
+	}
+	if err := s.Integrate(c, &store.Round{OldSize: 3, NewSize: 3, Checkpoint: []byte("cp 3 again"),
+		Tiles: []store.Tile{{TileID: store.TileID{Level: 0, Index: 0}, Hashes: []byte{1, 2, 3}}}}); err == nil {
+		t.Errorf("Integrate accepted a tile that is not a whole number of hashes")
+	}
+	if cp, _ := s.Checkpoint(c, 3); string(cp) != "cp 3 cosigned" {
+		t.Errorf("a refused round changed the checkpoint: %q", cp)
+	}
+}
