@@ -1,0 +1,340 @@
+// Package keys holds pouch principals' keys: an Ed25519 signing key and an
+// age hybrid (ML-KEM-768 + X25519) identity per principal, and the home
+// folder where they are kept, encrypted at rest with an age passphrase.
+//
+// # Principals
+//
+// A Principal is one office's private keys under its handle ("ru/president").
+// Generate makes fresh ones; Public returns what others need to verify the
+// principal's signatures and seal letters to it.
+//
+// # Key files
+//
+// A principal's private key file is a short text file (see spec/keys.md):
+//
+//	# pouch principal key
+//	# handle: ru/president
+//	# ed25519: 9ZB1...=
+//	# age: age1pq1...
+//	AGE-SECRET-KEY-PQ-1...
+//	-----BEGIN PRIVATE KEY-----
+//	MC4CAQAwBQYDK2VwBCIEI...
+//	-----END PRIVATE KEY-----
+//
+// At rest it is encrypted as an armored age file to a passphrase (age's
+// scrypt recipient), so "age -d" recovers it. Its public companion is a
+// small JSON file, the same format that "pouch key import" reads.
+//
+// # The home folder
+//
+// A Home is a folder ($POUCH_HOME, by default pouch/ in the user's
+// configuration directory) holding own principals under
+// principals/HOUSE/OFFICE.key (with OFFICE.pub beside it) and the public
+// keys of others under contacts/HOUSE/OFFICE.pub.
+//
+// The rules are written down in spec/keys.md.
+package keys
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"filippo.io/age"
+	"filippo.io/age/armor"
+
+	"pouch.dev/record"
+)
+
+// A Principal is one office's private keys.
+type Principal struct {
+	Handle  record.Handle
+	Signing ed25519.PrivateKey
+	Sealing *age.HybridIdentity
+}
+
+// Generate returns a principal with fresh keys from crypto/rand.
+func Generate(h record.Handle) (*Principal, error) {
+	if _, err := record.ParseHandle(string(h)); err != nil {
+		return nil, err
+	}
+	_, sk, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating the signing key of %s: %w", h, err)
+	}
+	id, err := age.GenerateHybridIdentity()
+	if err != nil {
+		return nil, fmt.Errorf("generating the sealing key of %s: %w", h, err)
+	}
+	return &Principal{Handle: h, Signing: sk, Sealing: id}, nil
+}
+
+// SigningPublic returns the principal's Ed25519 public key.
+func (p *Principal) SigningPublic() ed25519.PublicKey {
+	return p.Signing.Public().(ed25519.PublicKey)
+}
+
+// Recipient returns the age recipient ("age1pq1...") letters to p are
+// sealed to.
+func (p *Principal) Recipient() *age.HybridRecipient { return p.Sealing.Recipient() }
+
+// Public returns the principal's public keys.
+func (p *Principal) Public() *Public {
+	return &Public{Handle: p.Handle, Ed25519: p.SigningPublic(), Age: p.Sealing.Recipient().String()}
+}
+
+// A Public is a principal's public keys: what others need to check its
+// signatures and to seal letters to it.
+//
+// SPEC: spec/keys.md#public-file
+type Public struct {
+	Handle  record.Handle     `json:"handle"`
+	Ed25519 ed25519.PublicKey `json:"ed25519"` // base64 in JSON
+	Age     string            `json:"age"`     // "age1pq1..."
+}
+
+// Recipient parses the age recipient.
+func (p *Public) Recipient() (*age.HybridRecipient, error) {
+	r, err := age.ParseHybridRecipient(p.Age)
+	if err != nil {
+		return nil, fmt.Errorf("public key of %s: age recipient: %w", p.Handle, err)
+	}
+	return r, nil
+}
+
+// Equal reports whether p and q name the same handle and keys.
+func (p *Public) Equal(q *Public) bool {
+	return p.Handle == q.Handle && p.Ed25519.Equal(q.Ed25519) && p.Age == q.Age
+}
+
+// Marshal returns the public file: indented JSON ending in a newline.
+func (p *Public) Marshal() []byte {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		panic("keys: encoding a public key cannot fail: " + err.Error())
+	}
+	return append(b, '\n')
+}
+
+// MaxPublicFile is the largest public file ParsePublic reads.
+const MaxPublicFile = 16 << 10
+
+// ParsePublic reads a public file and checks every field.
+func ParsePublic(b []byte) (*Public, error) {
+	if len(b) > MaxPublicFile {
+		return nil, fmt.Errorf("public key file of %d bytes: %w", len(b), record.ErrTooLarge)
+	}
+	var p Public
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("public key file: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("public key file: trailing data after the JSON object")
+	}
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (p *Public) check() error {
+	if _, err := record.ParseHandle(string(p.Handle)); err != nil {
+		return fmt.Errorf("public key file: %w", err)
+	}
+	if len(p.Ed25519) != ed25519.PublicKeySize {
+		return fmt.Errorf("public key file of %s: ed25519 key of %d bytes, want %d", p.Handle, len(p.Ed25519), ed25519.PublicKeySize)
+	}
+	if _, err := p.Recipient(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// keyFileHeader starts every plaintext key file.
+const keyFileHeader = "# pouch principal key (spec/keys.md)\n"
+
+// MarshalKeyFile returns the plaintext key file of p. It holds secrets:
+// write it only encrypted (Home.Save does).
+//
+// SPEC: spec/keys.md#key-file
+func (p *Principal) MarshalKeyFile() []byte {
+	der, err := x509.MarshalPKCS8PrivateKey(p.Signing)
+	if err != nil {
+		panic("keys: encoding an Ed25519 key cannot fail: " + err.Error())
+	}
+	var b bytes.Buffer
+	b.WriteString(keyFileHeader)
+	pub := p.Public()
+	fmt.Fprintf(&b, "# handle: %s\n", p.Handle)
+	fmt.Fprintf(&b, "# ed25519: %s\n", base64Std(pub.Ed25519))
+	fmt.Fprintf(&b, "# age: %s\n", pub.Age)
+	fmt.Fprintf(&b, "%s\n", p.Sealing)
+	pem.Encode(&b, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	return b.Bytes()
+}
+
+// AgeIdentityFile returns p's age identity as a file that "age -d -i"
+// reads: comment lines naming the principal, then the identity line.
+//
+// SPEC: spec/keys.md#age-export
+func (p *Principal) AgeIdentityFile() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# pouch principal %s\n", p.Handle)
+	fmt.Fprintf(&b, "# public key: %s\n", p.Sealing.Recipient())
+	fmt.Fprintf(&b, "%s\n", p.Sealing)
+	return b.Bytes()
+}
+
+// MaxKeyFile is the largest plaintext key file ParseKeyFile reads.
+const MaxKeyFile = 16 << 10
+
+// ParseKeyFile reads a plaintext key file. The comment lines are checked
+// against the keys: a file whose comments name another handle or other
+// public keys is rejected, so a renamed or edited file is caught.
+func ParseKeyFile(b []byte) (*Principal, error) {
+	if len(b) > MaxKeyFile {
+		return nil, fmt.Errorf("key file of %d bytes: %w", len(b), record.ErrTooLarge)
+	}
+	var (
+		p        Principal
+		comments = map[string]string{}
+		pemText  bytes.Buffer
+		inPEM    bool
+	)
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimRight(sc.Text(), "\r")
+		switch {
+		case inPEM:
+			pemText.WriteString(line + "\n")
+			if strings.HasPrefix(line, "-----END ") {
+				inPEM = false
+			}
+		case line == "":
+		case strings.HasPrefix(line, "#"):
+			if k, v, ok := strings.Cut(strings.TrimSpace(line[1:]), ": "); ok {
+				comments[k] = strings.TrimSpace(v)
+			}
+		case strings.HasPrefix(line, "AGE-SECRET-KEY-PQ-1"):
+			if p.Sealing != nil {
+				return nil, fmt.Errorf("key file line %d: a second age identity", n)
+			}
+			id, err := age.ParseHybridIdentity(line)
+			if err != nil {
+				return nil, fmt.Errorf("key file line %d: %w", n, err)
+			}
+			p.Sealing = id
+		case strings.HasPrefix(line, "-----BEGIN PRIVATE KEY-----"):
+			if pemText.Len() > 0 {
+				return nil, fmt.Errorf("key file line %d: a second private key block", n)
+			}
+			inPEM = true
+			pemText.WriteString(line + "\n")
+		default:
+			return nil, fmt.Errorf("key file line %d: unexpected content (want a comment, an AGE-SECRET-KEY-PQ-1 line or a PRIVATE KEY block)", n)
+		}
+	}
+	if inPEM {
+		return nil, errors.New("key file: unterminated PRIVATE KEY block")
+	}
+	if p.Sealing == nil {
+		return nil, errors.New("key file: no age identity (AGE-SECRET-KEY-PQ-1...)")
+	}
+	blk, rest := pem.Decode(pemText.Bytes())
+	if blk == nil || blk.Type != "PRIVATE KEY" || len(bytes.TrimSpace(rest)) != 0 {
+		return nil, errors.New("key file: no valid PRIVATE KEY block")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("key file: private key: %w", err)
+	}
+	sk, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("key file: private key is %T, want Ed25519", k)
+	}
+	p.Signing = sk
+	h, err := record.ParseHandle(comments["handle"])
+	if err != nil {
+		return nil, fmt.Errorf("key file: \"# handle:\" line: %w", err)
+	}
+	p.Handle = h
+	pub := p.Public()
+	if v, ok := comments["ed25519"]; ok && v != base64Std(pub.Ed25519) {
+		return nil, fmt.Errorf("key file of %s: the \"# ed25519:\" line does not match the private key", h)
+	}
+	if v, ok := comments["age"]; ok && v != pub.Age {
+		return nil, fmt.Errorf("key file of %s: the \"# age:\" line does not match the age identity", h)
+	}
+	return &p, nil
+}
+
+// Encrypt returns the key file of p encrypted to passphrase as an armored
+// age file, with scrypt work factor 2^logN (0: age's default).
+//
+// SPEC: spec/keys.md#at-rest
+func (p *Principal) Encrypt(passphrase string, logN int) ([]byte, error) {
+	r, err := age.NewScryptRecipient(passphrase)
+	if err != nil {
+		return nil, err
+	}
+	if logN != 0 {
+		r.SetWorkFactor(logN)
+	}
+	var b bytes.Buffer
+	aw := armorWriter(&b)
+	w, err := age.Encrypt(aw, r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(p.MarshalKeyFile()); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	if err := aw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// ErrWrongPassphrase is returned when a key file does not decrypt with the
+// passphrase given.
+var ErrWrongPassphrase = errors.New("wrong passphrase")
+
+// Decrypt opens an encrypted key file with passphrase.
+func Decrypt(b []byte, passphrase string) (*Principal, error) {
+	id, err := age.NewScryptIdentity(passphrase)
+	if err != nil {
+		return nil, err
+	}
+	r, err := age.Decrypt(armorReader(bytes.NewReader(b)), id)
+	if err != nil {
+		var nm *age.NoIdentityMatchError
+		if errors.As(err, &nm) || errors.Is(err, age.ErrIncorrectIdentity) {
+			return nil, ErrWrongPassphrase
+		}
+		return nil, fmt.Errorf("decrypting the key file: %w", err)
+	}
+	plain, err := io.ReadAll(io.LimitReader(r, MaxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("decrypting the key file: %w", err)
+	}
+	return ParseKeyFile(plain)
+}
+
+func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func armorWriter(w io.Writer) io.WriteCloser { return armor.NewWriter(w) }
+func armorReader(r io.Reader) io.Reader      { return armor.NewReader(r) }
