@@ -1,0 +1,110 @@
+package line
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	"pouch.dev/record"
+)
+
+// Frame types.
+//
+// SPEC: spec/line.md#framing
+const (
+	FrameReady  = "ready"  // the TLS server accepted the client: the first frame of a line
+	FrameText   = "text"   // a line of text
+	FramePouch  = "pouch"  // a .pouch file handed over
+	FrameBye    = "bye"    // the sender will send no more text or pouches
+	FrameRecord = "record" // the call record, signed by one or both ends
+)
+
+// A frame is one message inside the TLS stream: a 4-byte big-endian length,
+// then the deterministic CBOR encoding of a frame.
+//
+// SPEC: spec/line.md#framing
+type frame struct {
+	T    string `cbor:"t"`
+	Time int64  `cbor:"time,omitempty"` // the sender's clock, Unix milliseconds
+	Text string `cbor:"text,omitempty"` // text
+	ID   []byte `cbor:"id,omitempty"`   // pouch: the pouch's ID (its tag record's ID)
+	Data []byte `cbor:"data,omitempty"` // pouch: the .pouch file; record: the signed call record
+}
+
+// ErrBadFrame is returned for a frame that breaks the framing rules.
+var ErrBadFrame = errors.New("malformed line frame")
+
+func (f *frame) check() error {
+	switch f.T {
+	case FrameText:
+		if len(f.Text) > MaxTextSize {
+			return fmt.Errorf("%w: text of %d bytes (limit %d)", ErrBadFrame, len(f.Text), MaxTextSize)
+		}
+		if !utf8.ValidString(f.Text) || f.ID != nil || f.Data != nil {
+			return fmt.Errorf("%w: text frame", ErrBadFrame)
+		}
+	case FramePouch:
+		if len(f.ID) != len(record.ID{}) || f.Text != "" {
+			return fmt.Errorf("%w: pouch frame needs a 32-byte id", ErrBadFrame)
+		}
+		if len(f.Data) > MaxPouchSize {
+			return fmt.Errorf("%w: pouch of %d bytes (limit %d)", ErrBadFrame, len(f.Data), MaxPouchSize)
+		}
+	case FrameBye, FrameReady:
+		if f.Text != "" || f.ID != nil || f.Data != nil {
+			return fmt.Errorf("%w: %s frame carries data", ErrBadFrame, f.T)
+		}
+	case FrameRecord:
+		if len(f.Data) > record.MaxRecordSize || f.Text != "" || f.ID != nil {
+			return fmt.Errorf("%w: record frame", ErrBadFrame)
+		}
+	default:
+		return fmt.Errorf("%w: unknown type %q", ErrBadFrame, f.T)
+	}
+	return nil
+}
+
+// appendFrame appends f's wire form to b.
+func appendFrame(b []byte, f *frame) ([]byte, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	body, err := record.Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(body)))
+	return append(b, body...), nil
+}
+
+// readFrame reads one frame from r. n is the frame's size on the wire.
+func readFrame(r *bufio.Reader) (f *frame, n int, err error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, 0, err
+	}
+	size := binary.BigEndian.Uint32(hdr[:])
+	if size > MaxFrameSize {
+		return nil, 0, fmt.Errorf("%w: %d bytes (limit %d)", ErrBadFrame, size, MaxFrameSize)
+	}
+	// Read as the bytes come, so a frame's claimed size alone does not
+	// make us allocate it.
+	body, err := io.ReadAll(io.LimitReader(r, int64(size)))
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(body) != int(size) {
+		return nil, 0, io.ErrUnexpectedEOF
+	}
+	f = new(frame)
+	if err := record.Unmarshal(body, f); err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrBadFrame, err)
+	}
+	if err := f.check(); err != nil {
+		return nil, 0, err
+	}
+	return f, 4 + int(size), nil
+}

@@ -1,0 +1,320 @@
+package line
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"pouch.dev/record"
+)
+
+// A Relay pairs two principals who both asked for a line to each other and
+// forwards opaque bytes between them. It is an http.Handler for the
+// WebSocket endpoint, mounted by the server at /v1/line.
+//
+// The relay never sees plaintext: the two ends run TLS through it. What it
+// learns, and reports through OnClose and its log, is a Session.
+//
+// SPEC: spec/line.md#relay
+type Relay struct {
+	// Directory is asked for the current key of every principal that asks
+	// for a line, and of the principal asked for.
+	Directory Directory
+	// Origin is this deployment's log origin; requests naming another
+	// relay are refused.
+	Origin string
+	// WaitTimeout is how long a principal waits for the other; zero means
+	// DefaultWaitTimeout.
+	WaitTimeout time.Duration
+	// Logger receives one line per refused request, opened and closed line;
+	// nil means slog.Default().
+	Logger *slog.Logger
+	// OnClose, if set, is called once per line when it ends, with what the
+	// relay knows of it.
+	OnClose func(Session)
+	// Tap, if set, sees every chunk of bytes the relay forwards, as the
+	// relay sees it. It exists so tests can show the relay sees no
+	// plaintext; it must not retain p.
+	Tap func(from, to record.Handle, p []byte)
+
+	mu      sync.Mutex
+	waiting map[route]*waiter
+	nonces  map[[NonceSize]byte]time.Time
+	swept   time.Time
+	open    atomic.Int64
+}
+
+// NewRelay returns a relay that checks principals against dir and accepts
+// requests naming origin.
+func NewRelay(dir Directory, origin string) *Relay {
+	return &Relay{Directory: dir, Origin: origin}
+}
+
+// A Session is all the relay knows of a line.
+type Session struct {
+	A, B    record.Handle // A asked first
+	Start   time.Time     // when B asked and the two were paired
+	End     time.Time     // when the first side went away
+	BytesAB int64         // bytes forwarded from A to B
+	BytesBA int64         // bytes forwarded from B to A
+}
+
+// Duration is how long the line was open.
+func (s Session) Duration() time.Duration { return s.End.Sub(s.Start) }
+
+// Open returns how many lines are paired and forwarding now.
+func (r *Relay) Open() int { return int(r.open.Load()) }
+
+type route struct{ from, to record.Handle }
+
+type waiter struct {
+	route
+	conn *websocket.Conn
+	wake chan wakeup // buffered 1
+}
+
+type wakeup struct {
+	p      *pair
+	reason string // why the waiter must go, if p is nil
+}
+
+type pair struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	a, b   route // a.from asked first
+	na, nb net.Conn
+	start  time.Time
+	ab, ba atomic.Int64
+	ended  sync.Once
+	end    time.Time
+	left   atomic.Int32
+}
+
+func (r *Relay) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
+
+func (r *Relay) refuse(w http.ResponseWriter, code int, err error) {
+	r.logger().Info("line refused", "status", code, "err", err)
+	http.Error(w, err.Error(), code)
+}
+
+// ServeHTTP implements the relay's WebSocket endpoint.
+//
+// SPEC: spec/line.md#relay
+func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		r.refuse(w, http.StatusMethodNotAllowed, errors.New("line: the relay takes a WebSocket GET"))
+		return
+	}
+	h := req.Header.Get(RequestHeader)
+	if h == "" {
+		r.refuse(w, http.StatusUnauthorized, fmt.Errorf("line: no %s header: a line request must be signed by the principal who asks (use pouch line)", RequestHeader))
+		return
+	}
+	lr, key, err := ParseRequest(h)
+	if err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, record.ErrBadSignature) {
+			code = http.StatusUnauthorized
+		}
+		r.refuse(w, code, err)
+		return
+	}
+	if lr.Relay != r.Origin {
+		r.refuse(w, http.StatusUnauthorized, fmt.Errorf("line: request from %s is for relay %q, this relay is %q", lr.From, lr.Relay, r.Origin))
+		return
+	}
+	now := time.Now()
+	if d := now.Sub(time.UnixMilli(lr.Time)); d > RequestWindow || d < -RequestWindow {
+		r.refuse(w, http.StatusUnauthorized, fmt.Errorf("line: request from %s: %w (it is %v off the relay's clock; check the clock)", lr.From, ErrStale, d.Round(time.Second)))
+		return
+	}
+	ctx := req.Context()
+	// SPEC: spec/line.md#relay-auth
+	if err := checkKey(ctx, r.Directory, lr.From, key); err != nil {
+		code := http.StatusForbidden
+		if !errors.Is(err, ErrUnknownPrincipal) && !errors.Is(err, ErrRevoked) && !errors.Is(err, ErrNotCurrentKey) {
+			code = http.StatusServiceUnavailable
+		}
+		r.refuse(w, code, err)
+		return
+	}
+	if _, err := r.Directory.CurrentKey(ctx, lr.To); err != nil {
+		code := http.StatusServiceUnavailable
+		switch {
+		case errors.Is(err, ErrUnknownPrincipal):
+			code = http.StatusNotFound
+		case errors.Is(err, ErrRevoked):
+			code = http.StatusForbidden
+		}
+		r.refuse(w, code, fmt.Errorf("line: no line to %s: %w", lr.To, err))
+		return
+	}
+	if err := r.useNonce(lr, now); err != nil {
+		r.refuse(w, http.StatusUnauthorized, err)
+		return
+	}
+
+	c, err := websocket.Accept(w, req, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		r.logger().Info("line: websocket accept failed", "from", lr.From, "err", err)
+		return
+	}
+	r.pair(&waiter{route: route{lr.From, lr.To}, conn: c, wake: make(chan wakeup, 1)})
+}
+
+// useNonce records lr's nonce, refusing one seen within the window.
+//
+// SPEC: spec/line.md#relay-auth
+func (r *Relay) useNonce(lr *Request, now time.Time) error {
+	var n [NonceSize]byte
+	copy(n[:], lr.Nonce)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.nonces == nil {
+		r.nonces = make(map[[NonceSize]byte]time.Time)
+	}
+	if now.Sub(r.swept) > RequestWindow/4 || len(r.nonces) >= MaxNonces {
+		for k, exp := range r.nonces {
+			if now.After(exp) {
+				delete(r.nonces, k)
+			}
+		}
+		r.swept = now
+	}
+	if _, seen := r.nonces[n]; seen {
+		return fmt.Errorf("line: request from %s: %w", lr.From, ErrReplay)
+	}
+	if len(r.nonces) >= MaxNonces {
+		return fmt.Errorf("line: request from %s: the relay is busy, try again in a minute", lr.From)
+	}
+	r.nonces[n] = now.Add(2 * RequestWindow)
+	return nil
+}
+
+// pair waits for w's peer, or pairs w with the peer already waiting, then
+// forwards w's bytes until the line ends.
+func (r *Relay) pair(me *waiter) {
+	r.mu.Lock()
+	if r.waiting == nil {
+		r.waiting = make(map[route]*waiter)
+	}
+	back := route{me.to, me.from}
+	if other, ok := r.waiting[back]; ok {
+		delete(r.waiting, back)
+		r.mu.Unlock()
+		r.join(other, me)
+		return
+	}
+	if old, ok := r.waiting[me.route]; ok {
+		old.wake <- wakeup{reason: "a newer request from " + string(me.from) + " replaced this one"}
+	}
+	r.waiting[me.route] = me
+	r.mu.Unlock()
+
+	timeout := r.WaitTimeout
+	if timeout <= 0 {
+		timeout = DefaultWaitTimeout
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var wu wakeup
+	select {
+	case wu = <-me.wake:
+	case <-t.C:
+		r.mu.Lock()
+		if r.waiting[me.route] == me {
+			delete(r.waiting, me.route)
+			r.mu.Unlock()
+			me.conn.Close(websocket.StatusTryAgainLater, fmt.Sprintf("%s did not ask for the line within %v", me.to, timeout))
+			return
+		}
+		r.mu.Unlock()
+		wu = <-me.wake // taken by a peer or replaced just now
+	}
+	if wu.p == nil {
+		me.conn.Close(websocket.StatusTryAgainLater, wu.reason)
+		return
+	}
+	r.forward(wu.p, wu.p.na, wu.p.nb, &wu.p.ab, me.from, me.to)
+}
+
+// join pairs the waiting principal a with b, who just asked, tells both and
+// forwards b's bytes; a's handler forwards a's.
+func (r *Relay) join(a, b *waiter) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	errA := a.conn.Write(ctx, websocket.MessageText, []byte(pairedMessage))
+	var errB error
+	if errA == nil {
+		errB = b.conn.Write(ctx, websocket.MessageText, []byte(pairedMessage))
+	}
+	cancel()
+	if errA != nil || errB != nil {
+		a.wake <- wakeup{reason: "the line could not be opened"}
+		b.conn.Close(websocket.StatusTryAgainLater, fmt.Sprintf("%s went away; ask again", a.from))
+		return
+	}
+	p := &pair{a: a.route, b: b.route, start: time.Now()}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.na = websocket.NetConn(p.ctx, a.conn, websocket.MessageBinary)
+	p.nb = websocket.NetConn(p.ctx, b.conn, websocket.MessageBinary)
+	p.left.Store(2)
+	r.open.Add(1)
+	r.logger().Info("line opened", "a", a.from, "b", b.from)
+	a.wake <- wakeup{p: p}
+	r.forward(p, p.nb, p.na, &p.ba, b.from, a.from)
+}
+
+// forward copies src to dst until either side goes away, then closes both;
+// the last of the two directions to finish reports the session.
+func (r *Relay) forward(p *pair, src, dst net.Conn, n *atomic.Int64, from, to record.Handle) {
+	buf := make([]byte, relayBufferSize)
+	for {
+		k, err := src.Read(buf)
+		if k > 0 {
+			if r.Tap != nil {
+				r.Tap(from, to, buf[:k])
+			}
+			if _, werr := dst.Write(buf[:k]); werr != nil {
+				break
+			}
+			n.Add(int64(k))
+		}
+		if err != nil {
+			if err != io.EOF {
+				r.logger().Debug("line: read ended", "from", from, "err", err)
+			}
+			break
+		}
+	}
+	p.ended.Do(func() {
+		p.end = time.Now()
+		// Close both, so the other direction ends too. Close sends the
+		// WebSocket close frame after any message being written.
+		go p.na.Close()
+		go p.nb.Close()
+	})
+	if p.left.Add(-1) == 0 {
+		p.cancel()
+		r.open.Add(-1)
+		s := Session{A: p.a.from, B: p.b.from, Start: p.start, End: p.end, BytesAB: p.ab.Load(), BytesBA: p.ba.Load()}
+		r.logger().Info("line closed", "a", s.A, "b", s.B, "start", s.Start, "duration", s.Duration(), "bytes_ab", s.BytesAB, "bytes_ba", s.BytesBA)
+		if r.OnClose != nil {
+			r.OnClose(s)
+		}
+	}
+}
