@@ -1,0 +1,169 @@
+package tlog
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// A Checkpoint is a parsed C2SP tlog-checkpoint: the log's origin, its size
+// and its root hash, with the signed note it came in.
+//
+// SPEC: spec/log.md#checkpoints
+type Checkpoint struct {
+	Origin string
+	Size   uint64
+	Hash   []byte // RFC 6962 root hash, 32 bytes
+	Note   []byte // the signed note, as received
+	// Cosigners names the witnesses whose cosignatures verified.
+	Cosigners []string
+}
+
+// CheckpointBody returns the text of a checkpoint: origin, size and the
+// base64 root hash, each on its own line.
+func CheckpointBody(origin string, size uint64, hash []byte) []byte {
+	return fmt.Appendf(nil, "%s\n%d\n%s\n", origin, size, base64.StdEncoding.EncodeToString(hash))
+}
+
+// ErrMalformedCheckpoint is returned for a checkpoint that does not parse.
+var ErrMalformedCheckpoint = errors.New("malformed checkpoint")
+
+// ParseCheckpointBody parses the text of a checkpoint. Extension lines
+// after the root hash are allowed and ignored.
+func ParseCheckpointBody(text string) (origin string, size uint64, hash []byte, err error) {
+	lines := strings.SplitN(text, "\n", 4)
+	if len(lines) < 4 {
+		return "", 0, nil, fmt.Errorf("%w: fewer than three lines", ErrMalformedCheckpoint)
+	}
+	origin = lines[0]
+	if origin == "" {
+		return "", 0, nil, fmt.Errorf("%w: empty origin", ErrMalformedCheckpoint)
+	}
+	size, err = strconv.ParseUint(lines[1], 10, 64)
+	if err != nil || strconv.FormatUint(size, 10) != lines[1] {
+		return "", 0, nil, fmt.Errorf("%w: size %q", ErrMalformedCheckpoint, lines[1])
+	}
+	hash, err = base64.StdEncoding.Strict().DecodeString(lines[2])
+	if err != nil || len(hash) != 32 {
+		return "", 0, nil, fmt.Errorf("%w: root hash %q", ErrMalformedCheckpoint, lines[2])
+	}
+	return origin, size, hash, nil
+}
+
+// GenerateKey returns a new Ed25519 signed-note key pair named name: the
+// private key (PRIVATE+KEY+...) and the verifier key (name+hash+key).
+func GenerateKey(name string) (skey, vkey string, err error) {
+	return note.GenerateKey(rand.Reader, name)
+}
+
+// VerifierKey returns the verifier key of the private note key skey.
+func VerifierKey(skey string) (string, error) {
+	parts := strings.SplitN(skey, "+", 5)
+	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
+		return "", errors.New("not a signed-note private key (PRIVATE+KEY+...)")
+	}
+	k, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(k) != 1+ed25519.SeedSize || k[0] != 1 {
+		return "", errors.New("signed-note private key: not an Ed25519 key")
+	}
+	pub := ed25519.NewKeyFromSeed(k[1:]).Public().(ed25519.PublicKey)
+	return note.NewEd25519VerifierKey(parts[2], pub)
+}
+
+// LoadOrCreateKey reads the log's private note key from path, or creates
+// one named origin there (mode 0600) if the file does not exist. It refuses
+// a key with another name: a log's key names its origin.
+func LoadOrCreateKey(path, origin string) (skey string, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		skey, _, err := GenerateKey(origin)
+		if err != nil {
+			return "", err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return "", err
+		}
+		if err := writeFileAtomic(path, []byte(skey+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("saving the log key: %w", err)
+		}
+		return skey, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the log key: %w", err)
+	}
+	skey = strings.TrimSpace(string(b))
+	if _, err := note.NewSigner(skey); err != nil {
+		return "", fmt.Errorf("log key %s: %w", path, err)
+	}
+	if name := strings.SplitN(skey, "+", 4)[2]; name != origin {
+		return "", fmt.Errorf("log key %s is for origin %q, not %q (each log origin has its own key: use another data directory or the origin %q)", path, name, origin, name)
+	}
+	return skey, nil
+}
+
+// writeFileAtomic writes data to a temporary file next to path, syncs it and
+// renames it over path, so path holds either the old or the new content.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// signCheckpoint returns the signed note of a checkpoint.
+func signCheckpoint(s note.Signer, origin string, size uint64, hash []byte) ([]byte, error) {
+	return note.Sign(&note.Note{Text: string(CheckpointBody(origin, size, hash))}, s)
+}
+
+// addSignatures returns signed note msg with the signature lines in sigs
+// appended, skipping lines msg already has.
+func addSignatures(msg []byte, sigs []byte) []byte {
+	out := bytes.Clone(msg)
+	for _, line := range bytes.SplitAfter(sigs, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		if !bytes.HasSuffix(line, []byte("\n")) {
+			line = append(line, '\n')
+		}
+		if bytes.Contains(out, line) {
+			continue
+		}
+		out = append(out, line...)
+	}
+	return out
+}

@@ -1,0 +1,438 @@
+package tlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
+
+	"pouch.dev/record"
+	"pouch.dev/store"
+)
+
+// Config configures a Log.
+type Config struct {
+	// Origin is the log's name, the first line of its checkpoints, such
+	// as "pouch.localhost/log".
+	Origin string
+	// Key is the log's private signed-note key (PRIVATE+KEY+origin+...),
+	// see LoadOrCreateKey.
+	Key string
+	// Witnesses are asked to cosign every new checkpoint.
+	Witnesses []WitnessConfig
+	// WitnessTimeout bounds each witness request; 0 means 5 seconds.
+	WitnessTimeout time.Duration
+	// MaxRound bounds the leaves integrated in one round; 0 means 65536.
+	MaxRound int
+	// Logger receives the sequencer's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// HTTPClient is used to reach witnesses; nil means a default client.
+	HTTPClient *http.Client
+}
+
+// A Log is the sequencer and reader of one transparency log kept in a
+// store: it integrates appended leaves into the tree in rounds, signs a
+// checkpoint for each round, has it cosigned by the witnesses, publishes it,
+// and serves proofs.
+type Log struct {
+	cfg      Config
+	st       store.Store
+	h        *hashes
+	signer   note.Signer
+	vkey     string
+	log      *slog.Logger
+	hc       *http.Client
+	witness  []*witness
+	roundMu  sync.Mutex // one round at a time
+	edge     *edge      // guarded by roundMu
+	mu       sync.Mutex
+	cp       []byte // the published checkpoint
+	size     uint64 // its size
+	changed  chan struct{}
+	failures int
+}
+
+// New opens the log kept in st. If the store holds no checkpoint yet, New
+// signs the checkpoint of the empty tree, so that a checkpoint is always
+// served.
+func New(ctx context.Context, st store.Store, cfg Config) (*Log, error) {
+	signer, err := note.NewSigner(cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("log key: %w", err)
+	}
+	if signer.Name() != cfg.Origin {
+		return nil, fmt.Errorf("log key is named %q, but the origin is %q", signer.Name(), cfg.Origin)
+	}
+	vkey, err := VerifierKey(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxRound <= 0 {
+		cfg.MaxRound = 1 << 16
+	}
+	if cfg.WitnessTimeout <= 0 {
+		cfg.WitnessTimeout = 5 * time.Second
+	}
+	l := &Log{
+		cfg: cfg, st: st, h: newHashes(st), signer: signer, vkey: vkey,
+		log: cfg.Logger, hc: cfg.HTTPClient, changed: make(chan struct{}),
+	}
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	if l.hc == nil {
+		l.hc = &http.Client{Timeout: cfg.WitnessTimeout}
+	}
+	for _, w := range cfg.Witnesses {
+		v, err := fnote.NewVerifierForCosignatureV1(w.Key)
+		if err != nil {
+			return nil, fmt.Errorf("witness key %q: %w", w.Key, err)
+		}
+		l.witness = append(l.witness, &witness{cfg: w, verifier: v})
+	}
+	state, err := st.State(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if state.Checkpoint != nil {
+		o, size, _, err := ParseCheckpointBody(checkpointText(state.Checkpoint))
+		if err != nil {
+			return nil, fmt.Errorf("the stored checkpoint: %w", err)
+		}
+		if o != cfg.Origin {
+			return nil, fmt.Errorf("the store holds the log %q, not %q", o, cfg.Origin)
+		}
+		if size != state.TreeSize {
+			return nil, fmt.Errorf("the stored checkpoint has size %d, the tree %d", size, state.TreeSize)
+		}
+	}
+	if l.edge, err = loadEdge(ctx, l.h, state.TreeSize); err != nil {
+		return nil, err
+	}
+	if state.Checkpoint == nil {
+		root, _ := l.edge.root()
+		cp, err := signCheckpoint(l.signer, cfg.Origin, 0, root)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.Integrate(ctx, &store.Round{Checkpoint: cp}); err != nil && !errors.Is(err, store.ErrConflict) {
+			return nil, err
+		}
+		if state, err = st.State(ctx); err != nil {
+			return nil, err
+		}
+	}
+	l.cp, l.size = state.Checkpoint, state.TreeSize
+	return l, nil
+}
+
+// checkpointText returns the text part of a signed note.
+func checkpointText(msg []byte) string {
+	s := string(msg)
+	if i := indexSigs(s); i >= 0 {
+		return s[:i+1]
+	}
+	return s
+}
+
+func indexSigs(s string) int {
+	for i := len(s) - 2; i >= 0; i-- {
+		if s[i] == '\n' && s[i+1] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// Origin returns the log's origin.
+func (l *Log) Origin() string { return l.cfg.Origin }
+
+// VerifierKey returns the log's verifier key (origin+hash+key).
+func (l *Log) VerifierKey() string { return l.vkey }
+
+// Witnesses returns the configured witnesses.
+func (l *Log) Witnesses() []WitnessConfig { return l.cfg.Witnesses }
+
+// Checkpoint returns the latest published checkpoint and its size.
+func (l *Log) Checkpoint() ([]byte, uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cp, l.size
+}
+
+// WaitCheckpoint blocks until a checkpoint of at least size leaves is
+// published, and returns it.
+func (l *Log) WaitCheckpoint(ctx context.Context, size uint64) ([]byte, uint64, error) {
+	for {
+		l.mu.Lock()
+		cp, n, ch := l.cp, l.size, l.changed
+		l.mu.Unlock()
+		if n >= size {
+			return cp, n, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, n, ctx.Err()
+		}
+	}
+}
+
+func (l *Log) publish(cp []byte, size uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if size < l.size {
+		return
+	}
+	l.cp, l.size = cp, size
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// Run sequences until ctx is done: it waits for appended leaves and
+// integrates them in rounds. It returns ctx's error.
+func (l *Log) Run(ctx context.Context) error {
+	for {
+		n, err := l.Integrate(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			l.failures++
+			l.log.Error("sequencing round failed", "err", err, "failures", l.failures)
+			select {
+			case <-time.After(min(time.Duration(l.failures)*100*time.Millisecond, 5*time.Second)):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		l.failures = 0
+		if n > 0 {
+			continue
+		}
+		_, size := l.Checkpoint()
+		// Wake up on appends, and now and then in case another process
+		// appended to a shared store.
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		l.st.WaitSize(wctx, size)
+		cancel()
+	}
+}
+
+// Integrate runs one sequencing round: it integrates the leaves appended
+// since the last round (at most Config.MaxRound), signs, stores, has
+// cosigned and publishes a checkpoint. It returns the number of leaves
+// integrated.
+//
+// SPEC: spec/log.md#sequencing
+func (l *Log) Integrate(ctx context.Context) (int, error) {
+	l.roundMu.Lock()
+	defer l.roundMu.Unlock()
+	state, err := l.st.State(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if state.TreeSize != l.edge.size() {
+		// Another sequencer moved the tree, or a round failed half-way.
+		if l.edge, err = loadEdge(ctx, l.h, state.TreeSize); err != nil {
+			return 0, err
+		}
+	}
+	old := l.edge.size()
+	if state.Size <= old {
+		return 0, nil
+	}
+	n := min(state.Size-old, uint64(l.cfg.MaxRound))
+	leaves, err := l.st.Leaves(ctx, old, int(n))
+	if err != nil {
+		return 0, err
+	}
+	if uint64(len(leaves)) != n {
+		return 0, fmt.Errorf("store returned %d leaves from %d, want %d", len(leaves), old, n)
+	}
+	lh := make([][]byte, len(leaves))
+	for i, lf := range leaves {
+		lh[i] = LeafHash(record.LeafData(lf.Kind, lf.ID))
+	}
+	tiles, err := l.edge.add(lh)
+	if err != nil {
+		l.edge = nil
+		return 0, l.reload(ctx, err)
+	}
+	root, err := l.edge.root()
+	if err != nil {
+		return 0, l.reload(ctx, err)
+	}
+	newSize := old + n
+	cp, err := signCheckpoint(l.signer, l.cfg.Origin, newSize, root)
+	if err != nil {
+		return 0, l.reload(ctx, err)
+	}
+	if err := l.st.Integrate(ctx, &store.Round{OldSize: old, NewSize: newSize, Tiles: tiles, Checkpoint: cp}); err != nil {
+		return 0, l.reload(ctx, err)
+	}
+	if len(l.witness) > 0 {
+		if cosigned := l.cosign(ctx, cp, newSize); cosigned != nil {
+			if err := l.st.Cosigned(ctx, newSize, cosigned); err != nil {
+				l.log.Error("storing cosignatures", "size", newSize, "err", err)
+			} else {
+				cp = cosigned
+			}
+		}
+	}
+	l.publish(cp, newSize)
+	return int(n), nil
+}
+
+func (l *Log) reload(ctx context.Context, cause error) error {
+	state, err := l.st.State(ctx)
+	if err == nil {
+		l.edge, err = loadEdge(ctx, l.h, state.TreeSize)
+	}
+	if err != nil {
+		return fmt.Errorf("%w (and reloading the tree: %v)", cause, err)
+	}
+	return cause
+}
+
+// cosign asks every witness to cosign cp, in parallel, and returns cp with
+// the cosignatures that came back, or nil if none did.
+func (l *Log) cosign(ctx context.Context, cp []byte, size uint64) []byte {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.WitnessTimeout)
+	defer cancel()
+	sigs := make([][]byte, len(l.witness))
+	var wg sync.WaitGroup
+	for i, w := range l.witness {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := l.askWitness(ctx, w, cp, size)
+			if err != nil {
+				l.log.Warn("witness did not cosign", "witness", w.cfg.URL, "size", size, "err", err)
+				return
+			}
+			sigs[i] = s
+		}()
+	}
+	wg.Wait()
+	out := cp
+	got := false
+	for i, s := range sigs {
+		if s == nil {
+			continue
+		}
+		// Keep only lines that verify with the witness's key.
+		msg := addSignatures(cp, s)
+		n, err := note.Open(msg, note.VerifierList(l.witness[i].verifier))
+		if err != nil || len(n.Sigs) == 0 {
+			l.log.Warn("witness returned a cosignature that does not verify", "witness", l.witness[i].cfg.URL)
+			continue
+		}
+		out = addSignatures(out, s)
+		got = true
+	}
+	if !got {
+		return nil
+	}
+	return out
+}
+
+func (l *Log) askWitness(ctx context.Context, w *witness, cp []byte, size uint64) ([]byte, error) {
+	for try := 0; try < 3; try++ {
+		old := w.size
+		proof, err := l.h.consistency(ctx, old, size)
+		if err != nil {
+			return nil, err
+		}
+		sig, err := AddCheckpoint(ctx, l.hc, w.cfg.URL, old, proof, cp)
+		var conflict *WitnessConflictError
+		if errors.As(err, &conflict) && conflict.Size != old && conflict.Size <= size {
+			w.size = conflict.Size
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		w.size = size
+		return sig, nil
+	}
+	return nil, errors.New("witness keeps answering 409")
+}
+
+// Inclusion returns the inclusion proof of leaf index in the tree of size
+// size, which must be at most the published size.
+func (l *Log) Inclusion(ctx context.Context, index, size uint64) ([][]byte, error) {
+	if _, n := l.Checkpoint(); size > n {
+		return nil, fmt.Errorf("tree size %d: %w (the log has published %d)", size, ErrNotIntegrated, n)
+	}
+	if index >= size {
+		return nil, fmt.Errorf("leaf %d is not in a tree of size %d: %w", index, size, ErrNotIntegrated)
+	}
+	return l.h.inclusion(ctx, index, size)
+}
+
+// Consistency returns the consistency proof between tree sizes size1 ≤
+// size2, both at most the published size.
+func (l *Log) Consistency(ctx context.Context, size1, size2 uint64) ([][]byte, error) {
+	if _, n := l.Checkpoint(); size2 > n {
+		return nil, fmt.Errorf("tree size %d: %w (the log has published %d)", size2, ErrNotIntegrated, n)
+	}
+	if size1 > size2 {
+		return nil, fmt.Errorf("consistency from size %d to a smaller %d", size1, size2)
+	}
+	return l.h.consistency(ctx, size1, size2)
+}
+
+// Root returns the root hash of the tree of size size, at most the
+// published size.
+func (l *Log) Root(ctx context.Context, size uint64) ([]byte, error) {
+	if _, n := l.Checkpoint(); size > n {
+		return nil, fmt.Errorf("tree size %d: %w (the log has published %d)", size, ErrNotIntegrated, n)
+	}
+	return l.h.root(ctx, size)
+}
+
+// Tile returns the hashes of tile (level, index) with at least width
+// hashes, truncated to width, within the published tree.
+func (l *Log) Tile(ctx context.Context, level int, index uint64, width int) ([]byte, error) {
+	_, n := l.Checkpoint()
+	// The tile must lie inside the published tree.
+	shift := uint(TileHeight * level)
+	if level < 0 || shift >= 64 || (n>>shift) < index*store.TileWidth+uint64(width) {
+		return nil, fmt.Errorf("tile %d/%d.p/%d: %w", level, index, width, store.ErrNotFound)
+	}
+	ts, err := l.h.tiles(ctx, []store.TileID{{Level: level, Index: index}}, []int{width})
+	if err != nil {
+		return nil, err
+	}
+	return ts[0][:32*width], nil
+}
+
+// EntryBundle returns the C2SP entry bundle of the width leaves starting at
+// index*256, within the published tree.
+func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
+	_, n := l.Checkpoint()
+	start := index * store.TileWidth
+	if index >= 1<<56 || n < start+uint64(width) {
+		return nil, fmt.Errorf("entry bundle %d.p/%d: %w", index, width, store.ErrNotFound)
+	}
+	leaves, err := l.st.Leaves(ctx, start, width)
+	if err != nil {
+		return nil, err
+	}
+	if len(leaves) != width {
+		return nil, fmt.Errorf("entry bundle %d: store returned %d leaves, want %d", index, len(leaves), width)
+	}
+	var b []byte
+	for _, lf := range leaves {
+		b = AppendEntry(b, record.LeafData(lf.Kind, lf.ID))
+	}
+	return b, nil
+}
