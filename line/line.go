@@ -180,7 +180,7 @@ func Start(ctx context.Context, conn net.Conn, peer record.Handle, cfg Config) (
 		l.conn.Close()
 		return nil, err
 	}
-	l.br = bufio.NewReaderSize(l.conn, 64<<10)
+	l.br = bufio.NewReaderSize(l.conn, 8<<10)
 	// In TLS 1.3 the client's handshake ends before the server has checked
 	// the client's certificate, so the server confirms with a ready frame
 	// and the client waits for it.
