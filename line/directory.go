@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"pouch.dev/directory"
 	"pouch.dev/record"
 )
 
@@ -15,17 +16,20 @@ import (
 //
 // CurrentKey returns an error wrapping ErrUnknownPrincipal if the handle
 // was never admitted, and ErrRevoked if the office's key was revoked and no
-// new holder admitted since. Any other error (the directory could not be
+// new holder admitted since; a *directory.KeyError does both. Any other error (the directory could not be
 // reached) fails the line too.
 type Directory interface {
 	CurrentKey(ctx context.Context, h record.Handle) (ed25519.PublicKey, error)
 }
 
-// Errors a directory returns, and the line reports.
+// Errors a directory returns, and the line reports. The first three are
+// the directory package's own, so the server's directory (and its
+// *directory.KeyError, which carries the evidence) can answer CurrentKey
+// as it is.
 var (
-	ErrUnknownPrincipal = errors.New("not in the directory")
-	ErrRevoked          = errors.New("key revoked")
-	ErrNotCurrentKey    = errors.New("not the office's current key")
+	ErrUnknownPrincipal = directory.ErrUnknownPrincipal
+	ErrRevoked          = directory.ErrKeyRevoked
+	ErrNotCurrentKey    = directory.ErrKeyNotCurrent
 	ErrClassical        = errors.New("classical-only key exchange offered; pouch lines require X25519MLKEM768")
 	ErrWrongPeer        = errors.New("certificate names another principal")
 )
