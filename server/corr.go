@@ -1,0 +1,327 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"pouch.dev/directory"
+	"pouch.dev/internal/httpsig"
+	"pouch.dev/record"
+	"pouch.dev/store"
+)
+
+// CorrOptions configure the correspondence API.
+type CorrOptions struct {
+	Store     store.Store
+	Directory directory.Config
+	// Origin, if set, is the log's origin: records naming another origin
+	// are refused.
+	Origin string
+	Logger *slog.Logger
+	// Registerer receives the API's metrics; nil means none.
+	Registerer prometheus.Registerer
+	// Now is the clock; nil means time.Now. Tests move it.
+	Now func() time.Time
+	// MaxPayload is the largest pouch payload accepted (default 64 MiB).
+	MaxPayload int64
+	// Rate and Burst limit requests per principal (signed or submitting)
+	// or per remote address; Rate 0 means no limit.
+	Rate  float64
+	Burst int
+}
+
+// DefaultMaxPayload is the default limit on a pouch's sealed payload.
+const DefaultMaxPayload = 64 << 20
+
+// Correspondence is the part of the pouch server that accepts and serves
+// records: the directory, pouches, custody, delivery, publishing, the
+// inbox. It keeps the directory and the pouches' state in memory, rebuilt
+// from the store when it starts, and checks every record against them "as
+// of now" before the store sequences it.
+//
+// SPEC: spec/api.md
+type Correspondence struct {
+	opt CorrOptions
+	st  store.Store
+	log *slog.Logger
+	now func() time.Time
+
+	// dirMu guards dir. Directory records hold it for writing across
+	// check, append and apply, so that they apply in log order; other
+	// records hold it for reading.
+	dirMu sync.RWMutex
+	dir   *directory.Directory
+
+	// custodyMu serialises custody records, so that hops apply in order.
+	custodyMu sync.Mutex
+
+	pmu       sync.RWMutex
+	pouches   map[record.ID]*pouchState
+	involved  map[record.Handle][]*pouchState // by sender, addressee and envoys
+	published map[record.ID]record.ID         // private record -> publish record
+
+	replay  httpsig.Replay
+	limits  *limiter
+	broker  *broker
+	metrics *corrMetrics
+}
+
+// A pouchState is what the server knows of one pouch: its tag and the
+// custody accepted so far.
+type pouchState struct {
+	ID      record.ID
+	From    record.Handle
+	Tag     *TagBody
+	Pos     directory.Pos
+	Sealed  []record.Handle // parties at submission: sender, addressee, envoys, delegates, readers
+	Hops    []directory.Hop
+	Custody []custodyStep
+}
+
+type custodyStep struct {
+	ID  record.ID
+	Pos directory.Pos
+	Hop directory.Hop
+}
+
+func (p *pouchState) delivered() bool {
+	return len(p.Hops) > 0 && p.Hops[len(p.Hops)-1].Delivery
+}
+
+// NewCorrespondence returns the API over opt.Store, rebuilding the
+// directory and the pouches from the records already stored.
+func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, error) {
+	if opt.Store == nil {
+		return nil, errors.New("server: no store")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.MaxPayload == 0 {
+		opt.MaxPayload = DefaultMaxPayload
+	}
+	if opt.Directory.Mode == directory.ModeOperator && len(opt.Directory.Operator) == 0 {
+		return nil, errors.New("server: operator mode needs the operator's public key")
+	}
+	c := &Correspondence{
+		opt:       opt,
+		st:        opt.Store,
+		log:       opt.Logger,
+		now:       opt.Now,
+		dir:       directory.New(opt.Directory),
+		pouches:   map[record.ID]*pouchState{},
+		involved:  map[record.Handle][]*pouchState{},
+		published: map[record.ID]record.ID{},
+		limits:    newLimiter(opt.Rate, opt.Burst),
+		broker:    newBroker(),
+		metrics:   newCorrMetrics(opt.Registerer),
+	}
+	if err := c.rebuild(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// rebuild replays the stored records in log order.
+func (c *Correspondence) rebuild(ctx context.Context) error {
+	start := time.Now()
+	var from uint64
+	n := 0
+	for {
+		rs, err := c.st.List(ctx, store.Query{From: from, Limit: store.MaxList})
+		if err != nil {
+			return fmt.Errorf("server: reading the log to rebuild the directory: %w", err)
+		}
+		for _, e := range rs {
+			s, r, err := record.Parse(e.Signed)
+			if err != nil {
+				c.log.Error("stored record does not parse", "index", e.Index, "err", err)
+				continue
+			}
+			pos := directory.Pos{Index: e.Index, Time: e.Time}
+			if err := c.applyStored(s, r, e.ID, pos); err != nil {
+				c.log.Error("stored record does not apply", "index", e.Index, "kind", r.Kind, "err", err)
+			}
+			from = e.Index + 1
+			n++
+		}
+		if len(rs) < store.MaxList {
+			break
+		}
+	}
+	c.log.Info("directory rebuilt from the log", "records", n, "houses", len(c.dir.Houses()), "pouches", len(c.pouches), "took", time.Since(start))
+	return nil
+}
+
+// applyStored applies an accepted record to the in-memory state. The
+// caller holds the locks it needs (or none, during rebuild).
+func (c *Correspondence) applyStored(s *record.Signed, r *record.Record, id record.ID, pos directory.Pos) error {
+	switch {
+	case directory.IsDirectoryKind(r.Kind):
+		return c.dir.Apply(s, r, pos)
+	case r.Kind == record.KindTag:
+		b, err := parseTag(r)
+		if err != nil {
+			return err
+		}
+		p := &pouchState{ID: id, From: r.By[0], Tag: b, Pos: pos}
+		p.Sealed = c.sealedParties(p)
+		c.pmu.Lock()
+		c.pouches[id] = p
+		for _, h := range append([]record.Handle{p.From, b.To}, b.Via...) {
+			c.involved[h] = append(c.involved[h], p)
+		}
+		c.pmu.Unlock()
+	case r.Kind == record.KindCustody:
+		b, err := parseCustody(r)
+		if err != nil {
+			return err
+		}
+		c.pmu.Lock()
+		defer c.pmu.Unlock()
+		p := c.pouches[b.Pouch]
+		if p == nil {
+			return fmt.Errorf("custody of unknown pouch %s", b.Pouch.Short())
+		}
+		hop := directory.Hop{By: r.By[0], Delivery: b.Delivery, As: b.OnBehalf}
+		if hop.As == "" {
+			hop.As = r.By[0]
+		}
+		p.Hops = append(p.Hops, hop)
+		p.Custody = append(p.Custody, custodyStep{ID: id, Pos: pos, Hop: hop})
+	case r.Kind == record.KindPublish:
+		b, err := parsePublish(r)
+		if err != nil {
+			return err
+		}
+		c.pmu.Lock()
+		c.published[b.Record] = id
+		c.pmu.Unlock()
+	}
+	return nil
+}
+
+// sealedParties lists who a pouch's private records are served to, as of
+// its submission: sender, addressee, envoys, declared readers and the
+// addressee's receive delegates then.
+func (c *Correspondence) sealedParties(p *pouchState) []record.Handle {
+	hs := []record.Handle{p.From, p.Tag.To}
+	hs = append(hs, p.Tag.Via...)
+	hs = append(hs, p.Tag.Readers...)
+	rt := p.route()
+	for _, d := range c.dir.ReceiveDelegates(p.Tag.To, p.From, rt.IDs, p.Pos) {
+		hs = append(hs, d.Handle)
+	}
+	slices.Sort(hs)
+	return slices.Compact(hs)
+}
+
+// An apiError is an error with its HTTP status and a hint.
+type apiError struct {
+	status int
+	err    error
+	hint   string
+}
+
+func (e *apiError) Error() string { return e.err.Error() }
+func (e *apiError) Unwrap() error { return e.err }
+
+func errorf(status int, hint string, format string, a ...any) error {
+	return &apiError{status: status, err: fmt.Errorf(format, a...), hint: hint}
+}
+
+// statusOf maps an error to an HTTP status.
+func statusOf(err error) (int, string) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.status, ae.hint
+	}
+	switch {
+	case errors.Is(err, store.ErrDuplicate):
+		return http.StatusConflict, "this record is already in the log: a replay is refused; sign a new record"
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, ""
+	case errors.Is(err, directory.ErrMalformedBody), errors.Is(err, record.ErrMalformedRecord),
+		errors.Is(err, record.ErrUnknownKind), errors.Is(err, record.ErrUnknownVersion), errors.Is(err, record.ErrNonCanonical):
+		return http.StatusBadRequest, ""
+	case errors.Is(err, record.ErrBadSignature), errors.Is(err, record.ErrMissingSig), errors.Is(err, record.ErrUnknownAlg):
+		return http.StatusBadRequest, "the record's signatures do not verify; sign it again"
+	case errors.Is(err, record.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, ""
+	case errors.Is(err, directory.ErrKeyRevoked), errors.Is(err, directory.ErrKeyNotCurrent):
+		return http.StatusForbidden, "the signer's key is not current in the directory; ask the house registrar"
+	case errors.Is(err, directory.ErrUnknownPrincipal), errors.Is(err, directory.ErrUnknownHouse):
+		return http.StatusForbidden, "admit the principal first (pouch admit)"
+	case errors.Is(err, directory.ErrNotOnRoute), errors.Is(err, directory.ErrDelivered),
+		errors.Is(err, directory.ErrNotAuthorised), errors.Is(err, directory.ErrHouseTaken),
+		errors.Is(err, directory.ErrNoGrant), errors.Is(err, directory.ErrGrantExpired),
+		errors.Is(err, directory.ErrGrantNotYet), errors.Is(err, directory.ErrGrantRevoked),
+		errors.Is(err, directory.ErrGrantScope):
+		return http.StatusForbidden, ""
+	case errors.Is(err, httpsig.ErrUnsigned):
+		return http.StatusUnauthorized, "sign the request as a party (the pouch client does this with --as)"
+	case errors.Is(err, httpsig.ErrBadSig), errors.Is(err, httpsig.ErrStale), errors.Is(err, httpsig.ErrReplay), errors.Is(err, httpsig.ErrMalform):
+		return http.StatusUnauthorized, ""
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, ""
+	}
+	return http.StatusInternalServerError, ""
+}
+
+// ErrorBody is the JSON of every error response.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Hint  string `json:"hint,omitempty"`
+}
+
+func (c *Correspondence) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, hint := statusOf(err)
+	if status >= 500 {
+		c.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	} else {
+		c.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	writeJSONTo(w, status, ErrorBody{Error: err.Error(), Hint: hint})
+}
+
+func writeJSONTo(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Register adds the API's routes to mux.
+func (c *Correspondence) Register(mux *http.ServeMux) {
+	h := func(name string, f http.HandlerFunc) http.Handler { return c.instrument(name, f) }
+	mux.Handle("POST /v1/records", h("records.submit", c.handleSubmit))
+	mux.Handle("GET /v1/records/{id}", h("records.get", c.handleGetRecord))
+	mux.Handle("GET /v1/records/{id}/payload", h("records.payload", c.handlePayload))
+	mux.Handle("POST /v1/pouches", h("pouches.submit", c.handleSubmitPouch))
+	mux.Handle("GET /v1/pouches/{id}", h("pouches.get", c.handleGetPouch))
+	mux.Handle("GET /v1/inbox", h("inbox", c.handleInbox))
+	mux.Handle("GET /v1/directory/houses", h("directory.houses", c.handleHouses))
+	mux.Handle("GET /v1/directory/principals/{house}/{office}", h("directory.principal", c.handlePrincipal))
+	mux.Handle("GET /v1/directory/seal", h("directory.seal", c.handleSealTo))
+	mux.Handle("GET /v1/directory/grants/{house}/{office}", h("directory.grants", c.handleGrants))
+	mux.Handle("GET /v1/openapi.json", h("openapi", serveOpenAPI))
+}
+
+// payloadHash is the tag's commitment to a payload.
+func payloadHash(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:]
+}

@@ -1,0 +1,197 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"pouch.dev/directory"
+	"pouch.dev/record"
+)
+
+// A broker wakes inbox streams when a pouch involving their principal is
+// submitted or changes hands.
+type broker struct {
+	mu   sync.Mutex
+	subs map[record.Handle]map[chan record.ID]struct{}
+}
+
+func newBroker() *broker { return &broker{subs: map[record.Handle]map[chan record.ID]struct{}{}} }
+
+func (b *broker) subscribe(h record.Handle) chan record.ID {
+	ch := make(chan record.ID, 64)
+	b.mu.Lock()
+	if b.subs[h] == nil {
+		b.subs[h] = map[chan record.ID]struct{}{}
+	}
+	b.subs[h][ch] = struct{}{}
+	b.mu.Unlock()
+	return ch
+}
+
+func (b *broker) unsubscribe(h record.Handle, ch chan record.ID) {
+	b.mu.Lock()
+	delete(b.subs[h], ch)
+	if len(b.subs[h]) == 0 {
+		delete(b.subs, h)
+	}
+	b.mu.Unlock()
+}
+
+func (b *broker) publish(hs []record.Handle, id record.ID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, h := range hs {
+		for ch := range b.subs[h] {
+			select {
+			case ch <- id:
+			default: // a slow reader re-lists on its next event
+			}
+		}
+	}
+}
+
+// notifyPouch wakes the streams of everyone a pouch concerns: sender,
+// addressee, envoys and the addressee's current receive delegates.
+func (c *Correspondence) notifyPouch(id record.ID) {
+	p, ok := c.pouch(id)
+	if !ok {
+		return
+	}
+	hs := append([]record.Handle{p.From, p.Tag.To}, p.Tag.Via...)
+	for _, d := range c.dir.ReceiveDelegates(p.Tag.To, p.From, p.route().IDs, c.nowPos()) {
+		hs = append(hs, d.Handle)
+	}
+	c.broker.publish(hs, id)
+}
+
+// inbox returns the pouches concerning h, newest first, with its role in
+// each and whether it may act on it now. The caller holds dirMu for
+// reading.
+//
+// SPEC: spec/api.md#inbox
+func (c *Correspondence) inbox(h record.Handle, pos directory.Pos) []InboxItem {
+	c.pmu.RLock()
+	defer c.pmu.RUnlock()
+	seen := map[record.ID]bool{}
+	var items []InboxItem
+	add := func(p *pouchState, role string) {
+		if seen[p.ID] {
+			return
+		}
+		seen[p.ID] = true
+		it := InboxItem{PouchView: p.view(), Role: role}
+		if !it.Delivered {
+			_, err := c.dir.NextHop(p.route(), p.Hops, h, pos)
+			it.Awaiting = err == nil
+		}
+		items = append(items, it)
+	}
+	for _, p := range c.involved[h] {
+		role := "envoy"
+		switch h {
+		case p.Tag.To:
+			role = "addressee"
+		case p.From:
+			role = "sender"
+		}
+		add(p, role)
+	}
+	// As a receive delegate: pouches to the grantors.
+	for _, g := range c.dir.GrantsTo(h) {
+		if !g.Grant.Has(directory.Receive) {
+			continue
+		}
+		for _, p := range c.involved[g.From] {
+			if p.Tag.To != g.From {
+				continue
+			}
+			if _, err := c.dir.MayReceive(h, p.Tag.To, p.From, p.route().IDs, pos); err != nil && !slices.Contains(p.Sealed, h) {
+				continue
+			}
+			add(p, "delegate")
+		}
+	}
+	slices.SortFunc(items, func(a, b InboxItem) int { return int(b.Index) - int(a.Index) })
+	return items
+}
+
+// handleInbox lists the signed requester's inbox, or with ?follow=1 (or
+// Accept: text/event-stream) streams it as server-sent events: an "inbox"
+// event with the whole list, then a "pouch" event for every pouch that
+// arrives or changes hands.
+func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
+	h, err := c.authenticate(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	list := func() []InboxItem {
+		c.dirMu.RLock()
+		defer c.dirMu.RUnlock()
+		return c.inbox(h, c.nowPos())
+	}
+	if r.URL.Query().Get("follow") == "" && r.Header.Get("Accept") != "text/event-stream" {
+		items := list()
+		if items == nil {
+			items = []InboxItem{}
+		}
+		if r.URL.Query().Get("awaiting") != "" {
+			items = slices.DeleteFunc(items, func(it InboxItem) bool { return !it.Awaiting })
+		}
+		writeJSONTo(w, http.StatusOK, items)
+		return
+	}
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		c.fail(w, r, errorf(http.StatusInternalServerError, "", "streaming unsupported"))
+		return
+	}
+	ch := c.broker.subscribe(h)
+	defer c.broker.unsubscribe(h, ch)
+	c.metrics.streams.Inc()
+	defer c.metrics.streams.Dec()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	send := func(event string, v any) bool {
+		b, _ := json.Marshal(v)
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
+			return false
+		}
+		fl.Flush()
+		return true
+	}
+	if !send("inbox", list()) {
+		return
+	}
+	keep := time.NewTicker(30 * time.Second)
+	defer keep.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-keep.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		case id := <-ch:
+			c.dirMu.RLock()
+			var it *InboxItem
+			for _, x := range c.inbox(h, c.nowPos()) {
+				if x.ID == id {
+					it = &x
+					break
+				}
+			}
+			c.dirMu.RUnlock()
+			if it != nil && !send("pouch", it) {
+				return
+			}
+		}
+	}
+}

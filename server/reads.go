@@ -1,0 +1,285 @@
+package server
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+
+	"pouch.dev/directory"
+	"pouch.dev/internal/httpsig"
+	"pouch.dev/record"
+	"pouch.dev/store"
+)
+
+// authenticate checks r's RFC 9421 signature and returns the principal
+// who signed it. A request without a signature returns httpsig.ErrUnsigned.
+//
+// SPEC: spec/api.md#authentication
+func (c *Correspondence) authenticate(r *http.Request) (record.Handle, error) {
+	sg, err := httpsig.Parse(r)
+	if err != nil {
+		return "", err
+	}
+	h, err := record.ParseHandle(sg.KeyID)
+	if err != nil {
+		return "", errorf(http.StatusUnauthorized, "", "request signature keyid: %v", err)
+	}
+	c.dirMu.RLock()
+	k, err := c.dir.CurrentKey(h, 0)
+	c.dirMu.RUnlock()
+	if err != nil {
+		return "", errorf(http.StatusUnauthorized, "", "request signed as %s: %v", h, err)
+	}
+	if err := sg.Verify(r, k.Key); err != nil {
+		return "", errorf(http.StatusUnauthorized, "sign with the current key of "+string(h), "request signed as %s: %w", h, err)
+	}
+	if err := c.replay.Check(sg, c.now()); err != nil {
+		return "", errorf(http.StatusUnauthorized, "", "request signed as %s: %w", h, err)
+	}
+	if !c.limits.allow(string(h)) {
+		return "", errorf(http.StatusTooManyRequests, "slow down and retry", "too many requests from %s", h)
+	}
+	return h, nil
+}
+
+func parseIDParam(r *http.Request, name string) (record.ID, error) {
+	id, err := record.ParseID(r.PathValue(name))
+	if err != nil {
+		return id, errorf(http.StatusBadRequest, "", "%v", err)
+	}
+	return id, nil
+}
+
+// mayRead reports whether h may read the private record e: a party named
+// when it was stored, or, for a pouch's records, a current receive
+// delegate of the addressee.
+func (c *Correspondence) mayRead(h record.Handle, e *store.Stored) bool {
+	if slices.Contains(e.Parties, h) {
+		return true
+	}
+	pid := e.ID
+	if e.Kind == record.KindCustody && len(e.Refs) > 0 {
+		pid = e.Refs[0]
+	} else if e.Kind != record.KindTag {
+		return false
+	}
+	p, ok := c.pouch(pid)
+	if !ok {
+		return false
+	}
+	c.dirMu.RLock()
+	defer c.dirMu.RUnlock()
+	_, err := c.dir.MayReceive(h, p.Tag.To, p.From, p.route().IDs, c.nowPos())
+	return err == nil
+}
+
+// readable fetches record id for request r: public records to anyone,
+// private ones to a party who signs the request.
+func (c *Correspondence) readable(r *http.Request, id record.ID) (*store.Stored, *record.ID, error) {
+	e, err := c.st.Get(r.Context(), id)
+	if err != nil {
+		return nil, nil, errorf(http.StatusNotFound, "", "record %s is not in the log", id.Short())
+	}
+	c.pmu.RLock()
+	pub, published := c.published[id]
+	c.pmu.RUnlock()
+	if e.Public || published {
+		if published {
+			return e, &pub, nil
+		}
+		return e, nil, nil
+	}
+	h, err := c.authenticate(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !c.mayRead(h, e) {
+		return nil, nil, errorf(http.StatusForbidden, "", "%s is not a party to private record %s", h, id.Short())
+	}
+	return e, nil, nil
+}
+
+func (c *Correspondence) handleGetRecord(w http.ResponseWriter, r *http.Request) {
+	id, err := parseIDParam(r, "id")
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	e, pub, err := c.readable(r, id)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	writeJSONTo(w, http.StatusOK, RecordView{ID: e.ID, Kind: e.Kind, Index: e.Index, Time: e.Time, Public: e.Public || pub != nil, PublishedBy: pub, Signed: e.Signed})
+}
+
+func (c *Correspondence) handlePayload(w http.ResponseWriter, r *http.Request) {
+	id, err := parseIDParam(r, "id")
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if _, _, err := c.readable(r, id); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	b, err := c.st.Payload(r.Context(), id)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Write(b)
+}
+
+func (c *Correspondence) handleGetPouch(w http.ResponseWriter, r *http.Request) {
+	id, err := parseIDParam(r, "id")
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if _, _, err := c.readable(r, id); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	p, ok := c.pouch(id)
+	if !ok {
+		c.fail(w, r, errorf(http.StatusNotFound, "", "%s is not a pouch", id.Short()))
+		return
+	}
+	c.pmu.RLock()
+	v := p.view()
+	c.pmu.RUnlock()
+	writeJSONTo(w, http.StatusOK, v)
+}
+
+func (c *Correspondence) handleHouses(w http.ResponseWriter, r *http.Request) {
+	c.dirMu.RLock()
+	var hs []HouseView
+	for _, h := range c.dir.Houses() {
+		hs = append(hs, HouseView{House: h.House, Name: h.Name, Registrar: h.Registrar, ID: h.ID, Index: h.Pos.Index, Time: h.Pos.Time})
+	}
+	c.dirMu.RUnlock()
+	writeJSONTo(w, http.StatusOK, hs)
+}
+
+func handleOf(r *http.Request) (record.Handle, error) {
+	h, err := record.ParseHandle(r.PathValue("house") + "/" + r.PathValue("office"))
+	if err != nil {
+		return "", errorf(http.StatusBadRequest, "", "%v", err)
+	}
+	return h, nil
+}
+
+// SPEC: spec/api.md#directory
+func (c *Correspondence) handlePrincipal(w http.ResponseWriter, r *http.Request) {
+	h, err := handleOf(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.dirMu.RLock()
+	defer c.dirMu.RUnlock()
+	hist := c.dir.History(h)
+	if len(hist) == 0 {
+		c.fail(w, r, errorf(http.StatusNotFound, "admit it with pouch admit", "%s is not in the directory", h))
+		return
+	}
+	v := PrincipalView{Handle: h, History: []KeyView{}}
+	for _, e := range hist {
+		v.History = append(v.History, keyView(e))
+	}
+	if k, err := c.dir.CurrentKey(h, 0); err == nil {
+		kv := keyView(k)
+		v.Current = &kv
+	}
+	if s := r.URL.Query().Get("index"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			c.fail(w, r, errorf(http.StatusBadRequest, "", "index %q: want a log index", s))
+			return
+		}
+		k, err := c.dir.KeyAt(h, n)
+		if err != nil {
+			c.fail(w, r, errorf(http.StatusNotFound, "", "%v", err))
+			return
+		}
+		kv := keyView(k)
+		v.HeldAt = &kv
+	}
+	writeJSONTo(w, http.StatusOK, v)
+}
+
+// SPEC: spec/api.md#seal-to
+func (c *Correspondence) handleSealTo(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	to, err := record.ParseHandle(q.Get("to"))
+	if err != nil {
+		c.fail(w, r, errorf(http.StatusBadRequest, "", "to: %v", err))
+		return
+	}
+	from, err := record.ParseHandle(q.Get("from"))
+	if err != nil {
+		c.fail(w, r, errorf(http.StatusBadRequest, "", "from: %v", err))
+		return
+	}
+	var ids []record.ID
+	if t := q.Get("thread"); t != "" {
+		id, err := record.ParseID(t)
+		if err != nil {
+			c.fail(w, r, errorf(http.StatusBadRequest, "", "thread: %v", err))
+			return
+		}
+		ids = append(ids, id)
+	}
+	c.dirMu.RLock()
+	rs, err := c.dir.SealTo(to, from, ids, c.nowPos())
+	c.dirMu.RUnlock()
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	v := SealView{From: from, To: to}
+	for _, x := range rs {
+		rv := ReaderView{Handle: x.Handle, Recipient: x.Recipient, Role: x.Role}
+		if x.Grant != nil {
+			id := x.Grant.ID
+			rv.Grant = &id
+			if t := x.Grant.NotAfter(); !t.IsZero() {
+				rv.NotAfter = &t
+			}
+		}
+		v.Readers = append(v.Readers, rv)
+	}
+	writeJSONTo(w, http.StatusOK, v)
+}
+
+// handleGrants lists the grants made to and by a principal: public ones
+// to anyone, private ones to their parties.
+func (c *Correspondence) handleGrants(w http.ResponseWriter, r *http.Request) {
+	h, err := handleOf(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	var who record.Handle
+	if r.Header.Get("Signature-Input") != "" {
+		if who, err = c.authenticate(r); err != nil {
+			c.fail(w, r, err)
+			return
+		}
+	}
+	c.dirMu.RLock()
+	all := append(slices.Clone(c.dir.GrantsTo(h)), c.dir.GrantsFrom(h)...)
+	c.dirMu.RUnlock()
+	slices.SortFunc(all, func(a, b *directory.GrantEntry) int { return int(a.Pos.Index) - int(b.Pos.Index) })
+	vs := []GrantView{}
+	for _, g := range all {
+		if g.Private && who != g.From && who != g.Grant.To {
+			continue
+		}
+		vs = append(vs, grantView(g))
+	}
+	writeJSONTo(w, http.StatusOK, vs)
+}
