@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"pouch.dev/server"
+	"pouch.dev/store/sqlite"
+	"pouch.dev/tlog"
+)
+
+// DefaultListen is the address pouch serve listens on without --listen.
+const DefaultListen = "127.0.0.1:8470"
+
+// DefaultOrigin is the log origin of a server started without --origin.
+const DefaultOrigin = "pouch.localhost/log"
+
+func init() {
+	register(&verb{
+		name:  "serve",
+		args:  "[--data DIR] [--listen ADDR] [--origin NAME] [--witness URL,KEY ...]",
+		short: "run a pouch server: the log, its tiles, checkpoints and proofs, and the API",
+		long: `
+With no flags, pouch serve keeps its data (one SQLite file and the log's
+key, made at first start) in $POUCH_HOME/server, or pouch/server in the
+user's configuration directory, and listens on ` + DefaultListen + `.
+It prints the address it serves on to stderr, then logs in log/slog text
+format. SIGINT or SIGTERM stops it gracefully.
+
+The log is served at the C2SP tlog-tiles paths (/checkpoint, /tile/...),
+with GET /v1/log and its proofs under /v1/log/proof/.
+
+Environment: POUCH_DATA, POUCH_LISTEN, POUCH_ORIGIN, and POUCH_WITNESSES
+(space-separated URL,KEY pairs).
+
+Example, the reference scenario's server with the IAEA's witness:
+
+  pouch witness --data ~/iaea-witness --log pouch.localhost/log=$LOGKEY &
+  pouch serve --data /srv/pouch --listen :8470 \
+      --witness http://127.0.0.1:8471,iaea-witness+1c2b3a4d+BEx...`,
+		run: runServe,
+	})
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func envOr(ctx *cmdContext, name, def string) string {
+	if v := ctx.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// defaultDataDir is $POUCH_HOME/server, or pouch/server in the user's
+// configuration directory.
+func defaultDataDir(ctx *cmdContext) (string, error) {
+	if h := ctx.getenv("POUCH_HOME"); h != "" {
+		return filepath.Join(h, "server"), nil
+	}
+	cfg, err := os.UserConfigDir()
+	if err != nil {
+		return "", withHint(fmt.Errorf("finding a data directory: %w", err), "pass --data DIR or set POUCH_DATA")
+	}
+	return filepath.Join(cfg, "pouch", "server"), nil
+}
+
+func parseWitnesses(specs []string) ([]tlog.WitnessConfig, error) {
+	var out []tlog.WitnessConfig
+	for _, s := range specs {
+		u, k, ok := strings.Cut(s, ",")
+		if !ok || !strings.HasPrefix(u, "http") || k == "" {
+			return nil, usagef("write it as --witness URL,KEY, such as http://127.0.0.1:8471,iaea-witness+1c2b3a4d+BEx...",
+				"--witness %q: not URL,KEY", s)
+		}
+		out = append(out, tlog.WitnessConfig{URL: u, Key: k})
+	}
+	return out, nil
+}
+
+func runServe(ctx *cmdContext, args []string) error {
+	v := verbs["serve"]
+	fs := newFlags(ctx, v)
+	data := fs.String("data", ctx.getenv("POUCH_DATA"), "data `DIR` (default $POUCH_HOME/server)")
+	listen := fs.String("listen", envOr(ctx, "POUCH_LISTEN", DefaultListen), "listen on `ADDR`")
+	origin := fs.String("origin", envOr(ctx, "POUCH_ORIGIN", DefaultOrigin), "the log's origin `NAME`, the first line of its checkpoints")
+	var wspecs listFlag
+	if e := ctx.getenv("POUCH_WITNESSES"); e != "" {
+		wspecs = strings.Fields(e)
+	}
+	fs.Var(&wspecs, "witness", "ask the witness at `URL,KEY` to cosign every checkpoint (repeatable)")
+	pos, err := parseFlags(ctx, v, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("", "serve takes no arguments, got %q", pos)
+	}
+	witnesses, err := parseWitnesses(wspecs)
+	if err != nil {
+		return err
+	}
+	if *data == "" {
+		if *data, err = defaultDataDir(ctx); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(*data, 0o700); err != nil {
+		return withHint(fmt.Errorf("creating the data directory: %w", err), "pass --data DIR with a directory you can write")
+	}
+	logger := slog.New(slog.NewTextHandler(ctx.stderr, nil))
+
+	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	key, err := tlog.LoadOrCreateKey(filepath.Join(*data, "log.key"), *origin)
+	if err != nil {
+		return err
+	}
+	dbPath := filepath.Join(*data, "pouch.db")
+	st, err := sqlite.Open(dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	lg, err := tlog.New(sctx, st, tlog.Config{Origin: *origin, Key: key, Witnesses: witnesses, Logger: logger})
+	if err != nil {
+		return err
+	}
+	// The correspondence API plugs in here through server.Config.API.
+	srv := server.New(server.Config{Store: st, Log: lg, Logger: logger})
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return withHint(err, "pick another address with --listen, such as --listen 127.0.0.1:0")
+	}
+	addr := ln.Addr().String()
+	fmt.Fprintf(ctx.stderr, "pouch: serving log %s on http://%s (data %s)\n", *origin, addr, *data)
+	logger.Info("serving", "addr", addr, "origin", *origin, "key", lg.VerifierKey(), "data", *data)
+
+	seqDone := make(chan struct{})
+	go func() {
+		defer close(seqDone)
+		lg.Run(sctx)
+	}()
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		stop()
+		<-seqDone
+		return err
+	case <-sctx.Done():
+	}
+	logger.Info("shutting down")
+	shctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("shutdown", "err", err)
+	}
+	<-seqDone
+	return nil
+}
+

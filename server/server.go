@@ -1,0 +1,103 @@
+// Package server is pouch's HTTP server: the transparency log at the C2SP
+// tlog-tiles paths, the log's proofs under /v1/log, and the API through
+// which records are submitted and read.
+//
+// New assembles a Server from a Config; the correspondence API plugs in
+// through Config.API, and further parts through Server.Handle.
+//
+// SPEC: spec/log.md#http
+package server
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"pouch.dev/store"
+	"pouch.dev/tlog"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Store holds the records and the tree. Required.
+	Store store.Store
+	// Log is the sequenced log kept in Store. Required.
+	Log *tlog.Log
+	// Logger receives request errors; nil means slog.Default().
+	Logger *slog.Logger
+	// API, if set, adds the correspondence API's routes, including
+	// POST /v1/records. If nil, the minimal POST /v1/records of
+	// records.go is served instead.
+	API interface{ Register(mux *http.ServeMux) }
+	// ProofWait bounds how long a proof request with ?wait=1 waits for a
+	// checkpoint covering the record; 0 means 10 seconds.
+	ProofWait time.Duration
+}
+
+// A Server is pouch's HTTP handler.
+type Server struct {
+	cfg Config
+	st  store.Store
+	log *tlog.Log
+	lg  *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns a Server serving cfg's log and store.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ProofWait <= 0 {
+		cfg.ProofWait = 10 * time.Second
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Log, lg: cfg.Logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	s.registerLog()
+	if cfg.API != nil {
+		cfg.API.Register(s.mux)
+	} else {
+		s.registerRecords()
+	}
+	return s
+}
+
+// Handle adds a route to the server, as http.ServeMux.Handle does.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// A server never crashes on input.
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.lg.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+			s.fail(w, http.StatusInternalServerError, "internal error", "")
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+// Problem is the JSON body of every error response.
+type Problem struct {
+	Error string `json:"error"`
+	Hint  string `json:"hint,omitempty"`
+}
+
+func (s *Server) fail(w http.ResponseWriter, status int, msg, hint string) {
+	s.writeJSON(w, status, Problem{Error: msg, Hint: hint})
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
