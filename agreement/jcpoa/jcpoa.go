@@ -155,7 +155,9 @@ func Build(origin string, key func(record.Handle) ed25519.PrivateKey, now int64)
 			{ID: ClauseEmbargo, Title: "UN restrictions on arms transfers to and from Iran (UNSCR 2231, Annex B)",
 				From: Implemented, Until: EmbargoEnds,
 				EndOn: &agreement.Trigger{By: "iaea/dg", Of: "ir", Clause: ClauseBroader}},
-			{ID: ClauseBroader, Title: "IAEA Broader Conclusion that all nuclear material in Iran remains in peaceful activities"},
+			// A condition rather than an obligation: active once the IAEA attests it.
+			{ID: ClauseBroader, Title: "Condition: the IAEA's Broader Conclusion that all nuclear material in Iran remains in peaceful activities",
+				StartOn: &agreement.Trigger{By: "iaea/dg", Of: "ir", Clause: ClauseBroader}},
 		},
 	}
 	agSigned, err := b.sign(record.KindAgreement, Depositary, &ag)
