@@ -288,7 +288,10 @@ func TestBodyChecks(t *testing.T) {
 		{"empty title", func(b *agreement.Agreement) { b.Title = "" }},
 		{"short digest", func(b *agreement.Agreement) { b.Text = b.Text[:31] }},
 		{"no parties", func(b *agreement.Agreement) { b.Parties = nil }},
-		{"party twice", func(b *agreement.Agreement) { b.Parties[1].House = "aa"; b.Parties[1].Signers = []record.Handle{"aa/x"} }},
+		{"party twice", func(b *agreement.Agreement) {
+			b.Parties[1].House = "aa"
+			b.Parties[1].Signers = []record.Handle{"aa/x"}
+		}},
 		{"signer of another house", func(b *agreement.Agreement) { b.Parties[0].Signers = []record.Handle{"bb/fm"} }},
 		{"no signer", func(b *agreement.Agreement) { b.Parties[0].Signers = nil }},
 		{"need too many", func(b *agreement.Agreement) { b.Force.Need = 4 }},
