@@ -55,3 +55,39 @@ const (
 	// MaxNoteLen is the longest free-text note of an attestation.
 	MaxNoteLen = 1024
 )
+
+// Limits on letters, pouches and .pouch files (spec/letter.md#limits).
+const (
+	// LetterIDSize is the size of a letter's random ID.
+	LetterIDSize = 16
+	// SectionSaltSize is the size of a section's commitment salt.
+	SectionSaltSize = 32
+	// MaxSections is the most sections one letter may have.
+	MaxSections = 256
+	// MaxSectionTitleLen is the longest section title, in bytes.
+	MaxSectionTitleLen = 1024
+	// MaxLetterText is the most text (titles and bodies) one letter may
+	// hold, in bytes.
+	MaxLetterText = 4 << 20
+	// MaxReaders is the most principals one letter may be sealed to.
+	MaxReaders = 64
+	// MaxVia is the most envoys on one pouch's route.
+	MaxVia = 16
+	// MaxAttachments is the most attachments one letter may carry.
+	MaxAttachments = 64
+	// MaxAttachmentNameLen is the longest attachment name, in bytes.
+	MaxAttachmentNameLen = 255
+	// MaxPayloadSize is the largest sealed payload (an age file) of one
+	// pouch. A deployment may set a lower limit.
+	MaxPayloadSize = 1 << 30
+	// MaxCustody is the most custody records a .pouch file may carry.
+	MaxCustody = 64
+	// MaxProofs is the most proofs a .pouch file may carry.
+	MaxProofs = 80
+	// MaxProofSize is the largest single proof in a .pouch file.
+	MaxProofSize = 16 << 10
+	// MaxPouchHead is the largest first item of a .pouch file (tag,
+	// custody and proofs) and of a letter payload's plaintext (header and
+	// sections).
+	MaxPouchHead = MaxLetterText + 4*MaxRecordSize
+)
