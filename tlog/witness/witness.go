@@ -1,0 +1,236 @@
+// Package witness is a C2SP tlog-witness: it cosigns a log's checkpoints
+// (C2SP tlog-cosignature, cosignature/v1) after checking that each one is
+// consistent with the last it cosigned for that log, and refuses any other.
+// A log that shows one party a checkpoint and another party a different
+// history cannot have both cosigned by the same honest witness.
+//
+// The witness keeps, per log origin, the last checkpoint it cosigned in a
+// file, replaced atomically before the cosignature is returned, so a
+// restart never makes it cosign a fork.
+//
+// SPEC: spec/log.md#witnesses
+package witness
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
+
+	"pouch.dev/tlog"
+)
+
+// Config configures a Witness.
+type Config struct {
+	// Key is the witness's private signed-note key (PRIVATE+KEY+name+...).
+	Key string
+	// Logs are the verifier keys of the logs it witnesses; each key's name
+	// is the log's origin.
+	Logs []string
+	// Dir keeps the last cosigned checkpoint of each log.
+	Dir string
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// A Witness is the tlog-witness HTTP handler (POST /add-checkpoint).
+type Witness struct {
+	signer note.Signer
+	vkey   string
+	logs   map[string]note.Verifier
+	dir    string
+	lg     *slog.Logger
+	mu     sync.Mutex // one add-checkpoint at a time
+}
+
+// New returns a Witness.
+func New(cfg Config) (*Witness, error) {
+	signer, err := fnote.NewSignerForCosignatureV1(cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("witness key: %w", err)
+	}
+	vkey, err := tlog.VerifierKey(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	if vkey, err = fnote.VKeyToCosignatureV1(vkey); err != nil {
+		return nil, err
+	}
+	w := &Witness{signer: signer, vkey: vkey, logs: map[string]note.Verifier{}, dir: cfg.Dir, lg: cfg.Logger}
+	if w.lg == nil {
+		w.lg = slog.Default()
+	}
+	for _, k := range cfg.Logs {
+		v, err := note.NewVerifier(k)
+		if err != nil {
+			return nil, fmt.Errorf("log key %q: %w", k, err)
+		}
+		w.logs[v.Name()] = v
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// VerifierKey returns the witness's cosignature/v1 verifier key, which logs
+// and clients configure.
+func (w *Witness) VerifierKey() string { return w.vkey }
+
+// Name returns the witness's name.
+func (w *Witness) Name() string { return w.signer.Name() }
+
+// An Error is a refusal, with the HTTP status C2SP tlog-witness assigns.
+type Error struct {
+	Status int
+	Size   uint64 // for 409: the size last cosigned
+	Msg    string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+func refuse(status int, format string, a ...any) *Error {
+	return &Error{Status: status, Msg: fmt.Sprintf(format, a...)}
+}
+
+// ServeHTTP implements POST /add-checkpoint.
+func (w *Witness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/add-checkpoint" {
+		http.NotFound(rw, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		rw.Header().Set("Allow", "POST")
+		http.Error(rw, "use POST", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, 64<<10))
+	if err != nil {
+		http.Error(rw, "request too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	sig, err := w.AddCheckpoint(body)
+	var e *Error
+	if errors.As(err, &e) {
+		if e.Status == http.StatusConflict {
+			rw.Header().Set("Content-Type", "text/x.tlog.size")
+			rw.WriteHeader(http.StatusConflict)
+			fmt.Fprintf(rw, "%d\n", e.Size)
+			return
+		}
+		w.lg.Warn("refused a checkpoint", "status", e.Status, "reason", e.Msg)
+		http.Error(rw, e.Msg, e.Status)
+		return
+	}
+	if err != nil {
+		w.lg.Error("add-checkpoint", "err", err)
+		http.Error(rw, "internal error", http.StatusInternalServerError)
+		return
+	}
+	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	rw.Write(sig)
+}
+
+func (w *Witness) statePath(origin string) string {
+	return filepath.Join(w.dir, url.PathEscape(origin)+".checkpoint")
+}
+
+// AddCheckpoint handles one add-checkpoint request body and returns the
+// cosignature line, or an *Error.
+//
+// SPEC: spec/log.md#witnesses
+func (w *Witness) AddCheckpoint(body []byte) ([]byte, error) {
+	oldSize, proof, msg, err := tlog.ParseAddCheckpoint(body)
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, "%v", err)
+	}
+	origin, _, _ := strings.Cut(string(msg), "\n")
+	lv, ok := w.logs[origin]
+	if !ok {
+		return nil, refuse(http.StatusNotFound, "unknown log %q", origin)
+	}
+	v := &tlog.Verifier{Origin: origin, Log: lv}
+	cp, err := v.Open(msg)
+	if err != nil {
+		return nil, refuse(http.StatusForbidden, "%v", err)
+	}
+	if oldSize > cp.Size {
+		return nil, refuse(http.StatusBadRequest, "old size %d is beyond the checkpoint's size %d", oldSize, cp.Size)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var last *tlog.Checkpoint
+	b, err := os.ReadFile(w.statePath(origin))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
+		if last, err = v.Open(b); err != nil {
+			return nil, fmt.Errorf("the stored checkpoint of %s: %w", origin, err)
+		}
+	}
+	lastSize := uint64(0)
+	if last != nil {
+		lastSize = last.Size
+	}
+	if oldSize != lastSize {
+		return nil, &Error{Status: http.StatusConflict, Size: lastSize, Msg: fmt.Sprintf("last cosigned size is %d", lastSize)}
+	}
+	if last != nil {
+		if err := tlog.VerifyConsistency(last, cp, proof); err != nil {
+			w.lg.Warn("refused an inconsistent checkpoint: split view evidence", "origin", origin,
+				"held", string(last.Note), "got", string(cp.Note))
+			return nil, refuse(http.StatusUnprocessableEntity, "%v", err)
+		}
+	} else if len(proof) != 0 {
+		return nil, refuse(http.StatusUnprocessableEntity, "a proof from size 0 must be empty")
+	}
+	text := string(msg[:bytes.Index(msg, []byte("\n\n"))+1])
+	signed, err := note.Sign(&note.Note{Text: text}, w.signer)
+	if err != nil {
+		return nil, err
+	}
+	if last == nil || cp.Size > last.Size {
+		if err := writeFileAtomic(w.statePath(origin), msg); err != nil {
+			return nil, fmt.Errorf("keeping the checkpoint: %w", err)
+		}
+	}
+	return signed[len(text)+1:], nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// ParseSize parses a 409 body (text/x.tlog.size).
+func ParseSize(b []byte) (uint64, error) {
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
