@@ -175,4 +175,3 @@ func runServe(ctx *cmdContext, args []string) error {
 	<-seqDone
 	return nil
 }
-
