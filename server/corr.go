@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,8 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"pouch.dev/directory"
 	"pouch.dev/internal/httpsig"
+	"pouch.dev/letter"
 	"pouch.dev/record"
 	"pouch.dev/store"
+	"pouch.dev/tlog"
 )
 
 // CorrOptions configure the correspondence API.
@@ -26,6 +27,8 @@ type CorrOptions struct {
 	// Origin, if set, is the log's origin: records naming another origin
 	// are refused.
 	Origin string
+	// Log, if set, serves inclusion proofs of records.
+	Log    *tlog.Log
 	Logger *slog.Logger
 	// Registerer receives the API's metrics; nil means none.
 	Registerer prometheus.Registerer
@@ -80,7 +83,7 @@ type Correspondence struct {
 type pouchState struct {
 	ID      record.ID
 	From    record.Handle
-	Tag     *TagBody
+	Tag     *letter.Tag
 	Pos     directory.Pos
 	Sealed  []record.Handle // parties at submission: sender, addressee, envoys, delegates, readers
 	Hops    []directory.Hop
@@ -172,10 +175,11 @@ func (c *Correspondence) applyStored(s *record.Signed, r *record.Record, id reco
 	case directory.IsDirectoryKind(r.Kind):
 		return c.dir.Apply(s, r, pos)
 	case r.Kind == record.KindTag:
-		b, err := parseTag(r)
+		st, err := parseTag(s.Marshal())
 		if err != nil {
 			return err
 		}
+		b := st.Tag
 		p := &pouchState{ID: id, From: r.By[0], Tag: b, Pos: pos}
 		p.Sealed = c.sealedParties(p)
 		c.pmu.Lock()
@@ -185,17 +189,18 @@ func (c *Correspondence) applyStored(s *record.Signed, r *record.Record, id reco
 		}
 		c.pmu.Unlock()
 	case r.Kind == record.KindCustody:
-		b, err := parseCustody(r)
+		sc, err := parseCustody(s.Marshal())
 		if err != nil {
 			return err
 		}
+		b := sc.Custody
 		c.pmu.Lock()
 		defer c.pmu.Unlock()
 		p := c.pouches[b.Pouch]
 		if p == nil {
 			return fmt.Errorf("custody of unknown pouch %s", b.Pouch.Short())
 		}
-		hop := directory.Hop{By: r.By[0], Delivery: b.Delivery, As: b.OnBehalf}
+		hop := directory.Hop{By: r.By[0], Delivery: b.Delivered, As: b.OnBehalf}
 		if hop.As == "" {
 			hop.As = r.By[0]
 		}
@@ -214,12 +219,11 @@ func (c *Correspondence) applyStored(s *record.Signed, r *record.Record, id reco
 }
 
 // sealedParties lists who a pouch's private records are served to, as of
-// its submission: sender, addressee, envoys, declared readers and the
-// addressee's receive delegates then.
+// its submission: sender, addressee, envoys and the addressee's receive
+// delegates then.
 func (c *Correspondence) sealedParties(p *pouchState) []record.Handle {
 	hs := []record.Handle{p.From, p.Tag.To}
 	hs = append(hs, p.Tag.Via...)
-	hs = append(hs, p.Tag.Readers...)
 	rt := p.route()
 	for _, d := range c.dir.ReceiveDelegates(p.Tag.To, p.From, rt.IDs, p.Pos) {
 		hs = append(hs, d.Handle)
@@ -309,6 +313,7 @@ func (c *Correspondence) Register(mux *http.ServeMux) {
 	h := func(name string, f http.HandlerFunc) http.Handler { return c.instrument(name, f) }
 	mux.Handle("POST /v1/records", h("records.submit", c.handleSubmit))
 	mux.Handle("GET /v1/records/{id}", h("records.get", c.handleGetRecord))
+	mux.Handle("GET /v1/records/{id}/proof", h("records.proof", c.handleProof))
 	mux.Handle("GET /v1/records/{id}/payload", h("records.payload", c.handlePayload))
 	mux.Handle("POST /v1/pouches", h("pouches.submit", c.handleSubmitPouch))
 	mux.Handle("GET /v1/pouches/{id}", h("pouches.get", c.handleGetPouch))
@@ -318,10 +323,4 @@ func (c *Correspondence) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/directory/seal", h("directory.seal", c.handleSealTo))
 	mux.Handle("GET /v1/directory/grants/{house}/{office}", h("directory.grants", c.handleGrants))
 	mux.Handle("GET /v1/openapi.json", h("openapi", serveOpenAPI))
-}
-
-// payloadHash is the tag's commitment to a payload.
-func payloadHash(b []byte) []byte {
-	h := sha256.Sum256(b)
-	return h[:]
 }

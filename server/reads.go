@@ -242,7 +242,7 @@ func (c *Correspondence) handleSealTo(w http.ResponseWriter, r *http.Request) {
 	}
 	v := SealView{From: from, To: to}
 	for _, x := range rs {
-		rv := ReaderView{Handle: x.Handle, Recipient: x.Recipient, Role: x.Role}
+		rv := ReaderView{Handle: x.Handle, Key: x.Key.Key, Recipient: x.Recipient, Role: x.Role}
 		if x.Grant != nil {
 			id := x.Grant.ID
 			rv.Grant = &id

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"pouch.dev/directory"
+	"pouch.dev/letter"
 	"pouch.dev/record"
 	"pouch.dev/store"
 )
@@ -196,18 +196,19 @@ func (c *Correspondence) append(ctx context.Context, e *store.Entry) (store.Sequ
 
 // SPEC: spec/api.md#tag
 func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry, payload []byte) (*Accepted, error) {
-	b, err := parseTag(r)
+	st, err := parseTag(e.Signed)
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "", "%v", err)
 	}
+	b := st.Tag
 	if payload == nil {
 		return nil, errorf(http.StatusBadRequest, "submit a pouch with POST /v1/pouches", "a tag must come with its payload")
 	}
 	if int64(len(payload)) > c.opt.MaxPayload {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "", "payload of %d bytes (limit %d)", len(payload), c.opt.MaxPayload)
 	}
-	if !bytes.Equal(payloadHash(payload), b.Payload) {
-		return nil, errorf(http.StatusBadRequest, "the payload was altered in transit, or the tag names another one", "payload does not match the SHA-256 in its tag")
+	if err := b.CheckPayload(letter.PayloadDigest(payload), uint64(len(payload))); err != nil {
+		return nil, errorf(http.StatusBadRequest, "the payload was altered in transit, or the tag names another one", "%v", err)
 	}
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
@@ -228,10 +229,7 @@ func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *rec
 	p := &pouchState{ID: e.ID, From: r.By[0], Tag: b, Pos: pos}
 	e.Parties = c.sealedParties(p)
 	e.Payload = payload
-	if b.ReplyTo != nil {
-		e.Refs = append(e.Refs, *b.ReplyTo)
-	}
-	if b.Thread != nil && (b.ReplyTo == nil || *b.Thread != *b.ReplyTo) {
+	if b.Thread != nil {
 		e.Refs = append(e.Refs, *b.Thread)
 	}
 	sq, err := c.append(ctx, e)
@@ -246,13 +244,11 @@ func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *rec
 
 // SPEC: spec/api.md#custody
 func (c *Correspondence) submitCustody(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry) (*Accepted, error) {
-	b, err := parseCustody(r)
+	sc, err := parseCustody(e.Signed)
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "", "%v", err)
 	}
-	if !r.Private() {
-		return nil, errorf(http.StatusBadRequest, "", "a custody record must be private (carry a salt); publish it later if you wish")
-	}
+	b := sc.Custody
 	c.custodyMu.Lock()
 	defer c.custodyMu.Unlock()
 	c.dirMu.RLock()
@@ -282,14 +278,14 @@ func (c *Correspondence) submitCustody(ctx context.Context, s *record.Signed, r 
 			"custody of pouch %s: %s says it received it from %s, but %s holds it", b.Pouch.Short(), by, b.From, prev)
 	}
 	switch {
-	case hop.Delivery && !b.Delivery:
+	case hop.Delivery && !b.Delivered:
 		return nil, errorf(http.StatusForbidden, "sign a delivery (pouch deliver)", "the next custody of pouch %s is its delivery to %s", b.Pouch.Short(), p.Tag.To)
-	case !hop.Delivery && b.Delivery:
+	case !hop.Delivery && b.Delivered:
 		return nil, errorf(http.StatusForbidden, "", "pouch %s cannot be delivered yet: envoy %s has not carried it", b.Pouch.Short(), hop.As)
-	case hop.Delivery && by != p.Tag.To && b.OnBehalf != p.Tag.To:
-		return nil, errorf(http.StatusForbidden, fmt.Sprintf("sign the delivery on behalf of %s", p.Tag.To), "%s signs delivery for %s, so the record must say on-behalf %s", by, p.Tag.To, p.Tag.To)
-	case hop.Delivery && by == p.Tag.To && b.OnBehalf != "" && b.OnBehalf != by:
-		return nil, errorf(http.StatusForbidden, "", "the addressee signs delivery for itself, not on behalf of %s", b.OnBehalf)
+	case by != hop.As && b.OnBehalf != hop.As:
+		return nil, errorf(http.StatusForbidden, fmt.Sprintf("sign on behalf of %s", hop.As), "%s stands in for %s, so the record must say on_behalf %s", by, hop.As, hop.As)
+	case by == hop.As && b.OnBehalf != "" && b.OnBehalf != by:
+		return nil, errorf(http.StatusForbidden, "", "%s takes custody for itself, not on behalf of %s", by, b.OnBehalf)
 	}
 	e.Parties = append(slices.Clone(p.Sealed), by)
 	slices.Sort(e.Parties)
@@ -298,10 +294,6 @@ func (c *Correspondence) submitCustody(ctx context.Context, s *record.Signed, r 
 	sq, err := c.append(ctx, e)
 	if err != nil {
 		return nil, err
-	}
-	hop.As = b.OnBehalf
-	if hop.As == "" {
-		hop.As = by
 	}
 	c.pmu.Lock()
 	p.Hops = append(p.Hops, hop)

@@ -36,9 +36,9 @@ type PouchView struct {
 	From      record.Handle   `json:"from"`
 	To        record.Handle   `json:"to"`
 	Via       []record.Handle `json:"via,omitempty"`
-	Readers   []record.Handle `json:"readers,omitempty"`
+	Letter    string          `json:"letter"` // the letter's ID, as in its signed header
 	Thread    *record.ID      `json:"thread,omitempty"`
-	ReplyTo   *record.ID      `json:"reply_to,omitempty"`
+	Size      uint64          `json:"size"` // the sealed payload's size
 	Index     uint64          `json:"index"`
 	Time      time.Time       `json:"time"`
 	Custody   []HopView       `json:"custody"`
@@ -91,6 +91,7 @@ type HouseView struct {
 // ReaderView is one principal a letter will be sealed to.
 type ReaderView struct {
 	Handle    record.Handle `json:"handle"`
+	Key       []byte        `json:"key"` // Ed25519 public key
 	Recipient string        `json:"recipient"`
 	Role      string        `json:"role"`
 	Grant     *record.ID    `json:"grant,omitempty"`
@@ -151,7 +152,7 @@ func grantView(g *directory.GrantEntry) GrantView {
 
 // view returns p's view; the caller holds pmu for reading.
 func (p *pouchState) view() PouchView {
-	v := PouchView{ID: p.ID, From: p.From, To: p.Tag.To, Via: p.Tag.Via, Readers: p.Tag.Readers, Thread: p.Tag.Thread, ReplyTo: p.Tag.ReplyTo,
+	v := PouchView{ID: p.ID, From: p.From, To: p.Tag.To, Via: p.Tag.Via, Letter: p.Tag.ID.String(), Thread: p.Tag.Thread, Size: p.Tag.Size,
 		Index: p.Pos.Index, Time: p.Pos.Time, Custody: []HopView{}, Delivered: p.delivered()}
 	for _, c := range p.Custody {
 		v.Custody = append(v.Custody, HopView{ID: c.ID, By: c.Hop.By, As: c.Hop.As, Delivery: c.Hop.Delivery, Index: c.Pos.Index, Time: c.Pos.Time})
