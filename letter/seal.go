@@ -249,6 +249,10 @@ const MaxInMemoryAttachments = 256 << 20
 // Open does not check the tag: OpenPouch does, for a payload that came in
 // a pouch.
 func Open(payload io.Reader, me *keys.Principal, save SaveFunc) (*Opened, error) {
+	return open(payload, me, save, nil)
+}
+
+func open(payload io.Reader, me *keys.Principal, save SaveFunc, check func(*SignedHeader) error) (*Opened, error) {
 	ar, err := age.Decrypt(payload, me.Sealing)
 	if err != nil {
 		var nm *age.NoIdentityMatchError
@@ -257,10 +261,10 @@ func Open(payload io.Reader, me *keys.Principal, save SaveFunc) (*Opened, error)
 		}
 		return nil, fmt.Errorf("decrypting the payload: %w", err)
 	}
-	return readPlaintext(bufio.NewReaderSize(ar, 64<<10), me.Handle, save)
+	return readPlaintext(bufio.NewReaderSize(ar, 64<<10), me.Handle, save, check)
 }
 
-func readPlaintext(r *bufio.Reader, me record.Handle, save SaveFunc) (*Opened, error) {
+func readPlaintext(r *bufio.Reader, me record.Handle, save SaveFunc, check func(*SignedHeader) error) (*Opened, error) {
 	item, err := readItem(r, record.MaxPouchHead)
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload: %w", ErrMalformedLetter, err)
@@ -272,6 +276,11 @@ func readPlaintext(r *bufio.Reader, me record.Handle, save SaveFunc) (*Opened, e
 	hs, err := VerifyHeader(ph.Header)
 	if err != nil {
 		return nil, err
+	}
+	if check != nil {
+		if err := check(hs); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkSections(ph.Sections); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedLetter, err)

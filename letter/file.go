@@ -1,0 +1,211 @@
+package letter
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"pouch.dev/keys"
+	"pouch.dev/record"
+)
+
+// FileVersion is the .pouch file version this package writes and reads.
+const FileVersion = 1
+
+// A FileHead is the first item of a .pouch file: the tag, the custody
+// records gathered so far and, optionally, proofs.
+//
+// SPEC: spec/letter.md#pouch-file
+type FileHead struct {
+	V       uint64   `cbor:"v"`
+	Tag     []byte   `cbor:"tag"`              // the signed tag record
+	Custody [][]byte `cbor:"custody"`          // signed custody records, in order
+	Proofs  [][]byte `cbor:"proofs,omitempty"` // C2SP tlog-proof texts for the records above
+}
+
+// ErrMalformedFile is wrapped by errors about a .pouch file's structure.
+var ErrMalformedFile = errors.New("malformed .pouch file")
+
+// WriteFile writes a .pouch file: head, then the payload of size bytes
+// read from payload.
+func WriteFile(w io.Writer, head *FileHead, payload io.Reader, size uint64) error {
+	head.V = FileVersion
+	if head.Custody == nil {
+		head.Custody = [][]byte{}
+	}
+	b, err := record.Marshal(head)
+	if err != nil {
+		return err
+	}
+	if len(b) > record.MaxPouchHead {
+		return fmt.Errorf(".pouch head of %d bytes: %w", len(b), record.ErrTooLarge)
+	}
+	b = appendHead(b, majorBytes, size)
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	n, err := io.Copy(w, payload)
+	if err != nil {
+		return err
+	}
+	if uint64(n) != size {
+		return fmt.Errorf("payload of %d bytes, expected %d", n, size)
+	}
+	return nil
+}
+
+// A File is an open .pouch file: its verified tag and custody records, and
+// a reader positioned at the start of the payload.
+type File struct {
+	Head    *FileHead
+	Tag     *SignedTag
+	Custody []*SignedCustody
+	// Payload reads the payload: exactly Tag.Tag.Size bytes. Read it
+	// through once; Finish then checks its digest and the file's end.
+	Payload io.Reader
+
+	r      *bufio.Reader
+	hasher *streamHasher
+}
+
+// ReadFile reads a .pouch file's head from r strictly and checks the tag's
+// and the custody records' signatures. The payload is not read: read it
+// from f.Payload (or pass f to OpenPouch), then call f.Finish.
+//
+// The custody chain is not checked against the route here: see
+// CheckChain.
+func ReadFile(r io.Reader) (*File, error) {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 64<<10)
+	}
+	item, err := readItem(br, record.MaxPouchHead)
+	if err != nil {
+		if err == io.EOF {
+			return nil, fmt.Errorf("%w: empty", ErrMalformedFile)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrMalformedFile, err)
+	}
+	var h FileHead
+	if err := record.Unmarshal(item, &h); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedFile, err)
+	}
+	if h.V != FileVersion {
+		return nil, fmt.Errorf("%w: version %d (this pouch reads version %d)", ErrMalformedFile, h.V, FileVersion)
+	}
+	if len(h.Custody) > record.MaxCustody || len(h.Proofs) > record.MaxProofs {
+		return nil, fmt.Errorf("%w: %d custody records and %d proofs: %w", ErrMalformedFile, len(h.Custody), len(h.Proofs), record.ErrTooLarge)
+	}
+	for _, p := range h.Proofs {
+		if len(p) > record.MaxProofSize {
+			return nil, fmt.Errorf("%w: proof of %d bytes: %w", ErrMalformedFile, len(p), record.ErrTooLarge)
+		}
+	}
+	tag, err := VerifyTag(h.Tag)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{Head: &h, Tag: tag, r: br}
+	for i, c := range h.Custody {
+		sc, err := VerifyCustody(c)
+		if err != nil {
+			return nil, fmt.Errorf("custody record %d: %w", i+1, err)
+		}
+		f.Custody = append(f.Custody, sc)
+	}
+	n, err := readBytesHead(br)
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload: %w", ErrMalformedFile, noEOF(err))
+	}
+	if n != tag.Tag.Size {
+		return nil, fmt.Errorf("%w: %d bytes, the tag says %d", ErrPayload, n, tag.Tag.Size)
+	}
+	f.hasher = newStreamHasher()
+	f.Payload = &hashingReader{r: io.LimitReader(br, int64(n)), s: f.hasher}
+	return f, nil
+}
+
+// Finish reads what is left of the payload, checks its SHA-256 and size
+// against the tag and that nothing follows it.
+func (f *File) Finish() error {
+	if f.hasher == nil {
+		return errors.New("letter: File.Finish called twice")
+	}
+	_, err := io.Copy(io.Discard, f.Payload)
+	d, n := f.hasher.sum()
+	f.hasher = nil
+	if err != nil {
+		return fmt.Errorf("reading the payload: %w", err)
+	}
+	if err := f.Tag.Tag.CheckPayload(d, n); err != nil {
+		return err
+	}
+	if err := expectEOF(f.r); err != nil {
+		return fmt.Errorf("%w: after the payload: %w", ErrMalformedFile, err)
+	}
+	return nil
+}
+
+// Close releases the hashing goroutine of a File that is abandoned before
+// Finish.
+func (f *File) Close() {
+	if f.hasher != nil {
+		f.hasher.sum()
+		f.hasher = nil
+	}
+}
+
+// NotSealedError says that a pouch is not sealed to the principal trying to
+// open it, and what that principal is to the pouch.
+type NotSealedError struct {
+	Me   record.Handle
+	Tag  *Tag
+	Role string // "a carrier", "the sender", "the addressee" or ""
+}
+
+func (e *NotSealedError) Error() string {
+	s := fmt.Sprintf("this pouch is not sealed to %s (it is addressed to %s", e.Me, e.Tag.To)
+	switch e.Role {
+	case "":
+		s += "; you are not on its route)"
+	case "a carrier":
+		s += "; you are on its route as a carrier)"
+	default:
+		s += "; you are " + e.Role + ", yet not among its readers)"
+	}
+	return s
+}
+
+// Unwrap returns ErrNotSealedToYou.
+func (e *NotSealedError) Unwrap() error { return ErrNotSealedToYou }
+
+// OpenPouch opens a pouch read with ReadFile as principal me: it decrypts
+// and checks the letter (see Open), checks the header against the tag, and
+// the payload against the tag's digest. Custody is not checked here.
+func OpenPouch(f *File, me *keys.Principal, save SaveFunc) (*Opened, error) {
+	defer f.Close()
+	o, err := open(f.Payload, me, save, f.Tag.CheckHeader)
+	if errors.Is(err, ErrNotSealedToYou) {
+		e := &NotSealedError{Me: me.Handle, Tag: f.Tag.Tag}
+		switch {
+		case slices.Contains(f.Tag.Tag.Via, me.Handle):
+			e.Role = "a carrier"
+		case me.Handle == f.Tag.Tag.To:
+			e.Role = "the addressee"
+		case me.Handle == f.Tag.Tag.From:
+			e.Role = "the sender"
+		}
+		return nil, e
+	}
+	// The payload's digest is checked even when decryption failed: a
+	// changed byte is best reported as such.
+	if ferr := f.Finish(); ferr != nil {
+		return nil, ferr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
