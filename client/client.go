@@ -1,0 +1,334 @@
+// Package client is the Go client of a pouch server: the library under the
+// CLI, the demo and the tests.
+//
+// A Client talks to one server. Writes are signed records (Submit,
+// SubmitPouch); reads of private data are signed as a principal with an
+// RFC 9421 request signature (every method taking an *Identity). On top of
+// those, the correspondence verbs: Send resolves the addressee's receive
+// delegates from the directory and says who will be able to open the
+// letter before sealing it; Take and Deliver sign custody; Reply threads a
+// letter to an earlier one on its own route; Publish makes a private record
+// public; Inbox and Follow list and stream what awaits a principal.
+//
+// Every record the client fetches can be checked against the log: Proof
+// fetches a record's inclusion proof and VerifyProof checks it against the
+// log's signed checkpoint, with the log's verifier key.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"pouch.dev/internal/httpsig"
+	"pouch.dev/keys"
+	"pouch.dev/record"
+	"pouch.dev/server"
+)
+
+// An Identity is a principal's private keys (package keys). A house
+// registrar or the operator signs only and has no Sealing identity.
+type Identity = keys.Principal
+
+// A Client talks to one pouch server.
+type Client struct {
+	// URL is the server's base URL, such as "http://127.0.0.1:8080".
+	URL string
+	// HTTP is the HTTP client; nil means http.DefaultClient.
+	HTTP *http.Client
+	// Origin, if set, is written into every record the client signs.
+	Origin string
+	// Now is the clock for claimed record times and request signatures;
+	// nil means time.Now.
+	Now func() time.Time
+}
+
+// New returns a client of the server at url.
+func New(url string) *Client { return &Client{URL: strings.TrimRight(url, "/")} }
+
+// An Error is a refusal from the server.
+type Error struct {
+	Status int
+	Msg    string
+	Hint   string
+}
+
+func (e *Error) Error() string {
+	if e.Msg == "" {
+		return fmt.Sprintf("server answered %d %s", e.Status, http.StatusText(e.Status))
+	}
+	return e.Msg
+}
+
+// Conditions callers branch on, matched by errors.Is against an *Error.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrForbidden    = errors.New("refused: not authorised")
+	ErrReplay       = errors.New("refused: record already in the log")
+	ErrUnauthorised = errors.New("request signature refused")
+)
+
+// Is maps an HTTP status to the sentinels.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrForbidden:
+		return e.Status == http.StatusForbidden
+	case ErrReplay:
+		return e.Status == http.StatusConflict
+	case ErrUnauthorised:
+		return e.Status == http.StatusUnauthorized
+	}
+	return false
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Client) http() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+// request builds a request, signed as as if not nil.
+func (c *Client) request(ctx context.Context, method, path string, body []byte, ctype string, as *Identity) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if as != nil {
+		httpsig.Sign(req, string(as.Handle), as.Signing, c.now())
+	}
+	return req, nil
+}
+
+// do sends a request and decodes a JSON answer into out, or returns an
+// *Error.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype string, as *Identity, out any) error {
+	req, err := c.request(ctx, method, path, body, ctype, as)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return fmt.Errorf("reaching the pouch server: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return readError(resp)
+	}
+	if out == nil {
+		return nil
+	}
+	if b, ok := out.(*[]byte); ok {
+		*b, err = io.ReadAll(io.LimitReader(resp.Body, server.DefaultMaxPayload+1))
+		return err
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("reading the server's answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func readError(resp *http.Response) error {
+	var eb server.ErrorBody
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &eb) != nil || eb.Error == "" {
+		eb.Error = strings.TrimSpace(string(b))
+	}
+	return &Error{Status: resp.StatusCode, Msg: eb.Error, Hint: eb.Hint}
+}
+
+// Submit sends a signed record and returns its place in the log.
+func (c *Client) Submit(ctx context.Context, s *record.Signed) (*server.Accepted, error) {
+	var a server.Accepted
+	if err := c.do(ctx, "POST", "/v1/records", s.Marshal(), "application/cbor", nil, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// SubmitPouch sends a signed tag with its sealed payload.
+func (c *Client) SubmitPouch(ctx context.Context, tag *record.Signed, payload []byte) (*server.Accepted, error) {
+	b, err := record.Marshal(&server.PouchSubmission{Tag: tag.Marshal(), Payload: payload})
+	if err != nil {
+		return nil, err
+	}
+	var a server.Accepted
+	if err := c.do(ctx, "POST", "/v1/pouches", b, "application/cbor", nil, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// Record fetches a record by ID, signing the request as as (nil for a
+// public record). It checks that the record's bytes hash to id and that its
+// signatures verify.
+func (c *Client) Record(ctx context.Context, id record.ID, as *Identity) (*server.RecordView, error) {
+	var v server.RecordView
+	if err := c.do(ctx, "GET", "/v1/records/"+id.String(), nil, "", as, &v); err != nil {
+		return nil, err
+	}
+	s, _, err := record.Verify(v.Signed)
+	if err != nil {
+		return nil, fmt.Errorf("record %s from the server: %w", id.Short(), err)
+	}
+	if s.ID() != id {
+		return nil, fmt.Errorf("the server answered record %s with another record (%s)", id.Short(), s.ID().Short())
+	}
+	return &v, nil
+}
+
+// Payload fetches a pouch's sealed payload.
+func (c *Client) Payload(ctx context.Context, id record.ID, as *Identity) ([]byte, error) {
+	var b []byte
+	if err := c.do(ctx, "GET", "/v1/records/"+id.String()+"/payload", nil, "", as, &b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Pouch fetches a pouch's tag view and custody so far.
+func (c *Client) Pouch(ctx context.Context, id record.ID, as *Identity) (*server.PouchView, error) {
+	var v server.PouchView
+	if err := c.do(ctx, "GET", "/v1/pouches/"+id.String(), nil, "", as, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Principal fetches an office's keys; index ≥ 0 also asks which key held it
+// at that log index.
+func (c *Client) Principal(ctx context.Context, h record.Handle, index int64) (*server.PrincipalView, error) {
+	p := "/v1/directory/principals/" + string(h)
+	if index >= 0 {
+		p += fmt.Sprintf("?index=%d", index)
+	}
+	var v server.PrincipalView
+	if err := c.do(ctx, "GET", p, nil, "", nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Houses lists the founded houses.
+func (c *Client) Houses(ctx context.Context) ([]server.HouseView, error) {
+	var v []server.HouseView
+	err := c.do(ctx, "GET", "/v1/directory/houses", nil, "", nil, &v)
+	return v, err
+}
+
+// Grants lists the grants to and by h (private ones too if as is a party).
+func (c *Client) Grants(ctx context.Context, h record.Handle, as *Identity) ([]server.GrantView, error) {
+	var v []server.GrantView
+	err := c.do(ctx, "GET", "/v1/directory/grants/"+string(h), nil, "", as, &v)
+	return v, err
+}
+
+// SealTo asks whom a letter from from to to (in thread, if not nil) must be
+// sealed to now.
+func (c *Client) SealTo(ctx context.Context, from, to record.Handle, thread *record.ID) (*server.SealView, error) {
+	q := url.Values{"from": {string(from)}, "to": {string(to)}}
+	if thread != nil {
+		q.Set("thread", thread.String())
+	}
+	var v server.SealView
+	if err := c.do(ctx, "GET", "/v1/directory/seal?"+q.Encode(), nil, "", nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Inbox lists as's pouches: as sender, addressee, delegate or envoy.
+func (c *Client) Inbox(ctx context.Context, as *Identity) ([]server.InboxItem, error) {
+	var v []server.InboxItem
+	err := c.do(ctx, "GET", "/v1/inbox", nil, "", as, &v)
+	return v, err
+}
+
+// Follow streams as's inbox: f is called with the whole list first, then
+// with every pouch that arrives or changes hands, until ctx is done or f
+// returns an error.
+func (c *Client) Follow(ctx context.Context, as *Identity, f func(items []server.InboxItem) error) error {
+	req, err := c.request(ctx, "GET", "/v1/inbox?follow=1", nil, "", as)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return fmt.Errorf("reaching the pouch server: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return readError(resp)
+	}
+	return readEvents(resp.Body, func(event string, data []byte) error {
+		switch event {
+		case "inbox":
+			var items []server.InboxItem
+			if err := json.Unmarshal(data, &items); err != nil {
+				return err
+			}
+			return f(items)
+		case "pouch":
+			var it server.InboxItem
+			if err := json.Unmarshal(data, &it); err != nil {
+				return err
+			}
+			return f([]server.InboxItem{it})
+		}
+		return nil
+	})
+}
+
+// readEvents parses a text/event-stream.
+func readEvents(r io.Reader, f func(event string, data []byte) error) error {
+	br := newLineReader(r)
+	var event string
+	var data []byte
+	for {
+		line, err := br.line()
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		}
+		switch {
+		case line == "":
+			if event != "" || data != nil {
+				if err := f(event, data); err != nil {
+					return err
+				}
+			}
+			event, data = "", nil
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "event:"):
+			event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+		case strings.HasPrefix(line, "data:"):
+			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " ")...)
+		}
+	}
+}

@@ -1,0 +1,98 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+
+	"pouch.dev/directory"
+	"pouch.dev/record"
+	"pouch.dev/server"
+)
+
+// sign signs a record of kind k with body by the identities, in order.
+func (c *Client) sign(k record.Kind, private bool, body any, by ...*Identity) (*record.Signed, error) {
+	r := &record.Record{Kind: k, Origin: c.Origin, Time: c.now().UnixMilli()}
+	keys := make([]ed25519.PrivateKey, len(by))
+	for i, id := range by {
+		r.By = append(r.By, id.Handle)
+		keys[i] = id.Signing
+	}
+	if private {
+		r.Salt = record.NewSalt()
+	}
+	return record.Sign(r, body, keys...)
+}
+
+// Registrar returns the identity of a house's registrar, from its key.
+func Registrar(house string, key ed25519.PrivateKey) *Identity {
+	return &Identity{Handle: directory.Registrar(house), Signing: key}
+}
+
+// Operator returns the identity of the deployment's operator, from its key.
+func Operator(key ed25519.PrivateKey) *Identity {
+	return &Identity{Handle: directory.OperatorHandle, Signing: key}
+}
+
+// FoundHouse submits a house record signed by registrar, and countersigned
+// by operator unless it is nil (open mode).
+func (c *Client) FoundHouse(ctx context.Context, house, name string, registrar, operator *Identity) (*server.Accepted, error) {
+	by := []*Identity{registrar}
+	if operator != nil {
+		by = append(by, operator)
+	}
+	s, err := c.sign(record.KindHouse, false, &directory.House{House: house, Name: name, Registrar: registrar.SigningPublic()}, by...)
+	if err != nil {
+		return nil, err
+	}
+	return c.Submit(ctx, s)
+}
+
+// Admit submits an admit record: the registrar admits (or rotates) the
+// holder of handle with signing key key and age recipient.
+func (c *Client) Admit(ctx context.Context, registrar *Identity, handle record.Handle, key ed25519.PublicKey, recipient, holder string) (*server.Accepted, error) {
+	s, err := c.sign(record.KindAdmit, false, &directory.Admit{Handle: handle, Key: key, Recipient: recipient, Holder: holder}, registrar)
+	if err != nil {
+		return nil, err
+	}
+	return c.Submit(ctx, s)
+}
+
+// RevokeKey submits a key-revoke record, signed by the registrar or the
+// key's holder.
+func (c *Client) RevokeKey(ctx context.Context, by *Identity, handle record.Handle, key ed25519.PublicKey, reason string) (*server.Accepted, error) {
+	s, err := c.sign(record.KindKeyRevoke, false, &directory.KeyRevoke{Handle: handle, Key: key, Reason: reason}, by)
+	if err != nil {
+		return nil, err
+	}
+	return c.Submit(ctx, s)
+}
+
+// Grant submits a grant from from; private grants are served only to
+// their parties.
+func (c *Client) Grant(ctx context.Context, from *Identity, g *directory.Grant, private bool) (*server.Accepted, error) {
+	s, err := c.sign(record.KindGrant, private, g, from)
+	if err != nil {
+		return nil, err
+	}
+	return c.Submit(ctx, s)
+}
+
+// RevokeGrant submits a grant-revoke record by the grant's grantor.
+func (c *Client) RevokeGrant(ctx context.Context, from *Identity, grant record.ID, reason string) (*server.Accepted, error) {
+	s, err := c.sign(record.KindGrantRevoke, false, &directory.GrantRevoke{Grant: grant, Reason: reason}, from)
+	if err != nil {
+		return nil, err
+	}
+	return c.Submit(ctx, s)
+}
+
+// Publish makes one of by's private records public: anyone can then fetch
+// it and its proof, and nothing else is revealed (a delivery receipt
+// published says that a letter was delivered, not what it says).
+func (c *Client) Publish(ctx context.Context, by *Identity, id record.ID) (*server.Accepted, error) {
+	s, err := c.sign(record.KindPublish, false, &server.PublishBody{Record: id}, by)
+	if err != nil {
+		return nil, err
+	}
+	return c.Submit(ctx, s)
+}

@@ -1,0 +1,56 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"pouch.dev/record"
+	"pouch.dev/server"
+	"pouch.dev/tlog"
+)
+
+// Proof fetches the inclusion proof of record id, waiting for the
+// sequencer to integrate it if it was just appended. Sign as a party (as)
+// for a private record.
+func (c *Client) Proof(ctx context.Context, id record.ID, as *Identity) (*server.ProofView, error) {
+	var v server.ProofView
+	if err := c.do(ctx, "GET", "/v1/records/"+id.String()+"/proof", nil, "", as, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// VerifyProof checks pv against the log: the checkpoint's signatures with
+// v, and that the leaf [kind, id] is at pv.Index in its tree. It returns
+// the verified checkpoint.
+//
+// SPEC: spec/api.md#proofs
+func VerifyProof(v *tlog.Verifier, pv *server.ProofView) (*tlog.Checkpoint, error) {
+	cp, err := v.Open([]byte(pv.Checkpoint))
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", pv.ID.Short(), err)
+	}
+	if cp.Size != pv.Size {
+		return nil, fmt.Errorf("record %s: proof for tree size %d with a checkpoint of size %d", pv.ID.Short(), pv.Size, cp.Size)
+	}
+	if err := tlog.VerifyInclusion(cp, pv.Index, record.LeafData(pv.Kind, pv.ID), pv.Hashes); err != nil {
+		return nil, fmt.Errorf("record %s: %w", pv.ID.Short(), err)
+	}
+	return cp, nil
+}
+
+// ProveRecord fetches and verifies the inclusion proof of record id of kind
+// kind: the record is in the log at the returned index.
+func (c *Client) ProveRecord(ctx context.Context, v *tlog.Verifier, id record.ID, kind record.Kind, as *Identity) (*server.ProofView, error) {
+	pv, err := c.Proof(ctx, id, as)
+	if err != nil {
+		return nil, err
+	}
+	if pv.ID != id || pv.Kind != kind {
+		return nil, fmt.Errorf("asked the proof of %s record %s, got one for %s record %s", kind, id.Short(), pv.Kind, pv.ID.Short())
+	}
+	if _, err := VerifyProof(v, pv); err != nil {
+		return nil, err
+	}
+	return pv, nil
+}
