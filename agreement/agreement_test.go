@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,9 +21,17 @@ const origin = "pouch.test/log"
 // date used in the tests.
 var day = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC).UnixMilli()
 
+var keys sync.Map // record.Handle -> ed25519.PrivateKey
+
+// key returns the test key of h, derived from its name.
 func key(h record.Handle) ed25519.PrivateKey {
+	if k, ok := keys.Load(h); ok {
+		return k.(ed25519.PrivateKey)
+	}
 	seed := sha256.Sum256([]byte("pouch.dev/test-key/" + string(h)))
-	return ed25519.NewKeyFromSeed(seed[:])
+	k := ed25519.NewKeyFromSeed(seed[:])
+	keys.Store(h, k)
+	return k
 }
 
 // fakeDir is an in-memory directory: every office holds key(h) from the
