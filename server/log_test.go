@@ -1,0 +1,360 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+	sumdb "golang.org/x/mod/sumdb/tlog"
+
+	"pouch.dev/record"
+	"pouch.dev/server"
+	"pouch.dev/store/sqlite"
+	"pouch.dev/tlog"
+)
+
+const origin = "pouch.test/log"
+
+type testServer struct {
+	URL  string
+	Log  *tlog.Log
+	Key  ed25519.PrivateKey
+	VKey string
+}
+
+func startServer(t *testing.T) *testServer {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "pouch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey, vkey, _ := tlog.GenerateKey(origin)
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := tlog.New(ctx, st, tlog.Config{Origin: origin, Key: skey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	hs := httptest.NewServer(server.New(server.Config{Store: st, Log: l}))
+	t.Cleanup(func() {
+		hs.Close()
+		cancel()
+		<-done
+		st.Close()
+	})
+	_, key, _ := ed25519.GenerateKey(nil)
+	return &testServer{URL: hs.URL, Log: l, Key: key, VKey: vkey}
+}
+
+// sign returns a signed statement numbered n, and its ID.
+func (s *testServer) sign(t *testing.T, n int) ([]byte, record.ID) {
+	r := &record.Record{Kind: record.KindStatement, By: []record.Handle{"ru/president"}, Time: record.Now()}
+	if n%2 == 1 {
+		r.Salt = record.NewSalt()
+	}
+	sg, err := record.Sign(r, map[string]any{"n": n}, s.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := sg.Marshal()
+	return b, sha256.Sum256(sg.Record)
+}
+
+func post(t *testing.T, url string, body []byte) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post(url+"/v1/records", "application/cbor", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func get(t *testing.T, url string) (int, []byte, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header
+}
+
+// appendRecords posts n signed records and returns their IDs in log order.
+func (s *testServer) appendRecords(t *testing.T, n int) []record.ID {
+	ids := make([]record.ID, n)
+	for i := 0; i < n; i++ {
+		b, id := s.sign(t, i)
+		code, body := post(t, s.URL, b)
+		if code != http.StatusCreated {
+			t.Fatalf("POST /v1/records: %d %s", code, body)
+		}
+		var a server.Appended
+		if err := json.Unmarshal(body, &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.ID != id || a.Index != uint64(i) {
+			t.Fatalf("record %d appended as %+v", i, a)
+		}
+		ids[i] = id
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := s.Log.WaitCheckpoint(ctx, uint64(n)); err != nil {
+		t.Fatalf("no checkpoint of %d leaves: %v", n, err)
+	}
+	return ids
+}
+
+// TestIndependentCheck is a client built only on the C2SP specs,
+// golang.org/x/mod/sumdb (note, tlog) and net/http: it fetches the
+// checkpoint, the hash tiles and the entry bundles of a real server over
+// loopback, and recomputes the root two ways.
+func TestIndependentCheck(t *testing.T) {
+	s := startServer(t)
+	const n = 600 // two full tiles and a partial one
+	ids := s.appendRecords(t, n)
+
+	// The checkpoint: a signed note, origin, size, root.
+	code, cpb, _ := get(t, s.URL+"/checkpoint")
+	if code != 200 {
+		t.Fatalf("GET /checkpoint: %d", code)
+	}
+	v, err := note.NewVerifier(s.VKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nt, err := note.Open(cpb, note.VerifierList(v))
+	if err != nil {
+		t.Fatalf("checkpoint signature: %v", err)
+	}
+	lines := strings.Split(nt.Text, "\n")
+	if len(lines) != 4 || lines[0] != origin || lines[3] != "" {
+		t.Fatalf("checkpoint text %q", nt.Text)
+	}
+	size, _ := strconv.ParseInt(lines[1], 10, 64)
+	rootB, _ := base64.StdEncoding.DecodeString(lines[2])
+	var root sumdb.Hash
+	copy(root[:], rootB)
+	if size != n {
+		t.Fatalf("checkpoint size %d, want %d", size, n)
+	}
+
+	// Hash tiles, read and verified against the checkpoint by sumdb/tlog.
+	tr := &tileReader{base: s.URL, t: t}
+	hr := sumdb.TileHashReader(sumdb.Tree{N: size, Hash: root}, tr)
+	got, err := sumdb.TreeHash(size, hr)
+	if err != nil {
+		t.Fatalf("tree hash from the tiles: %v", err)
+	}
+	if got != root {
+		t.Fatalf("root from the tiles %v, checkpoint says %v", got, root)
+	}
+
+	// Entry bundles: every entry is CBOR [kind, id] of a submitted record;
+	// the root recomputed from the entries alone is the checkpoint's.
+	var stored []sumdb.Hash
+	mem := sumdb.HashReaderFunc(func(idx []int64) ([]sumdb.Hash, error) {
+		out := make([]sumdb.Hash, len(idx))
+		for i, x := range idx {
+			out[i] = stored[x]
+		}
+		return out, nil
+	})
+	for b := int64(0); b*256 < size; b++ {
+		w := min(256, size-b*256)
+		p := sumdb.Tile{H: 8, L: -1, N: b, W: int(w)}.Path()
+		p = "tile/entries/" + strings.TrimPrefix(p, "tile/8/data/")
+		code, bundle, hdr := get(t, s.URL+"/"+p)
+		if code != 200 {
+			t.Fatalf("GET %s: %d", p, code)
+		}
+		if !strings.Contains(hdr.Get("Cache-Control"), "immutable") {
+			t.Errorf("%s: Cache-Control %q", p, hdr.Get("Cache-Control"))
+		}
+		for i := int64(0); i < w; i++ {
+			if len(bundle) < 2 {
+				t.Fatalf("bundle %s truncated", p)
+			}
+			l := int(binary.BigEndian.Uint16(bundle))
+			entry := bundle[2 : 2+l]
+			bundle = bundle[2+l:]
+			idx := b*256 + i
+			// CBOR array(2), text "statement", bytes(32) ID.
+			want := append([]byte{0x82, 0x69}, "statement"...)
+			want = append(append(want, 0x58, 0x20), ids[idx][:]...)
+			if !bytes.Equal(entry, want) {
+				t.Fatalf("entry %d = %x, want %x", idx, entry, want)
+			}
+			hs, err := sumdb.StoredHashes(idx, entry, mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored = append(stored, hs...)
+			fromTiles, err := hr.ReadHashes([]int64{sumdb.StoredHashIndex(0, idx)})
+			if err != nil || fromTiles[0] != sumdb.RecordHash(entry) {
+				t.Fatalf("leaf hash %d from the tiles differs from the entry's: %v", idx, err)
+			}
+		}
+		if len(bundle) != 0 {
+			t.Fatalf("bundle %s has %d trailing bytes", p, len(bundle))
+		}
+	}
+	fromEntries, err := sumdb.TreeHash(size, mem)
+	if err != nil || fromEntries != root {
+		t.Fatalf("root from the entries %v, %v; checkpoint says %v", fromEntries, err, root)
+	}
+
+	// An inclusion proof from the API checks with transparency-dev/merkle.
+	code, body, _ := get(t, fmt.Sprintf("%s/v1/log/proof/inclusion?id=%s", s.URL, ids[417]))
+	if code != 200 {
+		t.Fatalf("inclusion: %d %s", code, body)
+	}
+	var inc server.InclusionProof
+	json.Unmarshal(body, &inc)
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, inc.Index, inc.Size, rfc6962.DefaultHasher.HashLeaf(inc.Leaf), inc.Proof, root[:]); err != nil || inc.Index != 417 {
+		t.Fatalf("inclusion proof of leaf %d: %v", inc.Index, err)
+	}
+}
+
+type tileReader struct {
+	base string
+	t    *testing.T
+}
+
+func (r *tileReader) Height() int { return 8 }
+func (r *tileReader) SaveTiles([]sumdb.Tile, [][]byte) {}
+func (r *tileReader) ReadTiles(tiles []sumdb.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, tl := range tiles {
+		// C2SP drops sumdb's height element from the path.
+		p := "tile/" + strings.TrimPrefix(tl.Path(), "tile/8/")
+		code, b, hdr := get(r.t, r.base+"/"+p)
+		if code != 200 {
+			return nil, fmt.Errorf("GET %s: %d %s", p, code, b)
+		}
+		if !strings.Contains(hdr.Get("Cache-Control"), "immutable") {
+			r.t.Errorf("%s: Cache-Control %q", p, hdr.Get("Cache-Control"))
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+func TestLogAPI(t *testing.T) {
+	s := startServer(t)
+	ids := s.appendRecords(t, 260)
+	ctx := context.Background()
+
+	// A client following the log over HTTP verifies every step.
+	v, err := tlog.NewVerifier(s.VKey, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &tlog.Client{V: v, Dir: t.TempDir()}
+	r := &tlog.Remote{URL: s.URL}
+	cp, err := c.Sync(ctx, r)
+	if err != nil || cp.Size != 260 {
+		t.Fatalf("Sync = %+v, %v", cp, err)
+	}
+	for _, i := range []int{0, 1, 255, 256, 259} {
+		if idx, err := c.VerifyRecord(ctx, r, record.KindStatement, ids[i]); err != nil || idx != uint64(i) {
+			t.Fatalf("VerifyRecord(%d) = %d, %v", i, idx, err)
+		}
+	}
+	s.appendRecordsFrom(t, 260, 5)
+	if cp, err = c.Sync(ctx, r); err != nil || cp.Size != 265 {
+		t.Fatalf("second Sync = %+v, %v", cp, err)
+	}
+
+	var info server.LogInfo
+	_, body, _ := get(t, s.URL+"/v1/log")
+	if err := json.Unmarshal(body, &info); err != nil || info.Origin != origin || info.Key != s.VKey || info.Size != 265 {
+		t.Fatalf("GET /v1/log = %s", body)
+	}
+
+	for _, tc := range []struct {
+		path string
+		code int
+	}{
+		{"/tile/0/000", 200},
+		{"/tile/0/001.p/9", 200},
+		{"/tile/0/001.p/10", 404}, // beyond the tree
+		{"/tile/0/001", 404},      // not full yet
+		{"/tile/1/000.p/1", 200},
+		{"/tile/1/000.p/2", 404},
+		{"/tile/entries/001.p/9", 200},
+		{"/tile/entries/002", 404},
+		{"/tile/0/1", 404}, // not canonical
+		{"/tile/0/x000/000", 404},
+		{"/tile/99/000", 404},
+		{"/v1/log/proof/inclusion?index=264", 200},
+		{"/v1/log/proof/inclusion?index=265", 404},
+		{"/v1/log/proof/inclusion?index=3&size=999", 404},
+		{"/v1/log/proof/inclusion", 400},
+		{"/v1/log/proof/inclusion?id=zz", 400},
+		{"/v1/log/proof/consistency?from=3&to=200", 200},
+		{"/v1/log/proof/consistency?from=300", 400},
+		{"/v1/log/proof/consistency?from=3&to=300", 404},
+		{"/v1/log/checkpoints/265", 200},
+		{"/v1/log/checkpoints/99999", 404},
+		{"/healthz", 200},
+	} {
+		if code, b, _ := get(t, s.URL+tc.path); code != tc.code {
+			t.Errorf("GET %s: %d %s, want %d", tc.path, code, b, tc.code)
+		}
+	}
+	if code, b, _ := get(t, s.URL+"/tile/0/001.p/9"); code != 200 || len(b) != 9*32 {
+		t.Errorf("partial tile: %d bytes", len(b))
+	}
+
+	// A replay is refused; so is a forged signature.
+	b, _ := s.sign(t, 0)
+	if code, body := post(t, s.URL, b); code != http.StatusCreated {
+		t.Fatalf("a fresh record: %d %s", code, body)
+	}
+	if code, _ := post(t, s.URL, b); code != http.StatusConflict {
+		t.Errorf("replay: %d, want 409", code)
+	}
+	b2, _ := s.sign(t, 1)
+	b2[len(b2)-1] ^= 1
+	if code, _ := post(t, s.URL, b2); code != http.StatusBadRequest {
+		t.Errorf("forged signature: %d, want 400", code)
+	}
+	if code, _ := post(t, s.URL, []byte("not cbor")); code != http.StatusBadRequest {
+		t.Errorf("garbage: %d, want 400", code)
+	}
+}
+
+func (s *testServer) appendRecordsFrom(t *testing.T, first, n int) {
+	for i := first; i < first+n; i++ {
+		b, _ := s.sign(t, i)
+		if code, body := post(t, s.URL, b); code != http.StatusCreated {
+			t.Fatalf("POST: %d %s", code, body)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := s.Log.WaitCheckpoint(ctx, uint64(first+n)); err != nil {
+		t.Fatal(err)
+	}
+}
