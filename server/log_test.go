@@ -241,7 +241,7 @@ type tileReader struct {
 	t    *testing.T
 }
 
-func (r *tileReader) Height() int { return 8 }
+func (r *tileReader) Height() int                      { return 8 }
 func (r *tileReader) SaveTiles([]sumdb.Tile, [][]byte) {}
 func (r *tileReader) ReadTiles(tiles []sumdb.Tile) ([][]byte, error) {
 	out := make([][]byte, len(tiles))
