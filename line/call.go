@@ -56,6 +56,25 @@ func VerifyCall(b []byte) (*Call, error) {
 	return checkCall(s, r)
 }
 
+// CheckCall is VerifyCall for a record already parsed, as the server has
+// it: it checks both signatures and the body.
+func CheckCall(s *record.Signed, r *record.Record) (*Call, error) {
+	if err := s.VerifySigs(r); err != nil {
+		return nil, fmt.Errorf("call record: %w", err)
+	}
+	return checkCall(s, r)
+}
+
+// PouchIDs returns the IDs of the pouches handed over on the line, for the
+// server to index the call record under them.
+func (c *Call) PouchIDs() []record.ID {
+	ids := make([]record.ID, len(c.Body.Pouches))
+	for i, h := range c.Body.Pouches {
+		ids[i] = record.ID(h.ID)
+	}
+	return ids
+}
+
 func checkCall(s *record.Signed, r *record.Record) (*Call, error) {
 	if r.Kind != record.KindLine {
 		return nil, fmt.Errorf("%w: kind %q, want %q", ErrBadCall, r.Kind, record.KindLine)

@@ -77,6 +77,14 @@ func checkKey(ctx context.Context, dir Directory, h record.Handle, key ed25519.P
 	return nil
 }
 
+// DirectoryFunc adapts a function to the Directory interface.
+type DirectoryFunc func(ctx context.Context, h record.Handle) (ed25519.PublicKey, error)
+
+// CurrentKey implements Directory.
+func (f DirectoryFunc) CurrentKey(ctx context.Context, h record.Handle) (ed25519.PublicKey, error) {
+	return f(ctx, h)
+}
+
 // MapDirectory is a Directory held in memory: current keys by handle, and
 // handles whose key is revoked. It is for tests and demos.
 type MapDirectory struct {

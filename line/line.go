@@ -265,6 +265,16 @@ func (l *Line) sendBye() error {
 	return err
 }
 
+// CloseSend says bye: no more texts or pouches from us. The peer's
+// messages sent before it saw our bye still arrive through Receive, until
+// it returns io.EOF; then Hangup returns the call record.
+func (l *Line) CloseSend() error {
+	if err := l.sendBye(); err != nil {
+		return fmt.Errorf("line to %s: %w", l.peer, err)
+	}
+	return nil
+}
+
 // Receive returns the next text or pouch from the peer. It returns io.EOF
 // once the peer said bye; then Hangup returns the call record.
 func (l *Line) Receive(ctx context.Context) (Message, error) {

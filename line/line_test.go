@@ -548,3 +548,45 @@ func TestCountersignRefusesWrongProposal(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A script says what it has to say, then keeps listening until the peer
+// hangs up too.
+func TestCloseSend(t *testing.T) {
+	sp, pr := newPrincipal(t, speaker), newPrincipal(t, president)
+	dir := directoryOf(sp, pr)
+	_, url := startRelay(t, dir)
+	ls, lp := mustDialBoth(t, url, sp.config(dir), pr.config(dir))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lp.Send("one")
+	lp.Send("two")
+	if err := lp.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.Send("three"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send after CloseSend: %v", err)
+	}
+	for _, want := range []string{"one", "two"} {
+		if m := receive(t, ls); m.Text != want {
+			t.Fatalf("got %q, want %q", m.Text, want)
+		}
+	}
+	if _, err := ls.Receive(ctx); err != io.EOF {
+		t.Fatalf("after bye: %v, want io.EOF", err)
+	}
+	if _, err := lp.Receive(ctx); err != io.EOF {
+		t.Fatalf("script end after the peer's bye: %v, want io.EOF", err)
+	}
+	rs, rp := hangupBoth(t, ls, lp)
+	if rs.ID() != rp.ID() {
+		t.Fatal("records differ")
+	}
+	_, r, _ := record.Parse(rs.Marshal())
+	c, err := CheckCall(rs, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.PouchIDs()) != 0 || c.Body.Bytes[0] != 0 || c.Body.Bytes[1] == 0 {
+		t.Errorf("call body %+v", c.Body)
+	}
+}
