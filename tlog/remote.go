@@ -115,7 +115,13 @@ func (c *Client) VerifyRecord(ctx context.Context, r *Remote, kind record.Kind, 
 	}
 	inc, err := r.InclusionByID(ctx, id, cp.Size)
 	if err != nil {
-		return 0, err
+		// The record may be newer than the checkpoint held: move on once.
+		if cp, err = c.Sync(ctx, r); err != nil {
+			return 0, err
+		}
+		if inc, err = r.InclusionByID(ctx, id, cp.Size); err != nil {
+			return 0, err
+		}
 	}
 	if inc.Size != cp.Size || inc.ID != id || inc.Kind != kind {
 		return 0, fmt.Errorf("%w: the server answered for another record or size", ErrBadProof)
