@@ -231,12 +231,23 @@ func (c *Client) Chain(ctx context.Context, me *Identity, pouch record.ID) (*Cha
 		ch.Custody = append(ch.Custody, sc)
 	}
 	allow := func(q letter.HopQuery) error {
+		idx := pv.Custody[q.Index].Index
+		at := pv.Custody[q.Index].Time
+		// The signer's key held its office when the record was logged.
+		p, err := c.Principal(ctx, q.By, int64(idx))
+		if err != nil {
+			return err
+		}
+		if p.HeldAt == nil || !bytes.Equal(p.HeldAt.Key, q.Custody.Signed.KeyOf(0)) {
+			return fmt.Errorf("the key that signed it did not hold %s at log index %d", q.By, idx)
+		}
+		if q.By == q.As {
+			return nil
+		}
 		gs, err := c.Grants(ctx, q.By, me)
 		if err != nil {
 			return err
 		}
-		idx := pv.Custody[q.Index].Index
-		at := pv.Custody[q.Index].Time
 		for _, g := range gs {
 			if g.From != q.As || g.To != q.By || g.Index >= idx {
 				continue

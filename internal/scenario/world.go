@@ -1,0 +1,269 @@
+// Package scenario is pouch's reference scenario (SCENARIO.md) as code: a
+// harness that starts a server in-process (or talks to one at a URL),
+// creates the cast of principals, and plays scenes in which they act —
+// w.As("ru/president").Send(...) — with every outcome checked. The same
+// scenes drive `pouch demo` and the end-to-end tests.
+//
+// Each scene is a function of a *World (see Scenes); output for a person
+// goes through the World's Report, the one place that formats the demo's
+// timeline.
+package scenario
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"pouch.dev/client"
+	"pouch.dev/directory"
+	"pouch.dev/keys"
+	"pouch.dev/record"
+	"pouch.dev/server"
+	"pouch.dev/store/sqlite"
+	"pouch.dev/tlog"
+)
+
+// Options configure a World.
+type Options struct {
+	// Server, if set, is the URL of a running pouch server in open mode
+	// with houses not yet founded; otherwise a fresh server is started
+	// in-process on 127.0.0.1 with its data in Dir.
+	Server string
+	// Dir holds the in-process server's data; empty means a new temporary
+	// folder, removed by Close.
+	Dir string
+	// Out receives the timeline for people; nil means io.Discard.
+	Out io.Writer
+	// Verbose adds details to the timeline.
+	Verbose bool
+	// Logger receives the in-process server's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Origin is the in-process server's log origin.
+const Origin = "pouch.localhost/scenario"
+
+// A Clock is the world's time, which tests can move forward.
+type Clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+// Now returns the world's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+// Advance moves the world's time forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
+}
+
+// A World is a server and a cast of principals.
+type World struct {
+	Client   *client.Client
+	Verifier *tlog.Verifier
+	Clock    *Clock
+	Report   *Report
+	// Remote is true when the world plays against a server at a URL: the
+	// clock cannot be moved and the server's internals are not at hand.
+	Remote bool
+	// Store is the in-process server's store (nil when Remote).
+	Store *sqlite.Store
+	// URL is the server's base URL.
+	URL string
+
+	registrars map[string]*client.Identity
+	cast       map[record.Handle]*client.Identity
+	// Facts scenes leave for later scenes, such as "scene1.pouch".
+	Facts map[string]record.ID
+
+	closers []func()
+}
+
+// Start starts a world.
+func Start(ctx context.Context, opt Options) (*World, error) {
+	if opt.Out == nil {
+		opt.Out = io.Discard
+	}
+	w := &World{
+		Clock:      &Clock{},
+		Report:     &Report{W: opt.Out, Verbose: opt.Verbose},
+		registrars: map[string]*client.Identity{},
+		cast:       map[record.Handle]*client.Identity{},
+		Facts:      map[string]record.ID{},
+	}
+	if opt.Server != "" {
+		if err := w.connect(ctx, opt.Server); err != nil {
+			return nil, err
+		}
+		return w, nil
+	}
+	if err := w.startLocal(ctx, opt); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *World) startLocal(ctx context.Context, opt Options) error {
+	dir := opt.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "pouch-scenario-")
+		if err != nil {
+			return err
+		}
+		dir = d
+		w.closers = append(w.closers, func() { os.RemoveAll(d) })
+	}
+	lg := opt.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	st, err := sqlite.Open(filepath.Join(dir, "pouch.db"))
+	if err != nil {
+		return err
+	}
+	w.Store = st
+	w.closers = append([]func(){func() { st.Close() }}, w.closers...)
+	skey, vkey, err := tlog.GenerateKey(Origin)
+	if err != nil {
+		return err
+	}
+	lgx, err := tlog.New(ctx, st, tlog.Config{Origin: Origin, Key: skey, Logger: lg})
+	if err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { lgx.Run(runCtx); close(done) }()
+	w.closers = append([]func(){func() { stop(); <-done }}, w.closers...)
+	corr, err := server.NewCorrespondence(ctx, server.CorrOptions{
+		Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: Origin, Log: lgx,
+		Logger: lg, Registerer: prometheus.NewRegistry(), Now: w.Clock.Now,
+	})
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Config{Store: st, Log: lgx, API: corr, Logger: lg})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	w.closers = append([]func(){func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}}, w.closers...)
+	w.URL = "http://" + ln.Addr().String()
+	w.Client = client.New(w.URL)
+	w.Client.Now = w.Clock.Now
+	w.Client.Origin = Origin
+	w.Verifier, err = tlog.NewVerifier(vkey, nil, 0)
+	return err
+}
+
+// connect plays against a running server. Its verifier key is taken from
+// the server itself (trust on first use): the demo says so.
+func (w *World) connect(ctx context.Context, url string) error {
+	w.Remote = true
+	w.URL = url
+	w.Client = client.New(url)
+	req, err := http.NewRequestWithContext(ctx, "GET", w.Client.URL+"/v1/log", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reaching %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	var info server.LogInfo
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return fmt.Errorf("%s/v1/log: %w", url, err)
+	}
+	w.Client.Origin = info.Origin
+	w.Verifier, err = tlog.NewVerifier(info.Key, nil, 0)
+	return err
+}
+
+// Close stops the in-process server and removes its temporary data.
+func (w *World) Close() {
+	for _, f := range w.closers {
+		f()
+	}
+	w.closers = nil
+}
+
+// Found founds a house (open mode) with a fresh registrar key.
+func (w *World) Found(ctx context.Context, house, name string) error {
+	_, k, _ := ed25519.GenerateKey(nil)
+	reg := client.Registrar(house, k)
+	a, err := w.Client.FoundHouse(ctx, house, name, reg, nil)
+	if err != nil {
+		return fmt.Errorf("founding house %s: %w", house, err)
+	}
+	w.registrars[house] = reg
+	w.Report.Step(string(directory.Registrar(house)), fmt.Sprintf("founds house %s (%s)", house, name), a)
+	return nil
+}
+
+// Admit admits a new holder of office h with fresh keys.
+func (w *World) Admit(ctx context.Context, h record.Handle, holder string) (*client.Identity, error) {
+	reg := w.registrars[h.House()]
+	if reg == nil {
+		return nil, fmt.Errorf("house %s not founded in this world", h.House())
+	}
+	p, err := keys.Generate(h)
+	if err != nil {
+		return nil, err
+	}
+	a, err := w.Client.Admit(ctx, reg, h, p.SigningPublic(), p.Recipient().String(), holder)
+	if err != nil {
+		return nil, fmt.Errorf("admitting %s: %w", h, err)
+	}
+	w.cast[h] = p
+	w.Report.Detail("%s admitted: %s (log index %d)", h, holder, a.Index)
+	return p, nil
+}
+
+// ID returns the identity of a cast member.
+func (w *World) ID(h record.Handle) *client.Identity {
+	p := w.cast[h]
+	if p == nil {
+		panic("scenario: no principal " + string(h) + " in the cast")
+	}
+	return p
+}
+
+// An Actor is a principal acting in a scene.
+type Actor struct {
+	w  *World
+	ID *client.Identity
+}
+
+// As returns the cast member h as an actor.
+func (w *World) As(h record.Handle) *Actor { return &Actor{w: w, ID: w.ID(h)} }
+
+// Handle returns the actor's handle.
+func (a *Actor) Handle() record.Handle { return a.ID.Handle }
+
+// errUnexpected is returned when something that must fail succeeded.
+var errUnexpected = errors.New("unexpectedly succeeded")
