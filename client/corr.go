@@ -70,6 +70,21 @@ func (c *Client) Plan(ctx context.Context, from *Identity, l *Letter) ([]server.
 // submits the pouch. confirm, if not nil, is shown the readers first and
 // may refuse by returning an error.
 func (c *Client) Send(ctx context.Context, from *Identity, l *Letter, confirm func([]server.ReaderView) error) (*Sent, error) {
+	s, err := c.Seal(ctx, from, l, confirm)
+	if err != nil {
+		return nil, err
+	}
+	a, err := c.SubmitPouch(ctx, s.Sealed.Tag.Signed, s.Payload)
+	if err != nil {
+		return nil, err
+	}
+	s.Pouch, s.Accepted = a.ID, a
+	return s, nil
+}
+
+// Seal seals l as Send does, without submitting it: the pouch can travel
+// as a .pouch file, or be submitted later with SubmitPouch.
+func (c *Client) Seal(ctx context.Context, from *Identity, l *Letter, confirm func([]server.ReaderView) error) (*Sent, error) {
 	readers, err := c.Plan(ctx, from, l)
 	if err != nil {
 		return nil, err
@@ -95,11 +110,7 @@ func (c *Client) Send(ctx context.Context, from *Identity, l *Letter, confirm fu
 	if err != nil {
 		return nil, err
 	}
-	a, err := c.SubmitPouch(ctx, sealed.Tag.Signed, buf.Bytes())
-	if err != nil {
-		return nil, err
-	}
-	return &Sent{Pouch: a.ID, Accepted: a, Readers: readers, Sealed: sealed, Payload: buf.Bytes()}, nil
+	return &Sent{Pouch: sealed.Tag.PouchID(), Readers: readers, Sealed: sealed, Payload: buf.Bytes()}, nil
 }
 
 // Tag fetches and verifies a pouch's tag.

@@ -113,6 +113,11 @@ func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http
 
 func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record.Record, payload []byte) (*Accepted, error) {
 	id := s.ID()
+	// A replay is named as such, before any other rule could refuse it
+	// for a less telling reason. (Append refuses duplicates too.)
+	if _, err := c.st.Get(ctx, id); err == nil {
+		return nil, fmt.Errorf("%s record %s: %w", r.Kind, id.Short(), store.ErrDuplicate)
+	}
 	e := &store.Entry{ID: id, Kind: r.Kind, Signed: s.Marshal(), Public: !r.Private()}
 	if payload != nil && r.Kind != record.KindTag {
 		return nil, errorf(http.StatusBadRequest, "", "only a tag carries a payload")

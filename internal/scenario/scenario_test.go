@@ -35,3 +35,19 @@ func TestScenes1And2(t *testing.T) {
 		t.Fatalf("%d checks failed", w.Report.Failures)
 	}
 }
+
+func TestMustFail(t *testing.T) {
+	w, out := start(t)
+	c := ctx(t)
+	err := Play(c, w, 1)
+	if err == nil {
+		err = MustFail(c, w)
+	}
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Report.Failures != 0 {
+		t.Fatalf("%d checks failed", w.Report.Failures)
+	}
+}

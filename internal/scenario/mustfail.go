@@ -1,0 +1,126 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"pouch.dev/client"
+	"pouch.dev/directory"
+	"pouch.dev/letter"
+	"pouch.dev/record"
+	"pouch.dev/server"
+)
+
+// MustFail plays SCENARIO.md's "what must fail" cases that concern the
+// correspondence, each checked to be refused with a message that names the
+// problem. It needs the cast (Setup) and scene 1's grant to ru/duma-chair.
+// The expired-grant case moves the clock, so it runs last, and only
+// in-process.
+func MustFail(ctx context.Context, w *World) error {
+	r := w.Report
+	r.Scene(90, "What must fail", "SCENARIO.md", "each refused with a message that names the problem, and nothing changed")
+	leader, speaker := w.As("ir/leader"), w.As("ir/speaker")
+	sent, err := leader.Send(ctx, &client.Letter{To: "ru/president", Via: []record.Handle{"ir/speaker"},
+		Sections: []letter.Section{{Title: "A second message", Text: "For the President."}}})
+	if err != nil {
+		return err
+	}
+	pouch := sent.Pouch
+
+	// Custody from someone off the route, and out of order.
+	// (The client would not even get the pouch's custody so far: ru/fm is
+	// no party. The record is signed by hand, so that the server's route
+	// check is what refuses it.)
+	_, err = w.custody(ctx, "ru/fm", pouch, "ir/leader", false, "")
+	if err := w.Refuse("ru/fm", "takes custody", err, "ru/fm is not on the route of pouch "+pouch.Short()); err != nil {
+		return err
+	}
+	_, err = w.custody(ctx, "ru/duma-chair", pouch, "ir/leader", true, "ru/president")
+	if err := w.Refuse("ru/duma-chair", "signs delivery before the envoy carried it", err, "ir/speaker"); err != nil {
+		return err
+	}
+
+	// A replayed record.
+	cu := &letter.Custody{Pouch: pouch, From: "ir/leader"}
+	s, err := letter.SignCustody(cu, "ir/speaker", speaker.ID.Signing, record.NewSalt(), w.Clock.Now().UnixMilli(), w.Client.Origin)
+	if err != nil {
+		return r.Fail("%v", err)
+	}
+	acc, err := w.Client.Submit(ctx, s)
+	if err != nil {
+		return r.Fail("ir/speaker takes custody: %v", err)
+	}
+	r.Step("ir/speaker", "takes custody of pouch "+pouch.Short(), acc)
+	_, err = w.Client.Submit(ctx, s)
+	if err := w.Refuse("anyone", "replays ir/speaker's custody record", err, "already in the log"); err != nil {
+		return err
+	}
+	if !errors.Is(err, client.ErrReplay) {
+		return r.Fail("replay refused with the wrong status: %v", err)
+	}
+
+	// A forged signature and a tampered payload.
+	forged := *s
+	forged.Sigs = []record.Sig{s.Sigs[0]}
+	forged.Sigs[0].Sig = append([]byte(nil), s.Sigs[0].Sig...)
+	forged.Sigs[0].Sig[7] ^= 1
+	_, err = w.Client.Submit(ctx, &forged)
+	if err := w.Refuse("a forger", "submits a record with one signature bit flipped", err, "signature"); err != nil {
+		return err
+	}
+	fresh, err := w.Client.Seal(ctx, leader.ID, &client.Letter{To: "ru/president", Sections: []letter.Section{{Title: "x", Text: "y"}}}, nil)
+	if err != nil {
+		return r.Fail("sealing: %v", err)
+	}
+	tampered := append([]byte(nil), fresh.Payload...)
+	tampered[len(tampered)-1] ^= 1
+	_, err = w.Client.SubmitPouch(ctx, fresh.Sealed.Tag.Signed, tampered)
+	if err := w.Refuse("a carrier", "submits a pouch with one payload byte changed", err, "payload"); err != nil {
+		return err
+	}
+
+	// A revoked key.
+	fm := w.ID("ru/fm")
+	acc, err = w.Client.RevokeKey(ctx, w.registrars["ru"], "ru/fm", fm.SigningPublic(), "key lost")
+	if err != nil {
+		return r.Fail("revoking ru/fm's key: %v", err)
+	}
+	r.Step("ru/registrar", "revokes the key of ru/fm", acc)
+	_, err = w.Client.Grant(ctx, fm, &directory.Grant{To: "ru/amb-tehran", Abilities: []directory.Ability{directory.Carry}}, false)
+	if err := w.Refuse("ru/fm", "signs a grant with its revoked key", err, "was revoked at log index"); err != nil {
+		return err
+	}
+
+	if w.Remote {
+		r.Note("(against a remote server the clock cannot be moved: the expired-grant case is skipped)")
+		return nil
+	}
+	// A delegate whose grant expired is no longer sealed to, and may not
+	// sign delivery.
+	w.Clock.Advance(31 * 24 * time.Hour)
+	r.Note("(31 days later: ru/duma-chair's grant has expired)")
+	sent3, err := leader.Send(ctx, &client.Letter{To: "ru/president", Sections: []letter.Section{{Title: "A third message", Text: "Sent after the grant expired."}}})
+	if err != nil {
+		return err
+	}
+	if hasReader(sent3, "ru/duma-chair") {
+		return r.Fail("a letter sent after the grant expired is sealed to ru/duma-chair")
+	}
+	if err := w.As("ru/duma-chair").CannotOpen(ctx, sent3.Pouch, sent3.Payload, "its grant expired before the letter was sealed"); err != nil {
+		return err
+	}
+	_, err = w.custody(ctx, "ru/duma-chair", sent3.Pouch, "ir/leader", true, "ru/president")
+	return w.Refuse("ru/duma-chair", "signs delivery after its grant expired", err, "expired at")
+}
+
+
+// custody signs a custody record by hand and submits it.
+func (w *World) custody(ctx context.Context, by record.Handle, pouch record.ID, from record.Handle, delivered bool, onBehalf record.Handle) (*server.Accepted, error) {
+	cu := &letter.Custody{Pouch: pouch, From: from, Delivered: delivered, OnBehalf: onBehalf}
+	s, err := letter.SignCustody(cu, by, w.ID(by).Signing, record.NewSalt(), w.Clock.Now().UnixMilli(), w.Client.Origin)
+	if err != nil {
+		return nil, err
+	}
+	return w.Client.Submit(ctx, s)
+}
