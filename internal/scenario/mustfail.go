@@ -114,7 +114,6 @@ func MustFail(ctx context.Context, w *World) error {
 	return w.Refuse("ru/duma-chair", "signs delivery after its grant expired", err, "expired at")
 }
 
-
 // custody signs a custody record by hand and submits it.
 func (w *World) custody(ctx context.Context, by record.Handle, pouch record.ID, from record.Handle, delivered bool, onBehalf record.Handle) (*server.Accepted, error) {
 	cu := &letter.Custody{Pouch: pouch, From: from, Delivered: delivered, OnBehalf: onBehalf}
