@@ -1,0 +1,510 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"pouch.dev/client"
+	"pouch.dev/directory"
+	"pouch.dev/letter"
+	"pouch.dev/line"
+	"pouch.dev/record"
+	"pouch.dev/server"
+)
+
+func init() {
+	register(&verb{
+		name:  "line",
+		args:  "[--as H] [--server URL] [--script] [--pouch FILE]... HANDLE",
+		short: "a secure line: talk live with another principal, end to end through the server",
+		long: `
+pouch line asks the server's relay for a line to HANDLE and waits until
+HANDLE asks for a line back. The two ends then run TLS 1.3 through the
+relay (X25519MLKEM768 key exchange; each certificate is the principal's
+signing key, checked against the directory), so the server sees only who
+talked to whom, when, and how many bytes.
+
+On a terminal it is interactive: type a line and press Enter to send it;
+what the other side says is shown with its time and who said it.
+  /pouch FILE   hand a .pouch file over on the line
+  /bye          hang up (so do Ctrl-D and Ctrl-C)
+
+With --script, or when standard input is not a terminal, every line of
+standard input is sent, every line received is printed to standard
+output as "TIME HANDLE: TEXT" (or JSON with --json), and the line is hung
+up at the end of input, once the other side has hung up too or after
+--linger.
+
+When the line closes, both ends sign the call record (participants,
+start, end, bytes, pouches handed over, and a value bound to the TLS
+session) and submit it to the log as a private record either may publish.
+Pouches received are saved in --save DIR as ID.pouch; take custody of
+them with "pouch take".
+
+Environment: POUCH_AS, POUCH_SERVER, POUCH_PASSPHRASE, POUCH_ORIGIN.
+
+Example, scene 3: the Foreign Minister calls the Speaker and hands over
+the President's letter.
+
+  pouch line --as ir/speaker ru/fm                      (in Tehran)
+  pouch line --as ru/fm --pouch letter.pouch ir/speaker  (in Moscow)`,
+		run: runLine,
+	})
+
+	// The server's rules for call records: both signatures, a well-formed
+	// body, indexed under the pouches handed over.
+	// SPEC: spec/line.md#call-record
+	server.RegisterKind(record.KindLine, server.KindRules{
+		Check: func(_ *directory.Directory, s *record.Signed, r *record.Record, _ directory.Pos) error {
+			_, err := line.CheckCall(s, r)
+			return err
+		},
+		Refs: func(r *record.Record) []record.ID {
+			var b line.CallBody
+			if r.DecodeBody(&b) != nil {
+				return nil
+			}
+			ids := make([]record.ID, 0, len(b.Pouches))
+			for _, h := range b.Pouches {
+				if len(h.ID) == len(record.ID{}) {
+					ids = append(ids, record.ID(h.ID))
+				}
+			}
+			return ids
+		},
+	})
+}
+
+func runLine(ctx *cmdContext, args []string) error {
+	v := verbs["line"]
+	fs := newFlags(ctx, v)
+	as := fs.String("as", asFlag(ctx), "act as `HANDLE` (default: the only principal of the home)")
+	srv := fs.String("server", envOr(ctx, "POUCH_SERVER", "http://"+DefaultListen), "the pouch server `URL`")
+	origin := fs.String("origin", ctx.getenv("POUCH_ORIGIN"), "the log's origin `NAME` (default: read from the server's checkpoint)")
+	script := fs.Bool("script", false, "non-interactive: send standard input line by line, print what is received")
+	asJSON := fs.Bool("json", false, "in script mode, print received messages and the call record as JSON lines")
+	var pouches strs
+	fs.Var(&pouches, "pouch", "hand the .pouch `FILE` over once the line is open (repeatable)")
+	save := fs.String("save", ".", "save pouches received in `DIR`")
+	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the other side to pick up")
+	linger := fs.Duration("linger", 10*time.Second, "in script mode, how long to keep listening after the end of input")
+	recordOut := fs.String("record", "", "also write the signed call record to `FILE`")
+	pos, err := parseFlags(ctx, v, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("name the principal to call, such as: pouch line ir/speaker", "line takes one HANDLE, got %d arguments", len(pos))
+	}
+	peer, err := record.ParseHandle(pos[0])
+	if err != nil {
+		return usagef("", "%v", err)
+	}
+	// Read the pouches first: a missing file should not cost a call.
+	var handovers []lineHandover
+	for _, p := range pouches {
+		h, err := readHandover(p)
+		if err != nil {
+			return err
+		}
+		handovers = append(handovers, h)
+	}
+
+	home, err := openHome(ctx)
+	if err != nil {
+		return err
+	}
+	me, err := loadPrincipal(ctx, home, *as)
+	if err != nil {
+		return err
+	}
+	if me.Handle == peer {
+		return usagef("", "%s cannot call itself", peer)
+	}
+	cl := client.New(*srv)
+	bg, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *origin == "" {
+		if *origin, err = logOrigin(bg, cl); err != nil {
+			return err
+		}
+	}
+	cl.Origin = *origin
+
+	interactive := !*script && isTerminal(ctx.stdout)
+	if f, ok := ctx.stdin.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		interactive = false
+	}
+
+	fmt.Fprintf(ctx.stderr, "pouch: calling %s as %s through %s; waiting for it to pick up (pouch line --as %s %s)\n", peer, me.Handle, *srv, peer, me.Handle)
+	dctx, cancel := context.WithTimeout(bg, *wait)
+	l, err := line.Dial(dctx, strings.TrimRight(*srv, "/")+"/v1/line", peer, line.Config{
+		Self:      me.Handle,
+		Key:       me.Signing,
+		Directory: serverDirectory(cl),
+		Origin:    *origin,
+	})
+	cancel()
+	if err != nil {
+		return lineDialError(peer, err, *wait)
+	}
+	fmt.Fprintf(ctx.stderr, "pouch: line to %s open: TLS 1.3, X25519MLKEM768, %s's key is its current directory key\n", peer, peer)
+
+	for _, h := range handovers {
+		if err := l.SendPouch(h.id, h.file); err != nil {
+			l.Abort()
+			return err
+		}
+		fmt.Fprintf(ctx.stderr, "pouch: handed over pouch %s (%s)\n", h.id.Short(), h.path)
+	}
+
+	s := &lineSession{ctx: ctx, l: l, me: me.Handle, peer: peer, save: *save, json: *asJSON}
+	if interactive {
+		err = s.interactive(bg)
+	} else {
+		err = s.script(bg, *linger)
+	}
+	if err != nil {
+		l.Abort()
+		return err
+	}
+
+	hctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rec, err := l.Hangup(hctx)
+	if err != nil {
+		return &checkError{fmt.Errorf("the line closed without a call record: %w", err)}
+	}
+	c, err := line.VerifyCall(rec.Marshal())
+	if err == nil {
+		err = c.CheckBinding(l.Binding())
+	}
+	if err != nil {
+		return &checkError{err}
+	}
+	return s.finish(bg, cl, c, *recordOut)
+}
+
+// lineHandover is a .pouch file to hand over, with its ID.
+type lineHandover struct {
+	path string
+	id   record.ID
+	file []byte
+}
+
+func readHandover(path string) (lineHandover, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return lineHandover{}, withHint(err, "--pouch takes a .pouch file, such as one written by pouch seal")
+	}
+	if len(b) > line.MaxPouchSize {
+		return lineHandover{}, fmt.Errorf("%s: %d bytes, more than a line carries (%d)", path, len(b), line.MaxPouchSize)
+	}
+	f, err := letter.ReadFile(bytesReader(b))
+	if err != nil {
+		return lineHandover{}, &checkError{fmt.Errorf("%s: %w", path, err)}
+	}
+	return lineHandover{path: path, id: f.Tag.PouchID(), file: b}, nil
+}
+
+func bytesReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
+
+// logOrigin reads the log's origin, the first line of its checkpoint.
+func logOrigin(ctx context.Context, cl *client.Client) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(cl.URL, "/")+"/checkpoint", nil)
+	if err != nil {
+		return "", usagef("", "--server %q: %v", cl.URL, err)
+	}
+	hc := cl.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", withHint(fmt.Errorf("cannot reach the server: %w", err), "start one with \"pouch serve\", or point --server (POUCH_SERVER) at yours")
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	first, _, _ := strings.Cut(string(b), "\n")
+	if resp.StatusCode != http.StatusOK || first == "" {
+		return "", withHint(fmt.Errorf("the server at %s has no checkpoint to read its origin from (%s)", cl.URL, resp.Status), "pass --origin NAME (POUCH_ORIGIN)")
+	}
+	return first, nil
+}
+
+// serverDirectory asks the server for current keys.
+func serverDirectory(cl *client.Client) line.Directory {
+	return line.DirectoryFunc(func(ctx context.Context, h record.Handle) (ed25519.PublicKey, error) {
+		v, err := cl.Principal(ctx, h, -1)
+		if errors.Is(err, client.ErrNotFound) {
+			return nil, line.ErrUnknownPrincipal
+		}
+		if err != nil {
+			return nil, fmt.Errorf("asking the directory for %s: %w", h, err)
+		}
+		if v.Current == nil {
+			return nil, line.ErrRevoked
+		}
+		return ed25519.PublicKey(v.Current.Key), nil
+	})
+}
+
+func lineDialError(peer record.Handle, err error, wait time.Duration) error {
+	var pe *line.PeerError
+	switch {
+	case errors.As(err, &pe):
+		return &checkError{err}
+	case errors.Is(err, context.DeadlineExceeded):
+		return withHint(fmt.Errorf("%s did not pick up within %v", peer, wait), "ask %s to run \"pouch line YOUR-HANDLE\", or wait longer with --wait", peer)
+	case errors.Is(err, context.Canceled):
+		return errors.New("call abandoned")
+	}
+	var re *line.RelayError
+	if errors.As(err, &re) && re.Status == http.StatusNotFound && strings.Contains(re.Msg, "404 page not found") {
+		return withHint(err, "this server has no line relay at /v1/line")
+	}
+	return err
+}
+
+// lineSession is what both modes share: printing and saving what arrives.
+type lineSession struct {
+	ctx      *cmdContext
+	l        *line.Line
+	me, peer record.Handle
+	save     string
+	json     bool
+
+	mu       sync.Mutex
+	received []lineHandover
+}
+
+func clock(t time.Time) string { return t.Local().Format("15:04:05") }
+
+// deliver saves a pouch received, and returns a line saying so.
+func (s *lineSession) savePouch(m line.Message) string {
+	path := filepath.Join(s.save, m.Pouch.ID.String()+".pouch")
+	err := os.WriteFile(path, m.Pouch.File, 0o644)
+	s.mu.Lock()
+	s.received = append(s.received, lineHandover{path: path, id: m.Pouch.ID})
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Sprintf("pouch %s from %s could not be saved: %v", m.Pouch.ID.Short(), m.From, err)
+	}
+	return fmt.Sprintf("%s handed over pouch %s, saved as %s", m.From, m.Pouch.ID.Short(), path)
+}
+
+// interactive runs the terminal session until the user or the peer hangs up.
+func (s *lineSession) interactive(ctx context.Context) error {
+	in := s.ctx.stdin.(*os.File)
+	old, err := term.MakeRaw(int(in.Fd()))
+	if err != nil {
+		return fmt.Errorf("terminal: %w", err)
+	}
+	defer term.Restore(int(in.Fd()), old)
+	t := term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{in, s.ctx.stdout}, string(s.me)+"> ")
+	if w, h, err := term.GetSize(int(in.Fd())); err == nil {
+		t.SetSize(w, h)
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(t, format+"\r\n", a...) }
+	say("line to %s open; /pouch FILE hands a pouch over, /bye or Ctrl-D hangs up", s.peer)
+
+	peerGone := make(chan struct{})
+	var hungUp atomic.Bool // we hung up: the peer's answering bye is no news
+	defer hungUp.Store(true)
+	go func() {
+		defer close(peerGone)
+		for {
+			m, err := s.l.Receive(ctx)
+			if hungUp.Load() {
+				return
+			}
+			if err == io.EOF {
+				say("%s %s hung up; press Enter", clock(time.Now()), s.peer)
+				return
+			}
+			if err != nil {
+				say("line broke: %v; press Enter", err)
+				return
+			}
+			if m.Pouch != nil {
+				say("%s %s", clock(m.Time), s.savePouch(m))
+				continue
+			}
+			say("%s %s: %s", clock(m.Time), m.From, m.Text)
+		}
+	}()
+	for {
+		text, err := t.ReadLine()
+		select {
+		case <-peerGone:
+			return nil
+		default:
+		}
+		if err != nil {
+			return nil // Ctrl-D, Ctrl-C: hang up
+		}
+		switch {
+		case text == "":
+			continue
+		case text == "/bye":
+			return nil
+		case strings.HasPrefix(text, "/pouch "):
+			h, err := readHandover(strings.TrimSpace(strings.TrimPrefix(text, "/pouch ")))
+			if err != nil {
+				say("pouch: %v", err)
+				continue
+			}
+			if err := s.l.SendPouch(h.id, h.file); err != nil {
+				say("pouch: %v", err)
+				continue
+			}
+			say("%s you handed over pouch %s (%s)", clock(time.Now()), h.id.Short(), h.path)
+			continue
+		case strings.HasPrefix(text, "/"):
+			say("commands: /pouch FILE, /bye")
+			continue
+		}
+		if err := s.l.Send(text); err != nil {
+			say("not sent: %v", err)
+			continue
+		}
+		// Replace the echoed input with the spoken line: time and speaker.
+		fmt.Fprintf(s.ctx.stdout, "\x1b[1A\x1b[2K\r")
+		say("%s %s: %s", clock(time.Now()), s.me, text)
+	}
+}
+
+// script sends standard input line by line and prints what arrives, until
+// the end of input (then bye) and the peer's bye, or --linger after the
+// end of input.
+func (s *lineSession) script(ctx context.Context, linger time.Duration) error {
+	sent := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(s.ctx.stdin)
+		sc.Buffer(make([]byte, 64<<10), line.MaxTextSize)
+		for sc.Scan() {
+			if err := s.l.Send(sc.Text()); err != nil {
+				if errors.Is(err, line.ErrClosed) {
+					break // the peer hung up
+				}
+				sent <- err
+				return
+			}
+		}
+		sent <- sc.Err()
+	}()
+	msgs := make(chan line.Message)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := s.l.Receive(context.Background())
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			msgs <- m
+		}
+	}()
+	var lingerC <-chan time.Time
+	for {
+		select {
+		case m := <-msgs:
+			s.printMessage(m)
+		case err := <-sent:
+			if err != nil {
+				return fmt.Errorf("reading standard input: %w", err)
+			}
+			sent = nil
+			lingerC = time.After(linger)
+		case <-lingerC:
+			return nil
+		case err := <-recvErr:
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (s *lineSession) printMessage(m line.Message) {
+	w := s.ctx.stdout
+	if m.Pouch != nil {
+		note := s.savePouch(m)
+		if s.json {
+			printJSONLine(w, map[string]any{"time": m.Time.UTC(), "from": m.From, "pouch": m.Pouch.ID, "file": filepath.Join(s.save, m.Pouch.ID.String()+".pouch")})
+		} else {
+			fmt.Fprintf(w, "%s %s\n", clock(m.Time), note)
+		}
+		return
+	}
+	if s.json {
+		printJSONLine(w, map[string]any{"time": m.Time.UTC(), "from": m.From, "text": m.Text})
+		return
+	}
+	fmt.Fprintf(w, "%s %s: %s\n", clock(m.Time), m.From, m.Text)
+}
+
+func printJSONLine(w io.Writer, v any) {
+	var b strings.Builder
+	printJSON(&b, v)
+	fmt.Fprint(w, strings.Join(strings.Fields(b.String()), " ")+"\n")
+}
+
+// finish submits the call record, saves it if asked, and says what
+// happened.
+func (s *lineSession) finish(ctx context.Context, cl *client.Client, c *line.Call, out string) error {
+	rec := c.Signed
+	id := rec.ID()
+	if out != "" {
+		if err := os.WriteFile(out, rec.Marshal(), 0o644); err != nil {
+			return err
+		}
+	}
+	a, err := cl.Submit(ctx, rec)
+	logged := ""
+	switch {
+	case err == nil:
+		logged = fmt.Sprintf("logged at index %d", a.Index)
+	case errors.Is(err, client.ErrReplay):
+		logged = "logged by " + string(s.peer)
+	default:
+		logged = "NOT logged: " + err.Error()
+	}
+	b := c.Body
+	d := time.UnixMilli(b.End).Sub(time.UnixMilli(b.Start)).Round(time.Second)
+	if s.json {
+		printJSONLine(s.ctx.stdout, map[string]any{"call_record": id, "participants": b.Participants, "start": time.UnixMilli(b.Start).UTC(), "end": time.UnixMilli(b.End).UTC(), "bytes": b.Bytes, "pouches": c.PouchIDs(), "logged": err == nil || errors.Is(err, client.ErrReplay)})
+	}
+	fmt.Fprintf(s.ctx.stderr, "pouch: line with %s closed after %v; call record %s signed by both, %s\n", s.peer, d, id.Short(), logged)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, h := range s.received {
+		fmt.Fprintf(s.ctx.stderr, "pouch: hint: take custody of pouch %s with \"pouch take %s\" (handed over on line %s)\n", h.id.Short(), h.id, id.Short())
+	}
+	if err != nil && !errors.Is(err, client.ErrReplay) {
+		return withHint(fmt.Errorf("submitting the call record: %w", err), "it is saved with --record FILE; submit it later")
+	}
+	return nil
+}

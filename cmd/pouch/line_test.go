@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"pouch.dev/client"
+	"pouch.dev/directory"
+	"pouch.dev/keys"
+	"pouch.dev/line"
+	"pouch.dev/record"
+	"pouch.dev/server"
+	"pouch.dev/store/sqlite"
+	"pouch.dev/tlog"
+)
+
+const lineOrigin = "pouch.test/line-log"
+
+// lineServer runs the real server in-process on 127.0.0.1 (SQLite store,
+// log, correspondence API) with the line relay at /v1/line, founds the
+// houses of handles and admits them with fresh keys saved in a home.
+func lineServer(t *testing.T, handles ...record.Handle) (url, homeDir string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	dir := t.TempDir()
+	st, err := sqlite.Open(filepath.Join(dir, "pouch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	skey, _, err := tlog.GenerateKey(lineOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	lg, err := tlog.New(ctx, st, tlog.Config{Origin: lineOrigin, Key: skey, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go lg.Run(ctx)
+	corr, err := server.NewCorrespondence(ctx, server.CorrOptions{Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: lineOrigin, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(server.Config{Store: st, Log: lg, API: corr, Logger: quiet})
+	mux := http.NewServeMux()
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	relay := line.NewRelay(serverDirectory(client.New(ts.URL)), lineOrigin)
+	relay.Logger = quiet
+	mux.Handle("/v1/line", relay)
+	mux.Handle("/", srv)
+
+	home := &keys.Home{Dir: t.TempDir(), ScryptLogN: 2}
+	cl := client.New(ts.URL)
+	cl.Origin = lineOrigin
+	founded := map[string]bool{}
+	registrars := map[string]ed25519.PrivateKey{}
+	for _, h := range handles {
+		if !founded[h.House()] {
+			_, rk, _ := ed25519.GenerateKey(nil)
+			if _, err := cl.FoundHouse(ctx, h.House(), strings.ToUpper(h.House()), client.Registrar(h.House(), rk), nil); err != nil {
+				t.Fatal(err)
+			}
+			founded[h.House()] = true
+			registrars[h.House()] = rk
+		}
+		p, err := keys.Generate(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.Admit(ctx, client.Registrar(h.House(), registrars[h.House()]), h, p.SigningPublic(), p.Recipient().String(), ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := home.Save(p, "test passphrase"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ts.URL, home.Dir
+}
+
+var regexpTime = regexp.MustCompile(`\d\d:\d\d:\d\d ru/fm: Good evening`)
+
+func lineEnv(url, home string) func(string) string {
+	env := map[string]string{"POUCH_HOME": home, "POUCH_PASSPHRASE": "test passphrase", "POUCH_SERVER": url}
+	return func(k string) string { return env[k] }
+}
+
+// openPTY opens a pseudo-terminal pair with /dev/ptmx.
+func openPTY(t *testing.T) (master, tty *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: 120})
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+// screen accumulates what a terminal shows.
+type screen struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *screen) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitFor(t *testing.T, what string, s fmt.Stringer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(s.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never showed %q; it shows:\n%s", what, want, s.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLineTerminal types a line in an interactive "pouch line" on a real
+// pseudo-terminal and reads it on the other side (a script), and back.
+func TestLineTerminal(t *testing.T) {
+	url, home := lineServer(t, "ir/speaker", "ru/fm")
+	master, tty := openPTY(t)
+	var term screen
+	go io.Copy(&term, master)
+
+	type result struct {
+		status int
+		out    string
+	}
+	speakerDone := make(chan result, 1)
+	go func() {
+		var errb bytes.Buffer
+		ctx := &cmdContext{stdin: tty, stdout: tty, stderr: &errb, getenv: lineEnv(url, home)}
+		st := runMain(ctx, []string{"line", "--as", "ir/speaker", "ru/fm"})
+		speakerDone <- result{st, errb.String()}
+	}()
+
+	pr, pw := io.Pipe()
+	var fmOut, fmErr screen
+	fmDone := make(chan int, 1)
+	go func() {
+		ctx := &cmdContext{stdin: pr, stdout: &fmOut, stderr: &fmErr, getenv: lineEnv(url, home)}
+		fmDone <- runMain(ctx, []string{"line", "--as", "ru/fm", "--linger", "30s", "--save", t.TempDir(), "ir/speaker"})
+	}()
+
+	waitFor(t, "the terminal", &term, "line to ru/fm open")
+	// The Speaker types on the terminal.
+	if _, err := master.Write([]byte("Salaam, Mr Minister. The line is clear.\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the minister's script", &fmOut, "ir/speaker: Salaam, Mr Minister. The line is clear.")
+	// The terminal shows the Speaker's own line with time and speaker.
+	waitFor(t, "the terminal", &term, "ir/speaker: Salaam")
+	// The minister answers; the terminal shows who and when.
+	fmt.Fprintln(pw, "Good evening. I carry a letter from the President.")
+	waitFor(t, "the terminal", &term, "ru/fm: Good evening. I carry a letter from the President.")
+	if !regexpTime.MatchString(term.String()) {
+		t.Errorf("the terminal shows no time of speaking:\n%s", term.String())
+	}
+	// The Speaker hangs up with Ctrl-D; the minister's script ends too.
+	master.Write([]byte{4})
+	var r result
+	select {
+	case r = <-speakerDone:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the terminal session did not end:\n%s", term.String())
+	}
+	pw.Close()
+	var fmStatus int
+	select {
+	case fmStatus = <-fmDone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the script did not end")
+	}
+	if r.status != 0 || fmStatus != 0 {
+		t.Fatalf("exit %d / %d\nterminal: %q\nspeaker: %s\nminister: %s", r.status, fmStatus, term.String(), r.out, fmErr.String())
+	}
+	if strings.Contains(term.String(), "ru/fm hung up") {
+		t.Errorf("the terminal says the minister hung up, but the Speaker did:\n%q", term.String())
+	}
+	for _, s := range []string{r.out, fmErr.String()} {
+		if !strings.Contains(s, "call record") || !strings.Contains(s, "signed by both") {
+			t.Errorf("no call record reported:\n%s", s)
+		}
+	}
+	if !strings.Contains(r.out+fmErr.String(), "logged at index") {
+		t.Errorf("neither end logged the call record:\n%s\n%s", r.out, fmErr.String())
+	}
+}
