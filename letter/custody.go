@@ -176,35 +176,30 @@ func CheckChain(tag *SignedTag, chain []*SignedCustody, allow HopCheck) (*ChainS
 		if !delivery {
 			as = t.Via[i]
 		}
-		if c.Custody.Delivered != delivery {
-			if delivery {
-				return fail("the hand-over to the addressee's side must be marked delivered")
-			}
-			return fail("marked delivered, but envoy %s (%d of %d) has not carried it yet", as, i+1, len(t.Via))
+		role := fmt.Sprintf("envoy %d of %d, %s", i+1, len(t.Via), as)
+		if delivery {
+			role = "the addressee, " + string(as)
 		}
-		if by == as {
-			if c.Custody.OnBehalf != "" {
-				return fail("on_behalf %s, but the signer is the route position itself", c.Custody.OnBehalf)
-			}
-			if allow != nil {
-				// The route's own principal: allow still checks its key.
-				if err := allow(HopQuery{Index: i, By: by, As: as, Custody: c}); err != nil {
-					return nil, &RouteError{Index: i, By: by, Reason: "not accepted", Err: err}
-				}
-			}
-		} else {
-			role := fmt.Sprintf("envoy %d of %d, %s", i+1, len(t.Via), as)
-			if delivery {
-				role = "the addressee, " + string(as)
-			}
-			if c.Custody.OnBehalf != as {
-				return fail("not on the route: the next position is %s", role)
-			}
-			if allow == nil {
-				return fail("signs on behalf of %s, and no grant was checked (verify against the log for delegations)", as)
-			}
+		switch {
+		case by == as && c.Custody.OnBehalf != "":
+			return fail("on_behalf %s, but the signer is the route position itself", c.Custody.OnBehalf)
+		case by != as && c.Custody.OnBehalf != as:
+			return fail("not on the route: the next position is %s", role)
+		case c.Custody.Delivered != delivery && delivery:
+			return fail("the hand-over to the addressee's side must be marked delivered")
+		case c.Custody.Delivered != delivery:
+			return fail("marked delivered, but it is %s who carries it next", role)
+		case by != as && allow == nil:
+			return fail("signs on behalf of %s, and no grant was checked (verify against the log for delegations)", as)
+		}
+		if allow != nil {
+			// For the route's own principal, allow still checks its key.
 			if err := allow(HopQuery{Index: i, By: by, As: as, Custody: c}); err != nil {
-				return nil, &RouteError{Index: i, By: by, Reason: "may not stand in for " + string(as), Err: err}
+				reason := "not accepted"
+				if by != as {
+					reason = "may not stand in for " + string(as)
+				}
+				return nil, &RouteError{Index: i, By: by, Reason: reason, Err: err}
 			}
 		}
 		st.Hops = append(st.Hops, Hop{By: by, As: as, Delivery: delivery})

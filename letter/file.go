@@ -209,3 +209,25 @@ func OpenPouch(f *File, me *keys.Principal, save SaveFunc) (*Opened, error) {
 	}
 	return o, nil
 }
+
+// Rewrite writes f to w with its custody records followed by more, and
+// its payload, checking the payload's digest on the way. It is how a
+// holder adds its custody record to a .pouch file. f must be fresh from
+// ReadFile; Rewrite consumes its payload.
+func Rewrite(w io.Writer, f *File, more ...*record.Signed) error {
+	head := *f.Head
+	head.Custody = slices.Clone(head.Custody)
+	for _, c := range more {
+		if _, err := VerifyCustody(c.Marshal()); err != nil {
+			return err
+		}
+		head.Custody = append(head.Custody, c.Marshal())
+	}
+	if len(head.Custody) > record.MaxCustody {
+		return fmt.Errorf("%d custody records: %w (limit %d)", len(head.Custody), record.ErrTooLarge, record.MaxCustody)
+	}
+	if err := WriteFile(w, &head, f.Payload, f.Tag.Tag.Size); err != nil {
+		return err
+	}
+	return f.Finish()
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"pouch.dev/keys"
+	"pouch.dev/letter"
+	"pouch.dev/record"
+)
+
+func init() {
+	register(&verb{
+		name:  "inspect",
+		args:  "[--json] [--payload [-o FILE]] X.pouch",
+		short: "show a pouch's tag and custody without opening it",
+		long: `
+pouch inspect prints what a carrier sees of a pouch: the outer tag (letter
+ID, sender, addressee, route, payload digest and size) and the custody
+records gathered so far. It needs no key and reads no passphrase.
+
+With --payload it writes the raw sealed payload instead: a plain age file,
+which the stock age tool opens with an identity from
+"pouch key export --age". It refuses to write it to a terminal.
+
+Example, the Ambassador checks the reply he carries, and the President's
+office opens its copy with age alone:
+
+  pouch inspect reply.pouch
+  pouch inspect --payload reply.pouch | age -d -i leader-advisor.key`,
+		run: runInspect,
+	})
+}
+
+// openPouchFile opens and reads the head of a .pouch file.
+func openPouchFile(path string) (*letter.File, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	pf, err := letter.ReadFile(bufio.NewReaderSize(f, 64<<10))
+	if err != nil {
+		f.Close()
+		return nil, nil, &checkError{fmt.Errorf("%s: %w", path, err)}
+	}
+	return pf, func() { pf.Close(); f.Close() }, nil
+}
+
+// pouchJSON is the stable JSON shape of a pouch's outside (version 1).
+type pouchJSON struct {
+	V         int             `json:"v"`
+	Pouch     record.ID       `json:"pouch"`
+	Letter    letter.ID       `json:"letter"`
+	From      record.Handle   `json:"from"`
+	To        record.Handle   `json:"to"`
+	Via       []record.Handle `json:"via"`
+	Thread    *record.ID      `json:"thread,omitempty"`
+	Payload   payloadJSON     `json:"payload"`
+	Sealed    time.Time       `json:"sealed"` // claimed by the sender
+	Origin    string          `json:"origin,omitempty"`
+	Custody   []custodyJSON   `json:"custody"`
+	Delivered bool            `json:"delivered"`
+	Holder    record.Handle   `json:"holder,omitempty"`
+	Next      record.Handle   `json:"next,omitempty"`
+	Notes     []string        `json:"notes,omitempty"`
+}
+
+type payloadJSON struct {
+	SHA256 string `json:"sha256"`
+	Size   uint64 `json:"size"`
+}
+
+type custodyJSON struct {
+	ID        record.ID     `json:"id"`
+	By        record.Handle `json:"by"`
+	From      record.Handle `json:"from"`
+	Delivered bool          `json:"delivered,omitempty"`
+	OnBehalf  record.Handle `json:"on_behalf,omitempty"`
+	OverLine  *record.ID    `json:"over_line,omitempty"`
+	Time      time.Time     `json:"time"` // claimed by the holder
+}
+
+func describePouch(f *letter.File) *pouchJSON {
+	t := f.Tag.Tag
+	out := &pouchJSON{
+		V: 1, Pouch: f.Tag.PouchID(), Letter: t.ID, From: t.From, To: t.To, Via: t.Via, Thread: t.Thread,
+		Payload: payloadJSON{SHA256: hex.EncodeToString(t.Payload[:]), Size: t.Size},
+		Sealed:  f.Tag.Record.Claimed(), Origin: f.Tag.Record.Origin, Custody: []custodyJSON{},
+	}
+	if out.Via == nil {
+		out.Via = []record.Handle{}
+	}
+	for _, c := range f.Custody {
+		out.Custody = append(out.Custody, custodyJSON{
+			ID: c.Signed.ID(), By: c.Holder(), From: c.Custody.From, Delivered: c.Custody.Delivered,
+			OnBehalf: c.Custody.OnBehalf, OverLine: c.Custody.OverLine, Time: c.Record.Claimed(),
+		})
+	}
+	return out
+}
+
+func printPouch(w io.Writer, p *pouchJSON) {
+	fmt.Fprintf(w, "pouch    %s\n", p.Pouch)
+	fmt.Fprintf(w, "letter   %s\n", p.Letter)
+	fmt.Fprintf(w, "from     %s\n", p.From)
+	fmt.Fprintf(w, "to       %s\n", p.To)
+	if len(p.Via) > 0 {
+		fmt.Fprintf(w, "via      %s\n", strings.Join(handleStrings(p.Via), " -> "))
+	}
+	if p.Thread != nil {
+		fmt.Fprintf(w, "thread   %s\n", p.Thread)
+	}
+	fmt.Fprintf(w, "sealed   %s (claimed)\n", p.Sealed.Format(time.RFC3339))
+	fmt.Fprintf(w, "payload  %d bytes, sha256 %s\n", p.Payload.Size, p.Payload.SHA256)
+	if len(p.Custody) == 0 {
+		fmt.Fprintf(w, "custody  none yet: the sender %s holds it\n", p.From)
+	}
+	for i, c := range p.Custody {
+		what := "took custody"
+		if c.Delivered {
+			what = "signed delivery"
+		}
+		if c.OnBehalf != "" {
+			what += " on behalf of " + string(c.OnBehalf)
+		}
+		fmt.Fprintf(w, "custody  %d. %s %s from %s, %s (claimed)\n", i+1, c.By, what, c.From, c.Time.Format(time.RFC3339))
+	}
+	switch {
+	case p.Delivered:
+		fmt.Fprintf(w, "state    delivered\n")
+	case p.Next != "":
+		fmt.Fprintf(w, "state    in transit: held by %s, next %s\n", p.Holder, p.Next)
+	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(w, "note     %s\n", n)
+	}
+}
+
+func runInspect(ctx *cmdContext, args []string) error {
+	v := verbs["inspect"]
+	fs := newFlags(ctx, v)
+	asJSON := fs.Bool("json", false, "print JSON")
+	payload := fs.Bool("payload", false, "write the raw age payload instead")
+	out := fs.String("o", "", "with --payload, write to `FILE` instead of standard output")
+	pos, err := parseFlags(ctx, v, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("", "inspect: want one .pouch file")
+	}
+	f, done, err := openPouchFile(pos[0])
+	if err != nil {
+		return err
+	}
+	defer done()
+	if !*payload {
+		d := describePouch(f)
+		if st, err := letter.CheckChain(f.Tag, f.Custody, offlineHops(nil, &d.Notes)); err == nil {
+			d.Delivered, d.Holder, d.Next = st.Delivered, st.Holder, st.Next
+		} else {
+			d.Notes = append(d.Notes, "custody does not follow the route: "+err.Error())
+		}
+		if *asJSON {
+			return printJSON(ctx.stdout, d)
+		}
+		printPouch(ctx.stdout, d)
+		return nil
+	}
+	o, err := binaryOut(ctx, *out, "an age payload")
+	if err != nil {
+		return err
+	}
+	defer o.discard()
+	if _, err := io.Copy(o, f.Payload); err != nil {
+		return err
+	}
+	if err := f.Finish(); err != nil {
+		return &checkError{withHint(err, "the pouch was changed after it was sealed; ask its sender for a fresh copy")}
+	}
+	return o.commit()
+}
+
+// offlineHops returns the HopCheck used without a server: it checks
+// signers' keys against the home's principals and contacts when known
+// (h may be nil), and accepts a stand-in (a delegate signing on behalf of
+// a route position) with a note, since grants live in the log.
+func offlineHops(h *keys.Home, notes *[]string) letter.HopCheck {
+	return func(q letter.HopQuery) error {
+		if err := checkKnownKey(h, q.By, q.Custody.Signed.KeyOf(0), "custody record", notes); err != nil {
+			return err
+		}
+		if q.By != q.As {
+			*notes = append(*notes, fmt.Sprintf("%s signed on behalf of %s: the grant is not checked offline (verify against the server's log)", q.By, q.As))
+		}
+		return nil
+	}
+}
+
+// errKeyMismatch is returned when a record is signed by a key other than
+// the one the home knows for its signer.
+var errKeyMismatch = errors.New("signed by a key that is not the one known for its signer")
+
+// checkKnownKey compares key with the home's public keys for hd, if any.
+func checkKnownKey(h *keys.Home, hd record.Handle, key []byte, what string, notes *[]string) error {
+	if h == nil {
+		return nil
+	}
+	p, err := h.Lookup(hd)
+	if err != nil {
+		*notes = append(*notes, fmt.Sprintf("the key of %s (%s) is not known here: import it to check it", hd, what))
+		return nil
+	}
+	if !p.Ed25519.Equal(ed25519.PublicKey(key)) {
+		return fmt.Errorf("%s of %s: %w (forged, or %s changed keys)", what, hd, errKeyMismatch, hd)
+	}
+	return nil
+}
