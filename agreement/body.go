@@ -17,20 +17,20 @@ import (
 //
 // SPEC: spec/agreement.md#agreement
 type Agreement struct {
-	Name      string          `cbor:"name"`                // a short label, such as "jcpoa"
-	Title     string          `cbor:"title"`               // the instrument's title
-	Text      []byte          `cbor:"text"`                // SHA-256 of the instrument's text
-	Parties   []Party         `cbor:"parties"`             // the invited parties, each a house
-	Force     Force           `cbor:"force"`               // the entry-into-force rule
-	Verifiers []record.Handle `cbor:"verifiers,omitempty"` // who may attest compliance
-	Clauses   []Clause        `cbor:"clauses,omitempty"`
+	Name      string          `cbor:"name" json:"name"`                               // a short label, such as "jcpoa"
+	Title     string          `cbor:"title" json:"title"`                             // the instrument's title
+	Text      []byte          `cbor:"text" json:"text"`                               // SHA-256 of the instrument's text
+	Parties   []Party         `cbor:"parties" json:"parties"`                         // the invited parties, each a house
+	Force     Force           `cbor:"force" json:"force"`                             // the entry-into-force rule
+	Verifiers []record.Handle `cbor:"verifiers,omitempty" json:"verifiers,omitempty"` // who may attest compliance
+	Clauses   []Clause        `cbor:"clauses,omitempty" json:"clauses,omitempty"`
 }
 
 // A Party is an invited house and the offices that may sign or withdraw
 // for it.
 type Party struct {
-	House   string          `cbor:"house"`
-	Signers []record.Handle `cbor:"signers"` // offices of House
+	House   string          `cbor:"house" json:"house"`
+	Signers []record.Handle `cbor:"signers" json:"signers"` // offices of House
 }
 
 // Force is the entry-into-force rule: the instrument enters into force on
@@ -39,8 +39,8 @@ type Party struct {
 //
 // SPEC: spec/agreement.md#force
 type Force struct {
-	Need uint64 `cbor:"need,omitempty"` // 0: every invited party
-	Keep uint64 `cbor:"keep,omitempty"` // 0: two parties, or one if only one is invited
+	Need uint64 `cbor:"need,omitempty" json:"need,omitempty"` // 0: every invited party
+	Keep uint64 `cbor:"keep,omitempty" json:"keep,omitempty"` // 0: two parties, or one if only one is invited
 }
 
 // A Clause is a provision with its own life inside an instrument. It is
@@ -49,21 +49,21 @@ type Force struct {
 //
 // SPEC: spec/agreement.md#clauses
 type Clause struct {
-	ID      string   `cbor:"id"`
-	Title   string   `cbor:"title"`
-	From    Date     `cbor:"from,omitempty"`     // effective date
-	Until   Date     `cbor:"until,omitempty"`    // sunset: the first day the clause is no longer active
-	StartOn *Trigger `cbor:"start-on,omitempty"` // active only from the day this attestation is made
-	EndOn   *Trigger `cbor:"end-on,omitempty"`   // lapses on the day this attestation is made
-	Attest  *Expect  `cbor:"attest,omitempty"`   // attestations expected while active
+	ID      string   `cbor:"id" json:"id"`
+	Title   string   `cbor:"title" json:"title"`
+	From    Date     `cbor:"from,omitempty" json:"from,omitempty"`        // effective date
+	Until   Date     `cbor:"until,omitempty" json:"until,omitempty"`      // sunset: the first day the clause is no longer active
+	StartOn *Trigger `cbor:"start-on,omitempty" json:"startOn,omitempty"` // active only from the day this attestation is made
+	EndOn   *Trigger `cbor:"end-on,omitempty" json:"endOn,omitempty"`     // lapses on the day this attestation is made
+	Attest  *Expect  `cbor:"attest,omitempty" json:"attest,omitempty"`    // attestations expected while active
 }
 
 // A Trigger is an attestation by a named verifier, of a party, on a
 // clause: it fires on the date of the first such attestation.
 type Trigger struct {
-	By     record.Handle `cbor:"by"`
-	Of     string        `cbor:"of"`
-	Clause string        `cbor:"clause"`
+	By     record.Handle `cbor:"by" json:"by"`
+	Of     string        `cbor:"of" json:"of"`
+	Clause string        `cbor:"clause" json:"clause"`
 }
 
 func (t *Trigger) String() string {
@@ -74,9 +74,9 @@ func (t *Trigger) String() string {
 // each party in Of (every party in force if Of is empty), covering the
 // time up to at most Every days ago.
 type Expect struct {
-	By    []record.Handle `cbor:"by"`
-	Of    []string        `cbor:"of,omitempty"`
-	Every uint64          `cbor:"every"` // days
+	By    []record.Handle `cbor:"by" json:"by"`
+	Of    []string        `cbor:"of,omitempty" json:"of,omitempty"`
+	Every uint64          `cbor:"every" json:"every"` // days
 }
 
 // MaxEvery is the longest attestation period an Expect may name: a
@@ -88,9 +88,9 @@ const MaxEvery = 36600
 //
 // SPEC: spec/agreement.md#agreement-sign
 type Sign struct {
-	Agreement record.ID `cbor:"agreement"`
-	Party     string    `cbor:"party"`
-	Date      Date      `cbor:"date"` // the day of signature
+	Agreement record.ID `cbor:"agreement" json:"agreement"`
+	Party     string    `cbor:"party" json:"party"`
+	Date      Date      `cbor:"date" json:"date"` // the day of signature
 }
 
 // A Withdraw is the body of an "agreement-withdraw" record: a party
@@ -98,9 +98,9 @@ type Sign struct {
 //
 // SPEC: spec/agreement.md#agreement-withdraw
 type Withdraw struct {
-	Agreement record.ID `cbor:"agreement"`
-	Party     string    `cbor:"party"`
-	Date      Date      `cbor:"date"` // the first day the party is no longer bound
+	Agreement record.ID `cbor:"agreement" json:"agreement"`
+	Party     string    `cbor:"party" json:"party"`
+	Date      Date      `cbor:"date" json:"date"` // the first day the party is no longer bound
 }
 
 // An Attest is the body of an "attest" record: a named verifier attests
@@ -108,13 +108,13 @@ type Withdraw struct {
 //
 // SPEC: spec/agreement.md#attest
 type Attest struct {
-	Agreement record.ID `cbor:"agreement"`
-	Party     string    `cbor:"party"`
-	Clause    string    `cbor:"clause"`
-	From      Date      `cbor:"from"`
-	To        Date      `cbor:"to"`
-	Date      Date      `cbor:"date"`           // the day the attestation is made
-	Note      string    `cbor:"note,omitempty"` // a reference, such as a report number
+	Agreement record.ID `cbor:"agreement" json:"agreement"`
+	Party     string    `cbor:"party" json:"party"`
+	Clause    string    `cbor:"clause" json:"clause"`
+	From      Date      `cbor:"from" json:"from"`
+	To        Date      `cbor:"to" json:"to"`
+	Date      Date      `cbor:"date" json:"date"`                     // the day the attestation is made
+	Note      string    `cbor:"note,omitempty" json:"note,omitempty"` // a reference, such as a report number
 }
 
 // A Statement is the body of a "statement" record: a joint statement
@@ -122,10 +122,10 @@ type Attest struct {
 //
 // SPEC: spec/agreement.md#statement
 type Statement struct {
-	Title  string `cbor:"title"`
-	Text   []byte `cbor:"text"`             // SHA-256 of the statement's text
-	Opened Date   `cbor:"opened"`           // the day it opened
-	Closes Date   `cbor:"closes,omitempty"` // the last day on which co-signatures are sequenced
+	Title  string `cbor:"title" json:"title"`
+	Text   []byte `cbor:"text" json:"text"`                         // SHA-256 of the statement's text
+	Opened Date   `cbor:"opened" json:"opened"`                     // the day it opened
+	Closes Date   `cbor:"closes,omitempty" json:"closes,omitempty"` // the last day on which co-signatures are sequenced
 }
 
 // A Cosign is the body of a "cosign" record: its signer co-signs a
@@ -133,7 +133,7 @@ type Statement struct {
 //
 // SPEC: spec/agreement.md#cosign
 type Cosign struct {
-	Statement record.ID `cbor:"statement"`
+	Statement record.ID `cbor:"statement" json:"statement"`
 }
 
 // Digest returns the SHA-256 digest of an instrument's or statement's text,

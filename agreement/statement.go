@@ -112,19 +112,16 @@ func (r *Roll) Check(e Entry) error {
 // Apply checks the co-signature e and, if it is accepted, adds it to the
 // roll. On refusal r is unchanged and the error is a *Refusal.
 func (r *Roll) Apply(e Entry) error {
-	s, err := r.prepare(e)
+	commit, err := r.prepare(e)
 	if err != nil {
 		return err
 	}
-	r.by[s.By] = len(r.sigs)
-	r.sigs = append(r.sigs, *s)
-	r.seen[s.ID] = s.Index
-	r.next = e.Index + 1
+	commit()
 	return nil
 }
 
 // SPEC: spec/agreement.md#cosign
-func (r *Roll) prepare(e Entry) (*Signatory, error) {
+func (r *Roll) prepare(e Entry) (func(), error) {
 	rec, id, err := open(r.dir, e, r.rec.Origin, record.KindCosign)
 	if err != nil {
 		return nil, err
@@ -150,5 +147,10 @@ func (r *Roll) prepare(e Entry) (*Signatory, error) {
 	if day := e.Date(); r.body.Closes != "" && day > r.body.Closes {
 		return nil, ref(ErrClosed, fmt.Sprintf("the statement closed for co-signature after %s; this co-signature was logged on %s", r.body.Closes, day), nil)
 	}
-	return &Signatory{By: signer, ID: id, Index: e.Index, Time: e.Time}, nil
+	return func() {
+		r.by[signer] = len(r.sigs)
+		r.sigs = append(r.sigs, Signatory{By: signer, ID: id, Index: e.Index, Time: e.Time})
+		r.seen[id] = e.Index
+		r.next = e.Index + 1
+	}, nil
 }

@@ -201,8 +201,6 @@ func (t *Timeline) Apply(e Entry) error {
 		return err
 	}
 	commit()
-	t.next = e.Index + 1
-	t.ix = nil
 	return nil
 }
 
@@ -332,6 +330,8 @@ func (t *Timeline) prepare(e Entry) (func(), error) {
 		commit()
 		t.seen[id] = e.Index
 		t.actions = append(t.actions, a)
+		t.next = e.Index + 1
+		t.ix = nil
 	}, nil
 }
 
