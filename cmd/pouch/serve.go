@@ -102,6 +102,8 @@ func runServe(ctx *cmdContext, args []string) error {
 		wspecs = strings.Fields(e)
 	}
 	fs.Var(&wspecs, "witness", "ask the witness at `URL,KEY` to cosign every checkpoint (repeatable)")
+	open := fs.Bool("open", ctx.getenv("POUCH_OPEN") == "1", "open mode: anyone may found a house, first claim wins (demos and tests; default: the operator key in DIR/operator.key countersigns houses)")
+	rate := fs.Float64("rate", 0, "limit each principal to `N` requests per second (0: no limit)")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -140,8 +142,12 @@ func runServe(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The correspondence API plugs in here through server.Config.API.
-	srv := server.New(server.Config{Store: st, Log: lg, Logger: logger})
+	api, metrics, err := correspondence(sctx, st, lg, logger, *data, *open, *rate)
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Config{Store: st, Log: lg, Logger: logger, API: api})
+	srv.Handle("GET /metrics", metrics)
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -48,7 +48,7 @@ type proc struct {
 // address it prints.
 func startServe(t *testing.T, bin, data string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, "serve", "--open", "--data", data, "--listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "POUCH_HOME="+t.TempDir())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -111,6 +111,7 @@ func TestKill9(t *testing.T) {
 		p := startServe(t, bin, data)
 		if vkey == "" {
 			vkey = logKey(t, p.url)
+			admitForTest(t, p.url, "ru/president", key)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup

@@ -19,7 +19,11 @@ type Report struct {
 
 // Scene starts a scene.
 func (r *Report) Scene(n int, title, source, proves string) {
-	fmt.Fprintf(r.W, "\n== Scene %d: %s", n, title)
+	if n >= 1 && n < 90 {
+		fmt.Fprintf(r.W, "\n== Scene %d: %s", n, title)
+	} else {
+		fmt.Fprintf(r.W, "\n== %s", title)
+	}
 	if source != "" {
 		fmt.Fprintf(r.W, "  (%s)", source)
 	}

@@ -1,0 +1,172 @@
+package main
+
+// Helpers shared by the correspondence verbs (house, admit, grant, revoke,
+// send, inbox, take, deliver, reply, publish) and by pouch serve's
+// correspondence API.
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"pouch.dev/client"
+	"pouch.dev/directory"
+	"pouch.dev/record"
+	"pouch.dev/server"
+	"pouch.dev/store"
+	"pouch.dev/tlog"
+)
+
+// loadOrCreateEd25519 reads an Ed25519 private key kept as a PKCS #8 PEM
+// file, creating it (mode 0600) if it does not exist.
+func loadOrCreateEd25519(path string, create bool) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && create {
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return k, f.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s: not a PEM PRIVATE KEY file", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
+	}
+	return ek, nil
+}
+
+// correspondence builds the correspondence API of pouch serve and the
+// /metrics handler. In operator mode the operator key is made at first
+// start as operator.key in the data directory; its holder countersigns
+// house records (pouch house --operator-key).
+func correspondence(ctx context.Context, st store.Store, lg *tlog.Log, logger *slog.Logger, data string, open bool, rate float64) (*server.Correspondence, http.Handler, error) {
+	cfg := directory.Config{Mode: directory.ModeOpen}
+	if !open {
+		k, err := loadOrCreateEd25519(filepath.Join(data, "operator.key"), true)
+		if err != nil {
+			return nil, nil, fmt.Errorf("operator key: %w", err)
+		}
+		cfg = directory.Config{Mode: directory.ModeOperator, Operator: k.Public().(ed25519.PublicKey)}
+		logger.Info("operator mode: houses are founded with the operator key's countersignature", "key", filepath.Join(data, "operator.key"))
+	} else {
+		logger.Warn("open mode: anyone may found a house, first claim wins (for demos and tests)")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c, err := server.NewCorrespondence(ctx, server.CorrOptions{
+		Store: st, Directory: cfg, Origin: lg.Origin(), Log: lg, Logger: logger, Registerer: reg,
+		Rate: rate, Burst: int(rate * 2),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+}
+
+// clientFlags are the flags of every verb that talks to a server.
+type clientFlags struct {
+	server *string
+	as     *string
+	json   *bool
+}
+
+func addClientFlags(ctx *cmdContext, fs *flag.FlagSet) *clientFlags {
+	return &clientFlags{
+		server: fs.String("server", envOr(ctx, "POUCH_SERVER", "http://"+DefaultListen), "the pouch server `URL`"),
+		as:     fs.String("as", ctx.getenv("POUCH_AS"), "act as principal `HANDLE` (when the home holds several)"),
+		json:   fs.Bool("json", false, "print JSON (stable, versioned shape) instead of text"),
+	}
+}
+
+// newClient returns a client of the --server, with the log's origin.
+func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
+	c := client.New(*f.server)
+	req, err := http.NewRequestWithContext(ctx, "GET", c.URL+"/v1/log", nil)
+	if err != nil {
+		return nil, usagef("", "--server %q: %v", *f.server, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("cannot reach the server: %w", err), "start one with \"pouch serve\", or point --server (POUCH_SERVER) at yours")
+	}
+	defer resp.Body.Close()
+	var info server.LogInfo
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return nil, fmt.Errorf("%s/v1/log: %w", c.URL, err)
+	}
+	c.Origin = info.Origin
+	return c, nil
+}
+
+// me loads the acting principal from the home.
+func (f *clientFlags) me(ctx *cmdContext) (*client.Identity, error) {
+	h, err := openHome(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return loadPrincipal(ctx, h, *f.as)
+}
+
+// printV1 writes v as indented JSON wrapped in {"v": 1, key: v}.
+func printV1(w io.Writer, key string, v any) error {
+	return printJSON(w, map[string]any{"v": 1, key: v})
+}
+
+// apiError turns a client error into the CLI's error, with the server's
+// hint.
+func apiError(err error) error {
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.Hint != "" {
+		return withHint(err, "%s", ce.Hint)
+	}
+	return err
+}
+
+// parseID parses a record ID argument.
+func parseID(s string) (record.ID, error) {
+	id, err := record.ParseID(s)
+	if err != nil {
+		return id, usagef("give the full 64-hex-digit ID that pouch printed (or --json shows)", "%v", err)
+	}
+	return id, nil
+}
