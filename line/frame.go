@@ -80,6 +80,16 @@ func appendFrame(b []byte, f *frame) ([]byte, error) {
 	return append(b, body...), nil
 }
 
+// smallFrame is the size up to which readFrame allocates a frame at once.
+const smallFrame = 256 << 10
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
 // readFrame reads one frame from r. n is the frame's size on the wire.
 func readFrame(r *bufio.Reader) (f *frame, n int, err error) {
 	var hdr [4]byte
@@ -90,14 +100,22 @@ func readFrame(r *bufio.Reader) (f *frame, n int, err error) {
 	if size > MaxFrameSize {
 		return nil, 0, fmt.Errorf("%w: %d bytes (limit %d)", ErrBadFrame, size, MaxFrameSize)
 	}
-	// Read as the bytes come, so a frame's claimed size alone does not
-	// make us allocate it.
-	body, err := io.ReadAll(io.LimitReader(r, int64(size)))
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(body) != int(size) {
-		return nil, 0, io.ErrUnexpectedEOF
+	var body []byte
+	if size <= smallFrame {
+		body = make([]byte, size)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return nil, 0, noEOF(err)
+		}
+	} else {
+		// Read a large frame as the bytes come, so its claimed size alone
+		// does not make us allocate it.
+		body, err = io.ReadAll(io.LimitReader(r, int64(size)))
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(body) != int(size) {
+			return nil, 0, io.ErrUnexpectedEOF
+		}
 	}
 	f = new(frame)
 	if err := record.Unmarshal(body, f); err != nil {
