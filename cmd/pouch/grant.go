@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"pouch.dev/directory"
+	"pouch.dev/record"
+)
+
+func init() {
+	register(&verb{
+		name:  "grant",
+		args:  "[flags] --to HOUSE/OFFICE ABILITY[,ABILITY]",
+		short: "delegate receive, carry or disclose to another principal",
+		long: `
+pouch grant signs a grant from the acting principal (--as) to --to, with
+abilities receive (letters to you are sealed to them too, and they may sign
+delivery on your behalf), carry (they may take custody in your place where
+you are an envoy) and disclose (they may publish sections of your letters).
+--from limits receive and carry to letters from those senders; --thread to
+one pouch and its replies; --for or --until bound the validity. Grants are
+public unless --private.
+
+Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
+
+Example (scene 1: the Duma chairman receives the Leader's message):
+
+  pouch grant --as ru/president --to ru/duma-chair --from ir/leader --for 720h receive`,
+		run: runGrant,
+	})
+}
+
+func runGrant(ctx *cmdContext, args []string) error {
+	v := verbs["grant"]
+	fs := newFlags(ctx, v)
+	cf := addClientFlags(ctx, fs)
+	to := fs.String("to", "", "the grantee `HOUSE/OFFICE`")
+	var from handles
+	fs.Var(&from, "from", "only for letters from `HANDLE` (repeatable, or comma-separated)")
+	thread := fs.String("thread", "", "only for pouch `ID` and its replies")
+	purpose := fs.String("purpose", "", "why, for people")
+	dur := fs.Duration("for", 0, "valid for `DURATION` from now (such as 720h)")
+	until := fs.String("until", "", "valid until `TIME` (RFC 3339, such as 2021-03-01T00:00:00Z)")
+	private := fs.Bool("private", false, "a private grant, served only to its two parties")
+	pos, err := parseFlags(ctx, v, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *to == "" {
+		return usagef("such as: pouch grant --as ru/president --to ru/duma-chair --from ir/leader receive", "grant takes --to and the abilities")
+	}
+	g := &directory.Grant{Purpose: *purpose}
+	if g.To, err = record.ParseHandle(*to); err != nil {
+		return usagef("", "--to: %v", err)
+	}
+	for _, a := range strings.Split(pos[0], ",") {
+		g.Abilities = append(g.Abilities, directory.Ability(strings.TrimSpace(a)))
+	}
+	for _, f := range from {
+		h, err := record.ParseHandle(f)
+		if err != nil {
+			return usagef("", "--from: %v", err)
+		}
+		g.Counterparts = append(g.Counterparts, h)
+	}
+	if *thread != "" {
+		id, err := parseID(*thread)
+		if err != nil {
+			return err
+		}
+		g.Thread = &id
+	}
+	switch {
+	case *dur > 0 && *until != "":
+		return usagef("", "give --for or --until, not both")
+	case *dur > 0:
+		g.NotAfter = time.Now().Add(*dur).UnixMilli()
+	case *until != "":
+		t, err := time.Parse(time.RFC3339, *until)
+		if err != nil {
+			return usagef("such as 2021-03-01T00:00:00Z", "--until: %v", err)
+		}
+		g.NotAfter = t.UnixMilli()
+	}
+	me, err := cf.me(ctx)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client(context.Background())
+	if err != nil {
+		return err
+	}
+	a, err := c.Grant(context.Background(), me, g, *private)
+	if err != nil {
+		return apiError(err)
+	}
+	if *cf.json {
+		return printV1(ctx.stdout, "grant", a)
+	}
+	fmt.Fprintf(ctx.stdout, "granted %s to %s at log index %d\ngrant %s\n", pos[0], g.To, a.Index, a.ID)
+	return nil
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"pouch.dev/client"
+	"pouch.dev/letter"
+	"pouch.dev/record"
+	"pouch.dev/server"
+)
+
+var errDryRun = fmt.Errorf("dry run: nothing sealed or sent")
+
+func init() {
+	register(&verb{
+		name:  "send",
+		args:  "[flags] --to HOUSE/OFFICE [--via H...] LETTER.md",
+		short: "seal a letter and submit it through the server",
+		long: `
+pouch send reads LETTER.md (each "##" heading starts a section), asks the
+directory whom a letter to --to must be sealed to now — the addressee and its
+current receive delegates — adds the --reader principals and you, prints
+that list, then seals the letter to exactly them and submits the pouch with
+its route (--via, the envoys in order). Carriers and the server see only the
+tag. --dry-run prints the list and stops.
+
+Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
+
+Example (scene 1):
+
+  pouch send --as ir/leader --to ru/president --via ir/speaker --reader ir/speaker message.md`,
+		run: func(ctx *cmdContext, args []string) error { return runSend(ctx, "send", args) },
+	})
+	register(&verb{
+		name:  "reply",
+		args:  "[flags] ID LETTER.md",
+		short: "reply to a pouch, threaded to it, on a route of your choice",
+		long: `
+pouch reply seals LETTER.md to the sender of pouch ID (and its receive
+delegates now), threaded to the original, on its own route (--via).
+
+Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
+
+Example (scene 2):
+
+  pouch reply --as ru/president --via ru/amb-tehran 3f2a…e9 reply.md`,
+		run: func(ctx *cmdContext, args []string) error { return runSend(ctx, "reply", args) },
+	})
+}
+
+func runSend(ctx *cmdContext, name string, args []string) error {
+	v := verbs[name]
+	fs := newFlags(ctx, v)
+	cf := addClientFlags(ctx, fs)
+	to := new(string)
+	if name == "send" {
+		to = fs.String("to", "", "the addressee `HOUSE/OFFICE`")
+	}
+	var via, readers handles
+	fs.Var(&via, "via", "the envoys in order, `HANDLE` (repeatable, or comma-separated)")
+	fs.Var(&readers, "reader", "also seal to `HANDLE` (repeatable)")
+	dry := fs.Bool("dry-run", false, "print who would be able to open it, and stop")
+	pos, err := parseFlags(ctx, v, fs, args)
+	if err != nil {
+		return err
+	}
+	var orig record.ID
+	switch {
+	case name == "send" && (len(pos) != 1 || *to == ""):
+		return usagef("such as: pouch send --as ir/leader --to ru/president --via ir/speaker message.md", "send takes --to and one LETTER.md")
+	case name == "reply" && len(pos) != 2:
+		return usagef("such as: pouch reply --as ru/president --via ru/amb-tehran ID reply.md", "reply takes the pouch ID and one LETTER.md")
+	case name == "reply":
+		if orig, err = parseID(pos[0]); err != nil {
+			return err
+		}
+		pos = pos[1:]
+	}
+	md, err := os.ReadFile(pos[0])
+	if err != nil {
+		return err
+	}
+	sections, err := letter.ParseMarkdown(md)
+	if err != nil {
+		return withHint(err, "write the letter in Markdown, each section under a \"## Title\" heading")
+	}
+	l := &client.Letter{Sections: sections}
+	if name == "send" {
+		if l.To, err = record.ParseHandle(*to); err != nil {
+			return usagef("", "--to: %v", err)
+		}
+	}
+	for _, s := range via {
+		h, err := record.ParseHandle(s)
+		if err != nil {
+			return usagef("", "--via: %v", err)
+		}
+		l.Via = append(l.Via, h)
+	}
+	for _, s := range readers {
+		h, err := record.ParseHandle(s)
+		if err != nil {
+			return usagef("", "--reader: %v", err)
+		}
+		l.Readers = append(l.Readers, h)
+	}
+	me, err := cf.me(ctx)
+	if err != nil {
+		return err
+	}
+	bg := context.Background()
+	c, err := cf.client(bg)
+	if err != nil {
+		return err
+	}
+	show := func(rs []server.ReaderView) error {
+		if !*cf.json {
+			var who []string
+			for _, r := range rs {
+				d := string(r.Handle) + " (" + r.Role
+				if r.NotAfter != nil {
+					d += ", grant until " + r.NotAfter.Format("2006-01-02")
+				}
+				who = append(who, d+")")
+			}
+			fmt.Fprintf(ctx.stderr, "pouch: sealing to: %s\n", strings.Join(who, ", "))
+		}
+		if *dry {
+			return errDryRun
+		}
+		return nil
+	}
+	var sent *client.Sent
+	if name == "reply" {
+		sent, err = c.Reply(bg, me, orig, l, show)
+	} else {
+		sent, err = c.Send(bg, me, l, show)
+	}
+	if err == errDryRun {
+		return nil
+	}
+	if err != nil {
+		return apiError(err)
+	}
+	if *cf.json {
+		return printV1(ctx.stdout, "pouch", map[string]any{"id": sent.Pouch, "index": sent.Accepted.Index, "time": sent.Accepted.Time, "readers": sent.Readers, "via": l.Via, "to": l.To})
+	}
+	route := ""
+	if len(l.Via) > 0 {
+		route = " via " + strings.Join(via, ", ")
+	}
+	fmt.Fprintf(ctx.stdout, "sent pouch %s to %s%s (log index %d)\n", sent.Pouch, l.To, route, sent.Accepted.Index)
+	return nil
+}

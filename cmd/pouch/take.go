@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"pouch.dev/record"
+)
+
+func init() {
+	register(&verb{
+		name:  "take",
+		args:  "[flags] ID",
+		short: "take custody of a pouch as the next envoy on its route",
+		long: `
+pouch take signs a custody record: "I, the next envoy on its route, now hold
+pouch ID, received from the previous holder". With --for ENVOY, you take it
+in that envoy's place under a carry grant from it. The server refuses anyone
+off the route, with a message naming the next holder.
+
+Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
+
+Example (scene 1):
+
+  pouch take --as ir/speaker 3f2a…e9`,
+		run: func(ctx *cmdContext, args []string) error { return runCustody(ctx, "take", args) },
+	})
+	register(&verb{
+		name:  "deliver",
+		args:  "[flags] ID",
+		short: "sign delivery of a pouch, as its addressee or on the addressee's behalf",
+		long: `
+pouch deliver signs the pouch's delivery receipt: by its addressee, or by a
+holder of a receive grant from the addressee, "on behalf of" it. It must
+follow the last envoy's custody.
+
+Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
+
+Example (scene 1):
+
+  pouch deliver --as ru/duma-chair 3f2a…e9`,
+		run: func(ctx *cmdContext, args []string) error { return runCustody(ctx, "deliver", args) },
+	})
+	register(&verb{
+		name:  "publish",
+		args:  "[flags] ID",
+		short: "make one of your private records public (a delivery receipt, a grant)",
+		long: `
+pouch publish signs a public record that makes private record ID — one you
+are a party to — readable by anyone, with its inclusion proof. Publishing a
+delivery receipt proves that a letter was delivered without revealing it.
+
+Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
+
+Example (scene 3):
+
+  pouch publish --as ir/fm 9c1e…07`,
+		run: func(ctx *cmdContext, args []string) error { return runCustody(ctx, "publish", args) },
+	})
+}
+
+func runCustody(ctx *cmdContext, name string, args []string) error {
+	v := verbs[name]
+	fs := newFlags(ctx, v)
+	cf := addClientFlags(ctx, fs)
+	var forEnvoy *string
+	if name == "take" {
+		forEnvoy = fs.String("for", "", "take it in place of envoy `HANDLE` (carry grant)")
+	}
+	pos, err := parseFlags(ctx, v, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("", "%s takes one record ID", name)
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return err
+	}
+	me, err := cf.me(ctx)
+	if err != nil {
+		return err
+	}
+	bg := context.Background()
+	c, err := cf.client(bg)
+	if err != nil {
+		return err
+	}
+	var what string
+	switch name {
+	case "take":
+		var on record.Handle
+		if *forEnvoy != "" {
+			if on, err = record.ParseHandle(*forEnvoy); err != nil {
+				return usagef("", "--for: %v", err)
+			}
+		}
+		a, err := c.Take(bg, me, id, on)
+		if err != nil {
+			return apiError(err)
+		}
+		if *cf.json {
+			return printV1(ctx.stdout, "custody", a)
+		}
+		what = fmt.Sprintf("%s holds pouch %s (custody %s, log index %d)", me.Handle, id.Short(), a.ID.Short(), a.Index)
+	case "deliver":
+		a, err := c.Deliver(bg, me, id)
+		if err != nil {
+			return apiError(err)
+		}
+		if *cf.json {
+			return printV1(ctx.stdout, "custody", a)
+		}
+		what = fmt.Sprintf("%s signed delivery of pouch %s (receipt %s, log index %d)", me.Handle, id.Short(), a.ID, a.Index)
+	case "publish":
+		a, err := c.Publish(bg, me, id)
+		if err != nil {
+			return apiError(err)
+		}
+		if *cf.json {
+			return printV1(ctx.stdout, "publish", a)
+		}
+		what = fmt.Sprintf("record %s is public (publish record %s, log index %d)", id.Short(), a.ID.Short(), a.Index)
+	}
+	fmt.Fprintln(ctx.stdout, what)
+	return nil
+}
