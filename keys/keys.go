@@ -48,6 +48,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
@@ -89,7 +90,10 @@ func (p *Principal) Recipient() *age.HybridRecipient { return p.Sealing.Recipien
 
 // Public returns the principal's public keys.
 func (p *Principal) Public() *Public {
-	return &Public{Handle: p.Handle, Ed25519: p.SigningPublic(), Age: p.Sealing.Recipient().String()}
+	r := p.Sealing.Recipient()
+	pub := &Public{Handle: p.Handle, Ed25519: p.SigningPublic(), Age: r.String()}
+	pub.parsed.Store(&parsedRecipient{from: pub.Age, r: r})
+	return pub
 }
 
 // A Public is a principal's public keys: what others need to check its
@@ -100,14 +104,27 @@ type Public struct {
 	Handle  record.Handle     `json:"handle"`
 	Ed25519 ed25519.PublicKey `json:"ed25519"` // base64 in JSON
 	Age     string            `json:"age"`     // "age1pq1..."
+
+	// parsed caches the parsed age recipient: parsing a post-quantum
+	// recipient costs about as much as sealing to it.
+	parsed atomic.Pointer[parsedRecipient]
+}
+
+type parsedRecipient struct {
+	from string
+	r    *age.HybridRecipient
 }
 
 // Recipient parses the age recipient.
 func (p *Public) Recipient() (*age.HybridRecipient, error) {
+	if c := p.parsed.Load(); c != nil && c.from == p.Age {
+		return c.r, nil
+	}
 	r, err := age.ParseHybridRecipient(p.Age)
 	if err != nil {
 		return nil, fmt.Errorf("public key of %s: age recipient: %w", p.Handle, err)
 	}
+	p.parsed.Store(&parsedRecipient{from: p.Age, r: r})
 	return r, nil
 }
 

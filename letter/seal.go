@@ -75,12 +75,23 @@ func Seal(w io.Writer, req *SealRequest) (*Sealed, error) {
 
 	// Readers: the addressee, the extra readers and the author, once each,
 	// sorted by handle.
-	byHandle := map[record.Handle]*keys.Public{}
-	for _, p := range append([]*keys.Public{req.To, req.Author.Public()}, req.Readers...) {
-		if q, ok := byHandle[p.Handle]; ok && !q.Equal(p) {
-			return nil, fmt.Errorf("seal: two different keys given for %s", p.Handle)
+	type reader struct {
+		pub *keys.Public
+		r   age.Recipient
+	}
+	byHandle := map[record.Handle]reader{req.Author.Handle: {r: req.Author.Recipient()}}
+	for _, p := range append([]*keys.Public{req.To}, req.Readers...) {
+		if q, ok := byHandle[p.Handle]; ok {
+			if q.pub == nil && p.Age != req.Author.Recipient().String() || q.pub != nil && !q.pub.Equal(p) {
+				return nil, fmt.Errorf("seal: two different keys given for %s", p.Handle)
+			}
+			continue
 		}
-		byHandle[p.Handle] = p
+		r, err := p.Recipient()
+		if err != nil {
+			return nil, fmt.Errorf("seal: %w", err)
+		}
+		byHandle[p.Handle] = reader{pub: p, r: r}
 	}
 	if len(byHandle) > record.MaxReaders {
 		return nil, fmt.Errorf("seal: %d readers: %w (limit %d)", len(byHandle), record.ErrTooLarge, record.MaxReaders)
@@ -92,11 +103,7 @@ func Seal(w io.Writer, req *SealRequest) (*Sealed, error) {
 	slices.Sort(handles)
 	recipients := make([]age.Recipient, len(handles))
 	for i, h := range handles {
-		r, err := byHandle[h].Recipient()
-		if err != nil {
-			return nil, fmt.Errorf("seal: %w", err)
-		}
-		recipients[i] = r
+		recipients[i] = byHandle[h].r
 	}
 
 	// Sections with fresh salts, and their commitments.
@@ -178,14 +185,18 @@ func Seal(w io.Writer, req *SealRequest) (*Sealed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	sh, err := VerifyHeader(hs.Marshal())
+	// Both records were just signed over values checked above: decode
+	// them for the caller without verifying the signatures again.
+	_, hr, err := record.Parse(hs.Marshal())
 	if err != nil {
 		return nil, err
 	}
-	st, err := VerifyTag(ts.Marshal())
+	_, tr, err := record.Parse(ts.Marshal())
 	if err != nil {
 		return nil, err
 	}
+	sh := &SignedHeader{Signed: hs, Record: hr, Header: h}
+	st := &SignedTag{Signed: ts, Record: tr, Tag: tag}
 	return &Sealed{Tag: st, Header: sh, Sections: sections}, nil
 }
 
