@@ -590,3 +590,36 @@ func TestCloseSend(t *testing.T) {
 		t.Errorf("call body %+v", c.Body)
 	}
 }
+
+// A principal who gives up waiting leaves the relay; whoever calls later
+// waits for a fresh request instead of meeting a dead connection.
+func TestWaiterLeaves(t *testing.T) {
+	sp, pr := newPrincipal(t, speaker), newPrincipal(t, president)
+	dir := directoryOf(sp, pr)
+	relay, url := startRelay(t, dir)
+	relay.WaitTimeout = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, err := Dial(ctx, url, president, sp.config(dir))
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dial: %v, want the caller's deadline", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		relay.mu.Lock()
+		n := len(relay.waiting)
+		relay.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the relay still keeps the principal who left")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err = Dial(context.Background(), url, speaker, pr.config(dir))
+	var re *RelayError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "ir/speaker did not ask for the line") {
+		t.Fatalf("late caller: %v", err)
+	}
+}

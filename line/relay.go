@@ -78,8 +78,17 @@ type route struct{ from, to record.Handle }
 
 type waiter struct {
 	route
-	conn *websocket.Conn
-	wake chan wakeup // buffered 1
+	conn   *websocket.Conn
+	nc     net.Conn // conn's binary messages as bytes
+	cancel context.CancelFunc
+	buf    []byte          // the copy buffer of this side
+	first  chan readResult // the first read, started at once: it tells a waiter who left
+	wake   chan wakeup     // buffered 1
+}
+
+type readResult struct {
+	n   int
+	err error
 }
 
 type wakeup struct {
@@ -88,10 +97,7 @@ type wakeup struct {
 }
 
 type pair struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	a, b   route // a.from asked first
-	na, nb net.Conn
+	a, b   *waiter // a asked first
 	start  time.Time
 	ab, ba atomic.Int64
 	ended  sync.Once
@@ -174,7 +180,17 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.logger().Info("line: websocket accept failed", "from", lr.From, "err", err)
 		return
 	}
-	r.pair(&waiter{route: route{lr.From, lr.To}, conn: c, wake: make(chan wakeup, 1)})
+	me := &waiter{route: route{lr.From, lr.To}, conn: c, buf: make([]byte, relayBufferSize), first: make(chan readResult, 1), wake: make(chan wakeup, 1)}
+	var cctx context.Context
+	cctx, me.cancel = context.WithCancel(context.Background())
+	me.nc = websocket.NetConn(cctx, c, websocket.MessageBinary)
+	// A principal sends nothing until it is told "paired", so this read
+	// returns early only if it leaves (or breaks the protocol).
+	go func() {
+		n, err := me.nc.Read(me.buf)
+		me.first <- readResult{n, err}
+	}()
+	r.pair(me)
 }
 
 // useNonce records lr's nonce, refusing one seen within the window.
@@ -206,8 +222,8 @@ func (r *Relay) useNonce(lr *Request, now time.Time) error {
 	return nil
 }
 
-// pair waits for w's peer, or pairs w with the peer already waiting, then
-// forwards w's bytes until the line ends.
+// pair waits for me's peer, or pairs me with the peer already waiting,
+// then forwards me's bytes until the line ends.
 func (r *Relay) pair(me *waiter) {
 	r.mu.Lock()
 	if r.waiting == nil {
@@ -232,25 +248,49 @@ func (r *Relay) pair(me *waiter) {
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	// leave removes me from the waiting list; false means a peer took me
+	// just now, and a wakeup is on its way.
+	leave := func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.waiting[me.route] == me {
+			delete(r.waiting, me.route)
+			return true
+		}
+		return false
+	}
 	var wu wakeup
 	select {
 	case wu = <-me.wake:
 	case <-t.C:
-		r.mu.Lock()
-		if r.waiting[me.route] == me {
-			delete(r.waiting, me.route)
-			r.mu.Unlock()
-			me.conn.Close(websocket.StatusTryAgainLater, fmt.Sprintf("%s did not ask for the line within %v", me.to, timeout))
+		if leave() {
+			me.close(websocket.StatusTryAgainLater, fmt.Sprintf("%s did not ask for the line within %v", me.to, timeout))
 			return
 		}
-		r.mu.Unlock()
-		wu = <-me.wake // taken by a peer or replaced just now
+		wu = <-me.wake
+	case rr := <-me.first:
+		me.first <- rr // forward reads it again if a peer took me meanwhile
+		if leave() {
+			if rr.err == nil {
+				me.close(websocket.StatusPolicyViolation, "data sent before the line was paired")
+			} else {
+				me.close(websocket.StatusNormalClosure, "")
+			}
+			r.logger().Info("line: left before the peer came", "from", me.from, "to", me.to)
+			return
+		}
+		wu = <-me.wake
 	}
 	if wu.p == nil {
-		me.conn.Close(websocket.StatusTryAgainLater, wu.reason)
+		me.close(websocket.StatusTryAgainLater, wu.reason)
 		return
 	}
-	r.forward(wu.p, wu.p.na, wu.p.nb, &wu.p.ab, me.from, me.to)
+	r.forward(wu.p, me, wu.p.b, &wu.p.ab)
+}
+
+func (w *waiter) close(code websocket.StatusCode, reason string) {
+	w.conn.Close(code, reason)
+	w.cancel()
 }
 
 // join pairs the waiting principal a with b, who just asked, tells both and
@@ -265,51 +305,49 @@ func (r *Relay) join(a, b *waiter) {
 	cancel()
 	if errA != nil || errB != nil {
 		a.wake <- wakeup{reason: "the line could not be opened"}
-		b.conn.Close(websocket.StatusTryAgainLater, fmt.Sprintf("%s went away; ask again", a.from))
+		b.close(websocket.StatusTryAgainLater, fmt.Sprintf("%s went away; ask again", a.from))
 		return
 	}
-	p := &pair{a: a.route, b: b.route, start: time.Now()}
-	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.na = websocket.NetConn(p.ctx, a.conn, websocket.MessageBinary)
-	p.nb = websocket.NetConn(p.ctx, b.conn, websocket.MessageBinary)
+	p := &pair{a: a, b: b, start: time.Now()}
 	p.left.Store(2)
 	r.open.Add(1)
 	r.logger().Info("line opened", "a", a.from, "b", b.from)
 	a.wake <- wakeup{p: p}
-	r.forward(p, p.nb, p.na, &p.ba, b.from, a.from)
+	r.forward(p, b, a, &p.ba)
 }
 
 // forward copies src to dst until either side goes away, then closes both;
 // the last of the two directions to finish reports the session.
-func (r *Relay) forward(p *pair, src, dst net.Conn, n *atomic.Int64, from, to record.Handle) {
-	buf := make([]byte, relayBufferSize)
+func (r *Relay) forward(p *pair, src, dst *waiter, n *atomic.Int64) {
+	rr := <-src.first
 	for {
-		k, err := src.Read(buf)
-		if k > 0 {
+		if rr.n > 0 {
 			if r.Tap != nil {
-				r.Tap(from, to, buf[:k])
+				r.Tap(src.from, dst.from, src.buf[:rr.n])
 			}
-			if _, werr := dst.Write(buf[:k]); werr != nil {
+			if _, werr := dst.nc.Write(src.buf[:rr.n]); werr != nil {
 				break
 			}
-			n.Add(int64(k))
+			n.Add(int64(rr.n))
 		}
-		if err != nil {
-			if err != io.EOF {
-				r.logger().Debug("line: read ended", "from", from, "err", err)
+		if rr.err != nil {
+			if rr.err != io.EOF {
+				r.logger().Debug("line: read ended", "from", src.from, "err", rr.err)
 			}
 			break
 		}
+		rr.n, rr.err = src.nc.Read(src.buf)
 	}
 	p.ended.Do(func() {
 		p.end = time.Now()
 		// Close both, so the other direction ends too. Close sends the
 		// WebSocket close frame after any message being written.
-		go p.na.Close()
-		go p.nb.Close()
+		go p.a.nc.Close()
+		go p.b.nc.Close()
 	})
 	if p.left.Add(-1) == 0 {
-		p.cancel()
+		p.a.cancel()
+		p.b.cancel()
 		r.open.Add(-1)
 		s := Session{A: p.a.from, B: p.b.from, Start: p.start, End: p.end, BytesAB: p.ab.Load(), BytesBA: p.ba.Load()}
 		r.logger().Info("line closed", "a", s.A, "b", s.B, "start", s.Start, "duration", s.Duration(), "bytes_ab", s.BytesAB, "bytes_ba", s.BytesBA)
