@@ -179,15 +179,7 @@ func (c *Correspondence) applyStored(s *record.Signed, r *record.Record, id reco
 		if err != nil {
 			return err
 		}
-		b := st.Tag
-		p := &pouchState{ID: id, From: r.By[0], Tag: b, Pos: pos}
-		p.Sealed = c.sealedParties(p)
-		c.pmu.Lock()
-		c.pouches[id] = p
-		for _, h := range append([]record.Handle{p.From, b.To}, b.Via...) {
-			c.involved[h] = append(c.involved[h], p)
-		}
-		c.pmu.Unlock()
+		c.addPouch(&pouchState{ID: id, From: r.By[0], Tag: st.Tag, Pos: pos})
 	case r.Kind == record.KindCustody:
 		sc, err := parseCustody(s.Marshal())
 		if err != nil {
@@ -216,6 +208,17 @@ func (c *Correspondence) applyStored(s *record.Signed, r *record.Record, id reco
 		c.pmu.Unlock()
 	}
 	return nil
+}
+
+// addPouch adds an accepted tag's pouch to the in-memory state.
+func (c *Correspondence) addPouch(p *pouchState) {
+	p.Sealed = c.sealedParties(p)
+	c.pmu.Lock()
+	c.pouches[p.ID] = p
+	for _, h := range append([]record.Handle{p.From, p.Tag.To}, p.Tag.Via...) {
+		c.involved[h] = append(c.involved[h], p)
+	}
+	c.pmu.Unlock()
 }
 
 // sealedParties lists who a pouch's private records are served to, as of
