@@ -47,7 +47,7 @@ what the other side says is shown with its time and who said it.
 
 With --script, or when standard input is not a terminal, every line of
 standard input is sent, every line received is printed to standard
-output as "TIME HANDLE: TEXT" (or JSON with --json), and the line is hung
+output as "TIME HANDLE: TEXT" (or one JSON object a line with --json), and the line is hung
 up at the end of input, once the other side has hung up too or after
 --linger.
 
@@ -57,7 +57,7 @@ session) and submit it to the log as a private record either may publish.
 Pouches received are saved in --save DIR as ID.pouch; take custody of
 them with "pouch take".
 
-Environment: POUCH_AS, POUCH_SERVER, POUCH_PASSPHRASE, POUCH_ORIGIN.
+Environment: POUCH_AS, POUCH_SERVER, POUCH_PASSPHRASE.
 
 Example, scene 3: the Foreign Minister calls the Speaker and hands over
 the President's letter.
@@ -94,11 +94,8 @@ the President's letter.
 func runLine(ctx *cmdContext, args []string) error {
 	v := verbs["line"]
 	fs := newFlags(ctx, v)
-	as := fs.String("as", asFlag(ctx), "act as `HANDLE` (default: the only principal of the home)")
-	srv := fs.String("server", envOr(ctx, "POUCH_SERVER", "http://"+DefaultListen), "the pouch server `URL`")
-	origin := fs.String("origin", ctx.getenv("POUCH_ORIGIN"), "the log's origin `NAME` (default: read from the server's checkpoint)")
+	cf := addClientFlags(ctx, fs)
 	script := fs.Bool("script", false, "non-interactive: send standard input line by line, print what is received")
-	asJSON := fs.Bool("json", false, "in script mode, print received messages and the call record as JSON lines")
 	var pouches strs
 	fs.Var(&pouches, "pouch", "hand the .pouch `FILE` over once the line is open (repeatable)")
 	save := fs.String("save", ".", "save pouches received in `DIR`")
@@ -126,39 +123,31 @@ func runLine(ctx *cmdContext, args []string) error {
 		handovers = append(handovers, h)
 	}
 
-	home, err := openHome(ctx)
-	if err != nil {
-		return err
-	}
-	me, err := loadPrincipal(ctx, home, *as)
+	me, err := cf.me(ctx)
 	if err != nil {
 		return err
 	}
 	if me.Handle == peer {
 		return usagef("", "%s cannot call itself", peer)
 	}
-	cl := client.New(*srv)
 	bg, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if *origin == "" {
-		if *origin, err = logOrigin(bg, cl); err != nil {
-			return err
-		}
+	cl, err := cf.client(bg)
+	if err != nil {
+		return err
 	}
-	cl.Origin = *origin
-
 	interactive := !*script && isTerminal(ctx.stdout)
 	if f, ok := ctx.stdin.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
 		interactive = false
 	}
 
-	fmt.Fprintf(ctx.stderr, "pouch: calling %s as %s through %s; waiting for it to pick up (pouch line --as %s %s)\n", peer, me.Handle, *srv, peer, me.Handle)
+	fmt.Fprintf(ctx.stderr, "pouch: calling %s as %s through %s; waiting for it to pick up (pouch line --as %s %s)\n", peer, me.Handle, cl.URL, peer, me.Handle)
 	dctx, cancel := context.WithTimeout(bg, *wait)
-	l, err := line.Dial(dctx, strings.TrimRight(*srv, "/")+"/v1/line", peer, line.Config{
+	l, err := line.Dial(dctx, cl.URL+"/v1/line", peer, line.Config{
 		Self:      me.Handle,
 		Key:       me.Signing,
 		Directory: serverDirectory(cl),
-		Origin:    *origin,
+		Origin:    cl.Origin,
 	})
 	cancel()
 	if err != nil {
@@ -174,7 +163,7 @@ func runLine(ctx *cmdContext, args []string) error {
 		fmt.Fprintf(ctx.stderr, "pouch: handed over pouch %s (%s)\n", h.id.Short(), h.path)
 	}
 
-	s := &lineSession{ctx: ctx, l: l, me: me.Handle, peer: peer, save: *save, json: *asJSON}
+	s := &lineSession{ctx: ctx, l: l, me: me.Handle, peer: peer, save: *save, json: *cf.json}
 	if interactive {
 		err = s.interactive(bg)
 	} else {
@@ -224,29 +213,6 @@ func readHandover(path string) (lineHandover, error) {
 }
 
 func bytesReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
-
-// logOrigin reads the log's origin, the first line of its checkpoint.
-func logOrigin(ctx context.Context, cl *client.Client) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(cl.URL, "/")+"/checkpoint", nil)
-	if err != nil {
-		return "", usagef("", "--server %q: %v", cl.URL, err)
-	}
-	hc := cl.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", withHint(fmt.Errorf("cannot reach the server: %w", err), "start one with \"pouch serve\", or point --server (POUCH_SERVER) at yours")
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	first, _, _ := strings.Cut(string(b), "\n")
-	if resp.StatusCode != http.StatusOK || first == "" {
-		return "", withHint(fmt.Errorf("the server at %s has no checkpoint to read its origin from (%s)", cl.URL, resp.Status), "pass --origin NAME (POUCH_ORIGIN)")
-	}
-	return first, nil
-}
 
 // serverDirectory asks the server for current keys.
 func serverDirectory(cl *client.Client) line.Directory {
@@ -453,14 +419,14 @@ func (s *lineSession) printMessage(m line.Message) {
 	if m.Pouch != nil {
 		note := s.savePouch(m)
 		if s.json {
-			printJSONLine(w, map[string]any{"time": m.Time.UTC(), "from": m.From, "pouch": m.Pouch.ID, "file": filepath.Join(s.save, m.Pouch.ID.String()+".pouch")})
+			printJSONLine(w, map[string]any{"v": 1, "time": m.Time.UTC(), "from": m.From, "pouch": m.Pouch.ID, "file": filepath.Join(s.save, m.Pouch.ID.String()+".pouch")})
 		} else {
 			fmt.Fprintf(w, "%s %s\n", clock(m.Time), note)
 		}
 		return
 	}
 	if s.json {
-		printJSONLine(w, map[string]any{"time": m.Time.UTC(), "from": m.From, "text": m.Text})
+		printJSONLine(w, map[string]any{"v": 1, "time": m.Time.UTC(), "from": m.From, "text": m.Text})
 		return
 	}
 	fmt.Fprintf(w, "%s %s: %s\n", clock(m.Time), m.From, m.Text)
@@ -495,7 +461,7 @@ func (s *lineSession) finish(ctx context.Context, cl *client.Client, c *line.Cal
 	b := c.Body
 	d := time.UnixMilli(b.End).Sub(time.UnixMilli(b.Start)).Round(time.Second)
 	if s.json {
-		printJSONLine(s.ctx.stdout, map[string]any{"call_record": id, "participants": b.Participants, "start": time.UnixMilli(b.Start).UTC(), "end": time.UnixMilli(b.End).UTC(), "bytes": b.Bytes, "pouches": c.PouchIDs(), "logged": err == nil || errors.Is(err, client.ErrReplay)})
+		printJSONLine(s.ctx.stdout, map[string]any{"v": 1, "call_record": id, "participants": b.Participants, "start": time.UnixMilli(b.Start).UTC(), "end": time.UnixMilli(b.End).UTC(), "bytes": b.Bytes, "pouches": c.PouchIDs(), "logged": err == nil || errors.Is(err, client.ErrReplay)})
 	}
 	fmt.Fprintf(s.ctx.stderr, "pouch: line with %s closed after %v; call record %s signed by both, %s\n", s.peer, d, id.Short(), logged)
 	s.mu.Lock()
