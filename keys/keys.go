@@ -355,3 +355,22 @@ func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func armorWriter(w io.Writer) io.WriteCloser { return armor.NewWriter(w) }
 func armorReader(r io.Reader) io.Reader      { return armor.NewReader(r) }
+
+// ParseIdentityFile reads an age identity file, as written by
+// AgeIdentityFile or age-keygen -pq, for principal h. The principal it
+// returns can open letters sealed to h, but has no signing key: it cannot
+// sign.
+func ParseIdentityFile(h record.Handle, b []byte) (*Principal, error) {
+	ids, err := age.ParseIdentities(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("age identity of %s: %w", h, err)
+	}
+	if len(ids) != 1 {
+		return nil, fmt.Errorf("age identity of %s: %d identities in the file, want 1", h, len(ids))
+	}
+	id, ok := ids[0].(*age.HybridIdentity)
+	if !ok {
+		return nil, fmt.Errorf("age identity of %s: a %T, want a post-quantum AGE-SECRET-KEY-PQ-1 identity", h, ids[0])
+	}
+	return &Principal{Handle: h, Sealing: id}, nil
+}

@@ -1,0 +1,401 @@
+// Package testvectors generates and checks pouch's golden test vectors:
+// the files in testdata/vectors, one JSON document per vector, which pin
+// the wire formats of spec/letter.md, spec/keys.md and spec/records.md.
+//
+// The vectors are made by Generate from a fixed seed, with crypto/rand
+// made deterministic by testing/cryptotest, so regenerating them gives
+// the same bytes. To regenerate after a deliberate format change:
+//
+//	go test ./internal/testvectors -run TestVectorsReproducible -update
+//
+// A vector names the decoder it exercises (Kind), its input, what the
+// decoder must say (Expect: "ok" or the name of an error in Errors) and,
+// for valid inputs, some of what it must find.
+package testvectors
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+
+	"pouch.dev/keys"
+	"pouch.dev/letter"
+	"pouch.dev/record"
+)
+
+// A Vector is one test case.
+type Vector struct {
+	Name    string `json:"name"`
+	Kind    string `json:"kind"` // "record", "pouch", "disclosure", "commitment", "public-key", "key-file", "markdown"
+	Comment string `json:"comment"`
+	Input   []byte `json:"input"`  // base64 in JSON
+	Expect  string `json:"expect"` // "ok" or an error name from Errors
+
+	// For "pouch": open it as Open with Identity (an age identity file).
+	Open     string `json:"open,omitempty"`
+	Identity string `json:"identity,omitempty"`
+	// For "commitment": the section, its index and salt.
+	Index int    `json:"index,omitempty"`
+	Title string `json:"title,omitempty"`
+	Salt  []byte `json:"salt,omitempty"`
+
+	Want *Want `json:"want,omitempty"`
+}
+
+// Want is what a decoder must find in a valid input.
+type Want struct {
+	ID          string          `json:"id,omitempty"` // record or pouch ID, hex
+	Kind        string          `json:"kind,omitempty"`
+	By          []record.Handle `json:"by,omitempty"`
+	From        record.Handle   `json:"from,omitempty"`
+	To          record.Handle   `json:"to,omitempty"`
+	Via         []record.Handle `json:"via,omitempty"`
+	Delivered   bool            `json:"delivered,omitempty"`
+	Custody     int             `json:"custody,omitempty"`
+	Sections    []string        `json:"sections,omitempty"` // titles
+	Text        string          `json:"text,omitempty"`     // a section's text, or the commitment in hex
+	Attachments int             `json:"attachments,omitempty"`
+	Undisclosed int             `json:"undisclosed,omitempty"`
+}
+
+// Errors names the errors vectors may expect.
+var Errors = map[string]error{
+	"ErrBadSignature":    record.ErrBadSignature,
+	"ErrMalformedRecord": record.ErrMalformedRecord,
+	"ErrNonCanonical":    record.ErrNonCanonical,
+	"ErrUnknownKind":     record.ErrUnknownKind,
+	"ErrPayload":         letter.ErrPayload,
+	"ErrHeaderMismatch":  letter.ErrHeaderMismatch,
+	"ErrMalformedFile":   letter.ErrMalformedFile,
+	"ErrMalformedLetter": letter.ErrMalformedLetter,
+	"ErrRoute":           letter.ErrRoute,
+	"ErrCommitment":      letter.ErrCommitment,
+	"ErrNotSealedToYou":  letter.ErrNotSealedToYou,
+	"ErrNoSections":      letter.ErrNoSections,
+	"error":              nil, // any error
+}
+
+// The reference time of the vectors: 2021-02-08 12:00 UTC, Unix ms.
+const t0 = 1612785600000
+
+// Scene1 is the letter of the reference scenario's first scene.
+const Scene1 = `# To His Excellency the President of the Russian Federation
+
+In the name of God, the Compassionate, the Merciful.
+
+## Relations
+
+The relations between the Islamic Republic of Iran and the Russian
+Federation are strong and strategic.
+
+## The nuclear agreement
+
+On the commitments of the parties to the agreement.
+
+## Closing
+
+With respect.
+`
+
+type gen struct {
+	rnd io.Reader
+	ps  map[record.Handle]*keys.Principal
+}
+
+// principal returns the principal for h: an Ed25519 key from the seeded
+// reader, and an age identity from crypto/rand (deterministic under
+// cryptotest.SetGlobalRandom).
+func (g *gen) principal(h record.Handle) *keys.Principal {
+	if p, ok := g.ps[h]; ok {
+		return p
+	}
+	p, err := keys.Generate(h)
+	if err != nil {
+		panic(err)
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	io.ReadFull(g.rnd, seed)
+	p.Signing = ed25519.NewKeyFromSeed(seed)
+	g.ps[h] = p
+	return p
+}
+
+func (g *gen) salt() []byte {
+	b := make([]byte, record.SaltSize)
+	io.ReadFull(g.rnd, b)
+	return b
+}
+
+// Generate makes the vectors from rnd.
+func Generate(rnd io.Reader) ([]*Vector, error) {
+	g := &gen{rnd: rnd, ps: map[record.Handle]*keys.Principal{}}
+	var vs []*Vector
+	add := func(v *Vector) { vs = append(vs, v) }
+
+	leader, speaker := g.principal("ir/leader"), g.principal("ir/speaker")
+	president, duma := g.principal("ru/president"), g.principal("ru/duma-chair")
+
+	// Commitments.
+	salt := make([]byte, record.SectionSaltSize)
+	for i := range salt {
+		salt[i] = byte(i)
+	}
+	c, err := letter.Commit(1, &letter.Section{Title: "Relations", Text: "Strong and strategic.", Salt: salt})
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "commitment", Kind: "commitment", Comment: "SHA-256(\"pouch.dev/v1/section\" || 0x00 || salt || CBOR{index, title, text}) of section 1",
+		Input: []byte("Strong and strategic."), Index: 1, Title: "Relations", Salt: salt, Expect: "ok", Want: &Want{Text: c.String()}})
+
+	// Markdown.
+	add(&Vector{Name: "markdown-scene1", Kind: "markdown", Comment: "a preamble section, then one section per ## heading",
+		Input: []byte(Scene1), Expect: "ok", Want: &Want{Sections: []string{"", "Relations", "The nuclear agreement", "Closing"}}})
+	add(&Vector{Name: "markdown-blank", Kind: "markdown", Comment: "a blank letter has no sections",
+		Input: []byte("\n  \n"), Expect: "ErrNoSections"})
+
+	// Scene 1: sealed, carried by the Speaker, delivered by the Duma
+	// chairman on behalf of the President.
+	sections, err := letter.ParseMarkdown([]byte(Scene1))
+	if err != nil {
+		return nil, err
+	}
+	annex := []byte("Annex: the joint comprehensive plan of action.\n")
+	var payload bytes.Buffer
+	sealed, err := letter.Seal(&payload, &letter.SealRequest{
+		Author: leader, To: president.Public(), Readers: []*keys.Public{speaker.Public(), duma.Public()},
+		Via: []record.Handle{"ir/speaker"}, Sections: sections, Time: t0, Origin: "pouch.example/log", Rand: rnd,
+		Attach: []letter.Attachment{{Name: "annex.txt", Size: int64(len(annex)), Content: bytes.NewReader(annex)}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	tag := sealed.Tag
+	pid := tag.PouchID()
+	take, err := letter.SignCustody(&letter.Custody{Pouch: pid, From: "ir/leader"}, "ir/speaker", speaker.Signing, g.salt(), t0+3600_000, "pouch.example/log")
+	if err != nil {
+		return nil, err
+	}
+	deliver, err := letter.SignCustody(&letter.Custody{Pouch: pid, From: "ir/speaker", Delivered: true, OnBehalf: "ru/president"}, "ru/duma-chair", duma.Signing, g.salt(), t0+7200_000, "pouch.example/log")
+	if err != nil {
+		return nil, err
+	}
+	file := func(tagB []byte, custody [][]byte, p []byte) []byte {
+		var b bytes.Buffer
+		if err := letter.WriteFile(&b, &letter.FileHead{Tag: tagB, Custody: custody}, bytes.NewReader(p), uint64(len(p))); err != nil {
+			panic(err)
+		}
+		return b.Bytes()
+	}
+	scene1 := file(tag.Signed.Marshal(), [][]byte{take.Marshal(), deliver.Marshal()}, payload.Bytes())
+	titles := []string{"", "Relations", "The nuclear agreement", "Closing"}
+	for _, p := range []*keys.Principal{president, duma, leader} {
+		add(&Vector{Name: "pouch-scene1-open-" + string(p.Handle.House()) + "-" + p.Handle.Office(), Kind: "pouch",
+			Comment: "scene 1: the Leader's letter via the Speaker, delivered to the Duma chairman on behalf of the President; opened by a reader",
+			Input:   scene1, Open: string(p.Handle), Identity: string(p.AgeIdentityFile()), Expect: "ok",
+			Want: &Want{ID: pid.String(), From: "ir/leader", To: "ru/president", Via: []record.Handle{"ir/speaker"}, Delivered: true, Custody: 2,
+				Sections: titles, Text: sections[1].Text, Attachments: 1}})
+	}
+	// The Speaker is a reader too in this vector: a carrier who is not.
+	carrier := g.principal("ru/amb-tehran")
+	add(&Vector{Name: "pouch-scene1-not-sealed-to-carrier", Kind: "pouch", Comment: "a principal the pouch is not sealed to cannot open it",
+		Input: scene1, Open: string(carrier.Handle), Identity: string(carrier.AgeIdentityFile()), Expect: "ErrNotSealedToYou"})
+	add(&Vector{Name: "pouch-scene1-verify", Kind: "pouch", Comment: "verified without opening: tag, custody, payload digest",
+		Input: scene1, Expect: "ok", Want: &Want{ID: pid.String(), From: "ir/leader", To: "ru/president", Via: []record.Handle{"ir/speaker"}, Delivered: true, Custody: 2}})
+
+	tampered := bytes.Clone(scene1)
+	tampered[len(tampered)-100] ^= 0x01
+	add(&Vector{Name: "pouch-tampered-payload", Kind: "pouch", Comment: "one payload byte changed", Input: tampered, Expect: "ErrPayload"})
+	add(&Vector{Name: "pouch-trailing-data", Kind: "pouch", Comment: "a byte after the payload", Input: append(bytes.Clone(scene1), 0), Expect: "ErrMalformedFile"})
+	add(&Vector{Name: "pouch-truncated", Kind: "pouch", Comment: "the last byte missing", Input: scene1[:len(scene1)-1], Expect: "error"})
+
+	forged := *tag.Signed
+	forged.Sigs = []record.Sig{tag.Signed.Sigs[0]}
+	forged.Sigs[0].Sig = bytes.Clone(forged.Sigs[0].Sig)
+	forged.Sigs[0].Sig[0] ^= 0x01
+	add(&Vector{Name: "pouch-forged-tag-signature", Kind: "pouch", Comment: "the tag's signature changed",
+		Input: file(forged.Marshal(), nil, payload.Bytes()), Expect: "ErrBadSignature"})
+
+	add(&Vector{Name: "pouch-custody-off-route", Kind: "pouch", Comment: "delivery signed without the envoy having carried it",
+		Input: file(tag.Signed.Marshal(), [][]byte{deliver.Marshal()}, payload.Bytes()), Expect: "ErrRoute"})
+
+	// The same payload under a tag to a third party, signed by the
+	// Speaker in the Leader's name: the header names the President.
+	third := *tag.Tag
+	third.To = "cn/president"
+	resealed, err := letter.SignTag(&third, speaker.Signing, g.salt(), t0, "")
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "pouch-tag-for-another-addressee", Kind: "pouch",
+		Comment: "the payload under a tag that names another addressee, signed by another key: the signed header does not match",
+		Input:   file(resealed.Marshal(), nil, payload.Bytes()), Open: "ru/president", Identity: string(president.AgeIdentityFile()), Expect: "ErrHeaderMismatch"})
+
+	// Records.
+	add(&Vector{Name: "record-tag", Kind: "record", Comment: "a pouch tag: private, signed by the sender", Input: tag.Signed.Marshal(), Expect: "ok",
+		Want: &Want{ID: pid.String(), Kind: "tag", By: []record.Handle{"ir/leader"}}})
+	add(&Vector{Name: "record-custody-delivery", Kind: "record", Comment: "a delivery on behalf of the addressee", Input: deliver.Marshal(), Expect: "ok",
+		Want: &Want{ID: deliver.ID().String(), Kind: "custody", By: []record.Handle{"ru/duma-chair"}}})
+	add(&Vector{Name: "record-letter-header", Kind: "record", Comment: "a letter's signed header", Input: sealed.Header.Signed.Marshal(), Expect: "ok",
+		Want: &Want{ID: sealed.Header.Signed.ID().String(), Kind: "letter", By: []record.Handle{"ir/leader"}}})
+	badSig := *deliver
+	badSig.Sigs = []record.Sig{deliver.Sigs[0]}
+	badSig.Sigs[0].Sig = bytes.Clone(badSig.Sigs[0].Sig)
+	badSig.Sigs[0].Sig[63] ^= 0x80
+	add(&Vector{Name: "record-bad-signature", Kind: "record", Comment: "a custody record with a changed signature", Input: badSig.Marshal(), Expect: "ErrBadSignature"})
+	wrongKind := bytes.Replace(deliver.Marshal(), []byte("custody"), []byte("custodx"), 1)
+	add(&Vector{Name: "record-unknown-kind", Kind: "record", Comment: "an unknown kind", Input: wrongKind, Expect: "ErrUnknownKind"})
+	// A non-canonical encoding: the outer map's length in a longer head.
+	nc := deliver.Marshal()
+	nc = append([]byte{0xb8, nc[0] & 0x1f}, nc[1:]...)
+	add(&Vector{Name: "record-non-canonical", Kind: "record", Comment: "a map length in a two-byte head", Input: nc, Expect: "ErrMalformedRecord"})
+
+	// Disclosures.
+	opened := &letter.Opened{Header: sealed.Header, Sections: sealed.Sections}
+	disc, err := letter.Disclose(opened, []int{1}, "ir/speaker", speaker.Signing, &pid, t0+86400_000, "pouch.example/log")
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "disclosure-relations", Kind: "disclosure", Comment: "the Speaker discloses the section on relations; three stay undisclosed",
+		Input: disc.Marshal(), Expect: "ok", Want: &Want{By: []record.Handle{"ir/speaker"}, Sections: []string{"Relations"}, Text: sections[1].Text, Undisclosed: 3}})
+	changed := *opened
+	changed.Sections = append([]letter.Section(nil), opened.Sections...)
+	changed.Sections[1].Text = "The relations are merely tactical."
+	bad, err := letter.Disclose(&changed, []int{1}, "ir/speaker", speaker.Signing, &pid, t0+86400_000, "")
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "disclosure-not-matching", Kind: "disclosure", Comment: "a disclosed section that is not the one committed to", Input: bad.Marshal(), Expect: "ErrCommitment"})
+
+	// Keys.
+	add(&Vector{Name: "public-key-file", Kind: "public-key", Comment: "the public file of pouch key export --public", Input: president.Public().Marshal(), Expect: "ok",
+		Want: &Want{From: "ru/president"}})
+	add(&Vector{Name: "key-file", Kind: "key-file", Comment: "a principal's plaintext key file (stored encrypted to a passphrase)", Input: president.MarshalKeyFile(), Expect: "ok",
+		Want: &Want{From: "ru/president"}})
+	mixed := bytes.Replace(president.MarshalKeyFile(), []byte(president.Public().Age), []byte(duma.Public().Age), 1)
+	add(&Vector{Name: "key-file-mismatched-comment", Kind: "key-file", Comment: "the # age: line names another key", Input: mixed, Expect: "error"})
+	return vs, nil
+}
+
+// Check runs the decoder a vector names on its input and returns an
+// error describing how the result differs from what the vector expects.
+func Check(v *Vector) error {
+	got, err := run(v)
+	if v.Expect == "ok" {
+		if err != nil {
+			return fmt.Errorf("want success, got %v", err)
+		}
+		if v.Want != nil {
+			return compare(v.Want, got)
+		}
+		return nil
+	}
+	want, known := Errors[v.Expect]
+	if !known {
+		return fmt.Errorf("unknown expectation %q", v.Expect)
+	}
+	if err == nil {
+		return fmt.Errorf("want %s, got success", v.Expect)
+	}
+	if want != nil && !errors.Is(err, want) {
+		return fmt.Errorf("want %s, got %v", v.Expect, err)
+	}
+	return nil
+}
+
+func compare(want, got *Want) error {
+	w, g := fmt.Sprintf("%+v", *want), fmt.Sprintf("%+v", *got)
+	if w != g {
+		return fmt.Errorf("decoded:\n got %s\nwant %s", g, w)
+	}
+	return nil
+}
+
+func run(v *Vector) (*Want, error) {
+	switch v.Kind {
+	case "commitment":
+		c, err := letter.Commit(v.Index, &letter.Section{Title: v.Title, Text: string(v.Input), Salt: v.Salt})
+		return &Want{Text: c.String()}, err
+	case "markdown":
+		ss, err := letter.ParseMarkdown(v.Input)
+		if err != nil {
+			return nil, err
+		}
+		w := &Want{}
+		for _, s := range ss {
+			w.Sections = append(w.Sections, s.Title)
+		}
+		return w, nil
+	case "record":
+		s, r, err := record.Verify(v.Input)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(s.Marshal(), v.Input) {
+			return nil, errors.New("re-encoding differs")
+		}
+		return &Want{ID: s.ID().String(), Kind: string(r.Kind), By: r.By}, nil
+	case "disclosure":
+		d, err := letter.VerifyDisclosure(v.Input)
+		if err != nil {
+			return nil, err
+		}
+		w := &Want{By: []record.Handle{d.Discloser}, Undisclosed: d.Undisclosed}
+		for _, s := range d.Sections {
+			w.Sections = append(w.Sections, s.Title)
+			w.Text = s.Text
+		}
+		return w, nil
+	case "public-key":
+		p, err := keys.ParsePublic(v.Input)
+		if err != nil {
+			return nil, err
+		}
+		return &Want{From: p.Handle}, nil
+	case "key-file":
+		p, err := keys.ParseKeyFile(v.Input)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(p.MarshalKeyFile(), v.Input) {
+			return nil, errors.New("re-encoding differs")
+		}
+		return &Want{From: p.Handle}, nil
+	case "pouch":
+		return runPouch(v)
+	}
+	return nil, fmt.Errorf("unknown vector kind %q", v.Kind)
+}
+
+func runPouch(v *Vector) (*Want, error) {
+	f, err := letter.ReadFile(bufio.NewReader(bytes.NewReader(v.Input)))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := letter.CheckChain(f.Tag, f.Custody, func(q letter.HopQuery) error { return nil })
+	if err != nil {
+		return nil, err
+	}
+	t := f.Tag.Tag
+	w := &Want{ID: f.Tag.PouchID().String(), From: t.From, To: t.To, Via: t.Via, Delivered: st.Delivered, Custody: len(f.Custody)}
+	if v.Open == "" {
+		return w, f.Finish()
+	}
+	me, err := keys.ParseIdentityFile(record.Handle(v.Open), []byte(v.Identity))
+	if err != nil {
+		return nil, err
+	}
+	o, err := letter.OpenPouch(f, me, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range o.Sections {
+		w.Sections = append(w.Sections, s.Title)
+	}
+	w.Text = o.Sections[1].Text
+	w.Attachments = len(o.Attachments)
+	return w, nil
+}
