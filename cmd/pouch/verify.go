@@ -39,6 +39,9 @@ Example, the Leader's office checks the receipt that came back:
 }
 
 func runVerify(ctx *cmdContext, args []string) error {
+	if onlineVerify(args) {
+		return runVerifyOnline(ctx, args) // a pouch ID on a server: chain.go
+	}
 	v := verbs["verify"]
 	fs := newFlags(ctx, v)
 	asJSON := fs.Bool("json", false, "print JSON")
