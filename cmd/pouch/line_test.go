@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -225,5 +226,95 @@ func TestLineTerminal(t *testing.T) {
 	}
 	if !strings.Contains(r.out+fmErr.String(), "logged at index") {
 		t.Errorf("neither end logged the call record:\n%s\n%s", r.out, fmErr.String())
+	}
+}
+
+// Two scripts: the minister hands the President's sealed letter over the
+// line; the Speaker's side saves it, and the call record, logged, names it.
+func TestLineScriptPouch(t *testing.T) {
+	url, home := lineServer(t, "ir/speaker", "ru/fm", "ru/president")
+	dir := t.TempDir()
+	letterMD := filepath.Join(dir, "letter.md")
+	os.WriteFile(letterMD, []byte("## Greeting\n\nTo the Speaker of the Majlis.\n"), 0o644)
+	pouchFile := filepath.Join(dir, "letter.pouch")
+	var sealErr bytes.Buffer
+	if st := runMain(&cmdContext{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &sealErr, getenv: lineEnv(url, home)},
+		[]string{"seal", "--as", "ru/president", "--to", "ir/speaker", "--via", "ru/fm", "-o", pouchFile, letterMD}); st != 0 {
+		t.Fatalf("seal: %s", sealErr.String())
+	}
+	sealed, _ := os.ReadFile(pouchFile)
+
+	saveDir := t.TempDir()
+	var spOut, spErr, fmOut, fmErr screen
+	done := make(chan int, 2)
+	go func() {
+		done <- runMain(&cmdContext{stdin: strings.NewReader("Welcome.\n"), stdout: &spOut, stderr: &spErr, getenv: lineEnv(url, home)},
+			[]string{"line", "--as", "ir/speaker", "--script", "--json", "--save", saveDir, "--linger", "20s", "ru/fm"})
+	}()
+	go func() {
+		done <- runMain(&cmdContext{stdin: strings.NewReader("I bring the President's letter.\n"), stdout: &fmOut, stderr: &fmErr, getenv: lineEnv(url, home)},
+			[]string{"line", "--as", "ru/fm", "--script", "--pouch", pouchFile, "--linger", "300ms", "ir/speaker"})
+	}()
+	for range 2 {
+		select {
+		case st := <-done:
+			if st != 0 {
+				t.Fatalf("exit %d\nspeaker: %s %s\nminister: %s %s", st, spOut.String(), spErr.String(), fmOut.String(), fmErr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the line did not end\nspeaker: %s %s\nminister: %s %s", spOut.String(), spErr.String(), fmOut.String(), fmErr.String())
+		}
+	}
+	if !strings.Contains(fmOut.String(), "ir/speaker: Welcome.") {
+		t.Errorf("minister's output:\n%s", fmOut.String())
+	}
+	// The Speaker's JSON lines: the text, the pouch, the call record.
+	var pouchID, callID string
+	for _, ln := range strings.Split(strings.TrimSpace(spOut.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(ln), &m); err != nil {
+			t.Fatalf("not a JSON line: %q", ln)
+		}
+		if m["v"] != 1.0 {
+			t.Errorf("no version in %q", ln)
+		}
+		switch {
+		case m["text"] != nil && m["text"] != "I bring the President's letter.":
+			t.Errorf("text %v", m["text"])
+		case m["pouch"] != nil:
+			pouchID = m["pouch"].(string)
+		case m["call_record"] != nil:
+			callID = m["call_record"].(string)
+			ps := m["pouches"].([]any)
+			if len(ps) != 1 || ps[0] != pouchID || m["logged"] != true {
+				t.Errorf("call record line %q, pouch %s", ln, pouchID)
+			}
+		}
+	}
+	if pouchID == "" || callID == "" {
+		t.Fatalf("speaker's output lacks the pouch or the call record:\n%s\n%s", spOut.String(), spErr.String())
+	}
+	got, err := os.ReadFile(filepath.Join(saveDir, pouchID+".pouch"))
+	if err != nil || !bytes.Equal(got, sealed) {
+		t.Fatalf("saved pouch differs from the sealed one: %v", err)
+	}
+	// The call record is in the log, readable by a participant, fully
+	// signed and naming the pouch.
+	hm := &keys.Home{Dir: home}
+	sp, err := hm.Load("ir/speaker", "test passphrase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := record.ParseID(callID)
+	v, err := client.New(url).Record(context.Background(), id, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := line.VerifyCall(v.Signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := c.PouchIDs(); len(ids) != 1 || ids[0].String() != pouchID || c.Record.Origin != lineOrigin {
+		t.Errorf("logged call record %+v", c.Body)
 	}
 }
