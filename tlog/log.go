@@ -1,6 +1,7 @@
 package tlog
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -54,7 +55,7 @@ type Log struct {
 	mu       sync.Mutex
 	cp       []byte // the published checkpoint
 	size     uint64 // its size
-	changed  chan struct{}
+	waiters  waiters
 	failures int
 }
 
@@ -81,7 +82,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Log, error) {
 	}
 	l := &Log{
 		cfg: cfg, st: st, h: newHashes(st), signer: signer, vkey: vkey,
-		log: cfg.Logger, hc: cfg.HTTPClient, changed: make(chan struct{}),
+		log: cfg.Logger, hc: cfg.HTTPClient,
 	}
 	if l.log == nil {
 		l.log = slog.Default()
@@ -169,19 +170,46 @@ func (l *Log) Checkpoint() ([]byte, uint64) {
 // WaitCheckpoint blocks until a checkpoint of at least size leaves is
 // published, and returns it.
 func (l *Log) WaitCheckpoint(ctx context.Context, size uint64) ([]byte, uint64, error) {
-	for {
-		l.mu.Lock()
-		cp, n, ch := l.cp, l.size, l.changed
+	l.mu.Lock()
+	if l.size >= size {
+		cp, n := l.cp, l.size
 		l.mu.Unlock()
-		if n >= size {
-			return cp, n, nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, n, ctx.Err()
-		}
+		return cp, n, nil
 	}
+	w := &waiter{size: size, ch: make(chan struct{})}
+	heap.Push(&l.waiters, w)
+	l.mu.Unlock()
+	select {
+	case <-w.ch:
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.cp, l.size, nil
+	case <-ctx.Done():
+		// The waiter stays in the heap until a checkpoint covers it.
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return nil, l.size, ctx.Err()
+	}
+}
+
+// A waiter waits for a checkpoint of at least size leaves. Waiters are
+// kept in a heap by size, so a new checkpoint wakes only those it covers.
+type waiter struct {
+	size uint64
+	ch   chan struct{}
+}
+
+type waiters []*waiter
+
+func (h waiters) Len() int           { return len(h) }
+func (h waiters) Less(i, j int) bool { return h[i].size < h[j].size }
+func (h waiters) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *waiters) Push(x any)        { *h = append(*h, x.(*waiter)) }
+func (h *waiters) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return w
 }
 
 func (l *Log) publish(cp []byte, size uint64) {
@@ -191,8 +219,9 @@ func (l *Log) publish(cp []byte, size uint64) {
 		return
 	}
 	l.cp, l.size = cp, size
-	close(l.changed)
-	l.changed = make(chan struct{})
+	for len(l.waiters) > 0 && l.waiters[0].size <= size {
+		close(heap.Pop(&l.waiters).(*waiter).ch)
+	}
 }
 
 // Run sequences until ctx is done: it waits for appended leaves and
@@ -436,3 +465,6 @@ func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte,
 	}
 	return b, nil
 }
+
+// Store returns the store the log is kept in.
+func (l *Log) Store() store.Store { return l.st }

@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 type Store struct {
 	w, r *sql.DB
 
-	reqs    chan *appendReq
+	reqs    chan *writeReq
 	closing chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -75,13 +75,25 @@ type Store struct {
 	size    uint64        // leaves appended
 	changed chan struct{} // closed and replaced when size grows
 	state   store.LogState
-	next    uint64 // writer goroutine only: next leaf index
+	next    uint64        // writer goroutine only: next leaf index
+	pending []record.Leaf // writer goroutine only: leaves of the transaction in progress
+
+	// recent holds the leaves from index recentBase on, so that the
+	// sequencer reads what it integrates from memory. Guarded by mu.
+	recent     []record.Leaf
+	recentBase uint64
 }
+
+// maxRecent bounds the leaves kept in memory for the sequencer.
+const maxRecent = 1 << 17
 
 var _ store.Store = (*Store)(nil)
 
-type appendReq struct {
+// A writeReq is an Append call or a sequencing round, committed by the
+// writer goroutine together with the others pending (group commit).
+type writeReq struct {
 	entries []*store.Entry
+	round   *store.Round
 	res     []store.Sequenced
 	err     error
 	done    chan struct{}
@@ -96,6 +108,8 @@ func Open(path string) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "temp_store(MEMORY)")
+	q.Add("_pragma", "cache_size(-65536)")
 	q.Add("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
 	w, err := sql.Open("sqlite", dsn)
@@ -118,7 +132,7 @@ func Open(path string) (*Store, error) {
 	r.SetMaxOpenConns(8)
 	s := &Store{
 		w: w, r: r,
-		reqs:    make(chan *appendReq, 1024),
+		reqs:    make(chan *writeReq, 1024),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
@@ -132,6 +146,7 @@ func Open(path string) (*Store, error) {
 		s.size = uint64(n.Int64) + 1
 	}
 	s.next = s.size
+	s.recentBase = s.size
 	s.state.Size = s.size
 	var cs sql.NullInt64
 	var note []byte
@@ -172,7 +187,7 @@ func (s *Store) Append(ctx context.Context, entries []*store.Entry) ([]store.Seq
 	if len(entries) > store.MaxBatch {
 		return nil, fmt.Errorf("%d entries: %w (limit %d)", len(entries), store.ErrTooLarge, store.MaxBatch)
 	}
-	req := &appendReq{entries: entries, done: make(chan struct{})}
+	req := &writeReq{entries: entries, done: make(chan struct{})}
 	select {
 	case s.reqs <- req:
 	case <-s.closing:
@@ -192,14 +207,14 @@ func (s *Store) Append(ctx context.Context, entries []*store.Entry) ([]store.Seq
 func (s *Store) writer() {
 	defer close(s.done)
 	for {
-		var first *appendReq
+		var first *writeReq
 		select {
 		case first = <-s.reqs:
 		case <-s.closing:
 			s.failPending()
 			return
 		}
-		batch := []*appendReq{first}
+		batch := []*writeReq{first}
 		n := len(first.entries)
 	drain:
 		for n < maxGroup {
@@ -230,7 +245,7 @@ func (s *Store) failPending() {
 // commit writes one group of append requests in one transaction.
 //
 // SPEC: spec/store.md#append
-func (s *Store) commit(batch []*appendReq) {
+func (s *Store) commit(batch []*writeReq) {
 	err := s.commitTx(batch)
 	if err != nil {
 		// Nothing was written: restore the counter and fail every request
@@ -244,11 +259,24 @@ func (s *Store) commit(batch []*appendReq) {
 		}
 	} else {
 		s.mu.Lock()
+		if s.recentBase+uint64(len(s.recent)) == s.size {
+			s.recent = append(s.recent, s.pending...)
+			if len(s.recent) > maxRecent {
+				drop := len(s.recent) - maxRecent/2
+				s.recentBase += uint64(drop)
+				s.recent = append([]record.Leaf(nil), s.recent[drop:]...)
+			}
+		}
 		if s.next > s.size {
 			s.size = s.next
 			s.state.Size = s.next
 			close(s.changed)
 			s.changed = make(chan struct{})
+		}
+		for _, r := range batch {
+			if r.round != nil && r.err == nil {
+				s.state.TreeSize, s.state.Checkpoint = r.round.NewSize, r.round.Checkpoint
+			}
 		}
 		s.mu.Unlock()
 	}
@@ -257,53 +285,52 @@ func (s *Store) commit(batch []*appendReq) {
 	}
 }
 
-func (s *Store) commitTx(batch []*appendReq) error {
+func (s *Store) commitTx(batch []*writeReq) error {
 	ctx := context.Background()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: beginning the append transaction: %w", err)
 	}
 	defer tx.Rollback()
-	exists, err := tx.PrepareContext(ctx, `SELECT 1 FROM records WHERE id = ?`)
+
+	// Which of the IDs are stored already: one query per chunk of IDs.
+	var ids []any
+	for _, r := range batch {
+		for _, e := range r.entries {
+			ids = append(ids, e.ID[:])
+		}
+	}
+	stored, err := existing(ctx, tx, ids)
 	if err != nil {
 		return err
 	}
-	insRec, err := tx.PrepareContext(ctx, `INSERT INTO records (idx, id, kind, time, public, parties, refs, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	insParty, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO parties (handle, idx, kind) VALUES (?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	insRef, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO refs (ref, idx) VALUES (?, ?)`)
-	if err != nil {
-		return err
-	}
-	insPayload, err := tx.PrepareContext(ctx, `INSERT INTO payloads (idx, data) VALUES (?, ?)`)
-	if err != nil {
-		return err
-	}
+
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	ms := now.UnixMilli()
-	seen := make(map[record.ID]bool)
-	var one int
+	seen := make(map[record.ID]bool, len(ids))
+	s.mu.Lock()
+	tree := s.state.TreeSize
+	hasCheckpoint := s.state.Checkpoint != nil
+	s.mu.Unlock()
+	var recArgs, partyArgs, refArgs []any
+	s.pending = s.pending[:0]
 	for _, r := range batch {
+		if r.round != nil {
+			if err := s.integrateTx(ctx, tx, r, &tree, &hasCheckpoint); err != nil {
+				return err
+			}
+			continue
+		}
 		dup := false
-		mine := make(map[record.ID]bool, len(r.entries))
-		for _, e := range r.entries {
-			if seen[e.ID] || mine[e.ID] {
+		for k, e := range r.entries {
+			if seen[e.ID] || stored[e.ID] {
 				dup = true
 				break
 			}
-			mine[e.ID] = true
-			err := exists.QueryRowContext(ctx, e.ID[:]).Scan(&one)
-			if err == nil {
-				dup = true
-				break
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("store: looking up record %s: %w", e.ID.Short(), err)
+			for _, o := range r.entries[:k] {
+				if o.ID == e.ID {
+					dup = true
+				}
 			}
 		}
 		if dup {
@@ -312,37 +339,87 @@ func (s *Store) commitTx(batch []*appendReq) error {
 		}
 		r.res = make([]store.Sequenced, len(r.entries))
 		for i, e := range r.entries {
-			idx := s.next
+			idx := int64(s.next)
 			s.next++
 			seen[e.ID] = true
 			pub := 0
 			if e.Public {
 				pub = 1
 			}
-			if _, err := insRec.ExecContext(ctx, int64(idx), e.ID[:], string(e.Kind), ms, pub,
-				joinHandles(e.Parties), joinIDs(e.Refs), e.Signed); err != nil {
-				return fmt.Errorf("store: inserting record %s: %w", e.ID.Short(), err)
-			}
+			recArgs = append(recArgs, idx, e.ID[:], string(e.Kind), ms, pub, joinHandles(e.Parties), joinIDs(e.Refs), e.Signed)
 			for _, p := range e.Parties {
-				if _, err := insParty.ExecContext(ctx, string(p), int64(idx), string(e.Kind)); err != nil {
-					return fmt.Errorf("store: indexing record %s: %w", e.ID.Short(), err)
-				}
+				partyArgs = append(partyArgs, string(p), idx, string(e.Kind))
 			}
 			for _, ref := range e.Refs {
-				if _, err := insRef.ExecContext(ctx, ref[:], int64(idx)); err != nil {
-					return fmt.Errorf("store: indexing record %s: %w", e.ID.Short(), err)
-				}
+				refArgs = append(refArgs, ref[:], idx)
 			}
 			if e.Payload != nil {
-				if _, err := insPayload.ExecContext(ctx, int64(idx), e.Payload); err != nil {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO payloads (idx, data) VALUES (?, ?)`, idx, e.Payload); err != nil {
 					return fmt.Errorf("store: storing the payload of %s: %w", e.ID.Short(), err)
 				}
 			}
-			r.res[i] = store.Sequenced{Index: idx, Time: now}
+			r.res[i] = store.Sequenced{Index: uint64(idx), Time: now}
+			s.pending = append(s.pending, record.Leaf{Kind: e.Kind, ID: e.ID})
 		}
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO records (idx, id, kind, time, public, parties, refs, signed) VALUES `, 8, recArgs); err != nil {
+		return fmt.Errorf("store: inserting records: %w", err)
+	}
+	if err := insertRows(ctx, tx, `INSERT OR IGNORE INTO parties (handle, idx, kind) VALUES `, 3, partyArgs); err != nil {
+		return fmt.Errorf("store: indexing parties: %w", err)
+	}
+	if err := insertRows(ctx, tx, `INSERT OR IGNORE INTO refs (ref, idx) VALUES `, 2, refArgs); err != nil {
+		return fmt.Errorf("store: indexing references: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: committing appends: %w", err)
+	}
+	return nil
+}
+
+// maxParams bounds the parameters of one statement, well below SQLite's
+// limit of 32766.
+const maxParams = 900
+
+// existing returns which of ids (32-byte record IDs) are stored.
+func existing(ctx context.Context, tx *sql.Tx, ids []any) (map[record.ID]bool, error) {
+	out := make(map[record.ID]bool)
+	for len(ids) > 0 {
+		n := min(len(ids), maxParams)
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM records WHERE id IN (`+placeholders(n)+`)`, ids[:n]...)
+		if err != nil {
+			return nil, fmt.Errorf("store: looking up records: %w", err)
+		}
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			var id record.ID
+			copy(id[:], b)
+			out[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// insertRows runs head with as many "(?, ...)" tuples of width parameters
+// as args holds, in statements of at most maxParams parameters.
+func insertRows(ctx context.Context, tx *sql.Tx, head string, width int, args []any) error {
+	tuple := "(" + placeholders(width) + ")"
+	for len(args) > 0 {
+		rows := min(len(args)/width, maxParams/width)
+		q := head + strings.Repeat(tuple+",", rows-1) + tuple
+		if _, err := tx.ExecContext(ctx, q, args[:rows*width]...); err != nil {
+			return err
+		}
+		args = args[rows*width:]
 	}
 	return nil
 }
@@ -549,6 +626,13 @@ func (s *Store) WaitSize(ctx context.Context, size uint64) (uint64, error) {
 
 // Leaves implements store.Store.
 func (s *Store) Leaves(ctx context.Context, start uint64, n int) ([]record.Leaf, error) {
+	s.mu.Lock()
+	if start >= s.recentBase && start+uint64(n) <= s.recentBase+uint64(len(s.recent)) {
+		out := append([]record.Leaf(nil), s.recent[start-s.recentBase:start-s.recentBase+uint64(n)]...)
+		s.mu.Unlock()
+		return out, nil
+	}
+	s.mu.Unlock()
 	rows, err := s.r.QueryContext(ctx, `SELECT kind, id FROM records WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(start), int64(start)+int64(n))
 	if err != nil {
 		return nil, fmt.Errorf("store: reading leaves: %w", err)
@@ -602,52 +686,62 @@ func (s *Store) Tiles(ctx context.Context, ids []store.TileID) ([]store.Tile, er
 	return out, nil
 }
 
-// Integrate implements store.Store.
+// Integrate implements store.Store. The round is committed by the writer
+// goroutine in the same transaction as the appends pending with it.
 //
 // SPEC: spec/store.md#integrate
 func (s *Store) Integrate(ctx context.Context, r *store.Round) error {
 	if r.NewSize < r.OldSize {
 		return fmt.Errorf("store: a round cannot shrink the tree from %d to %d", r.OldSize, r.NewSize)
 	}
-	s.mu.Lock()
-	appended := s.size
-	s.mu.Unlock()
-	if r.NewSize > appended {
-		return fmt.Errorf("store: a round to size %d is beyond the %d leaves appended", r.NewSize, appended)
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: beginning the integration: %w", err)
-	}
-	defer tx.Rollback()
-	var cur sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT MAX(size) FROM checkpoints`).Scan(&cur); err != nil {
-		return fmt.Errorf("store: reading the tree size: %w", err)
-	}
-	if uint64(cur.Int64) != r.OldSize {
-		return fmt.Errorf("store: round from size %d, tree has %d: %w", r.OldSize, cur.Int64, store.ErrConflict)
-	}
-	up, err := tx.PrepareContext(ctx, `INSERT INTO tiles (key, hashes) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes`)
-	if err != nil {
-		return err
-	}
 	for _, t := range r.Tiles {
 		if len(t.Hashes) == 0 || len(t.Hashes)%32 != 0 || len(t.Hashes) > 32*store.TileWidth {
 			return fmt.Errorf("store: tile %d/%d has %d bytes, not 1 to %d hashes", t.Level, t.Index, len(t.Hashes), store.TileWidth)
 		}
-		if _, err := up.ExecContext(ctx, tileKey(t.TileID), t.Hashes); err != nil {
-			return fmt.Errorf("store: writing tile %d/%d: %w", t.Level, t.Index, err)
+		if t.Level < 0 || t.Level > 63/store.TileHeight || t.Index >= 1<<56 {
+			return fmt.Errorf("store: no tile %d/%d", t.Level, t.Index)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (size, note) VALUES (?, ?) ON CONFLICT (size) DO UPDATE SET note = excluded.note`, int64(r.NewSize), r.Checkpoint); err != nil {
+	req := &writeReq{round: r, done: make(chan struct{})}
+	select {
+	case s.reqs <- req:
+	case <-s.closing:
+		return store.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-req.done // a round is short: wait for it even if ctx ends, to report its fate
+	return req.err
+}
+
+// integrateTx writes round r.round in tx. A round that does not apply
+// fails alone (r.err); an error writing it fails the transaction.
+func (s *Store) integrateTx(ctx context.Context, tx *sql.Tx, r *writeReq, tree *uint64, hasCheckpoint *bool) error {
+	rd := r.round
+	if rd.OldSize != *tree || (*hasCheckpoint && rd.NewSize == rd.OldSize && rd.OldSize == 0) {
+		r.err = fmt.Errorf("store: round from size %d, tree has %d: %w", rd.OldSize, *tree, store.ErrConflict)
+		return nil
+	}
+	if rd.NewSize > s.next {
+		r.err = fmt.Errorf("store: a round to size %d is beyond the %d leaves appended", rd.NewSize, s.next)
+		return nil
+	}
+	if len(rd.Tiles) > 0 {
+		up, err := tx.PrepareContext(ctx, `INSERT INTO tiles (key, hashes) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes`)
+		if err != nil {
+			return err
+		}
+		for _, t := range rd.Tiles {
+			if _, err := up.ExecContext(ctx, tileKey(t.TileID), t.Hashes); err != nil {
+				return fmt.Errorf("store: writing tile %d/%d: %w", t.Level, t.Index, err)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (size, note) VALUES (?, ?) ON CONFLICT (size) DO UPDATE SET note = excluded.note`, int64(rd.NewSize), rd.Checkpoint); err != nil {
 		return fmt.Errorf("store: writing the checkpoint: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: committing the integration: %w", err)
-	}
-	s.mu.Lock()
-	s.state.TreeSize, s.state.Checkpoint = r.NewSize, r.Checkpoint
-	s.mu.Unlock()
+	*tree = rd.NewSize
+	*hasCheckpoint = true
 	return nil
 }
 
@@ -675,4 +769,19 @@ func (s *Store) Cosigned(ctx context.Context, size uint64, note []byte) error {
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// LogBytes returns the bytes the SQLite file at path spends on the log's
+// tree (the tiles table) and on its checkpoints, as SQLite's dbstat table
+// counts them (pages, including free space in them).
+func LogBytes(path string) (tiles, checkpoints int64, err error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(1)")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	err = db.QueryRow(`SELECT
+		(SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = 'tiles'),
+		(SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = 'checkpoints')`).Scan(&tiles, &checkpoints)
+	return tiles, checkpoints, err
 }
