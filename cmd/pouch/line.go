@@ -47,23 +47,25 @@ what the other side says is shown with its time and who said it.
 
 With --script, or when standard input is not a terminal, every line of
 standard input is sent, every line received is printed to standard
-output as "TIME HANDLE: TEXT" (or one JSON object a line with --json), and the line is hung
-up at the end of input, once the other side has hung up too or after
---linger.
+output as "TIME HANDLE: TEXT" (one JSON object a line with --json), and
+the line is hung up at the end of input, once the other side has hung up
+too or after --linger.
 
 When the line closes, both ends sign the call record (participants,
 start, end, bytes, pouches handed over, and a value bound to the TLS
 session) and submit it to the log as a private record either may publish.
 Pouches received are saved in --save DIR as ID.pouch; take custody of
-them with "pouch take".
+them with "pouch take ID", or sign delivery with "pouch deliver ID".
 
 Environment: POUCH_AS, POUCH_SERVER, POUCH_PASSPHRASE.
 
-Example, scene 3: the Foreign Minister calls the Speaker and hands over
-the President's letter.
+Example, scene 3 of the reference scenario: the Foreign Minister of Iran
+calls the President of Russia and hands over President Rouhani's sealed
+letter; the President then signs its delivery.
 
-  pouch line --as ir/speaker ru/fm                      (in Tehran)
-  pouch line --as ru/fm --pouch letter.pouch ir/speaker  (in Moscow)`,
+  pouch line --as ru/president ir/fm                          (in Moscow)
+  pouch line --as ir/fm --pouch rouhani.pouch ru/president    (in Tehran)
+  pouch deliver ID                                            (in Moscow)`,
 		run: runLine,
 	})
 
@@ -467,7 +469,7 @@ func (s *lineSession) finish(ctx context.Context, cl *client.Client, c *line.Cal
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, h := range s.received {
-		fmt.Fprintf(s.ctx.stderr, "pouch: hint: take custody of pouch %s with \"pouch take %s\" (handed over on line %s)\n", h.id.Short(), h.id, id.Short())
+		fmt.Fprintf(s.ctx.stderr, "pouch: hint: pouch %s came over line %s: take custody with \"pouch take %s\", or sign delivery with \"pouch deliver %s\"\n", h.id.Short(), id.Short(), h.id, h.id)
 	}
 	if err != nil && !errors.Is(err, client.ErrReplay) {
 		return withHint(fmt.Errorf("submitting the call record: %w", err), "it is saved with --record FILE; submit it later")
