@@ -74,8 +74,10 @@ letter; the President then signs its delivery.
 	// SPEC: spec/line.md#call-record
 	server.RegisterKind(record.KindLine, server.KindRules{
 		Check: func(_ *directory.Directory, s *record.Signed, r *record.Record, _ directory.Pos) error {
-			_, err := line.CheckCall(s, r)
-			return err
+			if _, err := line.CheckCall(s, r); err != nil {
+				return fmt.Errorf("%w: %w", record.ErrMalformedRecord, err)
+			}
+			return nil
 		},
 		Refs: func(r *record.Record) []record.ID {
 			var b line.CallBody

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -316,5 +317,35 @@ func TestLineScriptPouch(t *testing.T) {
 	}
 	if ids := c.PouchIDs(); len(ids) != 1 || ids[0].String() != pouchID || c.Record.Origin != lineOrigin {
 		t.Errorf("logged call record %+v", c.Body)
+	}
+	// The server refuses a call record with one signature missing, and
+	// one whose body breaks the rules.
+	half := *c.Signed
+	half.Sigs = half.Sigs[:1]
+	if _, err := client.New(url).Submit(context.Background(), &half); err == nil || !strings.Contains(err.Error(), "signature missing") {
+		t.Errorf("half-signed call record: %v", err)
+	}
+	bad := *c.Record
+	bad.Salt = record.NewSalt()
+	body := c.Body
+	body.End = body.Start - 1
+	bad.Time = body.End
+	fm, _ := hm.Load("ru/fm", "test passphrase")
+	var ends []ed25519.PrivateKey
+	for _, h := range bad.By {
+		if h == "ir/speaker" {
+			ends = append(ends, sp.Signing)
+		} else {
+			ends = append(ends, fm.Signing)
+		}
+	}
+	badRec, err := record.Sign(&bad, &body, ends...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.New(url).Submit(context.Background(), badRec)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusBadRequest || !strings.Contains(err.Error(), "ends before it starts") {
+		t.Errorf("call record ending before it starts: %v", err)
 	}
 }
