@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"pouch.dev/record"
 )
@@ -128,10 +129,13 @@ type index struct {
 	entered Date // "" if never
 	ended   Date // "" if not (yet) ended
 	fired   map[Trigger]Date
-	series  []*series // sorted by clause order, party order, verifier
+	series  []*series // sorted by compareSeries
 	byKey   map[attKey]*series
 	need    int
 	keep    int
+
+	clauseOrder map[string]int
+	partyOrder  map[string]int
 }
 
 // Need returns the number of parties whose signatures bring the agreement
@@ -153,10 +157,41 @@ func (t *Timeline) index() *index {
 	if t.ix != nil {
 		return t.ix
 	}
-	ix := &index{fired: map[Trigger]Date{}, byKey: map[attKey]*series{}}
+	ix := &index{fired: map[Trigger]Date{}, byKey: map[attKey]*series{},
+		clauseOrder: map[string]int{}, partyOrder: map[string]int{}}
 	ix.need, ix.keep = t.need()
+	for i, c := range t.body.Clauses {
+		ix.clauseOrder[c.ID] = i
+	}
+	for i, p := range t.order {
+		ix.partyOrder[p.House] = i
+	}
+	ix.membership(t)
+	for _, a := range t.actions {
+		if a.Attest != nil {
+			ix.attest(a)
+		}
+	}
+	t.ix = ix
+	return ix
+}
 
-	// SPEC: spec/agreement.md#force
+// update keeps the index current after action a is applied: a change of
+// membership recomputes the step function (a few hundred terms at most);
+// an attestation is inserted into its series, usually at the end.
+func (ix *index) update(t *Timeline, a *Action) {
+	if a.Attest != nil {
+		ix.attest(a)
+	} else {
+		ix.membership(t)
+	}
+}
+
+// membership computes the step function of the number of parties in
+// force, and the days the agreement entered into and ceased to be in force.
+//
+// SPEC: spec/agreement.md#force
+func (ix *index) membership(t *Timeline) {
 	type delta struct {
 		date Date
 		d    int
@@ -170,15 +205,8 @@ func (t *Timeline) index() *index {
 			}
 		}
 	}
-	slices.SortFunc(ds, func(a, b delta) int {
-		switch {
-		case a.date < b.date:
-			return -1
-		case a.date > b.date:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ds, func(a, b delta) int { return strings.Compare(string(a.date), string(b.date)) })
+	ix.steps, ix.entered, ix.ended = ix.steps[:0], "", ""
 	count := 0
 	for i, d := range ds {
 		count += d.d
@@ -197,67 +225,51 @@ func (t *Timeline) index() *index {
 			break
 		}
 	}
+}
 
-	// Attestations, by series, and the triggers they fire.
-	for _, a := range t.actions {
-		if a.Attest == nil {
-			continue
-		}
-		k := attKey{a.By, a.Attest.Party, a.Attest.Clause}
-		s := ix.byKey[k]
-		if s == nil {
-			s = &series{key: k}
-			ix.byKey[k] = s
-			ix.series = append(ix.series, s)
-		}
-		s.acts = append(s.acts, a)
-		tr := Trigger{By: a.By, Of: a.Attest.Party, Clause: a.Attest.Clause}
-		if d, ok := ix.fired[tr]; !ok || a.Attest.Date < d {
-			ix.fired[tr] = a.Attest.Date
-		}
+// attest adds attestation a to its series, kept sorted by date and then
+// log order, with its running maximum of the period's end, and to the
+// triggers it fires.
+func (ix *index) attest(a *Action) {
+	k := attKey{a.By, a.Attest.Party, a.Attest.Clause}
+	s := ix.byKey[k]
+	if s == nil {
+		s = &series{key: k}
+		ix.byKey[k] = s
+		i, _ := slices.BinarySearchFunc(ix.series, s, ix.compareSeries)
+		ix.series = slices.Insert(ix.series, i, s)
 	}
-	clauseOrder := map[string]int{}
-	for i, c := range t.body.Clauses {
-		clauseOrder[c.ID] = i
+	// Actions arrive in log order: the new one goes after every action
+	// dated on or before its date.
+	i := len(s.acts)
+	for i > 0 && s.acts[i-1].Attest.Date > a.Attest.Date {
+		i--
 	}
-	partyOrder := map[string]int{}
-	for i, p := range t.order {
-		partyOrder[p.House] = i
+	s.acts = slices.Insert(s.acts, i, a)
+	s.maxTo = slices.Insert(s.maxTo, i, "")
+	for j := i; j < len(s.acts); j++ {
+		m := s.acts[j].Attest.To
+		if j > 0 {
+			m = maxDate(m, s.maxTo[j-1])
+		}
+		s.maxTo[j] = m
 	}
-	slices.SortFunc(ix.series, func(a, b *series) int {
-		if c := clauseOrder[a.key.clause] - clauseOrder[b.key.clause]; c != 0 {
-			return c
-		}
-		if c := partyOrder[a.key.party] - partyOrder[b.key.party]; c != 0 {
-			return c
-		}
-		switch {
-		case a.key.by < b.key.by:
-			return -1
-		case a.key.by > b.key.by:
-			return 1
-		}
-		return 0
-	})
-	for _, s := range ix.series {
-		slices.SortStableFunc(s.acts, func(a, b *Action) int {
-			switch {
-			case a.Attest.Date < b.Attest.Date:
-				return -1
-			case a.Attest.Date > b.Attest.Date:
-				return 1
-			}
-			return 0 // stable: log order
-		})
-		s.maxTo = make([]Date, len(s.acts))
-		var m Date
-		for i, a := range s.acts {
-			m = maxDate(m, a.Attest.To)
-			s.maxTo[i] = m
-		}
+	tr := Trigger{By: a.By, Of: a.Attest.Party, Clause: a.Attest.Clause}
+	if d, ok := ix.fired[tr]; !ok || a.Attest.Date < d {
+		ix.fired[tr] = a.Attest.Date
 	}
-	t.ix = ix
-	return ix
+}
+
+// compareSeries orders series by clause, then party (in the agreement's
+// order), then verifier.
+func (ix *index) compareSeries(a, b *series) int {
+	if c := ix.clauseOrder[a.key.clause] - ix.clauseOrder[b.key.clause]; c != 0 {
+		return c
+	}
+	if c := ix.partyOrder[a.key.party] - ix.partyOrder[b.key.party]; c != 0 {
+		return c
+	}
+	return strings.Compare(string(a.key.by), string(b.key.by))
 }
 
 // inForce reports whether the agreement is in force on d.

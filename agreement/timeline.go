@@ -30,7 +30,7 @@ type Timeline struct {
 	actions  []*Action
 	rejected []*Refusal
 
-	ix *index // derived; nil when an action changed the timeline
+	ix *index // derived, built on first use and then kept current by Apply
 }
 
 type party struct {
@@ -331,7 +331,9 @@ func (t *Timeline) prepare(e Entry) (func(), error) {
 		t.seen[id] = e.Index
 		t.actions = append(t.actions, a)
 		t.next = e.Index + 1
-		t.ix = nil
+		if t.ix != nil {
+			t.ix.update(t, a)
+		}
 	}, nil
 }
 
