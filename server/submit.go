@@ -136,8 +136,10 @@ func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http
 func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record.Record, pre any, payload []byte) (*Accepted, error) {
 	id := s.ID()
 	// A replay is named as such, before any other rule could refuse it
-	// for a less telling reason. (Append refuses duplicates too.)
-	if _, err := c.st.Get(ctx, id); err == nil {
+	// for a less telling reason. Append refuses duplicates too, so a tag,
+	// whose checks do not depend on what follows it, needs no lookup; a
+	// custody record is looked up in its pouch's chain, in memory.
+	if c.replayed(ctx, r, id, pre) {
 		return nil, fmt.Errorf("%s record %s: %w", r.Kind, id.Short(), store.ErrDuplicate)
 	}
 	e := &store.Entry{ID: id, Kind: r.Kind, Signed: s.Marshal(), Public: !r.Private()}
@@ -362,4 +364,28 @@ func (c *Correspondence) pouch(id record.ID) (*pouchState, bool) {
 	defer c.pmu.RUnlock()
 	p, ok := c.pouches[id]
 	return p, ok
+}
+
+// replayed reports whether record id is already in the log, for the kinds
+// whose other rules would refuse a replay for another reason.
+func (c *Correspondence) replayed(ctx context.Context, r *record.Record, id record.ID, pre any) bool {
+	switch r.Kind {
+	case record.KindTag:
+		return false
+	case record.KindCustody:
+		p, ok := c.pouch(pre.(*letter.SignedCustody).Custody.Pouch)
+		if !ok {
+			return false
+		}
+		c.pmu.RLock()
+		defer c.pmu.RUnlock()
+		for _, st := range p.Custody {
+			if st.ID == id {
+				return true
+			}
+		}
+		return false
+	}
+	_, err := c.st.Get(ctx, id)
+	return err == nil
 }

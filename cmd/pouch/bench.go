@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"pouch.dev/client"
+	"pouch.dev/internal/scenario"
+	"pouch.dev/letter"
+	"pouch.dev/record"
+	"pouch.dev/server"
+)
+
+func init() {
+	register(&verb{
+		name:  "bench",
+		args:  "[--n N] [--workers W] [--streams S]",
+		short: "load generator: pouches submitted per second over loopback HTTP, latency, idle inbox streams",
+		long: `
+pouch bench starts a fresh embedded server (SQLite in a temporary folder,
+open mode) on 127.0.0.1, admits a few principals, seals N pouches (1 KiB
+letters, each sealed with age to the addressee and the author) before the
+clock starts, then:
+
+ 1. submits them with W concurrent HTTP clients as fast as the server
+    acknowledges them (each acknowledgement means verified, checked
+    against the directory, durably stored and given a log index), and
+    reports pouches/s and latency percentiles;
+ 2. submits fresh pouches at half that rate and reports p99 latency;
+ 3. waits for the log's checkpoint to cover every pouch;
+ 4. with --streams S, holds S idle inbox streams (server-sent events) open
+    and reports the process's resident memory before and after (client and
+    server share the process, so this counts both ends).
+
+Example:
+
+  pouch bench --n 20000 --workers 64 --streams 10000`,
+		run: runBench,
+	})
+}
+
+func runBench(ctx *cmdContext, args []string) error {
+	v := verbs["bench"]
+	fs := newFlags(ctx, v)
+	n := fs.Int("n", 20000, "pouches per phase")
+	workers := fs.Int("workers", 64, "concurrent HTTP clients")
+	streams := fs.Int("streams", 0, "idle inbox streams to hold open")
+	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the timed phases to `FILE`")
+	pos, err := parseFlags(ctx, v, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 || *n < 1 || *workers < 1 || *streams < 0 {
+		return usagef("", "bench takes no arguments and positive counts")
+	}
+	bg, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	out := ctx.stdout
+	w, err := scenario.Start(bg, scenario.Options{})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	tr := &http.Transport{MaxIdleConns: *workers * 2, MaxIdleConnsPerHost: *workers * 2, MaxConnsPerHost: 0}
+	w.Client.HTTP = &http.Client{Transport: tr}
+
+	if err := w.Found(bg, "bench", "benchmark house"); err != nil {
+		return err
+	}
+	const senders = 8
+	var ids []*client.Identity
+	for i := range senders + 1 {
+		id, err := w.Admit(bg, record.Handle(fmt.Sprintf("bench/p%d", i)), "")
+		if err != nil {
+			return err
+		}
+		ids = append(ids, id)
+	}
+	to := ids[senders]
+	text := strings.Repeat("pouch benchmark letter. ", 43)[:1024]
+	seal := func(count int) ([]*client.Sent, error) {
+		out := make([]*client.Sent, count)
+		var wg sync.WaitGroup
+		var firstErr atomic.Value
+		per := (count + runtime.NumCPU() - 1) / runtime.NumCPU()
+		for s := 0; s < count; s += per {
+			wg.Add(1)
+			go func(s int) {
+				defer wg.Done()
+				for i := s; i < min(s+per, count); i++ {
+					from := ids[i%senders]
+					sent, err := w.Client.Seal(bg, from, &client.Letter{To: to.Handle, Via: []record.Handle{ids[(i+1)%senders].Handle},
+						Sections: []letter.Section{{Title: "Load", Text: text}}}, nil)
+					if err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+					out[i] = sent
+				}
+			}(s)
+		}
+		wg.Wait()
+		if e := firstErr.Load(); e != nil {
+			return nil, e.(error)
+		}
+		return out, nil
+	}
+	fmt.Fprintf(out, "pouch bench: %d pouches per phase, %d workers, %d CPUs, server %s\n", *n, *workers, runtime.NumCPU(), w.URL)
+	t0 := time.Now()
+	batch1, err := seal(*n)
+	if err != nil {
+		return err
+	}
+	batch2, err := seal(*n)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "sealed %d pouches in %s (client side, not timed below)\n", 2**n, time.Since(t0).Round(time.Millisecond))
+
+	submit := func(s *client.Sent) (time.Duration, error) {
+		st := time.Now()
+		_, err := w.Client.SubmitPouch(bg, s.Sealed.Tag.Signed, s.Payload)
+		return time.Since(st), err
+	}
+
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+
+	// Phase 1: as fast as acknowledged.
+	lat := make([]time.Duration, len(batch1))
+	var next atomic.Int64
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(batch1) {
+					return
+				}
+				d, err := submit(batch1[i])
+				if err != nil {
+					if errs.Add(1) == 1 {
+						fmt.Fprintf(ctx.stderr, "pouch: bench: %v\n", err)
+					}
+				}
+				lat[i] = d
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	rate := float64(len(batch1)) / el.Seconds()
+	fmt.Fprintf(out, "phase 1, saturation: %d pouches in %s = %.0f pouches/s acknowledged; latency %s; errors %d\n",
+		len(batch1), el.Round(time.Millisecond), rate, pct(lat), errs.Load())
+
+	// Phase 2: at half that rate.
+	half := rate / 2
+	lat2 := make([]time.Duration, len(batch2))
+	interval := time.Duration(float64(time.Second) / half)
+	start = time.Now()
+	sem := make(chan struct{}, *workers*4)
+	for i := range batch2 {
+		due := start.Add(time.Duration(i) * interval)
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			d, err := submit(batch2[i])
+			if err != nil {
+				errs.Add(1)
+			}
+			lat2[i] = d
+		}(i)
+	}
+	wg.Wait()
+	el = time.Since(start)
+	fmt.Fprintf(out, "phase 2, at half rate (%.0f/s offered, %.0f/s achieved): latency %s; errors %d\n",
+		half, float64(len(batch2))/el.Seconds(), pct(lat2), errs.Load())
+
+	// Phase 3: the log covers them all.
+	st := time.Now()
+	total := uint64(2**n + senders + 2)
+	for {
+		s, err := w.Store.State(bg)
+		if err != nil {
+			return err
+		}
+		if s.TreeSize >= total {
+			break
+		}
+		if time.Since(st) > time.Minute {
+			return fmt.Errorf("bench: the log did not integrate %d leaves within a minute (at %d)", total, s.TreeSize)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fmt.Fprintf(out, "phase 3: checkpoint covers all %d leaves %s after the last acknowledgement\n", total, time.Since(st).Round(time.Millisecond))
+
+	if *streams > 0 {
+		runtime.GC()
+		before := rss()
+		sctx, stop := context.WithCancel(bg)
+		defer stop()
+		var open atomic.Int64
+		var swg sync.WaitGroup
+		tr2 := &http.Transport{MaxIdleConnsPerHost: *streams, MaxConnsPerHost: 0}
+		c2 := *w.Client
+		c2.HTTP = &http.Client{Transport: tr2}
+		for i := range *streams {
+			swg.Add(1)
+			go func(i int) {
+				first := true
+				c2.Follow(sctx, ids[i%len(ids)], func([]server.InboxItem) error {
+					if first {
+						first = false
+						open.Add(1)
+						swg.Done()
+					}
+					return nil
+				})
+				if first {
+					swg.Done()
+				}
+			}(i)
+		}
+		swg.Wait()
+		runtime.GC()
+		after := rss()
+		fmt.Fprintf(out, "phase 4: %d idle inbox streams open; process RSS %.0f MiB → %.0f MiB (+%.0f MiB, client and server ends together)\n",
+			open.Load(), float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/(1<<20))
+		stop()
+	}
+	if errs.Load() > 0 {
+		return &checkError{fmt.Errorf("bench: %d submissions failed", errs.Load())}
+	}
+	return nil
+}
+
+func pct(ds []time.Duration) string {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	q := func(p float64) time.Duration { return s[min(len(s)-1, int(p*float64(len(s))))].Round(10 * time.Microsecond) }
+	return fmt.Sprintf("p50 %s, p90 %s, p99 %s, max %s", q(.5), q(.9), q(.99), s[len(s)-1].Round(10*time.Microsecond))
+}
+
+// rss returns the process's resident set size in bytes (Linux), or the Go
+// runtime's view of memory obtained from the OS elsewhere.
+func rss() uint64 {
+	f, err := os.Open("/proc/self/status")
+	if err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+				kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.Sys
+}
