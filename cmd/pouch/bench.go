@@ -263,7 +263,9 @@ func runBench(ctx *cmdContext, args []string) error {
 func pct(ds []time.Duration) string {
 	s := slices.Clone(ds)
 	slices.Sort(s)
-	q := func(p float64) time.Duration { return s[min(len(s)-1, int(p*float64(len(s))))].Round(10 * time.Microsecond) }
+	q := func(p float64) time.Duration {
+		return s[min(len(s)-1, int(p*float64(len(s))))].Round(10 * time.Microsecond)
+	}
 	return fmt.Sprintf("p50 %s, p90 %s, p99 %s, max %s", q(.5), q(.9), q(.99), s[len(s)-1].Round(10*time.Microsecond))
 }
 
