@@ -126,6 +126,7 @@ type Directory struct {
 	offices map[record.Handle][]*KeyEntry // in admit order
 	grants  map[record.ID]*GrantEntry
 	granted map[record.Handle][]*GrantEntry // by grantee
+	grantor map[record.Handle][]*GrantEntry // by grantor
 	byKey   map[string]*KeyEntry            // by public key bytes
 }
 
@@ -137,6 +138,7 @@ func New(cfg Config) *Directory {
 		offices: map[record.Handle][]*KeyEntry{},
 		grants:  map[record.ID]*GrantEntry{},
 		granted: map[record.Handle][]*GrantEntry{},
+		grantor: map[record.Handle][]*GrantEntry{},
 		byKey:   map[string]*KeyEntry{},
 	}
 }
@@ -347,6 +349,7 @@ func (d *Directory) checkGrant(s *record.Signed, r *record.Record, id record.ID,
 		g := &GrantEntry{ID: id, From: from, Grant: b, Private: r.Private(), Pos: pos}
 		d.grants[id] = g
 		d.granted[b.To] = append(d.granted[b.To], g)
+		d.grantor[from] = append(d.grantor[from], g)
 	}, nil
 }
 
@@ -466,13 +469,4 @@ func (d *Directory) Grant(id record.ID) (*GrantEntry, bool) {
 func (d *Directory) GrantsTo(h record.Handle) []*GrantEntry { return d.granted[h] }
 
 // GrantsFrom returns the grants ever made by h, in log order.
-func (d *Directory) GrantsFrom(h record.Handle) []*GrantEntry {
-	var gs []*GrantEntry
-	for _, g := range d.grants {
-		if g.From == h {
-			gs = append(gs, g)
-		}
-	}
-	slices.SortFunc(gs, func(a, b *GrantEntry) int { return int(a.Pos.Index) - int(b.Pos.Index) })
-	return gs
-}
+func (d *Directory) GrantsFrom(h record.Handle) []*GrantEntry { return d.grantor[h] }

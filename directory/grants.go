@@ -120,8 +120,8 @@ type Reader struct {
 func (d *Directory) ReceiveDelegates(addressee, sender record.Handle, ids []record.ID, pos Pos) []Reader {
 	var rs []Reader
 	seen := map[record.Handle]bool{}
-	for _, g := range d.grants {
-		if g.From != addressee || !g.Grant.Has(Receive) || seen[g.Grant.To] {
+	for _, g := range d.grantor[addressee] {
+		if !g.Grant.Has(Receive) || seen[g.Grant.To] {
 			continue
 		}
 		if g.validAt(pos) != nil || g.covers(sender, ids) != nil {

@@ -151,15 +151,15 @@ var ErrNoSections = errors.New("letter has no sections")
 // The section's text is everything up to the next such line, without
 // leading and trailing blank lines. Text before the first "##" heading
 // (typically a "# Title" line and a salutation) is a section with an empty
-// title if it is not blank, and is dropped if it is. Line endings are
-// normalised to "\n".
+// title if it is not blank, and is dropped if it is. Line endings (CR LF,
+// or a lone CR) are normalised to "\n".
 //
 // SPEC: spec/letter.md#markdown
 func ParseMarkdown(md []byte) ([]Section, error) {
 	if !utf8.Valid(md) {
 		return nil, errors.New("letter is not valid UTF-8")
 	}
-	text := strings.ReplaceAll(string(md), "\r\n", "\n")
+	text := strings.ReplaceAll(strings.ReplaceAll(string(md), "\r\n", "\n"), "\r", "\n")
 	var (
 		ss      []Section
 		cur     = Section{}
@@ -212,7 +212,9 @@ func Markdown(ss []Section) []byte {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		if i > 0 || s.Title != "" {
+		// A section becomes the preamble only if it would parse back as
+		// one: first, untitled and not blank.
+		if i > 0 || s.Title != "" || strings.TrimSpace(s.Text) == "" {
 			b.WriteString("## " + s.Title + "\n")
 			if s.Text != "" {
 				b.WriteString("\n")

@@ -212,7 +212,9 @@ func (c *Correspondence) applyStored(s *record.Signed, r *record.Record, id reco
 
 // addPouch adds an accepted tag's pouch to the in-memory state.
 func (c *Correspondence) addPouch(p *pouchState) {
-	p.Sealed = c.sealedParties(p)
+	if p.Sealed == nil {
+		p.Sealed = c.sealedParties(p)
+	}
 	c.pmu.Lock()
 	c.pouches[p.ID] = p
 	for _, h := range append([]record.Handle{p.From, p.Tag.To}, p.Tag.Via...) {

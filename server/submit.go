@@ -262,7 +262,7 @@ func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *rec
 		return nil, err
 	}
 	pos = directory.Pos{Index: sq.Index, Time: sq.Time}
-	c.addPouch(&pouchState{ID: e.ID, From: r.By[0], Tag: b, Pos: pos})
+	c.addPouch(&pouchState{ID: e.ID, From: r.By[0], Tag: b, Pos: pos, Sealed: e.Parties})
 	c.notifyPouch(e.ID)
 	return &Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
 }
