@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -227,6 +230,42 @@ func serverDirectory(cl *client.Client) line.Directory {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("asking the directory for %s: %w", h, err)
+		}
+		if v.Current == nil {
+			return nil, line.ErrRevoked
+		}
+		return ed25519.PublicKey(v.Current.Key), nil
+	})
+}
+
+// mountLineRelay adds the secure line relay to srv at GET /v1/line; it
+// checks principals against srv's own directory. pouch serve calls it.
+//
+// SPEC: spec/line.md#relay
+func mountLineRelay(srv *server.Server, origin string, logger *slog.Logger) *line.Relay {
+	r := line.NewRelay(handlerDirectory(srv), origin)
+	r.Logger = logger
+	srv.Handle("GET /v1/line", r)
+	return r
+}
+
+// handlerDirectory asks the directory API of the server h in process:
+// GET /v1/directory/principals/HANDLE, without a network round trip.
+func handlerDirectory(h http.Handler) line.Directory {
+	return line.DirectoryFunc(func(ctx context.Context, hd record.Handle) (ed25519.PublicKey, error) {
+		req := httptest.NewRequestWithContext(ctx, "GET", "/v1/directory/principals/"+string(hd), nil)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK:
+		case http.StatusNotFound:
+			return nil, line.ErrUnknownPrincipal
+		default:
+			return nil, fmt.Errorf("directory lookup of %s: %d %s", hd, rec.Code, strings.TrimSpace(rec.Body.String()))
+		}
+		var v server.PrincipalView
+		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+			return nil, fmt.Errorf("directory lookup of %s: %w", hd, err)
 		}
 		if v.Current == nil {
 			return nil, line.ErrRevoked

@@ -38,6 +38,13 @@ const lineOrigin = "pouch.test/line-log"
 // log, correspondence API) with the line relay at /v1/line, founds the
 // houses of handles and admits them with fresh keys saved in a home.
 func lineServer(t *testing.T, handles ...record.Handle) (url, homeDir string) {
+	url, homeDir, _ = lineServerRegistrars(t, handles...)
+	return url, homeDir
+}
+
+// lineServerRegistrars is lineServer, also returning the houses'
+// registrar keys.
+func lineServerRegistrars(t *testing.T, handles ...record.Handle) (url, homeDir string, registrars map[string]ed25519.PrivateKey) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -62,19 +69,15 @@ func lineServer(t *testing.T, handles ...record.Handle) (url, homeDir string) {
 		t.Fatal(err)
 	}
 	srv := server.New(server.Config{Store: st, Log: lg, API: corr, Logger: quiet})
-	mux := http.NewServeMux()
-	ts := httptest.NewServer(mux)
+	mountLineRelay(srv, lineOrigin, quiet)
+	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	relay := line.NewRelay(serverDirectory(client.New(ts.URL)), lineOrigin)
-	relay.Logger = quiet
-	mux.Handle("/v1/line", relay)
-	mux.Handle("/", srv)
 
 	home := &keys.Home{Dir: t.TempDir(), ScryptLogN: 2}
 	cl := client.New(ts.URL)
 	cl.Origin = lineOrigin
 	founded := map[string]bool{}
-	registrars := map[string]ed25519.PrivateKey{}
+	registrars = map[string]ed25519.PrivateKey{}
 	for _, h := range handles {
 		if !founded[h.House()] {
 			_, rk, _ := ed25519.GenerateKey(nil)
@@ -95,7 +98,7 @@ func lineServer(t *testing.T, handles ...record.Handle) (url, homeDir string) {
 			t.Fatal(err)
 		}
 	}
-	return ts.URL, home.Dir
+	return ts.URL, home.Dir, registrars
 }
 
 var regexpTime = regexp.MustCompile(`\d\d:\d\d:\d\d ru/fm: Good evening`)
@@ -347,5 +350,32 @@ func TestLineScriptPouch(t *testing.T) {
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != http.StatusBadRequest || !strings.Contains(err.Error(), "ends before it starts") {
 		t.Errorf("call record ending before it starts: %v", err)
+	}
+}
+
+// A principal whose key was revoked is refused by the relay, with the
+// reason; so is a call to a revoked principal.
+func TestLineRevoked(t *testing.T) {
+	url, home, regs := lineServerRegistrars(t, "ir/fm", "ru/president")
+	hm := &keys.Home{Dir: home}
+	fm, err := hm.Load("ir/fm", "test passphrase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := client.New(url)
+	cl.Origin = lineOrigin
+	if _, err := cl.RevokeKey(context.Background(), client.Registrar("ir", regs["ir"]), "ir/fm", fm.SigningPublic(), "lost"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ as, to, want string }{
+		{"ir/fm", "ru/president", "ir/fm refused"},
+		{"ru/president", "ir/fm", "no line to ir/fm"},
+	} {
+		var out, errb bytes.Buffer
+		st := runMain(&cmdContext{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: lineEnv(url, home)},
+			[]string{"line", "--as", tc.as, "--script", "--wait", "5s", tc.to})
+		if st != 1 || !strings.Contains(errb.String(), tc.want) || !strings.Contains(errb.String(), "revoked") {
+			t.Errorf("pouch line --as %s %s: exit %d\n%s", tc.as, tc.to, st, errb.String())
+		}
 	}
 }
