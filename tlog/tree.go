@@ -26,19 +26,24 @@ func LeafHash(data []byte) []byte { return hasher.HashLeaf(data) }
 // hold yet.
 var ErrNotIntegrated = errors.New("not yet in the tree")
 
+// maxCachedPartial bounds the partial tiles kept in memory.
+const maxCachedPartial = 64
+
 // maxCachedTiles bounds the full (immutable) tiles kept in memory.
 const maxCachedTiles = 8192
 
 // hashes reads tree hashes out of a store's tiles. Full tiles never change
 // and are cached.
 type hashes struct {
-	st   store.Store
-	mu   sync.Mutex
-	full map[store.TileID][]byte
+	st     store.Store
+	mu     sync.Mutex
+	full   map[store.TileID][]byte
+	part   map[store.TileID][]byte // partial tiles, as wide as last read
+	inners map[store.TileID][TileHeight + 1][]byte
 }
 
 func newHashes(st store.Store) *hashes {
-	return &hashes{st: st, full: make(map[store.TileID][]byte)}
+	return &hashes{st: st, full: make(map[store.TileID][]byte), part: make(map[store.TileID][]byte), inners: make(map[store.TileID][TileHeight + 1][]byte)}
 }
 
 // tiles returns the stored hashes of tiles ids, each at least the width
@@ -50,6 +55,9 @@ func (h *hashes) tiles(ctx context.Context, ids []store.TileID, widths []int) ([
 	h.mu.Lock()
 	for i, id := range ids {
 		if d, ok := h.full[id]; ok {
+			out[i] = d
+		} else if d, ok := h.part[id]; ok && len(d) >= 32*widths[i] {
+			// A partial tile's hashes are a prefix of its later versions.
 			out[i] = d
 		} else {
 			miss = append(miss, id)
@@ -73,6 +81,15 @@ func (h *hashes) tiles(ctx context.Context, ids []store.TileID, widths []int) ([
 					}
 				}
 				h.full[t.TileID] = t.Hashes
+				delete(h.part, t.TileID)
+			} else if t.Width() > 0 {
+				if len(h.part) >= maxCachedPartial {
+					for k := range h.part {
+						delete(h.part, k)
+						break
+					}
+				}
+				h.part[t.TileID] = t.Hashes
 			}
 		}
 		h.mu.Unlock()
@@ -91,30 +108,99 @@ func (h *hashes) nodes(ctx context.Context, ids []compact.NodeID) ([][]byte, err
 	ws := make([]int, len(ids))
 	idx := make([]int64, len(ids))
 	ts := make([]sumdb.Tile, len(ids))
+	out := make([][]byte, len(ids))
+	var need []int
 	for i, id := range ids {
 		if id.Level > 63 || id.Index >= 1<<(63-id.Level) {
 			return nil, fmt.Errorf("tree node %d/%d out of range", id.Level, id.Index)
+		}
+		// A node inside a full tile whose inner hashes are cached.
+		tid := store.TileID{Level: int(id.Level / TileHeight), Index: id.Index >> (TileHeight - id.Level%TileHeight)}
+		if hh := h.inner(tid, int(id.Level%TileHeight), id.Index); hh != nil {
+			out[i] = hh
+			continue
 		}
 		idx[i] = sumdb.StoredHashIndex(int(id.Level), int64(id.Index))
 		ts[i] = sumdb.TileForIndex(TileHeight, idx[i])
 		tids[i] = store.TileID{Level: ts[i].L, Index: uint64(ts[i].N)}
 		ws[i] = ts[i].W
+		need = append(need, i)
 	}
-	data, err := h.tiles(ctx, tids, ws)
+	if len(need) == 0 {
+		return out, nil
+	}
+	ntids := make([]store.TileID, len(need))
+	nws := make([]int, len(need))
+	for j, i := range need {
+		ntids[j], nws[j] = tids[i], ws[i]
+	}
+	data, err := h.tiles(ctx, ntids, nws)
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]byte, len(ids))
-	for i := range ids {
+	for j, i := range need {
+		if len(data[j]) == 32*store.TileWidth {
+			if hh := h.inner(tids[i], int(ids[i].Level%TileHeight), ids[i].Index); hh != nil {
+				out[i] = hh
+				continue
+			}
+		}
 		t := ts[i]
-		t.W = len(data[i]) / 32
-		hh, err := sumdb.HashFromTile(t, data[i], idx[i])
+		t.W = len(data[j]) / 32
+		hh, err := sumdb.HashFromTile(t, data[j], idx[i])
 		if err != nil {
 			return nil, fmt.Errorf("tree node %d/%d: %w", ids[i].Level, ids[i].Index, err)
 		}
 		out[i] = hh[:]
 	}
 	return out, nil
+}
+
+// inner returns the hash at level k (0 to 7) within full tile tid of the
+// node with index n at that level, if tid is a cached full tile; it
+// computes and caches the tile's inner hashes on first use.
+func (h *hashes) inner(tid store.TileID, k int, n uint64) []byte {
+	h.mu.Lock()
+	data, ok := h.full[tid]
+	in, have := h.inners[tid]
+	h.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if !have {
+		in = innerHashes(data)
+		h.mu.Lock()
+		if len(h.inners) >= maxCachedInner {
+			for k := range h.inners {
+				delete(h.inners, k)
+				break
+			}
+		}
+		h.inners[tid] = in
+		h.mu.Unlock()
+	}
+	pos := int(n & (1<<(TileHeight-k) - 1))
+	return in[k][32*pos : 32*pos+32]
+}
+
+// maxCachedInner bounds the full tiles whose inner hashes (16 KiB each)
+// are cached.
+const maxCachedInner = 2048
+
+// innerHashes returns the levels of the perfect tree over a full tile's
+// 256 hashes: level 0 is the tile, level 8 its root.
+func innerHashes(data []byte) [TileHeight + 1][]byte {
+	var lv [TileHeight + 1][]byte
+	lv[0] = data
+	for k := 1; k <= TileHeight; k++ {
+		prev := lv[k-1]
+		cur := make([]byte, len(prev)/2)
+		for i := 0; i < len(cur)/32; i++ {
+			copy(cur[32*i:], hasher.HashChildren(prev[64*i:64*i+32], prev[64*i+32:64*i+64]))
+		}
+		lv[k] = cur
+	}
+	return lv
 }
 
 // inclusion returns the RFC 6962 inclusion proof of leaf index in the tree
