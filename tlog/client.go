@@ -220,6 +220,9 @@ func (c *Client) Update(msg []byte, prove func(oldSize, newSize uint64) ([][]byt
 	if last != nil {
 		var p [][]byte
 		if cp.Size > last.Size && last.Size > 0 {
+			if prove == nil {
+				return nil, fmt.Errorf("a consistency proof from %d to %d is needed, but no way to fetch one was given", last.Size, cp.Size)
+			}
 			if p, err = prove(last.Size, cp.Size); err != nil {
 				return nil, fmt.Errorf("fetching the consistency proof from %d to %d: %w", last.Size, cp.Size, err)
 			}
