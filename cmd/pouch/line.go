@@ -57,18 +57,20 @@ too or after --linger.
 When the line closes, both ends sign the call record (participants,
 start, end, bytes, pouches handed over, and a value bound to the TLS
 session) and submit it to the log as a private record either may publish.
-Pouches received are saved in --save DIR as ID.pouch; take custody of
-them with "pouch take ID", or sign delivery with "pouch deliver ID".
+Pouches received are saved in --save DIR as ID.pouch. Once the call
+record is logged, pouch line signs their custody, citing the call record:
+delivery if a pouch awaits you as its addressee (or as the addressee's
+receive delegate), a hand-over if you are its next envoy; --no-custody
+leaves that to "pouch take" and "pouch deliver".
 
 Environment: POUCH_AS, POUCH_SERVER, POUCH_PASSPHRASE.
 
 Example, scene 3 of the reference scenario: the Foreign Minister of Iran
 calls the President of Russia and hands over President Rouhani's sealed
-letter; the President then signs its delivery.
+letter; the President's end signs its delivery, over the line.
 
   pouch line --as ru/president ir/fm                          (in Moscow)
-  pouch line --as ir/fm --pouch rouhani.pouch ru/president    (in Tehran)
-  pouch deliver ID                                            (in Moscow)`,
+  pouch line --as ir/fm --pouch rouhani.pouch ru/president    (in Tehran)`,
 		run: runLine,
 	})
 
@@ -109,6 +111,7 @@ func runLine(ctx *cmdContext, args []string) error {
 	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the other side to pick up")
 	linger := fs.Duration("linger", 10*time.Second, "in script mode, how long to keep listening after the end of input")
 	recordOut := fs.String("record", "", "also write the signed call record to `FILE`")
+	noCustody := fs.Bool("no-custody", false, "do not sign custody (take or delivery) of pouches received")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -170,7 +173,7 @@ func runLine(ctx *cmdContext, args []string) error {
 		fmt.Fprintf(ctx.stderr, "pouch: handed over pouch %s (%s)\n", h.id.Short(), h.path)
 	}
 
-	s := &lineSession{ctx: ctx, l: l, me: me.Handle, peer: peer, save: *save, json: *cf.json}
+	s := &lineSession{ctx: ctx, l: l, me: me.Handle, id: me, peer: peer, save: *save, json: *cf.json, custody: !*noCustody}
 	if interactive {
 		err = s.interactive(bg)
 	} else {
@@ -296,8 +299,10 @@ type lineSession struct {
 	ctx      *cmdContext
 	l        *line.Line
 	me, peer record.Handle
+	id       *client.Identity
 	save     string
 	json     bool
+	custody  bool // sign custody of pouches received
 
 	mu       sync.Mutex
 	received []lineHandover
@@ -509,11 +514,60 @@ func (s *lineSession) finish(ctx context.Context, cl *client.Client, c *line.Cal
 	fmt.Fprintf(s.ctx.stderr, "pouch: line with %s closed after %v; call record %s signed by both, %s\n", s.peer, d, id.Short(), logged)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, h := range s.received {
-		fmt.Fprintf(s.ctx.stderr, "pouch: hint: pouch %s came over line %s: take custody with \"pouch take %s\", or sign delivery with \"pouch deliver %s\"\n", h.id.Short(), id.Short(), h.id, h.id)
-	}
 	if err != nil && !errors.Is(err, client.ErrReplay) {
+		for _, h := range s.received {
+			fmt.Fprintf(s.ctx.stderr, "pouch: pouch %s came over the line; sign its custody once the call record is logged\n", h.id.Short())
+		}
 		return withHint(fmt.Errorf("submitting the call record: %w", err), "it is saved with --record FILE; submit it later")
 	}
+	for _, h := range s.received {
+		if !s.custody {
+			fmt.Fprintf(s.ctx.stderr, "pouch: hint: pouch %s came over line %s: take custody with \"pouch take %s\", or sign delivery with \"pouch deliver %s\"\n", h.id.Short(), id.Short(), h.id, h.id)
+			continue
+		}
+		fmt.Fprintf(s.ctx.stderr, "pouch: %s\n", s.signCustody(ctx, cl, id, h.id))
+	}
 	return nil
+}
+
+// signCustody signs the custody record of a pouch received on the line,
+// citing the call record: delivery if the pouch awaits us as its addressee
+// (or awaits delivery and we sign for the addressee as a delegate), a
+// hand-over if we are its next envoy. It returns what it did, or why not.
+//
+// SPEC: spec/line.md#custody
+func (s *lineSession) signCustody(ctx context.Context, cl *client.Client, call, pouch record.ID) string {
+	pv, err := cl.Pouch(ctx, pouch, s.id)
+	if err != nil {
+		return fmt.Sprintf("pouch %s: no custody signed: the server does not show it to %s (%v); if it was never sent, send it first", pouch.Short(), s.me, err)
+	}
+	if pv.Delivered {
+		return fmt.Sprintf("pouch %s was delivered already; no custody signed", pouch.Short())
+	}
+	last := pv.From
+	if n := len(pv.Custody); n > 0 {
+		last = pv.Custody[n-1].By
+	}
+	if last != s.peer {
+		return fmt.Sprintf("pouch %s: no custody signed: its last holder on record is %s, not %s (who handed it over); %s must take custody first", pouch.Short(), last, s.peer, s.peer)
+	}
+	cu := &letter.Custody{Pouch: pouch, From: s.peer, OverLine: &call}
+	what := "took custody of"
+	switch {
+	case pv.Next == s.me && pv.To == s.me:
+		cu.Delivered, what = true, "signed delivery of"
+	case pv.Next == s.me:
+	case pv.Next == pv.To:
+		cu.Delivered, cu.OnBehalf, what = true, pv.To, "signed delivery, on behalf of "+string(pv.To)+", of"
+	default:
+		return fmt.Sprintf("pouch %s awaits %s, not %s; no custody signed", pouch.Short(), pv.Next, s.me)
+	}
+	rec, err := letter.SignCustody(cu, s.me, s.id.Signing, record.NewSalt(), record.Now(), cl.Origin)
+	if err == nil {
+		_, err = cl.Submit(ctx, rec)
+	}
+	if err != nil {
+		return fmt.Sprintf("pouch %s: custody refused: %v", pouch.Short(), err)
+	}
+	return fmt.Sprintf("%s pouch %s, handed over on line %s (custody record %s)", what, pouch.Short(), call.Short(), rec.ID().Short())
 }

@@ -25,6 +25,7 @@ import (
 	"pouch.dev/client"
 	"pouch.dev/directory"
 	"pouch.dev/keys"
+	"pouch.dev/letter"
 	"pouch.dev/line"
 	"pouch.dev/record"
 	"pouch.dev/server"
@@ -247,6 +248,20 @@ func TestLineScriptPouch(t *testing.T) {
 		t.Fatalf("seal: %s", sealErr.String())
 	}
 	sealed, _ := os.ReadFile(pouchFile)
+	// The pouch is sent to the server, and the minister, its envoy, takes
+	// custody before the call.
+	f, err := letter.ReadFile(bytes.NewReader(sealed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := io.ReadAll(f.Payload)
+	if _, err := client.New(url).SubmitPouch(context.Background(), f.Tag.Signed, payload); err != nil {
+		t.Fatal(err)
+	}
+	if st := runMain(&cmdContext{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &sealErr, getenv: lineEnv(url, home)},
+		[]string{"take", "--as", "ru/fm", f.Tag.PouchID().String()}); st != 0 {
+		t.Fatalf("take: %s", sealErr.String())
+	}
 
 	saveDir := t.TempDir()
 	var spOut, spErr, fmOut, fmErr screen
@@ -321,6 +336,30 @@ func TestLineScriptPouch(t *testing.T) {
 	if ids := c.PouchIDs(); len(ids) != 1 || ids[0].String() != pouchID || c.Record.Origin != lineOrigin {
 		t.Errorf("logged call record %+v", c.Body)
 	}
+	// The Speaker's end signed the delivery over the line, citing the call
+	// record.
+	pv, err := client.New(url).Pouch(context.Background(), f.Tag.PouchID(), sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pv.Delivered || len(pv.Custody) != 2 || pv.Custody[1].By != "ir/speaker" {
+		t.Fatalf("pouch after the line: %+v\n%s", pv, spErr.String())
+	}
+	cv, err := client.New(url).Record(context.Background(), pv.Custody[1].ID, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := letter.VerifyCustody(cv.Signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Custody.OverLine == nil || *sc.Custody.OverLine != id || sc.Custody.From != "ru/fm" || !sc.Custody.Delivered {
+		t.Errorf("delivery receipt %+v, want over line %s from ru/fm", sc.Custody, id.Short())
+	}
+	if !strings.Contains(spErr.String(), "signed delivery of pouch") {
+		t.Errorf("speaker's stderr:\n%s", spErr.String())
+	}
+
 	// The server refuses a call record with one signature missing, and
 	// one whose body breaks the rules.
 	half := *c.Signed
