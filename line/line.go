@@ -82,6 +82,9 @@ type Line struct {
 // runs the TLS handshake. ctx bounds the wait and the handshake; the line
 // lives until Hangup or Abort.
 func Dial(ctx context.Context, url string, peer record.Handle, cfg Config) (*Line, error) {
+	if len(cfg.Key) != ed25519.PrivateKeySize || cfg.Directory == nil {
+		return nil, errors.New("line: Config needs the principal's signing key and a Directory")
+	}
 	req, err := NewRequest(cfg.Self, peer, cfg.Origin, time.Now(), cfg.Key)
 	if err != nil {
 		return nil, err
@@ -145,8 +148,11 @@ func (e *RelayError) Error() string {
 // and from the peer (through the relay, or directly): the TLS handshake,
 // then the framed messages. On error conn is left to the caller.
 func Start(ctx context.Context, conn net.Conn, peer record.Handle, cfg Config) (*Line, error) {
-	if cfg.Self == peer {
+	switch {
+	case cfg.Self == peer:
 		return nil, fmt.Errorf("line: %s cannot call itself", peer)
+	case len(cfg.Key) != ed25519.PrivateKeySize || cfg.Directory == nil:
+		return nil, errors.New("line: Config needs the principal's signing key and a Directory")
 	}
 	cert, err := certificate(cfg.Self, cfg.Key, time.Now())
 	if err != nil {
