@@ -419,16 +419,20 @@ func TestRefusedInHandshake(t *testing.T) {
 		}
 	})
 	t.Run("certificate names another", func(t *testing.T) {
-		_, url := startRelay(t, dir)
-		cfg := pr.config(dir)
-		_, err := Start(context.Background(), nil, president, cfg)
-		if err == nil {
-			t.Fatal("a line to oneself started")
-		}
-		_ = url
 		raw, _ := certificate("ru/amb-tehran", pr.key, time.Now())
 		if _, err := verifyPeer(context.Background(), dir, president, raw.Certificate); !errors.Is(err, ErrWrongPeer) {
 			t.Fatalf("verifyPeer: %v, want ErrWrongPeer", err)
+		}
+	})
+	t.Run("two certificates", func(t *testing.T) {
+		raw, _ := certificate(president, pr.key, time.Now())
+		if _, err := verifyPeer(context.Background(), dir, president, append(raw.Certificate, raw.Certificate...)); err == nil {
+			t.Fatal("two certificates accepted")
+		}
+	})
+	t.Run("line to oneself", func(t *testing.T) {
+		if _, err := Start(context.Background(), nil, president, pr.config(dir)); err == nil {
+			t.Fatal("a line to oneself started")
 		}
 	})
 }
