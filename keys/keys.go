@@ -61,6 +61,9 @@ type Principal struct {
 	Handle  record.Handle
 	Signing ed25519.PrivateKey
 	Sealing *age.HybridIdentity
+
+	// recipient caches Sealing's recipient, which costs a key derivation.
+	recipient atomic.Pointer[parsedRecipient]
 }
 
 // Generate returns a principal with fresh keys from crypto/rand.
@@ -86,11 +89,18 @@ func (p *Principal) SigningPublic() ed25519.PublicKey {
 
 // Recipient returns the age recipient ("age1pq1...") letters to p are
 // sealed to.
-func (p *Principal) Recipient() *age.HybridRecipient { return p.Sealing.Recipient() }
+func (p *Principal) Recipient() *age.HybridRecipient {
+	if c := p.recipient.Load(); c != nil && c.id == p.Sealing {
+		return c.r
+	}
+	r := p.Sealing.Recipient()
+	p.recipient.Store(&parsedRecipient{id: p.Sealing, r: r})
+	return r
+}
 
 // Public returns the principal's public keys.
 func (p *Principal) Public() *Public {
-	r := p.Sealing.Recipient()
+	r := p.Recipient()
 	pub := &Public{Handle: p.Handle, Ed25519: p.SigningPublic(), Age: r.String()}
 	pub.parsed.Store(&parsedRecipient{from: pub.Age, r: r})
 	return pub
@@ -111,7 +121,8 @@ type Public struct {
 }
 
 type parsedRecipient struct {
-	from string
+	from string              // the recipient string it was parsed from, or
+	id   *age.HybridIdentity // the identity it was derived from
 	r    *age.HybridRecipient
 }
 
