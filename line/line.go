@@ -181,6 +181,10 @@ func Start(ctx context.Context, conn net.Conn, peer record.Handle, cfg Config) (
 		l.conn.Close()
 		return nil, &PeerError{Handle: peer, Err: ErrClassical}
 	}
+	if st.NegotiatedProtocol != ALPN {
+		l.conn.Close()
+		return nil, fmt.Errorf("line: %s did not negotiate the %s protocol (ALPN)", peer, ALPN)
+	}
 	l.binding, err = st.ExportKeyingMaterial(ExporterLabel, nil, BindingSize)
 	if err != nil {
 		l.conn.Close()
