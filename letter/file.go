@@ -79,7 +79,7 @@ type File struct {
 func ReadFile(r io.Reader) (*File, error) {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
-		br = bufio.NewReaderSize(r, 64<<10)
+		br = bufio.NewReaderSize(r, 16<<10)
 	}
 	item, err := readItem(br, record.MaxPouchHead)
 	if err != nil {

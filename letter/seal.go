@@ -272,7 +272,7 @@ func open(payload io.Reader, me *keys.Principal, save SaveFunc, check func(*Sign
 		}
 		return nil, fmt.Errorf("decrypting the payload: %w", err)
 	}
-	return readPlaintext(bufio.NewReaderSize(ar, 64<<10), me.Handle, save, check)
+	return readPlaintext(bufio.NewReaderSize(ar, 16<<10), me.Handle, save, check)
 }
 
 func readPlaintext(r *bufio.Reader, me record.Handle, save SaveFunc, check func(*SignedHeader) error) (*Opened, error) {
