@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"pouch.dev/agreement"
 	"pouch.dev/directory"
 	"pouch.dev/internal/httpsig"
 	"pouch.dev/letter"
@@ -66,6 +67,9 @@ type Correspondence struct {
 
 	// custodyMu serialises custody records, so that hops apply in order.
 	custodyMu sync.Mutex
+
+	// agreements holds the agreements and statements (agreements.go).
+	agreements *agreementBook
 
 	pmu       sync.RWMutex
 	pouches   map[record.ID]*pouchState
@@ -131,6 +135,7 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 		broker:    newBroker(),
 		metrics:   newCorrMetrics(opt.Registerer),
 	}
+	c.agreements = newAgreementBook(c.dir)
 	if err := c.rebuild(ctx); err != nil {
 		return nil, err
 	}
@@ -174,6 +179,8 @@ func (c *Correspondence) applyStored(s *record.Signed, r *record.Record, id reco
 	switch {
 	case directory.IsDirectoryKind(r.Kind):
 		return c.dir.Apply(s, r, pos)
+	case agreement.IsKind(r.Kind):
+		return c.agreements.applyStored(s, pos)
 	case r.Kind == record.KindTag:
 		st, err := parseTag(s.Marshal())
 		if err != nil {
@@ -328,4 +335,5 @@ func (c *Correspondence) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/directory/seal", h("directory.seal", c.handleSealTo))
 	mux.Handle("GET /v1/directory/grants/{house}/{office}", h("directory.grants", c.handleGrants))
 	mux.Handle("GET /v1/openapi.json", h("openapi", serveOpenAPI))
+	c.registerAgreements(mux)
 }

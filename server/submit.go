@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"pouch.dev/agreement"
 	"pouch.dev/directory"
 	"pouch.dev/letter"
 	"pouch.dev/record"
@@ -153,6 +154,9 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 		return c.submitCustody(ctx, s, r, e, pre.(*letter.SignedCustody))
 	case record.KindPublish:
 		return c.submitPublish(ctx, s, r, e)
+	}
+	if agreement.IsKind(r.Kind) {
+		return c.submitAgreement(ctx, s, r, e)
 	}
 	if directory.IsDirectoryKind(r.Kind) {
 		c.dirMu.Lock()
