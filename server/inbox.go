@@ -22,7 +22,7 @@ type broker struct {
 func newBroker() *broker { return &broker{subs: map[record.Handle]map[chan record.ID]struct{}{}} }
 
 func (b *broker) subscribe(h record.Handle) chan record.ID {
-	ch := make(chan record.ID, 64)
+	ch := make(chan record.ID, 8)
 	b.mu.Lock()
 	if b.subs[h] == nil {
 		b.subs[h] = map[chan record.ID]struct{}{}

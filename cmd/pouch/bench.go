@@ -3,9 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"pouch.dev/keys"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -227,38 +230,9 @@ func runBench(ctx *cmdContext, args []string) error {
 	fmt.Fprintf(out, "phase 3: checkpoint covers all %d leaves %s after the last acknowledgement\n", total, time.Since(st).Round(time.Millisecond))
 
 	if *streams > 0 {
-		runtime.GC()
-		before := rss()
-		sctx, stop := context.WithCancel(bg)
-		defer stop()
-		var open atomic.Int64
-		var swg sync.WaitGroup
-		tr2 := &http.Transport{MaxIdleConnsPerHost: *streams, MaxConnsPerHost: 0}
-		c2 := *w.Client
-		c2.HTTP = &http.Client{Transport: tr2}
-		for i := range *streams {
-			swg.Add(1)
-			go func(i int) {
-				first := true
-				c2.Follow(sctx, ids[i%len(ids)], func([]server.InboxItem) error {
-					if first {
-						first = false
-						open.Add(1)
-						swg.Done()
-					}
-					return nil
-				})
-				if first {
-					swg.Done()
-				}
-			}(i)
+		if err := benchStreams(bg, ctx, *streams); err != nil {
+			return err
 		}
-		swg.Wait()
-		runtime.GC()
-		after := rss()
-		fmt.Fprintf(out, "phase 4: %d idle inbox streams open; process RSS %.0f MiB → %.0f MiB (+%.0f MiB, client and server ends together)\n",
-			open.Load(), float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/(1<<20))
-		stop()
 	}
 	if errs.Load() > 0 {
 		return &checkError{fmt.Errorf("bench: %d submissions failed", errs.Load())}
@@ -275,21 +249,109 @@ func pct(ds []time.Duration) string {
 	return fmt.Sprintf("p50 %s, p90 %s, p99 %s, max %s", q(.5), q(.9), q(.99), s[len(s)-1].Round(10*time.Microsecond))
 }
 
-// rss returns the process's resident set size in bytes (Linux), or the Go
-// runtime's view of memory obtained from the OS elsewhere.
-func rss() uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err == nil {
-		defer f.Close()
-		sc := bufio.NewScanner(f)
+// benchStreams starts "pouch serve --open" as a child process, so that the
+// server's memory is measured alone, admits ten principals with empty
+// inboxes, opens n inbox streams spread over them, and reports the
+// server's resident memory before and after.
+func benchStreams(bg context.Context, ctx *cmdContext, n int) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "pouch-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cmd := exec.Command(exe, "serve", "--open", "--data", dir, "--listen", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-				kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-				return kb << 10
+			if _, rest, ok := strings.Cut(sc.Text(), " on http://"); ok {
+				a, _, _ := strings.Cut(rest, " ")
+				select {
+				case addr <- a:
+				default:
+				}
 			}
 		}
+	}()
+	var url string
+	select {
+	case a := <-addr:
+		url = "http://" + a
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("bench: the server did not start")
 	}
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.Sys
+	c := client.New(url)
+	c.HTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	_, rk, _ := ed25519.GenerateKey(nil)
+	reg := client.Registrar("idle", rk)
+	if _, err := c.FoundHouse(bg, "idle", "", reg, nil); err != nil {
+		return err
+	}
+	var ps []*client.Identity
+	for i := range 10 {
+		p, err := keys.Generate(record.Handle(fmt.Sprintf("idle/p%d", i)))
+		if err != nil {
+			return err
+		}
+		if _, err := c.Admit(bg, reg, p.Handle, p.SigningPublic(), p.Recipient().String(), ""); err != nil {
+			return err
+		}
+		ps = append(ps, p)
+	}
+	time.Sleep(200 * time.Millisecond)
+	before := rssOf(cmd.Process.Pid)
+	sctx, stop := context.WithCancel(bg)
+	defer stop()
+	var open atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	sem := make(chan struct{}, 256)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			once := sync.OnceFunc(func() { <-sem; wg.Done() })
+			defer once()
+			c.Follow(sctx, ps[i%len(ps)], func([]server.InboxItem) error {
+				open.Add(1)
+				once()
+				return nil
+			})
+		}(i)
+	}
+	wg.Wait()
+	took := time.Since(start)
+	time.Sleep(time.Second)
+	after := rssOf(cmd.Process.Pid)
+	fmt.Fprintf(ctx.stdout, "phase 4: %d of %d idle inbox streams open (in %s); server RSS %.0f MiB before, %.0f MiB with them open (+%.0f MiB, %.1f KiB per stream)\n",
+		open.Load(), n, took.Round(time.Millisecond), float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/(1<<20), float64(after-before)/1024/float64(max(open.Load(), 1)))
+	stop()
+	return nil
+}
+
+// rssOf returns the resident set size of process pid in bytes (Linux).
+func rssOf(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
