@@ -16,6 +16,7 @@ import (
 	"pouch.dev/directory"
 	"pouch.dev/internal/httpsig"
 	"pouch.dev/letter"
+	"pouch.dev/line"
 	"pouch.dev/record"
 	"pouch.dev/store"
 	"pouch.dev/tlog"
@@ -41,6 +42,12 @@ type CorrOptions struct {
 	// or per remote address; Rate 0 means no limit.
 	Rate  float64
 	Burst int
+	// LineTap, if set, sees every chunk of bytes the secure line relay
+	// forwards (line.Relay.Tap): tests and the demo show it is ciphertext.
+	LineTap func(from, to record.Handle, p []byte)
+	// OnLineClose, if set, is told what the relay knew of each line that
+	// ended: who, when, how long, how many bytes.
+	OnLineClose func(line.Session)
 }
 
 // DefaultMaxPayload is the default limit on a pouch's sealed payload.
@@ -336,4 +343,5 @@ func (c *Correspondence) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/directory/grants/{house}/{office}", h("directory.grants", c.handleGrants))
 	mux.Handle("GET /v1/openapi.json", h("openapi", serveOpenAPI))
 	c.registerAgreements(mux)
+	c.registerLine(mux)
 }

@@ -312,6 +312,9 @@ func (c *Correspondence) submitCustody(ctx context.Context, s *record.Signed, r 
 	case by == hop.As && b.OnBehalf != "" && b.OnBehalf != by:
 		return nil, errorf(http.StatusForbidden, "", "%s takes custody for itself, not on behalf of %s", by, b.OnBehalf)
 	}
+	if err := c.checkOverLine(ctx, b, by); err != nil {
+		return nil, err
+	}
 	e.Parties = append(slices.Clone(p.Sealed), by)
 	slices.Sort(e.Parties)
 	e.Parties = slices.Compact(e.Parties)

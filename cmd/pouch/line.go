@@ -5,13 +5,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -24,11 +21,9 @@ import (
 	"golang.org/x/term"
 
 	"pouch.dev/client"
-	"pouch.dev/directory"
 	"pouch.dev/letter"
 	"pouch.dev/line"
 	"pouch.dev/record"
-	"pouch.dev/server"
 )
 
 func init() {
@@ -72,31 +67,6 @@ letter; the President's end signs its delivery, over the line.
   pouch line --as ru/president ir/fm                          (in Moscow)
   pouch line --as ir/fm --pouch rouhani.pouch ru/president    (in Tehran)`,
 		run: runLine,
-	})
-
-	// The server's rules for call records: both signatures, a well-formed
-	// body, indexed under the pouches handed over.
-	// SPEC: spec/line.md#call-record
-	server.RegisterKind(record.KindLine, server.KindRules{
-		Check: func(_ *directory.Directory, s *record.Signed, r *record.Record, _ directory.Pos) error {
-			if _, err := line.CheckCall(s, r); err != nil {
-				return fmt.Errorf("%w: %w", record.ErrMalformedRecord, err)
-			}
-			return nil
-		},
-		Refs: func(r *record.Record) []record.ID {
-			var b line.CallBody
-			if r.DecodeBody(&b) != nil {
-				return nil
-			}
-			ids := make([]record.ID, 0, len(b.Pouches))
-			for _, h := range b.Pouches {
-				if len(h.ID) == len(record.ID{}) {
-					ids = append(ids, record.ID(h.ID))
-				}
-			}
-			return ids
-		},
 	})
 }
 
@@ -233,42 +203,6 @@ func serverDirectory(cl *client.Client) line.Directory {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("asking the directory for %s: %w", h, err)
-		}
-		if v.Current == nil {
-			return nil, line.ErrRevoked
-		}
-		return ed25519.PublicKey(v.Current.Key), nil
-	})
-}
-
-// mountLineRelay adds the secure line relay to srv at GET /v1/line; it
-// checks principals against srv's own directory. pouch serve calls it.
-//
-// SPEC: spec/line.md#relay
-func mountLineRelay(srv *server.Server, origin string, logger *slog.Logger) *line.Relay {
-	r := line.NewRelay(handlerDirectory(srv), origin)
-	r.Logger = logger
-	srv.Handle("GET /v1/line", r)
-	return r
-}
-
-// handlerDirectory asks the directory API of the server h in process:
-// GET /v1/directory/principals/HANDLE, without a network round trip.
-func handlerDirectory(h http.Handler) line.Directory {
-	return line.DirectoryFunc(func(ctx context.Context, hd record.Handle) (ed25519.PublicKey, error) {
-		req := httptest.NewRequestWithContext(ctx, "GET", "/v1/directory/principals/"+string(hd), nil)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		switch rec.Code {
-		case http.StatusOK:
-		case http.StatusNotFound:
-			return nil, line.ErrUnknownPrincipal
-		default:
-			return nil, fmt.Errorf("directory lookup of %s: %d %s", hd, rec.Code, strings.TrimSpace(rec.Body.String()))
-		}
-		var v server.PrincipalView
-		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
-			return nil, fmt.Errorf("directory lookup of %s: %w", hd, err)
 		}
 		if v.Current == nil {
 			return nil, line.ErrRevoked

@@ -70,7 +70,6 @@ func lineServerRegistrars(t *testing.T, handles ...record.Handle) (url, homeDir 
 		t.Fatal(err)
 	}
 	srv := server.New(server.Config{Store: st, Log: lg, API: corr, Logger: quiet})
-	mountLineRelay(srv, lineOrigin, quiet)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 
