@@ -23,16 +23,19 @@ pouch demo starts a fresh pouch server in a temporary folder (or uses the
 one at --server, which must be in open mode with the scenario's houses not
 yet founded), creates the cast of SCENARIO.md with throwaway keys held in
 memory, and plays its scenes: who sealed each letter, who carried it, who
-received it on whose behalf, who could and could not open it, and every
-signature, custody chain and inclusion proof checked against the log's
-signed checkpoint. It ends with the cases that must fail.
+received it on whose behalf, who could and could not open it; the JCPOA's
+history derived from the log, the experts' statement and its signatories,
+and the draft Iran–Russia deal; and every signature, custody chain and
+inclusion proof checked against the log's signed checkpoint. It ends with
+the cases that must fail.
 
 It exits with status 1 if any check fails.
 
 Example:
 
   go run ./cmd/pouch demo
-  pouch demo --scene 1 --verbose`,
+  pouch demo --scene 1 --verbose
+  pouch demo --scene 4,5,6`,
 		run: runDemo,
 	})
 }
@@ -82,6 +85,9 @@ func runDemo(ctx *cmdContext, args []string) error {
 	err = scenario.Play(sctx, w, only...)
 	if err == nil && !*noFail && (len(only) == 0 || (containsInt(only, 1))) {
 		err = scenario.MustFail(sctx, w)
+		if err == nil {
+			err = scenario.MustFailDisclosure(sctx, w)
+		}
 	}
 	w.Report.Summary()
 	fmt.Fprintf(ctx.stdout, "(%s)\n", time.Since(start).Round(time.Millisecond))

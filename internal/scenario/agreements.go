@@ -1,0 +1,280 @@
+package scenario
+
+// What scenes 4, 5 and 6 share: the houses and offices of the agreements
+// (package agreement/jcpoa), submitting their records, reading them back
+// from the log with every signature and inclusion proof checked, and
+// playing the actions the rules must refuse.
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"strings"
+
+	"pouch.dev/agreement"
+	"pouch.dev/agreement/jcpoa"
+	"pouch.dev/client"
+	"pouch.dev/record"
+)
+
+// AgreementHouses are the houses scenes 4 to 6 need beyond those of Setup.
+var AgreementHouses = []struct{ House, Name string }{
+	{"eu", "European Union"},
+	{"iaea", "International Atomic Energy Agency"},
+	{"uk", "United Kingdom"},
+	{"fr", "French Republic"},
+	{"cn", "People's Republic of China"},
+	{"de", "Federal Republic of Germany"},
+	{"experts", "Experts on nuclear non-proliferation"},
+}
+
+// holders of the offices of package jcpoa not in Cast; the experts are
+// named by number.
+var agreementHolders = map[record.Handle]string{
+	jcpoa.Depositary:            "High Representative of the European Union, coordinator of the Joint Commission",
+	"iaea/dg":                   "Director General of the IAEA",
+	"us/secretary-of-state":     "Secretary of State of the United States",
+	"uk/fm":                     "Foreign Secretary of the United Kingdom",
+	"fr/fm":                     "Minister for Foreign Affairs of France",
+	"cn/fm":                     "Minister of Foreign Affairs of China",
+	"de/fm":                     "Federal Foreign Minister of Germany",
+	jcpoa.StatementOpener:       "convener of the experts' statement",
+	record.Handle("ir/speaker"): "Mohammad Baqer Qalibaf, Speaker of Parliament",
+}
+
+// AgreementSetup founds the houses of AgreementHouses not yet founded and
+// admits every office of jcpoa.Principals not yet in the cast (admitting
+// one twice would rotate its key). Scenes 4, 5 and 6 call it first.
+func AgreementSetup(ctx context.Context, w *World) error {
+	for _, h := range AgreementHouses {
+		if w.registrars[h.House] != nil {
+			continue
+		}
+		if err := w.Found(ctx, h.House, h.Name); err != nil {
+			return w.Report.Fail("%v", err)
+		}
+	}
+	n := 0
+	for _, h := range jcpoa.Principals() {
+		if w.cast[h] != nil {
+			continue
+		}
+		holder := agreementHolders[h]
+		if holder == "" {
+			holder = "expert on nuclear non-proliferation, co-signatory of the statement"
+		}
+		if _, err := w.Admit(ctx, h, holder); err != nil {
+			return w.Report.Fail("%v", err)
+		}
+		n++
+	}
+	if n > 0 {
+		w.Report.Info("%d more offices admitted: the JCPOA's signers, the IAEA's Director General, the EU's High Representative, the experts", n)
+	}
+	return nil
+}
+
+// buildAgreements signs the records of scenes 4 to 6 with the keys of the
+// cast, claiming the world's time now.
+func (w *World) buildAgreements() (*jcpoa.Scenario, error) {
+	sc, err := jcpoa.Build(w.Client.Origin, func(h record.Handle) ed25519.PrivateKey {
+		if p := w.cast[h]; p != nil {
+			return p.Signing
+		}
+		return nil
+	}, w.Clock.Now().UnixMilli())
+	if err != nil {
+		return nil, w.Report.Fail("%v", err)
+	}
+	return sc, nil
+}
+
+// submitStep submits one record of the scenario and prints it.
+func (w *World) submitStep(ctx context.Context, st jcpoa.Step, quiet bool) error {
+	acc, err := w.Client.Submit(ctx, st.Signed)
+	if err != nil {
+		return w.Report.Fail("%s: %v", st.Say, err)
+	}
+	who, what, _ := strings.Cut(st.Say, " ")
+	if quiet {
+		w.Report.Detail("%s %s [log #%d]", who, what, acc.Index)
+		return nil
+	}
+	w.Report.Step(who, what, acc)
+	return nil
+}
+
+// fromLog reads the records ids back from the log as a client that trusts
+// nobody: each record's bytes must hash to its ID and its signatures
+// verify (client.Record), and its inclusion proof must verify against the
+// log's signed checkpoint. It returns them as agreement entries, in the
+// order given, and the largest tree size a proof was checked against.
+func (w *World) fromLog(ctx context.Context, ids []record.ID, kinds []record.Kind) ([]agreement.Entry, uint64, error) {
+	es := make([]agreement.Entry, len(ids))
+	var size uint64
+	for i, id := range ids {
+		rv, err := w.Client.Record(ctx, id, nil)
+		if err != nil {
+			return nil, 0, w.Report.Fail("record %s from the log: %v", id.Short(), err)
+		}
+		pv, err := w.Client.ProveRecord(ctx, w.Verifier, id, kinds[i], nil)
+		if err != nil {
+			return nil, 0, w.Report.Fail("inclusion proof of %s record %s: %v", kinds[i], id.Short(), err)
+		}
+		if pv.Index != rv.Index {
+			return nil, 0, w.Report.Fail("record %s: the server says index %d, its proof %d", id.Short(), rv.Index, pv.Index)
+		}
+		s, _, err := record.Parse(rv.Signed)
+		if err != nil {
+			return nil, 0, w.Report.Fail("record %s: %v", id.Short(), err)
+		}
+		es[i] = agreement.Entry{Signed: s, Index: pv.Index, Time: rv.Time.UnixMilli()}
+		size = max(size, pv.Size)
+	}
+	return es, size, nil
+}
+
+// logDirectory is the agreement rules' view of the server's directory, as
+// a client sees it: each office's key history, fetched once from the
+// directory API, and an office acting for its own house.
+func (w *World) logDirectory(ctx context.Context) agreement.Directory {
+	return agreement.Offices(&keyHistory{ctx: ctx, c: w.Client, keys: map[record.Handle][]keyEntry{}})
+}
+
+type keyEntry struct {
+	key                 ed25519.PublicKey
+	index               uint64
+	superseded, revoked *uint64
+}
+
+type keyHistory struct {
+	ctx  context.Context
+	c    *client.Client
+	keys map[record.Handle][]keyEntry
+}
+
+// CheckKey reports whether key held office h at log index.
+//
+// SPEC: spec/directory.md#admit
+func (k *keyHistory) CheckKey(h record.Handle, key []byte, index uint64) error {
+	hist, ok := k.keys[h]
+	if !ok {
+		pv, err := k.c.Principal(k.ctx, h, -1)
+		if err != nil && !errors.Is(err, client.ErrNotFound) {
+			return err
+		}
+		if pv != nil {
+			for _, kv := range pv.History {
+				hist = append(hist, keyEntry{ed25519.PublicKey(kv.Key), kv.Index, kv.SupersededAt, kv.RevokedAt})
+			}
+		}
+		k.keys[h] = hist
+	}
+	for _, e := range hist {
+		if !e.key.Equal(ed25519.PublicKey(key)) {
+			continue
+		}
+		switch {
+		case e.index >= index:
+			return fmt.Errorf("key of %s admitted only at log index %d", h, e.index)
+		case e.revoked != nil && *e.revoked <= index:
+			return fmt.Errorf("key of %s was revoked at log index %d", h, *e.revoked)
+		case e.superseded != nil && *e.superseded <= index:
+			return fmt.Errorf("key of %s was superseded at log index %d", h, *e.superseded)
+		}
+		return nil
+	}
+	if len(hist) == 0 {
+		return fmt.Errorf("%s is not in the directory", h)
+	}
+	return fmt.Errorf("the key is not one of %s's keys", h)
+}
+
+// refusalSays is what each refusal's message must say.
+var refusalSays = map[error]string{
+	agreement.ErrNotAuthorised:   "may not sign for",
+	agreement.ErrNotParty:        "is not a party",
+	agreement.ErrAlreadySigned:   "already signed",
+	agreement.ErrNotVerifier:     "is not a named verifier",
+	agreement.ErrAlreadyCosigned: "already co-signed",
+}
+
+// refuseAll submits each action the rules must refuse, and checks that the
+// server refuses it with a message naming the reason and stores nothing.
+func (w *World) refuseAll(ctx context.Context, bads []jcpoa.Bad) error {
+	for _, b := range bads {
+		before, err := w.logSize(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = w.Client.Submit(ctx, b.Signed)
+		var ce *client.Error
+		if err != nil && (!errors.As(err, &ce) || ce.Status/100 != 4) {
+			return w.Report.Fail("%s: want a refusal, got %v", b.Say, err)
+		}
+		by := "?"
+		if r, err := b.Signed.Open(); err == nil {
+			by = string(r.Signer())
+		}
+		if err != nil && !strings.Contains(err.Error(), refusalSays[b.Reason]) {
+			return w.Report.Fail("%s: refused, but the message %q does not say %q", b.Say, err, refusalSays[b.Reason])
+		}
+		if err != nil {
+			// The refusal reads "agreement-sign by ir/speaker refused:
+			// <why>"; the report says who and what already.
+			if _, why, ok := strings.Cut(err.Error(), " refused: "); ok {
+				err = errors.New(why)
+			}
+		}
+		if err := w.Refuse(by, strings.TrimPrefix(b.Say, by+" "), err); err != nil {
+			return err
+		}
+		if err := w.nothingStored(ctx, b.Signed.ID(), before); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// logSize returns the number of records the server has sequenced: the
+// store's count in-process, the published tree size against a remote
+// server.
+func (w *World) logSize(ctx context.Context) (uint64, error) {
+	if w.Store != nil {
+		ls, err := w.Store.State(ctx)
+		if err != nil {
+			return 0, w.Report.Fail("reading the log's size: %v", err)
+		}
+		return ls.Size, nil
+	}
+	return 0, nil
+}
+
+// nothingStored checks that the refused record id is not in the log and
+// that the log did not grow from size before.
+func (w *World) nothingStored(ctx context.Context, id record.ID, before uint64) error {
+	if _, err := w.Client.Record(ctx, id, nil); !errors.Is(err, client.ErrNotFound) {
+		return w.Report.Fail("the refused record %s: want not found, got %v", id.Short(), err)
+	}
+	after, err := w.logSize(ctx)
+	if err != nil {
+		return err
+	}
+	if after != before {
+		return w.Report.Fail("the log grew from %d to %d records after a refusal", before, after)
+	}
+	if w.Store != nil {
+		w.Report.Info("nothing stored: record %s is not in the log, which still holds %d records", id.Short(), after)
+	} else {
+		w.Report.Info("nothing stored: record %s is not in the log", id.Short())
+	}
+	return nil
+}
+
+// indent writes s with every line indented, for History and WriteRoll.
+func (w *World) indent(s string) {
+	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		fmt.Fprintf(w.Report.W, "     %s\n", line)
+	}
+}
