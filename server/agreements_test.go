@@ -253,3 +253,14 @@ func TestAgreementConcurrentSigns(t *testing.T) {
 		}
 	}
 }
+
+// TestAgreementsOpenAPI checks that the OpenAPI document describes the
+// agreement endpoints.
+func TestAgreementsOpenAPI(t *testing.T) {
+	doc := string(server.OpenAPI())
+	for _, p := range []string{`"/v1/agreements"`, `"/v1/agreements/{id}"`, `"/v1/agreements/{id}/status"`, `"/v1/statements/{id}"`, `"AgreementStatus"`} {
+		if !strings.Contains(doc, p) {
+			t.Errorf("openapi.json lacks %s", p)
+		}
+	}
+}
