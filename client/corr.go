@@ -122,8 +122,20 @@ func (c *Client) Tag(ctx context.Context, pouch record.ID, as *Identity) (*lette
 	return letter.VerifyTag(v.Signed)
 }
 
+// A CustodyOption adds to a custody record that Take or Deliver signs.
+type CustodyOption func(*letter.Custody)
+
+// OverLine says the pouch was handed over on the secure line whose call
+// record is call (custody's over_line). The call record must be in the
+// log first.
+//
+// SPEC: spec/line.md#custody
+func OverLine(call record.ID) CustodyOption {
+	return func(cu *letter.Custody) { cu.OverLine = &call }
+}
+
 // custody signs and submits a custody record of pouch by me.
-func (c *Client) custody(ctx context.Context, me *Identity, pouch record.ID, delivery bool, onBehalf record.Handle) (*server.Accepted, *server.PouchView, error) {
+func (c *Client) custody(ctx context.Context, me *Identity, pouch record.ID, delivery bool, onBehalf record.Handle, opts []CustodyOption) (*server.Accepted, *server.PouchView, error) {
 	pv, err := c.Pouch(ctx, pouch, me)
 	if err != nil {
 		return nil, nil, err
@@ -136,6 +148,9 @@ func (c *Client) custody(ctx context.Context, me *Identity, pouch record.ID, del
 		from = pv.Custody[n-1].By
 	}
 	cu := &letter.Custody{Pouch: pouch, From: from, Delivered: delivery, OnBehalf: onBehalf}
+	for _, o := range opts {
+		o(cu)
+	}
 	s, err := letter.SignCustody(cu, me.Handle, me.Signing, record.NewSalt(), c.now().UnixMilli(), c.Origin)
 	if err != nil {
 		return nil, pv, err
@@ -146,14 +161,14 @@ func (c *Client) custody(ctx context.Context, me *Identity, pouch record.ID, del
 
 // Take signs that me, the next envoy on the pouch's route, now holds it.
 // onBehalf names the envoy when me carries for it under a carry grant.
-func (c *Client) Take(ctx context.Context, me *Identity, pouch record.ID, onBehalf record.Handle) (*server.Accepted, error) {
-	a, _, err := c.custody(ctx, me, pouch, false, onBehalf)
+func (c *Client) Take(ctx context.Context, me *Identity, pouch record.ID, onBehalf record.Handle, opts ...CustodyOption) (*server.Accepted, error) {
+	a, _, err := c.custody(ctx, me, pouch, false, onBehalf, opts)
 	return a, err
 }
 
 // Deliver signs the pouch's delivery: by its addressee, or by a receive
 // delegate on the addressee's behalf.
-func (c *Client) Deliver(ctx context.Context, me *Identity, pouch record.ID) (*server.Accepted, error) {
+func (c *Client) Deliver(ctx context.Context, me *Identity, pouch record.ID, opts ...CustodyOption) (*server.Accepted, error) {
 	pv, err := c.Pouch(ctx, pouch, me)
 	if err != nil {
 		return nil, err
@@ -162,7 +177,7 @@ func (c *Client) Deliver(ctx context.Context, me *Identity, pouch record.ID) (*s
 	if me.Handle != pv.To {
 		on = pv.To
 	}
-	a, _, err := c.custody(ctx, me, pouch, true, on)
+	a, _, err := c.custody(ctx, me, pouch, true, on, opts)
 	return a, err
 }
 

@@ -24,6 +24,7 @@ import (
 	"pouch.dev/letter"
 	"pouch.dev/line"
 	"pouch.dev/record"
+	"pouch.dev/server"
 )
 
 func init() {
@@ -485,23 +486,25 @@ func (s *lineSession) signCustody(ctx context.Context, cl *client.Client, call, 
 	if last != s.peer {
 		return fmt.Sprintf("pouch %s: no custody signed: its last holder on record is %s, not %s (who handed it over); %s must take custody first", pouch.Short(), last, s.peer, s.peer)
 	}
-	cu := &letter.Custody{Pouch: pouch, From: s.peer, OverLine: &call}
-	what := "took custody of"
+	over := client.OverLine(call)
+	what, deliver := "took custody of", false
 	switch {
 	case pv.Next == s.me && pv.To == s.me:
-		cu.Delivered, what = true, "signed delivery of"
+		what, deliver = "signed delivery of", true
 	case pv.Next == s.me:
 	case pv.Next == pv.To:
-		cu.Delivered, cu.OnBehalf, what = true, pv.To, "signed delivery, on behalf of "+string(pv.To)+", of"
+		what, deliver = "signed delivery, on behalf of "+string(pv.To)+", of", true
 	default:
 		return fmt.Sprintf("pouch %s awaits %s, not %s; no custody signed", pouch.Short(), pv.Next, s.me)
 	}
-	rec, err := letter.SignCustody(cu, s.me, s.id.Signing, record.NewSalt(), record.Now(), cl.Origin)
-	if err == nil {
-		_, err = cl.Submit(ctx, rec)
+	var a *server.Accepted
+	if deliver {
+		a, err = cl.Deliver(ctx, s.id, pouch, over)
+	} else {
+		a, err = cl.Take(ctx, s.id, pouch, "", over)
 	}
 	if err != nil {
 		return fmt.Sprintf("pouch %s: custody refused: %v", pouch.Short(), err)
 	}
-	return fmt.Sprintf("%s pouch %s, handed over on line %s (custody record %s)", what, pouch.Short(), call.Short(), rec.ID().Short())
+	return fmt.Sprintf("%s pouch %s, handed over on line %s (custody record %s)", what, pouch.Short(), call.Short(), a.ID.Short())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"pouch.dev/client"
 	"pouch.dev/record"
 )
 
@@ -16,7 +17,9 @@ func init() {
 pouch take signs a custody record: "I, the next envoy on its route, now hold
 pouch ID, received from the previous holder". With --for ENVOY, you take it
 in that envoy's place under a carry grant from it. The server refuses anyone
-off the route, with a message naming the next holder.
+off the route, with a message naming the next holder. With --over-line
+CALL, the record says the pouch was handed over on that secure line (pouch
+line signs this itself unless given --no-custody).
 
 Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
 
@@ -32,7 +35,9 @@ Example (scene 1):
 		long: `
 pouch deliver signs the pouch's delivery receipt: by its addressee, or by a
 holder of a receive grant from the addressee, "on behalf of" it. It must
-follow the last envoy's custody.
+follow the last envoy's custody. With --over-line CALL, the receipt says
+the pouch was handed over on that secure line, whose call record must be
+in the log.
 
 Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
 
@@ -63,9 +68,12 @@ func runCustody(ctx *cmdContext, name string, args []string) error {
 	v := verbs[name]
 	fs := newFlags(ctx, v)
 	cf := addClientFlags(ctx, fs)
-	var forEnvoy *string
+	var forEnvoy, overLine *string
 	if name == "take" {
 		forEnvoy = fs.String("for", "", "take it in place of envoy `HANDLE` (carry grant)")
+	}
+	if name != "publish" {
+		overLine = fs.String("over-line", "", "the pouch was handed over on the secure line whose call record is `ID` (pouch line prints it)")
 	}
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
@@ -77,6 +85,16 @@ func runCustody(ctx *cmdContext, name string, args []string) error {
 	id, err := parseID(pos[0])
 	if err != nil {
 		return err
+	}
+	var opts []client.CustodyOption
+	over := ""
+	if overLine != nil && *overLine != "" {
+		call, err := parseID(*overLine)
+		if err != nil {
+			return usagef("give the call record's ID, as pouch line prints it", "--over-line: %v", err)
+		}
+		opts = append(opts, client.OverLine(call))
+		over = ", handed over on line " + call.Short()
 	}
 	me, err := cf.me(ctx)
 	if err != nil {
@@ -96,23 +114,23 @@ func runCustody(ctx *cmdContext, name string, args []string) error {
 				return usagef("", "--for: %v", err)
 			}
 		}
-		a, err := c.Take(bg, me, id, on)
+		a, err := c.Take(bg, me, id, on, opts...)
 		if err != nil {
 			return apiError(err)
 		}
 		if *cf.json {
 			return printV1(ctx.stdout, "custody", a)
 		}
-		what = fmt.Sprintf("%s holds pouch %s (custody %s, log index %d)", me.Handle, id.Short(), a.ID.Short(), a.Index)
+		what = fmt.Sprintf("%s holds pouch %s (custody %s, log index %d)%s", me.Handle, id.Short(), a.ID.Short(), a.Index, over)
 	case "deliver":
-		a, err := c.Deliver(bg, me, id)
+		a, err := c.Deliver(bg, me, id, opts...)
 		if err != nil {
 			return apiError(err)
 		}
 		if *cf.json {
 			return printV1(ctx.stdout, "custody", a)
 		}
-		what = fmt.Sprintf("%s signed delivery of pouch %s (receipt %s, log index %d)", me.Handle, id.Short(), a.ID, a.Index)
+		what = fmt.Sprintf("%s signed delivery of pouch %s (receipt %s, log index %d)%s", me.Handle, id.Short(), a.ID, a.Index, over)
 	case "publish":
 		a, err := c.Publish(bg, me, id)
 		if err != nil {
