@@ -92,6 +92,9 @@ type World struct {
 	cast       map[record.Handle]*client.Identity
 	// Facts scenes leave for later scenes, such as "scene1.pouch".
 	Facts map[string]record.ID
+	// relay is what the in-process server's line relay saw (scene3.go);
+	// nil when Remote.
+	relay *relayView
 
 	closers []func()
 }
@@ -153,9 +156,11 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	done := make(chan struct{})
 	go func() { lgx.Run(runCtx); close(done) }()
 	w.closers = append([]func(){func() { stop(); <-done }}, w.closers...)
+	w.relay = &relayView{}
 	corr, err := server.NewCorrespondence(ctx, server.CorrOptions{
 		Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: Origin, Log: lgx,
 		Logger: lg, Registerer: prometheus.NewRegistry(), Now: w.Clock.Now,
+		LineTap: w.relay.tap, OnLineClose: w.relay.closed,
 	})
 	if err != nil {
 		return err
