@@ -342,9 +342,10 @@ func printStatus(w io.Writer, st *agreement.Status, tl *agreement.Timeline, lr *
 }
 
 // A logReader reads the records of one agreement or statement from a
-// server: it scans the log's entry bundles (C2SP tlog-tiles) for records of
-// the agreement kinds, fetches them, keeps those of the agreement, and
-// checks each one's inclusion proof against the log's signed checkpoint.
+// server: it asks the server which records they are (or scans the log's
+// entry bundles, C2SP tlog-tiles, for records of the agreement kinds),
+// fetches them, checks that each acts on the agreement, and checks each
+// one's inclusion proof against the log's signed checkpoint.
 // The log's key is taken from the server (trust on first use).
 type logReader struct {
 	c    *client.Client
@@ -405,8 +406,76 @@ func getBytes(ctx context.Context, url string) ([]byte, error) {
 
 // history returns the records of the agreement or statement id (whose
 // record is of kind head) in log order, with their log index and
-// sequencing time, each proven in the log.
+// sequencing time, each proven in the log. It asks the server which
+// records they are (GET /v1/agreements/{id}, /v1/statements/{id}), then
+// fetches each one, checks that it hashes to its ID, that it acts on id,
+// and its inclusion proof against the log's signed checkpoint. Against a
+// server without those endpoints it scans the log's entry bundles.
 func (lr *logReader) history(ctx context.Context, id record.ID, head record.Kind) ([]agreement.Entry, error) {
+	var ids []record.ID
+	var err error
+	if head == record.KindStatement {
+		var v *server.StatementView
+		if v, err = lr.c.Statement(ctx, id, -1); err == nil {
+			ids = append(ids, id)
+			for _, s := range v.Signatories {
+				ids = append(ids, s.ID)
+			}
+		}
+	} else {
+		var v *server.AgreementView
+		if v, err = lr.c.Agreement(ctx, id); err == nil {
+			ids = append(ids, id)
+			for _, a := range v.Actions {
+				ids = append(ids, a.ID)
+			}
+		}
+	}
+	if errors.Is(err, client.ErrNotFound) {
+		rv, rerr := lr.c.Record(ctx, id, nil)
+		switch {
+		case errors.Is(rerr, client.ErrNotFound):
+			return nil, withHint(fmt.Errorf("no %s record %s in the log of %s", head, id.Short(), lr.c.URL),
+				"check the ID and --server (POUCH_SERVER)")
+		case rerr != nil:
+			return nil, apiError(rerr)
+		case rv.Kind != head:
+			return nil, &checkError{fmt.Errorf("record %s is a %s record, not a %s", id.Short(), rv.Kind, head)}
+		}
+		return lr.scanHistory(ctx, id, head) // a server that keeps no index of agreements
+	}
+	if err != nil {
+		return nil, apiError(err)
+	}
+	es := make([]agreement.Entry, 0, len(ids))
+	for i, rid := range ids {
+		rv, err := lr.c.Record(ctx, rid, nil)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		s, r, err := record.Parse(rv.Signed)
+		if err != nil || s.ID() != rid {
+			return nil, &checkError{fmt.Errorf("the server's record %s does not match its ID", rid.Short())}
+		}
+		if t, ok := agreement.Target(r); i == 0 && r.Kind != head || i > 0 && (!ok || t != id) {
+			return nil, &checkError{fmt.Errorf("the server lists record %s (%s) as part of %s %s, which it is not", rid.Short(), r.Kind, head, id.Short())}
+		}
+		pv, err := lr.c.ProveRecord(ctx, lr.v, rid, r.Kind, nil)
+		if err != nil {
+			return nil, &checkError{fmt.Errorf("inclusion proof of %s record %s: %w", r.Kind, rid.Short(), err)}
+		}
+		if pv.Index != rv.Index || i > 0 && pv.Index <= es[i-1].Index {
+			return nil, &checkError{fmt.Errorf("record %s: the server says log index %d, its proof %d", rid.Short(), rv.Index, pv.Index)}
+		}
+		es = append(es, agreement.Entry{Signed: s, Index: pv.Index, Time: rv.Time.UnixMilli()})
+	}
+	return es, nil
+}
+
+// scanHistory is history read from the log's entry bundles (C2SP
+// tlog-tiles): every leaf of the agreement kinds is looked at, so it needs
+// no index on the server.
+func (lr *logReader) scanHistory(ctx context.Context, id record.ID, head record.Kind) ([]agreement.Entry, error) {
 	size := lr.info.Size
 	var es []agreement.Entry
 	for n := uint64(0); n*entriesPerBundle < size; n++ {

@@ -213,3 +213,40 @@ func TestAgreementWriteCLI(t *testing.T) {
 		t.Errorf("show:\n%s", out)
 	}
 }
+
+// TestHistoryScan checks that the history read through the server's index
+// of agreements is the one read by scanning the log's entry bundles.
+func TestHistoryScan(t *testing.T) {
+	w, sc := agreementWorld(t)
+	waitIntegrated(t, w)
+	ctx := context.Background()
+	lr, err := newLogReader(ctx, &clientFlags{server: &w.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		id   record.ID
+		head record.Kind
+		n    int
+	}{
+		{sc.JCPOA[0].Signed.ID(), record.KindAgreement, len(sc.JCPOA)},
+		{sc.Statement[0].Signed.ID(), record.KindStatement, len(sc.Statement)},
+	} {
+		a, err := lr.history(ctx, c.id, c.head)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := lr.scanHistory(ctx, c.id, c.head)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a) != c.n || len(b) != c.n {
+			t.Fatalf("%s: %d records by the index, %d by the scan, want %d", c.head, len(a), len(b), c.n)
+		}
+		for i := range a {
+			if a[i].Signed.ID() != b[i].Signed.ID() || a[i].Index != b[i].Index || a[i].Time != b[i].Time {
+				t.Errorf("%s record %d: index gives %s at %d, scan %s at %d", c.head, i, a[i].Signed.ID().Short(), a[i].Index, b[i].Signed.ID().Short(), b[i].Index)
+			}
+		}
+	}
+}
