@@ -23,7 +23,8 @@ pouch demo starts a fresh pouch server in a temporary folder (or uses the
 one at --server, which must be in open mode with the scenario's houses not
 yet founded), creates the cast of SCENARIO.md with throwaway keys held in
 memory, and plays its scenes: who sealed each letter, who carried it, who
-received it on whose behalf, who could and could not open it; the JCPOA's
+received it on whose behalf, who could and could not open it; Rouhani's
+message handed over on a secure line through the server's relay; the JCPOA's
 history derived from the log, the experts' statement and its signatories,
 and the draft Iran–Russia deal; and every signature, custody chain and
 inclusion proof checked against the log's signed checkpoint. It ends with

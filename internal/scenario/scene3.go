@@ -156,7 +156,7 @@ func (a *Actor) PouchFile(ctx context.Context, pouch record.ID) ([]byte, error) 
 func Scene3(ctx context.Context, w *World) error {
 	r := w.Report
 	r.Note("(seed 000: Zarif and Putin spoke for about an hour on a secure line, because of the President's")
-	r.Note("coronavirus protocol. The demo's line lasts about a second: its duration and times are illustrative.)")
+	r.Note("coronavirus protocol. The demo's line lasts milliseconds: its duration and times are illustrative.)")
 	rouhani, fm, putin := w.As("ir/president"), w.As("ir/fm"), w.As("ru/president")
 
 	l := &client.Letter{To: "ru/president", Via: []record.Handle{"ir/fm"}, Sections: rouhaniLetter}
@@ -288,8 +288,8 @@ func Scene3(ctx context.Context, w *World) error {
 	b := call.Body
 	took := time.UnixMilli(b.End).Sub(time.UnixMilli(b.Start)).Round(time.Millisecond)
 	r.Step("ir/fm", "hangs up; ir/fm and ru/president both sign the call record", nil)
-	r.Pass("call record %s: signed by %s and %s, %v long, %d+%d bytes, 1 pouch handed over, bound to this TLS session (exported keying material equal at both ends)",
-		prec.ID().Short(), b.Participants[0], b.Participants[1], took, b.Bytes[0], b.Bytes[1])
+	r.Pass("call record %s: signed by %s and %s; %v long; %s sent %d bytes, %s %d; 1 pouch handed over; bound to this TLS session (exported keying material equal at both ends)",
+		prec.ID().Short(), b.Participants[0], b.Participants[1], took, b.Participants[0], b.Bytes[0], b.Participants[1], b.Bytes[1])
 	acc, err := w.Client.Submit(ctx, prec)
 	if err != nil {
 		return r.Fail("logging the call record: %v", err)
