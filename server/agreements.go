@@ -40,12 +40,14 @@ func newAgreementBook(dir *directory.Directory) *agreementBook {
 
 // applyStored applies a stored record during rebuild. Records the rules
 // refuse (the store should hold none) are skipped, as every client's
-// replay skips them.
+// replay skips them. Signatures were verified when the record was
+// submitted, as the directory's rebuild assumes too; keys are checked
+// again.
 func (b *agreementBook) applyStored(s *record.Signed, pos directory.Pos) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.next = max(b.next, pos.Index+1)
-	return b.reg.Apply(agreement.Entry{Signed: s, Index: pos.Index, Time: pos.Time.UnixMilli()})
+	return b.reg.Apply(agreement.Entry{Signed: s, Index: pos.Index, Time: pos.Time.UnixMilli(), SigsChecked: true})
 }
 
 // submitAgreement checks an agreement, agreement-sign, agreement-withdraw,
