@@ -131,7 +131,10 @@ func Seal(w io.Writer, req *SealRequest) (*Sealed, error) {
 	if len(req.Attach) > record.MaxAttachments {
 		return nil, fmt.Errorf("seal: %d attachments: %w (limit %d)", len(req.Attach), record.ErrTooLarge, record.MaxAttachments)
 	}
-	buf := make([]byte, 64<<10)
+	var buf []byte
+	if len(req.Attach) > 0 {
+		buf = make([]byte, 64<<10)
+	}
 	for _, a := range req.Attach {
 		if a.Size < 0 {
 			return nil, fmt.Errorf("seal: attachment %q: negative size", a.Name)
