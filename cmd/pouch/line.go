@@ -270,7 +270,9 @@ func (s *lineSession) interactive(ctx context.Context) error {
 		io.Reader
 		io.Writer
 	}{in, s.ctx.stdout}, string(s.me)+"> ")
-	if w, h, err := term.GetSize(int(in.Fd())); err == nil {
+	// A terminal that reports no size (some pseudo-terminals) keeps the
+	// default 80 columns, or every character would wrap.
+	if w, h, err := term.GetSize(int(in.Fd())); err == nil && w > 0 && h > 0 {
 		t.SetSize(w, h)
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(t, format+"\r\n", a...) }
