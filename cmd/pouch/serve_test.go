@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"pouch.dev/agreement"
 	"pouch.dev/record"
 	"pouch.dev/tlog"
 )
@@ -125,7 +126,11 @@ func TestKill9(t *testing.T) {
 					i := n
 					mu.Unlock()
 					r := &record.Record{Kind: record.KindStatement, By: []record.Handle{"ru/president"}, Time: record.Now()}
-					s, err := record.Sign(r, map[string]any{"n": i}, key)
+					// A valid statement, which the server's agreement
+					// rules accept: each one a new statement.
+					body := &agreement.Statement{Title: fmt.Sprintf("kill -9 test, record %d", i),
+						Text: agreement.Digest([]byte("kill -9")), Opened: agreement.DateOf(time.Now())}
+					s, err := record.Sign(r, body, key)
 					if err != nil {
 						t.Error(err)
 						return
