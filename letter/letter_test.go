@@ -346,3 +346,47 @@ func TestHeadHelpers(t *testing.T) {
 		}
 	}
 }
+
+// Every single-byte change of a .pouch file carrying custody records, and
+// of a disclosure, is rejected.
+func TestMangledCustodyAndDisclosureRejected(t *testing.T) {
+	s, file := sealTo(t, "ir/leader", "ru/president", []record.Handle{"ir/speaker"}, nil)
+	f, err := ReadFile(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var withCustody bytes.Buffer
+	if err := Rewrite(&withCustody, f, custody(t, s.Tag, "ir/speaker", "ir/leader", false, "").Signed); err != nil {
+		t.Fatal(err)
+	}
+	b := withCustody.Bytes()
+	headLen := len(b) - int(s.Tag.Tag.Size)
+	for i := 0; i < headLen; i++ {
+		m := bytes.Clone(b)
+		m[i] ^= 0x01
+		f, err := ReadFile(bytes.NewReader(m))
+		if err != nil {
+			continue
+		}
+		if err := f.Finish(); err != nil {
+			continue
+		}
+		if _, err := CheckChain(f.Tag, f.Custody, nil); err == nil {
+			t.Fatalf("byte %d of the head changed: accepted", i)
+		}
+	}
+
+	o := &Opened{Header: s.Header, Sections: s.Sections}
+	d, err := Disclose(o, []int{1, 3}, "ir/leader", who(t, "ir/leader").Signing, nil, 1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := d.Marshal()
+	for i := range db {
+		m := bytes.Clone(db)
+		m[i] ^= 0x01
+		if _, err := VerifyDisclosure(m); err == nil {
+			t.Fatalf("byte %d of a disclosure changed: accepted", i)
+		}
+	}
+}
