@@ -92,6 +92,9 @@ func ReadFile(r io.Reader) (*File, error) {
 	if err := record.Unmarshal(item, &h); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedFile, err)
 	}
+	if h.Custody == nil {
+		return nil, fmt.Errorf("%w: custody is not an array", ErrMalformedFile)
+	}
 	if h.V != FileVersion {
 		return nil, fmt.Errorf("%w: version %d (this pouch reads version %d)", ErrMalformedFile, h.V, FileVersion)
 	}

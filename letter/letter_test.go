@@ -390,3 +390,20 @@ func TestMangledCustodyAndDisclosureRejected(t *testing.T) {
 		}
 	}
 }
+
+func TestFileHeadCustodyMustBeArray(t *testing.T) {
+	_, file := sealTo(t, "ir/leader", "ru/president", nil, nil)
+	f, _ := ReadFile(bytes.NewReader(file))
+	type loose struct {
+		V       uint64 `cbor:"v"`
+		Tag     []byte `cbor:"tag"`
+		Custody any    `cbor:"custody"`
+	}
+	head, _ := record.Marshal(loose{V: 1, Tag: f.Head.Tag, Custody: nil})
+	payload, _ := io.ReadAll(f.Payload)
+	b := appendHead(head, majorBytes, uint64(len(payload)))
+	b = append(b, payload...)
+	if _, err := ReadFile(bytes.NewReader(b)); !errors.Is(err, ErrMalformedFile) {
+		t.Fatalf("custody: null accepted: %v", err)
+	}
+}
