@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -75,8 +76,9 @@ type Store struct {
 	size    uint64        // leaves appended
 	changed chan struct{} // closed and replaced when size grows
 	state   store.LogState
-	next    uint64        // writer goroutine only: next leaf index
-	pending []record.Leaf // writer goroutine only: leaves of the transaction in progress
+	next    uint64               // writer goroutine only: next leaf index
+	pending []record.Leaf        // writer goroutine only: leaves of the transaction in progress
+	stmts   map[string]*sql.Stmt // writer goroutine only: prepared multi-row inserts
 
 	// recent holds the leaves from index recentBase on, so that the
 	// sequencer reads what it integrates from memory. Guarded by mu.
@@ -136,7 +138,11 @@ func Open(path string) (*Store, error) {
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
+		stmts:   make(map[string]*sql.Stmt),
 	}
+	// The writer takes the connection only for appends, none of which can
+	// come before Open returns.
+	go s.writer()
 	var n sql.NullInt64
 	if err := w.QueryRow(`SELECT MAX(idx) FROM records`).Scan(&n); err != nil {
 		s.Close()
@@ -158,7 +164,10 @@ func Open(path string) (*Store, error) {
 	if cs.Valid {
 		s.state.TreeSize, s.state.Checkpoint = uint64(cs.Int64), note
 	}
-	go s.writer()
+	if err := s.prepare(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("preparing statements in %s: %w", path, err)
+	}
 	return s, nil
 }
 
@@ -347,11 +356,15 @@ func (s *Store) commitTx(batch []*writeReq) error {
 				pub = 1
 			}
 			recArgs = append(recArgs, idx, e.ID[:], string(e.Kind), ms, pub, joinHandles(e.Parties), joinIDs(e.Refs), e.Signed)
-			for _, p := range e.Parties {
-				partyArgs = append(partyArgs, string(p), idx, string(e.Kind))
+			for k, p := range e.Parties {
+				if !slices.Contains(e.Parties[:k], p) {
+					partyArgs = append(partyArgs, string(p), idx, string(e.Kind))
+				}
 			}
-			for _, ref := range e.Refs {
-				refArgs = append(refArgs, ref[:], idx)
+			for k, ref := range e.Refs {
+				if !slices.Contains(e.Refs[:k], ref) {
+					refArgs = append(refArgs, ref[:], idx)
+				}
 			}
 			if e.Payload != nil {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO payloads (idx, data) VALUES (?, ?)`, idx, e.Payload); err != nil {
@@ -362,13 +375,15 @@ func (s *Store) commitTx(batch []*writeReq) error {
 			s.pending = append(s.pending, record.Leaf{Kind: e.Kind, ID: e.ID})
 		}
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO records (idx, id, kind, time, public, parties, refs, signed) VALUES `, 8, recArgs); err != nil {
+	// Conflicts were ruled out above, so the inserts use OR ROLLBACK: SQLite
+	// then needs no statement journal, and a conflict fails the batch.
+	if err := s.insertRows(ctx, tx, insertRecords, 8, recArgs); err != nil {
 		return fmt.Errorf("store: inserting records: %w", err)
 	}
-	if err := insertRows(ctx, tx, `INSERT OR IGNORE INTO parties (handle, idx, kind) VALUES `, 3, partyArgs); err != nil {
+	if err := s.insertRows(ctx, tx, insertParties, 3, partyArgs); err != nil {
 		return fmt.Errorf("store: indexing parties: %w", err)
 	}
-	if err := insertRows(ctx, tx, `INSERT OR IGNORE INTO refs (ref, idx) VALUES `, 2, refArgs); err != nil {
+	if err := s.insertRows(ctx, tx, insertRefs, 2, refArgs); err != nil {
 		return fmt.Errorf("store: indexing references: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -410,18 +425,65 @@ func existing(ctx context.Context, tx *sql.Tx, ids []any) (map[record.ID]bool, e
 }
 
 // insertRows runs head with as many "(?, ...)" tuples of width parameters
-// as args holds, in statements of at most maxParams parameters.
-func insertRows(ctx context.Context, tx *sql.Tx, head string, width int, args []any) error {
+// as args holds, in statements of at most maxParams parameters. The
+// statement for a full chunk is prepared once and kept.
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, width int, args []any) error {
 	tuple := "(" + placeholders(width) + ")"
+	full := maxParams / width
 	for len(args) > 0 {
-		rows := min(len(args)/width, maxParams/width)
+		rows := min(len(args)/width, full)
 		q := head + strings.Repeat(tuple+",", rows-1) + tuple
-		if _, err := tx.ExecContext(ctx, q, args[:rows*width]...); err != nil {
+		var err error
+		if rows == full {
+			var st *sql.Stmt
+			if st, err = s.stmt(q); err == nil {
+				_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args[:rows*width]...)
+			}
+		} else {
+			_, err = tx.ExecContext(ctx, q, args[:rows*width]...)
+		}
+		if err != nil {
 			return err
 		}
 		args = args[rows*width:]
 	}
 	return nil
+}
+
+// The multi-row inserts of the append transaction. Their full-chunk
+// statements are prepared when the store opens.
+const (
+	insertRecords = `INSERT OR ROLLBACK INTO records (idx, id, kind, time, public, parties, refs, signed) VALUES `
+	insertParties = `INSERT OR ROLLBACK INTO parties (handle, idx, kind) VALUES `
+	insertRefs    = `INSERT OR ROLLBACK INTO refs (ref, idx) VALUES `
+)
+
+func fullChunk(head string, width int) string {
+	tuple := "(" + placeholders(width) + ")"
+	rows := maxParams / width
+	return head + strings.Repeat(tuple+",", rows-1) + tuple
+}
+
+// prepare prepares the full-chunk inserts; it runs before the writer
+// starts, as the writer holds the one connection during transactions.
+func (s *Store) prepare() error {
+	for head, width := range map[string]int{insertRecords: 8, insertParties: 3, insertRefs: 2} {
+		q := fullChunk(head, width)
+		st, err := s.w.Prepare(q)
+		if err != nil {
+			return err
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+// stmt returns the prepared statement q, if it is one of the prepared.
+func (s *Store) stmt(q string) (*sql.Stmt, error) {
+	if st, ok := s.stmts[q]; ok {
+		return st, nil
+	}
+	return nil, errors.New("store: statement not prepared")
 }
 
 func joinHandles(hs []record.Handle) string {
