@@ -24,6 +24,10 @@ principals; other verbs pick one with --as.
 It prints the public keys; hand them to your correspondents with
 "pouch key export --public > FILE".
 
+Environment: POUCH_HOME (the home folder), POUCH_PASSPHRASE (instead of
+the prompt), POUCH_SCRYPT_LOG_N (a lower scrypt work factor, for tests
+that create many principals only: never for real keys).
+
 Example, the Speaker of Iran's parliament on a fresh machine:
 
   pouch init ir/speaker`,
