@@ -20,7 +20,8 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"pouch.dev/record"
 	"pouch.dev/store"
@@ -255,7 +256,17 @@ func (s *Store) failPending() {
 //
 // SPEC: spec/store.md#append
 func (s *Store) commit(batch []*writeReq) {
-	err := s.commitTx(batch)
+	// Replays are rare: first try without looking the IDs up. A unique
+	// constraint failure rolls the whole transaction back; then try again,
+	// looking up which IDs are stored.
+	err := s.commitTx(batch, false)
+	if isConstraint(err) {
+		s.next = s.size
+		for _, r := range batch {
+			r.err, r.res = nil, nil
+		}
+		err = s.commitTx(batch, true)
+	}
 	if err != nil {
 		// Nothing was written: restore the counter and fail every request
 		// that had not already failed on its own.
@@ -294,24 +305,27 @@ func (s *Store) commit(batch []*writeReq) {
 	}
 }
 
-func (s *Store) commitTx(batch []*writeReq) error {
+func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 	ctx := context.Background()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: beginning the append transaction: %w", err)
 	}
 	defer tx.Rollback()
+	s.pending = s.pending[:0]
 
 	// Which of the IDs are stored already: one query per chunk of IDs.
 	var ids []any
-	for _, r := range batch {
-		for _, e := range r.entries {
-			ids = append(ids, e.ID[:])
+	var stored map[record.ID]bool
+	if lookup {
+		for _, r := range batch {
+			for _, e := range r.entries {
+				ids = append(ids, e.ID[:])
+			}
 		}
-	}
-	stored, err := existing(ctx, tx, ids)
-	if err != nil {
-		return err
+		if stored, err = existing(ctx, tx, ids); err != nil {
+			return err
+		}
 	}
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -322,7 +336,6 @@ func (s *Store) commitTx(batch []*writeReq) error {
 	hasCheckpoint := s.state.Checkpoint != nil
 	s.mu.Unlock()
 	var recArgs, partyArgs, refArgs []any
-	s.pending = s.pending[:0]
 	for _, r := range batch {
 		if r.round != nil {
 			if err := s.integrateTx(ctx, tx, r, &tree, &hasCheckpoint); err != nil {
@@ -484,6 +497,12 @@ func (s *Store) stmt(q string) (*sql.Stmt, error) {
 		return st, nil
 	}
 	return nil, errors.New("store: statement not prepared")
+}
+
+// isConstraint reports whether err is an SQLite constraint failure.
+func isConstraint(err error) bool {
+	var e *msqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
 }
 
 func joinHandles(hs []record.Handle) string {
