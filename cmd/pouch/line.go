@@ -30,7 +30,7 @@ import (
 func init() {
 	register(&verb{
 		name:  "line",
-		args:  "[--as H] [--server URL] [--script] [--pouch FILE]... HANDLE",
+		args:  "[--as H] [--server URL] [--script] [--pouch FILE|ID]... HANDLE",
 		short: "a secure line: talk live with another principal, end to end through the server",
 		long: `
 pouch line asks the server's relay for a line to HANDLE and waits until
@@ -41,7 +41,8 @@ talked to whom, when, and how many bytes.
 
 On a terminal it is interactive: type a line and press Enter to send it;
 what the other side says is shown with its time and who said it.
-  /pouch FILE   hand a .pouch file over on the line
+  /pouch FILE   hand a .pouch file over on the line (or /pouch ID: the
+                pouch with that ID, as you hold it on the server)
   /bye          hang up (so do Ctrl-D and Ctrl-C)
 
 With --script, or when standard input is not a terminal, every line of
@@ -57,7 +58,9 @@ Pouches received are saved in --save DIR as ID.pouch. Once the call
 record is logged, pouch line signs their custody, citing the call record:
 delivery if a pouch awaits you as its addressee (or as the addressee's
 receive delegate), a hand-over if you are its next envoy; --no-custody
-leaves that to "pouch take" and "pouch deliver".
+leaves that to "pouch take --over-line CALL" and "pouch deliver
+--over-line CALL". --pouch takes a .pouch file, or the ID of a pouch you
+carry: it is fetched from the server as you hold it.
 
 Environment: POUCH_AS, POUCH_SERVER, POUCH_PASSPHRASE.
 
@@ -66,7 +69,8 @@ calls the President of Russia and hands over President Rouhani's sealed
 letter; the President's end signs its delivery, over the line.
 
   pouch line --as ru/president ir/fm                          (in Moscow)
-  pouch line --as ir/fm --pouch rouhani.pouch ru/president    (in Tehran)`,
+  pouch line --as ir/fm --pouch rouhani.pouch ru/president    (in Tehran)
+  pouch publish --as ir/fm RECEIPT                 (the delivery receipt, not the letter)`,
 		run: runLine,
 	})
 }
@@ -77,7 +81,7 @@ func runLine(ctx *cmdContext, args []string) error {
 	cf := addClientFlags(ctx, fs)
 	script := fs.Bool("script", false, "non-interactive: send standard input line by line, print what is received")
 	var pouches strs
-	fs.Var(&pouches, "pouch", "hand the .pouch `FILE` over once the line is open (repeatable)")
+	fs.Var(&pouches, "pouch", "hand the .pouch `FILE` (or the pouch with this ID, fetched from the server) over once the line is open (repeatable)")
 	save := fs.String("save", ".", "save pouches received in `DIR`")
 	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the other side to pick up")
 	linger := fs.Duration("linger", 10*time.Second, "in script mode, how long to keep listening after the end of input")
@@ -96,7 +100,12 @@ func runLine(ctx *cmdContext, args []string) error {
 	}
 	// Read the pouches first: a missing file should not cost a call.
 	var handovers []lineHandover
+	var fetch []record.ID // pouches named by ID, fetched once the client is ready
 	for _, p := range pouches {
+		if id, ok := pouchIDArg(p); ok {
+			fetch = append(fetch, id)
+			continue
+		}
 		h, err := readHandover(p)
 		if err != nil {
 			return err
@@ -116,6 +125,13 @@ func runLine(ctx *cmdContext, args []string) error {
 	cl, err := cf.client(bg)
 	if err != nil {
 		return err
+	}
+	for _, id := range fetch {
+		h, err := fetchHandover(bg, cl, me, id)
+		if err != nil {
+			return err
+		}
+		handovers = append(handovers, h)
 	}
 	interactive := !*script && isTerminal(ctx.stdout)
 	if f, ok := ctx.stdin.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
@@ -144,7 +160,7 @@ func runLine(ctx *cmdContext, args []string) error {
 		fmt.Fprintf(ctx.stderr, "pouch: handed over pouch %s (%s)\n", h.id.Short(), h.path)
 	}
 
-	s := &lineSession{ctx: ctx, l: l, me: me.Handle, id: me, peer: peer, save: *save, json: *cf.json, custody: !*noCustody}
+	s := &lineSession{ctx: ctx, cl: cl, l: l, me: me.Handle, id: me, peer: peer, save: *save, json: *cf.json, custody: !*noCustody}
 	if interactive {
 		err = s.interactive(bg)
 	} else {
@@ -195,6 +211,61 @@ func readHandover(path string) (lineHandover, error) {
 
 func bytesReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
 
+// pouchIDArg reports whether a --pouch argument names a pouch by ID rather
+// than a file: it is no file here and parses as an ID.
+func pouchIDArg(arg string) (record.ID, bool) {
+	if _, err := os.Stat(arg); err == nil {
+		return record.ID{}, false
+	}
+	id, err := parseID(arg)
+	return id, err == nil
+}
+
+// fetchHandover builds the .pouch file of pouch id as me holds it on the
+// server: its tag, the custody records so far and the sealed payload (a
+// carrier on the route may fetch them, and cannot open them).
+func fetchHandover(ctx context.Context, cl *client.Client, me *client.Identity, id record.ID) (lineHandover, error) {
+	fail := func(err error) (lineHandover, error) {
+		return lineHandover{}, withHint(fmt.Errorf("fetching pouch %s from the server: %w", id.Short(), err),
+			"only its sender, addressee, delegates and envoys may fetch it; or pass a .pouch file")
+	}
+	tag, err := cl.Record(ctx, id, me)
+	if err != nil {
+		return fail(err)
+	}
+	pv, err := cl.Pouch(ctx, id, me)
+	if err != nil {
+		return fail(err)
+	}
+	head := &letter.FileHead{Tag: tag.Signed}
+	for _, c := range pv.Custody {
+		v, err := cl.Record(ctx, c.ID, me)
+		if err != nil {
+			return fail(err)
+		}
+		head.Custody = append(head.Custody, v.Signed)
+	}
+	payload, err := cl.Payload(ctx, id, me)
+	if err != nil {
+		return fail(err)
+	}
+	var b bytes.Buffer
+	if err := letter.WriteFile(&b, head, bytes.NewReader(payload), uint64(len(payload))); err != nil {
+		return fail(err)
+	}
+	if len(b.Bytes()) > line.MaxPouchSize {
+		return lineHandover{}, fmt.Errorf("pouch %s: %d bytes, more than a line carries (%d)", id.Short(), b.Len(), line.MaxPouchSize)
+	}
+	f, err := letter.ReadFile(bytesReader(b.Bytes()))
+	if err != nil {
+		return lineHandover{}, &checkError{fmt.Errorf("pouch %s from the server: %w", id.Short(), err)}
+	}
+	if f.Tag.PouchID() != id {
+		return lineHandover{}, &checkError{fmt.Errorf("the server answered pouch %s for %s", f.Tag.PouchID().Short(), id.Short())}
+	}
+	return lineHandover{path: "from the server", id: id, file: b.Bytes()}, nil
+}
+
 // serverDirectory asks the server for current keys.
 func serverDirectory(cl *client.Client) line.Directory {
 	return line.DirectoryFunc(func(ctx context.Context, h record.Handle) (ed25519.PublicKey, error) {
@@ -232,6 +303,7 @@ func lineDialError(peer record.Handle, err error, wait time.Duration) error {
 // lineSession is what both modes share: printing and saving what arrives.
 type lineSession struct {
 	ctx      *cmdContext
+	cl       *client.Client
 	l        *line.Line
 	me, peer record.Handle
 	id       *client.Identity
@@ -241,6 +313,14 @@ type lineSession struct {
 
 	mu       sync.Mutex
 	received []lineHandover
+}
+
+// handover reads a .pouch file, or fetches the pouch with that ID.
+func (s *lineSession) handover(ctx context.Context, arg string) (lineHandover, error) {
+	if id, ok := pouchIDArg(arg); ok {
+		return fetchHandover(ctx, s.cl, s.id, id)
+	}
+	return readHandover(arg)
 }
 
 func clock(t time.Time) string { return t.Local().Format("15:04:05") }
@@ -319,7 +399,7 @@ func (s *lineSession) interactive(ctx context.Context) error {
 		case text == "/bye":
 			return nil
 		case strings.HasPrefix(text, "/pouch "):
-			h, err := readHandover(strings.TrimSpace(strings.TrimPrefix(text, "/pouch ")))
+			h, err := s.handover(ctx, strings.TrimSpace(strings.TrimPrefix(text, "/pouch ")))
 			if err != nil {
 				say("pouch: %v", err)
 				continue
@@ -459,7 +539,7 @@ func (s *lineSession) finish(ctx context.Context, cl *client.Client, c *line.Cal
 	}
 	for _, h := range s.received {
 		if !s.custody {
-			fmt.Fprintf(s.ctx.stderr, "pouch: hint: pouch %s came over line %s: take custody with \"pouch take %s\", or sign delivery with \"pouch deliver %s\"\n", h.id.Short(), id.Short(), h.id, h.id)
+			fmt.Fprintf(s.ctx.stderr, "pouch: hint: pouch %s came over line %s: take custody with \"pouch take --over-line %s %s\", or sign delivery with \"pouch deliver --over-line %s %s\"\n", h.id.Short(), id.Short(), id, h.id, id, h.id)
 			continue
 		}
 		fmt.Fprintf(s.ctx.stderr, "pouch: %s\n", s.signCustody(ctx, cl, id, h.id))
@@ -508,5 +588,9 @@ func (s *lineSession) signCustody(ctx context.Context, cl *client.Client, call, 
 	if err != nil {
 		return fmt.Sprintf("pouch %s: custody refused: %v", pouch.Short(), err)
 	}
-	return fmt.Sprintf("%s pouch %s, handed over on line %s (custody record %s)", what, pouch.Short(), call.Short(), a.ID.Short())
+	msg := fmt.Sprintf("%s pouch %s, handed over on line %s (custody record %s)", what, pouch.Short(), call.Short(), a.ID)
+	if deliver {
+		msg += "; either of you may publish the receipt with \"pouch publish " + a.ID.String() + "\""
+	}
+	return msg
 }
