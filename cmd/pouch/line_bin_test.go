@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,21 +45,36 @@ func TestLineBinaryTerminals(t *testing.T) {
 		c.Env = env
 		return c
 	}
-	for _, args := range [][]string{
-		{"init", "ir/fm"}, {"init", "ru/president"},
-		{"house", "ir", "--name", "Islamic Republic of Iran"}, {"house", "ru", "--name", "Russian Federation"},
-		{"admit", "ir/fm", "--holder", "Mohammad Javad Zarif"}, {"admit", "ru/president", "--holder", "Vladimir Putin"},
-	} {
-		if out, err := pouch(args...).CombinedOutput(); err != nil {
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := pouch(args...).CombinedOutput()
+		if err != nil {
 			t.Fatalf("pouch %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+		return string(out)
 	}
+	for _, args := range [][]string{
+		{"init", "ir/president"}, {"init", "ir/fm"}, {"init", "ru/president"},
+		{"house", "ir", "--name", "Islamic Republic of Iran"}, {"house", "ru", "--name", "Russian Federation"},
+		{"admit", "ir/president"}, {"admit", "ir/fm", "--holder", "Mohammad Javad Zarif"}, {"admit", "ru/president", "--holder", "Vladimir Putin"},
+	} {
+		run(args...)
+	}
+	// President Rouhani's letter, sent via the minister, who takes it.
+	letterMD := filepath.Join(t.TempDir(), "rouhani.md")
+	os.WriteFile(letterMD, []byte("## The nuclear deal\n\nIran asks Russia to uphold the JCPOA.\n"), 0o644)
+	m := regexp.MustCompile(`sent pouch ([0-9a-f]{64})`).FindStringSubmatch(run("send", "--as", "ir/president", "--to", "ru/president", "--via", "ir/fm", letterMD))
+	if m == nil {
+		t.Fatal("pouch send printed no pouch ID")
+	}
+	pouchID := m[1]
+	run("take", "--as", "ir/fm", pouchID)
 
 	// Moscow: an interactive terminal.
 	master, tty := openPTY(t)
 	var term screen
 	go io.Copy(&term, master)
-	pres := pouch("line", "--as", "ru/president", "--wait", "60s", "ir/fm")
+	pres := pouch("line", "--as", "ru/president", "--wait", "60s", "--save", t.TempDir(), "ir/fm")
 	pres.Stdin, pres.Stdout, pres.Stderr = tty, tty, tty
 	pres.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := pres.Start(); err != nil {
@@ -66,7 +84,7 @@ func TestLineBinaryTerminals(t *testing.T) {
 	go func() { presDone <- pres.Wait() }()
 
 	// Tehran: a script.
-	fm := pouch("line", "--as", "ir/fm", "--script", "--linger", "60s", "--wait", "60s", "--save", t.TempDir(), "ru/president")
+	fm := pouch("line", "--as", "ir/fm", "--script", "--linger", "60s", "--wait", "60s", "--pouch", pouchID, "ru/president")
 	stdin, err := fm.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +98,7 @@ func TestLineBinaryTerminals(t *testing.T) {
 	go func() { fmDone <- fm.Wait() }()
 
 	waitFor(t, "the terminal", &term, "line to ir/fm open")
+	waitFor(t, "the terminal", &term, "ir/fm handed over pouch "+pouchID[:12])
 	if _, err := master.Write([]byte("Good afternoon, Mr Zarif. My protocol keeps us apart today.\r")); err != nil {
 		t.Fatal(err)
 	}
@@ -113,5 +132,29 @@ func TestLineBinaryTerminals(t *testing.T) {
 	}
 	if strings.Contains(term.String(), "panic") {
 		t.Errorf("the terminal shows a panic:\n%s", term.String())
+	}
+
+	// The President's end signed delivery over the line; the minister
+	// publishes the receipt, which anyone may then fetch with its proof,
+	// while the payload stays refused.
+	waitFor(t, "the terminal", &term, "signed delivery of pouch "+pouchID[:12])
+	m = regexp.MustCompile(`signed delivery of pouch ` + pouchID[:12] + `, handed over on line [0-9a-f]+ \(custody record ([0-9a-f]{64})\)`).FindStringSubmatch(term.String())
+	if m == nil {
+		t.Fatalf("the President's end reports no delivery over the line:\n%s", term.String())
+	}
+	receipt := m[1]
+	run("publish", "--as", "ir/fm", receipt)
+	for path, want := range map[string]int{
+		"/v1/records/" + receipt + "/proof":   http.StatusOK,
+		"/v1/records/" + pouchID + "/payload": http.StatusUnauthorized,
+	} {
+		resp, err := http.Get(srv.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s as the public: %d, want %d", path, resp.StatusCode, want)
+		}
 	}
 }
