@@ -356,7 +356,7 @@ func (s *lineSession) interactive(ctx context.Context) error {
 		t.SetSize(w, h)
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(t, format+"\r\n", a...) }
-	say("line to %s open; /pouch FILE hands a pouch over, /bye or Ctrl-D hangs up", s.peer)
+	say("line to %s open; /pouch FILE or ID hands a pouch over, /bye or Ctrl-D hangs up", s.peer)
 
 	peerGone := make(chan struct{})
 	var hungUp atomic.Bool // we hung up: the peer's answering bye is no news
@@ -411,7 +411,7 @@ func (s *lineSession) interactive(ctx context.Context) error {
 			say("%s you handed over pouch %s (%s)", clock(time.Now()), h.id.Short(), h.path)
 			continue
 		case strings.HasPrefix(text, "/"):
-			say("commands: /pouch FILE, /bye")
+			say("commands: /pouch FILE or ID, /bye")
 			continue
 		}
 		if err := s.l.Send(text); err != nil {
