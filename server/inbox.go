@@ -83,12 +83,7 @@ func (c *Correspondence) inbox(h record.Handle, pos directory.Pos) []InboxItem {
 			return
 		}
 		seen[p.ID] = true
-		it := InboxItem{PouchView: p.view(), Role: role}
-		if !it.Delivered {
-			_, err := c.dir.NextHop(p.route(), p.Hops, h, pos)
-			it.Awaiting = err == nil
-		}
-		items = append(items, it)
+		items = append(items, c.item(h, p, role, pos))
 	}
 	for _, p := range c.involved[h] {
 		role := "envoy"
@@ -117,6 +112,34 @@ func (c *Correspondence) inbox(h record.Handle, pos directory.Pos) []InboxItem {
 	}
 	slices.SortFunc(items, func(a, b InboxItem) int { return int(b.Index) - int(a.Index) })
 	return items
+}
+
+// item returns p as an item of h's inbox. The caller holds dirMu and pmu
+// for reading.
+func (c *Correspondence) item(h record.Handle, p *pouchState, role string, pos directory.Pos) InboxItem {
+	it := InboxItem{PouchView: p.view(), Role: role}
+	if !it.Delivered {
+		_, err := c.dir.NextHop(p.route(), p.Hops, h, pos)
+		it.Awaiting = err == nil
+	}
+	return it
+}
+
+// roleOf returns h's role in p, or "" if p does not concern h. The caller
+// holds dirMu for reading.
+func (c *Correspondence) roleOf(h record.Handle, p *pouchState, pos directory.Pos) string {
+	switch {
+	case h == p.Tag.To:
+		return "addressee"
+	case h == p.From:
+		return "sender"
+	case slices.Contains(p.Tag.Via, h):
+		return "envoy"
+	}
+	if _, err := c.dir.MayReceive(h, p.Tag.To, p.From, p.route().IDs, pos); err == nil || slices.Contains(p.Sealed, h) {
+		return "delegate"
+	}
+	return ""
 }
 
 // handleInbox lists the signed requester's inbox, or with ?follow=1 (or
@@ -180,15 +203,18 @@ func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
 			}
 			fl.Flush()
 		case id := <-ch:
-			c.dirMu.RLock()
 			var it *InboxItem
-			for _, x := range c.inbox(h, c.nowPos()) {
-				if x.ID == id {
+			if p, ok := c.pouch(id); ok {
+				c.dirMu.RLock()
+				pos := c.nowPos()
+				if role := c.roleOf(h, p, pos); role != "" {
+					c.pmu.RLock()
+					x := c.item(h, p, role, pos)
+					c.pmu.RUnlock()
 					it = &x
-					break
 				}
+				c.dirMu.RUnlock()
 			}
-			c.dirMu.RUnlock()
 			if it != nil && !send("pouch", it) {
 				return
 			}
