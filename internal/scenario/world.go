@@ -49,6 +49,9 @@ type Options struct {
 	Verbose bool
 	// Logger receives the in-process server's logs; nil discards them.
 	Logger *slog.Logger
+	// Operator, if set, starts the in-process server in operator mode with
+	// this operator key (Found then no longer works without it).
+	Operator ed25519.PublicKey
 }
 
 // Origin is the in-process server's log origin.
@@ -157,8 +160,12 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	go func() { lgx.Run(runCtx); close(done) }()
 	w.closers = append([]func(){func() { stop(); <-done }}, w.closers...)
 	w.relay = &relayView{}
+	dcfg := directory.Config{Mode: directory.ModeOpen}
+	if opt.Operator != nil {
+		dcfg = directory.Config{Mode: directory.ModeOperator, Operator: opt.Operator}
+	}
 	corr, err := server.NewCorrespondence(ctx, server.CorrOptions{
-		Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: Origin, Log: lgx,
+		Store: st, Directory: dcfg, Origin: Origin, Log: lgx,
 		Logger: lg, Registerer: prometheus.NewRegistry(), Now: w.Clock.Now,
 		LineTap: w.relay.tap, OnLineClose: w.relay.closed,
 	})
