@@ -40,10 +40,16 @@ type hashes struct {
 	full   map[store.TileID][]byte
 	part   map[store.TileID][]byte // partial tiles, as wide as last read
 	inners map[store.TileID][TileHeight + 1][]byte
+	// edgeNodes memoizes nodes computed from partial tiles, by stored
+	// hash index.
+	edgeNodes map[int64][]byte
 }
 
+// maxEdgeNodes bounds edgeNodes.
+const maxEdgeNodes = 4096
+
 func newHashes(st store.Store) *hashes {
-	return &hashes{st: st, full: make(map[store.TileID][]byte), part: make(map[store.TileID][]byte), inners: make(map[store.TileID][TileHeight + 1][]byte)}
+	return &hashes{st: st, full: make(map[store.TileID][]byte), part: make(map[store.TileID][]byte), inners: make(map[store.TileID][TileHeight + 1][]byte), edgeNodes: make(map[int64][]byte)}
 }
 
 // tiles returns the stored hashes of tiles ids, each at least the width
@@ -145,13 +151,27 @@ func (h *hashes) nodes(ctx context.Context, ids []compact.NodeID) ([][]byte, err
 				continue
 			}
 		}
-		t := ts[i]
-		t.W = len(data[j]) / 32
-		hh, err := sumdb.HashFromTile(t, data[j], idx[i])
-		if err != nil {
-			return nil, fmt.Errorf("tree node %d/%d: %w", ids[i].Level, ids[i].Index, err)
+		// A node in a partial tile: its hash never changes either, so it
+		// is computed once.
+		h.mu.Lock()
+		hh, ok := h.edgeNodes[idx[i]]
+		h.mu.Unlock()
+		if !ok {
+			t := ts[i]
+			t.W = len(data[j]) / 32
+			x, err := sumdb.HashFromTile(t, data[j], idx[i])
+			if err != nil {
+				return nil, fmt.Errorf("tree node %d/%d: %w", ids[i].Level, ids[i].Index, err)
+			}
+			hh = x[:]
+			h.mu.Lock()
+			if len(h.edgeNodes) >= maxEdgeNodes {
+				clear(h.edgeNodes)
+			}
+			h.edgeNodes[idx[i]] = hh
+			h.mu.Unlock()
 		}
-		out[i] = hh[:]
+		out[i] = hh
 	}
 	return out, nil
 }

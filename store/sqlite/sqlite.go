@@ -127,6 +127,7 @@ func Open(path string) (*Store, error) {
 	rq := url.Values{}
 	rq.Add("_pragma", "busy_timeout(10000)")
 	rq.Add("_pragma", "query_only(1)")
+	rq.Add("_pragma", "cache_size(-16384)")
 	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
 	if err != nil {
 		w.Close()
