@@ -31,6 +31,7 @@ import (
 	"pouch.dev/keys"
 	"pouch.dev/record"
 	"pouch.dev/server"
+	"pouch.dev/tlog"
 )
 
 // An Identity is a principal's private keys (package keys). A house
@@ -48,6 +49,10 @@ type Client struct {
 	// Now is the clock for claimed record times and request signatures;
 	// nil means time.Now.
 	Now func() time.Time
+	// Log, if set, holds the last checkpoint this client verified:
+	// ProveRecord then also checks that every checkpoint it meets is
+	// consistent with it (no fork, no rollback), and keeps the newest.
+	Log *tlog.Client
 }
 
 // New returns a client of the server at url.

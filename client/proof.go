@@ -49,8 +49,38 @@ func (c *Client) ProveRecord(ctx context.Context, v *tlog.Verifier, id record.ID
 	if pv.ID != id || pv.Kind != kind {
 		return nil, fmt.Errorf("asked the proof of %s record %s, got one for %s record %s", kind, id.Short(), pv.Kind, pv.ID.Short())
 	}
-	if _, err := VerifyProof(v, pv); err != nil {
+	cp, err := VerifyProof(v, pv)
+	if err != nil {
 		return nil, err
 	}
+	if c.Log != nil {
+		if err := c.consistent(ctx, cp); err != nil {
+			return nil, fmt.Errorf("record %s: %w", id.Short(), err)
+		}
+	}
 	return pv, nil
+}
+
+// consistent checks that checkpoint cp and the last checkpoint c.Log holds
+// are one history (a consistency proof either way), and keeps the newer.
+// A fork or a rollback is a *tlog.SplitViewError with both checkpoints.
+func (c *Client) consistent(ctx context.Context, cp *tlog.Checkpoint) error {
+	remote := &tlog.Remote{URL: c.URL, HTTP: c.HTTP}
+	last, err := c.Log.Last()
+	if err != nil {
+		return err
+	}
+	if last != nil && cp.Size < last.Size {
+		// An older checkpoint than the one held (proofs fetched
+		// concurrently): it must be a prefix of the held one.
+		var p [][]byte
+		if cp.Size > 0 {
+			if p, err = remote.Consistency(ctx, cp.Size, last.Size); err != nil {
+				return err
+			}
+		}
+		return tlog.VerifyConsistency(cp, last, p)
+	}
+	_, err = c.Log.Update(cp.Note, func(a, b uint64) ([][]byte, error) { return remote.Consistency(ctx, a, b) })
+	return err
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 
+	"pouch.dev/keys"
 	"pouch.dev/record"
 	"pouch.dev/server"
 	"pouch.dev/tlog"
@@ -83,6 +85,11 @@ func runVerifyOnline(ctx *cmdContext, args []string) error {
 	vf, err := tlog.NewVerifier(key, nil, 0)
 	if err != nil {
 		return usagef("", "--log-key: %v", err)
+	}
+	// The last checkpoint verified is kept in the home, so that a log
+	// that forks or rolls back between two runs is caught.
+	if home, err := keys.DefaultDir(ctx.getenv); err == nil {
+		c.Log = &tlog.Client{V: vf, Dir: filepath.Join(home, "logs")}
 	}
 	ch, err := c.Chain(bg, me, id)
 	if err != nil {

@@ -81,7 +81,7 @@ func runDemo(ctx *cmdContext, args []string) error {
 		where = "the server at " + w.URL + " (its log key taken from the server itself: trust on first use)"
 	}
 	fmt.Fprintf(ctx.stdout, "pouch demo: the reference scenario (SCENARIO.md) on %s\n", where)
-	fmt.Fprintf(ctx.stdout, "every record is sequenced in the log %q; proofs are checked against its signed checkpoints\n", w.Client.Origin)
+	fmt.Fprintf(ctx.stdout, "every record is sequenced in the log %q; every proof is checked against its signed checkpoints, each consistent with those seen before\n", w.Client.Origin)
 
 	err = scenario.Play(sctx, w, only...)
 	if err == nil && !*noFail && (len(only) == 0 || (containsInt(only, 1))) {

@@ -189,6 +189,7 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	w.Client.Now = w.Clock.Now
 	w.Client.Origin = Origin
 	w.Verifier, err = tlog.NewVerifier(vkey, nil, 0)
+	w.Client.Log = &tlog.Client{V: w.Verifier}
 	return err
 }
 
@@ -213,6 +214,7 @@ func (w *World) connect(ctx context.Context, url string) error {
 	}
 	w.Client.Origin = info.Origin
 	w.Verifier, err = tlog.NewVerifier(info.Key, nil, 0)
+	w.Client.Log = &tlog.Client{V: w.Verifier}
 	return err
 }
 
