@@ -1,0 +1,144 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"pouch.dev/client"
+	"pouch.dev/directory"
+	"pouch.dev/record"
+	"pouch.dev/server"
+	"pouch.dev/store/sqlite"
+)
+
+func startCorr(t *testing.T, opt server.CorrOptions) (*httptest.Server, *client.Client) {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "pouch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	opt.Store = st
+	if opt.Directory.Mode == directory.ModeOperator && opt.Directory.Operator == nil {
+		opt.Directory.Mode = directory.ModeOpen
+	}
+	c, err := server.NewCorrespondence(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Register(mux)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	return hs, client.New(hs.URL)
+}
+
+// TestOpenAPI checks that the served OpenAPI document is JSON and
+// describes every route the correspondence API registers.
+func TestOpenAPI(t *testing.T) {
+	hs, _ := startCorr(t, server.CorrOptions{})
+	resp, err := http.Get(hs.URL + "/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi %q", doc.OpenAPI)
+	}
+	for _, route := range []string{
+		"POST /v1/records", "GET /v1/records/{id}", "GET /v1/records/{id}/proof", "GET /v1/records/{id}/payload",
+		"POST /v1/pouches", "GET /v1/pouches/{id}", "GET /v1/inbox", "GET /v1/directory/houses",
+		"GET /v1/directory/principals/{house}/{office}", "GET /v1/directory/seal", "GET /v1/directory/grants/{house}/{office}",
+	} {
+		m, p, _ := strings.Cut(route, " ")
+		if _, ok := doc.Paths[p][strings.ToLower(m)]; !ok {
+			t.Errorf("the OpenAPI document lacks %s", route)
+		}
+	}
+}
+
+// TestLimits checks the request size limit and the per-principal rate
+// limit, and that refusals are counted in the metrics.
+func TestLimits(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	hs, c := startCorr(t, server.CorrOptions{Rate: 0.001, Burst: 2, Registerer: reg})
+	ctx := context.Background()
+
+	// A body over the record size limit.
+	resp, err := http.Post(hs.URL+"/v1/records", "application/cbor", bytes.NewReader(make([]byte, record.MaxRecordSize+1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized record: %s", resp.Status)
+	}
+
+	// Garbage is refused, not a crash.
+	for _, b := range [][]byte{{0xff}, {0xa0}, []byte("hello")} {
+		if _, err := c.Submit(ctx, &record.Signed{Record: b}); err == nil {
+			t.Fatalf("garbage %x accepted", b)
+		}
+	}
+
+	// The registrar of "ir" may submit twice (burst 2), then is limited.
+	_, rk, _ := ed25519.GenerateKey(nil)
+	reg1 := client.Registrar("ir", rk)
+	if _, err := c.FoundHouse(ctx, "ir", "", reg1, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.FoundHouse(ctx, "ir", "", reg1, nil) // refused (taken), but counted
+	_, err = c.FoundHouse(ctx, "ir", "again", reg1, nil)
+	var ce *client.Error
+	if !errorAs(err, &ce) || ce.Status != http.StatusTooManyRequests {
+		t.Fatalf("third request: %v", err)
+	}
+	// Another principal is not limited by the first.
+	_, rk2, _ := ed25519.GenerateKey(nil)
+	if _, err := c.FoundHouse(ctx, "ru", "", client.Registrar("ru", rk2), nil); err != nil {
+		t.Fatalf("another principal: %v", err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted, refused float64
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			switch mf.GetName() {
+			case "pouch_records_accepted_total":
+				accepted += m.GetCounter().GetValue()
+			case "pouch_records_refused_total":
+				refused += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if accepted != 2 || refused < 4 {
+		t.Fatalf("metrics: %v accepted, %v refused", accepted, refused)
+	}
+}
+
+func errorAs(err error, target **client.Error) bool {
+	e, ok := err.(*client.Error)
+	if ok {
+		*target = e
+	}
+	return ok
+}
