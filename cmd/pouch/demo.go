@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -48,6 +49,7 @@ func runDemo(ctx *cmdContext, args []string) error {
 	scenes := fs.String("scene", "", "play only scenes `N,...` (the directory is always set up)")
 	verbose := fs.Bool("verbose", false, "print every detail (admissions, keys)")
 	noFail := fs.Bool("skip-must-fail", false, "do not play the cases that must fail")
+	asJSON := fs.Bool("json", false, "print only a JSON summary (checks passed and failed)")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -71,7 +73,11 @@ func runDemo(ctx *cmdContext, args []string) error {
 	defer cancel()
 
 	start := time.Now()
-	w, err := scenario.Start(sctx, scenario.Options{Server: *srv, Out: ctx.stdout, Verbose: *verbose})
+	out := ctx.stdout
+	if *asJSON {
+		out = io.Discard
+	}
+	w, err := scenario.Start(sctx, scenario.Options{Server: *srv, Out: out, Verbose: *verbose})
 	if err != nil {
 		return err
 	}
@@ -80,8 +86,8 @@ func runDemo(ctx *cmdContext, args []string) error {
 	if w.Remote {
 		where = "the server at " + w.URL + " (its log key taken from the server itself: trust on first use)"
 	}
-	fmt.Fprintf(ctx.stdout, "pouch demo: the reference scenario (SCENARIO.md) on %s\n", where)
-	fmt.Fprintf(ctx.stdout, "every record is sequenced in the log %q; every proof is checked against its signed checkpoints, each consistent with those seen before\n", w.Client.Origin)
+	fmt.Fprintf(out, "pouch demo: the reference scenario (SCENARIO.md) on %s\n", where)
+	fmt.Fprintf(out, "every record is sequenced in the log %q; every proof is checked against its signed checkpoints, each consistent with those seen before\n", w.Client.Origin)
 
 	err = scenario.Play(sctx, w, only...)
 	if err == nil && !*noFail && (len(only) == 0 || (containsInt(only, 1))) {
@@ -91,7 +97,15 @@ func runDemo(ctx *cmdContext, args []string) error {
 		}
 	}
 	w.Report.Summary()
-	fmt.Fprintf(ctx.stdout, "(%s)\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "(%s)\n", time.Since(start).Round(time.Millisecond))
+	if *asJSON {
+		sum := map[string]any{"checks": w.Report.Checks, "failures": w.Report.Failures, "ok": err == nil && w.Report.Failures == 0,
+			"seconds": time.Since(start).Seconds()}
+		if err != nil {
+			sum["error"] = err.Error()
+		}
+		printV1(ctx.stdout, "demo", sum)
+	}
 	if err != nil || w.Report.Failures > 0 {
 		if err == nil {
 			err = errors.New("a check failed")
