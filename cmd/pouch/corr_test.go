@@ -103,3 +103,22 @@ func TestCorrespondenceCLI(t *testing.T) {
 		t.Fatalf("grant with a revoked key: exit %d\n%s", code, errs)
 	}
 }
+
+// TestDemo runs the README's first command, pouch demo, as a user would:
+// every scene and every must-fail case, every check passing.
+func TestDemo(t *testing.T) {
+	out, errs, code := offRun(t, map[string]string{}, "demo", "--json")
+	if code != 0 {
+		t.Fatalf("pouch demo: exit %d\n%s\n%s", code, out, errs)
+	}
+	var sum struct {
+		Demo struct {
+			Checks   int  `json:"checks"`
+			Failures int  `json:"failures"`
+			OK       bool `json:"ok"`
+		} `json:"demo"`
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || !sum.Demo.OK || sum.Demo.Failures != 0 || sum.Demo.Checks < 25 {
+		t.Fatalf("pouch demo --json: %v\n%s", err, out)
+	}
+}
