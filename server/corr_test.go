@@ -142,3 +142,48 @@ func errorAs(err error, target **client.Error) bool {
 	}
 	return ok
 }
+
+// FuzzSubmit feeds arbitrary bodies to the two write endpoints: the server
+// must answer every one (never crash), and refuse what is not a valid
+// record.
+func FuzzSubmit(f *testing.F) {
+	_, k, _ := ed25519.GenerateKey(nil)
+	r := &record.Record{Kind: record.KindHouse, By: []record.Handle{"ir/registrar"}, Time: 1}
+	s, _ := record.Sign(r, &directory.House{House: "ir", Registrar: k.Public().(ed25519.PublicKey)}, k)
+	f.Add(s.Marshal(), false)
+	f.Add([]byte{0xa2, 0x63, 't', 'a', 'g', 0x40, 0x67, 'p', 'a', 'y', 'l', 'o', 'a', 'd', 0x40}, true)
+	f.Add([]byte{0xff}, false)
+	hs, _ := startCorrF(f)
+	f.Fuzz(func(t *testing.T, b []byte, pouch bool) {
+		path := "/v1/records"
+		if pouch {
+			path = "/v1/pouches"
+		}
+		resp, err := http.Post(hs.URL+path, "application/cbor", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 500 {
+			t.Fatalf("%s answered %s for %x", path, resp.Status, b)
+		}
+	})
+}
+
+func startCorrF(f *testing.F) (*httptest.Server, *client.Client) {
+	st, err := sqlite.Open(filepath.Join(f.TempDir(), "pouch.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	c, err := server.NewCorrespondence(context.Background(), server.CorrOptions{Store: st, Directory: directory.Config{Mode: directory.ModeOpen}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Register(mux)
+	hs := httptest.NewServer(mux)
+	f.Cleanup(hs.Close)
+	return hs, client.New(hs.URL)
+}
