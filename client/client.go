@@ -337,3 +337,21 @@ func readEvents(r io.Reader, f func(event string, data []byte) error) error {
 		}
 	}
 }
+
+// SubmitPouches sends up to server.MaxPouchBatch pouches in one request;
+// the server checks each as SubmitPouch would and commits those that pass
+// in one transaction. The results are in order.
+func (c *Client) SubmitPouches(ctx context.Context, subs []server.PouchSubmission) ([]server.BatchResult, error) {
+	b, err := record.Marshal(subs)
+	if err != nil {
+		return nil, err
+	}
+	var res []server.BatchResult
+	if err := c.do(ctx, "POST", "/v1/pouches/batch", b, "application/cbor", nil, &res); err != nil {
+		return nil, err
+	}
+	if len(res) != len(subs) {
+		return nil, fmt.Errorf("the server answered %d results for %d pouches", len(res), len(subs))
+	}
+	return res, nil
+}

@@ -335,6 +335,7 @@ func (c *Correspondence) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/records/{id}/proof", h("records.proof", c.handleProof))
 	mux.Handle("GET /v1/records/{id}/payload", h("records.payload", c.handlePayload))
 	mux.Handle("POST /v1/pouches", h("pouches.submit", c.handleSubmitPouch))
+	mux.Handle("POST /v1/pouches/batch", h("pouches.batch", c.handleSubmitBatch))
 	mux.Handle("GET /v1/pouches/{id}", h("pouches.get", c.handleGetPouch))
 	mux.Handle("GET /v1/inbox", h("inbox", c.handleInbox))
 	mux.Handle("GET /v1/directory/houses", h("directory.houses", c.handleHouses))

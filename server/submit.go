@@ -229,30 +229,43 @@ func (c *Correspondence) append(ctx context.Context, e *store.Entry) (store.Sequ
 
 // SPEC: spec/api.md#tag
 func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload []byte) (*Accepted, error) {
-	b := st.Tag
-	if payload == nil {
-		return nil, errorf(http.StatusBadRequest, "submit a pouch with POST /v1/pouches", "a tag must come with its payload")
-	}
-	if int64(len(payload)) > c.opt.MaxPayload {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "", "payload of %d bytes (limit %d)", len(payload), c.opt.MaxPayload)
-	}
-	if err := b.CheckPayload(letter.PayloadDigest(payload), uint64(len(payload))); err != nil {
-		return nil, errorf(http.StatusBadRequest, "the payload was altered in transit, or the tag names another one", "%v", err)
-	}
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
+	if err := c.checkTag(s, r, e, st, payload); err != nil {
+		return nil, err
+	}
+	sq, err := c.append(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	return c.tagAppended(e, r, st, sq), nil
+}
+
+// checkTag checks a tag and its payload against the directory as of now
+// and fills in e. The caller holds dirMu for reading.
+func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload []byte) error {
+	b := st.Tag
+	if payload == nil {
+		return errorf(http.StatusBadRequest, "submit a pouch with POST /v1/pouches", "a tag must come with its payload")
+	}
+	if int64(len(payload)) > c.opt.MaxPayload {
+		return errorf(http.StatusRequestEntityTooLarge, "", "payload of %d bytes (limit %d)", len(payload), c.opt.MaxPayload)
+	}
+	if err := b.CheckPayload(letter.PayloadDigest(payload), uint64(len(payload))); err != nil {
+		return errorf(http.StatusBadRequest, "the payload was altered in transit, or the tag names another one", "%v", err)
+	}
 	pos := c.nowPos()
 	if err := c.dir.Check(s, r, pos); err != nil {
-		return nil, err
+		return err
 	}
 	for _, h := range append([]record.Handle{b.To}, b.Via...) {
 		if _, err := c.dir.CurrentKey(h, pos.Index); err != nil {
-			return nil, fmt.Errorf("route: %w", err)
+			return fmt.Errorf("route: %w", err)
 		}
 	}
 	if b.Thread != nil {
 		if _, ok := c.pouch(*b.Thread); !ok {
-			return nil, errorf(http.StatusBadRequest, "", "thread %s is not a pouch of this log", b.Thread.Short())
+			return errorf(http.StatusBadRequest, "", "thread %s is not a pouch of this log", b.Thread.Short())
 		}
 	}
 	p := &pouchState{ID: e.ID, From: r.By[0], Tag: b, Pos: pos}
@@ -261,14 +274,15 @@ func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *rec
 	if b.Thread != nil {
 		e.Refs = append(e.Refs, *b.Thread)
 	}
-	sq, err := c.append(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	pos = directory.Pos{Index: sq.Index, Time: sq.Time}
-	c.addPouch(&pouchState{ID: e.ID, From: r.By[0], Tag: b, Pos: pos, Sealed: e.Parties})
+	return nil
+}
+
+// tagAppended records an appended tag's pouch and wakes its inbox streams.
+func (c *Correspondence) tagAppended(e *store.Entry, r *record.Record, st *letter.SignedTag, sq store.Sequenced) *Accepted {
+	pos := directory.Pos{Index: sq.Index, Time: sq.Time}
+	c.addPouch(&pouchState{ID: e.ID, From: r.By[0], Tag: st.Tag, Pos: pos, Sealed: e.Parties})
 	c.notifyPouch(e.ID)
-	return &Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+	return &Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}
 }
 
 // SPEC: spec/api.md#custody

@@ -60,11 +60,12 @@ func runBench(ctx *cmdContext, args []string) error {
 	workers := fs.Int("workers", 64, "concurrent HTTP clients")
 	streams := fs.Int("streams", 0, "idle inbox streams to hold open")
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the timed phases to `FILE`")
+	batch := fs.Int("batch", 1, "pouches per request (POST /v1/pouches/batch when more than 1)")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 || *n < 1 || *workers < 1 || *streams < 0 {
+	if len(pos) > 0 || *n < 1 || *workers < 1 || *streams < 0 || *batch < 1 || *batch > server.MaxPouchBatch {
 		return usagef("", "bench takes no arguments and positive counts")
 	}
 	bg, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -137,12 +138,6 @@ func runBench(ctx *cmdContext, args []string) error {
 	}
 	fmt.Fprintf(out, "made %d pouches (%d-byte age payloads, fresh signed tags) in %s, not timed below\n", 2**n, len(protos[0].sent.Payload), time.Since(t0).Round(time.Millisecond))
 
-	submit := func(s *client.Sent) (time.Duration, error) {
-		st := time.Now()
-		_, err := w.Client.SubmitPouch(bg, s.Sealed.Tag.Signed, s.Payload)
-		return time.Since(st), err
-	}
-
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
 		if err != nil {
@@ -152,59 +147,81 @@ func runBench(ctx *cmdContext, args []string) error {
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 
-	// Phase 1: as fast as acknowledged.
+	// Phase 1: as fast as acknowledged. Each request carries --batch
+	// pouches; each pouch's latency is its request's.
 	lat := make([]time.Duration, len(batch1))
 	var next atomic.Int64
 	var errs atomic.Int64
 	var wg sync.WaitGroup
+	submitChunk := func(ps []*client.Sent, lat []time.Duration) {
+		st := time.Now()
+		if len(ps) == 1 {
+			_, err := w.Client.SubmitPouch(bg, ps[0].Sealed.Tag.Signed, ps[0].Payload)
+			if err != nil && errs.Add(1) == 1 {
+				fmt.Fprintf(ctx.stderr, "pouch: bench: %v\n", err)
+			}
+		} else {
+			subs := make([]server.PouchSubmission, len(ps))
+			for i, p := range ps {
+				subs[i] = server.PouchSubmission{Tag: p.Sealed.Tag.Signed.Marshal(), Payload: p.Payload}
+			}
+			res, err := w.Client.SubmitPouches(bg, subs)
+			if err != nil {
+				if errs.Add(int64(len(ps))) == int64(len(ps)) {
+					fmt.Fprintf(ctx.stderr, "pouch: bench: %v\n", err)
+				}
+			}
+			for _, r := range res {
+				if r.Accepted == nil && errs.Add(1) == 1 {
+					fmt.Fprintf(ctx.stderr, "pouch: bench: %s\n", r.Error.Error)
+				}
+			}
+		}
+		d := time.Since(st)
+		for i := range lat {
+			lat[i] = d
+		}
+	}
 	start := time.Now()
 	for range *workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
-				i := int(next.Add(1)) - 1
+				i := int(next.Add(int64(*batch))) - *batch
 				if i >= len(batch1) {
 					return
 				}
-				d, err := submit(batch1[i])
-				if err != nil {
-					if errs.Add(1) == 1 {
-						fmt.Fprintf(ctx.stderr, "pouch: bench: %v\n", err)
-					}
-				}
-				lat[i] = d
+				j := min(i+*batch, len(batch1))
+				submitChunk(batch1[i:j], lat[i:j])
 			}
 		}()
 	}
 	wg.Wait()
 	el := time.Since(start)
 	rate := float64(len(batch1)) / el.Seconds()
-	fmt.Fprintf(out, "phase 1, saturation: %d pouches in %s = %.0f pouches/s acknowledged; latency %s; errors %d\n",
-		len(batch1), el.Round(time.Millisecond), rate, pct(lat), errs.Load())
+	fmt.Fprintf(out, "phase 1, saturation: %d pouches in %s = %.0f pouches/s acknowledged (%d per request); latency %s; errors %d\n",
+		len(batch1), el.Round(time.Millisecond), rate, *batch, pct(lat), errs.Load())
 
-	// Phase 2: at half that rate.
+	// Phase 2: at half that rate, in requests of --batch pouches.
 	half := rate / 2
 	lat2 := make([]time.Duration, len(batch2))
-	interval := time.Duration(float64(time.Second) / half)
+	interval := time.Duration(float64(time.Second) * float64(*batch) / half)
 	start = time.Now()
 	sem := make(chan struct{}, *workers*4)
-	for i := range batch2 {
-		due := start.Add(time.Duration(i) * interval)
+	for k, i := 0, 0; i < len(batch2); k, i = k+1, i+*batch {
+		due := start.Add(time.Duration(k) * interval)
 		if d := time.Until(due); d > 0 {
 			time.Sleep(d)
 		}
 		sem <- struct{}{}
 		wg.Add(1)
-		go func(i int) {
+		j := min(i+*batch, len(batch2))
+		go func(i, j int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			d, err := submit(batch2[i])
-			if err != nil {
-				errs.Add(1)
-			}
-			lat2[i] = d
-		}(i)
+			submitChunk(batch2[i:j], lat2[i:j])
+		}(i, j)
 	}
 	wg.Wait()
 	el = time.Since(start)

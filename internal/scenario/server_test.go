@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,3 +123,56 @@ func TestFollow(t *testing.T) {
 }
 
 func ed(b []byte) ed25519.PublicKey { return ed25519.PublicKey(b) }
+
+// TestBatch submits pouches in one batch: the valid ones are committed
+// together, each refusal is reported in its place, and a replay in a batch
+// refuses only itself.
+func TestBatch(t *testing.T) {
+	w, _ := start(t)
+	c := ctx(t)
+	if err := Setup(c, w); err != nil {
+		t.Fatal(err)
+	}
+	leader := w.ID("ir/leader")
+	seal := func() *client.Sent {
+		s, err := w.Client.Seal(c, leader, &client.Letter{To: "ru/president", Via: []record.Handle{"ir/speaker"},
+			Sections: []letter.Section{{Title: "Batch", Text: "one of several"}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b, d := seal(), seal(), seal()
+	tampered := append([]byte(nil), b.Payload...)
+	tampered[100] ^= 1
+	sub := func(s *client.Sent, payload []byte) server.PouchSubmission {
+		return server.PouchSubmission{Tag: s.Sealed.Tag.Signed.Marshal(), Payload: payload}
+	}
+	res, err := w.Client.SubmitPouches(c, []server.PouchSubmission{sub(a, a.Payload), sub(b, tampered), sub(a, a.Payload), sub(d, d.Payload)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{201, 400, 409, 201}
+	for i, r := range res {
+		if r.Status != want[i] {
+			t.Fatalf("result %d: %+v, want status %d", i, r, want[i])
+		}
+	}
+	if res[0].Index+1 != res[3].Index {
+		t.Fatalf("the batch's pouches are not sequenced together: %d, %d", res[0].Index, res[3].Index)
+	}
+	// A replay of a committed pouch, next to a new one.
+	e := seal()
+	res, err = w.Client.SubmitPouches(c, []server.PouchSubmission{sub(e, e.Payload), sub(a, a.Payload)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Status != 201 || res[1].Status != 409 || !strings.Contains(res[1].Error.Error, "already in the log") {
+		t.Fatalf("replay in a batch: %+v %+v", res[0], res[1].Error)
+	}
+	// The batch's pouches are in the envoy's inbox.
+	items, err := w.Client.Inbox(c, w.ID("ir/speaker"))
+	if err != nil || len(items) != 3 {
+		t.Fatalf("envoy's inbox: %d items, %v", len(items), err)
+	}
+}

@@ -1,0 +1,125 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"pouch.dev/letter"
+	"pouch.dev/record"
+	"pouch.dev/store"
+)
+
+// MaxPouchBatch is the most pouches one POST /v1/pouches/batch may carry.
+const MaxPouchBatch = 1024
+
+// BatchResult is one pouch's outcome in a batch: Accepted, or Error.
+type BatchResult struct {
+	*Accepted `json:",omitempty"`
+	Error     *ErrorBody `json:"refused,omitempty"`
+	Status    int        `json:"status"`
+}
+
+// handleSubmitBatch accepts a CBOR array of pouch submissions: each is
+// checked exactly as by POST /v1/pouches, and those that pass are
+// committed in one store transaction. The answer lists each pouch's
+// outcome, in order.
+//
+// SPEC: spec/api.md#post-pouches-batch
+func (c *Correspondence) handleSubmitBatch(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<20))
+	if err != nil {
+		c.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "send fewer pouches per batch", "batch larger than 64 MiB"))
+		return
+	}
+	var subs []PouchSubmission
+	if err := record.Unmarshal(b, &subs); err != nil {
+		c.fail(w, r, errorf(http.StatusBadRequest, "send a CBOR array of {tag, payload} maps", "pouch batch: %v", err))
+		return
+	}
+	if len(subs) == 0 || len(subs) > MaxPouchBatch {
+		c.fail(w, r, errorf(http.StatusBadRequest, "", "a batch holds 1 to %d pouches, not %d", MaxPouchBatch, len(subs)))
+		return
+	}
+	res := c.SubmitBatch(r.Context(), subs)
+	writeJSONTo(w, http.StatusOK, res)
+}
+
+// SubmitBatch checks and commits a batch of pouches; see handleSubmitBatch.
+func (c *Correspondence) SubmitBatch(ctx context.Context, subs []PouchSubmission) []BatchResult {
+	type item struct {
+		i  int
+		s  *record.Signed
+		r  *record.Record
+		st *letter.SignedTag
+		e  *store.Entry
+	}
+	res := make([]BatchResult, len(subs))
+	refuse := func(i int, kind record.Kind, err error) {
+		status, hint := statusOf(err)
+		res[i] = BatchResult{Error: &ErrorBody{Error: err.Error(), Hint: hint}, Status: status}
+		c.metrics.refused(kind, reasonOf(err))
+	}
+	var ok []item
+	for i, sub := range subs {
+		st, err := letter.VerifyTag(sub.Tag)
+		if err != nil {
+			refuse(i, record.KindTag, err)
+			continue
+		}
+		if !c.limits.allow(string(st.Record.By[0])) {
+			refuse(i, record.KindTag, errorf(http.StatusTooManyRequests, "slow down and retry", "too many requests from %s", st.Record.By[0]))
+			continue
+		}
+		e := &store.Entry{ID: st.PouchID(), Kind: record.KindTag, Signed: sub.Tag, Public: false}
+		ok = append(ok, item{i, st.Signed, st.Record, st, e})
+	}
+	c.dirMu.RLock()
+	defer c.dirMu.RUnlock()
+	var entries []*store.Entry
+	var items []item
+	seen := map[record.ID]bool{}
+	for _, it := range ok {
+		if seen[it.e.ID] {
+			refuse(it.i, record.KindTag, errorf(http.StatusConflict, "", "tag record %s appears twice in the batch", it.e.ID.Short()))
+			continue
+		}
+		seen[it.e.ID] = true
+		if err := c.checkTag(it.s, it.r, it.e, it.st, subs[it.i].Payload); err != nil {
+			refuse(it.i, record.KindTag, err)
+			continue
+		}
+		entries = append(entries, it.e)
+		items = append(items, it)
+	}
+	if len(entries) == 0 {
+		return res
+	}
+	sqs, err := c.st.Append(ctx, entries)
+	if errors.Is(err, store.ErrDuplicate) {
+		// A replay inside the batch fails the whole transaction: commit
+		// one by one, so that only the replays are refused.
+		for _, it := range items {
+			sq, err := c.append(ctx, it.e)
+			if err != nil {
+				refuse(it.i, record.KindTag, err)
+				continue
+			}
+			res[it.i] = BatchResult{Accepted: c.tagAppended(it.e, it.r, it.st, sq), Status: http.StatusCreated}
+			c.metrics.accepted(record.KindTag)
+		}
+		return res
+	}
+	if err != nil {
+		for _, it := range items {
+			refuse(it.i, record.KindTag, err)
+		}
+		return res
+	}
+	for k, it := range items {
+		res[it.i] = BatchResult{Accepted: c.tagAppended(it.e, it.r, it.st, sqs[k]), Status: http.StatusCreated}
+		c.metrics.accepted(record.KindTag)
+	}
+	return res
+}
