@@ -71,6 +71,7 @@ type Store struct {
 	reqs    chan *writeReq
 	closing chan struct{}
 	done    chan struct{}
+	ckDone  chan struct{}
 	once    sync.Once
 
 	mu      sync.Mutex
@@ -113,6 +114,8 @@ func Open(path string) (*Store, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Add("_pragma", "cache_size(-65536)")
+	// Checkpoints run in the background (checkpointer), not in commits.
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Add("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
 	w, err := sql.Open("sqlite", dsn)
@@ -139,12 +142,14 @@ func Open(path string) (*Store, error) {
 		reqs:    make(chan *writeReq, 1024),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
+		ckDone:  make(chan struct{}),
 		changed: make(chan struct{}),
 		stmts:   make(map[string]*sql.Stmt),
 	}
 	// The writer takes the connection only for appends, none of which can
 	// come before Open returns.
 	go s.writer()
+	go s.checkpointer(path)
 	var n sql.NullInt64
 	if err := w.QueryRow(`SELECT MAX(idx) FROM records`).Scan(&n); err != nil {
 		s.Close()
@@ -183,6 +188,7 @@ func (s *Store) Close() error {
 	case <-s.done:
 	case <-time.After(30 * time.Second):
 	}
+	<-s.ckDone
 	err := s.w.Close()
 	if e := s.r.Close(); err == nil {
 		err = e
@@ -238,6 +244,33 @@ func (s *Store) writer() {
 			}
 		}
 		s.commit(batch)
+	}
+}
+
+// checkpointInterval is how often the WAL is copied back into the
+// database file.
+const checkpointInterval = 250 * time.Millisecond
+
+// checkpointer copies the WAL into the database file from its own
+// connection, in the background, so that no commit waits for it. A
+// PASSIVE checkpoint never blocks the writer.
+func (s *Store) checkpointer(path string) {
+	defer close(s.ckDone)
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+			db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
 	}
 }
 
