@@ -25,7 +25,7 @@ var (
 	batchAge   = flag.Duration("batchage", 10*time.Millisecond, "Tessera WithBatching max age")
 	cpInterval = flag.Duration("cpinterval", 100*time.Millisecond, "Tessera WithCheckpointInterval (its minimum is 100ms)")
 	pollPeriod = flag.Duration("poll", 10*time.Millisecond, "PublicationAwaiter poll period")
-	entrySize  = flag.Int("entrysize", 250, "entry size in bytes (a signed pouch record is about this)")
+	entrySize  = flag.Int("entrysize", 288, "entry size in bytes (the signed records of pouch's benchmark are 288 bytes)")
 )
 
 func newAppender(b *testing.B) (*tessera.Appender, *tessera.PublicationAwaiter, func()) {
