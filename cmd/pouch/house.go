@@ -1,13 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 
+	"filippo.io/age"
 	"pouch.dev/client"
-	"pouch.dev/keys"
 	"pouch.dev/record"
 )
 
@@ -18,8 +25,9 @@ func init() {
 		short: "found a house, with a registrar key that admits its offices",
 		long: `
 pouch house founds HOUSE on the server with a registrar key, kept in
-$POUCH_HOME/registrars/HOUSE.key (made on first use; guard it: whoever holds
-it admits and revokes the house's offices). On a server in operator mode
+$POUCH_HOME/registrars/HOUSE.key.age, encrypted with a passphrase (made on
+first use; guard it: whoever holds it admits and revokes the house's
+offices). On a server in operator mode
 (the default), the operator countersigns with the key pouch serve made in its
 data folder (--operator-key); on a server started with --open, the first
 claim of a name wins, visibly in the log.
@@ -33,18 +41,85 @@ Example:
 	})
 }
 
-// registrarKey loads (or with create, makes) the registrar key of house.
+// registrarKey loads (or with create, makes) the registrar key of house:
+// a PKCS #8 PEM Ed25519 key, encrypted at rest with a passphrase (age
+// scrypt), in $POUCH_HOME/registrars/HOUSE.key.age.
 func registrarKey(ctx *cmdContext, house string, create bool) (*client.Identity, error) {
-	dir, err := keys.DefaultDir(ctx.getenv)
+	home, err := openHome(ctx)
 	if err != nil {
-		return nil, withHint(err, "set POUCH_HOME to the folder for your keys")
+		return nil, err
 	}
-	path := filepath.Join(dir, "registrars", house+".key")
-	k, err := loadOrCreateEd25519(path, create)
+	path := filepath.Join(home.Dir, "registrars", house+".key.age")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && create {
+		pass, err := passphrase(ctx, fmt.Sprintf("New passphrase for the registrar key of %s: ", house), true)
+		if err != nil {
+			return nil, err
+		}
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			return nil, err
+		}
+		rcp, err := age.NewScryptRecipient(pass)
+		if err != nil {
+			return nil, err
+		}
+		if home.ScryptLogN > 0 {
+			rcp.SetWorkFactor(home.ScryptLogN)
+		}
+		var buf bytes.Buffer
+		aw, err := age.Encrypt(&buf, rcp)
+		if err != nil {
+			return nil, err
+		}
+		pem.Encode(aw, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+		if err := aw.Close(); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+			return nil, err
+		}
+		return client.Registrar(house, k), nil
+	}
 	if err != nil {
 		return nil, withHint(err, "the registrar key of %s is made by \"pouch house %s\" in $POUCH_HOME/registrars", house, house)
 	}
-	return client.Registrar(house, k), nil
+	pass, err := passphrase(ctx, fmt.Sprintf("Passphrase for the registrar key of %s: ", house), false)
+	if err != nil {
+		return nil, err
+	}
+	id, err := age.NewScryptIdentity(pass)
+	if err != nil {
+		return nil, err
+	}
+	r, err := age.Decrypt(bytes.NewReader(b), id)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("opening the registrar key of %s: %w", house, err), "check POUCH_PASSPHRASE")
+	}
+	pb, err := io.ReadAll(io.LimitReader(r, 16<<10))
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(pb)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s: not a PEM PRIVATE KEY inside", path)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	ek, ok := key.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
+	}
+	return client.Registrar(house, ek), nil
 }
 
 func runHouse(ctx *cmdContext, args []string) error {
@@ -90,7 +165,7 @@ func runHouse(ctx *cmdContext, args []string) error {
 	if *cf.json {
 		return printV1(ctx.stdout, "house", a)
 	}
-	fmt.Fprintf(ctx.stdout, "founded house %s at log index %d (record %s)\nregistrar key %x… in $POUCH_HOME/registrars/%s.key\n",
+	fmt.Fprintf(ctx.stdout, "founded house %s at log index %d (record %s)\nregistrar key %x… in $POUCH_HOME/registrars/%s.key.age\n",
 		house, a.Index, a.ID, reg.Signing.Public().(ed25519.PublicKey)[:6], house)
 	return nil
 }
