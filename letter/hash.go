@@ -4,59 +4,125 @@ import (
 	"crypto/sha256"
 	"hash"
 	"io"
-	"sync"
 )
 
-// A streamHasher computes the SHA-256 of bytes streamed through it. Small
-// streams are hashed inline; past asyncAfter bytes the hashing moves to its
-// own goroutine, fed with copies of the chunks, so that on a machine with a
-// second core hashing a large payload overlaps its encryption or decryption
-// instead of adding to it.
+// A streamHasher computes the SHA-256 of bytes streamed through it.
+//
+// SHA-256 is about as fast as age's ChaCha20-Poly1305, so on a machine with
+// a second core a large stream is hashed on its own goroutine, overlapping
+// the encryption or decryption on the caller's goroutine instead of adding
+// to it. Small streams are hashed inline: past asyncAfter bytes the bytes
+// are copied into a bounded ring of hashBufs reused buffers of hashBufSize
+// bytes, handed to the hashing goroutine and back, so a stream of any size
+// uses at most hashBufs*hashBufSize bytes and allocates nothing per chunk.
+//
+// sum must be called once, even after an error, to end the goroutine.
 type streamHasher struct {
-	h    hash.Hash
-	n    uint64
-	ch   chan []byte
+	h hash.Hash
+	n uint64
+
+	// Set once the hashing is on its own goroutine.
+	buf  []byte      // being filled: len is what it holds
+	full chan []byte // to the hashing goroutine
+	free chan []byte // back from it, emptied; nil entries are yet to be allocated
 	done chan struct{}
-	pool sync.Pool
 }
 
-const asyncAfter = 1 << 20
+const (
+	asyncAfter  = 1 << 20
+	hashBufSize = 256 << 10
+	hashBufs    = 4
+)
 
 func newStreamHasher() *streamHasher { return &streamHasher{h: sha256.New()} }
 
+// start moves the hashing to its own goroutine.
+func (s *streamHasher) start() {
+	s.full = make(chan []byte, hashBufs)
+	s.free = make(chan []byte, hashBufs)
+	for range hashBufs {
+		s.free <- nil
+	}
+	s.done = make(chan struct{})
+	go func(h hash.Hash, full <-chan []byte, free chan<- []byte, done chan<- struct{}) {
+		for b := range full {
+			h.Write(b)
+			free <- b[:0] // never blocks: there are only hashBufs buffers
+		}
+		close(done)
+	}(s.h, s.full, s.free, s.done)
+	s.next()
+}
+
+// next takes an empty buffer to fill, waiting for the hashing goroutine to
+// give one back if all are in flight.
+func (s *streamHasher) next() {
+	s.buf = <-s.free
+	if s.buf == nil {
+		s.buf = make([]byte, 0, hashBufSize)
+	}
+}
+
+// flush hands the buffer being filled to the hashing goroutine.
+func (s *streamHasher) flush() {
+	s.full <- s.buf
+	s.next()
+}
+
 func (s *streamHasher) add(p []byte) {
+	if s.full == nil {
+		if s.n+uint64(len(p)) <= asyncAfter {
+			s.n += uint64(len(p))
+			s.h.Write(p)
+			return
+		}
+		s.start()
+	}
 	s.n += uint64(len(p))
-	if s.ch == nil && s.n <= asyncAfter {
-		s.h.Write(p)
-		return
+	for len(p) > 0 {
+		k := copy(s.buf[len(s.buf):cap(s.buf)], p)
+		s.buf = s.buf[:len(s.buf)+k]
+		p = p[k:]
+		if len(s.buf) == cap(s.buf) {
+			s.flush()
+		}
 	}
-	if s.ch == nil {
-		s.ch = make(chan []byte, 8)
-		s.done = make(chan struct{})
-		go func() {
-			for b := range s.ch {
-				s.h.Write(b)
-				s.pool.Put(&b)
-			}
-			close(s.done)
-		}()
+}
+
+// readFrom hashes what r holds, reading it straight into the buffers of
+// the hashing goroutine (which it starts whatever the size), and returns
+// how many bytes it read.
+func (s *streamHasher) readFrom(r io.Reader) (int64, error) {
+	if s.full == nil {
+		s.start()
 	}
-	var buf []byte
-	if bp, ok := s.pool.Get().(*[]byte); ok && cap(*bp) >= len(p) {
-		buf = (*bp)[:len(p)]
-	} else {
-		buf = make([]byte, len(p), max(len(p), 64<<10+16))
+	var total int64
+	for {
+		n, err := r.Read(s.buf[len(s.buf):cap(s.buf)])
+		s.buf = s.buf[:len(s.buf)+n]
+		s.n += uint64(n)
+		total += int64(n)
+		if len(s.buf) == cap(s.buf) {
+			s.flush()
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
 	}
-	copy(buf, p)
-	s.ch <- buf
 }
 
 // sum waits for the hashing to finish and returns the digest and length.
 func (s *streamHasher) sum() ([32]byte, uint64) {
-	if s.ch != nil {
-		close(s.ch)
+	if s.full != nil {
+		if len(s.buf) > 0 {
+			s.full <- s.buf
+		}
+		close(s.full)
 		<-s.done
-		s.ch = nil
+		s.full, s.free, s.buf = nil, nil, nil
 	}
 	var d [32]byte
 	s.h.Sum(d[:0])

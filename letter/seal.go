@@ -2,7 +2,6 @@ package letter
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -139,11 +138,14 @@ func Seal(w io.Writer, req *SealRequest) (*Sealed, error) {
 		if a.Size < 0 {
 			return nil, fmt.Errorf("seal: attachment %q: negative size", a.Name)
 		}
-		d := sha256.New()
-		if _, err := io.CopyBuffer(d, io.NewSectionReader(a.Content, 0, a.Size), buf); err != nil {
+		// Read on this goroutine, hashed on another.
+		d := newStreamHasher()
+		_, err := d.readFrom(io.NewSectionReader(a.Content, 0, a.Size))
+		sum, _ := d.sum()
+		if err != nil {
 			return nil, fmt.Errorf("seal: reading attachment %q: %w", a.Name, err)
 		}
-		h.Attachments = append(h.Attachments, AttachmentRef{Name: a.Name, Size: uint64(a.Size), SHA256: d.Sum(nil)})
+		h.Attachments = append(h.Attachments, AttachmentRef{Name: a.Name, Size: uint64(a.Size), SHA256: sum[:]})
 	}
 	for i, ref := range h.Attachments {
 		if slices.ContainsFunc(h.Attachments[:i], func(x AttachmentRef) bool { return x.Name == ref.Name }) {
@@ -315,8 +317,11 @@ func readPlaintext(r *bufio.Reader, me record.Handle, save SaveFunc, check func(
 		if n != ref.Size {
 			return nil, fmt.Errorf("attachment %q: %d bytes, the header says %d: %w", ref.Name, n, ref.Size, ErrAttachment)
 		}
-		d := sha256.New()
-		body := io.TeeReader(io.LimitReader(r, int64(n)), d)
+		// The plaintext is hashed on its own goroutine, beside the
+		// decryption on this one and the payload's hashing on a third.
+		d := newStreamHasher()
+		defer d.sum() // ends its goroutine if this attachment fails
+		body := &hashingReader{r: io.LimitReader(r, int64(n)), s: d}
 		if save != nil {
 			if err := save(ref, body); err != nil {
 				return nil, fmt.Errorf("attachment %q: %w", ref.Name, err)
@@ -335,7 +340,7 @@ func readPlaintext(r *bufio.Reader, me record.Handle, save SaveFunc, check func(
 			}
 			o.Attachments = append(o.Attachments, OpenedAttachment{AttachmentRef: ref, Data: data})
 		}
-		if got := d.Sum(nil); string(got) != string(ref.SHA256) {
+		if got, _ := d.sum(); string(got[:]) != string(ref.SHA256) {
 			return nil, fmt.Errorf("attachment %q: %w", ref.Name, ErrAttachment)
 		}
 	}
