@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -73,17 +74,21 @@ func (c *Correspondence) notifyPouch(id record.ID) {
 // reading.
 //
 // SPEC: spec/api.md#inbox
-func (c *Correspondence) inbox(h record.Handle, pos directory.Pos) []InboxItem {
+func (c *Correspondence) inbox(h record.Handle, pos directory.Pos, q inboxQuery) []InboxItem {
 	c.pmu.RLock()
 	defer c.pmu.RUnlock()
+	type cand struct {
+		p    *pouchState
+		role string
+	}
 	seen := map[record.ID]bool{}
-	var items []InboxItem
+	var cands []cand
 	add := func(p *pouchState, role string) {
-		if seen[p.ID] {
+		if seen[p.ID] || (q.before > 0 && p.Pos.Index >= q.before) {
 			return
 		}
 		seen[p.ID] = true
-		items = append(items, c.item(h, p, role, pos))
+		cands = append(cands, cand{p, role})
 	}
 	for _, p := range c.involved[h] {
 		role := "envoy"
@@ -110,8 +115,53 @@ func (c *Correspondence) inbox(h record.Handle, pos directory.Pos) []InboxItem {
 			add(p, "delegate")
 		}
 	}
-	slices.SortFunc(items, func(a, b InboxItem) int { return int(b.Index) - int(a.Index) })
+	slices.SortFunc(cands, func(a, b cand) int { return int(b.p.Pos.Index) - int(a.p.Pos.Index) })
+	items := []InboxItem{}
+	for _, x := range cands {
+		if len(items) >= q.limit {
+			break
+		}
+		it := c.item(h, x.p, x.role, pos)
+		if q.awaiting && !it.Awaiting {
+			continue
+		}
+		items = append(items, it)
+	}
 	return items
+}
+
+// An inboxQuery selects a page of an inbox: at most limit pouches, newest
+// first, sequenced before index before (if not 0), only those awaiting
+// the principal if awaiting.
+type inboxQuery struct {
+	limit    int
+	before   uint64
+	awaiting bool
+}
+
+// Inbox page sizes.
+const (
+	DefaultInboxLimit = 100
+	MaxInboxLimit     = 1000
+)
+
+func parseInboxQuery(r *http.Request) (inboxQuery, error) {
+	q := inboxQuery{limit: DefaultInboxLimit, awaiting: r.URL.Query().Get("awaiting") != ""}
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxInboxLimit {
+			return q, errorf(http.StatusBadRequest, "", "limit %q: want 1 to %d", s, MaxInboxLimit)
+		}
+		q.limit = n
+	}
+	if s := r.URL.Query().Get("before"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return q, errorf(http.StatusBadRequest, "", "before %q: want a log index", s)
+		}
+		q.before = n
+	}
+	return q, nil
 }
 
 // item returns p as an item of h's inbox. The caller holds dirMu and pmu
@@ -142,12 +192,18 @@ func (c *Correspondence) roleOf(h record.Handle, p *pouchState, pos directory.Po
 	return ""
 }
 
-// handleInbox lists the signed requester's inbox, or with ?follow=1 (or
-// Accept: text/event-stream) streams it as server-sent events: an "inbox"
-// event with the whole list, then a "pouch" event for every pouch that
-// arrives or changes hands.
+// handleInbox lists the signed requester's inbox (newest first, a page of
+// ?limit=N before ?before=INDEX), or with ?follow=1 (or Accept:
+// text/event-stream) streams it as server-sent events: an "inbox" event
+// with that page, then a "pouch" event for every pouch that arrives or
+// changes hands.
 func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
 	h, err := c.authenticate(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	q, err := parseInboxQuery(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -155,17 +211,10 @@ func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
 	list := func() []InboxItem {
 		c.dirMu.RLock()
 		defer c.dirMu.RUnlock()
-		return c.inbox(h, c.nowPos())
+		return c.inbox(h, c.nowPos(), q)
 	}
 	if r.URL.Query().Get("follow") == "" && r.Header.Get("Accept") != "text/event-stream" {
-		items := list()
-		if items == nil {
-			items = []InboxItem{}
-		}
-		if r.URL.Query().Get("awaiting") != "" {
-			items = slices.DeleteFunc(items, func(it InboxItem) bool { return !it.Awaiting })
-		}
-		writeJSONTo(w, http.StatusOK, items)
+		writeJSONTo(w, http.StatusOK, list())
 		return
 	}
 	fl, ok := w.(http.Flusher)
