@@ -70,7 +70,7 @@ func (a *Actor) reportSent(s *client.Sent, l *client.Letter, verb string, reader
 	if len(l.Via) > 0 {
 		route = " via " + joinHandles(l.Via)
 	}
-	what := fmt.Sprintf("%s a letter of %d sections to %s%s, seals it", verb, len(l.Sections), l.To, route)
+	what := fmt.Sprintf("%s a letter of %s to %s%s, seals it", verb, plural(len(l.Sections), "section"), l.To, route)
 	a.w.Report.Step(string(a.Handle()), what, s.Accepted)
 	var who []string
 	for _, r := range readers {
@@ -240,4 +240,11 @@ func joinAbilities(as []directory.Ability) string {
 		s[i] = string(x)
 	}
 	return strings.Join(s, "+")
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
