@@ -16,7 +16,8 @@ import (
 // bytes, handed to the hashing goroutine and back, so a stream of any size
 // uses at most hashBufs*hashBufSize bytes and allocates nothing per chunk.
 //
-// sum must be called once, even after an error, to end the goroutine.
+// sum must be called, even after an error, to end the goroutine; calling it
+// again returns the same digest.
 type streamHasher struct {
 	h hash.Hash
 	n uint64
@@ -85,31 +86,6 @@ func (s *streamHasher) add(p []byte) {
 		p = p[k:]
 		if len(s.buf) == cap(s.buf) {
 			s.flush()
-		}
-	}
-}
-
-// readFrom hashes what r holds, reading it straight into the buffers of
-// the hashing goroutine (which it starts whatever the size), and returns
-// how many bytes it read.
-func (s *streamHasher) readFrom(r io.Reader) (int64, error) {
-	if s.full == nil {
-		s.start()
-	}
-	var total int64
-	for {
-		n, err := r.Read(s.buf[len(s.buf):cap(s.buf)])
-		s.buf = s.buf[:len(s.buf)+n]
-		s.n += uint64(n)
-		total += int64(n)
-		if len(s.buf) == cap(s.buf) {
-			s.flush()
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
 		}
 	}
 }
