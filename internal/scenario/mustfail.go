@@ -80,7 +80,12 @@ func MustFail(ctx context.Context, w *World) error {
 		return err
 	}
 
-	// A revoked key.
+	// A revoked key: ru/fm is the envoy of a pouch when its key is revoked.
+	viaFM, err := leader.Send(ctx, &client.Letter{To: "ru/president", Via: []record.Handle{"ru/fm"},
+		Sections: []letter.Section{{Title: "Through the Foreign Minister", Text: "For the President."}}})
+	if err != nil {
+		return err
+	}
 	fm := w.ID("ru/fm")
 	acc, err = w.Client.RevokeKey(ctx, w.registrars["ru"], "ru/fm", fm.SigningPublic(), "key lost")
 	if err != nil {
@@ -89,6 +94,10 @@ func MustFail(ctx context.Context, w *World) error {
 	r.Step("ru/registrar", "revokes the key of ru/fm", acc)
 	_, err = w.Client.Grant(ctx, fm, &directory.Grant{To: "ru/amb-tehran", Abilities: []directory.Ability{directory.Carry}}, false)
 	if err := w.Refuse("ru/fm", "signs a grant with its revoked key", err, "was revoked at log index"); err != nil {
+		return err
+	}
+	_, err = w.custody(ctx, "ru/fm", viaFM.Pouch, "ir/leader", false, "")
+	if err := w.Refuse("ru/fm", "takes custody, on the route, with its revoked key", err, "was revoked at log index"); err != nil {
 		return err
 	}
 
