@@ -90,6 +90,42 @@ func (s *streamHasher) add(p []byte) {
 	}
 }
 
+// copyTo copies r to w through the hashing goroutine's buffers (which it
+// starts whatever the size), so that each byte is copied once: read into a
+// buffer, written to w from it, then hashed from it. It returns how many
+// bytes it read and hashed.
+func (s *streamHasher) copyTo(w io.Writer, r io.Reader) (int64, error) {
+	if s.full == nil {
+		s.start()
+	}
+	var total int64
+	for {
+		b := s.buf[len(s.buf):cap(s.buf)]
+		n, err := r.Read(b)
+		s.buf = s.buf[:len(s.buf)+n]
+		s.n += uint64(n)
+		total += int64(n)
+		if n > 0 {
+			m, werr := w.Write(b[:n])
+			if werr == nil && m < n {
+				werr = io.ErrShortWrite
+			}
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if len(s.buf) == cap(s.buf) {
+			s.flush()
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // sum waits for the hashing to finish and returns the digest and length.
 func (s *streamHasher) sum() ([32]byte, uint64) {
 	if s.full != nil {
@@ -127,4 +163,26 @@ func (hr *hashingReader) Read(p []byte) (int, error) {
 	n, err := hr.r.Read(p)
 	hr.s.add(p[:n])
 	return n, err
+}
+
+// An attachmentReader reads an attachment's content from a payload's
+// plaintext and hashes it. Copied with io.Copy, a large attachment goes
+// through the hashing goroutine's buffers (see streamHasher.copyTo).
+type attachmentReader struct {
+	r    io.Reader // limited to the attachment
+	size uint64
+	s    *streamHasher
+}
+
+func (ar *attachmentReader) Read(p []byte) (int, error) {
+	n, err := ar.r.Read(p)
+	ar.s.add(p[:n])
+	return n, err
+}
+
+func (ar *attachmentReader) WriteTo(w io.Writer) (int64, error) {
+	if ar.size-ar.s.n <= asyncAfter {
+		return io.Copy(w, struct{ io.Reader }{ar})
+	}
+	return ar.s.copyTo(w, ar.r)
 }

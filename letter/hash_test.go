@@ -34,6 +34,19 @@ func TestStreamHasher(t *testing.T) {
 	}
 }
 
+var errDiskFull = errors.New("disk full")
+
+// failAfter is a writer that fails once n bytes were written.
+type failAfter int
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if int(*f) < len(p) {
+		return 0, errDiskFull
+	}
+	*f -= failAfter(len(p))
+	return len(p), nil
+}
+
 // changing is an attachment whose content changes once it has been read
 // through once, as a file rewritten while it is sealed.
 type changing struct {
@@ -89,18 +102,43 @@ func TestLargeAttachments(t *testing.T) {
 	if len(o.Attachments) != 2 || !bytes.Equal(o.Attachments[0].Data, big) || !bytes.Equal(o.Attachments[1].Data, small) {
 		t.Fatal("attachments differ")
 	}
+	// Saved with io.Copy (through attachmentReader.WriteTo) and with
+	// io.ReadAll (through Read).
+	for _, copied := range []bool{true, false} {
+		f, err = ReadFile(bytes.NewReader(file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var saved [][]byte
+		_, err = OpenPouch(f, who(t, "ru/president"), func(ref AttachmentRef, r io.Reader) error {
+			var b bytes.Buffer
+			var err error
+			if copied {
+				_, err = io.Copy(&b, r)
+			} else {
+				var p []byte
+				p, err = io.ReadAll(r)
+				b.Write(p)
+			}
+			saved = append(saved, b.Bytes())
+			return err
+		})
+		if err != nil || len(saved) != 2 || !bytes.Equal(saved[0], big) || !bytes.Equal(saved[1], small) {
+			t.Fatalf("saving (io.Copy %v): %v", copied, err)
+		}
+	}
+	// A save that fails after reading part of the attachment.
 	f, err = ReadFile(bytes.NewReader(file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var saved [][]byte
 	_, err = OpenPouch(f, who(t, "ru/president"), func(ref AttachmentRef, r io.Reader) error {
-		b, err := io.ReadAll(r)
-		saved = append(saved, b)
+		w := failAfter(asyncAfter + 100)
+		_, err := io.Copy(&w, r)
 		return err
 	})
-	if err != nil || len(saved) != 2 || !bytes.Equal(saved[0], big) {
-		t.Fatalf("saving: %v", err)
+	if !errors.Is(err, errDiskFull) {
+		t.Fatalf("failed save: %v", err)
 	}
 
 	// A file changed between its hashing and its encryption: the payload

@@ -322,7 +322,7 @@ func readPlaintext(r *bufio.Reader, me record.Handle, save SaveFunc, check func(
 		// decryption on this one and the payload's hashing on a third.
 		d := newStreamHasher()
 		defer d.sum() // ends its goroutine if this attachment fails
-		body := &hashingReader{r: io.LimitReader(r, int64(n)), s: d}
+		body := &attachmentReader{r: io.LimitReader(r, int64(n)), size: n, s: d}
 		if save != nil {
 			if err := save(ref, body); err != nil {
 				return nil, fmt.Errorf("attachment %q: %w", ref.Name, err)
