@@ -70,6 +70,12 @@ func (s *streamHasher) flush() {
 	s.next()
 }
 
+// Write hashes p.
+func (s *streamHasher) Write(p []byte) (int, error) {
+	s.add(p)
+	return len(p), nil
+}
+
 func (s *streamHasher) add(p []byte) {
 	if s.full == nil {
 		if s.n+uint64(len(p)) <= asyncAfter {
@@ -86,6 +92,35 @@ func (s *streamHasher) add(p []byte) {
 		p = p[k:]
 		if len(s.buf) == cap(s.buf) {
 			s.flush()
+		}
+	}
+}
+
+// readFrom hashes the size bytes r holds and returns how many it read. A
+// large stream is read straight into the buffers of the hashing goroutine,
+// so that reading it overlaps hashing it; a small one is read through buf
+// and hashed inline.
+func (s *streamHasher) readFrom(r io.Reader, size int64, buf []byte) (int64, error) {
+	if size <= asyncAfter {
+		return io.CopyBuffer(s, r, buf)
+	}
+	if s.full == nil {
+		s.start()
+	}
+	var total int64
+	for {
+		n, err := r.Read(s.buf[len(s.buf):cap(s.buf)])
+		s.buf = s.buf[:len(s.buf)+n]
+		s.n += uint64(n)
+		total += int64(n)
+		if len(s.buf) == cap(s.buf) {
+			s.flush()
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
 		}
 	}
 }

@@ -31,6 +31,22 @@ func TestStreamHasher(t *testing.T) {
 				t.Errorf("add: %d bytes in pieces of %d: wrong digest or size %d", n, piece, size)
 			}
 		}
+		want := sha256.Sum256(data[:n])
+		s := newStreamHasher()
+		if m, err := s.readFrom(io.NewSectionReader(bytes.NewReader(data), 0, int64(n)), int64(n), make([]byte, 1000)); err != nil || m != int64(n) {
+			t.Fatalf("readFrom: %d, %v", m, err)
+		}
+		if got, size := s.sum(); got != want || size != uint64(n) {
+			t.Errorf("readFrom: %d bytes: wrong digest or size %d", n, size)
+		}
+		s = newStreamHasher()
+		var out bytes.Buffer
+		if m, err := s.copyTo(&out, bytes.NewReader(data[:n])); err != nil || m != int64(n) || !bytes.Equal(out.Bytes(), data[:n]) {
+			t.Fatalf("copyTo: %d, %v", m, err)
+		}
+		if got, size := s.sum(); got != want || size != uint64(n) {
+			t.Errorf("copyTo: %d bytes: wrong digest or size %d", n, size)
+		}
 	}
 }
 

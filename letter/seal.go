@@ -2,7 +2,6 @@ package letter
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -139,14 +138,15 @@ func Seal(w io.Writer, req *SealRequest) (*Sealed, error) {
 		if a.Size < 0 {
 			return nil, fmt.Errorf("seal: attachment %q: negative size", a.Name)
 		}
-		// Hashed inline: nothing else can run until the header is
-		// signed, and handing the chunks to another goroutine only adds
-		// to the wait (see BENCHMARKS.md).
-		d := sha256.New()
-		if _, err := io.CopyBuffer(d, io.NewSectionReader(a.Content, 0, a.Size), buf); err != nil {
+		// Nothing else can run until the header is signed, yet reading
+		// a large attachment can overlap hashing it.
+		d := newStreamHasher()
+		_, err := d.readFrom(io.NewSectionReader(a.Content, 0, a.Size), a.Size, buf)
+		sum, _ := d.sum()
+		if err != nil {
 			return nil, fmt.Errorf("seal: reading attachment %q: %w", a.Name, err)
 		}
-		h.Attachments = append(h.Attachments, AttachmentRef{Name: a.Name, Size: uint64(a.Size), SHA256: d.Sum(nil)})
+		h.Attachments = append(h.Attachments, AttachmentRef{Name: a.Name, Size: uint64(a.Size), SHA256: sum[:]})
 	}
 	for i, ref := range h.Attachments {
 		if slices.ContainsFunc(h.Attachments[:i], func(x AttachmentRef) bool { return x.Name == ref.Name }) {
