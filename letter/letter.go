@@ -35,6 +35,19 @@
 // record that carries the author's signed header; VerifyDisclosure
 // recomputes each revealed commitment and says how many stay undisclosed.
 //
+// # Large attachments
+//
+// SHA-256 is about as fast as age's cipher, and a large attachment is
+// hashed twice: its plaintext, for the header's commitment, and the age
+// file, for the tag's digest. Past 1 MiB each stream is hashed on its own
+// goroutine, fed through a few reused 256 KiB buffers: Seal reads the
+// attachment on one goroutine while another hashes it, then encrypts on
+// one while the other hashes the age file; Open decrypts on one while the
+// age file and the attachment are hashed on others. The commitment has to
+// be known before the header is signed and the first age chunk written, so
+// sealing cannot overlap its two SHA-256 passes: it takes at least twice the
+// time of one (see BENCHMARKS.md).
+//
 // The formats are written down in spec/letter.md.
 package letter
 
