@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"pouch.dev/internal/atomicfile"
 	"strconv"
 	"strings"
 
@@ -92,7 +93,7 @@ func LoadOrCreateKey(path, origin string) (skey string, err error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return "", err
 		}
-		if err := writeFileAtomic(path, []byte(skey+"\n"), 0o600); err != nil {
+		if err := atomicfile.WriteFile(path, []byte(skey+"\n"), 0o600); err != nil {
 			return "", fmt.Errorf("saving the log key: %w", err)
 		}
 		return skey, nil
@@ -108,40 +109,6 @@ func LoadOrCreateKey(path, origin string) (skey string, err error) {
 		return "", fmt.Errorf("log key %s is for origin %q, not %q (each log origin has its own key: use another data directory or the origin %q)", path, name, origin, name)
 	}
 	return skey, nil
-}
-
-// writeFileAtomic writes data to a temporary file next to path, syncs it and
-// renames it over path, so path holds either the old or the new content.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // signCheckpoint returns the signed note of a checkpoint.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"pouch.dev/internal/atomicfile"
 	"sync"
 
 	fnote "github.com/transparency-dev/formats/note"
@@ -238,7 +239,7 @@ func (c *Client) Update(msg []byte, prove func(oldSize, newSize uint64) ([][]byt
 		if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(c.StatePath(), cp.Note, 0o600); err != nil {
+		if err := atomicfile.WriteFile(c.StatePath(), cp.Note, 0o600); err != nil {
 			return nil, fmt.Errorf("keeping the checkpoint: %w", err)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"pouch.dev/internal/atomicfile"
 	"strconv"
 	"strings"
 	"sync"
@@ -203,31 +204,11 @@ func (w *Witness) AddCheckpoint(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	if last == nil || cp.Size > last.Size {
-		if err := writeFileAtomic(w.statePath(origin), msg); err != nil {
+		if err := atomicfile.WriteFile(w.statePath(origin), msg, 0o600); err != nil {
 			return nil, fmt.Errorf("keeping the checkpoint: %w", err)
 		}
 	}
 	return signed[len(text)+1:], nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // ParseSize parses a 409 body (text/x.tlog.size).
