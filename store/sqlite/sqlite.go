@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/url"
 	"slices"
 	"strings"
@@ -369,7 +370,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 	tree := s.state.TreeSize
 	hasCheckpoint := s.state.Checkpoint != nil
 	s.mu.Unlock()
-	var recArgs, partyArgs, refArgs []any
+	var recArgs, partyArgs, refArgs, payArgs []any
 	for _, r := range batch {
 		if r.round != nil {
 			if err := s.integrateTx(ctx, tx, r, &tree, &hasCheckpoint); err != nil {
@@ -414,9 +415,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 				}
 			}
 			if e.Payload != nil {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO payloads (idx, data) VALUES (?, ?)`, idx, e.Payload); err != nil {
-					return fmt.Errorf("store: storing the payload of %s: %w", e.ID.Short(), err)
-				}
+				payArgs = append(payArgs, idx, e.Payload)
 			}
 			r.res[i] = store.Sequenced{Index: uint64(idx), Time: now}
 			s.pending = append(s.pending, record.Leaf{Kind: e.Kind, ID: e.ID})
@@ -432,6 +431,9 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 	}
 	if err := s.insertRows(ctx, tx, insertRefs, 2, refArgs); err != nil {
 		return fmt.Errorf("store: indexing references: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, insertPayloads, 2, payArgs); err != nil {
+		return fmt.Errorf("store: storing payloads: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: committing appends: %w", err)
@@ -472,22 +474,20 @@ func existing(ctx context.Context, tx *sql.Tx, ids []any) (map[record.ID]bool, e
 }
 
 // insertRows runs head with as many "(?, ...)" tuples of width parameters
-// as args holds, in statements of at most maxParams parameters. The
-// statement for a full chunk is prepared once and kept.
+// as args holds, in statements of at most maxParams parameters. Every
+// statement it runs is prepared once, when the store opens: full chunks,
+// then what remains in chunks of a power of two rows (64, 32, ... 1), so
+// that no commit pays for parsing SQL, whatever its size.
 func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, width int, args []any) error {
-	tuple := "(" + placeholders(width) + ")"
 	full := maxParams / width
 	for len(args) > 0 {
 		rows := min(len(args)/width, full)
-		q := head + strings.Repeat(tuple+",", rows-1) + tuple
-		var err error
-		if rows == full {
-			var st *sql.Stmt
-			if st, err = s.stmt(q); err == nil {
-				_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args[:rows*width]...)
-			}
-		} else {
-			_, err = tx.ExecContext(ctx, q, args[:rows*width]...)
+		if rows < full {
+			rows = 1 << (bits.Len(uint(rows)) - 1)
+		}
+		st, err := s.stmt(chunk(head, width, rows))
+		if err == nil {
+			_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args[:rows*width]...)
 		}
 		if err != nil {
 			return err
@@ -497,30 +497,48 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, width i
 	return nil
 }
 
-// The multi-row inserts of the append transaction. Their full-chunk
-// statements are prepared when the store opens.
+// The multi-row inserts of the append transaction. Conflicts are ruled
+// out before they run, so they use OR ROLLBACK: SQLite then needs no
+// statement journal, and a conflict fails the batch.
+var inserts = map[string]int{
+	insertRecords:  8,
+	insertParties:  3,
+	insertRefs:     2,
+	insertPayloads: 2,
+}
+
 const (
-	insertRecords = `INSERT OR ROLLBACK INTO records (idx, id, kind, time, public, parties, refs, signed) VALUES `
-	insertParties = `INSERT OR ROLLBACK INTO parties (handle, idx, kind) VALUES `
-	insertRefs    = `INSERT OR ROLLBACK INTO refs (ref, idx) VALUES `
+	insertRecords  = `INSERT OR ROLLBACK INTO records (idx, id, kind, time, public, parties, refs, signed) VALUES `
+	insertParties  = `INSERT OR ROLLBACK INTO parties (handle, idx, kind) VALUES `
+	insertRefs     = `INSERT OR ROLLBACK INTO refs (ref, idx) VALUES `
+	insertPayloads = `INSERT OR ROLLBACK INTO payloads (idx, data) VALUES `
 )
 
-func fullChunk(head string, width int) string {
+// chunk returns the insert head of rows tuples of width parameters.
+func chunk(head string, width, rows int) string {
 	tuple := "(" + placeholders(width) + ")"
-	rows := maxParams / width
 	return head + strings.Repeat(tuple+",", rows-1) + tuple
 }
 
-// prepare prepares the full-chunk inserts; it runs before the writer
+// prepare prepares every chunk insertRows runs; it runs before the writer
 // starts, as the writer holds the one connection during transactions.
 func (s *Store) prepare() error {
-	for head, width := range map[string]int{insertRecords: 8, insertParties: 3, insertRefs: 2} {
-		q := fullChunk(head, width)
-		st, err := s.w.Prepare(q)
-		if err != nil {
-			return err
+	for head, width := range inserts {
+		full := maxParams / width
+		for rows := 1; ; rows *= 2 {
+			if rows >= full {
+				rows = full
+			}
+			q := chunk(head, width, rows)
+			st, err := s.w.Prepare(q)
+			if err != nil {
+				return err
+			}
+			s.stmts[q] = st
+			if rows == full {
+				break
+			}
 		}
-		s.stmts[q] = st
 	}
 	return nil
 }
