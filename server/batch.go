@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"pouch.dev/letter"
 	"pouch.dev/record"
@@ -61,9 +64,32 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []PouchSubmission
 		res[i] = BatchResult{Error: &ErrorBody{Error: err.Error(), Hint: hint}, Status: status}
 		c.metrics.refused(kind, reasonOf(err))
 	}
+	// Signatures and payload digests are checked on every core at once,
+	// each pouch by one goroutine; what depends on order (rate limits,
+	// the directory, duplicates) follows in order.
+	tags := make([]*letter.SignedTag, len(subs))
+	errs := make([]error, len(subs))
+	digests := make([][32]byte, len(subs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(subs)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(subs) {
+					return
+				}
+				tags[i], errs[i] = letter.VerifyTag(subs[i].Tag)
+				if errs[i] == nil {
+					digests[i] = letter.PayloadDigest(subs[i].Payload)
+				}
+			}
+		})
+	}
+	wg.Wait()
 	var ok []item
 	for i, sub := range subs {
-		st, err := letter.VerifyTag(sub.Tag)
+		st, err := tags[i], errs[i]
 		if err != nil {
 			refuse(i, record.KindTag, err)
 			continue
@@ -86,7 +112,7 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []PouchSubmission
 			continue
 		}
 		seen[it.e.ID] = true
-		if err := c.checkTag(it.s, it.r, it.e, it.st, subs[it.i].Payload); err != nil {
+		if err := c.checkTag(it.s, it.r, it.e, it.st, subs[it.i].Payload, digests[it.i]); err != nil {
 			refuse(it.i, record.KindTag, err)
 			continue
 		}

@@ -92,10 +92,23 @@ func (c *Correspondence) handleSubmitPouch(w http.ResponseWriter, r *http.Reques
 // not nil, is the HTTP request, for rate limiting.
 func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http.Request) (*Accepted, error) {
 	// Tags and custody records are verified by package letter, which
-	// checks their bodies too: each signature is verified once.
-	s, r, err := record.Parse(b)
-	var pre any
-	if err == nil {
+	// checks their bodies too: each signature is verified once. A record
+	// that comes with a payload can only be a tag, so it is parsed once,
+	// by letter.VerifyTag.
+	var (
+		s   *record.Signed
+		r   *record.Record
+		pre any
+		err error
+	)
+	if payload != nil {
+		var st *letter.SignedTag
+		if st, err = letter.VerifyTag(b); err == nil {
+			s, r, pre = st.Signed, st.Record, st
+		} else if errors.Is(err, letter.ErrNotTag) {
+			err = errorf(http.StatusBadRequest, "", "only a tag carries a payload")
+		}
+	} else if s, r, err = record.Parse(b); err == nil {
 		switch r.Kind {
 		case record.KindTag:
 			var st *letter.SignedTag
@@ -122,7 +135,7 @@ func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http
 	if c.opt.Origin != "" && r.Origin != "" && r.Origin != c.opt.Origin {
 		return nil, errorf(http.StatusBadRequest, "submit it to the log it names", "record is for log %q, this is %q", r.Origin, c.opt.Origin)
 	}
-	a, err := c.submit(ctx, s, r, pre, payload)
+	a, err := c.submit(ctx, s, r, b, pre, payload)
 	if err != nil {
 		c.metrics.refused(r.Kind, reasonOf(err))
 		return nil, err
@@ -132,9 +145,9 @@ func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http
 	return a, nil
 }
 
-// submit checks and appends s; pre is package letter's verified view of
-// a tag or custody record.
-func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record.Record, pre any, payload []byte) (*Accepted, error) {
+// submit checks and appends s, whose encoding is b; pre is package
+// letter's verified view of a tag or custody record.
+func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record.Record, b []byte, pre any, payload []byte) (*Accepted, error) {
 	id := s.ID()
 	// A replay is named as such, before any other rule could refuse it
 	// for a less telling reason. Append refuses duplicates too, so a tag,
@@ -143,7 +156,9 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 	if c.replayed(ctx, r, id, pre) {
 		return nil, fmt.Errorf("%s record %s: %w", r.Kind, id.Short(), store.ErrDuplicate)
 	}
-	e := &store.Entry{ID: id, Kind: r.Kind, Signed: s.Marshal(), Public: !r.Private()}
+	// b parsed strictly, so it is the deterministic encoding of s, which
+	// s.Marshal would compute again.
+	e := &store.Entry{ID: id, Kind: r.Kind, Signed: b, Public: !r.Private()}
 	if payload != nil && r.Kind != record.KindTag {
 		return nil, errorf(http.StatusBadRequest, "", "only a tag carries a payload")
 	}
@@ -229,9 +244,10 @@ func (c *Correspondence) append(ctx context.Context, e *store.Entry) (store.Sequ
 
 // SPEC: spec/api.md#tag
 func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload []byte) (*Accepted, error) {
+	digest := letter.PayloadDigest(payload) // before the lock
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
-	if err := c.checkTag(s, r, e, st, payload); err != nil {
+	if err := c.checkTag(s, r, e, st, payload, digest); err != nil {
 		return nil, err
 	}
 	sq, err := c.append(ctx, e)
@@ -241,9 +257,10 @@ func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *rec
 	return c.tagAppended(e, r, st, sq), nil
 }
 
-// checkTag checks a tag and its payload against the directory as of now
-// and fills in e. The caller holds dirMu for reading.
-func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload []byte) error {
+// checkTag checks a tag and its payload, whose SHA-256 is digest, against
+// the directory as of now and fills in e. The caller holds dirMu for
+// reading.
+func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload []byte, digest [32]byte) error {
 	b := st.Tag
 	if payload == nil {
 		return errorf(http.StatusBadRequest, "submit a pouch with POST /v1/pouches", "a tag must come with its payload")
@@ -251,7 +268,7 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 	if int64(len(payload)) > c.opt.MaxPayload {
 		return errorf(http.StatusRequestEntityTooLarge, "", "payload of %d bytes (limit %d)", len(payload), c.opt.MaxPayload)
 	}
-	if err := b.CheckPayload(letter.PayloadDigest(payload), uint64(len(payload))); err != nil {
+	if err := b.CheckPayload(digest, uint64(len(payload))); err != nil {
 		return errorf(http.StatusBadRequest, "the payload was altered in transit, or the tag names another one", "%v", err)
 	}
 	pos := c.nowPos()
