@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -65,14 +66,28 @@ func Unmarshal(b []byte, v any) error {
 	if err := decMode.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("decoding CBOR: %w", err)
 	}
-	again, err := encMode.Marshal(v)
-	if err != nil {
+	// The re-encoding is only compared, so it goes to a reused buffer.
+	buf := canonBufs.Get().(*bytes.Buffer)
+	defer putCanonBuf(buf)
+	buf.Reset()
+	if err := encMode.(cbor.UserBufferEncMode).MarshalToBuffer(v, buf); err != nil {
 		return fmt.Errorf("re-encoding CBOR: %w", err)
 	}
-	if !bytes.Equal(again, b) {
+	if !bytes.Equal(buf.Bytes(), b) {
 		return ErrNonCanonical
 	}
 	return nil
+}
+
+// canonBufs holds the buffers of Unmarshal's canonical-encoding check.
+var canonBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putCanonBuf returns buf to the pool unless it grew large (a payload),
+// so that the pool never pins big buffers.
+func putCanonBuf(buf *bytes.Buffer) {
+	if buf.Cap() <= 64<<10 {
+		canonBufs.Put(buf)
+	}
 }
 
 // Wellformed reports whether b is exactly one well-formed CBOR item under
