@@ -28,6 +28,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -184,12 +185,20 @@ func (s *Signed) ID() ID { return sha256.Sum256(s.Record) }
 //
 // SPEC: spec/records.md#signed-message
 func SignedMessage(k Kind, rec []byte) []byte {
-	ctx := Context(k)
-	m := make([]byte, 0, len(ctx)+1+len(rec))
-	m = append(m, ctx...)
+	return appendSignedMessage(make([]byte, 0, len(ContextPrefix)+len(k)+1+len(rec)), k, rec)
+}
+
+// appendSignedMessage appends SignedMessage(k, rec) to m.
+func appendSignedMessage(m []byte, k Kind, rec []byte) []byte {
+	m = append(m, ContextPrefix...)
+	m = append(m, k...)
 	m = append(m, 0)
 	return append(m, rec...)
 }
+
+// msgBufs holds VerifySigs' buffers for signed messages, which
+// ed25519.Verify reads and does not keep.
+var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // NewSalt returns a fresh random salt for a private record.
 func NewSalt() []byte {
@@ -343,7 +352,14 @@ func (s *Signed) VerifySigs(r *Record) error {
 	if len(s.Sigs) > len(r.By) {
 		return fmt.Errorf("%w: %s record has %d signatures for %d signers", ErrMalformedRecord, r.Kind, len(s.Sigs), len(r.By))
 	}
-	msg := SignedMessage(r.Kind, s.Record)
+	bp := msgBufs.Get().(*[]byte)
+	msg := appendSignedMessage((*bp)[:0], r.Kind, s.Record)
+	defer func() {
+		if cap(msg) <= 64<<10 {
+			*bp = msg[:0]
+			msgBufs.Put(bp)
+		}
+	}()
 	for i, sg := range s.Sigs {
 		if sg.Alg != AlgEd25519 {
 			return fmt.Errorf("%s record, signature of %s: %w %q", r.Kind, r.By[i], ErrUnknownAlg, sg.Alg)
