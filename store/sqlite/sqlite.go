@@ -365,12 +365,28 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	ms := now.UnixMilli()
-	seen := make(map[record.ID]bool, len(ids))
+	// Sized up front: the argument lists of a large group commit would
+	// otherwise be copied several times as they grow.
+	var n, nParties, nRefs, nPay int
+	for _, r := range batch {
+		for _, e := range r.entries {
+			n++
+			nParties += len(e.Parties)
+			nRefs += len(e.Refs)
+			if e.Payload != nil {
+				nPay++
+			}
+		}
+	}
+	seen := make(map[record.ID]bool, n)
 	s.mu.Lock()
 	tree := s.state.TreeSize
 	hasCheckpoint := s.state.Checkpoint != nil
 	s.mu.Unlock()
-	var recArgs, partyArgs, refArgs, payArgs []any
+	recArgs := make([]any, 0, 8*n)
+	partyArgs := make([]any, 0, 3*nParties)
+	refArgs := make([]any, 0, 2*nRefs)
+	payArgs := make([]any, 0, 2*nPay)
 	for _, r := range batch {
 		if r.round != nil {
 			if err := s.integrateTx(ctx, tx, r, &tree, &hasCheckpoint); err != nil {
