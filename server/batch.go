@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"runtime"
 	"sync"
@@ -31,7 +30,7 @@ type BatchResult struct {
 //
 // SPEC: spec/api.md#post-pouches-batch
 func (c *Correspondence) handleSubmitBatch(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<20))
+	b, err := readBody(w, r, 64<<20)
 	if err != nil {
 		c.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "send fewer pouches per batch", "batch larger than 64 MiB"))
 		return

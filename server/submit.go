@@ -54,8 +54,38 @@ type PouchSubmission struct {
 	Payload []byte `cbor:"payload"` // the age file
 }
 
+// readBody reads a request body of at most limit bytes. When the client
+// declares its length, the body is read into one buffer of that size,
+// not into one that grows and is copied as io.ReadAll's does.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	n := r.ContentLength
+	if n < 0 || n > limit {
+		return io.ReadAll(body)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(body, b); err != nil {
+		return nil, err
+	}
+	// net/http ends a body at its declared length; should a body run on
+	// anyway, the rest is read, under the same limit.
+	var one [1]byte
+	k, err := body.Read(one[:])
+	if k == 0 && err == io.EOF {
+		return b, nil
+	}
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	rest, err := io.ReadAll(body)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(b, one[:k]...), rest...), nil
+}
+
 func (c *Correspondence) handleSubmit(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, record.MaxRecordSize))
+	b, err := readBody(w, r, record.MaxRecordSize)
 	if err != nil {
 		c.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "", "record larger than %d bytes", record.MaxRecordSize))
 		return
@@ -69,7 +99,7 @@ func (c *Correspondence) handleSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Correspondence) handleSubmitPouch(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.opt.MaxPayload+record.MaxRecordSize+64))
+	b, err := readBody(w, r, c.opt.MaxPayload+record.MaxRecordSize+64)
 	if err != nil {
 		c.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "", "pouch larger than %d bytes", c.opt.MaxPayload))
 		return
