@@ -183,6 +183,7 @@ func runBench(ctx *cmdContext, args []string) error {
 		}
 	}
 	start := time.Now()
+	cpu0, cpuOK := processCPU()
 	for range *workers {
 		wg.Add(1)
 		go func() {
@@ -202,6 +203,11 @@ func runBench(ctx *cmdContext, args []string) error {
 	rate := float64(len(batch1)) / el.Seconds()
 	fmt.Fprintf(out, "phase 1, saturation: %d pouches in %s = %.0f pouches/s acknowledged (%d per request); latency %s; errors %d\n",
 		len(batch1), el.Round(time.Millisecond), rate, *batch, pct(lat), errs.Load())
+	if cpu1, ok := processCPU(); ok && cpuOK {
+		// Client and server share the process: this is both ends' CPU.
+		fmt.Fprintf(out, "phase 1, CPU: %.0f µs per pouch, client and server together (%.2f of %d cores busy)\n",
+			float64((cpu1-cpu0).Microseconds())/float64(len(batch1)), (cpu1-cpu0).Seconds()/el.Seconds(), runtime.NumCPU())
+	}
 
 	// Phase 2: at half that rate, in requests of --batch pouches.
 	half := rate / 2
