@@ -3,8 +3,8 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"crypto/ed25519"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
