@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"pouch.dev/internal/atomicfile"
 	"pouch.dev/record"
 )
 
@@ -93,38 +94,11 @@ func (h *Home) Save(p *Principal, passphrase string) error {
 // writeNew writes b to a new file at path atomically: it never replaces an
 // existing file and never leaves a partial one.
 func writeNew(path string, b []byte, perm fs.FileMode) error {
-	if _, err := os.Lstat(path); err == nil {
+	err := atomicfile.WriteNew(path, b, perm)
+	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s %w", path, ErrExists)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	// A hard link fails if path exists, unlike a rename.
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s %w", path, ErrExists)
-		}
-		return err
-	}
-	return nil
+	return err
 }
 
 // Load decrypts the principal hd with passphrase.

@@ -9,11 +9,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"pouch.dev/internal/atomicfile"
 	"strconv"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"pouch.dev/internal/atomicfile"
 )
 
 // A Checkpoint is a parsed C2SP tlog-checkpoint: the log's origin, its size

@@ -7,12 +7,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"pouch.dev/internal/atomicfile"
 	"sync"
 
 	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
+
+	"pouch.dev/internal/atomicfile"
 )
 
 // A Verifier checks a log's checkpoints: the log's signature and, if

@@ -5,12 +5,28 @@
 package atomicfile
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 )
 
 // WriteFile atomically replaces path with data, created with perm.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, os.Rename)
+}
+
+// WriteNew atomically creates path with data: it never replaces an existing
+// file (the error then satisfies errors.Is(err, fs.ErrExist)) and never
+// leaves a partial one. Key files are written this way.
+func WriteNew(path string, data []byte, perm os.FileMode) error {
+	if _, err := os.Lstat(path); err == nil {
+		return &fs.PathError{Op: "create", Path: path, Err: fs.ErrExist}
+	}
+	// A hard link fails if path exists, unlike a rename.
+	return write(path, data, perm, os.Link)
+}
+
+func write(path string, data []byte, perm os.FileMode, place func(tmp, path string) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -32,7 +48,7 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := place(tmp, path); err != nil {
 		return err
 	}
 	if d, err := os.Open(filepath.Dir(path)); err == nil {

@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,5 +33,23 @@ func TestWriteFileReplaces(t *testing.T) {
 func TestWriteFileMissingFolder(t *testing.T) {
 	if err := WriteFile(filepath.Join(t.TempDir(), "no", "such"), []byte("x"), 0o600); err == nil {
 		t.Fatal("write into a missing folder succeeded")
+	}
+}
+
+func TestWriteNewNeverReplaces(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ir", "leader.key")
+	os.MkdirAll(filepath.Dir(p), 0o700)
+	if err := WriteNew(p, []byte("first"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteNew(p, []byte("second"), 0o600); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second WriteNew: %v, want fs.ErrExist", err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "first" {
+		t.Fatalf("content %q: the existing file was replaced", got)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(p))
+	if len(ents) != 1 {
+		t.Fatalf("temporary files left behind: %v", ents)
 	}
 }
