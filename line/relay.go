@@ -41,9 +41,9 @@ type Relay struct {
 	// OnClose, if set, is called once per line when it ends, with what the
 	// relay knows of it.
 	OnClose func(Session)
-	// Tap, if set, sees every chunk of bytes the relay forwards, as the
-	// relay sees it. It exists so tests can show the relay sees no
-	// plaintext; it must not retain p.
+	// Tap, if set, sees every chunk of bytes the relay forwards, once it
+	// was written to the other side, as the relay sees it. It exists so
+	// tests can show the relay sees no plaintext; it must not retain p.
 	Tap func(from, to record.Handle, p []byte)
 
 	mu      sync.Mutex
@@ -322,11 +322,13 @@ func (r *Relay) forward(p *pair, src, dst *waiter, n *atomic.Int64) {
 	rr := <-src.first
 	for {
 		if rr.n > 0 {
-			if r.Tap != nil {
-				r.Tap(src.from, dst.from, src.buf[:rr.n])
-			}
 			if _, werr := dst.nc.Write(src.buf[:rr.n]); werr != nil {
 				break
+			}
+			// Tap and count only what was forwarded, so the two agree:
+			// a chunk read as the other side went away is neither.
+			if r.Tap != nil {
+				r.Tap(src.from, dst.from, src.buf[:rr.n])
 			}
 			n.Add(int64(rr.n))
 		}
