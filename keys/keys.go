@@ -40,10 +40,8 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -197,10 +195,6 @@ const keyFileHeader = "# pouch principal key (spec/keys.md)\n"
 //
 // SPEC: spec/keys.md#key-file
 func (p *Principal) MarshalKeyFile() []byte {
-	der, err := x509.MarshalPKCS8PrivateKey(p.Signing)
-	if err != nil {
-		panic("keys: encoding an Ed25519 key cannot fail: " + err.Error())
-	}
 	var b bytes.Buffer
 	b.WriteString(keyFileHeader)
 	pub := p.Public()
@@ -208,7 +202,7 @@ func (p *Principal) MarshalKeyFile() []byte {
 	fmt.Fprintf(&b, "# ed25519: %s\n", base64Std(pub.Ed25519))
 	fmt.Fprintf(&b, "# age: %s\n", pub.Age)
 	fmt.Fprintf(&b, "%s\n", p.Sealing)
-	pem.Encode(&b, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	b.Write(MarshalEd25519PEM(p.Signing))
 	return b.Bytes()
 }
 
@@ -279,17 +273,9 @@ func ParseKeyFile(b []byte) (*Principal, error) {
 	if p.Sealing == nil {
 		return nil, errors.New("key file: no age identity (AGE-SECRET-KEY-PQ-1...)")
 	}
-	blk, rest := pem.Decode(pemText.Bytes())
-	if blk == nil || blk.Type != "PRIVATE KEY" || len(bytes.TrimSpace(rest)) != 0 {
-		return nil, errors.New("key file: no valid PRIVATE KEY block")
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	sk, err := ParseEd25519PEM(pemText.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("key file: private key: %w", err)
-	}
-	sk, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("key file: private key is %T, want Ed25519", k)
+		return nil, fmt.Errorf("key file: %w", err)
 	}
 	p.Signing = sk
 	h, err := record.ParseHandle(comments["handle"])

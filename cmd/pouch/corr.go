@@ -8,9 +8,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"pouch.dev/client"
 	"pouch.dev/directory"
+	"pouch.dev/keys"
 	"pouch.dev/record"
 	"pouch.dev/server"
 	"pouch.dev/store"
@@ -40,10 +39,6 @@ func loadOrCreateEd25519(path string, create bool) (ed25519.PrivateKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			return nil, err
-		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, err
 		}
@@ -51,7 +46,7 @@ func loadOrCreateEd25519(path string, create bool) (ed25519.PrivateKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		if _, err := f.Write(keys.MarshalEd25519PEM(k)); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -60,19 +55,11 @@ func loadOrCreateEd25519(path string, create bool) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("%s: not a PEM PRIVATE KEY file", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	k, err := keys.ParseEd25519PEM(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	ek, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
-	}
-	return ek, nil
+	return k, nil
 }
 
 // correspondence builds the correspondence API of pouch serve and the

@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,7 @@ import (
 
 	"filippo.io/age"
 	"pouch.dev/client"
+	"pouch.dev/keys"
 	"pouch.dev/record"
 )
 
@@ -60,10 +59,6 @@ func registrarKey(ctx *cmdContext, house string, create bool) (*client.Identity,
 		if err != nil {
 			return nil, err
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			return nil, err
-		}
 		rcp, err := age.NewScryptRecipient(pass)
 		if err != nil {
 			return nil, err
@@ -76,7 +71,9 @@ func registrarKey(ctx *cmdContext, house string, create bool) (*client.Identity,
 		if err != nil {
 			return nil, err
 		}
-		pem.Encode(aw, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+		if _, err := aw.Write(keys.MarshalEd25519PEM(k)); err != nil {
+			return nil, err
+		}
 		if err := aw.Close(); err != nil {
 			return nil, err
 		}
@@ -107,17 +104,9 @@ func registrarKey(ctx *cmdContext, house string, create bool) (*client.Identity,
 	if err != nil {
 		return nil, err
 	}
-	blk, _ := pem.Decode(pb)
-	if blk == nil || blk.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("%s: not a PEM PRIVATE KEY inside", path)
-	}
-	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	ek, err := keys.ParseEd25519PEM(pb)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	ek, ok := key.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
 	}
 	return client.Registrar(house, ek), nil
 }
