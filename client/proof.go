@@ -21,22 +21,31 @@ func (c *Client) Proof(ctx context.Context, id record.ID, as *Identity) (*server
 }
 
 // VerifyProof checks pv against the log: the checkpoint's signatures with
-// v, and that the leaf [kind, id] is at pv.Index in its tree. It returns
-// the verified checkpoint.
+// v, and that pv's leaf, which names the record's kind, ID, time of
+// sequencing and privacy, is at pv.Index in its tree. It returns the
+// verified checkpoint and the proven leaf: its time, not the server's JSON,
+// is the record's time of sequencing.
 //
 // SPEC: spec/api.md#proofs
-func VerifyProof(v *tlog.Verifier, pv *server.ProofView) (*tlog.Checkpoint, error) {
+func VerifyProof(v *tlog.Verifier, pv *server.ProofView) (*tlog.Checkpoint, record.Leaf, error) {
+	l, err := record.ParseLeaf(pv.Leaf)
+	if err != nil {
+		return nil, l, fmt.Errorf("record %s: %w: %v", pv.ID.Short(), tlog.ErrBadProof, err)
+	}
+	if l.ID != pv.ID || l.Kind != pv.Kind {
+		return nil, l, fmt.Errorf("record %s: %w: the proof is for leaf %s record %s", pv.ID.Short(), tlog.ErrBadProof, l.Kind, l.ID.Short())
+	}
 	cp, err := v.Open([]byte(pv.Checkpoint))
 	if err != nil {
-		return nil, fmt.Errorf("record %s: %w", pv.ID.Short(), err)
+		return nil, l, fmt.Errorf("record %s: %w", pv.ID.Short(), err)
 	}
 	if cp.Size != pv.Size {
-		return nil, fmt.Errorf("record %s: proof for tree size %d with a checkpoint of size %d", pv.ID.Short(), pv.Size, cp.Size)
+		return nil, l, fmt.Errorf("record %s: proof for tree size %d with a checkpoint of size %d", pv.ID.Short(), pv.Size, cp.Size)
 	}
-	if err := tlog.VerifyInclusion(cp, pv.Index, record.LeafData(pv.Kind, pv.ID), pv.Hashes); err != nil {
-		return nil, fmt.Errorf("record %s: %w", pv.ID.Short(), err)
+	if err := tlog.VerifyInclusion(cp, pv.Index, pv.Leaf, pv.Hashes); err != nil {
+		return nil, l, fmt.Errorf("record %s: %w", pv.ID.Short(), err)
 	}
-	return cp, nil
+	return cp, l, nil
 }
 
 // ProveRecord fetches and verifies the inclusion proof of record id of kind
@@ -49,7 +58,7 @@ func (c *Client) ProveRecord(ctx context.Context, v *tlog.Verifier, id record.ID
 	if pv.ID != id || pv.Kind != kind {
 		return nil, fmt.Errorf("asked the proof of %s record %s, got one for %s record %s", kind, id.Short(), pv.Kind, pv.ID.Short())
 	}
-	cp, err := VerifyProof(v, pv)
+	cp, _, err := VerifyProof(v, pv)
 	if err != nil {
 		return nil, err
 	}

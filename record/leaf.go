@@ -1,28 +1,44 @@
 package record
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
-// A Leaf is what the log sequences for a record: its kind and ID, never its
-// body. Private records carry a random salt, so their ID reveals nothing.
+// A Leaf is what the log sequences for a record: its kind and ID, the time
+// the log sequenced it, and whether it is private — never its body. Private
+// records carry a random salt, so their ID reveals nothing.
+//
+// The log commits to the sequencing time, so every time rule (a key's
+// validity, a grant's window, a deadline) is judged against a time the
+// log's checkpoints vouch for, not against the server's word. It commits
+// to Private so that a server cannot withhold a public record by calling
+// it private: a client that reads the leaves knows which records it must
+// be able to fetch.
 //
 // SPEC: spec/records.md#leaf
 type Leaf struct {
-	_    struct{} `cbor:",toarray"`
-	Kind Kind
-	ID   ID
+	_       struct{} `cbor:",toarray"`
+	Kind    Kind
+	ID      ID
+	Time    int64 // the log's sequencing time, Unix milliseconds (never negative)
+	Private bool  // the record carries a salt: it is served only to its parties
 }
 
-// LeafData returns the log entry bytes for a record: the deterministic CBOR
-// array [kind, id].
-func LeafData(k Kind, id ID) []byte {
-	b, err := Marshal(Leaf{Kind: k, ID: id})
+// Sequenced returns the leaf's sequencing time.
+func (l Leaf) Sequenced() time.Time { return time.UnixMilli(l.Time).UTC() }
+
+// LeafData returns the log entry bytes of l: the deterministic CBOR array
+// [kind, id, time, private].
+func LeafData(l Leaf) []byte {
+	b, err := Marshal(l)
 	if err != nil {
 		panic("record: encoding a leaf cannot fail: " + err.Error())
 	}
 	return b
 }
 
-// ParseLeaf decodes log entry bytes.
+// ParseLeaf decodes log entry bytes strictly.
 func ParseLeaf(b []byte) (Leaf, error) {
 	var l Leaf
 	if err := Unmarshal(b, &l); err != nil {
@@ -30,6 +46,9 @@ func ParseLeaf(b []byte) (Leaf, error) {
 	}
 	if !l.Kind.Known() {
 		return l, fmt.Errorf("log leaf: %w %q", ErrUnknownKind, l.Kind)
+	}
+	if l.Time < 0 {
+		return l, fmt.Errorf("log leaf: %w: negative time %d", ErrMalformedRecord, l.Time)
 	}
 	return l, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"testing"
+	"time"
 )
 
 type testBody struct {
@@ -118,13 +119,38 @@ func TestHandles(t *testing.T) {
 }
 
 func TestLeaf(t *testing.T) {
-	id := ID{1, 2, 3}
-	b := LeafData(KindCustody, id)
+	want := Leaf{Kind: KindCustody, ID: ID{1, 2, 3}, Time: 1612792800000, Private: true}
+	b := LeafData(want)
 	l, err := ParseLeaf(b)
-	if err != nil || l.Kind != KindCustody || l.ID != id {
+	if err != nil || l != want {
 		t.Fatalf("%v %+v", err, l)
 	}
-	if len(b) > 48 {
-		t.Fatalf("leaf of %d bytes", len(b))
+	if !l.Sequenced().Equal(time.UnixMilli(1612792800000)) {
+		t.Fatalf("sequenced at %v", l.Sequenced())
+	}
+	// [kind, id, time, private]: 1 + 8 + 34 + 9 + 1 bytes for a custody record.
+	if len(b) != 53 {
+		t.Fatalf("leaf of %d bytes: %x", len(b), b)
+	}
+	// Every field is committed: changing one changes the bytes.
+	for _, o := range []Leaf{
+		{Kind: KindTag, ID: want.ID, Time: want.Time, Private: true},
+		{Kind: KindCustody, ID: ID{9}, Time: want.Time, Private: true},
+		{Kind: KindCustody, ID: want.ID, Time: want.Time + 1, Private: true},
+		{Kind: KindCustody, ID: want.ID, Time: want.Time},
+	} {
+		if bytes.Equal(LeafData(o), b) {
+			t.Errorf("%+v encodes as %+v", o, want)
+		}
+	}
+	for _, bad := range []Leaf{{Kind: "nope", ID: want.ID}, {Kind: KindTag, ID: want.ID, Time: -1}} {
+		if _, err := ParseLeaf(LeafData(bad)); err == nil {
+			t.Errorf("%+v parsed", bad)
+		}
+	}
+	// A leaf of the first format, [kind, id], is refused.
+	old, _ := Marshal([]any{string(KindCustody), want.ID[:]})
+	if _, err := ParseLeaf(old); err == nil {
+		t.Error("a two-element leaf parsed")
 	}
 }

@@ -115,7 +115,7 @@ type InclusionProof struct {
 	Size  uint64      `json:"size"`
 	ID    record.ID   `json:"id"`
 	Kind  record.Kind `json:"kind"`
-	Leaf  []byte      `json:"leaf"`  // the log entry, record.LeafData(kind, id)
+	Leaf  []byte      `json:"leaf"`  // the log entry, record.LeafData: kind, id, time of sequencing, private
 	Proof [][]byte    `json:"proof"` // RFC 6962 audit path, leaf to root
 	// Checkpoint is the signed checkpoint of Size, when the request did
 	// not name a size.
@@ -196,7 +196,7 @@ func (s *Server) handleInclusion(w http.ResponseWriter, r *http.Request) {
 	}
 	s.writeJSON(w, http.StatusOK, InclusionProof{
 		Index: st.Index, Size: size, ID: st.ID, Kind: st.Kind,
-		Leaf: record.LeafData(st.Kind, st.ID), Proof: p, Checkpoint: string(cp),
+		Leaf: record.LeafData(st.Leaf(st.Sequenced)), Proof: p, Checkpoint: string(cp),
 	})
 }
 

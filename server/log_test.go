@@ -130,6 +130,7 @@ func (s *testServer) appendRecords(t *testing.T, n int) []record.ID {
 // checkpoint, the hash tiles and the entry bundles of a real server over
 // loopback, and recomputes the root two ways.
 func TestIndependentCheck(t *testing.T) {
+	started := time.Now()
 	s := startServer(t)
 	const n = 600 // two full tiles and a partial one
 	ids := s.appendRecords(t, n)
@@ -199,11 +200,18 @@ func TestIndependentCheck(t *testing.T) {
 			entry := bundle[2 : 2+l]
 			bundle = bundle[2+l:]
 			idx := b*256 + i
-			// CBOR array(2), text "statement", bytes(32) ID.
-			want := append([]byte{0x82, 0x69}, "statement"...)
+			// CBOR array(4), text "statement", bytes(32) ID, the time of
+			// sequencing as a uint64 of Unix milliseconds, and whether it
+			// is private: odd records carry a salt (true, f5), even ones
+			// do not (false, f4).
+			want := append([]byte{0x84, 0x69}, "statement"...)
 			want = append(append(want, 0x58, 0x20), ids[idx][:]...)
-			if !bytes.Equal(entry, want) {
-				t.Fatalf("entry %d = %x, want %x", idx, entry, want)
+			if len(entry) != len(want)+1+8+1 || !bytes.Equal(entry[:len(want)], want) || entry[len(want)] != 0x1b || entry[len(entry)-1] != 0xf4+byte(idx%2) {
+				t.Fatalf("entry %d = %x, want %x, 1b, 8 bytes of time, f%d", idx, entry, want, 4+idx%2)
+			}
+			ms := int64(binary.BigEndian.Uint64(entry[len(want)+1:]))
+			if seq := time.UnixMilli(ms); seq.Before(started.Add(-time.Second)) || seq.After(time.Now()) {
+				t.Fatalf("entry %d sequenced at %v, not during the test", idx, seq)
 			}
 			hs, err := sumdb.StoredHashes(idx, entry, mem)
 			if err != nil {

@@ -18,6 +18,7 @@ type ProofView struct {
 	Kind       record.Kind `json:"kind"`
 	Index      uint64      `json:"index"`
 	Size       uint64      `json:"size"`
+	Leaf       []byte      `json:"leaf"`       // the log entry proven: record.LeafData, with the time of sequencing
 	Hashes     [][]byte    `json:"hashes"`     // RFC 6962 inclusion proof, leaf to root
 	Checkpoint string      `json:"checkpoint"` // the C2SP signed-note checkpoint of Size, with cosignatures
 }
@@ -55,5 +56,5 @@ func (c *Correspondence) handleProof(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	writeJSONTo(w, http.StatusOK, ProofView{ID: e.ID, Kind: e.Kind, Index: e.Index, Size: size, Hashes: hs, Checkpoint: string(cp)})
+	writeJSONTo(w, http.StatusOK, ProofView{ID: e.ID, Kind: e.Kind, Index: e.Index, Size: size, Leaf: record.LeafData(e.Leaf(e.Sequenced)), Hashes: hs, Checkpoint: string(cp)})
 }

@@ -6,7 +6,10 @@
 //
 // Append commits a batch of records and their log leaves in one
 // transaction: each record gets the next leaf index and the time of
-// sequencing, which is the authoritative time of the record. A record
+// sequencing, which is the authoritative time of the record and is part of
+// its leaf (record.Leaf). Times never decrease with the index. An entry's
+// Check hook sees that place and time before the record is committed, so
+// rules are judged at the time the log will vouch for. A record
 // whose ID is already stored is refused with ErrDuplicate (a replay), and
 // nothing of its Append call is written. When Append returns, the records
 // are durable: a record acknowledged to a client is never lost.
@@ -55,12 +58,25 @@ type Entry struct {
 	Parties []record.Handle // who may read a private record; indexed for "what awaits X"
 	Refs    []record.ID     // records it refers to (custody -> tag); indexed for lookup by ref
 	Payload []byte          // optional blob, such as a pouch's sealed payload
+
+	// Check, if set, is called by Append with the place and time the
+	// entry is about to get, in log order, inside the transaction that
+	// commits it. An error refuses the entry's Append call: nothing of
+	// the call is written and Append returns that error. It is how a
+	// server judges a record's rules at its sequencing time rather than
+	// at the time it looked. Check must be quick, must not block, and may
+	// be called more than once for one entry (a retried transaction).
+	Check func(Sequenced) error
 }
 
-// Leaf returns the log entry bytes of e: record.LeafData(e.Kind, e.ID).
-func (e *Entry) Leaf() []byte { return record.LeafData(e.Kind, e.ID) }
+// Leaf returns e's log leaf once it is sequenced at sq.
+func (e *Entry) Leaf(sq Sequenced) record.Leaf {
+	return record.Leaf{Kind: e.Kind, ID: e.ID, Time: sq.Time.UnixMilli(), Private: !e.Public}
+}
 
-// Sequenced tells where and when Append placed a record.
+// Sequenced tells where and when Append placed a record. Times of
+// sequencing never decrease with the index: a record sequenced after
+// another has the same time or a later one.
 type Sequenced struct {
 	Index uint64    // leaf index in the log
 	Time  time.Time // time of sequencing (millisecond precision, UTC)
@@ -156,7 +172,8 @@ type Store interface {
 	// Concurrent calls may share one transaction (group commit) but each
 	// call is all or nothing: if any entry's ID is already stored or repeats
 	// within the call, nothing of the call is written and the error wraps
-	// ErrDuplicate.
+	// ErrDuplicate; if an entry's Check refuses its place, nothing of the
+	// call is written and the error is Check's.
 	Append(ctx context.Context, entries []*Entry) ([]Sequenced, error)
 
 	// Get returns the record with ID id, without its payload.
@@ -172,7 +189,8 @@ type Store interface {
 	WaitSize(ctx context.Context, size uint64) (uint64, error)
 
 	// Leaves returns the leaves at indexes [start, start+n) as
-	// record.Leaf values (kind and ID), fewer if the log is shorter.
+	// record.Leaf values (kind, ID, sequencing time, private), fewer if
+	// the log is shorter.
 	Leaves(ctx context.Context, start uint64, n int) ([]record.Leaf, error)
 	// State returns the log's sizes and latest checkpoint.
 	State(ctx context.Context) (LogState, error)

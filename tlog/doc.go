@@ -10,8 +10,8 @@
 // them in rounds (group commit), each round signing a checkpoint, asking
 // the configured witnesses to cosign it, and publishing it. Inclusion,
 // Consistency, Tile and EntryBundle serve what package server puts on the
-// wire. A log entry is record.LeafData(kind, id): a record's kind and ID,
-// never its body.
+// wire. A log entry is record.LeafData: a record's kind and ID, its time of
+// sequencing and whether it is private, never its body.
 //
 // # The client side
 //

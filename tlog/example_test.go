@@ -1,6 +1,8 @@
 package tlog_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
 
 	"pouch.dev/record"
@@ -18,14 +20,17 @@ func ExampleTilePath_Path() {
 	// tile/entries/x004/822
 }
 
-// A log entry is the CBOR array [kind, id]; its leaf hash is RFC 6962's,
-// SHA-256(0x00 || entry), here checked independently.
+// A log entry is the CBOR array [kind, id, time, private]; its leaf hash
+// is RFC 6962's, SHA-256(0x00 || entry), here checked independently.
 func ExampleLeafHash() {
 	var id record.ID // the SHA-256 of a record's bytes
-	entry := record.LeafData(record.KindCustody, id)
-	fmt.Printf("entry %x...\n", entry[:10])
+	entry := record.LeafData(record.Leaf{Kind: record.KindCustody, ID: id, Time: 1612792800000, Private: true})
+	fmt.Printf("entry %x...%x\n", entry[:10], entry[len(entry)-10:])
 	fmt.Printf("leaf hash %x\n", tlog.LeafHash(entry))
+	sum := sha256.Sum256(append([]byte{0}, entry...))
+	fmt.Println(bytes.Equal(sum[:], tlog.LeafHash(entry)))
 	// Output:
-	// entry 8267637573746f647958...
-	// leaf hash 60bbf86044ea5bd5191fd34383c3d9f84ac0ef2ecaffd1607021a9022ea865da
+	// entry 8467637573746f647958...1b0000017781f12300f5
+	// leaf hash 30bd7f8ebacd180d15282be7dbcd1a012fbb7ec327721794319801bd8db1b9ac
+	// true
 }

@@ -288,7 +288,7 @@ func (l *Log) Integrate(ctx context.Context) (int, error) {
 	}
 	lh := make([][]byte, len(leaves))
 	for i, lf := range leaves {
-		lh[i] = LeafHash(record.LeafData(lf.Kind, lf.ID))
+		lh[i] = LeafHash(record.LeafData(lf))
 	}
 	tiles, err := l.edge.add(lh)
 	if err != nil {
@@ -461,7 +461,7 @@ func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte,
 	}
 	var b []byte
 	for _, lf := range leaves {
-		b = AppendEntry(b, record.LeafData(lf.Kind, lf.ID))
+		b = AppendEntry(b, record.LeafData(lf))
 	}
 	return b, nil
 }

@@ -66,7 +66,8 @@ func (r *Remote) Consistency(ctx context.Context, from, to uint64) ([][]byte, er
 	return p.Proof, nil
 }
 
-// An Inclusion is a record's inclusion proof as the server sends it.
+// An Inclusion is a record's inclusion proof as the server sends it. Leaf
+// is the log entry (record.LeafData): what the proof proves.
 type Inclusion struct {
 	Index uint64      `json:"index"`
 	Size  uint64      `json:"size"`
@@ -102,32 +103,53 @@ func (c *Client) Sync(ctx context.Context, r *Remote) (*Checkpoint, error) {
 
 // VerifyRecord checks that the record with ID id and kind kind is in the
 // log, against the last checkpoint c holds (syncing first if it holds
-// none), and returns its leaf index.
+// none), and returns its leaf index. The leaf the server names, with the
+// record's time of sequencing, is what the proof proves: see VerifyLeaf.
 func (c *Client) VerifyRecord(ctx context.Context, r *Remote, kind record.Kind, id record.ID) (uint64, error) {
+	l, err := c.VerifyLeaf(ctx, r, kind, id)
+	return l.Index, err
+}
+
+// An IndexedLeaf is a leaf proven to be at Index.
+type IndexedLeaf struct {
+	record.Leaf
+	Index uint64
+}
+
+// VerifyLeaf is VerifyRecord returning the proven leaf: the record's kind
+// and ID, its time of sequencing and whether it is private, at its index.
+func (c *Client) VerifyLeaf(ctx context.Context, r *Remote, kind record.Kind, id record.ID) (IndexedLeaf, error) {
 	cp, err := c.Last()
 	if err != nil {
-		return 0, err
+		return IndexedLeaf{}, err
 	}
 	if cp == nil {
 		if cp, err = c.Sync(ctx, r); err != nil {
-			return 0, err
+			return IndexedLeaf{}, err
 		}
 	}
 	inc, err := r.InclusionByID(ctx, id, cp.Size)
 	if err != nil {
 		// The record may be newer than the checkpoint held: move on once.
 		if cp, err = c.Sync(ctx, r); err != nil {
-			return 0, err
+			return IndexedLeaf{}, err
 		}
 		if inc, err = r.InclusionByID(ctx, id, cp.Size); err != nil {
-			return 0, err
+			return IndexedLeaf{}, err
 		}
 	}
-	if inc.Size != cp.Size || inc.ID != id || inc.Kind != kind {
-		return 0, fmt.Errorf("%w: the server answered for another record or size", ErrBadProof)
+	if inc.Size != cp.Size {
+		return IndexedLeaf{}, fmt.Errorf("%w: asked for a proof in the tree of size %d, got one for size %d", ErrBadProof, cp.Size, inc.Size)
 	}
-	if err := VerifyInclusion(cp, inc.Index, record.LeafData(kind, id), inc.Proof); err != nil {
-		return 0, err
+	l, err := record.ParseLeaf(inc.Leaf)
+	if err != nil {
+		return IndexedLeaf{}, fmt.Errorf("%w: %v", ErrBadProof, err)
 	}
-	return inc.Index, nil
+	if l.ID != id || l.Kind != kind {
+		return IndexedLeaf{}, fmt.Errorf("%w: asked for %s record %s, the server proved leaf %s record %s", ErrBadProof, kind, id.Short(), l.Kind, l.ID.Short())
+	}
+	if err := VerifyInclusion(cp, inc.Index, inc.Leaf, inc.Proof); err != nil {
+		return IndexedLeaf{}, err
+	}
+	return IndexedLeaf{Leaf: l, Index: inc.Index}, nil
 }

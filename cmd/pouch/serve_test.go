@@ -83,6 +83,7 @@ func startServe(t *testing.T, bin, data string) *proc {
 type acked struct {
 	id    record.ID
 	index uint64
+	time  time.Time // the acknowledged time of sequencing
 }
 
 // TestKill9 streams appends to a real pouch serve process, kills it with
@@ -143,7 +144,7 @@ func TestKill9(t *testing.T) {
 						t.Errorf("acknowledged ID %v, sent %v", a.ID, s.ID())
 					}
 					mu.Lock()
-					all = append(all, acked{a.ID, a.Index})
+					all = append(all, acked{a.ID, a.Index, a.Time})
 					mu.Unlock()
 				}
 			}()
@@ -243,7 +244,8 @@ func TestKill9(t *testing.T) {
 		}
 	}
 	for _, a := range all {
-		if want := record.LeafData(record.KindStatement, a.id); !bytes.Equal(entries[a.index], want) {
+		want := record.LeafData(record.Leaf{Kind: record.KindStatement, ID: a.id, Time: a.time.UnixMilli()})
+		if !bytes.Equal(entries[a.index], want) {
 			t.Fatalf("acknowledged record %v at index %d is not in the log after kill -9", a.id.Short(), a.index)
 		}
 	}
@@ -279,6 +281,7 @@ func logKey(t *testing.T, url string) string {
 type appended struct {
 	ID    record.ID `json:"id"`
 	Index uint64    `json:"index"`
+	Time  time.Time `json:"time"`
 }
 
 func postRecord(ctx context.Context, url string, b []byte) (*appended, error) {

@@ -80,6 +80,8 @@ type Store struct {
 	changed chan struct{} // closed and replaced when size grows
 	state   store.LogState
 	next    uint64               // writer goroutine only: next leaf index
+	last    int64                // writer goroutine only: the latest committed time of sequencing, Unix ms
+	now     func() time.Time     // the clock of sequencing
 	pending []record.Leaf        // writer goroutine only: leaves of the transaction in progress
 	stmts   map[string]*sql.Stmt // writer goroutine only: prepared multi-row inserts
 
@@ -107,8 +109,16 @@ type writeReq struct {
 // maxGroup bounds the entries one group-commit transaction carries.
 const maxGroup = 8192
 
+// An Option configures Open.
+type Option func(*Store)
+
+// WithClock sets the clock that gives records their time of sequencing
+// (default time.Now). Times still never decrease with the log index: a
+// clock that goes back is held at the last time given. Tests move it.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
 // Open opens or creates the store in the SQLite file at path.
-func Open(path string) (*Store, error) {
+func Open(path string, opts ...Option) (*Store, error) {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
@@ -146,6 +156,10 @@ func Open(path string) (*Store, error) {
 		ckDone:  make(chan struct{}),
 		changed: make(chan struct{}),
 		stmts:   make(map[string]*sql.Stmt),
+		now:     time.Now,
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	// The writer takes the connection only for appends, none of which can
 	// come before Open returns.
@@ -158,6 +172,10 @@ func Open(path string) (*Store, error) {
 	}
 	if n.Valid {
 		s.size = uint64(n.Int64) + 1
+		if err := w.QueryRow(`SELECT time FROM records WHERE idx = ?`, n.Int64).Scan(&s.last); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("reading %s: %w", path, err)
+		}
 	}
 	s.next = s.size
 	s.recentBase = s.size
@@ -363,8 +381,10 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 		}
 	}
 
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	ms := now.UnixMilli()
+	// The time of sequencing never decreases with the index, whatever
+	// the clock does.
+	ms := max(s.now().UnixMilli(), s.last)
+	now := time.UnixMilli(ms).UTC()
 	// Sized up front: the argument lists of a large group commit would
 	// otherwise be copied several times as they grow.
 	var n, nParties, nRefs, nPay int
@@ -410,6 +430,10 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 			r.err = fmt.Errorf("store: %w", store.ErrDuplicate)
 			continue
 		}
+		if err := checkEntries(r.entries, s.next, now); err != nil {
+			r.err = err
+			continue
+		}
 		r.res = make([]store.Sequenced, len(r.entries))
 		for i, e := range r.entries {
 			idx := int64(s.next)
@@ -434,7 +458,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 				payArgs = append(payArgs, idx, e.Payload)
 			}
 			r.res[i] = store.Sequenced{Index: uint64(idx), Time: now}
-			s.pending = append(s.pending, record.Leaf{Kind: e.Kind, ID: e.ID})
+			s.pending = append(s.pending, e.Leaf(r.res[i]))
 		}
 	}
 	// Conflicts were ruled out above, so the inserts use OR ROLLBACK: SQLite
@@ -453,6 +477,21 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: committing appends: %w", err)
+	}
+	s.last = ms
+	return nil
+}
+
+// checkEntries runs the Check hooks of one Append call's entries, which
+// would be placed from index next on at time now.
+func checkEntries(entries []*store.Entry, next uint64, now time.Time) error {
+	for i, e := range entries {
+		if e.Check == nil {
+			continue
+		}
+		if err := e.Check(store.Sequenced{Index: next + uint64(i), Time: now}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -782,7 +821,7 @@ func (s *Store) Leaves(ctx context.Context, start uint64, n int) ([]record.Leaf,
 		return out, nil
 	}
 	s.mu.Unlock()
-	rows, err := s.r.QueryContext(ctx, `SELECT kind, id FROM records WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(start), int64(start)+int64(n))
+	rows, err := s.r.QueryContext(ctx, `SELECT kind, id, time, public FROM records WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(start), int64(start)+int64(n))
 	if err != nil {
 		return nil, fmt.Errorf("store: reading leaves: %w", err)
 	}
@@ -791,11 +830,12 @@ func (s *Store) Leaves(ctx context.Context, start uint64, n int) ([]record.Leaf,
 	for rows.Next() {
 		var kind string
 		var id []byte
-		if err := rows.Scan(&kind, &id); err != nil {
+		var ms int64
+		var pub bool
+		if err := rows.Scan(&kind, &id, &ms, &pub); err != nil {
 			return nil, fmt.Errorf("store: reading leaves: %w", err)
 		}
-		var l record.Leaf
-		l.Kind = record.Kind(kind)
+		l := record.Leaf{Kind: record.Kind(kind), Time: ms, Private: !pub}
 		copy(l.ID[:], id)
 		out = append(out, l)
 	}

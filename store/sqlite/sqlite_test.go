@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"pouch.dev/record"
 	"pouch.dev/store"
@@ -48,5 +49,52 @@ func TestReopen(t *testing.T) {
 	seq, err := s.Append(ctx, []*store.Entry{e1})
 	if err != nil || seq[0].Index != 1 {
 		t.Fatalf("append after reopening: %v, %v", seq, err)
+	}
+}
+
+// TestClock: a clock that goes back, even across a restart, never makes a
+// later record's time of sequencing earlier; leaves read back from the
+// file after a restart carry the times and privacy they were committed
+// with.
+func TestClock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pouch.db")
+	ctx := context.Background()
+	now := time.Date(2021, 2, 8, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	s, err := sqlite.Open(path, sqlite.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es []*store.Entry
+	var seq []store.Sequenced
+	for i := 0; i < 300; i++ {
+		e := storetest.Entry(i, record.Kinds[i%len(record.Kinds)])
+		e.Public = i%3 != 0
+		sq, err := s.Append(ctx, []*store.Entry{e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, seq = append(es, e), append(seq, sq...)
+		now = now.Add(time.Millisecond)
+	}
+	if !seq[0].Time.Equal(time.Date(2021, 2, 8, 12, 0, 0, 0, time.UTC)) {
+		t.Fatalf("sequenced at %v, not at the store's clock", seq[0].Time)
+	}
+	last := seq[len(seq)-1].Time
+	s.Close()
+
+	now = now.Add(-time.Hour) // the clock goes back across the restart
+	s, err = sqlite.Open(path, sqlite.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckLeaves(t, s, es, seq)
+	sq, err := s.Append(ctx, []*store.Entry{storetest.Entry(1000, record.KindTag)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sq[0].Time.Equal(last) {
+		t.Fatalf("after the clock went back, sequenced at %v, before the last record's %v", sq[0].Time, last)
 	}
 }

@@ -34,6 +34,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Payload", testPayload},
 		{"WaitSize", testWaitSize},
 		{"Leaves", testLeaves},
+		{"Check", testCheck},
+		{"TimeNeverDecreases", testTimeNeverDecreases},
 		{"Integrate", testIntegrate},
 	}
 	for _, tt := range tests {
@@ -298,11 +300,23 @@ func testLeaves(t *testing.T, s store.Store) {
 	c := ctx(t)
 	var es []*store.Entry
 	for i := 0; i < 300; i++ {
-		es = append(es, Entry(i, record.Kinds[i%len(record.Kinds)]))
+		e := Entry(i, record.Kinds[i%len(record.Kinds)])
+		e.Public = i%3 != 0
+		es = append(es, e)
 	}
-	if _, err := s.Append(c, es); err != nil {
+	seq, err := s.Append(c, es)
+	if err != nil {
 		t.Fatal(err)
 	}
+	CheckLeaves(t, s, es, seq)
+}
+
+// CheckLeaves checks that the store's leaves 250 to 299 are those of es,
+// sequenced at seq: kind, ID, time of sequencing and privacy. Stores that
+// keep recent leaves in memory call it again after reopening.
+func CheckLeaves(t *testing.T, s store.Store, es []*store.Entry, seq []store.Sequenced) {
+	t.Helper()
+	c := ctx(t)
 	l, err := s.Leaves(c, 250, 100)
 	if err != nil {
 		t.Fatal(err)
@@ -312,8 +326,121 @@ func testLeaves(t *testing.T, s store.Store) {
 	}
 	for i, leaf := range l {
 		e := es[250+i]
-		if leaf.Kind != e.Kind || leaf.ID != e.ID {
-			t.Fatalf("leaf %d = %v %v, want %v %v", 250+i, leaf.Kind, leaf.ID, e.Kind, e.ID)
+		if want := e.Leaf(seq[250+i]); leaf != want {
+			t.Fatalf("leaf %d = %+v, want %+v", 250+i, leaf, want)
+		}
+		if leaf.Private == e.Public {
+			t.Fatalf("leaf %d: private %v for a public=%v entry", 250+i, leaf.Private, e.Public)
+		}
+	}
+}
+
+// testCheck: an entry's Check hook sees the place and time the entry gets,
+// and a refusal writes nothing of its call while the calls beside it
+// commit.
+func testCheck(t *testing.T, s store.Store) {
+	c := ctx(t)
+	if _, err := s.Append(c, []*store.Entry{Entry(0, record.KindHouse)}); err != nil {
+		t.Fatal(err)
+	}
+	var seen []store.Sequenced
+	e1, e2 := Entry(1, record.KindAdmit), Entry(2, record.KindAdmit)
+	e1.Check = func(sq store.Sequenced) error { seen = append(seen, sq); return nil }
+	seq, err := s.Append(c, []*store.Entry{e1, e2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) == 0 || seen[len(seen)-1] != seq[0] {
+		t.Fatalf("Check saw %+v, the entry was placed at %+v", seen, seq[0])
+	}
+	refusal := errors.New("refused at its place")
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, b := Entry(10+2*i, record.KindGrant), Entry(11+2*i, record.KindGrant)
+			if i%2 == 1 {
+				b.Check = func(sq store.Sequenced) error {
+					mu.Lock()
+					defer mu.Unlock()
+					if sq.Index < 3 {
+						return fmt.Errorf("placed at %d, before the entries already stored", sq.Index)
+					}
+					return refusal
+				}
+			}
+			_, errs[i] = s.Append(c, []*store.Entry{a, b})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case i%2 == 1 && !errors.Is(err, refusal):
+			t.Errorf("call %d: Append = %v, want the Check's refusal", i, err)
+		case i%2 == 0 && err != nil:
+			t.Errorf("call %d beside refused ones: %v", i, err)
+		}
+		a, b := Entry(10+2*i, record.KindGrant), Entry(11+2*i, record.KindGrant)
+		_, errA := s.Get(c, a.ID)
+		_, errB := s.Get(c, b.ID)
+		if i%2 == 1 && (!errors.Is(errA, store.ErrNotFound) || !errors.Is(errB, store.ErrNotFound)) {
+			t.Errorf("call %d was refused but wrote %v / %v", i, errA, errB)
+		}
+	}
+	st, err := s.State(c)
+	if err != nil || st.Size != 3+2*4 {
+		t.Fatalf("State = %+v, %v; want %d leaves, no gap", st, err, 3+2*4)
+	}
+	for i := uint64(0); i < st.Size; i++ {
+		if _, err := s.GetByIndex(c, i); err != nil {
+			t.Fatalf("index %d: %v (a refused entry left a gap)", i, err)
+		}
+	}
+}
+
+// testTimeNeverDecreases: times of sequencing never decrease with the
+// index, across calls and batches.
+func testTimeNeverDecreases(t *testing.T, s store.Store) {
+	c := ctx(t)
+	var all []store.Sequenced
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				sq, err := s.Append(c, []*store.Entry{Entry(1000*g+i, record.KindTag)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				all = append(all, sq...)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	byIndex := make([]time.Time, len(all))
+	for _, sq := range all {
+		byIndex[sq.Index] = sq.Time
+	}
+	for i := 1; i < len(byIndex); i++ {
+		if byIndex[i].Before(byIndex[i-1]) {
+			t.Fatalf("index %d sequenced at %v, before index %d at %v", i, byIndex[i], i-1, byIndex[i-1])
+		}
+	}
+	leaves, err := s.Leaves(c, 0, len(byIndex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range leaves {
+		if l.Time != byIndex[i].UnixMilli() {
+			t.Fatalf("leaf %d has time %d, Append said %v", i, l.Time, byIndex[i])
 		}
 	}
 }
