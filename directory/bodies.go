@@ -22,6 +22,33 @@ const RegistrarOffice = "registrar"
 // SPEC: spec/directory.md#founding
 const OperatorHandle record.Handle = "pouch/operator"
 
+// A Genesis is the body of the first record of every log: it names the
+// log (its origin), the deployment's founding rule and the operator's key.
+// The record is public and signed as OperatorHandle by Operator. A client
+// that holds only the log's key learns from it, proven at index 0, how
+// houses are founded on this deployment and with which key, so the
+// operator's key need not be trusted on first use.
+//
+// SPEC: spec/directory.md#genesis
+type Genesis struct {
+	Origin   string `cbor:"origin"`   // the log's origin, as in its checkpoints
+	Founding string `cbor:"founding"` // "operator" or "open" (Mode.String)
+	Operator []byte `cbor:"operator"` // the operator's Ed25519 public key
+}
+
+func (b *Genesis) check() error {
+	if b.Origin == "" || len(b.Origin) > record.MaxOriginLen {
+		return fmt.Errorf("genesis: origin of %d bytes (1 to %d)", len(b.Origin), record.MaxOriginLen)
+	}
+	if _, err := ParseMode(b.Founding); err != nil {
+		return fmt.Errorf("genesis: %w", err)
+	}
+	if len(b.Operator) != ed25519.PublicKeySize {
+		return fmt.Errorf("genesis: operator key of %d bytes, want an Ed25519 key of %d", len(b.Operator), ed25519.PublicKeySize)
+	}
+	return nil
+}
+
 // Registrar returns the registrar handle of house ("ir/registrar").
 func Registrar(house string) record.Handle {
 	return record.Handle(house + "/" + RegistrarOffice)

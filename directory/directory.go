@@ -29,7 +29,9 @@ package directory
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -61,10 +63,43 @@ func (m Mode) String() string {
 	return "operator"
 }
 
-// Config fixes a directory's founding rule.
+// ParseMode parses a founding rule as Mode.String writes it.
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "operator":
+		return ModeOperator, nil
+	case "open":
+		return ModeOpen, nil
+	}
+	return 0, fmt.Errorf("founding rule %q (want \"operator\" or \"open\")", s)
+}
+
+// Config fixes a directory's founding rule. The zero Config means: learn
+// it from the log's genesis record (index 0); a directory made with
+// another Config still requires a genesis record, if one comes, to agree
+// with it.
 type Config struct {
 	Mode     Mode
-	Operator ed25519.PublicKey // required in ModeOperator
+	Operator ed25519.PublicKey // the operator's key; required in ModeOperator
+}
+
+func (c Config) zero() bool { return c.Mode == ModeOperator && len(c.Operator) == 0 }
+
+// GenesisRecord signs the genesis record of a log with origin: founding
+// rule cfg.Mode and operator key op, the key of cfg.Operator.
+//
+// SPEC: spec/directory.md#genesis
+func GenesisRecord(origin string, mode Mode, op crypto.Signer, claimed int64) (*record.Signed, error) {
+	pub, ok := op.Public().(ed25519.PublicKey)
+	if !ok {
+		return nil, errors.New("genesis: the operator key is not an Ed25519 key")
+	}
+	b := &Genesis{Origin: origin, Founding: mode.String(), Operator: pub}
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	r := &record.Record{Kind: record.KindGenesis, Origin: origin, By: []record.Handle{OperatorHandle}, Time: claimed}
+	return record.Sign(r, b, op.(ed25519.PrivateKey))
 }
 
 // A HouseEntry is a founded house.
@@ -74,6 +109,13 @@ type HouseEntry struct {
 	Registrar ed25519.PublicKey
 	ID        record.ID
 	Pos       Pos
+}
+
+// A GenesisEntry is a log's applied genesis record.
+type GenesisEntry struct {
+	Genesis Genesis
+	ID      record.ID
+	Pos     Pos
 }
 
 // A KeyEntry is one holder's key of an office, from its admit record.
@@ -121,7 +163,8 @@ func (g *GrantEntry) NotAfter() time.Time {
 // guards it with a lock.
 type Directory struct {
 	cfg     Config
-	next    uint64 // the index after the last applied record
+	genesis *GenesisEntry // the log's genesis record, once applied
+	next    uint64        // the index after the last applied record
 	houses  map[string]*HouseEntry
 	offices map[record.Handle][]*KeyEntry // in admit order
 	grants  map[record.ID]*GrantEntry
@@ -146,6 +189,9 @@ func New(cfg Config) *Directory {
 // Config returns the directory's founding rule.
 func (d *Directory) Config() Config { return d.cfg }
 
+// Genesis returns the log's genesis record, once applied.
+func (d *Directory) Genesis() (*GenesisEntry, bool) { return d.genesis, d.genesis != nil }
+
 // Next returns the log index the next applied record must have at least:
 // one past the last applied record.
 func (d *Directory) Next() uint64 { return d.next }
@@ -153,7 +199,7 @@ func (d *Directory) Next() uint64 { return d.next }
 // IsDirectoryKind reports whether records of kind k change the directory.
 func IsDirectoryKind(k record.Kind) bool {
 	switch k {
-	case record.KindHouse, record.KindAdmit, record.KindKeyRevoke, record.KindGrant, record.KindGrantRevoke:
+	case record.KindGenesis, record.KindHouse, record.KindAdmit, record.KindKeyRevoke, record.KindGrant, record.KindGrantRevoke:
 		return true
 	}
 	return false
@@ -195,6 +241,12 @@ func (d *Directory) check(s *record.Signed, r *record.Record, pos Pos) (func(), 
 		return nil, fmt.Errorf("%s record: %d signatures for %d signers", r.Kind, len(s.Sigs), len(r.By))
 	}
 	id := s.ID()
+	if r.Kind == record.KindGenesis {
+		return d.checkGenesis(s, r, id, pos)
+	}
+	if pos.Index == 0 && d.cfg.zero() {
+		return nil, fmt.Errorf("%w: the first record of a log is its genesis record, not a %s record", ErrGenesis, r.Kind)
+	}
 	switch r.Kind {
 	case record.KindHouse:
 		return d.checkHouse(s, r, id, pos)
@@ -215,6 +267,35 @@ func (d *Directory) check(s *record.Signed, r *record.Record, pos Pos) (func(), 
 	return nil, nil
 }
 
+// SPEC: spec/directory.md#genesis
+func (d *Directory) checkGenesis(s *record.Signed, r *record.Record, id record.ID, pos Pos) (func(), error) {
+	var b Genesis
+	if err := r.DecodeBody(&b); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	if err := b.check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
+	}
+	if pos.Index != 0 || d.genesis != nil {
+		return nil, fmt.Errorf("%w: a genesis record at log index %d; only the first record of a log is one", ErrGenesis, pos.Index)
+	}
+	if len(r.By) != 1 || r.By[0] != OperatorHandle || !bytes.Equal(s.Sigs[0].Key, b.Operator) {
+		return nil, fmt.Errorf("%w: the genesis record is signed as %s by the operator key it names", ErrGenesis, OperatorHandle)
+	}
+	if r.Private() || r.Origin != b.Origin {
+		return nil, fmt.Errorf("%w: the genesis record is public and names its log's origin %q in the record too", ErrGenesis, b.Origin)
+	}
+	mode, _ := ParseMode(b.Founding)
+	if !d.cfg.zero() && (d.cfg.Mode != mode || (mode == ModeOperator && !bytes.Equal(d.cfg.Operator, b.Operator))) {
+		return nil, fmt.Errorf("%w: the log was founded in %s mode with operator key %s, this directory expects %s mode with %s",
+			ErrGenesis, mode, keyShort(b.Operator), d.cfg.Mode, keyShort(d.cfg.Operator))
+	}
+	return func() {
+		d.genesis = &GenesisEntry{Genesis: b, ID: id, Pos: pos}
+		d.cfg = Config{Mode: mode, Operator: ed25519.PublicKey(b.Operator)}
+	}, nil
+}
+
 // SPEC: spec/directory.md#house
 func (d *Directory) checkHouse(s *record.Signed, r *record.Record, id record.ID, pos Pos) (func(), error) {
 	var b House
@@ -232,6 +313,9 @@ func (d *Directory) checkHouse(s *record.Signed, r *record.Record, id record.ID,
 	}
 	if h, ok := d.houses[b.House]; ok {
 		return nil, fmt.Errorf("%w: house %s was founded at log index %d", ErrHouseTaken, b.House, h.Pos.Index)
+	}
+	if d.cfg.zero() {
+		return nil, fmt.Errorf("%w: the log has no genesis record, so no rule to found a house by", ErrGenesis)
 	}
 	switch d.cfg.Mode {
 	case ModeOperator:

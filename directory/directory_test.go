@@ -282,3 +282,69 @@ func TestMalformedBodies(t *testing.T) {
 		}
 	}
 }
+
+// TestGenesis: a directory with no founding rule of its own learns it from
+// the log's genesis record, which must be the first record, signed by the
+// operator key it names, for the log it names; nothing else may be first,
+// and no second genesis is accepted.
+func TestGenesis(t *testing.T) {
+	const origin = "pouch.example/log"
+	op := newKey()
+	parse := func(s *record.Signed) *record.Record {
+		_, r, err := record.Verify(s.Marshal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	w := newWorld(t, ModeOperator)
+	w.d = New(Config{})
+	k := newKey()
+	house := &House{House: "ir", Registrar: k.Public().(ed25519.PublicKey)}
+	s, r := w.sign(record.KindHouse, false, house, []record.Handle{"ir/registrar"}, k)
+	if err := w.d.Check(s, r, w.pos()); !errors.Is(err, ErrGenesis) {
+		t.Fatalf("a house record first: %v, want ErrGenesis", err)
+	}
+	// Signed by another key than the one it names.
+	named := &Genesis{Origin: origin, Founding: "open", Operator: op.Public().(ed25519.PublicKey)}
+	s, r = w.sign(record.KindGenesis, false, named, []record.Handle{OperatorHandle}, newKey())
+	r.Origin = origin
+	if err := w.d.Check(s, r, w.pos()); !errors.Is(err, ErrGenesis) {
+		t.Fatalf("a genesis record whose key is not the operator key it names: %v, want ErrGenesis", err)
+	}
+	// Another origin in the record than in the body.
+	b := &Genesis{Origin: origin, Founding: "open", Operator: op.Public().(ed25519.PublicKey)}
+	s, r = w.sign(record.KindGenesis, false, b, []record.Handle{OperatorHandle}, op)
+	if err := w.d.Check(s, r, w.pos()); !errors.Is(err, ErrGenesis) {
+		t.Fatalf("a genesis record naming no origin in the record: %v, want ErrGenesis", err)
+	}
+	g, err := GenesisRecord(origin, ModeOpen, op, w.now.UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.apply(g, parse(g)); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := w.d.Genesis(); !ok || e.Genesis.Origin != origin || w.d.Config().Mode != ModeOpen {
+		t.Fatalf("after genesis: %+v, mode %v", e, w.d.Config().Mode)
+	}
+	g2, _ := GenesisRecord(origin, ModeOpen, op, w.now.UnixMilli()+1)
+	if err := w.apply(g2, parse(g2)); !errors.Is(err, ErrGenesis) {
+		t.Fatalf("a second genesis record: %v, want ErrGenesis", err)
+	}
+	w.house("ir") // open mode: the registrar alone founds a house
+	if _, ok := w.d.House("ir"); !ok {
+		t.Fatal("no house after open-mode founding")
+	}
+
+	// A directory that expects operator mode refuses a genesis of open mode.
+	w2 := newWorld(t, ModeOperator)
+	w2.d = New(Config{Mode: ModeOperator, Operator: op.Public().(ed25519.PublicKey)})
+	if err := w2.apply(g, parse(g)); !errors.Is(err, ErrGenesis) || !strings.Contains(err.Error(), "open mode") {
+		t.Fatalf("genesis of another mode than expected: %v", err)
+	}
+	g3, _ := GenesisRecord(origin, ModeOperator, op, w.now.UnixMilli())
+	if err := w2.apply(g3, parse(g3)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -28,6 +28,7 @@ var (
 	ErrDelivered        = errors.New("already delivered")
 	ErrOutOfOrder       = errors.New("record out of log order")
 	ErrMalformedBody    = errors.New("malformed body")
+	ErrGenesis          = errors.New("genesis record")
 )
 
 // A KeyError says why a key may not sign for a handle at a point in the

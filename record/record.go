@@ -46,6 +46,7 @@ type Kind string
 
 // The record kinds. spec/records.md describes each body.
 const (
+	KindGenesis           Kind = "genesis"            // the first record of every log: the deployment's founding rule and operator key
 	KindHouse             Kind = "house"              // a house is founded, with its registrar key
 	KindAdmit             Kind = "admit"              // a registrar admits an office's holder (or a new holder: rotation)
 	KindKeyRevoke         Kind = "key-revoke"         // a registrar revokes an office's key
@@ -67,7 +68,7 @@ const (
 
 // Kinds lists every kind this version knows, in a stable order.
 var Kinds = []Kind{
-	KindHouse, KindAdmit, KindKeyRevoke, KindGrant, KindGrantRevoke,
+	KindGenesis, KindHouse, KindAdmit, KindKeyRevoke, KindGrant, KindGrantRevoke,
 	KindLetter, KindTag, KindCustody, KindPublish, KindDisclosure, KindLine,
 	KindAgreement, KindAgreementSign, KindAgreementWithdraw, KindAttest,
 	KindStatement, KindCosign,

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,8 +26,17 @@ import (
 
 // CorrOptions configure the correspondence API.
 type CorrOptions struct {
-	Store     store.Store
+	Store store.Store
+	// Directory is the founding rule the deployment expects. The log's
+	// genesis record (index 0) fixes it: NewCorrespondence writes that
+	// record into an empty store, and refuses a store whose genesis
+	// disagrees.
 	Directory directory.Config
+	// OperatorKey signs the genesis record when the store is empty. It is
+	// required then in operator mode (and must be the key of
+	// Directory.Operator); in open mode a key made for the purpose signs
+	// it. It is not used afterwards and need not be given.
+	OperatorKey ed25519.PrivateKey
 	// Origin, if set, is the log's origin: records naming another origin
 	// are refused.
 	Origin string
@@ -143,10 +154,53 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 		metrics:   newCorrMetrics(opt.Registerer),
 	}
 	c.agreements = newAgreementBook(c.dir)
+	if err := c.found(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.rebuild(ctx); err != nil {
 		return nil, err
 	}
+	if _, ok := c.dir.Genesis(); !ok {
+		return nil, fmt.Errorf("server: the log's first record is not a valid genesis record; this store was written by an earlier version of pouch, whose formats changed: start from an empty data folder")
+	}
 	return c, nil
+}
+
+// found writes the log's genesis record into an empty store.
+//
+// SPEC: spec/directory.md#genesis
+func (c *Correspondence) found(ctx context.Context) error {
+	st, err := c.st.State(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Size > 0 {
+		return nil
+	}
+	if c.opt.Origin == "" {
+		return errors.New("server: a new log needs its origin (CorrOptions.Origin) for its genesis record")
+	}
+	key := c.opt.OperatorKey
+	switch {
+	case key == nil && c.opt.Directory.Mode == directory.ModeOpen:
+		if _, key, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			return err
+		}
+	case key == nil:
+		return errors.New("server: founding a log in operator mode needs the operator key (CorrOptions.OperatorKey)")
+	case c.opt.Directory.Mode == directory.ModeOperator && !key.Public().(ed25519.PublicKey).Equal(c.opt.Directory.Operator):
+		return errors.New("server: CorrOptions.OperatorKey is not the key of Directory.Operator")
+	}
+	g, err := directory.GenesisRecord(c.opt.Origin, c.opt.Directory.Mode, key, c.now().UnixMilli())
+	if err != nil {
+		return err
+	}
+	_, err = c.st.Append(ctx, []*store.Entry{{ID: g.ID(), Kind: record.KindGenesis, Signed: g.Marshal(), Public: true}})
+	if err != nil && !errors.Is(err, store.ErrDuplicate) {
+		return fmt.Errorf("server: writing the genesis record: %w", err)
+	}
+	c.log.Info("log founded", "origin", c.opt.Origin, "mode", c.opt.Directory.Mode, "operator", fmt.Sprintf("%x", key.Public()))
+	return nil
 }
 
 // rebuild replays the stored records in log order.
@@ -167,6 +221,9 @@ func (c *Correspondence) rebuild(ctx context.Context) error {
 			}
 			pos := directory.Pos{Index: e.Index, Time: e.Time}
 			if err := c.applyStored(s, r, e.ID, pos); err != nil {
+				if e.Index == 0 {
+					return fmt.Errorf("server: the log's genesis record: %w", err)
+				}
 				c.log.Error("stored record does not apply", "index", e.Index, "kind", r.Kind, "err", err)
 			}
 			from = e.Index + 1

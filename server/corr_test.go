@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +29,9 @@ func startCorr(t *testing.T, opt server.CorrOptions) (*httptest.Server, *client.
 	}
 	t.Cleanup(func() { st.Close() })
 	opt.Store = st
+	if opt.Origin == "" {
+		opt.Origin = "pouch.test/corr"
+	}
 	if opt.Directory.Mode == directory.ModeOperator && opt.Directory.Operator == nil {
 		opt.Directory.Mode = directory.ModeOpen
 	}
@@ -177,7 +181,7 @@ func startCorrF(f *testing.F) (*httptest.Server, *client.Client) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { st.Close() })
-	c, err := server.NewCorrespondence(context.Background(), server.CorrOptions{Store: st, Directory: directory.Config{Mode: directory.ModeOpen}})
+	c, err := server.NewCorrespondence(context.Background(), server.CorrOptions{Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: "pouch.test/fuzz"})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -186,4 +190,44 @@ func startCorrF(f *testing.F) (*httptest.Server, *client.Client) {
 	hs := httptest.NewServer(mux)
 	f.Cleanup(hs.Close)
 	return hs, client.New(hs.URL)
+}
+
+// TestGenesis: a fresh store gets the log's genesis record at index 0,
+// signed by the operator key; a correspondence API started on that store
+// with another founding rule refuses to start.
+func TestGenesis(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pouch.db")
+	st, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, op, _ := ed25519.GenerateKey(nil)
+	cfg := directory.Config{Mode: directory.ModeOperator, Operator: op.Public().(ed25519.PublicKey)}
+	if _, err := server.NewCorrespondence(ctx, server.CorrOptions{Store: st, Directory: cfg, Origin: "pouch.test/genesis"}); err == nil {
+		t.Fatal("an operator-mode log was founded without the operator key")
+	}
+	if _, err := server.NewCorrespondence(ctx, server.CorrOptions{Store: st, Directory: cfg, OperatorKey: op, Origin: "pouch.test/genesis"}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := st.GetByIndex(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, r, err := record.Verify(e.Signed)
+	if err != nil || r.Kind != record.KindGenesis || !e.Public || r.Origin != "pouch.test/genesis" || !s.KeyOf(0).Equal(op.Public()) {
+		t.Fatalf("record 0: %+v %v", r, err)
+	}
+	// Started again, in the same mode, it founds nothing more.
+	if _, err := server.NewCorrespondence(ctx, server.CorrOptions{Store: st, Directory: cfg, Origin: "pouch.test/genesis"}); err != nil {
+		t.Fatal(err)
+	}
+	if state, _ := st.State(ctx); state.Size != 1 {
+		t.Fatalf("restarting wrote records: size %d", state.Size)
+	}
+	_, err = server.NewCorrespondence(ctx, server.CorrOptions{Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: "pouch.test/genesis"})
+	if !errors.Is(err, directory.ErrGenesis) {
+		t.Fatalf("an operator-mode log started in open mode: %v, want ErrGenesis", err)
+	}
+	st.Close()
 }

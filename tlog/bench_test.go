@@ -29,7 +29,7 @@ func benchLog(b *testing.B, dir string) (*tlog.Log, store.Store, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	skey, err := tlog.LoadOrCreateKey(filepath.Join(dir, "log.key"), "pouch.bench/log")
+	skey, _, err := tlog.LoadOrCreateKey(filepath.Join(dir, "log.key"), "pouch.bench/log")
 	if err != nil {
 		b.Fatal(err)
 	}

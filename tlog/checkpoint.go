@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -82,34 +83,54 @@ func VerifierKey(skey string) (string, error) {
 }
 
 // LoadOrCreateKey reads the log's private note key from path, or creates
-// one named origin there (mode 0600) if the file does not exist. It refuses
-// a key with another name: a log's key names its origin.
-func LoadOrCreateKey(path, origin string) (skey string, err error) {
+// one there (mode 0600) if the file does not exist, and returns it with the
+// log's origin, the key's name. A new key is named origin, or, if origin is
+// empty, a fresh origin unique to this log (NewOrigin), so that two
+// deployments, or a development server started afresh, never share one. An
+// existing key is refused if origin is set and is not its name: a log's key
+// names its origin.
+func LoadOrCreateKey(path, origin string) (skey, name string, err error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
+		if origin == "" {
+			origin = NewOrigin()
+		}
 		skey, _, err := GenerateKey(origin)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return "", err
+			return "", "", err
 		}
-		if err := atomicfile.WriteFile(path, []byte(skey+"\n"), 0o600); err != nil {
-			return "", fmt.Errorf("saving the log key: %w", err)
+		if err := atomicfile.WriteNew(path, []byte(skey+"\n"), 0o600); err != nil {
+			return "", "", fmt.Errorf("saving the log key: %w", err)
 		}
-		return skey, nil
+		return skey, origin, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("reading the log key: %w", err)
+		return "", "", fmt.Errorf("reading the log key: %w", err)
 	}
 	skey = strings.TrimSpace(string(b))
 	if _, err := note.NewSigner(skey); err != nil {
-		return "", fmt.Errorf("log key %s: %w", path, err)
+		return "", "", fmt.Errorf("log key %s: %w", path, err)
 	}
-	if name := strings.SplitN(skey, "+", 4)[2]; name != origin {
-		return "", fmt.Errorf("log key %s is for origin %q, not %q (each log origin has its own key: use another data directory or the origin %q)", path, name, origin, name)
+	name = strings.SplitN(skey, "+", 4)[2]
+	if origin != "" && name != origin {
+		return "", "", fmt.Errorf("log key %s is for origin %q, not %q (each log origin has its own key: use another data directory or the origin %q)", path, name, origin, name)
 	}
-	return skey, nil
+	return skey, name, nil
+}
+
+// OriginPrefix starts the origins NewOrigin makes.
+const OriginPrefix = "pouch.localhost/log-"
+
+// NewOrigin returns a fresh log origin, "pouch.localhost/log-" and 16
+// random hex digits: what a log gets at first start when its operator
+// names none.
+func NewOrigin() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return OriginPrefix + hex.EncodeToString(b[:])
 }
 
 // signCheckpoint returns the signed note of a checkpoint.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -195,5 +196,36 @@ func TestEntryBundle(t *testing.T) {
 	}
 	if _, err := ParseEntryBundle(b[:len(b)-1]); err == nil {
 		t.Fatal("a truncated bundle parsed")
+	}
+}
+
+// TestOrigins: a log named by nobody gets a fresh origin of its own, which
+// its data folder keeps; an origin asked for at first start is kept; an
+// existing key refuses to serve under another name.
+func TestOrigins(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	_, a, err := LoadOrCreateKey(filepath.Join(dirA, "log.key"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, b, err := LoadOrCreateKey(filepath.Join(dirB, "log.key"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b || !strings.HasPrefix(a, OriginPrefix) || len(a) != len(OriginPrefix)+16 {
+		t.Fatalf("two fresh logs are named %q and %q", a, b)
+	}
+	if _, again, err := LoadOrCreateKey(filepath.Join(dirA, "log.key"), ""); err != nil || again != a {
+		t.Fatalf("restarted log named %q, %v; want %q", again, err, a)
+	}
+	if _, _, err := LoadOrCreateKey(filepath.Join(dirA, "log.key"), "pouch.example/log"); err == nil || !strings.Contains(err.Error(), a) {
+		t.Fatalf("an existing key under another origin: %v", err)
+	}
+	dirC := t.TempDir()
+	if _, c, err := LoadOrCreateKey(filepath.Join(dirC, "log.key"), "pouch.example/log"); err != nil || c != "pouch.example/log" {
+		t.Fatalf("named at first start: %q, %v", c, err)
+	}
+	if _, c, err := LoadOrCreateKey(filepath.Join(dirC, "log.key"), ""); err != nil || c != "pouch.example/log" {
+		t.Fatalf("restarted without a name: %q, %v", c, err)
 	}
 }

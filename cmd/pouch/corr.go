@@ -63,28 +63,33 @@ func loadOrCreateEd25519(path string, create bool) (ed25519.PrivateKey, error) {
 }
 
 // correspondence builds the correspondence API of pouch serve and the
-// /metrics handler. In operator mode the operator key is made at first
-// start as operator.key in the data directory; its holder countersigns
-// house records (pouch house --operator-key).
+// /metrics handler. The operator key is made at first start as
+// operator.key in the data directory: it signs the log's genesis record
+// and, in operator mode, countersigns house records (pouch house approve).
 func correspondence(ctx context.Context, st store.Store, lg *tlog.Log, logger *slog.Logger, data string, open bool, rate float64) (*server.Correspondence, http.Handler, error) {
-	cfg := directory.Config{Mode: directory.ModeOpen}
-	if !open {
-		k, err := loadOrCreateEd25519(filepath.Join(data, "operator.key"), true)
-		if err != nil {
-			return nil, nil, fmt.Errorf("operator key: %w", err)
-		}
-		cfg = directory.Config{Mode: directory.ModeOperator, Operator: k.Public().(ed25519.PublicKey)}
-		logger.Info("operator mode: houses are founded with the operator key's countersignature", "key", filepath.Join(data, "operator.key"))
-	} else {
+	k, err := loadOrCreateEd25519(filepath.Join(data, "operator.key"), true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("operator key: %w", err)
+	}
+	cfg := directory.Config{Mode: directory.ModeOperator, Operator: k.Public().(ed25519.PublicKey)}
+	if open {
+		cfg.Mode = directory.ModeOpen
 		logger.Warn("open mode: anyone may found a house, first claim wins (for demos and tests)")
+	} else {
+		logger.Info("operator mode: houses are founded with the operator key's countersignature", "key", filepath.Join(data, "operator.key"))
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c, err := server.NewCorrespondence(ctx, server.CorrOptions{
-		Store: st, Directory: cfg, Origin: lg.Origin(), Log: lg, Logger: logger, Registerer: reg,
+		Store: st, Directory: cfg, OperatorKey: k, Origin: lg.Origin(), Log: lg, Logger: logger, Registerer: reg,
 		Rate: rate, Burst: int(rate * 2),
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, directory.ErrGenesis) && open:
+		return nil, nil, withHint(err, "this data folder's log was founded in operator mode: start without --open, or use another --data")
+	case errors.Is(err, directory.ErrGenesis):
+		return nil, nil, withHint(err, "this data folder's log was founded in open mode: start with --open, or use another --data")
+	case err != nil:
 		return nil, nil, err
 	}
 	return c, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil

@@ -43,7 +43,7 @@ func TestCorrespondenceCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := scenario.Start(context.Background(), scenario.Options{Operator: op.Public().(ed25519.PublicKey)})
+	w, err := scenario.Start(context.Background(), scenario.Options{Operator: op})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,18 +22,22 @@ import (
 // DefaultListen is the address pouch serve listens on without --listen.
 const DefaultListen = "127.0.0.1:8470"
 
-// DefaultOrigin is the log origin of a server started without --origin.
-const DefaultOrigin = "pouch.localhost/log"
-
 func init() {
 	register(&verb{
 		name:  "serve",
 		args:  "[--data DIR] [--listen ADDR] [--origin NAME] [--witness URL,KEY ...]",
 		short: "run a pouch server: the log, its tiles, checkpoints and proofs, and the API",
 		long: `
-With no flags, pouch serve keeps its data (one SQLite file and the log's
-key, made at first start) in $POUCH_HOME/server, or pouch/server in the
-user's configuration directory, and listens on ` + DefaultListen + `.
+With no flags, pouch serve keeps its data (one SQLite file, the log's key
+and the operator's key, made at first start) in $POUCH_HOME/server, or
+pouch/server in the user's configuration directory, and listens on
+` + DefaultListen + `.
+
+Every log has its own origin, the first line of its checkpoints: the
+first start names it (--origin, or a fresh pouch.localhost/log-XXXX), and
+the data folder keeps it. The first record of the log, its genesis, names
+the origin, the founding rule (operator mode, or --open) and the
+operator's key, signed by that key.
 It prints the address it serves on to stderr, then logs in log/slog text
 format. SIGINT or SIGTERM stops it gracefully.
 
@@ -96,7 +100,7 @@ func runServe(ctx *cmdContext, args []string) error {
 	fs := newFlags(ctx, v)
 	data := fs.String("data", ctx.getenv("POUCH_DATA"), "data `DIR` (default $POUCH_HOME/server)")
 	listen := fs.String("listen", envOr(ctx, "POUCH_LISTEN", DefaultListen), "listen on `ADDR`")
-	origin := fs.String("origin", envOr(ctx, "POUCH_ORIGIN", DefaultOrigin), "the log's origin `NAME`, the first line of its checkpoints")
+	origin := fs.String("origin", ctx.getenv("POUCH_ORIGIN"), "the log's origin `NAME` at first start (default: the data folder's, or a fresh unique one)")
 	var wspecs listFlag
 	if e := ctx.getenv("POUCH_WITNESSES"); e != "" {
 		wspecs = strings.Fields(e)
@@ -128,10 +132,11 @@ func runServe(ctx *cmdContext, args []string) error {
 	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	key, err := tlog.LoadOrCreateKey(filepath.Join(*data, "log.key"), *origin)
+	key, name, err := tlog.LoadOrCreateKey(filepath.Join(*data, "log.key"), *origin)
 	if err != nil {
 		return err
 	}
+	*origin = name
 	dbPath := filepath.Join(*data, "pouch.db")
 	st, err := sqlite.Open(dbPath)
 	if err != nil {

@@ -84,7 +84,7 @@ func runWitness(ctx *cmdContext, args []string) error {
 	if b, err := os.ReadFile(keyPath); err == nil {
 		key = strings.TrimSpace(string(b))
 	} else if errors.Is(err, os.ErrNotExist) {
-		if key, err = tlog.LoadOrCreateKey(keyPath, *name); err != nil {
+		if key, _, err = tlog.LoadOrCreateKey(keyPath, *name); err != nil {
 			return err
 		}
 	} else {

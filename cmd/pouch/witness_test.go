@@ -66,7 +66,7 @@ func TestWitnessCosigns(t *testing.T) {
 	}
 	bin := buildPouch(t)
 	data := t.TempDir()
-	skey, err := tlog.LoadOrCreateKey(filepath.Join(data, "log.key"), DefaultOrigin)
+	skey, _, err := tlog.LoadOrCreateKey(filepath.Join(data, "log.key"), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func TestRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	corr, err := server.NewCorrespondence(c, server.CorrOptions{Store: st, Directory: directory.Config{Mode: directory.ModeOpen}})
+	corr, err := server.NewCorrespondence(c, server.CorrOptions{Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: Origin})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,8 +50,9 @@ type Options struct {
 	// Logger receives the in-process server's logs; nil discards them.
 	Logger *slog.Logger
 	// Operator, if set, starts the in-process server in operator mode with
-	// this operator key (Found then no longer works without it).
-	Operator ed25519.PublicKey
+	// this operator key, which signs the log's genesis record (Found then
+	// no longer works without it).
+	Operator ed25519.PrivateKey
 }
 
 // Origin is the in-process server's log origin.
@@ -141,7 +142,9 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	st, err := sqlite.Open(filepath.Join(dir, "pouch.db"))
+	// The store's clock is the world's: records are sequenced, and their
+	// time rules judged, at the time the world's tests move.
+	st, err := sqlite.Open(filepath.Join(dir, "pouch.db"), sqlite.WithClock(w.Clock.Now))
 	if err != nil {
 		return err
 	}
@@ -162,10 +165,10 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	w.relay = &relayView{}
 	dcfg := directory.Config{Mode: directory.ModeOpen}
 	if opt.Operator != nil {
-		dcfg = directory.Config{Mode: directory.ModeOperator, Operator: opt.Operator}
+		dcfg = directory.Config{Mode: directory.ModeOperator, Operator: opt.Operator.Public().(ed25519.PublicKey)}
 	}
 	corr, err := server.NewCorrespondence(ctx, server.CorrOptions{
-		Store: st, Directory: dcfg, Origin: Origin, Log: lgx,
+		Store: st, Directory: dcfg, OperatorKey: opt.Operator, Origin: Origin, Log: lgx,
 		Logger: lg, Registerer: prometheus.NewRegistry(), Now: w.Clock.Now,
 		LineTap: w.relay.tap, OnLineClose: w.relay.closed,
 	})
