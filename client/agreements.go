@@ -6,13 +6,13 @@ import (
 	"net/url"
 
 	"pouch.dev/agreement"
+	"pouch.dev/api"
 	"pouch.dev/record"
-	"pouch.dev/server"
 )
 
 // Agreements lists the agreements and statements in the log.
-func (c *Client) Agreements(ctx context.Context) ([]server.AgreementSummary, error) {
-	var v []server.AgreementSummary
+func (c *Client) Agreements(ctx context.Context) ([]api.AgreementSummary, error) {
+	var v []api.AgreementSummary
 	err := c.do(ctx, "GET", "/v1/agreements", nil, "", nil, &v)
 	return v, err
 }
@@ -20,8 +20,8 @@ func (c *Client) Agreements(ctx context.Context) ([]server.AgreementSummary, err
 // Agreement fetches an agreement and the actions the server accepted on it.
 // It is the server's account: a client that must not trust the server
 // replays the records themselves (agreement.Replay), each proven in the log.
-func (c *Client) Agreement(ctx context.Context, id record.ID) (*server.AgreementView, error) {
-	var v server.AgreementView
+func (c *Client) Agreement(ctx context.Context, id record.ID) (*api.AgreementView, error) {
+	var v api.AgreementView
 	if err := c.do(ctx, "GET", "/v1/agreements/"+id.String(), nil, "", nil, &v); err != nil {
 		return nil, err
 	}
@@ -45,12 +45,12 @@ func (c *Client) AgreementStatus(ctx context.Context, id record.ID, at agreement
 
 // Statement asks the server for a statement and its signatories in a log
 // of size size (every co-signature so far if size is negative).
-func (c *Client) Statement(ctx context.Context, id record.ID, size int64) (*server.StatementView, error) {
+func (c *Client) Statement(ctx context.Context, id record.ID, size int64) (*api.StatementView, error) {
 	p := "/v1/statements/" + id.String()
 	if size >= 0 {
 		p += fmt.Sprintf("?at=%d", size)
 	}
-	var v server.StatementView
+	var v api.StatementView
 	if err := c.do(ctx, "GET", p, nil, "", nil, &v); err != nil {
 		return nil, err
 	}

@@ -27,10 +27,10 @@ import (
 	"strings"
 	"time"
 
+	"pouch.dev/api"
 	"pouch.dev/internal/httpsig"
 	"pouch.dev/keys"
 	"pouch.dev/record"
-	"pouch.dev/server"
 	"pouch.dev/tlog"
 )
 
@@ -58,12 +58,19 @@ type Client struct {
 // New returns a client of the server at url.
 func New(url string) *Client { return &Client{URL: strings.TrimRight(url, "/")} }
 
-// An Error is a refusal from the server.
+// An Error is a refusal from the server. It unwraps to the sentinel error
+// of the rule that refused (api.ErrorOf of its Code), so errors.Is matches
+// the same sentinels on either side of the wire:
+// errors.Is(err, directory.ErrGrantExpired).
 type Error struct {
 	Status int
 	Msg    string
 	Hint   string
+	Code   api.Code
 }
+
+// Unwrap returns the sentinel error of e's code, if the client knows it.
+func (e *Error) Unwrap() error { return api.ErrorOf(e.Code) }
 
 func (e *Error) Error() string {
 	if e.Msg == "" {
@@ -147,7 +154,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype
 		return nil
 	}
 	if b, ok := out.(*[]byte); ok {
-		*b, err = io.ReadAll(io.LimitReader(resp.Body, server.DefaultMaxPayload+1))
+		*b, err = io.ReadAll(io.LimitReader(resp.Body, api.DefaultMaxPayload+1))
 		return err
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
@@ -157,17 +164,17 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype
 }
 
 func readError(resp *http.Response) error {
-	var eb server.ErrorBody
+	var eb api.ErrorBody
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if json.Unmarshal(b, &eb) != nil || eb.Error == "" {
 		eb.Error = strings.TrimSpace(string(b))
 	}
-	return &Error{Status: resp.StatusCode, Msg: eb.Error, Hint: eb.Hint}
+	return &Error{Status: resp.StatusCode, Msg: eb.Error, Hint: eb.Hint, Code: eb.Code}
 }
 
 // Submit sends a signed record and returns its place in the log.
-func (c *Client) Submit(ctx context.Context, s *record.Signed) (*server.Accepted, error) {
-	var a server.Accepted
+func (c *Client) Submit(ctx context.Context, s *record.Signed) (*api.Accepted, error) {
+	var a api.Accepted
 	if err := c.do(ctx, "POST", "/v1/records", s.Marshal(), "application/cbor", nil, &a); err != nil {
 		return nil, err
 	}
@@ -175,12 +182,12 @@ func (c *Client) Submit(ctx context.Context, s *record.Signed) (*server.Accepted
 }
 
 // SubmitPouch sends a signed tag with its sealed payload.
-func (c *Client) SubmitPouch(ctx context.Context, tag *record.Signed, payload []byte) (*server.Accepted, error) {
-	b, err := record.Marshal(&server.PouchSubmission{Tag: tag.Marshal(), Payload: payload})
+func (c *Client) SubmitPouch(ctx context.Context, tag *record.Signed, payload []byte) (*api.Accepted, error) {
+	b, err := record.Marshal(&api.PouchSubmission{Tag: tag.Marshal(), Payload: payload})
 	if err != nil {
 		return nil, err
 	}
-	var a server.Accepted
+	var a api.Accepted
 	if err := c.do(ctx, "POST", "/v1/pouches", b, "application/cbor", nil, &a); err != nil {
 		return nil, err
 	}
@@ -190,8 +197,8 @@ func (c *Client) SubmitPouch(ctx context.Context, tag *record.Signed, payload []
 // Record fetches a record by ID, signing the request as as (nil for a
 // public record). It checks that the record's bytes hash to id and that its
 // signatures verify.
-func (c *Client) Record(ctx context.Context, id record.ID, as *Identity) (*server.RecordView, error) {
-	var v server.RecordView
+func (c *Client) Record(ctx context.Context, id record.ID, as *Identity) (*api.RecordView, error) {
+	var v api.RecordView
 	if err := c.do(ctx, "GET", "/v1/records/"+id.String(), nil, "", as, &v); err != nil {
 		return nil, err
 	}
@@ -215,8 +222,8 @@ func (c *Client) Payload(ctx context.Context, id record.ID, as *Identity) ([]byt
 }
 
 // Pouch fetches a pouch's tag view and custody so far.
-func (c *Client) Pouch(ctx context.Context, id record.ID, as *Identity) (*server.PouchView, error) {
-	var v server.PouchView
+func (c *Client) Pouch(ctx context.Context, id record.ID, as *Identity) (*api.PouchView, error) {
+	var v api.PouchView
 	if err := c.do(ctx, "GET", "/v1/pouches/"+id.String(), nil, "", as, &v); err != nil {
 		return nil, err
 	}
@@ -225,12 +232,12 @@ func (c *Client) Pouch(ctx context.Context, id record.ID, as *Identity) (*server
 
 // Principal fetches an office's keys; index ≥ 0 also asks which key held it
 // at that log index.
-func (c *Client) Principal(ctx context.Context, h record.Handle, index int64) (*server.PrincipalView, error) {
+func (c *Client) Principal(ctx context.Context, h record.Handle, index int64) (*api.PrincipalView, error) {
 	p := "/v1/directory/principals/" + string(h)
 	if index >= 0 {
 		p += fmt.Sprintf("?index=%d", index)
 	}
-	var v server.PrincipalView
+	var v api.PrincipalView
 	if err := c.do(ctx, "GET", p, nil, "", nil, &v); err != nil {
 		return nil, err
 	}
@@ -238,27 +245,27 @@ func (c *Client) Principal(ctx context.Context, h record.Handle, index int64) (*
 }
 
 // Houses lists the founded houses.
-func (c *Client) Houses(ctx context.Context) ([]server.HouseView, error) {
-	var v []server.HouseView
+func (c *Client) Houses(ctx context.Context) ([]api.HouseView, error) {
+	var v []api.HouseView
 	err := c.do(ctx, "GET", "/v1/directory/houses", nil, "", nil, &v)
 	return v, err
 }
 
 // Grants lists the grants to and by h (private ones too if as is a party).
-func (c *Client) Grants(ctx context.Context, h record.Handle, as *Identity) ([]server.GrantView, error) {
-	var v []server.GrantView
+func (c *Client) Grants(ctx context.Context, h record.Handle, as *Identity) ([]api.GrantView, error) {
+	var v []api.GrantView
 	err := c.do(ctx, "GET", "/v1/directory/grants/"+string(h), nil, "", as, &v)
 	return v, err
 }
 
 // SealTo asks whom a letter from from to to (in thread, if not nil) must be
 // sealed to now.
-func (c *Client) SealTo(ctx context.Context, from, to record.Handle, thread *record.ID) (*server.SealView, error) {
+func (c *Client) SealTo(ctx context.Context, from, to record.Handle, thread *record.ID) (*api.SealView, error) {
 	q := url.Values{"from": {string(from)}, "to": {string(to)}}
 	if thread != nil {
 		q.Set("thread", thread.String())
 	}
-	var v server.SealView
+	var v api.SealView
 	if err := c.do(ctx, "GET", "/v1/directory/seal?"+q.Encode(), nil, "", nil, &v); err != nil {
 		return nil, err
 	}
@@ -266,8 +273,8 @@ func (c *Client) SealTo(ctx context.Context, from, to record.Handle, thread *rec
 }
 
 // Inbox lists as's pouches: as sender, addressee, delegate or envoy.
-func (c *Client) Inbox(ctx context.Context, as *Identity) ([]server.InboxItem, error) {
-	var v []server.InboxItem
+func (c *Client) Inbox(ctx context.Context, as *Identity) ([]api.InboxItem, error) {
+	var v []api.InboxItem
 	err := c.do(ctx, "GET", "/v1/inbox", nil, "", as, &v)
 	return v, err
 }
@@ -275,7 +282,7 @@ func (c *Client) Inbox(ctx context.Context, as *Identity) ([]server.InboxItem, e
 // Follow streams as's inbox: f is called with the whole list first, then
 // with every pouch that arrives or changes hands, until ctx is done or f
 // returns an error.
-func (c *Client) Follow(ctx context.Context, as *Identity, f func(items []server.InboxItem) error) error {
+func (c *Client) Follow(ctx context.Context, as *Identity, f func(items []api.InboxItem) error) error {
 	req, err := c.request(ctx, "GET", "/v1/inbox?follow=1", nil, "", as)
 	if err != nil {
 		return err
@@ -292,17 +299,17 @@ func (c *Client) Follow(ctx context.Context, as *Identity, f func(items []server
 	return readEvents(resp.Body, func(event string, data []byte) error {
 		switch event {
 		case "inbox":
-			var items []server.InboxItem
+			var items []api.InboxItem
 			if err := json.Unmarshal(data, &items); err != nil {
 				return err
 			}
 			return f(items)
 		case "pouch":
-			var it server.InboxItem
+			var it api.InboxItem
 			if err := json.Unmarshal(data, &it); err != nil {
 				return err
 			}
-			return f([]server.InboxItem{it})
+			return f([]api.InboxItem{it})
 		}
 		return nil
 	})
@@ -338,15 +345,15 @@ func readEvents(r io.Reader, f func(event string, data []byte) error) error {
 	}
 }
 
-// SubmitPouches sends up to server.MaxPouchBatch pouches in one request;
+// SubmitPouches sends up to api.MaxPouchBatch pouches in one request;
 // the server checks each as SubmitPouch would and commits those that pass
 // in one transaction. The results are in order.
-func (c *Client) SubmitPouches(ctx context.Context, subs []server.PouchSubmission) ([]server.BatchResult, error) {
+func (c *Client) SubmitPouches(ctx context.Context, subs []api.PouchSubmission) ([]api.BatchResult, error) {
 	b, err := record.Marshal(subs)
 	if err != nil {
 		return nil, err
 	}
-	var res []server.BatchResult
+	var res []api.BatchResult
 	if err := c.do(ctx, "POST", "/v1/pouches/batch", b, "application/cbor", nil, &res); err != nil {
 		return nil, err
 	}

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"slices"
 
+	"pouch.dev/api"
 	"pouch.dev/directory"
 	"pouch.dev/keys"
 	"pouch.dev/letter"
 	"pouch.dev/record"
-	"pouch.dev/server"
 )
 
 // A Letter to send.
@@ -28,10 +28,10 @@ type Letter struct {
 // Sent is the outcome of Send.
 type Sent struct {
 	Pouch    record.ID
-	Accepted *server.Accepted
+	Accepted *api.Accepted
 	// Readers are all who can open the letter: the addressee, its receive
 	// delegates now, the extra readers and the author.
-	Readers []server.ReaderView
+	Readers []api.ReaderView
 	Sealed  *letter.Sealed
 	Payload []byte
 }
@@ -40,14 +40,14 @@ type Sent struct {
 // addressee and its current receive delegates (from the directory), the
 // extra readers and the author. It is what a client tells the user before
 // sealing.
-func (c *Client) Plan(ctx context.Context, from *Identity, l *Letter) ([]server.ReaderView, error) {
+func (c *Client) Plan(ctx context.Context, from *Identity, l *Letter) ([]api.ReaderView, error) {
 	sv, err := c.SealTo(ctx, from.Handle, l.To, l.Thread)
 	if err != nil {
 		return nil, fmt.Errorf("resolving whom to seal to: %w", err)
 	}
 	rs := sv.Readers
 	for _, h := range l.Readers {
-		if slices.ContainsFunc(rs, func(r server.ReaderView) bool { return r.Handle == h }) {
+		if slices.ContainsFunc(rs, func(r api.ReaderView) bool { return r.Handle == h }) {
 			continue
 		}
 		p, err := c.Principal(ctx, h, -1)
@@ -57,10 +57,10 @@ func (c *Client) Plan(ctx context.Context, from *Identity, l *Letter) ([]server.
 		if p.Current == nil {
 			return nil, fmt.Errorf("reader %s has no current key", h)
 		}
-		rs = append(rs, server.ReaderView{Handle: h, Key: p.Current.Key, Recipient: p.Current.Recipient, Role: "reader"})
+		rs = append(rs, api.ReaderView{Handle: h, Key: p.Current.Key, Recipient: p.Current.Recipient, Role: "reader"})
 	}
-	if !slices.ContainsFunc(rs, func(r server.ReaderView) bool { return r.Handle == from.Handle }) {
-		rs = append(rs, server.ReaderView{Handle: from.Handle, Key: from.SigningPublic(), Recipient: from.Recipient().String(), Role: "author"})
+	if !slices.ContainsFunc(rs, func(r api.ReaderView) bool { return r.Handle == from.Handle }) {
+		rs = append(rs, api.ReaderView{Handle: from.Handle, Key: from.SigningPublic(), Recipient: from.Recipient().String(), Role: "author"})
 	}
 	return rs, nil
 }
@@ -69,7 +69,7 @@ func (c *Client) Plan(ctx context.Context, from *Identity, l *Letter) ([]server.
 // current receive delegates, the extra readers and the author) and
 // submits the pouch. confirm, if not nil, is shown the readers first and
 // may refuse by returning an error.
-func (c *Client) Send(ctx context.Context, from *Identity, l *Letter, confirm func([]server.ReaderView) error) (*Sent, error) {
+func (c *Client) Send(ctx context.Context, from *Identity, l *Letter, confirm func([]api.ReaderView) error) (*Sent, error) {
 	s, err := c.Seal(ctx, from, l, confirm)
 	if err != nil {
 		return nil, err
@@ -84,7 +84,7 @@ func (c *Client) Send(ctx context.Context, from *Identity, l *Letter, confirm fu
 
 // Seal seals l as Send does, without submitting it: the pouch can travel
 // as a .pouch file, or be submitted later with SubmitPouch.
-func (c *Client) Seal(ctx context.Context, from *Identity, l *Letter, confirm func([]server.ReaderView) error) (*Sent, error) {
+func (c *Client) Seal(ctx context.Context, from *Identity, l *Letter, confirm func([]api.ReaderView) error) (*Sent, error) {
 	readers, err := c.Plan(ctx, from, l)
 	if err != nil {
 		return nil, err
@@ -135,7 +135,7 @@ func OverLine(call record.ID) CustodyOption {
 }
 
 // custody signs and submits a custody record of pouch by me.
-func (c *Client) custody(ctx context.Context, me *Identity, pouch record.ID, delivery bool, onBehalf record.Handle, opts []CustodyOption) (*server.Accepted, *server.PouchView, error) {
+func (c *Client) custody(ctx context.Context, me *Identity, pouch record.ID, delivery bool, onBehalf record.Handle, opts []CustodyOption) (*api.Accepted, *api.PouchView, error) {
 	pv, err := c.Pouch(ctx, pouch, me)
 	if err != nil {
 		return nil, nil, err
@@ -161,14 +161,14 @@ func (c *Client) custody(ctx context.Context, me *Identity, pouch record.ID, del
 
 // Take signs that me, the next envoy on the pouch's route, now holds it.
 // onBehalf names the envoy when me carries for it under a carry grant.
-func (c *Client) Take(ctx context.Context, me *Identity, pouch record.ID, onBehalf record.Handle, opts ...CustodyOption) (*server.Accepted, error) {
+func (c *Client) Take(ctx context.Context, me *Identity, pouch record.ID, onBehalf record.Handle, opts ...CustodyOption) (*api.Accepted, error) {
 	a, _, err := c.custody(ctx, me, pouch, false, onBehalf, opts)
 	return a, err
 }
 
 // Deliver signs the pouch's delivery: by its addressee, or by a receive
 // delegate on the addressee's behalf.
-func (c *Client) Deliver(ctx context.Context, me *Identity, pouch record.ID, opts ...CustodyOption) (*server.Accepted, error) {
+func (c *Client) Deliver(ctx context.Context, me *Identity, pouch record.ID, opts ...CustodyOption) (*api.Accepted, error) {
 	pv, err := c.Pouch(ctx, pouch, me)
 	if err != nil {
 		return nil, err
@@ -213,7 +213,7 @@ func OpenPayload(me *Identity, tag *letter.SignedTag, payload []byte) (*letter.O
 // Reply sends a letter back to the sender of pouch, threaded to it, on the
 // route l.Via (which may differ from the original's). l.To is set to the
 // original sender.
-func (c *Client) Reply(ctx context.Context, me *Identity, pouch record.ID, l *Letter, confirm func([]server.ReaderView) error) (*Sent, error) {
+func (c *Client) Reply(ctx context.Context, me *Identity, pouch record.ID, l *Letter, confirm func([]api.ReaderView) error) (*Sent, error) {
 	tag, err := c.Tag(ctx, pouch, me)
 	if err != nil {
 		return nil, err
@@ -228,7 +228,7 @@ type Chain struct {
 	Tag     *letter.SignedTag
 	Custody []*letter.SignedCustody
 	State   *letter.ChainState
-	View    *server.PouchView
+	View    *api.PouchView
 }
 
 // Chain fetches a pouch's tag and custody records, verifies every

@@ -4,9 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 
+	"pouch.dev/api"
 	"pouch.dev/directory"
+	"pouch.dev/ledger"
 	"pouch.dev/record"
-	"pouch.dev/server"
 )
 
 // sign signs a record of kind k with body by the identities, in order.
@@ -35,7 +36,7 @@ func Operator(key ed25519.PrivateKey) *Identity {
 
 // FoundHouse submits a house record signed by registrar, and countersigned
 // by operator unless it is nil (open mode).
-func (c *Client) FoundHouse(ctx context.Context, house, name string, registrar, operator *Identity) (*server.Accepted, error) {
+func (c *Client) FoundHouse(ctx context.Context, house, name string, registrar, operator *Identity) (*api.Accepted, error) {
 	by := []*Identity{registrar}
 	if operator != nil {
 		by = append(by, operator)
@@ -49,7 +50,7 @@ func (c *Client) FoundHouse(ctx context.Context, house, name string, registrar, 
 
 // Admit submits an admit record: the registrar admits (or rotates) the
 // holder of handle with signing key key and age recipient.
-func (c *Client) Admit(ctx context.Context, registrar *Identity, handle record.Handle, key ed25519.PublicKey, recipient, holder string) (*server.Accepted, error) {
+func (c *Client) Admit(ctx context.Context, registrar *Identity, handle record.Handle, key ed25519.PublicKey, recipient, holder string) (*api.Accepted, error) {
 	s, err := c.sign(record.KindAdmit, false, &directory.Admit{Handle: handle, Key: key, Recipient: recipient, Holder: holder}, registrar)
 	if err != nil {
 		return nil, err
@@ -59,7 +60,7 @@ func (c *Client) Admit(ctx context.Context, registrar *Identity, handle record.H
 
 // RevokeKey submits a key-revoke record, signed by the registrar or the
 // key's holder.
-func (c *Client) RevokeKey(ctx context.Context, by *Identity, handle record.Handle, key ed25519.PublicKey, reason string) (*server.Accepted, error) {
+func (c *Client) RevokeKey(ctx context.Context, by *Identity, handle record.Handle, key ed25519.PublicKey, reason string) (*api.Accepted, error) {
 	s, err := c.sign(record.KindKeyRevoke, false, &directory.KeyRevoke{Handle: handle, Key: key, Reason: reason}, by)
 	if err != nil {
 		return nil, err
@@ -69,7 +70,7 @@ func (c *Client) RevokeKey(ctx context.Context, by *Identity, handle record.Hand
 
 // Grant submits a grant from from; private grants are served only to
 // their parties.
-func (c *Client) Grant(ctx context.Context, from *Identity, g *directory.Grant, private bool) (*server.Accepted, error) {
+func (c *Client) Grant(ctx context.Context, from *Identity, g *directory.Grant, private bool) (*api.Accepted, error) {
 	s, err := c.sign(record.KindGrant, private, g, from)
 	if err != nil {
 		return nil, err
@@ -78,7 +79,7 @@ func (c *Client) Grant(ctx context.Context, from *Identity, g *directory.Grant, 
 }
 
 // RevokeGrant submits a grant-revoke record by the grant's grantor.
-func (c *Client) RevokeGrant(ctx context.Context, from *Identity, grant record.ID, reason string) (*server.Accepted, error) {
+func (c *Client) RevokeGrant(ctx context.Context, from *Identity, grant record.ID, reason string) (*api.Accepted, error) {
 	s, err := c.sign(record.KindGrantRevoke, false, &directory.GrantRevoke{Grant: grant, Reason: reason}, from)
 	if err != nil {
 		return nil, err
@@ -89,8 +90,8 @@ func (c *Client) RevokeGrant(ctx context.Context, from *Identity, grant record.I
 // Publish makes one of by's private records public: anyone can then fetch
 // it and its proof, and nothing else is revealed (a delivery receipt
 // published says that a letter was delivered, not what it says).
-func (c *Client) Publish(ctx context.Context, by *Identity, id record.ID) (*server.Accepted, error) {
-	s, err := c.sign(record.KindPublish, false, &server.PublishBody{Record: id}, by)
+func (c *Client) Publish(ctx context.Context, by *Identity, id record.ID) (*api.Accepted, error) {
+	s, err := c.sign(record.KindPublish, false, &ledger.Publish{Record: id}, by)
 	if err != nil {
 		return nil, err
 	}

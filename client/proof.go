@@ -4,16 +4,16 @@ import (
 	"context"
 	"fmt"
 
+	"pouch.dev/api"
 	"pouch.dev/record"
-	"pouch.dev/server"
 	"pouch.dev/tlog"
 )
 
 // Proof fetches the inclusion proof of record id, waiting for the
 // sequencer to integrate it if it was just appended. Sign as a party (as)
 // for a private record.
-func (c *Client) Proof(ctx context.Context, id record.ID, as *Identity) (*server.ProofView, error) {
-	var v server.ProofView
+func (c *Client) Proof(ctx context.Context, id record.ID, as *Identity) (*api.ProofView, error) {
+	var v api.ProofView
 	if err := c.do(ctx, "GET", "/v1/records/"+id.String()+"/proof", nil, "", as, &v); err != nil {
 		return nil, err
 	}
@@ -27,7 +27,7 @@ func (c *Client) Proof(ctx context.Context, id record.ID, as *Identity) (*server
 // is the record's time of sequencing.
 //
 // SPEC: spec/api.md#proofs
-func VerifyProof(v *tlog.Verifier, pv *server.ProofView) (*tlog.Checkpoint, record.Leaf, error) {
+func VerifyProof(v *tlog.Verifier, pv *api.ProofView) (*tlog.Checkpoint, record.Leaf, error) {
 	l, err := record.ParseLeaf(pv.Leaf)
 	if err != nil {
 		return nil, l, fmt.Errorf("record %s: %w: %v", pv.ID.Short(), tlog.ErrBadProof, err)
@@ -50,7 +50,7 @@ func VerifyProof(v *tlog.Verifier, pv *server.ProofView) (*tlog.Checkpoint, reco
 
 // ProveRecord fetches and verifies the inclusion proof of record id of kind
 // kind: the record is in the log at the returned index.
-func (c *Client) ProveRecord(ctx context.Context, v *tlog.Verifier, id record.ID, kind record.Kind, as *Identity) (*server.ProofView, error) {
+func (c *Client) ProveRecord(ctx context.Context, v *tlog.Verifier, id record.ID, kind record.Kind, as *Identity) (*api.ProofView, error) {
 	pv, err := c.Proof(ctx, id, as)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"pouch.dev/agreement"
+	"pouch.dev/api"
 	"pouch.dev/directory"
 	"pouch.dev/record"
 	"pouch.dev/store"
@@ -56,7 +57,7 @@ func (b *agreementBook) applyStored(s *record.Signed, pos directory.Pos) error {
 // verified by Submit.
 //
 // SPEC: spec/agreement.md#replay
-func (c *Correspondence) submitAgreement(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry) (*Accepted, error) {
+func (c *Correspondence) submitAgreement(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry) (*api.Accepted, error) {
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
 	b := c.agreements
@@ -86,7 +87,7 @@ func (c *Correspondence) submitAgreement(ctx context.Context, s *record.Signed, 
 		// get here. Every replay skips it, as the registry does.
 		c.log.Error("agreement record sequenced but refused on apply", "index", sq.Index, "kind", r.Kind, "err", err)
 	}
-	return &Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
 }
 
 // refusalError gives an *agreement.Refusal its HTTP status and a hint.
@@ -120,44 +121,6 @@ func refusalError(err error) error {
 	return &apiError{status: status, err: rf, hint: hint}
 }
 
-// AgreementSummary is one agreement or statement in GET /v1/agreements.
-//
-// SPEC: spec/api.md#agreements
-type AgreementSummary struct {
-	ID    record.ID     `json:"id"`
-	Kind  record.Kind   `json:"kind"` // agreement or statement
-	Name  string        `json:"name,omitempty"`
-	Title string        `json:"title"`
-	By    record.Handle `json:"by"`    // depositary or opener
-	Index uint64        `json:"index"` // log index of its record
-	// Parties in force on the server's today (agreements); co-signatures
-	// so far (statements).
-	Count int `json:"count"`
-}
-
-// AgreementView is GET /v1/agreements/{id}: the agreement's body and the
-// actions accepted on it, in log order.
-type AgreementView struct {
-	ID         record.ID            `json:"id"`
-	Index      uint64               `json:"index"`
-	Depositary record.Handle        `json:"depositary"`
-	Agreement  *agreement.Agreement `json:"agreement"`
-	Actions    []*agreement.Action  `json:"actions"`
-	Rejected   int                  `json:"rejected"`
-}
-
-// StatementView is GET /v1/statements/{id}: a statement and its
-// signatories in a log of size Size.
-type StatementView struct {
-	ID          record.ID             `json:"id"`
-	Index       uint64                `json:"index"`
-	Opener      record.Handle         `json:"opener"`
-	Statement   *agreement.Statement  `json:"statement"`
-	Size        uint64                `json:"size"` // the log size the roll is taken at
-	Count       int                   `json:"count"`
-	Signatories []agreement.Signatory `json:"signatories"`
-}
-
 func (c *Correspondence) registerAgreements(mux *http.ServeMux) {
 	mux.Handle("GET /v1/agreements", c.instrument("agreements.list", c.handleAgreements))
 	mux.Handle("GET /v1/agreements/{id}", c.instrument("agreements.get", c.handleAgreement))
@@ -169,16 +132,16 @@ func (c *Correspondence) handleAgreements(w http.ResponseWriter, r *http.Request
 	today := agreement.DateOf(c.now())
 	b := c.agreements
 	b.mu.Lock()
-	out := []AgreementSummary{}
+	out := []api.AgreementSummary{}
 	for _, id := range b.reg.Agreements() {
 		t := b.reg.Agreement(id)
 		ag := t.Agreement()
-		out = append(out, AgreementSummary{ID: id, Kind: record.KindAgreement, Name: ag.Name, Title: ag.Title,
+		out = append(out, api.AgreementSummary{ID: id, Kind: record.KindAgreement, Name: ag.Name, Title: ag.Title,
 			By: t.Depositary(), Index: t.Registered().Index, Count: len(t.PartiesAt(today))})
 	}
 	for _, id := range b.reg.Statements() {
 		s := b.reg.Statement(id)
-		out = append(out, AgreementSummary{ID: id, Kind: record.KindStatement, Title: s.Statement().Title,
+		out = append(out, api.AgreementSummary{ID: id, Kind: record.KindStatement, Title: s.Statement().Title,
 			By: s.Opener(), Index: s.Opened().Index, Count: s.Count()})
 	}
 	b.mu.Unlock()
@@ -210,7 +173,7 @@ func (c *Correspondence) handleAgreement(w http.ResponseWriter, r *http.Request)
 		if acts == nil {
 			acts = []*agreement.Action{}
 		}
-		writeJSONTo(w, http.StatusOK, AgreementView{ID: t.ID(), Index: t.Registered().Index, Depositary: t.Depositary(),
+		writeJSONTo(w, http.StatusOK, api.AgreementView{ID: t.ID(), Index: t.Registered().Index, Depositary: t.Depositary(),
 			Agreement: t.Agreement(), Actions: acts, Rejected: len(t.Rejected())})
 	})
 }
@@ -269,6 +232,6 @@ func (c *Correspondence) handleStatement(w http.ResponseWriter, r *http.Request)
 	if sigs == nil {
 		sigs = []agreement.Signatory{}
 	}
-	writeJSONTo(w, http.StatusOK, StatementView{ID: id, Index: s.Opened().Index, Opener: s.Opener(), Statement: s.Statement(),
+	writeJSONTo(w, http.StatusOK, api.StatementView{ID: id, Index: s.Opened().Index, Opener: s.Opener(), Statement: s.Statement(),
 		Size: size, Count: len(sigs), Signatories: sigs})
 }

@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"filippo.io/age"
+
 	"pouch.dev/agreement"
 	"pouch.dev/agreement/jcpoa"
 	"pouch.dev/client"
 	"pouch.dev/directory"
 	"pouch.dev/record"
 	"pouch.dev/server"
+	"pouch.dev/store"
 	"pouch.dev/store/sqlite"
 )
 
@@ -199,8 +201,10 @@ func TestAgreementRules(t *testing.T) {
 	s = startAgServer(t, dir)
 	check(s)
 	// A replayed signature is refused as a replay.
-	if _, err := s.cl.Submit(ctx, sc.JCPOA[1].Signed); !errors.Is(err, client.ErrReplay) {
-		t.Errorf("replayed signature: %v", err)
+	// The rule that refused travels in the error's code: the client's
+	// error matches the same sentinel as the server's.
+	if _, err := s.cl.Submit(ctx, sc.JCPOA[1].Signed); !errors.Is(err, client.ErrReplay) || !errors.Is(err, store.ErrDuplicate) {
+		t.Errorf("replayed signature: %v, want a replay (store.ErrDuplicate)", err)
 	}
 }
 

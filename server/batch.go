@@ -8,20 +8,11 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"pouch.dev/api"
 	"pouch.dev/letter"
 	"pouch.dev/record"
 	"pouch.dev/store"
 )
-
-// MaxPouchBatch is the most pouches one POST /v1/pouches/batch may carry.
-const MaxPouchBatch = 1024
-
-// BatchResult is one pouch's outcome in a batch: Accepted, or Error.
-type BatchResult struct {
-	*Accepted `json:",omitempty"`
-	Error     *ErrorBody `json:"refused,omitempty"`
-	Status    int        `json:"status"`
-}
 
 // handleSubmitBatch accepts a CBOR array of pouch submissions: each is
 // checked exactly as by POST /v1/pouches, and those that pass are
@@ -35,13 +26,13 @@ func (c *Correspondence) handleSubmitBatch(w http.ResponseWriter, r *http.Reques
 		c.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "send fewer pouches per batch", "batch larger than 64 MiB"))
 		return
 	}
-	var subs []PouchSubmission
+	var subs []api.PouchSubmission
 	if err := record.Unmarshal(b, &subs); err != nil {
 		c.fail(w, r, errorf(http.StatusBadRequest, "send a CBOR array of {tag, payload} maps", "pouch batch: %v", err))
 		return
 	}
-	if len(subs) == 0 || len(subs) > MaxPouchBatch {
-		c.fail(w, r, errorf(http.StatusBadRequest, "", "a batch holds 1 to %d pouches, not %d", MaxPouchBatch, len(subs)))
+	if len(subs) == 0 || len(subs) > api.MaxPouchBatch {
+		c.fail(w, r, errorf(http.StatusBadRequest, "", "a batch holds 1 to %d pouches, not %d", api.MaxPouchBatch, len(subs)))
 		return
 	}
 	res := c.SubmitBatch(r.Context(), subs)
@@ -49,7 +40,7 @@ func (c *Correspondence) handleSubmitBatch(w http.ResponseWriter, r *http.Reques
 }
 
 // SubmitBatch checks and commits a batch of pouches; see handleSubmitBatch.
-func (c *Correspondence) SubmitBatch(ctx context.Context, subs []PouchSubmission) []BatchResult {
+func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmission) []api.BatchResult {
 	type item struct {
 		i  int
 		s  *record.Signed
@@ -57,10 +48,10 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []PouchSubmission
 		st *letter.SignedTag
 		e  *store.Entry
 	}
-	res := make([]BatchResult, len(subs))
+	res := make([]api.BatchResult, len(subs))
 	refuse := func(i int, kind record.Kind, err error) {
-		status, hint := statusOf(err)
-		res[i] = BatchResult{Error: &ErrorBody{Error: err.Error(), Hint: hint}, Status: status}
+		status, hint, code := statusOf(err)
+		res[i] = api.BatchResult{Error: &api.ErrorBody{Error: err.Error(), Hint: hint, Code: code}, Status: status}
 		c.metrics.refused(kind, reasonOf(err))
 	}
 	// Signatures and payload digests are checked on every core at once,
@@ -131,7 +122,7 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []PouchSubmission
 				refuse(it.i, record.KindTag, err)
 				continue
 			}
-			res[it.i] = BatchResult{Accepted: c.tagAppended(it.e, it.r, it.st, sq), Status: http.StatusCreated}
+			res[it.i] = api.BatchResult{Accepted: c.tagAppended(it.e, it.r, it.st, sq), Status: http.StatusCreated}
 			c.metrics.accepted(record.KindTag)
 		}
 		return res
@@ -143,7 +134,7 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []PouchSubmission
 		return res
 	}
 	for k, it := range items {
-		res[it.i] = BatchResult{Accepted: c.tagAppended(it.e, it.r, it.st, sqs[k]), Status: http.StatusCreated}
+		res[it.i] = api.BatchResult{Accepted: c.tagAppended(it.e, it.r, it.st, sqs[k]), Status: http.StatusCreated}
 		c.metrics.accepted(record.KindTag)
 	}
 	return res

@@ -1,9 +1,8 @@
 package server
 
 import (
-	"fmt"
-
 	"pouch.dev/directory"
+	"pouch.dev/ledger"
 	"pouch.dev/letter"
 	"pouch.dev/record"
 )
@@ -11,14 +10,6 @@ import (
 // This file is the one place where the server reads the bodies of the
 // correspondence kinds (tag: package letter; custody, publish). It adapts them to what the
 // authorisation rules of package directory need.
-
-// PublishBody is the body of a publish record: a party makes one of its
-// private records public.
-//
-// SPEC: spec/api.md#publish
-type PublishBody struct {
-	Record record.ID `cbor:"record"`
-}
 
 // parseTag verifies a tag record's body (package letter's Tag).
 func parseTag(b []byte) (*letter.SignedTag, error) {
@@ -31,16 +22,7 @@ func parseCustody(b []byte) (*letter.SignedCustody, error) {
 	return letter.VerifyCustody(b)
 }
 
-func parsePublish(r *record.Record) (*PublishBody, error) {
-	var b PublishBody
-	if err := r.DecodeBody(&b); err != nil {
-		return nil, err
-	}
-	if r.Private() {
-		return nil, fmt.Errorf("a publish record is public (no salt)")
-	}
-	return &b, nil
-}
+func parsePublish(r *record.Record) (*ledger.Publish, error) { return ledger.ParsePublish(r) }
 
 // route returns the directory's view of a pouch's route.
 func (p *pouchState) route() directory.Route {

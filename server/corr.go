@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"pouch.dev/agreement"
+	"pouch.dev/api"
 	"pouch.dev/directory"
 	"pouch.dev/internal/httpsig"
 	"pouch.dev/letter"
@@ -60,9 +62,6 @@ type CorrOptions struct {
 	// ended: who, when, how long, how many bytes.
 	OnLineClose func(line.Session)
 }
-
-// DefaultMaxPayload is the default limit on a pouch's sealed payload.
-const DefaultMaxPayload = 64 << 20
 
 // Correspondence is the part of the pouch server that accepts and serves
 // records: the directory, pouches, custody, delivery, publishing, the
@@ -135,7 +134,7 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 		opt.Now = time.Now
 	}
 	if opt.MaxPayload == 0 {
-		opt.MaxPayload = DefaultMaxPayload
+		opt.MaxPayload = api.DefaultMaxPayload
 	}
 	if opt.Directory.Mode == directory.ModeOperator && len(opt.Directory.Operator) == 0 {
 		return nil, errors.New("server: operator mode needs the operator's public key")
@@ -322,58 +321,41 @@ func errorf(status int, hint string, format string, a ...any) error {
 	return &apiError{status: status, err: fmt.Errorf(format, a...), hint: hint}
 }
 
-// statusOf maps an error to an HTTP status.
-func statusOf(err error) (int, string) {
+// statusOf maps an error to an HTTP status, a hint and the code of the
+// rule that refused (api.CodeOf).
+func statusOf(err error) (int, string, api.Code) {
+	code, status := api.CodeOf(err)
 	var ae *apiError
 	if errors.As(err, &ae) {
-		return ae.status, ae.hint
+		return ae.status, ae.hint, code
 	}
 	switch {
 	case errors.Is(err, store.ErrDuplicate):
-		return http.StatusConflict, "this record is already in the log: a replay is refused; sign a new record"
-	case errors.Is(err, store.ErrNotFound):
-		return http.StatusNotFound, ""
-	case errors.Is(err, directory.ErrMalformedBody), errors.Is(err, record.ErrMalformedRecord),
-		errors.Is(err, record.ErrUnknownKind), errors.Is(err, record.ErrUnknownVersion), errors.Is(err, record.ErrNonCanonical):
-		return http.StatusBadRequest, ""
+		return status, "this record is already in the log: a replay is refused; sign a new record", code
 	case errors.Is(err, record.ErrBadSignature), errors.Is(err, record.ErrMissingSig), errors.Is(err, record.ErrUnknownAlg):
-		return http.StatusBadRequest, "the record's signatures do not verify; sign it again"
-	case errors.Is(err, record.ErrTooLarge):
-		return http.StatusRequestEntityTooLarge, ""
+		return status, "the record's signatures do not verify; sign it again", code
 	case errors.Is(err, directory.ErrKeyRevoked), errors.Is(err, directory.ErrKeyNotCurrent):
-		return http.StatusForbidden, "the signer's key is not current in the directory; ask the house registrar"
+		return status, "the signer's key is not current in the directory; ask the house registrar", code
 	case errors.Is(err, directory.ErrUnknownPrincipal), errors.Is(err, directory.ErrUnknownHouse):
-		return http.StatusForbidden, "admit the principal first (pouch admit)"
-	case errors.Is(err, directory.ErrNotOnRoute), errors.Is(err, directory.ErrDelivered),
-		errors.Is(err, directory.ErrNotAuthorised), errors.Is(err, directory.ErrHouseTaken),
-		errors.Is(err, directory.ErrNoGrant), errors.Is(err, directory.ErrGrantExpired),
-		errors.Is(err, directory.ErrGrantNotYet), errors.Is(err, directory.ErrGrantRevoked),
-		errors.Is(err, directory.ErrGrantScope):
-		return http.StatusForbidden, ""
+		return status, "admit the principal first (pouch admit)", code
 	case errors.Is(err, httpsig.ErrUnsigned):
-		return http.StatusUnauthorized, "sign the request as a party (the pouch client does this with --as)"
-	case errors.Is(err, httpsig.ErrBadSig), errors.Is(err, httpsig.ErrStale), errors.Is(err, httpsig.ErrReplay), errors.Is(err, httpsig.ErrMalform):
-		return http.StatusUnauthorized, ""
+		return status, "sign the request as a party (the pouch client does this with --as)", code
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, ""
+		return http.StatusServiceUnavailable, "", code
+	case status != 0:
+		return status, "", code
 	}
-	return http.StatusInternalServerError, ""
-}
-
-// ErrorBody is the JSON of every error response.
-type ErrorBody struct {
-	Error string `json:"error"`
-	Hint  string `json:"hint,omitempty"`
+	return http.StatusInternalServerError, "", code
 }
 
 func (c *Correspondence) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, hint := statusOf(err)
+	status, hint, code := statusOf(err)
 	if status >= 500 {
 		c.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	} else {
 		c.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
-	writeJSONTo(w, status, ErrorBody{Error: err.Error(), Hint: hint})
+	writeJSONTo(w, status, api.ErrorBody{Error: err.Error(), Hint: hint, Code: code})
 }
 
 func writeJSONTo(w http.ResponseWriter, status int, v any) {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"pouch.dev/api"
 	"pouch.dev/directory"
 	"pouch.dev/record"
 )
@@ -74,7 +75,7 @@ func (c *Correspondence) notifyPouch(id record.ID) {
 // reading.
 //
 // SPEC: spec/api.md#inbox
-func (c *Correspondence) inbox(h record.Handle, pos directory.Pos, q inboxQuery) []InboxItem {
+func (c *Correspondence) inbox(h record.Handle, pos directory.Pos, q inboxQuery) []api.InboxItem {
 	c.pmu.RLock()
 	defer c.pmu.RUnlock()
 	type cand struct {
@@ -116,7 +117,7 @@ func (c *Correspondence) inbox(h record.Handle, pos directory.Pos, q inboxQuery)
 		}
 	}
 	slices.SortFunc(cands, func(a, b cand) int { return int(b.p.Pos.Index) - int(a.p.Pos.Index) })
-	items := []InboxItem{}
+	items := []api.InboxItem{}
 	for _, x := range cands {
 		if len(items) >= q.limit {
 			break
@@ -166,8 +167,8 @@ func parseInboxQuery(r *http.Request) (inboxQuery, error) {
 
 // item returns p as an item of h's inbox. The caller holds dirMu and pmu
 // for reading.
-func (c *Correspondence) item(h record.Handle, p *pouchState, role string, pos directory.Pos) InboxItem {
-	it := InboxItem{PouchView: p.view(), Role: role}
+func (c *Correspondence) item(h record.Handle, p *pouchState, role string, pos directory.Pos) api.InboxItem {
+	it := api.InboxItem{PouchView: p.view(), Role: role}
 	if !it.Delivered {
 		_, err := c.dir.NextHop(p.route(), p.Hops, h, pos)
 		it.Awaiting = err == nil
@@ -208,7 +209,7 @@ func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	list := func() []InboxItem {
+	list := func() []api.InboxItem {
 		c.dirMu.RLock()
 		defer c.dirMu.RUnlock()
 		return c.inbox(h, c.nowPos(), q)
@@ -252,7 +253,7 @@ func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
 			}
 			fl.Flush()
 		case id := <-ch:
-			var it *InboxItem
+			var it *api.InboxItem
 			if p, ok := c.pouch(id); ok {
 				c.dirMu.RLock()
 				pos := c.nowPos()

@@ -92,7 +92,7 @@ func (m *corrMetrics) refused(k record.Kind, reason string) {
 
 // reasonOf is a short, bounded label for a refusal.
 func reasonOf(err error) string {
-	switch s, _ := statusOf(err); s {
+	switch s, _, _ := statusOf(err); s {
 	case http.StatusConflict:
 		return "replay"
 	case http.StatusForbidden:

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"pouch.dev/api"
 	"pouch.dev/record"
 	"pouch.dev/store"
 	"pouch.dev/tlog"
@@ -67,20 +68,9 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 	s.fail(w, http.StatusInternalServerError, "internal error", "")
 }
 
-// LogInfo is the JSON of GET /v1/log.
-//
-// SPEC: spec/log.md#v1-log
-type LogInfo struct {
-	Origin     string   `json:"origin"`
-	Key        string   `json:"key"`  // the log's verifier key
-	Size       uint64   `json:"size"` // the published tree size
-	Checkpoint string   `json:"checkpoint"`
-	Witnesses  []string `json:"witnesses,omitempty"` // verifier keys of the witnesses the log asks
-}
-
 func (s *Server) handleLogInfo(w http.ResponseWriter, r *http.Request) {
 	cp, size := s.log.Checkpoint()
-	info := LogInfo{Origin: s.log.Origin(), Key: s.log.VerifierKey(), Size: size, Checkpoint: string(cp)}
+	info := api.LogInfo{Origin: s.log.Origin(), Key: s.log.VerifierKey(), Size: size, Checkpoint: string(cp)}
 	for _, wc := range s.log.Witnesses() {
 		info.Witnesses = append(info.Witnesses, wc.Key)
 	}
@@ -105,21 +95,6 @@ func (s *Server) handleOldCheckpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(cp)
-}
-
-// InclusionProof is the JSON of GET /v1/log/proof/inclusion.
-//
-// SPEC: spec/log.md#v1-log-proof-inclusion
-type InclusionProof struct {
-	Index uint64      `json:"index"`
-	Size  uint64      `json:"size"`
-	ID    record.ID   `json:"id"`
-	Kind  record.Kind `json:"kind"`
-	Leaf  []byte      `json:"leaf"`  // the log entry, record.LeafData: kind, id, time of sequencing, private
-	Proof [][]byte    `json:"proof"` // RFC 6962 audit path, leaf to root
-	// Checkpoint is the signed checkpoint of Size, when the request did
-	// not name a size.
-	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 func queryUint(r *http.Request, name string) (uint64, bool, error) {
@@ -194,19 +169,10 @@ func (s *Server) handleInclusion(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, InclusionProof{
+	s.writeJSON(w, http.StatusOK, api.InclusionProof{
 		Index: st.Index, Size: size, ID: st.ID, Kind: st.Kind,
 		Leaf: record.LeafData(st.Leaf(st.Sequenced)), Proof: p, Checkpoint: string(cp),
 	})
-}
-
-// ConsistencyProof is the JSON of GET /v1/log/proof/consistency.
-//
-// SPEC: spec/log.md#v1-log-proof-consistency
-type ConsistencyProof struct {
-	From  uint64   `json:"from"`
-	To    uint64   `json:"to"`
-	Proof [][]byte `json:"proof"`
 }
 
 func (s *Server) handleConsistency(w http.ResponseWriter, r *http.Request) {
@@ -239,5 +205,5 @@ func (s *Server) handleConsistency(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, ConsistencyProof{From: from, To: to, Proof: p})
+	s.writeJSON(w, http.StatusOK, api.ConsistencyProof{From: from, To: to, Proof: p})
 }

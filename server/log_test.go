@@ -23,6 +23,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	sumdb "golang.org/x/mod/sumdb/tlog"
 
+	"pouch.dev/api"
 	"pouch.dev/record"
 	"pouch.dev/server"
 	"pouch.dev/store/sqlite"
@@ -237,7 +238,7 @@ func TestIndependentCheck(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("inclusion: %d %s", code, body)
 	}
-	var inc server.InclusionProof
+	var inc api.InclusionProof
 	json.Unmarshal(body, &inc)
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, inc.Index, inc.Size, rfc6962.DefaultHasher.HashLeaf(inc.Leaf), inc.Proof, root[:]); err != nil || inc.Index != 417 {
 		t.Fatalf("inclusion proof of leaf %d: %v", inc.Index, err)
@@ -294,7 +295,7 @@ func TestLogAPI(t *testing.T) {
 		t.Fatalf("second Sync = %+v, %v", cp, err)
 	}
 
-	var info server.LogInfo
+	var info api.LogInfo
 	_, body, _ := get(t, s.URL+"/v1/log")
 	if err := json.Unmarshal(body, &info); err != nil || info.Origin != origin || info.Key != s.VKey || info.Size != 265 {
 		t.Fatalf("GET /v1/log = %s", body)

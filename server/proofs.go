@@ -5,23 +5,9 @@ import (
 	"net/http"
 	"time"
 
+	"pouch.dev/api"
 	"pouch.dev/record"
 )
-
-// ProofView is a record's inclusion proof in the tree of a signed
-// checkpoint: enough to check, offline, that the log holds the record at
-// Index.
-//
-// SPEC: spec/api.md#proofs
-type ProofView struct {
-	ID         record.ID   `json:"id"`
-	Kind       record.Kind `json:"kind"`
-	Index      uint64      `json:"index"`
-	Size       uint64      `json:"size"`
-	Leaf       []byte      `json:"leaf"`       // the log entry proven: record.LeafData, with the time of sequencing
-	Hashes     [][]byte    `json:"hashes"`     // RFC 6962 inclusion proof, leaf to root
-	Checkpoint string      `json:"checkpoint"` // the C2SP signed-note checkpoint of Size, with cosignatures
-}
 
 // MaxProofWait bounds how long a proof request waits for the sequencer to
 // integrate a freshly appended record.
@@ -56,5 +42,5 @@ func (c *Correspondence) handleProof(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	writeJSONTo(w, http.StatusOK, ProofView{ID: e.ID, Kind: e.Kind, Index: e.Index, Size: size, Leaf: record.LeafData(e.Leaf(e.Sequenced)), Hashes: hs, Checkpoint: string(cp)})
+	writeJSONTo(w, http.StatusOK, api.ProofView{ID: e.ID, Kind: e.Kind, Index: e.Index, Size: size, Leaf: record.LeafData(e.Leaf(e.Sequenced)), Hashes: hs, Checkpoint: string(cp)})
 }

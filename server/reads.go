@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"pouch.dev/api"
 	"pouch.dev/directory"
 	"pouch.dev/internal/httpsig"
 	"pouch.dev/record"
@@ -110,7 +111,7 @@ func (c *Correspondence) handleGetRecord(w http.ResponseWriter, r *http.Request)
 		c.fail(w, r, err)
 		return
 	}
-	writeJSONTo(w, http.StatusOK, RecordView{ID: e.ID, Kind: e.Kind, Index: e.Index, Time: e.Time, Public: e.Public || pub != nil, PublishedBy: pub, Signed: e.Signed})
+	writeJSONTo(w, http.StatusOK, api.RecordView{ID: e.ID, Kind: e.Kind, Index: e.Index, Time: e.Time, Public: e.Public || pub != nil, PublishedBy: pub, Signed: e.Signed})
 }
 
 func (c *Correspondence) handlePayload(w http.ResponseWriter, r *http.Request) {
@@ -156,9 +157,9 @@ func (c *Correspondence) handleGetPouch(w http.ResponseWriter, r *http.Request) 
 
 func (c *Correspondence) handleHouses(w http.ResponseWriter, r *http.Request) {
 	c.dirMu.RLock()
-	var hs []HouseView
+	var hs []api.HouseView
 	for _, h := range c.dir.Houses() {
-		hs = append(hs, HouseView{House: h.House, Name: h.Name, Registrar: h.Registrar, ID: h.ID, Index: h.Pos.Index, Time: h.Pos.Time})
+		hs = append(hs, api.HouseView{House: h.House, Name: h.Name, Registrar: h.Registrar, ID: h.ID, Index: h.Pos.Index, Time: h.Pos.Time})
 	}
 	c.dirMu.RUnlock()
 	writeJSONTo(w, http.StatusOK, hs)
@@ -186,7 +187,7 @@ func (c *Correspondence) handlePrincipal(w http.ResponseWriter, r *http.Request)
 		c.fail(w, r, errorf(http.StatusNotFound, "admit it with pouch admit", "%s is not in the directory", h))
 		return
 	}
-	v := PrincipalView{Handle: h, History: []KeyView{}}
+	v := api.PrincipalView{Handle: h, History: []api.KeyView{}}
 	for _, e := range hist {
 		v.History = append(v.History, keyView(e))
 	}
@@ -240,9 +241,9 @@ func (c *Correspondence) handleSealTo(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	v := SealView{From: from, To: to}
+	v := api.SealView{From: from, To: to}
 	for _, x := range rs {
-		rv := ReaderView{Handle: x.Handle, Key: x.Key.Key, Recipient: x.Recipient, Role: x.Role}
+		rv := api.ReaderView{Handle: x.Handle, Key: x.Key.Key, Recipient: x.Recipient, Role: x.Role}
 		if x.Grant != nil {
 			id := x.Grant.ID
 			rv.Grant = &id
@@ -274,7 +275,7 @@ func (c *Correspondence) handleGrants(w http.ResponseWriter, r *http.Request) {
 	all := append(slices.Clone(c.dir.GrantsTo(h)), c.dir.GrantsFrom(h)...)
 	c.dirMu.RUnlock()
 	slices.SortFunc(all, func(a, b *directory.GrantEntry) int { return int(a.Pos.Index) - int(b.Pos.Index) })
-	vs := []GrantView{}
+	vs := []api.GrantView{}
 	for _, g := range all {
 		if g.Private && who != g.From && who != g.Grant.To {
 			continue

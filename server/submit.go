@@ -7,9 +7,9 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"time"
 
 	"pouch.dev/agreement"
+	"pouch.dev/api"
 	"pouch.dev/directory"
 	"pouch.dev/letter"
 	"pouch.dev/record"
@@ -36,23 +36,6 @@ var kindRules = map[record.Kind]KindRules{}
 
 // RegisterKind sets the rules of kind k. Call it from an init function.
 func RegisterKind(k record.Kind, rules KindRules) { kindRules[k] = rules }
-
-// Accepted is the answer to a submitted record: its place in the log.
-type Accepted struct {
-	ID    record.ID   `json:"id"`
-	Kind  record.Kind `json:"kind"`
-	Index uint64      `json:"index"`
-	Time  time.Time   `json:"time"`
-}
-
-// PouchSubmission is the CBOR body of POST /v1/pouches: a signed tag and
-// the sealed payload whose SHA-256 it names.
-//
-// SPEC: spec/api.md#post-pouches
-type PouchSubmission struct {
-	Tag     []byte `cbor:"tag"`     // an encoded record.Signed of kind tag
-	Payload []byte `cbor:"payload"` // the age file
-}
 
 // readBody reads a request body of at most limit bytes. When the client
 // declares its length, the body is read into one buffer of that size,
@@ -104,7 +87,7 @@ func (c *Correspondence) handleSubmitPouch(w http.ResponseWriter, r *http.Reques
 		c.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "", "pouch larger than %d bytes", c.opt.MaxPayload))
 		return
 	}
-	var ps PouchSubmission
+	var ps api.PouchSubmission
 	if err := record.Unmarshal(b, &ps); err != nil {
 		c.fail(w, r, errorf(http.StatusBadRequest, "send a CBOR map {tag, payload}", "pouch submission: %v", err))
 		return
@@ -120,7 +103,7 @@ func (c *Correspondence) handleSubmitPouch(w http.ResponseWriter, r *http.Reques
 // Submit checks the signed record b (with payload, for a tag) against the
 // directory as of now, has the store sequence it, and applies it. hr, if
 // not nil, is the HTTP request, for rate limiting.
-func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http.Request) (*Accepted, error) {
+func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http.Request) (*api.Accepted, error) {
 	// Tags and custody records are verified by package letter, which
 	// checks their bodies too: each signature is verified once. A record
 	// that comes with a payload can only be a tag, so it is parsed once,
@@ -177,7 +160,7 @@ func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http
 
 // submit checks and appends s, whose encoding is b; pre is package
 // letter's verified view of a tag or custody record.
-func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record.Record, b []byte, pre any, payload []byte) (*Accepted, error) {
+func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record.Record, b []byte, pre any, payload []byte) (*api.Accepted, error) {
 	id := s.ID()
 	// A replay is named as such, before any other rule could refuse it
 	// for a less telling reason. Append refuses duplicates too, so a tag,
@@ -229,7 +212,7 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 			// The check passed under the same lock: this cannot happen.
 			c.log.Error("directory record accepted but not applied", "index", sq.Index, "err", err)
 		}
-		return &Accepted{ID: id, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+		return &api.Accepted{ID: id, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
 	}
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
@@ -254,7 +237,7 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 	if err != nil {
 		return nil, err
 	}
-	return &Accepted{ID: id, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+	return &api.Accepted{ID: id, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
 }
 
 func (c *Correspondence) nowPos() directory.Pos {
@@ -273,7 +256,7 @@ func (c *Correspondence) append(ctx context.Context, e *store.Entry) (store.Sequ
 }
 
 // SPEC: spec/api.md#tag
-func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload []byte) (*Accepted, error) {
+func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload []byte) (*api.Accepted, error) {
 	digest := letter.PayloadDigest(payload) // before the lock
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
@@ -325,15 +308,15 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 }
 
 // tagAppended records an appended tag's pouch and wakes its inbox streams.
-func (c *Correspondence) tagAppended(e *store.Entry, r *record.Record, st *letter.SignedTag, sq store.Sequenced) *Accepted {
+func (c *Correspondence) tagAppended(e *store.Entry, r *record.Record, st *letter.SignedTag, sq store.Sequenced) *api.Accepted {
 	pos := directory.Pos{Index: sq.Index, Time: sq.Time}
 	c.addPouch(&pouchState{ID: e.ID, From: r.By[0], Tag: st.Tag, Pos: pos, Sealed: e.Parties})
 	c.notifyPouch(e.ID)
-	return &Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}
+	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}
 }
 
 // SPEC: spec/api.md#custody
-func (c *Correspondence) submitCustody(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry, sc *letter.SignedCustody) (*Accepted, error) {
+func (c *Correspondence) submitCustody(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry, sc *letter.SignedCustody) (*api.Accepted, error) {
 	b := sc.Custody
 	c.custodyMu.Lock()
 	defer c.custodyMu.Unlock()
@@ -389,11 +372,11 @@ func (c *Correspondence) submitCustody(ctx context.Context, s *record.Signed, r 
 	p.Custody = append(p.Custody, custodyStep{ID: e.ID, Pos: directory.Pos{Index: sq.Index, Time: sq.Time}, Hop: hop})
 	c.pmu.Unlock()
 	c.notifyPouch(b.Pouch)
-	return &Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
 }
 
 // SPEC: spec/api.md#publish
-func (c *Correspondence) submitPublish(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry) (*Accepted, error) {
+func (c *Correspondence) submitPublish(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry) (*api.Accepted, error) {
 	b, err := parsePublish(r)
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "", "%v", err)
@@ -424,7 +407,7 @@ func (c *Correspondence) submitPublish(ctx context.Context, s *record.Signed, r 
 	c.pmu.Lock()
 	c.published[b.Record] = e.ID
 	c.pmu.Unlock()
-	return &Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
 }
 
 func (c *Correspondence) pouch(id record.ID) (*pouchState, bool) {

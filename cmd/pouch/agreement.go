@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"pouch.dev/agreement"
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/record"
-	"pouch.dev/server"
 	"pouch.dev/tlog"
 )
 
@@ -349,9 +349,9 @@ func printStatus(w io.Writer, st *agreement.Status, tl *agreement.Timeline, lr *
 // The log's key is taken from the server (trust on first use).
 type logReader struct {
 	c    *client.Client
-	info server.LogInfo
+	info api.LogInfo
 	v    *tlog.Verifier
-	keys map[record.Handle][]server.KeyView
+	keys map[record.Handle][]api.KeyView
 }
 
 // entriesPerBundle is the width of a full C2SP entry bundle.
@@ -362,7 +362,7 @@ func newLogReader(ctx context.Context, cf *clientFlags) (*logReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	var info server.LogInfo
+	var info api.LogInfo
 	if err := getJSON(ctx, c.URL+"/v1/log", &info); err != nil {
 		return nil, err
 	}
@@ -370,7 +370,7 @@ func newLogReader(ctx context.Context, cf *clientFlags) (*logReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the server's log key: %w", err)
 	}
-	return &logReader{c: c, info: info, v: v, keys: map[record.Handle][]server.KeyView{}}, nil
+	return &logReader{c: c, info: info, v: v, keys: map[record.Handle][]api.KeyView{}}, nil
 }
 
 func getJSON(ctx context.Context, url string, v any) error {
@@ -415,7 +415,7 @@ func (lr *logReader) history(ctx context.Context, id record.ID, head record.Kind
 	var ids []record.ID
 	var err error
 	if head == record.KindStatement {
-		var v *server.StatementView
+		var v *api.StatementView
 		if v, err = lr.c.Statement(ctx, id, -1); err == nil {
 			ids = append(ids, id)
 			for _, s := range v.Signatories {
@@ -423,7 +423,7 @@ func (lr *logReader) history(ctx context.Context, id record.ID, head record.Kind
 			}
 		}
 	} else {
-		var v *server.AgreementView
+		var v *api.AgreementView
 		if v, err = lr.c.Agreement(ctx, id); err == nil {
 			ids = append(ids, id)
 			for _, a := range v.Actions {

@@ -13,11 +13,11 @@ import (
 	"filippo.io/age"
 
 	"pouch.dev/agreement/jcpoa"
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/internal/scenario"
 	"pouch.dev/keys"
 	"pouch.dev/record"
-	"pouch.dev/server"
 )
 
 // agreementWorld starts an in-process server, admits the offices of the
@@ -72,7 +72,7 @@ func admitKey(t *testing.T, c *client.Client, regs map[string]*client.Identity, 
 // record submitted so far.
 func waitIntegrated(t *testing.T, w *scenario.World) {
 	t.Helper()
-	var info server.LogInfo
+	var info api.LogInfo
 	for i := 0; i < 100; i++ {
 		b, err := getBytes(context.Background(), w.URL+"/v1/log")
 		if err != nil {
@@ -164,7 +164,7 @@ func TestAgreementWriteCLI(t *testing.T) {
   "force": {}
 }`), 0o644)
 	out := offMust(t, env, "agreement", "register", "--as", "zz/fm", "--json", filepath.Join(dir, "ag.json"), filepath.Join(dir, "text.txt"))
-	var acc struct{ Accepted server.Accepted }
+	var acc struct{ Accepted api.Accepted }
 	if err := json.Unmarshal([]byte(out), &acc); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

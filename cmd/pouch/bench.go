@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"pouch.dev/keys"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -18,11 +17,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"pouch.dev/api"
+	"pouch.dev/keys"
+
 	"pouch.dev/client"
 	"pouch.dev/internal/scenario"
 	"pouch.dev/letter"
 	"pouch.dev/record"
-	"pouch.dev/server"
 )
 
 func init() {
@@ -65,7 +66,7 @@ func runBench(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 || *n < 1 || *workers < 1 || *streams < 0 || *batch < 1 || *batch > server.MaxPouchBatch {
+	if len(pos) > 0 || *n < 1 || *workers < 1 || *streams < 0 || *batch < 1 || *batch > api.MaxPouchBatch {
 		return usagef("", "bench takes no arguments and positive counts")
 	}
 	bg, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -161,9 +162,9 @@ func runBench(ctx *cmdContext, args []string) error {
 				fmt.Fprintf(ctx.stderr, "pouch: bench: %v\n", err)
 			}
 		} else {
-			subs := make([]server.PouchSubmission, len(ps))
+			subs := make([]api.PouchSubmission, len(ps))
 			for i, p := range ps {
-				subs[i] = server.PouchSubmission{Tag: p.Sealed.Tag.Signed.Marshal(), Payload: p.Payload}
+				subs[i] = api.PouchSubmission{Tag: p.Sealed.Tag.Signed.Marshal(), Payload: p.Payload}
 			}
 			res, err := w.Client.SubmitPouches(bg, subs)
 			if err != nil {
@@ -347,7 +348,7 @@ func benchStreams(bg context.Context, ctx *cmdContext, n int) error {
 		go func(i int) {
 			once := sync.OnceFunc(func() { <-sem; wg.Done() })
 			defer once()
-			c.Follow(sctx, ps[i%len(ps)], func([]server.InboxItem) error {
+			c.Follow(sctx, ps[i%len(ps)], func([]api.InboxItem) error {
 				open.Add(1)
 				once()
 				return nil

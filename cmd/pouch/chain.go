@@ -8,9 +8,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"pouch.dev/api"
 	"pouch.dev/keys"
 	"pouch.dev/record"
-	"pouch.dev/server"
 	"pouch.dev/tlog"
 )
 
@@ -73,7 +73,7 @@ func runVerifyOnline(ctx *cmdContext, args []string) error {
 		if err != nil {
 			return err
 		}
-		var info server.LogInfo
+		var info api.LogInfo
 		err = json.NewDecoder(resp.Body).Decode(&info)
 		resp.Body.Close()
 		if err != nil {

@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"strings"
 
-	"pouch.dev/server"
+	"pouch.dev/api"
 )
 
 func init() {
@@ -55,7 +55,7 @@ func runInbox(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	print := func(items []server.InboxItem) error {
+	print := func(items []api.InboxItem) error {
 		for _, it := range items {
 			if *awaiting && !it.Awaiting {
 				continue
@@ -87,7 +87,7 @@ func runInbox(ctx *cmdContext, args []string) error {
 	return apiError(err)
 }
 
-func printItem(w io.Writer, it server.InboxItem) {
+func printItem(w io.Writer, it api.InboxItem) {
 	mark := " "
 	if it.Awaiting {
 		mark = "*"

@@ -20,11 +20,11 @@ import (
 
 	"golang.org/x/term"
 
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/letter"
 	"pouch.dev/line"
 	"pouch.dev/record"
-	"pouch.dev/server"
 )
 
 func init() {
@@ -579,7 +579,7 @@ func (s *lineSession) signCustody(ctx context.Context, cl *client.Client, call, 
 	default:
 		return fmt.Sprintf("pouch %s awaits %s, not %s; no custody signed", pouch.Short(), pv.Next, s.me)
 	}
-	var a *server.Accepted
+	var a *api.Accepted
 	if deliver {
 		a, err = cl.Deliver(ctx, s.id, pouch, over)
 	} else {

@@ -6,10 +6,10 @@ import (
 	"os"
 	"strings"
 
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/letter"
 	"pouch.dev/record"
-	"pouch.dev/server"
 )
 
 var errDryRun = fmt.Errorf("dry run: nothing sealed or sent")
@@ -116,7 +116,7 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	show := func(rs []server.ReaderView) error {
+	show := func(rs []api.ReaderView) error {
 		if !*cf.json {
 			var who []string
 			for _, r := range rs {

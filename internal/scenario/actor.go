@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/directory"
 	"pouch.dev/letter"
 	"pouch.dev/record"
-	"pouch.dev/server"
 )
 
 // GrantSpec describes a grant an actor makes.
@@ -56,8 +56,8 @@ func (a *Actor) Grant(ctx context.Context, g GrantSpec) (record.ID, error) {
 
 // Send seals and sends a letter, printing who will be able to open it.
 func (a *Actor) Send(ctx context.Context, l *client.Letter) (*client.Sent, error) {
-	var readers []server.ReaderView
-	s, err := a.w.Client.Send(ctx, a.ID, l, func(rs []server.ReaderView) error { readers = rs; return nil })
+	var readers []api.ReaderView
+	s, err := a.w.Client.Send(ctx, a.ID, l, func(rs []api.ReaderView) error { readers = rs; return nil })
 	if err != nil {
 		return nil, a.w.Report.Fail("%s could not send to %s: %v", a.Handle(), l.To, err)
 	}
@@ -65,7 +65,7 @@ func (a *Actor) Send(ctx context.Context, l *client.Letter) (*client.Sent, error
 	return s, nil
 }
 
-func (a *Actor) reportSent(s *client.Sent, l *client.Letter, verb string, readers []server.ReaderView) {
+func (a *Actor) reportSent(s *client.Sent, l *client.Letter, verb string, readers []api.ReaderView) {
 	route := ""
 	if len(l.Via) > 0 {
 		route = " via " + joinHandles(l.Via)
@@ -86,8 +86,8 @@ func (a *Actor) reportSent(s *client.Sent, l *client.Letter, verb string, reader
 
 // Reply replies to pouch on route via.
 func (a *Actor) Reply(ctx context.Context, pouch record.ID, l *client.Letter) (*client.Sent, error) {
-	var readers []server.ReaderView
-	s, err := a.w.Client.Reply(ctx, a.ID, pouch, l, func(rs []server.ReaderView) error { readers = rs; return nil })
+	var readers []api.ReaderView
+	s, err := a.w.Client.Reply(ctx, a.ID, pouch, l, func(rs []api.ReaderView) error { readers = rs; return nil })
 	if err != nil {
 		return nil, a.w.Report.Fail("%s could not reply to %s: %v", a.Handle(), pouch.Short(), err)
 	}

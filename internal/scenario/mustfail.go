@@ -5,11 +5,11 @@ import (
 	"errors"
 	"time"
 
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/directory"
 	"pouch.dev/letter"
 	"pouch.dev/record"
-	"pouch.dev/server"
 )
 
 // MustFail plays SCENARIO.md's "what must fail" cases that concern the
@@ -124,7 +124,7 @@ func MustFail(ctx context.Context, w *World) error {
 }
 
 // custody signs a custody record by hand and submits it.
-func (w *World) custody(ctx context.Context, by record.Handle, pouch record.ID, from record.Handle, delivered bool, onBehalf record.Handle) (*server.Accepted, error) {
+func (w *World) custody(ctx context.Context, by record.Handle, pouch record.ID, from record.Handle, delivered bool, onBehalf record.Handle) (*api.Accepted, error) {
 	cu := &letter.Custody{Pouch: pouch, From: from, Delivered: delivered, OnBehalf: onBehalf}
 	s, err := letter.SignCustody(cu, by, w.ID(by).Signing, record.NewSalt(), w.Clock.Now().UnixMilli(), w.Client.Origin)
 	if err != nil {

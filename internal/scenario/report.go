@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"pouch.dev/server"
+	"pouch.dev/api"
 )
 
 // A Report prints the timeline of a world for a person and counts the
@@ -41,7 +41,7 @@ func (r *Report) Note(format string, a ...any) {
 
 // Step prints an action by who and, if a is not nil, where the log put
 // the record.
-func (r *Report) Step(who, what string, a *server.Accepted) {
+func (r *Report) Step(who, what string, a *api.Accepted) {
 	line := fmt.Sprintf("  %-18s %s", who, what)
 	if a != nil {
 		line = fmt.Sprintf("%-78s [log #%d]", line, a.Index)

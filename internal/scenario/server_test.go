@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/directory"
 	"pouch.dev/letter"
@@ -63,8 +64,8 @@ func TestRebuild(t *testing.T) {
 	// The rebuilt directory still refuses what it refused.
 	cu := &letter.Custody{Pouch: pouch, From: "ru/duma-chair"}
 	s, _ := letter.SignCustody(cu, "ru/fm", w.ID("ru/fm").Signing, record.NewSalt(), time.Now().UnixMilli(), "")
-	if _, err := cl.Submit(c, s); !errors.Is(err, client.ErrForbidden) {
-		t.Fatalf("custody after delivery: %v", err)
+	if _, err := cl.Submit(c, s); !errors.Is(err, client.ErrForbidden) || !errors.Is(err, directory.ErrDelivered) {
+		t.Fatalf("custody after delivery: %v, want directory.ErrDelivered", err)
 	}
 }
 
@@ -78,8 +79,8 @@ func TestFollow(t *testing.T) {
 	}
 	fctx, cancel := context.WithCancel(c)
 	defer cancel()
-	got := make(chan server.InboxItem, 16)
-	go w.Client.Follow(fctx, w.ID("ru/duma-chair"), func(items []server.InboxItem) error {
+	got := make(chan api.InboxItem, 16)
+	go w.Client.Follow(fctx, w.ID("ru/duma-chair"), func(items []api.InboxItem) error {
 		for _, it := range items {
 			got <- it
 		}
@@ -145,10 +146,10 @@ func TestBatch(t *testing.T) {
 	a, b, d := seal(), seal(), seal()
 	tampered := append([]byte(nil), b.Payload...)
 	tampered[100] ^= 1
-	sub := func(s *client.Sent, payload []byte) server.PouchSubmission {
-		return server.PouchSubmission{Tag: s.Sealed.Tag.Signed.Marshal(), Payload: payload}
+	sub := func(s *client.Sent, payload []byte) api.PouchSubmission {
+		return api.PouchSubmission{Tag: s.Sealed.Tag.Signed.Marshal(), Payload: payload}
 	}
-	res, err := w.Client.SubmitPouches(c, []server.PouchSubmission{sub(a, a.Payload), sub(b, tampered), sub(a, a.Payload), sub(d, d.Payload)})
+	res, err := w.Client.SubmitPouches(c, []api.PouchSubmission{sub(a, a.Payload), sub(b, tampered), sub(a, a.Payload), sub(d, d.Payload)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestBatch(t *testing.T) {
 	}
 	// A replay of a committed pouch, next to a new one.
 	e := seal()
-	res, err = w.Client.SubmitPouches(c, []server.PouchSubmission{sub(e, e.Payload), sub(a, a.Payload)})
+	res, err = w.Client.SubmitPouches(c, []api.PouchSubmission{sub(e, e.Payload), sub(a, a.Payload)})
 	if err != nil {
 		t.Fatal(err)
 	}

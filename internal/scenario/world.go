@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/directory"
 	"pouch.dev/keys"
@@ -211,7 +213,7 @@ func (w *World) connect(ctx context.Context, url string) error {
 		return fmt.Errorf("reaching %s: %w", url, err)
 	}
 	defer resp.Body.Close()
-	var info server.LogInfo
+	var info api.LogInfo
 	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
 		return fmt.Errorf("%s/v1/log: %w", url, err)
 	}

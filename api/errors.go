@@ -1,0 +1,121 @@
+package api
+
+import (
+	"errors"
+
+	"pouch.dev/agreement"
+	"pouch.dev/directory"
+	"pouch.dev/internal/httpsig"
+	"pouch.dev/letter"
+	"pouch.dev/record"
+	"pouch.dev/store"
+)
+
+// A Code names the rule that refused a request. The server puts it in the
+// JSON error body (ErrorBody.Code); the client maps it back to the same
+// sentinel error (ErrorOf), so that errors.Is works across HTTP and a test
+// fails when the wrong rule refuses. Codes are stable: a code once
+// published keeps its meaning.
+//
+// SPEC: spec/api.md#errors
+type Code string
+
+// A refusal is one code, the sentinel error it stands for, and the HTTP
+// status it is answered with.
+type refusal struct {
+	code   Code
+	err    error
+	status int
+}
+
+// refusals is the table of codes, most specific first: CodeOf returns the
+// first whose sentinel the error matches.
+var refusals = []refusal{
+	// The log and the store.
+	{"replay", store.ErrDuplicate, 409},
+	{"agreement-replay", agreement.ErrReplayed, 409},
+	{"not-found", store.ErrNotFound, 404},
+
+	// The record's envelope.
+	{"too-large", record.ErrTooLarge, 413},
+	{"non-canonical", record.ErrNonCanonical, 400},
+	{"unknown-kind", record.ErrUnknownKind, 400},
+	{"unknown-version", record.ErrUnknownVersion, 400},
+	{"unknown-alg", record.ErrUnknownAlg, 400},
+	{"missing-signature", record.ErrMissingSig, 400},
+	{"bad-signature", record.ErrBadSignature, 400},
+
+	// Letters and pouches.
+	{"payload-mismatch", letter.ErrPayload, 400},
+	{"header-mismatch", letter.ErrHeaderMismatch, 400},
+	{"commitment", letter.ErrCommitment, 400},
+	{"not-a-tag", letter.ErrNotTag, 400},
+	{"malformed-letter", letter.ErrMalformedLetter, 400},
+
+	// The directory.
+	{"genesis", directory.ErrGenesis, 403},
+	{"key-revoked", directory.ErrKeyRevoked, 403},
+	{"key-not-current", directory.ErrKeyNotCurrent, 403},
+	{"unknown-principal", directory.ErrUnknownPrincipal, 403},
+	{"unknown-house", directory.ErrUnknownHouse, 403},
+	{"house-taken", directory.ErrHouseTaken, 403},
+	{"grant-expired", directory.ErrGrantExpired, 403},
+	{"grant-not-yet", directory.ErrGrantNotYet, 403},
+	{"grant-revoked", directory.ErrGrantRevoked, 403},
+	{"grant-scope", directory.ErrGrantScope, 403},
+	{"no-grant", directory.ErrNoGrant, 403},
+	{"delivered", directory.ErrDelivered, 403},
+	{"not-on-route", directory.ErrNotOnRoute, 403},
+	{"not-authorised", directory.ErrNotAuthorised, 403},
+	{"malformed-body", directory.ErrMalformedBody, 400},
+
+	// Agreements and statements.
+	{"agreement-unknown", agreement.ErrWrongAgreement, 404},
+	{"agreement-wrong-log", agreement.ErrWrongLog, 400},
+	{"agreement-private", agreement.ErrPrivate, 400},
+	{"agreement-bad-signature", agreement.ErrBadSignature, 400},
+	{"agreement-malformed", agreement.ErrMalformed, 400},
+	{"agreement-wrong-key", agreement.ErrWrongKey, 403},
+	{"agreement-not-authorised", agreement.ErrNotAuthorised, 403},
+	{"agreement-not-invited", agreement.ErrNotInvited, 403},
+	{"agreement-not-party", agreement.ErrNotParty, 403},
+	{"agreement-not-verifier", agreement.ErrNotVerifier, 403},
+	{"agreement-already-signed", agreement.ErrAlreadySigned, 422},
+	{"agreement-already-cosigned", agreement.ErrAlreadyCosigned, 422},
+	{"agreement-closed", agreement.ErrClosed, 422},
+	{"agreement-unknown-clause", agreement.ErrUnknownClause, 422},
+	{"agreement-bad-date", agreement.ErrBadDate, 422},
+	{"agreement-out-of-order", agreement.ErrOutOfOrder, 422},
+
+	// Request signatures.
+	{"unsigned", httpsig.ErrUnsigned, 401},
+	{"request-signature", httpsig.ErrBadSig, 401},
+	{"request-stale", httpsig.ErrStale, 401},
+	{"request-replay", httpsig.ErrReplay, 401},
+	{"request-malformed", httpsig.ErrMalform, 401},
+
+	// Generic: the record does not parse.
+	{"malformed-record", record.ErrMalformedRecord, 400},
+}
+
+// CodeOf returns the code of the first rule err matches (errors.Is), and
+// the status it is answered with; "" and 0 if it matches none.
+func CodeOf(err error) (Code, int) {
+	for _, r := range refusals {
+		if errors.Is(err, r.err) {
+			return r.code, r.status
+		}
+	}
+	return "", 0
+}
+
+// ErrorOf returns the sentinel error a code stands for, or nil for an
+// unknown code (a newer server's).
+func ErrorOf(c Code) error {
+	for _, r := range refusals {
+		if r.code == c {
+			return r.err
+		}
+	}
+	return nil
+}

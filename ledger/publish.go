@@ -1,0 +1,31 @@
+package ledger
+
+import (
+	"fmt"
+
+	"pouch.dev/record"
+)
+
+// A Publish is the body of a publish record: a party makes one of its
+// private records public. From then on the private record is served to
+// anyone, with its proof; nothing else is revealed.
+//
+// SPEC: spec/api.md#publish
+type Publish struct {
+	Record record.ID `cbor:"record"`
+}
+
+// ParsePublish decodes the body of a publish record, which is public.
+func ParsePublish(r *record.Record) (*Publish, error) {
+	if r.Kind != record.KindPublish {
+		return nil, fmt.Errorf("%w: a %s record is not a publish record", record.ErrMalformedRecord, r.Kind)
+	}
+	var b Publish
+	if err := r.DecodeBody(&b); err != nil {
+		return nil, err
+	}
+	if r.Private() {
+		return nil, fmt.Errorf("%w: a publish record is public (no salt)", record.ErrMalformedRecord)
+	}
+	return &b, nil
+}
