@@ -6,6 +6,7 @@ import (
 	"pouch.dev/agreement"
 	"pouch.dev/directory"
 	"pouch.dev/internal/httpsig"
+	"pouch.dev/ledger"
 	"pouch.dev/letter"
 	"pouch.dev/record"
 	"pouch.dev/store"
@@ -68,6 +69,17 @@ var refusals = []refusal{
 	{"not-on-route", directory.ErrNotOnRoute, 403},
 	{"not-authorised", directory.ErrNotAuthorised, 403},
 	{"malformed-body", directory.ErrMalformedBody, 400},
+
+	// The rules of pouches, custody, disclosure and publishing.
+	{"unknown-pouch", ledger.ErrUnknownPouch, 404},
+	{"wrong-holder", ledger.ErrWrongHolder, 403},
+	{"delivery-mark", ledger.ErrDeliveryMark, 403},
+	{"on-behalf", ledger.ErrOnBehalf, 403},
+	{"over-line", ledger.ErrOverLine, 403},
+	{"unknown-thread", ledger.ErrThread, 400},
+	{"not-a-party", ledger.ErrNotParty, 403},
+	{"published", ledger.ErrPublished, 409},
+	{"disclosure-key", ledger.ErrDisclosure, 403},
 
 	// Agreements and statements.
 	{"agreement-unknown", agreement.ErrWrongAgreement, 404},

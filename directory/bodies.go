@@ -116,7 +116,11 @@ type Grant struct {
 	Abilities []Ability     `cbor:"abilities"`
 	// Scope. Empty means any.
 	Counterparts []record.Handle `cbor:"counterparts,omitempty"` // for receive: senders; for carry: senders; for disclose: -
-	Thread       *record.ID      `cbor:"thread,omitempty"`       // a pouch or letter ID; its thread
+	Thread       *record.ID      `cbor:"thread,omitempty"`       // a pouch ID: that pouch and the replies in its thread
+	// Letter limits a disclose grant to the letter with this ID (its
+	// header's id, record.LetterIDSize bytes), which is what a disclosure
+	// shows: a disclose grant is judged by the disclosed header alone.
+	Letter []byte `cbor:"letter,omitempty"`
 	Purpose      string          `cbor:"purpose,omitempty"`      // for people: "special representative"
 	// Validity window, Unix milliseconds, against the log's sequencing
 	// time. NotAfter 0 means no expiry.
@@ -240,6 +244,12 @@ func (b *Grant) check() error {
 		if _, err := record.ParseHandle(string(c)); err != nil {
 			return fmt.Errorf("grant to %s: counterpart: %w", b.To, err)
 		}
+	}
+	if b.Letter != nil && len(b.Letter) != record.LetterIDSize {
+		return fmt.Errorf("grant to %s: letter ID of %d bytes, want %d", b.To, len(b.Letter), record.LetterIDSize)
+	}
+	if b.Letter != nil && (len(b.Abilities) != 1 || b.Abilities[0] != Disclose) {
+		return fmt.Errorf("grant to %s: a grant scoped to one letter is a disclose grant alone", b.To)
 	}
 	if len(b.Purpose) > MaxPurposeLen {
 		return fmt.Errorf("grant to %s: purpose longer than %d bytes", b.To, MaxPurposeLen)

@@ -12,8 +12,10 @@
 //   - whom a letter to an addressee must be sealed to (SealTo): the
 //     addressee and its current receive delegates for that sender and thread;
 //   - whether a principal may receive for, carry for or disclose for another
-//     (MayReceive, MayCarry, MayDisclose), and whether it may take custody of
-//     a pouch next (NextHop).
+//     (MayReceive, MayCarry, MayDisclose).
+//
+// The rules that combine these with a pouch's route (custody, delivery),
+// with disclosures and with the other kinds are package ledger's.
 //
 // The package does no I/O and keeps no clock: time comes from the log.
 //

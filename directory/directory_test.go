@@ -198,27 +198,23 @@ func TestGrantsAndRoute(t *testing.T) {
 	}
 
 	pouch := record.ID{1, 2, 3}
-	rt := Route{Pouch: pouch, From: "ir/leader", To: "ru/president", Via: []record.Handle{"ir/speaker"}, IDs: []record.ID{pouch}}
-	if _, err := w.d.NextHop(rt, nil, "ru/duma-chair", w.pos()); !errors.Is(err, ErrNotOnRoute) {
-		t.Fatalf("delegate before envoy: %v", err)
+	ids := []record.ID{pouch}
+	// Who may stand in for whom (the route itself is package ledger's).
+	if _, err := w.d.MayCarry("ru/duma-chair", "ir/speaker", "ir/leader", ids, w.pos()); !errors.Is(err, ErrNoGrant) {
+		t.Fatalf("carry without a grant: %v", err)
 	}
-	_, err = w.d.NextHop(rt, nil, "ir/fm", w.pos())
-	if !errors.Is(err, ErrNotOnRoute) || !strings.Contains(err.Error(), "ir/fm is not on the route of pouch") {
-		t.Fatalf("off route: %v", err)
+	if g, err := w.d.MayCarry("ir/speaker", "ir/speaker", "ir/leader", ids, w.pos()); err != nil || g != nil {
+		t.Fatalf("an envoy for itself: %v %v", g, err)
 	}
-	h1, err := w.d.NextHop(rt, nil, "ir/speaker", w.pos())
-	if err != nil || h1.Delivery {
-		t.Fatalf("envoy: %+v %v", h1, err)
+	if _, err := w.d.MayReceive("ru/fm", "ru/president", "ir/leader", ids, w.pos()); !errors.Is(err, ErrNoGrant) {
+		t.Fatalf("non-delegate receive: %v", err)
 	}
-	if _, err := w.d.NextHop(rt, []Hop{h1}, "ru/fm", w.pos()); !errors.Is(err, ErrNotOnRoute) {
-		t.Fatalf("non-delegate delivery: %v", err)
+	g, err := w.d.MayReceive("ru/duma-chair", "ru/president", "ir/leader", ids, w.pos())
+	if err != nil || g.ID != gid {
+		t.Fatalf("delegate receive: %+v %v", g, err)
 	}
-	h2, err := w.d.NextHop(rt, []Hop{h1}, "ru/duma-chair", w.pos())
-	if err != nil || !h2.Delivery || h2.As != "ru/president" || h2.Grant.ID != gid {
-		t.Fatalf("delegate delivery: %+v %v", h2, err)
-	}
-	if _, err := w.d.NextHop(rt, []Hop{h1, h2}, "ru/president", w.pos()); !errors.Is(err, ErrDelivered) {
-		t.Fatalf("after delivery: %v", err)
+	if _, err := w.d.MayReceive("ru/duma-chair", "ru/president", "ir/fm", ids, w.pos()); !errors.Is(err, ErrGrantScope) {
+		t.Fatalf("delegate receive from another sender: %v", err)
 	}
 
 	// After expiry the delegate is no longer sealed to and may not deliver.
@@ -226,32 +222,51 @@ func TestGrantsAndRoute(t *testing.T) {
 	if rs, _ := w.d.SealTo("ru/president", "ir/leader", nil, w.pos()); len(rs) != 1 {
 		t.Fatalf("SealTo after expiry: %+v", rs)
 	}
-	_, err = w.d.NextHop(rt, []Hop{h1}, "ru/duma-chair", w.pos())
+	_, err = w.d.MayReceive("ru/duma-chair", "ru/president", "ir/leader", ids, w.pos())
 	if !errors.Is(err, ErrGrantExpired) || !strings.Contains(err.Error(), "expired at "+until.Format(time.RFC3339)) {
 		t.Fatalf("expired: %v", err)
 	}
 
-	// Revocation.
+	// A disclose grant is judged by the letter's own header: its letter
+	// ID, or its thread for a reply.
 	w.now = time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC)
-	g2 := w.grant("ir/leader", "ir/speaker", Grant{Abilities: []Ability{Disclose}, Thread: &pouch})
-	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", []record.ID{pouch}, w.pos()); err != nil {
+	letterA, letterB := make([]byte, record.LetterIDSize), make([]byte, record.LetterIDSize)
+	letterA[0], letterB[0] = 'a', 'b'
+	gl := w.grant("ir/leader", "ir/speaker", Grant{Abilities: []Ability{Disclose}, Letter: letterA})
+	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", letterA, nil, w.pos()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", []record.ID{{9}}, w.pos()); !errors.Is(err, ErrGrantScope) {
+	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", letterB, &pouch, w.pos()); !errors.Is(err, ErrGrantScope) {
+		t.Fatalf("another letter: %v", err)
+	}
+	w.idx++
+	s, r := w.sign(record.KindGrantRevoke, false, &GrantRevoke{Grant: gl}, []record.Handle{"ir/leader"}, w.ps["ir/leader"].key)
+	w.must(s, r)
+
+	// Revocation.
+	// Revocation.
+	g2 := w.grant("ir/leader", "ir/speaker", Grant{Abilities: []Ability{Disclose}, Thread: &pouch})
+	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", letterB, &pouch, w.pos()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", letterB, &record.ID{9}, w.pos()); !errors.Is(err, ErrGrantScope) {
 		t.Fatalf("other thread: %v", err)
 	}
-	s, r := w.sign(record.KindGrantRevoke, false, &GrantRevoke{Grant: g2}, []record.Handle{"ir/speaker"}, w.ps["ir/speaker"].key)
+	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", letterB, nil, w.pos()); !errors.Is(err, ErrGrantScope) {
+		t.Fatalf("a thread's first letter under a grant for the thread's replies: %v", err)
+	}
+	s, r = w.sign(record.KindGrantRevoke, false, &GrantRevoke{Grant: g2}, []record.Handle{"ir/speaker"}, w.ps["ir/speaker"].key)
 	if err := w.apply(s, r); !errors.Is(err, ErrNotAuthorised) {
 		t.Fatalf("revoke by grantee: %v", err)
 	}
 	w.idx++ // another record
 	s, r = w.sign(record.KindGrantRevoke, false, &GrantRevoke{Grant: g2}, []record.Handle{"ir/leader"}, w.ps["ir/leader"].key)
 	w.must(s, r)
-	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", []record.ID{pouch}, w.pos()); !errors.Is(err, ErrGrantRevoked) {
+	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", letterB, &pouch, w.pos()); !errors.Is(err, ErrGrantRevoked) {
 		t.Fatalf("revoked grant: %v", err)
 	}
 	// Before the revocation, it was valid: history is kept.
-	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", []record.ID{pouch}, Pos{Index: w.idx - 2, Time: w.now}); err != nil {
+	if _, err := w.d.MayDisclose("ir/speaker", "ir/leader", letterB, &pouch, Pos{Index: w.idx - 2, Time: w.now}); err != nil {
 		t.Fatalf("before revocation: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -95,14 +96,54 @@ func (d *Directory) MayCarry(p, envoy, sender record.Handle, ids []record.ID, po
 }
 
 // MayDisclose reports whether p may disclose sections of a letter by
-// author with ID letter (or in thread ids), at pos.
+// author, at pos, judged by what the letter's signed header carries: its
+// letter ID, and its thread (the thread's first pouch) if it is a reply. A
+// disclose grant scoped to a letter covers that letter; one scoped to a
+// thread covers the replies in that thread. Nothing a discloser merely
+// claims (such as the pouch the letter came in) widens it.
 //
 // SPEC: spec/directory.md#disclose
-func (d *Directory) MayDisclose(p, author record.Handle, ids []record.ID, pos Pos) (*GrantEntry, error) {
+func (d *Directory) MayDisclose(p, author record.Handle, letter []byte, thread *record.ID, pos Pos) (*GrantEntry, error) {
 	if p == author {
 		return nil, nil
 	}
-	return d.find(p, author, Disclose, "", ids, pos)
+	var last error
+	for _, g := range d.granted[p] {
+		if g.From != author || !g.Grant.Has(Disclose) {
+			continue
+		}
+		if err := g.validAt(pos); err != nil {
+			if g.Pos.Index < pos.Index {
+				last = err
+			}
+			continue
+		}
+		if err := g.coversLetter(letter, thread); err != nil {
+			last = err
+			continue
+		}
+		return g, nil
+	}
+	if ge, ok := last.(*GrantError); ok {
+		ge.Ability = Disclose
+		return nil, ge
+	}
+	return nil, &GrantError{Grantee: p, Grantor: author, Ability: Disclose, Reason: ErrNoGrant}
+}
+
+// coversLetter reports whether a disclose grant's scope includes the
+// letter with ID letter in thread (nil for a thread's first letter).
+func (g *GrantEntry) coversLetter(letter []byte, thread *record.ID) error {
+	e := &GrantError{Grantee: g.Grant.To, Grantor: g.From, Grant: g.ID, Reason: ErrGrantScope}
+	if g.Grant.Letter != nil && !bytes.Equal(g.Grant.Letter, letter) {
+		e.Detail = fmt.Sprintf("it covers only letter %x", g.Grant.Letter)
+		return e
+	}
+	if g.Grant.Thread != nil && (thread == nil || *thread != *g.Grant.Thread) {
+		e.Detail = fmt.Sprintf("it covers only the replies in thread %s", g.Grant.Thread.Short())
+		return e
+	}
+	return nil
 }
 
 // A Reader is one principal a letter is sealed to, with why.
@@ -159,61 +200,4 @@ func (d *Directory) SealTo(addressee, sender record.Handle, ids []record.ID, pos
 	}
 	rs := []Reader{{Handle: addressee, Recipient: k.Recipient, Key: k, Role: "addressee"}}
 	return append(rs, d.ReceiveDelegates(addressee, sender, ids, pos)...), nil
-}
-
-// A Route is what the directory needs of a pouch's tag to judge custody.
-type Route struct {
-	Pouch record.ID
-	From  record.Handle // the sender
-	To    record.Handle // the addressee
-	Via   []record.Handle
-	IDs   []record.ID // the pouch's ID and its thread's root, for grant scope
-}
-
-// A Hop is one accepted custody step.
-type Hop struct {
-	By       record.Handle // who took custody
-	As       record.Handle // the route position: an envoy, or the addressee for a delivery
-	Delivery bool
-	Grant    *GrantEntry // the carry or receive grant relied upon, if any
-}
-
-// NextHop reports whether by may take custody of the pouch on rt next,
-// after the hops done, at pos: the envoys of rt.Via in order (or their carry
-// delegates), then delivery by the addressee or a receive delegate "on
-// behalf of" the addressee.
-//
-// SPEC: spec/directory.md#custody
-func (d *Directory) NextHop(rt Route, done []Hop, by record.Handle, pos Pos) (Hop, error) {
-	if n := len(done); n > 0 && done[n-1].Delivery {
-		return Hop{}, &RouteError{Pouch: rt.Pouch, By: by, Reason: ErrDelivered}
-	}
-	if _, err := d.CurrentKey(by, pos.Index); err != nil {
-		return Hop{}, err
-	}
-	k := len(done)
-	if k < len(rt.Via) {
-		want := rt.Via[k]
-		g, err := d.MayCarry(by, want, rt.From, rt.IDs, pos)
-		if err == nil {
-			return Hop{By: by, As: want, Grant: g}, nil
-		}
-		if ge, ok := err.(*GrantError); ok && ge.Reason != ErrNoGrant {
-			return Hop{}, err
-		}
-		detail := fmt.Sprintf("the next holder is %s (envoy %d of %d)", want, k+1, len(rt.Via))
-		if by == rt.To || slices.Contains(rt.Via[k:], by) {
-			detail = fmt.Sprintf("it must pass %s first (envoy %d of %d)", want, k+1, len(rt.Via))
-		}
-		return Hop{}, &RouteError{Pouch: rt.Pouch, By: by, Reason: ErrNotOnRoute, Detail: detail}
-	}
-	g, err := d.MayReceive(by, rt.To, rt.From, rt.IDs, pos)
-	if err == nil {
-		return Hop{By: by, As: rt.To, Delivery: true, Grant: g}, nil
-	}
-	if ge, ok := err.(*GrantError); ok && ge.Reason != ErrNoGrant {
-		return Hop{}, err
-	}
-	return Hop{}, &RouteError{Pouch: rt.Pouch, By: by, Reason: ErrNotOnRoute,
-		Detail: fmt.Sprintf("only %s or its receive delegates may take delivery, and %s holds no receive grant from it", rt.To, by)}
 }

@@ -29,3 +29,20 @@ func ParsePublish(r *record.Record) (*Publish, error) {
 	}
 	return &b, nil
 }
+
+// CheckPublish checks that by may publish a private record whose parties
+// (those the record is served to) are parties: by must be one of them,
+// and the record must not be public already.
+//
+// SPEC: spec/api.md#publish
+func CheckPublish(target record.ID, parties []record.Handle, public bool, by record.Handle) error {
+	if public {
+		return fmt.Errorf("%w: record %s", ErrPublished, target.Short())
+	}
+	for _, p := range parties {
+		if p == by {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s is not a party to record %s and cannot publish it", ErrNotParty, by, target.Short())
+}

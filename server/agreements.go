@@ -63,15 +63,18 @@ func (c *Correspondence) submitAgreement(ctx context.Context, s *record.Signed, 
 	b := c.agreements
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	pos := c.nowPos()
-	if err := c.dir.Check(s, r, pos); err != nil {
-		return nil, err
-	}
-	// The record lands at an index at least this one: no directory record
-	// can come between (dirMu is held), and none of these kinds either.
-	ent := agreement.Entry{Signed: s, Index: max(pos.Index, b.next), Time: pos.Time.UnixMilli(), SigsChecked: true}
-	if err := b.reg.Check(ent); err != nil {
-		return nil, refusalError(err)
+	// Judged at the record's place and time of sequencing: no directory
+	// record can come between (dirMu is held), and none of these kinds
+	// either (b.mu is held).
+	e.Check = func(sq store.Sequenced) error {
+		if err := c.dir.Check(s, r, posOf(sq)); err != nil {
+			return err
+		}
+		ent := agreement.Entry{Signed: s, Index: sq.Index, Time: sq.Time.UnixMilli(), SigsChecked: true}
+		if err := b.reg.Check(ent); err != nil {
+			return refusalError(err)
+		}
+		return nil
 	}
 	e.Parties = r.By
 	e.Refs = agreement.Refs(r)
@@ -79,12 +82,11 @@ func (c *Correspondence) submitAgreement(ctx context.Context, s *record.Signed, 
 	if err != nil {
 		return nil, err
 	}
-	ent.Index, ent.Time = sq.Index, sq.Time.UnixMilli()
 	b.next = sq.Index + 1
+	ent := agreement.Entry{Signed: s, Index: sq.Index, Time: sq.Time.UnixMilli(), SigsChecked: true}
 	if err := b.reg.Apply(ent); err != nil {
-		// Checked under the same lock; only a co-signature checked just
-		// before a statement's closing day and logged just after it can
-		// get here. Every replay skips it, as the registry does.
+		// Checked at this very place under the same locks: this cannot
+		// happen.
 		c.log.Error("agreement record sequenced but refused on apply", "index", sq.Index, "kind", r.Kind, "err", err)
 	}
 	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil

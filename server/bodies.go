@@ -1,7 +1,6 @@
 package server
 
 import (
-	"pouch.dev/directory"
 	"pouch.dev/ledger"
 	"pouch.dev/letter"
 	"pouch.dev/record"
@@ -23,12 +22,3 @@ func parseCustody(b []byte) (*letter.SignedCustody, error) {
 }
 
 func parsePublish(r *record.Record) (*ledger.Publish, error) { return ledger.ParsePublish(r) }
-
-// route returns the directory's view of a pouch's route.
-func (p *pouchState) route() directory.Route {
-	ids := []record.ID{p.ID}
-	if p.Tag.Thread != nil {
-		ids = append(ids, *p.Tag.Thread)
-	}
-	return directory.Route{Pouch: p.ID, From: p.From, To: p.Tag.To, Via: p.Tag.Via, IDs: ids}
-}

@@ -19,7 +19,7 @@ import (
 	"pouch.dev/api"
 	"pouch.dev/directory"
 	"pouch.dev/internal/httpsig"
-	"pouch.dev/letter"
+	"pouch.dev/ledger"
 	"pouch.dev/line"
 	"pouch.dev/record"
 	"pouch.dev/store"
@@ -82,8 +82,10 @@ type Correspondence struct {
 	dirMu sync.RWMutex
 	dir   *directory.Directory
 
-	// custodyMu serialises custody records, so that hops apply in order.
-	custodyMu sync.Mutex
+	// custodyMu serialises custody records, so that hops apply in order;
+	// publishMu serialises publish records, so that a record is published
+	// once.
+	custodyMu, publishMu sync.Mutex
 
 	// agreements holds the agreements and statements (agreements.go).
 	agreements *agreementBook
@@ -99,26 +101,16 @@ type Correspondence struct {
 	metrics *corrMetrics
 }
 
-// A pouchState is what the server knows of one pouch: its tag and the
-// custody accepted so far.
+// A pouchState is what the server knows of one pouch: the rules' view of
+// it (its tag and the custody accepted so far) and who may read it.
 type pouchState struct {
-	ID      record.ID
-	From    record.Handle
-	Tag     *letter.Tag
-	Pos     directory.Pos
-	Sealed  []record.Handle // parties at submission: sender, addressee, envoys, delegates, readers
-	Hops    []directory.Hop
-	Custody []custodyStep
+	*ledger.Pouch
+	From   record.Handle   // the sender, Tag.From
+	Sealed []record.Handle // parties at submission: sender, addressee, envoys, delegates, readers
 }
 
-type custodyStep struct {
-	ID  record.ID
-	Pos directory.Pos
-	Hop directory.Hop
-}
-
-func (p *pouchState) delivered() bool {
-	return len(p.Hops) > 0 && p.Hops[len(p.Hops)-1].Delivery
+func newPouchState(p *ledger.Pouch, sealed []record.Handle) *pouchState {
+	return &pouchState{Pouch: p, From: p.Tag.From, Sealed: sealed}
 }
 
 // NewCorrespondence returns the API over opt.Store, rebuilding the
@@ -249,7 +241,7 @@ func (c *Correspondence) applyStored(s *record.Signed, r *record.Record, id reco
 		if err != nil {
 			return err
 		}
-		c.addPouch(&pouchState{ID: id, From: r.By[0], Tag: st.Tag, Pos: pos})
+		c.addPouch(newPouchState(ledger.NewPouch(st, pos), nil))
 	case r.Kind == record.KindCustody:
 		sc, err := parseCustody(s.Marshal())
 		if err != nil {
@@ -262,12 +254,11 @@ func (c *Correspondence) applyStored(s *record.Signed, r *record.Record, id reco
 		if p == nil {
 			return fmt.Errorf("custody of unknown pouch %s", b.Pouch.Short())
 		}
-		hop := directory.Hop{By: r.By[0], Delivery: b.Delivered, As: b.OnBehalf}
+		hop := ledger.Hop{By: r.By[0], Delivery: b.Delivered, As: b.OnBehalf}
 		if hop.As == "" {
 			hop.As = r.By[0]
 		}
-		p.Hops = append(p.Hops, hop)
-		p.Custody = append(p.Custody, custodyStep{ID: id, Pos: pos, Hop: hop})
+		p.Accept(id, pos, hop)
 	case r.Kind == record.KindPublish:
 		b, err := parsePublish(r)
 		if err != nil {
@@ -299,8 +290,7 @@ func (c *Correspondence) addPouch(p *pouchState) {
 func (c *Correspondence) sealedParties(p *pouchState) []record.Handle {
 	hs := []record.Handle{p.From, p.Tag.To}
 	hs = append(hs, p.Tag.Via...)
-	rt := p.route()
-	for _, d := range c.dir.ReceiveDelegates(p.Tag.To, p.From, rt.IDs, p.Pos) {
+	for _, d := range c.dir.ReceiveDelegates(p.Tag.To, p.From, p.ThreadIDs(), p.Pos) {
 		hs = append(hs, d.Handle)
 	}
 	slices.Sort(hs)
@@ -321,6 +311,18 @@ func errorf(status int, hint string, format string, a ...any) error {
 	return &apiError{status: status, err: fmt.Errorf(format, a...), hint: hint}
 }
 
+// A hinted error is a rule's error with a hint for the client; its status
+// and code are the rule's.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (e *hinted) Error() string { return e.err.Error() }
+func (e *hinted) Unwrap() error { return e.err }
+
+func withHint(err error, hint string) error { return &hinted{err: err, hint: hint} }
+
 // statusOf maps an error to an HTTP status, a hint and the code of the
 // rule that refused (api.CodeOf).
 func statusOf(err error) (int, string, api.Code) {
@@ -328,6 +330,10 @@ func statusOf(err error) (int, string, api.Code) {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae.status, ae.hint, code
+	}
+	var h *hinted
+	if errors.As(err, &h) && status != 0 {
+		return status, h.hint, code
 	}
 	switch {
 	case errors.Is(err, store.ErrDuplicate):

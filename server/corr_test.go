@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"pouch.dev/client"
 	"pouch.dev/directory"
 	"pouch.dev/record"

@@ -11,6 +11,7 @@ import (
 
 	"pouch.dev/api"
 	"pouch.dev/directory"
+	"pouch.dev/ledger"
 	"pouch.dev/record"
 )
 
@@ -64,7 +65,7 @@ func (c *Correspondence) notifyPouch(id record.ID) {
 		return
 	}
 	hs := append([]record.Handle{p.From, p.Tag.To}, p.Tag.Via...)
-	for _, d := range c.dir.ReceiveDelegates(p.Tag.To, p.From, p.route().IDs, c.nowPos()) {
+	for _, d := range c.dir.ReceiveDelegates(p.Tag.To, p.From, p.ThreadIDs(), c.nowPos()) {
 		hs = append(hs, d.Handle)
 	}
 	c.broker.publish(hs, id)
@@ -110,7 +111,7 @@ func (c *Correspondence) inbox(h record.Handle, pos directory.Pos, q inboxQuery)
 			if p.Tag.To != g.From {
 				continue
 			}
-			if _, err := c.dir.MayReceive(h, p.Tag.To, p.From, p.route().IDs, pos); err != nil && !slices.Contains(p.Sealed, h) {
+			if _, err := c.dir.MayReceive(h, p.Tag.To, p.From, p.ThreadIDs(), pos); err != nil && !slices.Contains(p.Sealed, h) {
 				continue
 			}
 			add(p, "delegate")
@@ -170,7 +171,7 @@ func parseInboxQuery(r *http.Request) (inboxQuery, error) {
 func (c *Correspondence) item(h record.Handle, p *pouchState, role string, pos directory.Pos) api.InboxItem {
 	it := api.InboxItem{PouchView: p.view(), Role: role}
 	if !it.Delivered {
-		_, err := c.dir.NextHop(p.route(), p.Hops, h, pos)
+		_, err := ledger.MayTakeNext(c.dir, p.Pouch, h, pos)
 		it.Awaiting = err == nil
 	}
 	return it
@@ -187,7 +188,7 @@ func (c *Correspondence) roleOf(h record.Handle, p *pouchState, pos directory.Po
 	case slices.Contains(p.Tag.Via, h):
 		return "envoy"
 	}
-	if _, err := c.dir.MayReceive(h, p.Tag.To, p.From, p.route().IDs, pos); err == nil || slices.Contains(p.Sealed, h) {
+	if _, err := c.dir.MayReceive(h, p.Tag.To, p.From, p.ThreadIDs(), pos); err == nil || slices.Contains(p.Sealed, h) {
 		return "delegate"
 	}
 	return ""

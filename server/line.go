@@ -5,10 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"net/http"
-	"slices"
 
-	"pouch.dev/directory"
-	"pouch.dev/letter"
 	"pouch.dev/line"
 	"pouch.dev/record"
 )
@@ -26,11 +23,12 @@ import (
 // SPEC: spec/line.md#call-record
 func init() {
 	RegisterKind(record.KindLine, KindRules{
-		Check: func(_ *directory.Directory, s *record.Signed, r *record.Record, _ directory.Pos) error {
-			if _, err := line.CheckCall(s, r); err != nil {
-				return fmt.Errorf("%w: %w", record.ErrMalformedRecord, err)
+		Verify: func(s *record.Signed, r *record.Record) (any, error) {
+			call, err := line.CheckCall(s, r)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", record.ErrMalformedRecord, err)
 			}
-			return nil
+			return call, nil
 		},
 		Refs: func(r *record.Record) []record.ID {
 			var b line.CallBody
@@ -81,42 +79,4 @@ func (c *Correspondence) newLineRelay() *line.Relay {
 // SPEC: spec/line.md#relay
 func (c *Correspondence) registerLine(mux *http.ServeMux) {
 	mux.Handle("GET /v1/line", c.newLineRelay())
-}
-
-// checkOverLine checks a custody record's over_line: it must name a call
-// record in the log, between the signer and the one it received the pouch
-// from, on which that one handed the pouch over.
-//
-// SPEC: spec/line.md#custody
-func (c *Correspondence) checkOverLine(ctx context.Context, b *letter.Custody, by record.Handle) error {
-	if b.OverLine == nil {
-		return nil
-	}
-	id := *b.OverLine
-	hint := "submit the call record (pouch line does) before the custody record that cites it"
-	e, err := c.st.Get(ctx, id)
-	if err != nil {
-		return errorf(http.StatusForbidden, hint, "custody of pouch %s cites line %s, which is not in the log", b.Pouch.Short(), id.Short())
-	}
-	if e.Kind != record.KindLine {
-		return errorf(http.StatusForbidden, "", "custody of pouch %s cites line %s, which is a %s record, not a call record", b.Pouch.Short(), id.Short(), e.Kind)
-	}
-	s, r, err := record.Parse(e.Signed)
-	if err != nil {
-		return err
-	}
-	call, err := line.CheckCall(s, r)
-	if err != nil {
-		return err
-	}
-	p := call.Body.Participants
-	if !slices.Contains(p, by) || !slices.Contains(p, b.From) {
-		return errorf(http.StatusForbidden, "", "custody of pouch %s by %s from %s cites a line between %s and %s", b.Pouch.Short(), by, b.From, p[0], p[1])
-	}
-	for _, h := range call.Body.Pouches {
-		if len(h.ID) == len(record.ID{}) && record.ID(h.ID) == b.Pouch && h.From == b.From {
-			return nil
-		}
-	}
-	return errorf(http.StatusForbidden, "", "custody of pouch %s cites line %s, on which %s handed over no such pouch", b.Pouch.Short(), id.Short(), b.From)
 }

@@ -70,7 +70,7 @@ func (c *Correspondence) mayRead(h record.Handle, e *store.Stored) bool {
 	}
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
-	_, err := c.dir.MayReceive(h, p.Tag.To, p.From, p.route().IDs, c.nowPos())
+	_, err := c.dir.MayReceive(h, p.Tag.To, p.From, p.ThreadIDs(), c.nowPos())
 	return err == nil
 }
 

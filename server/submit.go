@@ -11,7 +11,9 @@ import (
 	"pouch.dev/agreement"
 	"pouch.dev/api"
 	"pouch.dev/directory"
+	"pouch.dev/ledger"
 	"pouch.dev/letter"
+	"pouch.dev/line"
 	"pouch.dev/record"
 	"pouch.dev/store"
 )
@@ -22,9 +24,15 @@ import (
 // Every record, whatever its kind, is first checked by the directory: its
 // signers' keys must be current.
 type KindRules struct {
-	// Check, if set, says whether the record may be appended now. It is
-	// called with the directory locked for reading.
-	Check func(d *directory.Directory, s *record.Signed, r *record.Record, pos directory.Pos) error
+	// Verify, if set, checks what the record says that depends on no
+	// state (its body, signatures inside it) and returns its verified
+	// form for Check. It is called before any lock is taken.
+	Verify func(s *record.Signed, r *record.Record) (any, error)
+	// Check, if set, says whether the record, verified as v, may be
+	// appended at pos, its place and time of sequencing (package ledger's
+	// rules). It is called inside the store's transaction, with the
+	// directory locked for reading: it must be quick and must not block.
+	Check func(d *directory.Directory, v any, pos directory.Pos) error
 	// Parties, if set, lists who may read a private record of this kind
 	// (default: its signers).
 	Parties func(r *record.Record) []record.Handle
@@ -160,6 +168,13 @@ func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http
 
 // submit checks and appends s, whose encoding is b; pre is package
 // letter's verified view of a tag or custody record.
+//
+// The rules are package ledger's. Those that depend on time (a grant's
+// window, a statement's closing day) are judged at the record's time of
+// sequencing, the time its leaf commits to: the store calls each entry's
+// Check with the place and time it is about to give it (store.Entry.Check),
+// while this goroutine holds the locks that keep the state the rules read
+// from changing.
 func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record.Record, b []byte, pre any, payload []byte) (*api.Accepted, error) {
 	id := s.ID()
 	// A replay is named as such, before any other rule could refuse it
@@ -179,7 +194,7 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 	case record.KindTag:
 		return c.submitTag(ctx, s, r, e, pre.(*letter.SignedTag), payload)
 	case record.KindCustody:
-		return c.submitCustody(ctx, s, r, e, pre.(*letter.SignedCustody))
+		return c.submitCustody(ctx, r, e, pre.(*letter.SignedCustody))
 	case record.KindPublish:
 		return c.submitPublish(ctx, s, r, e)
 	}
@@ -189,10 +204,6 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 	if directory.IsDirectoryKind(r.Kind) {
 		c.dirMu.Lock()
 		defer c.dirMu.Unlock()
-		pos := c.nowPos()
-		if err := c.dir.Check(s, r, pos); err != nil {
-			return nil, err
-		}
 		switch r.Kind {
 		case record.KindGrant:
 			var g directory.Grant
@@ -204,27 +215,37 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 			e.Refs = []record.ID{g.Grant}
 			e.Parties = r.By
 		}
+		e.Check = func(sq store.Sequenced) error { return c.dir.Check(s, r, posOf(sq)) }
 		sq, err := c.append(ctx, e)
 		if err != nil {
 			return nil, err
 		}
-		if err := c.dir.Apply(s, r, directory.Pos{Index: sq.Index, Time: sq.Time}); err != nil {
-			// The check passed under the same lock: this cannot happen.
+		if err := c.dir.Apply(s, r, posOf(sq)); err != nil {
+			// The check passed at this very place, under the same lock:
+			// this cannot happen.
 			c.log.Error("directory record accepted but not applied", "index", sq.Index, "err", err)
 		}
 		return &api.Accepted{ID: id, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
 	}
-	c.dirMu.RLock()
-	defer c.dirMu.RUnlock()
-	pos := c.nowPos()
-	if err := c.dir.Check(s, r, pos); err != nil {
-		return nil, err
-	}
 	rules := kindRules[r.Kind]
-	if rules.Check != nil {
-		if err := rules.Check(c.dir, s, r, pos); err != nil {
+	var v any
+	if rules.Verify != nil {
+		var err error
+		if v, err = rules.Verify(s, r); err != nil {
 			return nil, err
 		}
+	}
+	c.dirMu.RLock()
+	defer c.dirMu.RUnlock()
+	e.Check = func(sq store.Sequenced) error {
+		pos := posOf(sq)
+		if err := c.dir.Check(s, r, pos); err != nil {
+			return err
+		}
+		if rules.Check != nil {
+			return rules.Check(c.dir, v, pos)
+		}
+		return nil
 	}
 	e.Parties = r.By
 	if rules.Parties != nil {
@@ -240,6 +261,13 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 	return &api.Accepted{ID: id, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
 }
 
+// posOf is the rules' view of a place in the log.
+func posOf(sq store.Sequenced) ledger.Pos { return ledger.Pos{Index: sq.Index, Time: sq.Time} }
+
+// nowPos is the place a record submitted now would get, as far as the
+// directory can tell (the directory does not change under dirMu), with
+// the server's clock: for the rules that depend on keys alone, and for
+// answers that are not records (the inbox's "awaiting").
 func (c *Correspondence) nowPos() directory.Pos {
 	return directory.Pos{Index: c.dir.Next(), Time: c.now().UTC()}
 }
@@ -272,7 +300,9 @@ func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *rec
 
 // checkTag checks a tag and its payload, whose SHA-256 is digest, against
 // the directory as of now and fills in e. The caller holds dirMu for
-// reading.
+// reading. A tag's rules depend on keys alone, which no record can change
+// while dirMu is held, so they are judged now, before the append (a batch
+// of tags is then one transaction).
 func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload []byte, digest [32]byte) error {
 	b := st.Tag
 	if payload == nil {
@@ -282,23 +312,13 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 		return errorf(http.StatusRequestEntityTooLarge, "", "payload of %d bytes (limit %d)", len(payload), c.opt.MaxPayload)
 	}
 	if err := b.CheckPayload(digest, uint64(len(payload))); err != nil {
-		return errorf(http.StatusBadRequest, "the payload was altered in transit, or the tag names another one", "%v", err)
+		return withHint(err, "the payload was altered in transit, or the tag names another one")
 	}
 	pos := c.nowPos()
-	if err := c.dir.Check(s, r, pos); err != nil {
+	if err := ledger.CheckTag(c.dir, st, pos, func(id record.ID) bool { _, ok := c.pouch(id); return ok }); err != nil {
 		return err
 	}
-	for _, h := range append([]record.Handle{b.To}, b.Via...) {
-		if _, err := c.dir.CurrentKey(h, pos.Index); err != nil {
-			return fmt.Errorf("route: %w", err)
-		}
-	}
-	if b.Thread != nil {
-		if _, ok := c.pouch(*b.Thread); !ok {
-			return errorf(http.StatusBadRequest, "", "thread %s is not a pouch of this log", b.Thread.Short())
-		}
-	}
-	p := &pouchState{ID: e.ID, From: r.By[0], Tag: b, Pos: pos}
+	p := newPouchState(ledger.NewPouch(st, pos), nil)
 	e.Parties = c.sealedParties(p)
 	e.Payload = payload
 	if b.Thread != nil {
@@ -309,57 +329,39 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 
 // tagAppended records an appended tag's pouch and wakes its inbox streams.
 func (c *Correspondence) tagAppended(e *store.Entry, r *record.Record, st *letter.SignedTag, sq store.Sequenced) *api.Accepted {
-	pos := directory.Pos{Index: sq.Index, Time: sq.Time}
-	c.addPouch(&pouchState{ID: e.ID, From: r.By[0], Tag: st.Tag, Pos: pos, Sealed: e.Parties})
+	c.addPouch(newPouchState(ledger.NewPouch(st, posOf(sq)), e.Parties))
 	c.notifyPouch(e.ID)
 	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}
 }
 
 // SPEC: spec/api.md#custody
-func (c *Correspondence) submitCustody(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry, sc *letter.SignedCustody) (*api.Accepted, error) {
+func (c *Correspondence) submitCustody(ctx context.Context, r *record.Record, e *store.Entry, sc *letter.SignedCustody) (*api.Accepted, error) {
 	b := sc.Custody
+	var cited *ledger.Cited
+	if b.OverLine != nil {
+		cited = c.cite(ctx, *b.OverLine)
+	}
 	c.custodyMu.Lock()
 	defer c.custodyMu.Unlock()
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
 	p, ok := c.pouch(b.Pouch)
 	if !ok {
-		return nil, errorf(http.StatusNotFound, "", "pouch %s is not in the log", b.Pouch.Short())
+		return nil, fmt.Errorf("%w: pouch %s", ledger.ErrUnknownPouch, b.Pouch.Short())
 	}
-	pos := c.nowPos()
-	if err := c.dir.Check(s, r, pos); err != nil {
-		return nil, err
-	}
+	// Custody records are serialised (custodyMu): the pouch's chain
+	// cannot grow under this one.
 	c.pmu.RLock()
-	done := slices.Clone(p.Hops)
+	snap := p.Pouch.Clone()
+	sealed := p.Sealed
 	c.pmu.RUnlock()
+	var hop ledger.Hop
+	e.Check = func(sq store.Sequenced) (err error) {
+		hop, err = ledger.CheckCustody(c.dir, snap, sc, posOf(sq), cited)
+		return err
+	}
 	by := r.By[0]
-	hop, err := c.dir.NextHop(p.route(), done, by, pos)
-	if err != nil {
-		return nil, err
-	}
-	prev := p.From
-	if len(done) > 0 {
-		prev = done[len(done)-1].By
-	}
-	if b.From != prev {
-		return nil, errorf(http.StatusForbidden, fmt.Sprintf("name %s as the one you received it from", prev),
-			"custody of pouch %s: %s says it received it from %s, but %s holds it", b.Pouch.Short(), by, b.From, prev)
-	}
-	switch {
-	case hop.Delivery && !b.Delivered:
-		return nil, errorf(http.StatusForbidden, "sign a delivery (pouch deliver)", "the next custody of pouch %s is its delivery to %s", b.Pouch.Short(), p.Tag.To)
-	case !hop.Delivery && b.Delivered:
-		return nil, errorf(http.StatusForbidden, "", "pouch %s cannot be delivered yet: envoy %s has not carried it", b.Pouch.Short(), hop.As)
-	case by != hop.As && b.OnBehalf != hop.As:
-		return nil, errorf(http.StatusForbidden, fmt.Sprintf("sign on behalf of %s", hop.As), "%s stands in for %s, so the record must say on_behalf %s", by, hop.As, hop.As)
-	case by == hop.As && b.OnBehalf != "" && b.OnBehalf != by:
-		return nil, errorf(http.StatusForbidden, "", "%s takes custody for itself, not on behalf of %s", by, b.OnBehalf)
-	}
-	if err := c.checkOverLine(ctx, b, by); err != nil {
-		return nil, err
-	}
-	e.Parties = append(slices.Clone(p.Sealed), by)
+	e.Parties = append(slices.Clone(sealed), by)
 	slices.Sort(e.Parties)
 	e.Parties = slices.Compact(e.Parties)
 	e.Refs = []record.ID{b.Pouch}
@@ -368,37 +370,50 @@ func (c *Correspondence) submitCustody(ctx context.Context, s *record.Signed, r 
 		return nil, err
 	}
 	c.pmu.Lock()
-	p.Hops = append(p.Hops, hop)
-	p.Custody = append(p.Custody, custodyStep{ID: e.ID, Pos: directory.Pos{Index: sq.Index, Time: sq.Time}, Hop: hop})
+	p.Accept(e.ID, posOf(sq), hop)
 	c.pmu.Unlock()
 	c.notifyPouch(b.Pouch)
 	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+}
+
+// cite returns the record id as the log holds it, for a custody record's
+// over_line; nil if the log holds none.
+func (c *Correspondence) cite(ctx context.Context, id record.ID) *ledger.Cited {
+	e, err := c.st.Get(ctx, id)
+	if err != nil {
+		return nil
+	}
+	ct := &ledger.Cited{ID: id, Kind: e.Kind, Pos: posOf(e.Sequenced)}
+	if e.Kind == record.KindLine {
+		if s, r, err := record.Parse(e.Signed); err == nil {
+			ct.Call, _ = line.CheckCall(s, r)
+		}
+	}
+	return ct
 }
 
 // SPEC: spec/api.md#publish
 func (c *Correspondence) submitPublish(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry) (*api.Accepted, error) {
 	b, err := parsePublish(r)
 	if err != nil {
-		return nil, errorf(http.StatusBadRequest, "", "%v", err)
+		return nil, err
 	}
 	target, err := c.st.Get(ctx, b.Record)
 	if err != nil {
 		return nil, fmt.Errorf("publish: record %s: %w", b.Record.Short(), err)
 	}
+	// Publishing is serialised, so that one record is published once.
+	c.publishMu.Lock()
+	defer c.publishMu.Unlock()
 	c.pmu.RLock()
 	_, done := c.published[b.Record]
 	c.pmu.RUnlock()
-	if target.Public || done {
-		return nil, errorf(http.StatusConflict, "", "record %s is public already", b.Record.Short())
+	if err := ledger.CheckPublish(b.Record, target.Parties, target.Public || done, r.By[0]); err != nil {
+		return nil, err
 	}
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
-	if err := c.dir.Check(s, r, c.nowPos()); err != nil {
-		return nil, err
-	}
-	if !slices.Contains(target.Parties, r.By[0]) {
-		return nil, errorf(http.StatusForbidden, "", "%s is not a party to record %s and cannot publish it", r.By[0], b.Record.Short())
-	}
+	e.Check = func(sq store.Sequenced) error { return c.dir.Check(s, r, posOf(sq)) }
 	e.Refs = []record.ID{b.Record}
 	sq, err := c.append(ctx, e)
 	if err != nil {

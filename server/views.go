@@ -40,16 +40,12 @@ func grantView(g *directory.GrantEntry) api.GrantView {
 // view returns p's view; the caller holds pmu for reading.
 func (p *pouchState) view() api.PouchView {
 	v := api.PouchView{ID: p.ID, From: p.From, To: p.Tag.To, Via: p.Tag.Via, Letter: p.Tag.ID.String(), Thread: p.Tag.Thread, Size: p.Tag.Size,
-		Index: p.Pos.Index, Time: p.Pos.Time, Custody: []api.HopView{}, Delivered: p.delivered()}
+		Index: p.Pos.Index, Time: p.Pos.Time, Custody: []api.HopView{}, Delivered: p.Delivered()}
 	for _, c := range p.Custody {
 		v.Custody = append(v.Custody, api.HopView{ID: c.ID, By: c.Hop.By, As: c.Hop.As, Delivery: c.Hop.Delivery, Index: c.Pos.Index, Time: c.Pos.Time})
 	}
 	if !v.Delivered {
-		if k := len(p.Hops); k < len(p.Tag.Via) {
-			v.Next = p.Tag.Via[k]
-		} else {
-			v.Next = p.Tag.To
-		}
+		v.Next, _ = p.Next()
 	}
 	return v
 }

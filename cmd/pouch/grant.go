@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
 
+	"pouch.dev/client"
 	"pouch.dev/directory"
 	"pouch.dev/record"
 )
@@ -21,8 +23,10 @@ abilities receive (letters to you are sealed to them too, and they may sign
 delivery on your behalf), carry (they may take custody in your place where
 you are an envoy) and disclose (they may publish sections of your letters).
 --from limits receive and carry to letters from those senders; --thread to
-one pouch and its replies; --for or --until bound the validity. Grants are
-public unless --private.
+one pouch and its replies; --letter limits disclose to one letter (its
+letter ID, or the ID of the pouch it travelled in, which the author can
+read); --for or --until bound the validity. Grants are public unless
+--private.
 
 Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
 
@@ -41,6 +45,7 @@ func runGrant(ctx *cmdContext, args []string) error {
 	var from handles
 	fs.Var(&from, "from", "only for letters from `HANDLE` (repeatable, or comma-separated)")
 	thread := fs.String("thread", "", "only for pouch `ID` and its replies")
+	letterID := fs.String("letter", "", "disclose only the letter `ID` (32 hex digits, or the 64 of its pouch)")
 	purpose := fs.String("purpose", "", "why, for people")
 	dur := fs.Duration("for", 0, "valid for `DURATION` from now (such as 720h)")
 	until := fs.String("until", "", "valid until `TIME` (RFC 3339, such as 2021-03-01T00:00:00Z)")
@@ -93,6 +98,11 @@ func runGrant(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *letterID != "" {
+		if g.Letter, err = resolveLetter(c, me, *letterID); err != nil {
+			return err
+		}
+	}
 	a, err := c.Grant(context.Background(), me, g, *private)
 	if err != nil {
 		return apiError(err)
@@ -102,4 +112,22 @@ func runGrant(ctx *cmdContext, args []string) error {
 	}
 	fmt.Fprintf(ctx.stdout, "granted %s to %s at log index %d\ngrant %s\n", pos[0], g.To, a.Index, a.ID)
 	return nil
+}
+
+// resolveLetter returns the letter ID s names: 32 hex digits are a letter
+// ID; 64 are a pouch, whose tag (which the author can read) names its
+// letter.
+func resolveLetter(c *client.Client, me *client.Identity, s string) ([]byte, error) {
+	if b, err := hex.DecodeString(s); err == nil && len(b) == record.LetterIDSize {
+		return b, nil
+	}
+	id, err := parseID(s)
+	if err != nil {
+		return nil, usagef("give the letter's ID (32 hex digits) or its pouch's (64)", "--letter %q is neither a letter ID nor a pouch ID", s)
+	}
+	tag, err := c.Tag(context.Background(), id, me)
+	if err != nil {
+		return nil, apiError(fmt.Errorf("--letter: reading the tag of pouch %s: %w", id.Short(), err))
+	}
+	return tag.Tag.ID[:], nil
 }

@@ -21,6 +21,7 @@ type GrantSpec struct {
 	Abilities    []directory.Ability
 	Counterparts []record.Handle
 	Thread       *record.ID
+	Letter       []byte // a letter's ID, for a disclose grant scoped to that letter
 	Purpose      string
 	For          time.Duration // validity from now; 0 means no expiry
 	Private      bool
@@ -28,7 +29,7 @@ type GrantSpec struct {
 
 // Grant makes a grant and returns its ID.
 func (a *Actor) Grant(ctx context.Context, g GrantSpec) (record.ID, error) {
-	body := &directory.Grant{To: g.To, Abilities: g.Abilities, Counterparts: g.Counterparts, Thread: g.Thread, Purpose: g.Purpose}
+	body := &directory.Grant{To: g.To, Abilities: g.Abilities, Counterparts: g.Counterparts, Thread: g.Thread, Letter: g.Letter, Purpose: g.Purpose}
 	until := ""
 	if g.For > 0 {
 		t := a.w.Clock.Now().Add(g.For)
@@ -44,7 +45,10 @@ func (a *Actor) Grant(ctx context.Context, g GrantSpec) (record.ID, error) {
 		scope = fmt.Sprintf(" for letters from %s", joinHandles(g.Counterparts))
 	}
 	if g.Thread != nil {
-		scope += " on pouch " + g.Thread.Short()
+		scope += " in the thread of pouch " + g.Thread.Short()
+	}
+	if g.Letter != nil {
+		scope += fmt.Sprintf(" on letter %x", g.Letter[:6])
 	}
 	vis := "public"
 	if g.Private {

@@ -2,9 +2,13 @@ package scenario
 
 import (
 	"context"
+	"errors"
 	"slices"
 
+	"pouch.dev/client"
+	"pouch.dev/directory"
 	"pouch.dev/letter"
+	"pouch.dev/record"
 )
 
 // MustFailDisclosure plays SCENARIO.md's "a disclosure whose section does
@@ -38,6 +42,46 @@ func MustFailDisclosure(ctx context.Context, w *World) error {
 	}
 	_, err = w.Client.Submit(ctx, s)
 	if err := w.Refuse(string(speaker.Handle()), "discloses section 1 of the Leader's letter with its text altered", err, "does not match its commitment"); err != nil {
+		return err
+	}
+	if err := w.nothingStored(ctx, s.ID(), before); err != nil {
+		return err
+	}
+	return mustFailDiscloseOtherLetter(ctx, w, pouch)
+}
+
+// mustFailDiscloseOtherLetter: the Speaker's disclose grant covers the
+// Leader's letter of scene 1 alone. A later letter of the Leader, sealed
+// to the Speaker as a reader, may not be disclosed under it, even by a
+// disclosure that claims to come from scene 1's pouch: authority is
+// judged by what the disclosed header carries (its letter ID), not by
+// what the discloser says.
+func mustFailDiscloseOtherLetter(ctx context.Context, w *World, scene1 record.ID) error {
+	leader, speaker := w.As("ir/leader"), w.As("ir/speaker")
+	l := &client.Letter{To: "ru/president", Via: []record.Handle{"ir/speaker"}, Readers: []record.Handle{"ir/speaker"}, Sections: []letter.Section{
+		{Title: "Not for publication", Text: "What the Leader tells the President alone."},
+	}}
+	sent, err := w.Client.Send(ctx, leader.ID, l, nil)
+	if err != nil {
+		return w.Report.Fail("ir/leader sends a second letter: %v", err)
+	}
+	o, _, err := w.Client.Open(ctx, speaker.ID, sent.Pouch)
+	if err != nil {
+		return w.Report.Fail("ir/speaker opens the second letter as a reader: %v", err)
+	}
+	s, err := letter.Disclose(o, []int{0}, speaker.Handle(), speaker.ID.Signing, &scene1, w.Clock.Now().UnixMilli(), w.Client.Origin)
+	if err != nil {
+		return w.Report.Fail("signing the disclosure: %v", err)
+	}
+	before, err := w.logSize(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = w.Client.Submit(ctx, s)
+	if err != nil && !errors.Is(err, directory.ErrGrantScope) {
+		return w.Report.Fail("disclosing another letter under a grant for scene 1's: refused by another rule than the grant's scope: %v", err)
+	}
+	if err := w.Refuse(string(speaker.Handle()), "discloses another letter of the Leader, claiming it came in scene 1's pouch", err, "covers only letter"); err != nil {
 		return err
 	}
 	return w.nothingStored(ctx, s.ID(), before)

@@ -121,7 +121,8 @@ func Scene1(ctx context.Context, w *World) error {
 			return r.Fail("the letter is not sealed to %s", want)
 		}
 	}
-	if _, err := leader.Grant(ctx, GrantSpec{To: "ir/speaker", Abilities: []directory.Ability{directory.Disclose}, Thread: &pouch,
+	letterID := sent.Sealed.Header.Header.ID
+	if _, err := leader.Grant(ctx, GrantSpec{To: "ir/speaker", Abilities: []directory.Ability{directory.Disclose}, Letter: letterID[:],
 		Purpose: "may make public what the Leader's message says of relations"}); err != nil {
 		return err
 	}

@@ -1,0 +1,32 @@
+package ledger
+
+import (
+	"fmt"
+
+	"pouch.dev/directory"
+	"pouch.dev/letter"
+	"pouch.dev/record"
+)
+
+// CheckTag checks a pouch's tag st at pos: the sender's key holds its
+// office, the addressee and every envoy hold a key, and a reply's thread
+// names a pouch of this log (known reports whether the log holds a pouch
+// with that ID). The tag's signature and body were checked by
+// letter.VerifyTag; its payload is the server's and the reader's business.
+//
+// SPEC: spec/api.md#post-v1-pouches
+func CheckTag(d *directory.Directory, st *letter.SignedTag, pos Pos, known func(record.ID) bool) error {
+	if err := d.Check(st.Signed, st.Record, pos); err != nil {
+		return err
+	}
+	t := st.Tag
+	for _, h := range append([]record.Handle{t.To}, t.Via...) {
+		if _, err := d.KeyAt(h, pos.Index); err != nil {
+			return fmt.Errorf("route: %w", err)
+		}
+	}
+	if t.Thread != nil && !known(*t.Thread) {
+		return fmt.Errorf("%w: thread %s is not a pouch of this log", ErrThread, t.Thread.Short())
+	}
+	return nil
+}
