@@ -120,8 +120,8 @@ type Grant struct {
 	// Letter limits a disclose grant to the letter with this ID (its
 	// header's id, record.LetterIDSize bytes), which is what a disclosure
 	// shows: a disclose grant is judged by the disclosed header alone.
-	Letter []byte `cbor:"letter,omitempty"`
-	Purpose      string          `cbor:"purpose,omitempty"`      // for people: "special representative"
+	Letter  []byte `cbor:"letter,omitempty"`
+	Purpose string `cbor:"purpose,omitempty"` // for people: "special representative"
 	// Validity window, Unix milliseconds, against the log's sequencing
 	// time. NotAfter 0 means no expiry.
 	NotBefore int64 `cbor:"not-before,omitempty"`
