@@ -36,27 +36,18 @@ first use; guard it: whoever holds it admits and revokes the house's
 offices). On a server started with --open, the first claim of a name wins,
 visibly in the log.
 
-On a server in operator mode (the default), the server's operator
-countersigns every house, and the operator's key never leaves the
-operator's machine:
-
-  pouch house HOUSE --request     writes a founding request (a PEM block,
-                                  POUCH HOUSE REQUEST, to send by mail):
-                                  the house record signed by the new
-                                  registrar key, naming pouch/operator as
-                                  its second signer. It prints the
-                                  registrar key's fingerprint, for the
-                                  operator to compare.
-  pouch house approve FILE        run by the operator: checks the request
-                                  (its signature, that it is for this
-                                  server's log, that the house is free),
-                                  shows the house, its name and the
-                                  registrar key's fingerprint, asks for
-                                  confirmation (--yes for scripts),
-                                  countersigns it with the operator key
-                                  (--operator-key FILE, default
-                                  operator.key in the server's data
-                                  folder, --data) and submits it.
+On a server in operator mode (the default), the operator countersigns
+every house, and the operator's key never leaves the operator's machine.
+The founder runs "pouch house HOUSE --request": it writes a founding
+request (the house record signed by the new registrar key, naming
+pouch/operator as second signer, in a PEM block to send by mail) and
+prints the registrar key's fingerprint. The operator runs "pouch house
+approve FILE": it checks the request (its signature, that it is for this
+server's log, that the house is still free; --house HOUSE insists on
+one), shows the house, its name and the registrar key's fingerprint to
+compare with the founder's, asks for confirmation (--yes in scripts),
+countersigns with the operator key (operator.key in the server's data
+folder, --data DIR, or --operator-key FILE) and submits it.
 
 Once approved, the founder admits the house's offices ("pouch admit") with
 the registrar key in its own home. An operator founding a house on the
