@@ -51,6 +51,7 @@ var refusals = []refusal{
 	{"header-mismatch", letter.ErrHeaderMismatch, 400},
 	{"commitment", letter.ErrCommitment, 400},
 	{"not-a-tag", letter.ErrNotTag, 400},
+	{"not-post-quantum", letter.ErrNotPostQuantum, 400},
 	{"malformed-letter", letter.ErrMalformedLetter, 400},
 
 	// The directory.
@@ -68,6 +69,7 @@ var refusals = []refusal{
 	{"delivered", directory.ErrDelivered, 403},
 	{"not-on-route", directory.ErrNotOnRoute, 403},
 	{"not-authorised", directory.ErrNotAuthorised, 403},
+	{"classical-recipient", directory.ErrClassicalRecipient, 400}, // before malformed-body, which it wraps too
 	{"malformed-body", directory.ErrMalformedBody, 400},
 
 	// The rules of pouches, custody, disclosure and publishing.

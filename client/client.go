@@ -10,6 +10,13 @@
 // letter to an earlier one on its own route; Publish makes a private record
 // public; Inbox and Follow list and stream what awaits a principal.
 //
+// Houses are founded with FoundHouse (open mode, or with the operator's
+// key at hand) or, on a server in operator mode, with a founding request:
+// RequestHouse, by the founder with the new registrar key, and
+// ApproveHouse, by the operator, who checks it (CheckHouseRequest),
+// countersigns it and submits it, so the operator's key stays with the
+// operator.
+//
 // Every record the client fetches can be checked against the log: Proof
 // fetches a record's inclusion proof and VerifyProof checks it against the
 // log's signed checkpoint, with the log's verifier key.

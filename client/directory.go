@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
+	"fmt"
 
 	"pouch.dev/api"
 	"pouch.dev/directory"
@@ -42,6 +44,78 @@ func (c *Client) FoundHouse(ctx context.Context, house, name string, registrar, 
 		by = append(by, operator)
 	}
 	s, err := c.sign(record.KindHouse, false, &directory.House{House: house, Name: name, Registrar: registrar.SigningPublic()}, by...)
+	if err != nil {
+		return nil, err
+	}
+	return c.Submit(ctx, s)
+}
+
+// Conditions of a founding request the operator's client checks against
+// the server before countersigning.
+var (
+	ErrWrongLog   = errors.New("the request is for another log")
+	ErrWrongHouse = errors.New("the request founds another house")
+)
+
+// RequestHouse makes the founding request of house (spec/directory.md,
+// founding request) for the server's log (c.Origin), signed by registrar,
+// the new house's registrar key: what founds a house on a server in
+// operator mode without the operator's key leaving the operator. Nothing
+// is submitted: the founder sends the request's Marshal to the operator,
+// who approves it with ApproveHouse. A house already founded on the
+// server is refused (directory.ErrHouseTaken).
+func (c *Client) RequestHouse(ctx context.Context, house, name string, registrar *Identity) (*directory.FoundingRequest, error) {
+	if registrar.Handle != directory.Registrar(house) {
+		return nil, fmt.Errorf("the registrar of %s signs as %s, not %s", house, directory.Registrar(house), registrar.Handle)
+	}
+	if err := c.houseFree(ctx, house); err != nil {
+		return nil, err
+	}
+	return directory.NewFoundingRequest(house, name, registrar.Signing, c.Origin, c.now().UnixMilli())
+}
+
+// CheckHouseRequest checks a founding request, parsed by
+// directory.ParseFoundingRequest, against the server before its operator
+// countersigns it: it is for the server's log (ErrWrongLog), its house is
+// not founded yet (directory.ErrHouseTaken) and, if want is not empty, it
+// founds house want (ErrWrongHouse).
+func (c *Client) CheckHouseRequest(ctx context.Context, q *directory.FoundingRequest, want string) error {
+	h := q.House.House
+	if want != "" && h != want {
+		return fmt.Errorf("%w: it founds house %s, not %s", ErrWrongHouse, h, want)
+	}
+	if o := q.Record.Origin; o != "" && c.Origin != "" && o != c.Origin {
+		return fmt.Errorf("%w: the request of house %s is for log %q; this server's log is %q", ErrWrongLog, h, o, c.Origin)
+	}
+	return c.houseFree(ctx, h)
+}
+
+// houseFree checks that house is not founded on the server.
+func (c *Client) houseFree(ctx context.Context, house string) error {
+	hs, err := c.Houses(ctx)
+	if err != nil {
+		return err
+	}
+	for _, v := range hs {
+		if v.House == house {
+			return fmt.Errorf("%w: house %s was founded at log index %d (record %s)", directory.ErrHouseTaken, house, v.Index, v.ID.Short())
+		}
+	}
+	return nil
+}
+
+// ApproveHouse checks a founding request as CheckHouseRequest does (with
+// no expected house), countersigns it with operator, the deployment's
+// operator key, and submits the house record. The server refuses it
+// (directory.ErrNotAuthorised) if operator is not its operator key.
+func (c *Client) ApproveHouse(ctx context.Context, q *directory.FoundingRequest, operator *Identity) (*api.Accepted, error) {
+	if operator.Handle != directory.OperatorHandle {
+		return nil, fmt.Errorf("a founding request is countersigned as %s, not %s", directory.OperatorHandle, operator.Handle)
+	}
+	if err := c.CheckHouseRequest(ctx, q, ""); err != nil {
+		return nil, err
+	}
+	s, err := q.Countersign(operator.Signing)
 	if err != nil {
 		return nil, err
 	}

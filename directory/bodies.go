@@ -74,7 +74,7 @@ type House struct {
 type Admit struct {
 	Handle    record.Handle `cbor:"handle"`
 	Key       []byte        `cbor:"key"`              // Ed25519 public key
-	Recipient string        `cbor:"recipient"`        // age recipient ("age1pq1…" or "age1…")
+	Recipient string        `cbor:"recipient"`        // hybrid age recipient ("age1pq1…")
 	Holder    string        `cbor:"holder,omitempty"` // for people: "Vladimir Putin"
 }
 
@@ -183,21 +183,28 @@ func (b *Admit) check() error {
 	return nil
 }
 
-// checkRecipient requires exactly one age recipient, native (X25519 or
-// the hybrid post-quantum kind).
+// checkRecipient requires exactly one age recipient of the hybrid
+// post-quantum kind (ML-KEM-768 + X25519, "age1pq1…"). A classical X25519
+// recipient is refused with ErrClassicalRecipient: a letter sealed to it
+// could be opened by whoever breaks X25519, and sealing to it alongside
+// hybrid recipients is a downgrade that age and pouch refuse.
+//
+// SPEC: spec/directory.md#admit
 func checkRecipient(s string) error {
 	if s == "" || strings.ContainsAny(s, "\n\r# ") {
-		return fmt.Errorf("recipient %q: want one age recipient such as age1pq1…", s)
+		return fmt.Errorf("recipient %q: want one hybrid age recipient such as age1pq1…", s)
 	}
 	rs, err := age.ParseRecipients(strings.NewReader(s))
 	if err != nil || len(rs) != 1 {
 		return fmt.Errorf("recipient %q is not an age recipient: %v", short(s), err)
 	}
 	switch rs[0].(type) {
-	case *age.X25519Recipient, *age.HybridRecipient:
+	case *age.HybridRecipient:
 		return nil
+	case *age.X25519Recipient:
+		return fmt.Errorf("recipient %q: %w: only hybrid post-quantum recipients (age1pq1…) are admitted; \"pouch init\" makes such keys, and \"pouch key export --public\" shows them", short(s), ErrClassicalRecipient)
 	}
-	return fmt.Errorf("recipient %q: only native age recipients (age1pq1…, age1…) are accepted", short(s))
+	return fmt.Errorf("recipient %q: only hybrid post-quantum age recipients (age1pq1…) are admitted", short(s))
 }
 
 func short(s string) string {

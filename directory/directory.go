@@ -23,8 +23,12 @@
 //
 // In operator mode (the default of a deployment) a house record must be
 // countersigned by the operator key made at the server's first start, as
-// OperatorHandle. In open mode the first house record for a name wins; it
-// is in the log for everyone to see. Open mode is for demos and tests.
+// OperatorHandle. The founder signs a FoundingRequest (the house record
+// with the registrar's signature alone, as PEM text to send by mail); the
+// operator parses it (ParseFoundingRequest), checks it and countersigns
+// it (Countersign) without the operator's key leaving its machine. In
+// open mode the first house record for a name wins; it is in the log for
+// everyone to see. Open mode is for demos and tests.
 //
 // The rules are written down in spec/directory.md.
 package directory
@@ -298,8 +302,13 @@ func (d *Directory) checkGenesis(s *record.Signed, r *record.Record, id record.I
 	}, nil
 }
 
+// checkHouseRecord checks what a house record must be on its own, with
+// no directory: its body, and that its first signer is the house's
+// registrar with the key the body names. Founding requests are checked
+// by it too.
+//
 // SPEC: spec/directory.md#house
-func (d *Directory) checkHouse(s *record.Signed, r *record.Record, id record.ID, pos Pos) (func(), error) {
+func checkHouseRecord(s *record.Signed, r *record.Record) (*House, error) {
 	var b House
 	if err := r.DecodeBody(&b); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
@@ -310,9 +319,19 @@ func (d *Directory) checkHouse(s *record.Signed, r *record.Record, id record.ID,
 	if r.By[0] != Registrar(b.House) {
 		return nil, fmt.Errorf("%w: a house record for %s must be signed first as %s, not %s", ErrNotAuthorised, b.House, Registrar(b.House), r.By[0])
 	}
-	if !bytes.Equal(s.Sigs[0].Key, b.Registrar) {
+	if len(s.Sigs) == 0 || !bytes.Equal(s.Sigs[0].Key, b.Registrar) {
 		return nil, fmt.Errorf("%w: the house record for %s is not signed by the registrar key it names", ErrNotAuthorised, b.House)
 	}
+	return &b, nil
+}
+
+// SPEC: spec/directory.md#house
+func (d *Directory) checkHouse(s *record.Signed, r *record.Record, id record.ID, pos Pos) (func(), error) {
+	pb, err := checkHouseRecord(s, r)
+	if err != nil {
+		return nil, err
+	}
+	b := *pb
 	if h, ok := d.houses[b.House]; ok {
 		return nil, fmt.Errorf("%w: house %s was founded at log index %d", ErrHouseTaken, b.House, h.Pos.Index)
 	}

@@ -81,7 +81,7 @@ func (w *world) house(name string) {
 
 func (w *world) admit(h record.Handle) *principal {
 	w.t.Helper()
-	id, _ := age.GenerateX25519Identity()
+	id, _ := age.GenerateHybridIdentity()
 	p := &principal{h: h, key: newKey(), rcp: id.Recipient().String()}
 	s, r := w.sign(record.KindAdmit, false, &Admit{Handle: h, Key: p.key.Public().(ed25519.PublicKey), Recipient: p.rcp},
 		[]record.Handle{Registrar(h.House())}, w.regs[h.House()])
@@ -108,7 +108,7 @@ func TestFoundAdmitRotateRevoke(t *testing.T) {
 	}
 	// Admitting in a house one is not registrar of.
 	w.house("ru")
-	id, _ := age.GenerateX25519Identity()
+	id, _ := age.GenerateHybridIdentity()
 	s, r = w.sign(record.KindAdmit, false, &Admit{Handle: "ru/president", Key: newKey().Public().(ed25519.PublicKey), Recipient: id.Recipient().String()},
 		[]record.Handle{"ir/registrar"}, w.regs["ir"])
 	if err := w.apply(s, r); !errors.Is(err, ErrNotAuthorised) {
@@ -361,5 +361,38 @@ func TestGenesis(t *testing.T) {
 	g3, _ := GenesisRecord(origin, ModeOperator, op, w.now.UnixMilli())
 	if err := w2.apply(g3, parse(g3)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An admit naming a classical X25519 recipient is refused, and changes
+// nothing: the same office is then admitted with a hybrid recipient.
+func TestAdmitClassicalRecipientRefused(t *testing.T) {
+	w := newWorld(t, ModeOpen)
+	w.house("ru")
+	key := newKey()
+	classical, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := &Admit{Handle: "ru/president", Key: key.Public().(ed25519.PublicKey), Recipient: classical.Recipient().String()}
+	s, r := w.sign(record.KindAdmit, false, body, []record.Handle{Registrar("ru")}, w.regs["ru"])
+	err = w.apply(s, r)
+	if !errors.Is(err, ErrClassicalRecipient) || !errors.Is(err, ErrMalformedBody) {
+		t.Fatalf("admit with an X25519 recipient: %v", err)
+	}
+	if !strings.Contains(err.Error(), "age1pq1") || !strings.Contains(err.Error(), "pouch init") {
+		t.Errorf("the refusal does not say what to do: %v", err)
+	}
+	if _, err := w.d.KeyAt("ru/president", w.idx); !errors.Is(err, ErrUnknownPrincipal) {
+		t.Fatalf("the refused admit changed the directory: %v", err)
+	}
+	hybrid, err := age.GenerateHybridIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body.Recipient = hybrid.Recipient().String()
+	s, r = w.sign(record.KindAdmit, false, body, []record.Handle{Registrar("ru")}, w.regs["ru"])
+	if err := w.apply(s, r); err != nil {
+		t.Fatalf("admit with a hybrid recipient: %v", err)
 	}
 }

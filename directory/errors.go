@@ -29,6 +29,10 @@ var (
 	ErrOutOfOrder       = errors.New("record out of log order")
 	ErrMalformedBody    = errors.New("malformed body")
 	ErrGenesis          = errors.New("genesis record")
+	// ErrClassicalRecipient: an admit names a classical X25519 age
+	// recipient; only hybrid post-quantum ones are admitted. Such an
+	// error wraps ErrMalformedBody too.
+	ErrClassicalRecipient = errors.New("a classical X25519 recipient, not post-quantum")
 )
 
 // A KeyError says why a key may not sign for a handle at a point in the

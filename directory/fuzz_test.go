@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"bytes"
 	"testing"
 
 	"pouch.dev/record"
@@ -58,4 +59,30 @@ func mustMarshal(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// FuzzParseFoundingRequest feeds arbitrary text to ParseFoundingRequest,
+// which an operator runs on requests that come by mail: it must not
+// panic, and a request it accepts must read back the same from its own
+// encoding.
+func FuzzParseFoundingRequest(f *testing.F) {
+	q, err := NewFoundingRequest("ir", "Islamic Republic of Iran", newKey(), "pouch.example/log", 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(q.Marshal())
+	f.Add([]byte("-----BEGIN POUCH HOUSE REQUEST-----\noA==\n-----END POUCH HOUSE REQUEST-----\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, err := ParseFoundingRequest(b)
+		if err != nil {
+			return
+		}
+		again, err := ParseFoundingRequest(q.Marshal())
+		if err != nil {
+			t.Fatalf("an accepted request does not parse again: %v", err)
+		}
+		if !bytes.Equal(again.Signed.Marshal(), q.Signed.Marshal()) {
+			t.Fatal("an accepted request reads back differently")
+		}
+	})
 }

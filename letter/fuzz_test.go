@@ -3,6 +3,7 @@ package letter
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"testing"
 
@@ -147,6 +148,29 @@ func FuzzParseMarkdown(f *testing.F) {
 			if again[i].Title != ss[i].Title || again[i].Text != ss[i].Text {
 				t.Fatalf("section %d changed by rendering: %+v -> %+v", i, ss[i], again[i])
 			}
+		}
+	})
+}
+
+// FuzzCheckRecipients feeds arbitrary payloads to CheckRecipients, which
+// the server runs on every payload it is sent: it must not panic, and it
+// must answer nil, ErrNotPostQuantum or ErrMalformedLetter.
+func FuzzCheckRecipients(f *testing.F) {
+	for _, s := range fuzzPouchSeeds(f) {
+		fl, err := ReadFile(bytes.NewReader(s))
+		if err != nil {
+			f.Fatal(err)
+		}
+		p, _ := io.ReadAll(fl.Payload)
+		fl.Close()
+		f.Add(p)
+		f.Add(bytes.Replace(p, []byte("mlkem768x25519"), []byte("X25519"), 1))
+	}
+	f.Add([]byte("age-encryption.org/v1\n-> X25519 AAAA\nAAAA\n--- AAAA\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := CheckRecipients(bytes.NewReader(b))
+		if err != nil && !errors.Is(err, ErrNotPostQuantum) && !errors.Is(err, ErrMalformedLetter) {
+			t.Fatalf("unexpected error %v", err)
 		}
 	})
 }

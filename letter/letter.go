@@ -29,6 +29,12 @@
 // grants left to a callback. A .pouch file (WriteFile, ReadFile) carries a
 // tag, its custody records and the payload, so a pouch travels offline.
 //
+// A payload is sealed to hybrid post-quantum recipients (ML-KEM-768 +
+// X25519) only. A payload whose age header holds any other stanza, such as
+// a classical X25519 recipient beside the hybrid ones (a downgrade), is
+// refused when it is opened and when it is checked by CheckRecipients,
+// which needs no key and is what verifiers and the server run.
+//
 // # Disclosures
 //
 // Disclose reveals chosen sections of a letter in a public "disclosure"

@@ -263,6 +263,10 @@ const MaxInMemoryAttachments = 256 << 20
 // author's signature on the header and every section and attachment
 // against it. Attachments go to save, or into memory if save is nil.
 //
+// A payload whose age header holds any stanza that is not hybrid
+// post-quantum is refused before anything is unwrapped, with a
+// *StanzaError (ErrNotPostQuantum): see CheckRecipients.
+//
 // Open does not check the tag: OpenPouch does, for a payload that came in
 // a pouch.
 func Open(payload io.Reader, me *keys.Principal, save SaveFunc) (*Opened, error) {
@@ -270,9 +274,13 @@ func Open(payload io.Reader, me *keys.Principal, save SaveFunc) (*Opened, error)
 }
 
 func open(payload io.Reader, me *keys.Principal, save SaveFunc, check func(*SignedHeader) error) (*Opened, error) {
-	ar, err := age.Decrypt(payload, me.Sealing)
+	// SPEC: spec/letter.md#post-quantum-only
+	ar, err := age.Decrypt(payload, pqOnly{me.Sealing})
 	if err != nil {
 		var nm *age.NoIdentityMatchError
+		if errors.Is(err, ErrNotPostQuantum) {
+			return nil, err
+		}
 		if errors.As(err, &nm) {
 			return nil, fmt.Errorf("%w (%s)", ErrNotSealedToYou, me.Handle)
 		}

@@ -89,7 +89,7 @@ func setup(t *testing.T, s *agServer) *jcpoa.Scenario {
 				t.Fatalf("founding %s: %v", house, err)
 			}
 		}
-		id, _ := age.GenerateX25519Identity()
+		id, _ := age.GenerateHybridIdentity()
 		pub := jcpoa.TestKey(h).Public().(ed25519.PublicKey)
 		if _, err := s.cl.Admit(ctx, regs[house], h, pub, id.Recipient().String(), "holder of "+string(h)); err != nil {
 			t.Fatalf("admitting %s: %v", h, err)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -313,6 +314,10 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 	}
 	if err := b.CheckPayload(digest, uint64(len(payload))); err != nil {
 		return withHint(err, "the payload was altered in transit, or the tag names another one")
+	}
+	// SPEC: spec/api.md#post-pouches
+	if err := letter.CheckRecipients(bytes.NewReader(payload)); err != nil {
+		return errorf(http.StatusBadRequest, "seal the letter again to hybrid post-quantum (age1pq1…) recipients only, as pouch seal and pouch send do", "%w", err)
 	}
 	pos := c.nowPos()
 	if err := ledger.CheckTag(c.dir, st, pos, func(id record.ID) bool { _, ok := c.pouch(id); return ok }); err != nil {

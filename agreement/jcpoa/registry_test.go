@@ -80,7 +80,7 @@ func (sv *server) admitAll() {
 			sv.regs[house] = k
 			sv.must(sv.signDir(record.KindHouse, directory.Registrar(house), k, &directory.House{House: house, Registrar: k.Public().(ed25519.PublicKey)}))
 		}
-		id, err := age.GenerateX25519Identity()
+		id, err := age.GenerateHybridIdentity()
 		if err != nil {
 			sv.t.Fatal(err)
 		}

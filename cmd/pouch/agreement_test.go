@@ -62,7 +62,7 @@ func admitKey(t *testing.T, c *client.Client, regs map[string]*client.Identity, 
 			t.Fatal(err)
 		}
 	}
-	id, _ := age.GenerateX25519Identity()
+	id, _ := age.GenerateHybridIdentity()
 	if _, err := c.Admit(ctx, reg, h, key, id.Recipient().String(), ""); err != nil {
 		t.Fatal(err)
 	}

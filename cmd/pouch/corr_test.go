@@ -26,7 +26,7 @@ func admitForTest(t *testing.T, url string, h record.Handle, key ed25519.Private
 	if _, err := c.FoundHouse(ctx, h.House(), "", reg, nil); err != nil {
 		t.Fatal(err)
 	}
-	id, _ := age.GenerateX25519Identity()
+	id, _ := age.GenerateHybridIdentity()
 	if _, err := c.Admit(ctx, reg, h, key.Public().(ed25519.PublicKey), id.Recipient().String(), ""); err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,9 @@ letter as Markdown. Attachments are listed; --save DIR writes them there
 check fails.
 
 A pouch not sealed to you is refused with what you are to it: an envoy
-carries a pouch but cannot open it.
+carries a pouch but cannot open it. A payload sealed to anything but
+hybrid post-quantum recipients (one that also wraps its key to a
+classical X25519 recipient, say: a downgrade) is refused unopened.
 
 Example, scene 1: the Duma chairman, the President's delegate, opens the
 Leader's letter:
@@ -124,7 +126,7 @@ func runOpen(ctx *cmdContext, args []string) error {
 			}
 			return &checkError{withHint(err, "%s", hint)}
 		}
-		return &checkError{fmt.Errorf("%s: %w", pos[0], err)}
+		return &checkError{pqHint(fmt.Errorf("%s: %w", pos[0], err))}
 	}
 	if err := checkKnownKey(h, o.Header.Header.From, o.Header.Author(), "the letter header", &d.Notes); err != nil {
 		return &checkError{err}

@@ -18,10 +18,12 @@ func init() {
 		short: "check a pouch or a signed record offline: signatures, payload, custody",
 		long: `
 pouch verify checks a .pouch file without opening it: the sender's
-signature on the tag, the payload's SHA-256 and size against the tag, each
-custody record's signature, and that the custody chain follows the route
-(sender, then the envoys in order, then the addressee or a delegate on its
-behalf). Signers' keys are compared with the home's principals and
+signature on the tag, the payload's SHA-256 and size against the tag,
+that the payload is sealed to hybrid post-quantum recipients only (one
+that also wraps its key to a classical X25519 recipient is a downgrade,
+refused), each custody record's signature, and that the custody chain
+follows the route (sender, then the envoys in order, then the addressee
+or a delegate on its behalf). Signers' keys are compared with the home's principals and
 contacts where known. Delegations live in the log, so offline they are
 reported, not checked.
 
@@ -97,10 +99,25 @@ func verifyPouch(h *keys.Home, path string) (*pouchJSON, error) {
 		return fail(err)
 	}
 	d.Delivered, d.Holder, d.Next = st.Delivered, st.Holder, st.Next
+	// The payload's recipients, then its digest: a changed byte is
+	// reported as such, even in the age header.
+	rerr := f.CheckRecipients()
 	if err := f.Finish(); err != nil {
 		return fail(err)
 	}
+	if rerr != nil {
+		return fail(pqHint(rerr))
+	}
 	return d, nil
+}
+
+// pqHint adds the hint for a payload that is not sealed to post-quantum
+// recipients only.
+func pqHint(err error) error {
+	if errors.Is(err, letter.ErrNotPostQuantum) {
+		return withHint(err, "do not rely on this letter's secrecy; ask its sender to seal it again with pouch, which seals to hybrid post-quantum (age1pq1…) recipients only")
+	}
+	return err
 }
 
 type recordJSON struct {

@@ -21,8 +21,11 @@ import (
 	"fmt"
 	"io"
 
+	"filippo.io/age"
+
 	"pouch.dev/keys"
 	"pouch.dev/letter"
+	"pouch.dev/letter/lettertest"
 	"pouch.dev/record"
 )
 
@@ -75,6 +78,7 @@ var Errors = map[string]error{
 	"ErrCommitment":      letter.ErrCommitment,
 	"ErrNotSealedToYou":  letter.ErrNotSealedToYou,
 	"ErrNoSections":      letter.ErrNoSections,
+	"ErrNotPostQuantum":  letter.ErrNotPostQuantum,
 	"error":              nil, // any error
 }
 
@@ -276,6 +280,28 @@ func Generate(rnd io.Reader) ([]*Vector, error) {
 		Want: &Want{From: "ru/president"}})
 	mixed := bytes.Replace(president.MarshalKeyFile(), []byte(president.Public().Age), []byte(duma.Public().Age), 1)
 	add(&Vector{Name: "key-file-mismatched-comment", Kind: "key-file", Comment: "the # age: line names another key", Input: mixed, Expect: "error"})
+
+	// Scene 1's letter sealed again by the Leader to the same readers and
+	// to a classical X25519 recipient as well: a downgrade. (Made last, so
+	// that the randomness it draws changes no vector above.)
+	classical, err := age.GenerateX25519Identity()
+	if err != nil {
+		return nil, err
+	}
+	var hybrids []age.Recipient
+	for _, p := range []*keys.Principal{leader, duma, president, speaker} {
+		hybrids = append(hybrids, p.Recipient())
+	}
+	down, err := lettertest.Reseal(file(tag.Signed.Marshal(), nil, payload.Bytes()), president, leader.Signing, append(hybrids, classical.Recipient())...)
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "pouch-classical-recipient", Kind: "pouch",
+		Comment: "the payload also wraps its file key to a classical X25519 recipient: a downgrade, refused when verified",
+		Input:   down.File, Expect: "ErrNotPostQuantum"})
+	add(&Vector{Name: "pouch-classical-recipient-open", Kind: "pouch",
+		Comment: "the payload also wraps its file key to a classical X25519 recipient: a downgrade, refused before anything is unwrapped",
+		Input:   down.File, Open: "ru/president", Identity: string(president.AgeIdentityFile()), Expect: "ErrNotPostQuantum"})
 	return vs, nil
 }
 
@@ -382,7 +408,12 @@ func runPouch(v *Vector) (*Want, error) {
 	t := f.Tag.Tag
 	w := &Want{ID: f.Tag.PouchID().String(), From: t.From, To: t.To, Via: t.Via, Delivered: st.Delivered, Custody: len(f.Custody)}
 	if v.Open == "" {
-		return w, f.Finish()
+		// As pouch verify: the recipients, then the payload's digest.
+		rerr := f.CheckRecipients()
+		if err := f.Finish(); err != nil {
+			return nil, err
+		}
+		return w, rerr
 	}
 	me, err := keys.ParseIdentityFile(record.Handle(v.Open), []byte(v.Identity))
 	if err != nil {
