@@ -176,6 +176,20 @@ type BatchResult struct {
 // MaxPouchBatch is the most pouches one POST /v1/pouches/batch may carry.
 const MaxPouchBatch = 1024
 
+// RecordsPage is GET /v1/log/records: the records of some kinds in a range
+// of the log that the requester may read, in index order. Next, if not
+// zero, is where the next page starts.
+//
+// SPEC: spec/api.md#log-records
+type RecordsPage struct {
+	Records []RecordView `json:"records"`
+	Next    uint64       `json:"next,omitempty"`
+}
+
+// MaxRecordsPage is the most records one page of GET /v1/log/records
+// holds.
+const MaxRecordsPage = 1000
+
 // ErrorBody is the JSON of every error response.
 //
 // SPEC: spec/api.md#errors

@@ -377,6 +377,7 @@ func (c *Correspondence) Register(mux *http.ServeMux) {
 	h := func(name string, f http.HandlerFunc) http.Handler { return c.instrument(name, f) }
 	mux.Handle("POST /v1/records", h("records.submit", c.handleSubmit))
 	mux.Handle("GET /v1/records/{id}", h("records.get", c.handleGetRecord))
+	mux.Handle("GET /v1/log/records", h("log.records", c.handleLogRecords))
 	mux.Handle("GET /v1/records/{id}/proof", h("records.proof", c.handleProof))
 	mux.Handle("GET /v1/records/{id}/payload", h("records.payload", c.handlePayload))
 	mux.Handle("POST /v1/pouches", h("pouches.submit", c.handleSubmitPouch))

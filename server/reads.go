@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"pouch.dev/api"
 	"pouch.dev/directory"
@@ -283,4 +284,77 @@ func (c *Correspondence) handleGrants(w http.ResponseWriter, r *http.Request) {
 		vs = append(vs, grantView(g))
 	}
 	writeJSONTo(w, http.StatusOK, vs)
+}
+
+// handleLogRecords lists the records of the kinds asked for (?kind=K,...)
+// at indexes from ?from=A to before ?to=B (default: the log's size), in
+// index order, a page at a time: public ones to anyone, or, with
+// ?private=1 and a signed request, the private ones the requester is a
+// party to. It is how a verifying client catches up on the records it
+// tracks (the directory, agreements): the leaves it reads from the log's
+// entry bundles tell it which records exist, of which kind, and which are
+// public, so it can tell a page that leaves one out.
+//
+// SPEC: spec/api.md#log-records
+func (c *Correspondence) handleLogRecords(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var kinds []record.Kind
+	for _, s := range strings.Split(q.Get("kind"), ",") {
+		if s == "" {
+			continue
+		}
+		k := record.Kind(s)
+		if !k.Known() {
+			c.fail(w, r, errorf(http.StatusBadRequest, "", "kind %q: %v", s, record.ErrUnknownKind))
+			return
+		}
+		kinds = append(kinds, k)
+	}
+	if len(kinds) == 0 {
+		c.fail(w, r, errorf(http.StatusBadRequest, "name the kinds: ?kind=admit,grant", "no kind asked for"))
+		return
+	}
+	var from, to uint64
+	var err error
+	if from, err = strconv.ParseUint(q.Get("from"), 10, 64); q.Get("from") != "" && err != nil {
+		c.fail(w, r, errorf(http.StatusBadRequest, "", "from %q: want a log index", q.Get("from")))
+		return
+	}
+	if s := q.Get("to"); s != "" {
+		if to, err = strconv.ParseUint(s, 10, 64); err != nil {
+			c.fail(w, r, errorf(http.StatusBadRequest, "", "to %q: want a log index", s))
+			return
+		}
+	}
+	sq := store.Query{Kinds: kinds, From: from, Public: true, Limit: api.MaxRecordsPage}
+	private := q.Get("private") == "1"
+	if private {
+		h, err := c.authenticate(r)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		sq.Public, sq.Party = false, h
+	}
+	es, err := c.st.List(r.Context(), sq)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	page := api.RecordsPage{Records: []api.RecordView{}}
+	for _, e := range es {
+		if to > 0 && e.Index >= to {
+			break
+		}
+		if private && e.Public {
+			continue
+		}
+		page.Records = append(page.Records, api.RecordView{ID: e.ID, Kind: e.Kind, Index: e.Index, Time: e.Time, Public: e.Public, Signed: e.Signed})
+	}
+	if len(es) == api.MaxRecordsPage {
+		if last := es[len(es)-1].Index + 1; to == 0 || last < to {
+			page.Next = last
+		}
+	}
+	writeJSONTo(w, http.StatusOK, page)
 }

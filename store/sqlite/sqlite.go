@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS records (
 	signed  BLOB NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS records_id ON records(id);
+-- Listings by kind (a client catching up on the directory's records).
+CREATE INDEX IF NOT EXISTS records_kind ON records(kind, idx);
 CREATE TABLE IF NOT EXISTS parties (
 	handle TEXT NOT NULL,
 	idx    INTEGER NOT NULL,
