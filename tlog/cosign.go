@@ -20,6 +20,9 @@ type WitnessConfig struct {
 	// Key is the witness's verifier key (name+hash+key), Ed25519 or
 	// cosignature/v1 (see package witness).
 	Key string
+	// Name is the witness's name in the policy it came from, if any, for
+	// logs and messages.
+	Name string
 }
 
 // WitnessConflictError is a witness's 409 answer: the old size sent is not
