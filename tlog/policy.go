@@ -116,7 +116,7 @@ func ParsePolicy(b []byte) (*Policy, error) {
 	p := &Policy{}
 	// Names of witnesses and groups: witness index or -1-group index.
 	names := map[string]int{}
-	member := map[string]int{} // name -> line where it was listed as a member
+	member := map[string]int{}  // name -> line where it was listed as a member
 	keys := map[string]string{} // underlying public key -> what it is
 	quorumLine := 0
 	lines := bytes.Split(b, []byte("\n"))
