@@ -111,11 +111,23 @@ func (v *Verifier) tree() *quorumNode {
 	return q
 }
 
+// witnessName returns the name of witness i: its name in the policy or,
+// in a struct literal, its key's name, made unique as KOfN does.
 func (v *Verifier) witnessName(i int) string {
 	if v.names != nil {
 		return v.names[i]
 	}
-	return v.Witnesses[i].Name()
+	seen := 0
+	name := v.Witnesses[i].Name()
+	for _, w := range v.Witnesses[:i+1] {
+		if w.Name() == name {
+			seen++
+		}
+	}
+	if seen > 1 || policyKeywords[name] {
+		return fmt.Sprintf("%s#%d", name, seen)
+	}
+	return name
 }
 
 // Open verifies the signed checkpoint msg and parses it: the log's
