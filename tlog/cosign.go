@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -118,5 +119,7 @@ type witness struct {
 	cfg      WitnessConfig
 	verifier note.Verifier
 	size     uint64 // the size it last cosigned, as far as the log knows
-	known    bool
+	// When it last cosigned, and when the log last asked it to; guarded
+	// by Log.roundMu.
+	cosignedAt, askedAt time.Time
 }
