@@ -62,6 +62,13 @@ func VerifyConsistency(a, b *Checkpoint, p [][]byte) error {
 		}
 		return nil
 	}
+	if a.Size == 0 {
+		// The empty tree is a prefix of every tree; its proof is empty.
+		if len(p) != 0 {
+			return &SplitViewError{Kind: ErrFork, Old: a.Note, New: b.Note, Err: errors.New("a consistency proof from size 0 must be empty")}
+		}
+		return nil
+	}
 	if err := proof.VerifyConsistency(hasher, a.Size, b.Size, p, a.Hash, b.Hash); err != nil {
 		return &SplitViewError{Kind: ErrFork, Old: a.Note, New: b.Note, Err: err}
 	}
