@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -27,8 +28,27 @@ type Checkpoint struct {
 	Size   uint64
 	Hash   []byte // RFC 6962 root hash, 32 bytes
 	Note   []byte // the signed note, as received
-	// Cosigners names the witnesses whose cosignatures verified.
+	// Cosigners names the witnesses whose cosignatures verified (their
+	// names in the policy), in the policy's order.
 	Cosigners []string
+	// Cosignatures are those cosignatures, with their timestamps.
+	Cosignatures []Cosignature
+	// Witnessed tells whether the verifier required a witness quorum. If
+	// not, the checkpoint proves nothing against a split view and nothing
+	// about its freshness, and FreshAsOf and SequencedBy are zero.
+	Witnessed bool
+	// FreshAsOf is the latest time t such that the quorum is met by
+	// cosignatures dated t or later: as of FreshAsOf, the quorum had seen
+	// no other view of the log. Zero if the quorum is not met.
+	//
+	// SPEC: spec/log.md#freshness
+	FreshAsOf time.Time
+	// SequencedBy is the earliest time t such that the quorum is met by
+	// cosignatures dated t or earlier: every leaf in this tree was
+	// sequenced by then. Zero if the quorum is not met.
+	//
+	// SPEC: spec/log.md#sequencing-time
+	SequencedBy time.Time
 }
 
 // CheckpointBody returns the text of a checkpoint: origin, size and the

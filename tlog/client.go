@@ -8,55 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
-	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/merkle/proof"
-	"golang.org/x/mod/sumdb/note"
 
 	"pouch.dev/internal/atomicfile"
-)
-
-// A Verifier checks a log's checkpoints: the log's signature and, if
-// Quorum > 0, cosignatures from at least Quorum of the Witnesses.
-type Verifier struct {
-	Origin    string
-	Log       note.Verifier
-	Witnesses []note.Verifier // cosignature/v1 verifiers
-	Quorum    int
-}
-
-// NewVerifier returns a Verifier for the log with verifier key logKey
-// (origin+hash+key) that requires quorum cosignatures from the witnesses
-// with verifier keys witnessKeys.
-func NewVerifier(logKey string, witnessKeys []string, quorum int) (*Verifier, error) {
-	lv, err := note.NewVerifier(logKey)
-	if err != nil {
-		return nil, fmt.Errorf("log key %q: %w", logKey, err)
-	}
-	v := &Verifier{Origin: lv.Name(), Log: lv, Quorum: quorum}
-	for _, k := range witnessKeys {
-		wv, err := fnote.NewVerifierForCosignatureV1(k)
-		if err != nil {
-			return nil, fmt.Errorf("witness key %q: %w", k, err)
-		}
-		v.Witnesses = append(v.Witnesses, wv)
-	}
-	if quorum > len(v.Witnesses) {
-		return nil, fmt.Errorf("a quorum of %d cosignatures from %d witnesses can never be met", quorum, len(v.Witnesses))
-	}
-	return v, nil
-}
-
-// Errors a client branches on.
-var (
-	ErrBadCheckpoint = errors.New("checkpoint does not verify")
-	ErrNoQuorum      = errors.New("checkpoint lacks the witness cosignatures required")
-	ErrBadProof      = errors.New("proof does not verify")
-	// ErrFork: two checkpoints of the log that cannot both be true: the
-	// same size with different roots, or a consistency proof that fails.
-	ErrFork = errors.New("the log forked: two inconsistent checkpoints")
-	// ErrRollback: a checkpoint smaller than one the client already holds.
-	ErrRollback = errors.New("the log rolled back: a checkpoint smaller than one already seen")
 )
 
 // A SplitViewError is the evidence of a split view: both signed
@@ -85,48 +41,6 @@ func parseNoteBody(msg []byte) (uint64, error) {
 	return size, err
 }
 
-// Open verifies the signed checkpoint msg and parses it.
-//
-// SPEC: spec/log.md#client
-func (v *Verifier) Open(msg []byte) (*Checkpoint, error) {
-	vs := append([]note.Verifier{v.Log}, v.Witnesses...)
-	n, err := note.Open(msg, note.VerifierList(vs...))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
-	}
-	signedByLog := false
-	cosigners := map[string]bool{}
-	for _, s := range n.Sigs {
-		if s.Name == v.Log.Name() && s.Hash == v.Log.KeyHash() {
-			signedByLog = true
-			continue
-		}
-		for _, w := range v.Witnesses {
-			if s.Name == w.Name() && s.Hash == w.KeyHash() {
-				cosigners[w.Name()] = true
-			}
-		}
-	}
-	if !signedByLog {
-		return nil, fmt.Errorf("%w: not signed by the log %s", ErrBadCheckpoint, v.Log.Name())
-	}
-	origin, size, hash, err := ParseCheckpointBody(n.Text)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
-	}
-	if origin != v.Origin {
-		return nil, fmt.Errorf("%w: origin %q, want %q", ErrBadCheckpoint, origin, v.Origin)
-	}
-	cp := &Checkpoint{Origin: origin, Size: size, Hash: hash, Note: msg}
-	for name := range cosigners {
-		cp.Cosigners = append(cp.Cosigners, name)
-	}
-	if len(cosigners) < v.Quorum {
-		return nil, fmt.Errorf("%w: %d of %d", ErrNoQuorum, len(cosigners), v.Quorum)
-	}
-	return cp, nil
-}
-
 // VerifyInclusion checks that leaf (a log entry) is at index in the tree of
 // checkpoint cp, by proof.
 func VerifyInclusion(cp *Checkpoint, index uint64, leaf []byte, p [][]byte) error {
@@ -148,6 +62,13 @@ func VerifyConsistency(a, b *Checkpoint, p [][]byte) error {
 		}
 		return nil
 	}
+	if a.Size == 0 {
+		// The empty tree is a prefix of every tree; its proof is empty.
+		if len(p) != 0 {
+			return &SplitViewError{Kind: ErrFork, Old: a.Note, New: b.Note, Err: errors.New("a consistency proof from size 0 must be empty")}
+		}
+		return nil
+	}
 	if err := proof.VerifyConsistency(hasher, a.Size, b.Size, p, a.Hash, b.Hash); err != nil {
 		return &SplitViewError{Kind: ErrFork, Old: a.Note, New: b.Note, Err: err}
 	}
@@ -156,10 +77,17 @@ func VerifyConsistency(a, b *Checkpoint, p [][]byte) error {
 
 // A Client keeps the last checkpoint it verified of one log, on disk if
 // Dir is set, and accepts a new checkpoint only if it is consistent with
-// it.
+// it and, when its verifier requires witnesses, fresh.
 type Client struct {
 	V   *Verifier
 	Dir string // where the last checkpoint is kept, one file per origin; "" keeps it in memory
+	// MaxAge is the oldest a checkpoint's witness quorum may be (see
+	// Verifier.CheckFresh); 0 means DefaultMaxAge, a negative value turns
+	// the check off. It applies only if V requires witnesses: without
+	// them, freshness cannot be proven (Verifier.Witnessed).
+	MaxAge time.Duration
+	// Now returns the time freshness is judged at; nil means time.Now.
+	Now func() time.Time
 
 	mu   sync.Mutex
 	last *Checkpoint
@@ -193,8 +121,7 @@ func (c *Client) loadLocked() (*Checkpoint, error) {
 	}
 	// The stored checkpoint was verified when stored, but the quorum may
 	// have changed since: check the log's signature only.
-	lv := &Verifier{Origin: c.V.Origin, Log: c.V.Log, Witnesses: c.V.Witnesses}
-	cp, err := lv.Open(b)
+	cp, err := c.V.openLog(b)
 	if err != nil {
 		return nil, fmt.Errorf("the checkpoint kept in %s: %w", c.StatePath(), err)
 	}
@@ -202,10 +129,13 @@ func (c *Client) loadLocked() (*Checkpoint, error) {
 	return cp, nil
 }
 
-// Update verifies the signed checkpoint msg and its consistency with the
-// last checkpoint c holds, using prove to fetch the consistency proof from
-// the old size to the new. It keeps the newer of the two and returns it. A
-// rollback or a fork is a *SplitViewError carrying both checkpoints.
+// Update verifies the signed checkpoint msg, its consistency with the
+// last checkpoint c holds (using prove to fetch the consistency proof from
+// the old size to the new) and its freshness. It keeps it (a checkpoint of
+// the same size, too: its cosignatures may be newer) and returns it. A
+// rollback or a fork is a *SplitViewError carrying both checkpoints; a
+// checkpoint without its quorum matches ErrNoQuorum, a stale one ErrStale;
+// on any error c keeps the checkpoint it held.
 //
 // SPEC: spec/log.md#client
 func (c *Client) Update(msg []byte, prove func(oldSize, newSize uint64) ([][]byte, error)) (*Checkpoint, error) {
@@ -232,9 +162,12 @@ func (c *Client) Update(msg []byte, prove func(oldSize, newSize uint64) ([][]byt
 		if err := VerifyConsistency(last, cp, p); err != nil {
 			return nil, err
 		}
-		if cp.Size == last.Size {
-			return last, nil
-		}
+	}
+	if err := c.checkFresh(cp); err != nil {
+		return nil, err
+	}
+	if last != nil && bytes.Equal(cp.Note, last.Note) {
+		return last, nil
 	}
 	if c.Dir != "" {
 		if err := os.MkdirAll(c.Dir, 0o700); err != nil {
@@ -246,4 +179,23 @@ func (c *Client) Update(msg []byte, prove func(oldSize, newSize uint64) ([][]byt
 	}
 	c.last = cp
 	return cp, nil
+}
+
+// checkFresh applies c's maximum age to cp, if c's verifier requires
+// witnesses.
+//
+// SPEC: spec/log.md#freshness
+func (c *Client) checkFresh(cp *Checkpoint) error {
+	if !c.V.Witnessed() || c.MaxAge < 0 {
+		return nil
+	}
+	maxAge := c.MaxAge
+	if maxAge == 0 {
+		maxAge = DefaultMaxAge
+	}
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	return c.V.CheckFresh(cp, now(), maxAge)
 }

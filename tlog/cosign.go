@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -20,6 +21,9 @@ type WitnessConfig struct {
 	// Key is the witness's verifier key (name+hash+key), Ed25519 or
 	// cosignature/v1 (see package witness).
 	Key string
+	// Name is the witness's name in the policy it came from, if any, for
+	// logs and messages.
+	Name string
 }
 
 // WitnessConflictError is a witness's 409 answer: the old size sent is not
@@ -115,5 +119,7 @@ type witness struct {
 	cfg      WitnessConfig
 	verifier note.Verifier
 	size     uint64 // the size it last cosigned, as far as the log knows
-	known    bool
+	// When it last cosigned, and when the log last asked it to; guarded
+	// by Log.roundMu.
+	cosignedAt, askedAt time.Time
 }

@@ -13,19 +13,37 @@
 // wire. A log entry is record.LeafData: a record's kind and ID, its time of
 // sequencing and whether it is private, never its body.
 //
+// While the log is idle, Run has the published checkpoint cosigned again
+// every Config.RefreshInterval (Refresh), so that a fresh checkpoint is
+// always served.
+//
 // # The client side
 //
-// A Verifier checks a checkpoint's log signature and, if asked, k of n
-// witness cosignatures. A Client keeps the last checkpoint it accepted
-// (on disk, one file per log origin) and accepts a new one only with a
-// consistency proof; a rollback or a fork is a *SplitViewError that carries
+// A Policy is a parsed C2SP tlog-policy file (ParsePolicy): the log's key,
+// the witnesses and the quorum of their cosignatures a checkpoint needs,
+// a tree of k-of-n groups. Policy.Verifier builds the Verifier that
+// enforces it (NewVerifier, one for "k of these n witnesses"). Open checks
+// the log's signature and the quorum, and returns the cosignatures that
+// verified with their timestamps; a checkpoint without its quorum is a
+// *QuorumError that matches ErrNoQuorum and names the groups short and the
+// witnesses missing. CheckFresh refuses a checkpoint whose quorum is not
+// met by cosignatures younger than a maximum age (ErrStale); without
+// witnesses nothing can be proven about freshness (Verifier.Witnessed,
+// ErrUnwitnessed), and callers say so.
+//
+// A Client keeps the last checkpoint it accepted (on disk, one file per
+// log origin) and accepts a new one only with a consistency proof and, if
+// its policy requires witnesses, only if it is fresh (Client.MaxAge,
+// DefaultMaxAge); a rollback or a fork is a *SplitViewError that carries
 // both signed checkpoints. VerifyInclusion checks a record's place in an
 // accepted checkpoint; Remote fetches checkpoints and proofs over HTTP.
 //
 // # Witnesses
 //
 // Package witness is a C2SP tlog-witness; AddCheckpoint here is the log's
-// side of its protocol.
+// side of its protocol. The log also works with third-party witnesses:
+// the module in interop/witnesses tests it against torchwood's
+// litewitness and transparency-dev's omniwitness.
 //
 // The formats and rules are written down in spec/log.md.
 package tlog

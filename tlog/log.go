@@ -29,6 +29,11 @@ type Config struct {
 	Witnesses []WitnessConfig
 	// WitnessTimeout bounds each witness request; 0 means 5 seconds.
 	WitnessTimeout time.Duration
+	// RefreshInterval is how old a witness's last cosignature may grow
+	// while the log is idle before Run asks it to cosign the published
+	// checkpoint again (see Refresh); 0 means DefaultRefreshInterval, a
+	// negative value never refreshes.
+	RefreshInterval time.Duration
 	// MaxRound bounds the leaves integrated in one round; 0 means 65536.
 	MaxRound int
 	// Logger receives the sequencer's logs; nil means slog.Default().
@@ -79,6 +84,9 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Log, error) {
 	}
 	if cfg.WitnessTimeout <= 0 {
 		cfg.WitnessTimeout = 5 * time.Second
+	}
+	if cfg.RefreshInterval == 0 {
+		cfg.RefreshInterval = DefaultRefreshInterval
 	}
 	l := &Log{
 		cfg: cfg, st: st, h: newHashes(st), signer: signer, vkey: vkey,
@@ -225,7 +233,9 @@ func (l *Log) publish(cp []byte, size uint64) {
 }
 
 // Run sequences until ctx is done: it waits for appended leaves and
-// integrates them in rounds. It returns ctx's error.
+// integrates them in rounds, and while the log is idle it keeps the
+// published checkpoint's cosignatures fresh (Refresh). It returns ctx's
+// error.
 func (l *Log) Run(ctx context.Context) error {
 	for {
 		n, err := l.Integrate(ctx)
@@ -245,6 +255,9 @@ func (l *Log) Run(ctx context.Context) error {
 		l.failures = 0
 		if n > 0 {
 			continue
+		}
+		if _, err := l.Refresh(ctx, false); err != nil && ctx.Err() == nil {
+			l.log.Error("refreshing cosignatures", "err", err)
 		}
 		_, size := l.Checkpoint()
 		// Wake up on appends, and now and then in case another process
@@ -329,70 +342,6 @@ func (l *Log) reload(ctx context.Context, cause error) error {
 		return fmt.Errorf("%w (and reloading the tree: %v)", cause, err)
 	}
 	return cause
-}
-
-// cosign asks every witness to cosign cp, in parallel, and returns cp with
-// the cosignatures that came back, or nil if none did.
-func (l *Log) cosign(ctx context.Context, cp []byte, size uint64) []byte {
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.WitnessTimeout)
-	defer cancel()
-	sigs := make([][]byte, len(l.witness))
-	var wg sync.WaitGroup
-	for i, w := range l.witness {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := l.askWitness(ctx, w, cp, size)
-			if err != nil {
-				l.log.Warn("witness did not cosign", "witness", w.cfg.URL, "size", size, "err", err)
-				return
-			}
-			sigs[i] = s
-		}()
-	}
-	wg.Wait()
-	out := cp
-	got := false
-	for i, s := range sigs {
-		if s == nil {
-			continue
-		}
-		// Keep only lines that verify with the witness's key.
-		msg := addSignatures(cp, s)
-		n, err := note.Open(msg, note.VerifierList(l.witness[i].verifier))
-		if err != nil || len(n.Sigs) == 0 {
-			l.log.Warn("witness returned a cosignature that does not verify", "witness", l.witness[i].cfg.URL)
-			continue
-		}
-		out = addSignatures(out, s)
-		got = true
-	}
-	if !got {
-		return nil
-	}
-	return out
-}
-
-func (l *Log) askWitness(ctx context.Context, w *witness, cp []byte, size uint64) ([]byte, error) {
-	for try := 0; try < 3; try++ {
-		old := w.size
-		proof, err := l.h.consistency(ctx, old, size)
-		if err != nil {
-			return nil, err
-		}
-		sig, err := AddCheckpoint(ctx, l.hc, w.cfg.URL, old, proof, cp)
-		var conflict *WitnessConflictError
-		if errors.As(err, &conflict) && conflict.Size != old && conflict.Size <= size {
-			w.size = conflict.Size
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		w.size = size
-		return sig, nil
-	}
-	return nil, errors.New("witness keeps answering 409")
 }
 
 // Inclusion returns the inclusion proof of leaf index in the tree of size

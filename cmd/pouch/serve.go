@@ -25,7 +25,7 @@ const DefaultListen = "127.0.0.1:8470"
 func init() {
 	register(&verb{
 		name:  "serve",
-		args:  "[--data DIR] [--listen ADDR] [--origin NAME] [--witness URL,KEY ...]",
+		args:  "[--data DIR] [--listen ADDR] [--origin NAME] [--witness URL,KEY ...] [--witness-policy FILE] [--witness-refresh DURATION]",
 		short: "run a pouch server: the log, its tiles, checkpoints and proofs, and the API",
 		long: `
 With no flags, pouch serve keeps its data (one SQLite file, the log's key
@@ -44,14 +44,34 @@ format. SIGINT or SIGTERM stops it gracefully.
 The log is served at the C2SP tlog-tiles paths (/checkpoint, /tile/...),
 with GET /v1/log and its proofs under /v1/log/proof/.
 
-Environment: POUCH_DATA, POUCH_LISTEN, POUCH_ORIGIN, and POUCH_WITNESSES
-(space-separated URL,KEY pairs).
+Every new checkpoint is sent to the witnesses named by --witness URL,KEY
+or in a C2SP tlog-policy file (--witness-policy FILE: its witness lines,
+each with its URL; a log line, if any, must be this log's key). The same
+file, with or without URLs, is the policy clients verify against. While
+the log is idle, each witness is asked to cosign the checkpoint again
+every --witness-refresh (default 10m), so that clients, which refuse
+checkpoints cosigned more than an hour ago, always find a fresh one.
+
+Environment: POUCH_DATA, POUCH_LISTEN, POUCH_ORIGIN, POUCH_WITNESSES
+(space-separated URL,KEY pairs), POUCH_WITNESS_POLICY and
+POUCH_WITNESS_REFRESH.
 
 Example, the reference scenario's server with the IAEA's witness:
 
-  pouch witness --data ~/iaea-witness --log pouch.localhost/log=$LOGKEY &
+  pouch witness --data ~/iaea-witness --log $LOGKEY &
   pouch serve --data /srv/pouch --listen :8470 \
-      --witness http://127.0.0.1:8471,iaea-witness+1c2b3a4d+BEx...`,
+      --witness http://127.0.0.1:8471,iaea-witness+1c2b3a4d+BEx...
+
+or with a policy file naming the IAEA's and Iran's witnesses:
+
+  cat > policy.txt <<END
+  log pouch.localhost/log+6aeaec4e+AXuCXZPJ9Elr0zrCsQboqQ5Dy4JqHSV8WidcLImf24+Z
+  witness iaea iaea-witness+1c2b3a4d+BEx... http://127.0.0.1:8471
+  witness ir ir-witness+77c0a1e2+BKq... http://127.0.0.1:8472
+  group both all iaea ir
+  quorum both
+  END
+  pouch serve --data /srv/pouch --witness-policy policy.txt`,
 		run: runServe,
 	})
 }
@@ -95,6 +115,19 @@ func parseWitnesses(specs []string) ([]tlog.WitnessConfig, error) {
 	return out, nil
 }
 
+// distinctWitnesses refuses a witness given twice (by its key), which
+// would be asked twice and counted once.
+func distinctWitnesses(ws []tlog.WitnessConfig) error {
+	seen := map[string]string{}
+	for _, w := range ws {
+		if u, ok := seen[w.Key]; ok {
+			return usagef("name each witness once, with --witness or in the policy file", "the witness %s is given twice (%s and %s)", w.Key, u, w.URL)
+		}
+		seen[w.Key] = w.URL
+	}
+	return nil
+}
+
 func runServe(ctx *cmdContext, args []string) error {
 	v := verbs["serve"]
 	fs := newFlags(ctx, v)
@@ -106,6 +139,15 @@ func runServe(ctx *cmdContext, args []string) error {
 		wspecs = strings.Fields(e)
 	}
 	fs.Var(&wspecs, "witness", "ask the witness at `URL,KEY` to cosign every checkpoint (repeatable)")
+	policyFile := fs.String("witness-policy", ctx.getenv("POUCH_WITNESS_POLICY"), "ask the witnesses of the C2SP tlog-policy `FILE` to cosign every checkpoint")
+	refresh := fs.Duration("witness-refresh", 0, "while idle, have the checkpoint cosigned again every `DURATION` (default 10m)")
+	if e := ctx.getenv("POUCH_WITNESS_REFRESH"); e != "" {
+		d, err := time.ParseDuration(e)
+		if err != nil {
+			return usagef("write it as a Go duration, such as POUCH_WITNESS_REFRESH=10m", "POUCH_WITNESS_REFRESH=%q: %v", e, err)
+		}
+		*refresh = d
+	}
 	open := fs.Bool("open", ctx.getenv("POUCH_OPEN") == "1", "open mode: anyone may found a house, first claim wins (demos and tests; default: the operator key in DIR/operator.key countersigns houses)")
 	rate := fs.Float64("rate", 0, "limit each principal to `N` requests per second (0: no limit)")
 	pos, err := parseFlags(ctx, v, fs, args)
@@ -117,6 +159,27 @@ func runServe(ctx *cmdContext, args []string) error {
 	}
 	witnesses, err := parseWitnesses(wspecs)
 	if err != nil {
+		return err
+	}
+	if *refresh < 0 {
+		return usagef("give a positive duration, such as --witness-refresh 10m", "--witness-refresh %v is negative", *refresh)
+	}
+	var policy *tlog.Policy
+	if *policyFile != "" {
+		b, err := os.ReadFile(*policyFile)
+		if err != nil {
+			return withHint(fmt.Errorf("reading the witness policy: %w", err), "give a C2SP tlog-policy file with --witness-policy FILE")
+		}
+		if policy, err = tlog.ParsePolicy(b); err != nil {
+			return withHint(fmt.Errorf("%s: %w", *policyFile, err), "fix the policy file (format: https://c2sp.org/tlog-policy, rules in spec/log.md#witness-policy)")
+		}
+		ws, err := policy.WitnessConfigs()
+		if err != nil {
+			return withHint(fmt.Errorf("%s: %w", *policyFile, err), "add each witness's URL to its line: witness NAME KEY URL")
+		}
+		witnesses = append(witnesses, ws...)
+	}
+	if err := distinctWitnesses(witnesses); err != nil {
 		return err
 	}
 	if *data == "" {
@@ -137,13 +200,22 @@ func runServe(ctx *cmdContext, args []string) error {
 		return err
 	}
 	*origin = name
+	if policy != nil && len(policy.Logs) > 0 {
+		vkey, err := tlog.VerifierKey(key)
+		if err != nil {
+			return err
+		}
+		if _, err := policy.Verifier(vkey); err != nil {
+			return withHint(fmt.Errorf("%s: %w", *policyFile, err), "the policy's log line must be this server's key, %s (or leave the log line out)", vkey)
+		}
+	}
 	dbPath := filepath.Join(*data, "pouch.db")
 	st, err := sqlite.Open(dbPath)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	lg, err := tlog.New(sctx, st, tlog.Config{Origin: *origin, Key: key, Witnesses: witnesses, Logger: logger})
+	lg, err := tlog.New(sctx, st, tlog.Config{Origin: *origin, Key: key, Witnesses: witnesses, RefreshInterval: *refresh, Logger: logger})
 	if err != nil {
 		return err
 	}

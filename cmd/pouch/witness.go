@@ -32,10 +32,17 @@ for each log named by --log (the log's verifier key, as GET /v1/log shows
 it), it cosigns a checkpoint only if it is consistent with the last one it
 cosigned, and refuses every other, so a split view cannot be cosigned.
 
+It witnesses as many logs as it is given --log keys, each with its own
+origin: a witness keeps one history per origin, so it refuses two keys
+for one origin, and a log whose origin it has already cosigned under
+another key (a second deployment that kept the default origin, or a
+reset server: give it its own --origin).
+
 Its key is made at first start and kept in DIR (default
 $POUCH_HOME/witness), with the last checkpoint of each log. It prints its
-verifier key, to give to the log (pouch serve --witness URL,KEY) and to
-clients that require its cosignature.
+verifier key, to give to the log (pouch serve --witness URL,KEY, or a
+witness line in its --witness-policy file) and to clients that require
+its cosignature.
 
 Environment: POUCH_WITNESS_DATA, POUCH_WITNESS_LISTEN, POUCH_WITNESS_LOGS
 (space-separated keys).
@@ -92,6 +99,9 @@ func runWitness(ctx *cmdContext, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(ctx.stderr, nil))
 	w, err := witness.New(witness.Config{Key: key, Logs: logs, Dir: filepath.Join(*data, "logs"), Logger: logger})
+	if errors.Is(err, witness.ErrOriginTaken) {
+		return withHint(err, "start the second log with its own origin (pouch serve --origin NAME) and witness that key")
+	}
 	if err != nil {
 		return err
 	}

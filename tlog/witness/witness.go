@@ -72,17 +72,56 @@ func New(cfg Config) (*Witness, error) {
 	if w.lg == nil {
 		w.lg = slog.Default()
 	}
+	keys := map[string]string{}
 	for _, k := range cfg.Logs {
 		v, err := note.NewVerifier(k)
 		if err != nil {
 			return nil, fmt.Errorf("log key %q: %w", k, err)
 		}
+		if other, ok := keys[v.Name()]; ok && other != k {
+			return nil, fmt.Errorf("%w: %s is the origin of two logs given, %s and %s: a witness keeps one history per origin, so each log needs its own origin (pouch serve --origin)", ErrOriginTaken, v.Name(), other, k)
+		}
+		keys[v.Name()] = k
 		w.logs[v.Name()] = v
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
+	for origin, v := range w.logs {
+		if err := w.checkState(origin, v, keys[origin]); err != nil {
+			return nil, err
+		}
+	}
 	return w, nil
+}
+
+// ErrOriginTaken is returned by New for a log whose origin the witness
+// already witnesses under another key.
+var ErrOriginTaken = errors.New("the witness already witnesses a log with this origin under another key")
+
+// checkState refuses a log whose origin the witness has cosigned under
+// another key: the checkpoint it keeps for the origin must verify with
+// the log's key.
+//
+// SPEC: spec/log.md#witnesses
+func (w *Witness) checkState(origin string, v note.Verifier, key string) error {
+	path := w.statePath(origin)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var unverified *note.UnverifiedNoteError
+	if _, err := note.Open(b, note.VerifierList(v)); errors.As(err, &unverified) {
+		return fmt.Errorf("%w: the last checkpoint of %s it cosigned (kept in %s) is not signed by %s. "+
+			"A witness keeps one history per origin, so a second log needs its own origin (pouch serve --origin); "+
+			"if this log's key really changed, move %s away to witness it afresh", ErrOriginTaken, origin, path, key, path)
+	} else if err != nil {
+		return fmt.Errorf("the last checkpoint of %s it cosigned (kept in %s): %w", origin, path, err)
+	}
+	return nil
 }
 
 // VerifierKey returns the witness's cosignature/v1 verifier key, which logs
@@ -189,14 +228,20 @@ func (w *Witness) AddCheckpoint(body []byte) ([]byte, error) {
 	if oldSize != lastSize {
 		return nil, &Error{Status: http.StatusConflict, Size: lastSize, Msg: fmt.Sprintf("last cosigned size is %d", lastSize)}
 	}
+	if (oldSize == 0 || oldSize == cp.Size) && len(proof) != 0 {
+		return nil, refuse(http.StatusUnprocessableEntity, "a consistency proof from size %d to size %d must be empty", oldSize, cp.Size)
+	}
 	if last != nil {
 		if err := tlog.VerifyConsistency(last, cp, proof); err != nil {
 			w.lg.Warn("refused an inconsistent checkpoint: split view evidence", "origin", origin,
 				"held", string(last.Note), "got", string(cp.Note))
+			if cp.Size == last.Size {
+				// C2SP tlog-witness: the same size with another root
+				// is a conflict.
+				return nil, &Error{Status: http.StatusConflict, Size: lastSize, Msg: fmt.Sprintf("%v", err)}
+			}
 			return nil, refuse(http.StatusUnprocessableEntity, "%v", err)
 		}
-	} else if len(proof) != 0 {
-		return nil, refuse(http.StatusUnprocessableEntity, "a proof from size 0 must be empty")
 	}
 	text := string(msg[:bytes.Index(msg, []byte("\n\n"))+1])
 	signed, err := note.Sign(&note.Note{Text: text}, w.signer)

@@ -139,11 +139,21 @@ func TestSplitView(t *testing.T) {
 		t.Fatalf("the witness cosigned branch B of a split view: %v", err)
 	}
 
-	// Same size, other root: the witness refuses with 422.
+	// Same size, other root: the witness refuses with 409 (C2SP
+	// tlog-witness), naming the size it holds.
 	_, err := f.wit.AddCheckpoint(tlog.FormatAddCheckpoint(10, nil, cpB))
 	var we *witness.Error
+	if !errors.As(err, &we) || we.Status != http.StatusConflict || we.Size != 10 {
+		t.Fatalf("witness on a same-size fork: %v, want 409", err)
+	}
+	// The same checkpoint again, with an empty proof, is cosigned (a
+	// refresh); with a proof it is refused.
+	if _, err := f.wit.AddCheckpoint(tlog.FormatAddCheckpoint(10, nil, cpA)); err != nil {
+		t.Fatalf("witness on the same checkpoint again: %v", err)
+	}
+	_, err = f.wit.AddCheckpoint(tlog.FormatAddCheckpoint(10, [][]byte{make([]byte, 32)}, cpA))
 	if !errors.As(err, &we) || we.Status != http.StatusUnprocessableEntity {
-		t.Fatalf("witness on a same-size fork: %v, want 422", err)
+		t.Fatalf("witness on the same size with a proof: %v, want 422", err)
 	}
 	// A smaller checkpoint after a larger one is refused too.
 	c3, _ := newSmall(t, f)
