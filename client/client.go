@@ -32,13 +32,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"pouch.dev/api"
 	"pouch.dev/internal/httpsig"
 	"pouch.dev/keys"
 	"pouch.dev/record"
-	"pouch.dev/tlog"
 )
 
 // An Identity is a principal's private keys (package keys). A house
@@ -56,10 +57,28 @@ type Client struct {
 	// Now is the clock for claimed record times and request signatures;
 	// nil means time.Now.
 	Now func() time.Time
-	// Log, if set, holds the last checkpoint this client verified:
-	// ProveRecord then also checks that every checkpoint it meets is
-	// consistent with it (no fork, no rollback), and keeps the newest.
-	Log *tlog.Client
+	// Trust is what the verifying client anchors on (the log's key, the
+	// witness policy) and where it keeps what it verified; nil means a
+	// key pinned on first use, in memory.
+	Trust *Trust
+
+	viewMu sync.Mutex
+	view   *View // the last View returned
+
+	// submitted is one past the highest index of the records this
+	// client had accepted: its View waits for a checkpoint covering them,
+	// so it proves what it just wrote.
+	submitted atomic.Uint64
+}
+
+// accepted notes that a record this client submitted is at index.
+func (c *Client) accepted(index uint64) {
+	for {
+		n := c.submitted.Load()
+		if index+1 <= n || c.submitted.CompareAndSwap(n, index+1) {
+			return
+		}
+	}
 }
 
 // New returns a client of the server at url.
@@ -185,6 +204,7 @@ func (c *Client) Submit(ctx context.Context, s *record.Signed) (*api.Accepted, e
 	if err := c.do(ctx, "POST", "/v1/records", s.Marshal(), "application/cbor", nil, &a); err != nil {
 		return nil, err
 	}
+	c.accepted(a.Index)
 	return &a, nil
 }
 
@@ -198,6 +218,7 @@ func (c *Client) SubmitPouch(ctx context.Context, tag *record.Signed, payload []
 	if err := c.do(ctx, "POST", "/v1/pouches", b, "application/cbor", nil, &a); err != nil {
 		return nil, err
 	}
+	c.accepted(a.Index)
 	return &a, nil
 }
 
@@ -366,6 +387,11 @@ func (c *Client) SubmitPouches(ctx context.Context, subs []api.PouchSubmission) 
 	}
 	if len(res) != len(subs) {
 		return nil, fmt.Errorf("the server answered %d results for %d pouches", len(res), len(subs))
+	}
+	for _, r := range res {
+		if r.Accepted != nil {
+			c.accepted(r.Index)
+		}
 	}
 	return res, nil
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"net/http"
+	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -22,15 +22,17 @@ import (
 	"pouch.dev/server"
 	"pouch.dev/store"
 	"pouch.dev/store/sqlite"
+	"pouch.dev/tlog"
 )
 
 const agOrigin = "pouch.example/log"
 
 // agServer is the correspondence API on a SQLite store in dir.
 type agServer struct {
-	st *sqlite.Store
-	hs *httptest.Server
-	cl *client.Client
+	st   *sqlite.Store
+	hs   *httptest.Server
+	cl   *client.Client
+	stop func()
 }
 
 func startAgServer(t *testing.T, dir string) *agServer {
@@ -39,18 +41,29 @@ func startAgServer(t *testing.T, dir string) *agServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The whole server: the log (sequenced), its routes and the API, so
+	// that the verifying client can prove what it reads.
+	skey, _, err := tlog.LoadOrCreateKey(filepath.Join(dir, "log.key"), agOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := tlog.New(context.Background(), st, tlog.Config{Origin: agOrigin, Key: skey, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { lg.Run(ctx); close(done) }()
 	corr, err := server.NewCorrespondence(context.Background(), server.CorrOptions{
-		Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: agOrigin,
+		Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: agOrigin, Log: lg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	corr.Register(mux)
-	hs := httptest.NewServer(mux)
+	hs := httptest.NewServer(server.New(server.Config{Store: st, Log: lg, API: corr, Logger: slog.New(slog.DiscardHandler)}))
 	cl := client.New(hs.URL)
 	cl.Origin = agOrigin
-	s := &agServer{st: st, hs: hs, cl: cl}
+	s := &agServer{st: st, hs: hs, cl: cl, stop: func() { stop(); <-done }}
 	t.Cleanup(s.close)
 	return s
 }
@@ -58,6 +71,7 @@ func startAgServer(t *testing.T, dir string) *agServer {
 func (s *agServer) close() {
 	if s.hs != nil {
 		s.hs.Close()
+		s.stop()
 		s.st.Close()
 		s.hs = nil
 	}

@@ -8,20 +8,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"time"
 
 	"pouch.dev/agreement"
-	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/record"
-	"pouch.dev/tlog"
 )
 
 func init() {
@@ -182,17 +177,13 @@ func runAgreement(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	lr, err := newLogReader(bg, cf)
+	pl, err := newProvenLog(ctx, bg, cf, nil)
 	if err != nil {
 		return err
 	}
-	es, err := lr.history(bg, id, record.KindAgreement)
+	tl, err := pl.agreement(id)
 	if err != nil {
 		return err
-	}
-	tl, err := agreement.Replay(lr.directory(bg), es)
-	if err != nil {
-		return &checkError{err}
 	}
 	if *history {
 		if *cf.json {
@@ -204,7 +195,7 @@ func runAgreement(ctx *cmdContext, args []string) error {
 	if *cf.json {
 		return printV1(ctx.stdout, "status", st)
 	}
-	printStatus(ctx.stdout, st, tl, lr)
+	printStatus(ctx.stdout, st, tl, pl)
 	return nil
 }
 
@@ -241,44 +232,41 @@ func submitAction(ctx *cmdContext, bg context.Context, cf *clientFlags, kind rec
 	if err != nil {
 		return err
 	}
-	lr, err := newLogReader(bg, cf)
+	pl, err := newProvenLog(ctx, bg, cf, me)
 	if err != nil {
 		return err
 	}
-	s, err := record.Sign(&record.Record{Kind: kind, Origin: lr.c.Origin, By: []record.Handle{me.Handle}, Time: time.Now().UnixMilli()}, body, me.Signing)
+	s, err := record.Sign(&record.Record{Kind: kind, Origin: pl.c.Origin, By: []record.Handle{me.Handle}, Time: time.Now().UnixMilli()}, body, me.Signing)
 	if err != nil {
 		return err
 	}
-	e := agreement.Entry{Signed: s, Index: lr.info.Size, Time: time.Now().UnixMilli()}
-	dir := lr.directory(bg)
+	// Checked against the agreement as the client proved it from the log,
+	// as if it were sequenced next, now: the server judges it again at its
+	// time of sequencing.
+	e := agreement.Entry{Signed: s, Index: pl.v.Size(), Time: time.Now().UnixMilli()}
+	dir := agreement.Offices(pl.v.Directory())
 	switch {
 	case target == nil && kind == record.KindAgreement:
 		_, err = agreement.New(dir, e)
 	case target == nil:
 		_, err = agreement.OpenStatement(dir, e)
 	case kind == record.KindCosign:
-		es, herr := lr.history(bg, *target, record.KindStatement)
-		if herr != nil {
-			return herr
-		}
 		var roll *agreement.Roll
-		if roll, err = agreement.ReplayStatement(dir, es); err == nil {
-			err = roll.Check(e)
+		if roll, err = pl.statement(*target); err != nil {
+			return err
 		}
+		err = roll.Check(e)
 	default:
-		es, herr := lr.history(bg, *target, record.KindAgreement)
-		if herr != nil {
-			return herr
-		}
 		var tl *agreement.Timeline
-		if tl, err = agreement.Replay(dir, es); err == nil {
-			err = tl.Check(e)
+		if tl, err = pl.agreement(*target); err != nil {
+			return err
 		}
+		err = tl.Check(e)
 	}
 	if err != nil {
 		return &checkError{fmt.Errorf("%w (nothing was submitted)", err)}
 	}
-	a, err := lr.c.Submit(bg, s)
+	a, err := pl.c.Submit(bg, s)
 	if err != nil {
 		return apiError(err)
 	}
@@ -293,7 +281,7 @@ func submitAction(ctx *cmdContext, bg context.Context, cf *clientFlags, kind rec
 	return nil
 }
 
-func printStatus(w io.Writer, st *agreement.Status, tl *agreement.Timeline, lr *logReader) {
+func printStatus(w io.Writer, st *agreement.Status, tl *agreement.Timeline, pl *provenLog) {
 	state := "not in force"
 	if st.InForce {
 		state = "in force since " + string(st.Entered)
@@ -302,7 +290,7 @@ func printStatus(w io.Writer, st *agreement.Status, tl *agreement.Timeline, lr *
 	}
 	fmt.Fprintf(w, "%s (%s) on %s: %s\n", st.Title, st.Name, st.At, state)
 	fmt.Fprintf(w, "  agreement %s, depositary %s; %s\n", st.Agreement, st.Depositary, st.Rule)
-	fmt.Fprintf(w, "  derived from %d records in a log of size %d, each inclusion proof checked against its signed checkpoint", len(tl.Actions())+1, lr.info.Size)
+	fmt.Fprintf(w, "  replayed from its %d records in the log of size %d, every record of the agreement the log holds (%s)", len(tl.Actions())+1, pl.v.Size(), pl.v.Witnessing(time.Now()))
 	if st.Rejected > 0 {
 		fmt.Fprintf(w, "; %d action(s) in the log refused by the rules", st.Rejected)
 	}
@@ -341,234 +329,41 @@ func printStatus(w io.Writer, st *agreement.Status, tl *agreement.Timeline, lr *
 	}
 }
 
-// A logReader reads the records of one agreement or statement from a
-// server: it asks the server which records they are (or scans the log's
-// entry bundles, C2SP tlog-tiles, for records of the agreement kinds),
-// fetches them, checks that each acts on the agreement, and checks each
-// one's inclusion proof against the log's signed checkpoint.
-// The log's key is taken from the server (trust on first use).
-type logReader struct {
-	c    *client.Client
-	info api.LogInfo
-	v    *tlog.Verifier
-	keys map[record.Handle][]api.KeyView
+// A provenLog is the verifying client's View of a server's log: the
+// agreements and statements in it, every record of theirs the log holds
+// (the client reads every leaf, so none can be hidden), replayed by the
+// rules with the directory the client proved from the log.
+type provenLog struct {
+	c *client.Client
+	v *client.View
 }
 
-// entriesPerBundle is the width of a full C2SP entry bundle.
-const entriesPerBundle = 256
-
-func newLogReader(ctx context.Context, cf *clientFlags) (*logReader, error) {
-	c, err := cf.client(ctx)
+func newProvenLog(ctx *cmdContext, bg context.Context, cf *clientFlags, as *client.Identity) (*provenLog, error) {
+	c, err := cf.client(bg)
 	if err != nil {
 		return nil, err
 	}
-	var info api.LogInfo
-	if err := getJSON(ctx, c.URL+"/v1/log", &info); err != nil {
-		return nil, err
-	}
-	v, err := tlog.NewVerifier(info.Key, nil, 0)
+	v, err := c.View(bg, as)
 	if err != nil {
-		return nil, fmt.Errorf("the server's log key: %w", err)
+		return nil, &checkError{apiError(err)}
 	}
-	return &logReader{c: c, info: info, v: v, keys: map[record.Handle][]api.KeyView{}}, nil
+	return &provenLog{c: c, v: v}, nil
 }
 
-func getJSON(ctx context.Context, url string, v any) error {
-	b, err := getBytes(ctx, url)
-	if err != nil {
-		return err
+// agreement returns agreement id as proven from the log.
+func (pl *provenLog) agreement(id record.ID) (*agreement.Timeline, error) {
+	if tl := pl.v.Agreements().Agreement(id); tl != nil {
+		return tl, nil
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", url, err)
-	}
-	return nil
+	return nil, withHint(fmt.Errorf("no agreement record %s in the log %s (size %d)", id.Short(), pl.v.Origin, pl.v.Size()),
+		"check the ID and --server (POUCH_SERVER)")
 }
 
-func getBytes(ctx context.Context, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		return nil, err
+// statement returns statement id as proven from the log.
+func (pl *provenLog) statement(id record.ID) (*agreement.Roll, error) {
+	if r := pl.v.Agreements().Statement(id); r != nil {
+		return r, nil
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, withHint(fmt.Errorf("cannot reach the server: %w", err), "start one with \"pouch serve\", or point --server (POUCH_SERVER) at yours")
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, bytes.TrimSpace(b))
-	}
-	return b, nil
-}
-
-// history returns the records of the agreement or statement id (whose
-// record is of kind head) in log order, with their log index and
-// sequencing time, each proven in the log. It asks the server which
-// records they are (GET /v1/agreements/{id}, /v1/statements/{id}), then
-// fetches each one, checks that it hashes to its ID, that it acts on id,
-// and its inclusion proof against the log's signed checkpoint. Against a
-// server without those endpoints it scans the log's entry bundles.
-func (lr *logReader) history(ctx context.Context, id record.ID, head record.Kind) ([]agreement.Entry, error) {
-	var ids []record.ID
-	var err error
-	if head == record.KindStatement {
-		var v *api.StatementView
-		if v, err = lr.c.Statement(ctx, id, -1); err == nil {
-			ids = append(ids, id)
-			for _, s := range v.Signatories {
-				ids = append(ids, s.ID)
-			}
-		}
-	} else {
-		var v *api.AgreementView
-		if v, err = lr.c.Agreement(ctx, id); err == nil {
-			ids = append(ids, id)
-			for _, a := range v.Actions {
-				ids = append(ids, a.ID)
-			}
-		}
-	}
-	if errors.Is(err, client.ErrNotFound) {
-		rv, rerr := lr.c.Record(ctx, id, nil)
-		switch {
-		case errors.Is(rerr, client.ErrNotFound):
-			return nil, withHint(fmt.Errorf("no %s record %s in the log of %s", head, id.Short(), lr.c.URL),
-				"check the ID and --server (POUCH_SERVER)")
-		case rerr != nil:
-			return nil, apiError(rerr)
-		case rv.Kind != head:
-			return nil, &checkError{fmt.Errorf("record %s is a %s record, not a %s", id.Short(), rv.Kind, head)}
-		}
-		return lr.scanHistory(ctx, id, head) // a server that keeps no index of agreements
-	}
-	if err != nil {
-		return nil, apiError(err)
-	}
-	es := make([]agreement.Entry, 0, len(ids))
-	for i, rid := range ids {
-		rv, err := lr.c.Record(ctx, rid, nil)
-		if err != nil {
-			return nil, apiError(err)
-		}
-		s, r, err := record.Parse(rv.Signed)
-		if err != nil || s.ID() != rid {
-			return nil, &checkError{fmt.Errorf("the server's record %s does not match its ID", rid.Short())}
-		}
-		if t, ok := agreement.Target(r); i == 0 && r.Kind != head || i > 0 && (!ok || t != id) {
-			return nil, &checkError{fmt.Errorf("the server lists record %s (%s) as part of %s %s, which it is not", rid.Short(), r.Kind, head, id.Short())}
-		}
-		pv, err := lr.c.ProveRecord(ctx, lr.v, rid, r.Kind, nil)
-		if err != nil {
-			return nil, &checkError{fmt.Errorf("inclusion proof of %s record %s: %w", r.Kind, rid.Short(), err)}
-		}
-		if pv.Index != rv.Index || i > 0 && pv.Index <= es[i-1].Index {
-			return nil, &checkError{fmt.Errorf("record %s: the server says log index %d, its proof %d", rid.Short(), rv.Index, pv.Index)}
-		}
-		es = append(es, agreement.Entry{Signed: s, Index: pv.Index, Time: rv.Time.UnixMilli()})
-	}
-	return es, nil
-}
-
-// scanHistory is history read from the log's entry bundles (C2SP
-// tlog-tiles): every leaf of the agreement kinds is looked at, so it needs
-// no index on the server.
-func (lr *logReader) scanHistory(ctx context.Context, id record.ID, head record.Kind) ([]agreement.Entry, error) {
-	size := lr.info.Size
-	var es []agreement.Entry
-	for n := uint64(0); n*entriesPerBundle < size; n++ {
-		w := min(size-n*entriesPerBundle, entriesPerBundle)
-		b, err := getBytes(ctx, lr.c.URL+"/"+tlog.TilePath{Level: tlog.EntriesLevel, Index: n, Width: int(w)}.Path())
-		if err != nil {
-			return nil, err
-		}
-		leaves, err := tlog.ParseEntryBundle(b)
-		if err != nil {
-			return nil, &checkError{fmt.Errorf("entry bundle %d: %w", n, err)}
-		}
-		for i, data := range leaves {
-			index := n*entriesPerBundle + uint64(i)
-			leaf, err := record.ParseLeaf(data)
-			if err != nil || !agreement.IsKind(leaf.Kind) {
-				continue
-			}
-			if leaf.ID != id && leaf.Kind != record.KindAgreementSign && leaf.Kind != record.KindAgreementWithdraw &&
-				leaf.Kind != record.KindAttest && leaf.Kind != record.KindCosign {
-				continue
-			}
-			rv, err := lr.c.Record(ctx, leaf.ID, nil)
-			if err != nil {
-				return nil, apiError(err)
-			}
-			s, r, err := record.Parse(rv.Signed)
-			if err != nil || s.ID() != leaf.ID || r.Kind != leaf.Kind || rv.Index != index {
-				return nil, &checkError{fmt.Errorf("the server's record %s does not match log leaf %d", leaf.ID.Short(), index)}
-			}
-			if t, ok := agreement.Target(r); leaf.ID != id && (!ok || t != id) {
-				continue
-			}
-			if leaf.ID == id && leaf.Kind != head {
-				return nil, &checkError{fmt.Errorf("record %s is a %s record, not a %s", id.Short(), leaf.Kind, head)}
-			}
-			if _, err := lr.c.ProveRecord(ctx, lr.v, leaf.ID, leaf.Kind, nil); err != nil {
-				return nil, &checkError{fmt.Errorf("inclusion proof of %s record %s: %w", leaf.Kind, leaf.ID.Short(), err)}
-			}
-			es = append(es, agreement.Entry{Signed: s, Index: index, Time: rv.Time.UnixMilli()})
-		}
-	}
-	if len(es) == 0 || es[0].Signed.ID() != id {
-		return nil, withHint(fmt.Errorf("no %s record %s in the log of %s (size %d)", head, id.Short(), lr.c.URL, size),
-			"check the ID and --server (POUCH_SERVER)")
-	}
-	return es, nil
-}
-
-// directory returns the agreement rules' view of the server's directory:
-// keys from each office's history, fetched once; an office acts for its
-// own house.
-func (lr *logReader) directory(ctx context.Context) agreement.Directory {
-	return agreement.Offices(keyHistory{lr, ctx})
-}
-
-type keyHistory struct {
-	lr  *logReader
-	ctx context.Context
-}
-
-// CheckKey reports whether key held h at log index, from h's key history:
-// admitted before index, and neither superseded nor revoked by then.
-//
-// SPEC: spec/directory.md#admit
-func (k keyHistory) CheckKey(h record.Handle, key []byte, index uint64) error {
-	hist, ok := k.lr.keys[h]
-	if !ok {
-		pv, err := k.lr.c.Principal(k.ctx, h, -1)
-		if err != nil {
-			var ce *client.Error
-			if errors.As(err, &ce) && ce.Status == http.StatusNotFound {
-				k.lr.keys[h] = nil
-				return fmt.Errorf("%s is not in the directory", h)
-			}
-			return err
-		}
-		hist = pv.History
-		k.lr.keys[h] = hist
-	}
-	for _, kv := range hist {
-		if !ed25519.PublicKey(kv.Key).Equal(ed25519.PublicKey(key)) {
-			continue
-		}
-		switch {
-		case kv.Index >= index:
-			return fmt.Errorf("key of %s admitted only at log index %d", h, kv.Index)
-		case kv.RevokedAt != nil && *kv.RevokedAt <= index:
-			return fmt.Errorf("key of %s was revoked at log index %d", h, *kv.RevokedAt)
-		case kv.SupersededAt != nil && *kv.SupersededAt <= index:
-			return fmt.Errorf("key of %s was superseded at log index %d", h, *kv.SupersededAt)
-		}
-		return nil
-	}
-	return fmt.Errorf("the key is not one of %s's keys", h)
+	return nil, withHint(fmt.Errorf("no statement record %s in the log %s (size %d)", id.Short(), pl.v.Origin, pl.v.Size()),
+		"check the ID and --server (POUCH_SERVER)")
 }

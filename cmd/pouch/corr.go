@@ -102,6 +102,9 @@ type clientFlags struct {
 	server *string
 	as     *string
 	json   *bool
+	policy *string
+	logKey *string
+	cmd    *cmdContext
 }
 
 func addClientFlags(ctx *cmdContext, fs *flag.FlagSet) *clientFlags {
@@ -109,12 +112,51 @@ func addClientFlags(ctx *cmdContext, fs *flag.FlagSet) *clientFlags {
 		server: fs.String("server", envOr(ctx, "POUCH_SERVER", "http://"+DefaultListen), "the pouch server `URL`"),
 		as:     fs.String("as", ctx.getenv("POUCH_AS"), "act as principal `HANDLE` (when the home holds several)"),
 		json:   fs.Bool("json", false, "print JSON (stable, versioned shape) instead of text"),
+		policy: fs.String("policy", ctx.getenv("POUCH_POLICY"), "the log's witness policy `FILE` (C2SP tlog-policy): its key, the witnesses and the quorum a checkpoint must carry"),
+		logKey: fs.String("log-key", ctx.getenv("POUCH_LOG_KEY"), "the log's verifier `KEY`, when there is no policy (default: the one pinned at first use)"),
+		cmd:    ctx,
 	}
 }
 
-// newClient returns a client of the --server, with the log's origin.
+// trust returns what the verifying client anchors on: the --policy, or
+// the --log-key, or the key pinned in $POUCH_HOME/logs at first use; and
+// where it keeps what it verified.
+func (f *clientFlags) trust() (*client.Trust, error) {
+	t := &client.Trust{}
+	if f.logKey != nil {
+		t.LogKey = *f.logKey
+	}
+	if f.cmd == nil {
+		return t, nil
+	}
+	if *f.policy != "" {
+		b, err := os.ReadFile(*f.policy)
+		if err != nil {
+			return nil, usagef("give the path of a C2SP tlog-policy file (POUCH_POLICY)", "--policy: %v", err)
+		}
+		if t.Policy, err = tlog.ParsePolicy(b); err != nil {
+			return nil, usagef("", "--policy %s: %v", *f.policy, err)
+		}
+	}
+	if home, err := keys.DefaultDir(f.cmd.getenv); err == nil {
+		t.Dir = filepath.Join(home, "logs")
+	}
+	stderr := f.cmd.stderr
+	t.OnPin = func(origin, key string) {
+		fmt.Fprintf(stderr, "pouch: trusting the log %s with key %s on first use (kept in %s; with no --policy, no witness is required: split views undetectable)\n", origin, key, t.Dir)
+	}
+	return t, nil
+}
+
+// newClient returns a client of the --server, with the log's origin, that
+// verifies what the server says against the log (client.Trust).
 func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
 	c := client.New(*f.server)
+	t, err := f.trust()
+	if err != nil {
+		return nil, err
+	}
+	c.Trust = t
 	req, err := http.NewRequestWithContext(ctx, "GET", c.URL+"/v1/log", nil)
 	if err != nil {
 		return nil, usagef("", "--server %q: %v", *f.server, err)

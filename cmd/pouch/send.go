@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
-	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/letter"
 	"pouch.dev/record"
@@ -116,17 +116,24 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	show := func(rs []api.ReaderView) error {
+	show := func(p *client.Plan) error {
 		if !*cf.json {
 			var who []string
-			for _, r := range rs {
+			for _, r := range p.Readers {
 				d := string(r.Handle) + " (" + r.Role
-				if r.NotAfter != nil {
-					d += ", grant until " + r.NotAfter.Format("2006-01-02")
+				if r.Grant != nil {
+					if na := r.Grant.NotAfter(); !na.IsZero() {
+						d += ", grant until " + na.Format("2006-01-02")
+					} else {
+						d += ", grant " + r.Grant.ID.Short()
+					}
 				}
 				who = append(who, d+")")
 			}
-			fmt.Fprintf(ctx.stderr, "pouch: sealing to: %s\n", strings.Join(who, ", "))
+			fmt.Fprintf(ctx.stderr, "pouch: sealing to: %s (proven from the log, %s)\n", strings.Join(who, ", "), p.View.Witnessing(time.Now()))
+			if p.Unreadable > 0 {
+				fmt.Fprintf(ctx.stderr, "pouch: the log holds %d private grants %s cannot read: a delegate under one of them is not sealed to\n", p.Unreadable, me.Handle)
+			}
 		}
 		if *dry {
 			return errDryRun
@@ -146,7 +153,16 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 		return apiError(err)
 	}
 	if *cf.json {
-		return printV1(ctx.stdout, "pouch", map[string]any{"id": sent.Pouch, "index": sent.Accepted.Index, "time": sent.Accepted.Time, "readers": sent.Readers, "via": l.Via, "to": l.To})
+		var readers []map[string]any
+		for _, r := range sent.Readers {
+			m := map[string]any{"handle": r.Handle, "role": r.Role, "recipient": r.Recipient}
+			if r.Grant != nil {
+				m["grant"] = r.Grant.ID
+			}
+			readers = append(readers, m)
+		}
+		return printV1(ctx.stdout, "pouch", map[string]any{"id": sent.Pouch, "index": sent.Accepted.Index, "time": sent.Accepted.Time,
+			"readers": readers, "unreadable_grants": sent.Plan.Unreadable, "via": l.Via, "to": l.To})
 	}
 	route := ""
 	if len(l.Via) > 0 {

@@ -101,23 +101,19 @@ func runStatement(ctx *cmdContext, args []string) error {
 	if sub == "cosign" {
 		return submitAction(ctx, bg, cf, record.KindCosign, &agreement.Cosign{Statement: id}, &id, "co-signed")
 	}
-	lr, err := newLogReader(bg, cf)
+	pl, err := newProvenLog(ctx, bg, cf, nil)
 	if err != nil {
 		return err
 	}
-	es, err := lr.history(bg, id, record.KindStatement)
+	roll, err := pl.statement(id)
 	if err != nil {
 		return err
-	}
-	roll, err := agreement.ReplayStatement(lr.directory(bg), es)
-	if err != nil {
-		return &checkError{err}
 	}
 	if *cf.json {
 		return printV1(ctx.stdout, "statement", map[string]any{
 			"id": roll.ID(), "opener": roll.Opener(), "statement": roll.Statement(),
 			"count": roll.Count(), "signatories": roll.Signatories(), "rejected": len(roll.Rejected()),
-			"log_size": lr.info.Size,
+			"log_size": pl.v.Size(),
 		})
 	}
 	n := 20

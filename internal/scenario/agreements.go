@@ -105,90 +105,17 @@ func (w *World) submitStep(ctx context.Context, st jcpoa.Step, quiet bool) error
 	return nil
 }
 
-// fromLog reads the records ids back from the log as a client that trusts
-// nobody: each record's bytes must hash to its ID and its signatures
-// verify (client.Record), and its inclusion proof must verify against the
-// log's signed checkpoint. It returns them as agreement entries, in the
-// order given, and the largest tree size a proof was checked against.
-func (w *World) fromLog(ctx context.Context, ids []record.ID, kinds []record.Kind) ([]agreement.Entry, uint64, error) {
-	es := make([]agreement.Entry, len(ids))
-	var size uint64
-	for i, id := range ids {
-		rv, err := w.Client.Record(ctx, id, nil)
-		if err != nil {
-			return nil, 0, w.Report.Fail("record %s from the log: %v", id.Short(), err)
-		}
-		pv, err := w.Client.ProveRecord(ctx, w.Verifier, id, kinds[i], nil)
-		if err != nil {
-			return nil, 0, w.Report.Fail("inclusion proof of %s record %s: %v", kinds[i], id.Short(), err)
-		}
-		if pv.Index != rv.Index {
-			return nil, 0, w.Report.Fail("record %s: the server says index %d, its proof %d", id.Short(), rv.Index, pv.Index)
-		}
-		s, _, err := record.Parse(rv.Signed)
-		if err != nil {
-			return nil, 0, w.Report.Fail("record %s: %v", id.Short(), err)
-		}
-		es[i] = agreement.Entry{Signed: s, Index: pv.Index, Time: rv.Time.UnixMilli()}
-		size = max(size, pv.Size)
+// provenAgreements returns the agreements and statements as the world's
+// verifying client proves them: every record of theirs the log holds
+// (their leaves read from the log, so none can be hidden), each matched to
+// its leaf and replayed by the rules with the directory the client
+// proved. It returns the registry and the tree size it was proven in.
+func (w *World) provenAgreements(ctx context.Context) (*agreement.Registry, uint64, error) {
+	v, err := w.Client.View(ctx, nil)
+	if err != nil {
+		return nil, 0, w.Report.Fail("catching up with the log: %v", err)
 	}
-	return es, size, nil
-}
-
-// logDirectory is the agreement rules' view of the server's directory, as
-// a client sees it: each office's key history, fetched once from the
-// directory API, and an office acting for its own house.
-func (w *World) logDirectory(ctx context.Context) agreement.Directory {
-	return agreement.Offices(&keyHistory{ctx: ctx, c: w.Client, keys: map[record.Handle][]keyEntry{}})
-}
-
-type keyEntry struct {
-	key                 ed25519.PublicKey
-	index               uint64
-	superseded, revoked *uint64
-}
-
-type keyHistory struct {
-	ctx  context.Context
-	c    *client.Client
-	keys map[record.Handle][]keyEntry
-}
-
-// CheckKey reports whether key held office h at log index.
-//
-// SPEC: spec/directory.md#admit
-func (k *keyHistory) CheckKey(h record.Handle, key []byte, index uint64) error {
-	hist, ok := k.keys[h]
-	if !ok {
-		pv, err := k.c.Principal(k.ctx, h, -1)
-		if err != nil && !errors.Is(err, client.ErrNotFound) {
-			return err
-		}
-		if pv != nil {
-			for _, kv := range pv.History {
-				hist = append(hist, keyEntry{ed25519.PublicKey(kv.Key), kv.Index, kv.SupersededAt, kv.RevokedAt})
-			}
-		}
-		k.keys[h] = hist
-	}
-	for _, e := range hist {
-		if !e.key.Equal(ed25519.PublicKey(key)) {
-			continue
-		}
-		switch {
-		case e.index >= index:
-			return fmt.Errorf("key of %s admitted only at log index %d", h, e.index)
-		case e.revoked != nil && *e.revoked <= index:
-			return fmt.Errorf("key of %s was revoked at log index %d", h, *e.revoked)
-		case e.superseded != nil && *e.superseded <= index:
-			return fmt.Errorf("key of %s was superseded at log index %d", h, *e.superseded)
-		}
-		return nil
-	}
-	if len(hist) == 0 {
-		return fmt.Errorf("%s is not in the directory", h)
-	}
-	return fmt.Errorf("the key is not one of %s's keys", h)
+	return v.Agreements(), v.Size(), nil
 }
 
 // refusalSays is what each refusal's message must say.

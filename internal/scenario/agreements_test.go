@@ -69,7 +69,7 @@ func TestAgreementScenes(t *testing.T) {
 		if a.Attest == nil {
 			continue
 		}
-		if _, err := w.Client.ProveRecord(c, w.Verifier, a.ID, record.KindAttest, nil); err != nil {
+		if _, err := w.Client.Prove(c, a.ID, record.KindAttest, nil); err != nil {
 			t.Errorf("attestation %s by %s: %v", a.ID.Short(), a.By, err)
 		}
 		if a.Attest.Party == "ir" && a.Attest.Clause == jcpoa.ClauseNuclear {
@@ -89,17 +89,13 @@ func TestAgreementScenes(t *testing.T) {
 	if sv.Count <= 80 || sv.Count != jcpoa.Experts {
 		t.Errorf("statement: %d co-signatures, want %d", sv.Count, jcpoa.Experts)
 	}
-	ids, kinds := []record.ID{sid}, []record.Kind{record.KindStatement}
-	for _, s := range sv.Signatories {
-		ids, kinds = append(ids, s.ID), append(kinds, record.KindCosign)
-	}
-	es, _, err := w.fromLog(c, ids, kinds)
+	reg, _, err := w.provenAgreements(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	roll, err := agreement.ReplayStatement(w.logDirectory(c), es)
-	if err != nil || roll.Count() != jcpoa.Experts || len(roll.Rejected()) != 0 {
-		t.Errorf("replayed roll: %v, %d co-signatures, %d rejected", err, roll.Count(), len(roll.Rejected()))
+	roll := reg.Statement(sid)
+	if roll == nil || roll.Count() != jcpoa.Experts || len(roll.Rejected()) != 0 {
+		t.Errorf("proven roll: %+v", roll)
 	}
 
 	// Scene 6: the draft deal is not in force.

@@ -265,7 +265,7 @@ func (w *World) CheckDisclosure(ctx context.Context, id record.ID, revealed, tot
 	if len(d.Sections) != revealed || d.Undisclosed != total-revealed {
 		return w.Report.Fail("disclosure reveals %d sections and hides %d; want %d and %d", len(d.Sections), d.Undisclosed, revealed, total-revealed)
 	}
-	pv, err := w.Client.ProveRecord(ctx, w.Verifier, id, record.KindDisclosure, nil)
+	pv, err := w.Client.Prove(ctx, id, record.KindDisclosure, nil)
 	if err != nil {
 		return w.Report.Fail("disclosure proof: %v", err)
 	}

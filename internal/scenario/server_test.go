@@ -33,6 +33,7 @@ func TestRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	pouch := w.Facts["scene1.pouch"]
+	origin := w.Origin
 	president := w.ID("ru/president")
 	w.Close()
 
@@ -41,7 +42,7 @@ func TestRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	corr, err := server.NewCorrespondence(c, server.CorrOptions{Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: Origin})
+	corr, err := server.NewCorrespondence(c, server.CorrOptions{Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: origin})
 	if err != nil {
 		t.Fatal(err)
 	}

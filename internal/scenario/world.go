@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,8 +58,9 @@ type Options struct {
 	Operator ed25519.PrivateKey
 }
 
-// Origin is the in-process server's log origin.
-const Origin = "pouch.localhost/scenario"
+// OriginPrefix starts the origin of every in-process server's log; each
+// world's log has its own (World.Origin), as every log must.
+const OriginPrefix = "pouch.localhost/scenario-"
 
 // A Clock is the world's time, which tests can move forward.
 type Clock struct {
@@ -93,6 +95,8 @@ type World struct {
 	Store *sqlite.Store
 	// URL is the server's base URL.
 	URL string
+	// Origin is the log's origin.
+	Origin string
 
 	registrars map[string]*client.Identity
 	cast       map[record.Handle]*client.Identity
@@ -152,11 +156,12 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	}
 	w.Store = st
 	w.closers = append([]func(){func() { st.Close() }}, w.closers...)
-	skey, vkey, err := tlog.GenerateKey(Origin)
+	w.Origin = OriginPrefix + strings.TrimPrefix(tlog.NewOrigin(), tlog.OriginPrefix)
+	skey, vkey, err := tlog.GenerateKey(w.Origin)
 	if err != nil {
 		return err
 	}
-	lgx, err := tlog.New(ctx, st, tlog.Config{Origin: Origin, Key: skey, Logger: lg})
+	lgx, err := tlog.New(ctx, st, tlog.Config{Origin: w.Origin, Key: skey, Logger: lg})
 	if err != nil {
 		return err
 	}
@@ -170,7 +175,7 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 		dcfg = directory.Config{Mode: directory.ModeOperator, Operator: opt.Operator.Public().(ed25519.PublicKey)}
 	}
 	corr, err := server.NewCorrespondence(ctx, server.CorrOptions{
-		Store: st, Directory: dcfg, OperatorKey: opt.Operator, Origin: Origin, Log: lgx,
+		Store: st, Directory: dcfg, OperatorKey: opt.Operator, Origin: w.Origin, Log: lgx,
 		Logger: lg, Registerer: prometheus.NewRegistry(), Now: w.Clock.Now,
 		LineTap: w.relay.tap, OnLineClose: w.relay.closed,
 	})
@@ -192,9 +197,10 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	w.URL = "http://" + ln.Addr().String()
 	w.Client = client.New(w.URL)
 	w.Client.Now = w.Clock.Now
-	w.Client.Origin = Origin
+	w.Client.Origin = w.Origin
 	w.Verifier, err = tlog.NewVerifier(vkey, nil, 0)
-	w.Client.Log = &tlog.Client{V: w.Verifier}
+	// The world's verifying client anchors on the log key it made.
+	w.Client.Trust = &client.Trust{LogKey: vkey}
 	return err
 }
 
@@ -218,8 +224,11 @@ func (w *World) connect(ctx context.Context, url string) error {
 		return fmt.Errorf("%s/v1/log: %w", url, err)
 	}
 	w.Client.Origin = info.Origin
+	w.Origin = info.Origin
 	w.Verifier, err = tlog.NewVerifier(info.Key, nil, 0)
-	w.Client.Log = &tlog.Client{V: w.Verifier}
+	// Against a server of someone else's, the log key is trusted on first
+	// use (the demo says so), and the client holds the server to it.
+	w.Client.Trust = &client.Trust{LogKey: info.Key}
 	return err
 }
 
