@@ -81,7 +81,11 @@ func runKey(ctx *cmdContext, args []string) error {
 		if err != nil {
 			return err
 		}
-		_, err = ctx.stdout.Write(p.AgeIdentityFile())
+		idf, err := p.AgeIdentityFile()
+		if err != nil {
+			return err
+		}
+		_, err = ctx.stdout.Write(idf)
 		return err
 
 	case "import":

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -372,7 +373,7 @@ func TestLineScriptPouch(t *testing.T) {
 	body.End = body.Start - 1
 	bad.Time = body.End
 	fm, _ := hm.Load("ru/fm", "test passphrase")
-	var ends []ed25519.PrivateKey
+	var ends []crypto.Signer
 	for _, h := range bad.By {
 		if h == "ir/speaker" {
 			ends = append(ends, sp.Signing)
