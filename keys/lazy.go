@@ -36,6 +36,17 @@ func Lazy(pub *Public, load func() (*Principal, error)) (*Principal, error) {
 	}, nil
 }
 
+// Ready loads p's private keys now if they are loaded lazily (see Lazy),
+// so that a passphrase is asked before, not in the middle of, work that
+// must not wait for it. It does nothing for keys in memory or in an agent.
+func (p *Principal) Ready() error {
+	if l, ok := p.Signing.(*lazySigner); ok {
+		_, err := l.k.get()
+		return err
+	}
+	return nil
+}
+
 // lazyKeys loads a principal's private keys once.
 type lazyKeys struct {
 	pub  *Public

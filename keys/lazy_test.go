@@ -25,6 +25,9 @@ func TestLazyLoadsOnFirstUse(t *testing.T) {
 	if !lp.Public().Equal(p.Public()) || lp.Recipient().String() != p.Recipient().String() || loads != 0 {
 		t.Fatalf("public keys: loads=%d", loads)
 	}
+	if err := lp.Ready(); err != nil || loads != 1 {
+		t.Fatalf("Ready: %v, loads=%d", err, loads)
+	}
 	msg := []byte("pouch.dev/v1/test\x00hello")
 	sig, err := lp.Signing.Sign(nil, msg, crypto.Hash(0))
 	if err != nil || !ed25519.Verify(p.SigningPublic(), msg, sig) || loads != 1 {
@@ -41,7 +44,7 @@ func TestLazyLoadsOnFirstUse(t *testing.T) {
 	if b, _ := io.ReadAll(r); string(b) != "sealed" || loads != 1 {
 		t.Fatalf("unwrap: %q, loads=%d", b, loads)
 	}
-	if _, _, err := lp.InMemory(); err != nil || loads != 1 {
+	if _, _, err := lp.InMemory(); err != nil || lp.Ready() != nil || loads != 1 {
 		t.Fatalf("InMemory: %v, loads=%d", err, loads)
 	}
 }

@@ -77,7 +77,7 @@ func runKey(ctx *cmdContext, args []string) error {
 			_, err = ctx.stdout.Write(p.Marshal())
 			return err
 		}
-		p, err := loadPrincipal(ctx, h, *as)
+		p, err := loadPrincipalInMemory(ctx, h, *as)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,318 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"pouch.dev/keys/agent"
+)
+
+// syncBuffer is a bytes.Buffer safe for a goroutine writing while the test
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// without returns a copy of env without the keys named.
+func without(env map[string]string, names ...string) map[string]string {
+	e := maps.Clone(env)
+	for _, n := range names {
+		delete(e, n)
+	}
+	return e
+}
+
+// startAgentInProcess runs "pouch agent --foreground" in a goroutine of the
+// test and waits until it answers. The returned function stops it with
+// "pouch agent --stop" and checks that it exited 0.
+func startAgentInProcess(t *testing.T, env map[string]string) (stop func()) {
+	t.Helper()
+	var logs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		ctx := &cmdContext{stdin: strings.NewReader(""), stdout: &logs, stderr: &logs, getenv: func(k string) string { return env[k] }}
+		done <- runMain(ctx, []string{"agent", "--foreground", "--timeout", "10m"})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, _, code := offRun(t, env, "agent", "--status"); code == 0 {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("the agent exited %d:\n%s", code, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent did not answer within 10 s:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			offMust(t, env, "agent", "--stop")
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Errorf("the agent exited %d:\n%s", code, logs.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("the agent did not exit within 10 s of --stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// The whole flow through the CLI: with the agent holding the keys, seal
+// and open work with no passphrase anywhere; after "pouch lock" they fail
+// with a hint naming "pouch unlock"; no key is ever written in the clear.
+func TestAgentCLI(t *testing.T) {
+	dir := t.TempDir()
+	env := offEnv(filepath.Join(dir, "home"))
+	for _, h := range []string{"ir/leader", "ru/president"} {
+		offMust(t, env, "init", h)
+	}
+	md := filepath.Join(dir, "letter.md")
+	os.WriteFile(md, []byte(offLetter), 0o644)
+	noPass := without(env, "POUCH_PASSPHRASE")
+
+	// No agent yet: unlock says how to start one; lock has nothing to do.
+	_, errs, code := offRun(t, env, "unlock", "--as", "ir/leader")
+	if code != 1 || !strings.Contains(errs, "no agent is running") || !strings.Contains(errs, `hint: start it with "pouch agent"`) {
+		t.Fatalf("unlock without an agent: exit %d\n%s", code, errs)
+	}
+	if out := offMust(t, env, "lock"); !strings.Contains(out, "no agent is running") {
+		t.Fatalf("lock without an agent: %s", out)
+	}
+
+	stop := startAgentInProcess(t, noPass)
+	out := offMust(t, env, "unlock", "--as", "ir/leader")
+	if !strings.Contains(out, "unlocked ir/leader") {
+		t.Fatalf("unlock: %s", out)
+	}
+	out = offMust(t, env, "unlock", "--all")
+	if !strings.Contains(out, "ir/leader is already unlocked") || !strings.Contains(out, "unlocked ru/president") {
+		t.Fatalf("unlock --all: %s", out)
+	}
+	var st struct {
+		V     int
+		Agent struct {
+			Socket    string
+			PID       int
+			TimeoutMS int64 `json:"timeout_ms"`
+		}
+		Keys []struct{ Handle string }
+	}
+	if err := json.Unmarshal([]byte(offMust(t, env, "agent", "--status", "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.V != 1 || st.Agent.PID != os.Getpid() || st.Agent.TimeoutMS != (10*time.Minute).Milliseconds() ||
+		st.Agent.Socket != filepath.Join(env["POUCH_HOME"], "agent", "sock") || len(st.Keys) != 2 || st.Keys[1].Handle != "ru/president" {
+		t.Fatalf("status: %+v", st)
+	}
+
+	// With the agent, no passphrase is needed (and none is available).
+	p := filepath.Join(dir, "letter.pouch")
+	offMust(t, noPass, "seal", "--as", "ir/leader", "--to", "ru/president", "-o", p, md)
+	out = offMust(t, noPass, "open", "--as", "ru/president", p)
+	if !strings.Contains(out, "strong and strategic") || !strings.Contains(out, "ok: letter verified") {
+		t.Fatalf("open through the agent: %s", out)
+	}
+	// The letter really is sealed to and signed by the principals' keys:
+	// opened and verified again from the key files.
+	direct := maps.Clone(env)
+	direct["POUCH_AGENT_SOCK"] = filepath.Join(dir, "no-agent", "sock")
+	if out := offMust(t, direct, "open", "--as", "ru/president", p); !strings.Contains(out, "strong and strategic") {
+		t.Fatal(out)
+	}
+
+	// Locked: both fail, say why and name the fix, and write nothing.
+	if out := offMust(t, env, "lock"); !strings.Contains(out, "forgot 2 keys") {
+		t.Fatalf("lock: %s", out)
+	}
+	p2 := filepath.Join(dir, "second.pouch")
+	_, errs, code = offRun(t, noPass, "seal", "--as", "ir/leader", "--to", "ru/president", "-o", p2, md)
+	if code != 1 || !strings.Contains(errs, "the key of ir/leader is locked") || !strings.Contains(errs, `hint: run "pouch unlock --as ir/leader"`) {
+		t.Fatalf("seal after lock: exit %d\n%s", code, errs)
+	}
+	if _, err := os.Stat(p2); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("seal after lock left a file: %v", err)
+	}
+	_, errs, code = offRun(t, noPass, "open", "--as", "ru/president", p)
+	if code != 1 || !strings.Contains(errs, "the key of ru/president is locked") || !strings.Contains(errs, `hint: run "pouch unlock --as ru/president"`) {
+		t.Fatalf("open after lock: exit %d\n%s", code, errs)
+	}
+	// POUCH_PASSPHRASE keeps working for scripts.
+	offMust(t, env, "seal", "--as", "ir/leader", "--to", "ru/president", "-o", p2, md)
+
+	// Locking one principal leaves the other.
+	offMust(t, env, "unlock", "--all")
+	if out := offMust(t, env, "lock", "--as", "ir/leader"); !strings.Contains(out, "forgot the key of ir/leader") {
+		t.Fatalf("lock --as: %s", out)
+	}
+	if _, _, code := offRun(t, noPass, "seal", "--as", "ir/leader", "--to", "ru/president", "-o", filepath.Join(dir, "third.pouch"), md); code != 1 {
+		t.Fatalf("seal as a locked principal: exit %d", code)
+	}
+	offMust(t, noPass, "open", "--as", "ru/president", p)
+
+	// Nothing in the home holds a private key in the clear.
+	filepath.WalkDir(env["POUCH_HOME"], func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeType != 0 {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		if bytes.Contains(b, []byte("AGE-SECRET-KEY")) || bytes.Contains(b, []byte("PRIVATE KEY")) {
+			t.Errorf("%s holds a private key in the clear", path)
+		}
+		return nil
+	})
+
+	stop()
+	if _, errs, code := offRun(t, env, "agent", "--status"); code != 1 || !strings.Contains(errs, `hint: start one with "pouch agent"`) {
+		t.Fatalf("status after stop: exit %d\n%s", code, errs)
+	}
+}
+
+// Commands decrypt a key file only when they use a private key: one that
+// fails before (here, on an unreachable server) asks for no passphrase.
+func TestNoPassphraseBeforeUse(t *testing.T) {
+	dir := t.TempDir()
+	env := offEnv(filepath.Join(dir, "home"))
+	offMust(t, env, "init", "ir/leader")
+	noPass := without(env, "POUCH_PASSPHRASE")
+	noPass["POUCH_SERVER"] = "http://127.0.0.1:1"
+	_, errs, code := offRun(t, noPass, "inbox", "--as", "ir/leader")
+	if code != 1 || !strings.Contains(errs, "cannot reach the server") || strings.Contains(errs, "passphrase") {
+		t.Fatalf("inbox with no server: exit %d\n%s", code, errs)
+	}
+	md := filepath.Join(dir, "letter.md")
+	os.WriteFile(md, []byte(offLetter), 0o644)
+	_, errs, code = offRun(t, noPass, "seal", "--as", "ir/leader", "--to", "ru/nobody", "-o", filepath.Join(dir, "x.pouch"), md)
+	if code != 1 || !strings.Contains(errs, "ru/nobody") || strings.Contains(errs, "passphrase") {
+		t.Fatalf("seal to an unknown principal: exit %d\n%s", code, errs)
+	}
+	// The public key needs no passphrase either.
+	if out := offMust(t, noPass, "key", "export", "--public"); !strings.Contains(out, `"handle": "ir/leader"`) {
+		t.Fatal(out)
+	}
+}
+
+var listeningRE = regexp.MustCompile(`listening on (\S+) \(pid (\d+)\)`)
+
+// The real binary: "pouch agent" starts the agent in the background,
+// detached, with its socket 0600 in a 0700 folder; a second start finds it
+// running; "pouch agent --stop" ends it and removes the socket.
+func TestAgentBinary(t *testing.T) {
+	bin := buildPouch(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	env := append(os.Environ(), "POUCH_HOME="+home, "POUCH_SCRYPT_LOG_N=8", "POUCH_AGENT_SOCK=", "POUCH_AGENT_TIMEOUT=")
+	run := func(pass bool, args ...string) (string, error) {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(env, "POUCH_PASSPHRASE=")
+		if pass {
+			cmd.Env = append(env, "POUCH_PASSPHRASE=pw")
+		}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		return out.String() + errb.String(), err
+	}
+	for _, h := range []string{"ir/leader", "ru/president"} {
+		if out, err := run(true, "init", h); err != nil {
+			t.Fatalf("init: %v\n%s", err, out)
+		}
+	}
+	out, err := run(false, "agent", "--timeout", "5m")
+	m := listeningRE.FindStringSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("pouch agent: %v\n%s", err, out)
+	}
+	sock := m[1]
+	pid, _ := strconv.Atoi(m[2])
+	t.Cleanup(func() {
+		run(false, "agent", "--stop")
+		if syscall.Kill(pid, 0) == nil && !isZombie(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	if sock != agent.DefaultPath(home) {
+		t.Fatalf("socket %s, want %s", sock, agent.DefaultPath(home))
+	}
+	st, err := os.Lstat(sock)
+	if err != nil || st.Mode().Type() != fs.ModeSocket || st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket: %v %v", st, err)
+	}
+	if st, err := os.Lstat(filepath.Dir(sock)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("socket folder: %v %v", st, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ")); bytes.Contains(b, []byte("POUCH_PASSPHRASE=pw")) {
+		t.Fatal("the agent's environment holds the passphrase")
+	}
+	if out, err := run(false, "agent"); err != nil || !strings.Contains(out, "already running") {
+		t.Fatalf("second start: %v\n%s", err, out)
+	}
+	if out, err := run(true, "unlock", "--all"); err != nil || !strings.Contains(out, "unlocked ru/president") {
+		t.Fatalf("unlock: %v\n%s", err, out)
+	}
+	md := filepath.Join(dir, "letter.md")
+	os.WriteFile(md, []byte(offLetter), 0o644)
+	p := filepath.Join(dir, "letter.pouch")
+	if out, err := run(false, "seal", "--as", "ir/leader", "--to", "ru/president", "-o", p, md); err != nil {
+		t.Fatalf("seal through the agent: %v\n%s", err, out)
+	}
+	if out, err := run(false, "open", "--as", "ru/president", p); err != nil || !strings.Contains(out, "strong and strategic") {
+		t.Fatalf("open through the agent: %v\n%s", err, out)
+	}
+	if out, err := run(false, "agent", "--stop"); err != nil || !strings.Contains(out, "stopped") {
+		t.Fatalf("stop: %v\n%s", err, out)
+	}
+	if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("socket after stop: %v", err)
+	}
+	if out, err := run(false, "open", "--as", "ru/president", p); err == nil || !strings.Contains(out, "pouch unlock") {
+		t.Fatalf("open after stop: %v\n%s", err, out)
+	}
+}
+
+// isZombie reports whether process pid has exited and waits to be reaped.
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return true
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return strings.HasPrefix(rest, "Z")
+}
