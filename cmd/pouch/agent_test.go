@@ -22,25 +22,6 @@ import (
 	"pouch.dev/keys/agent"
 )
 
-// syncBuffer is a bytes.Buffer safe for a goroutine writing while the test
-// reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // without returns a copy of env without the keys named.
 func without(env map[string]string, names ...string) map[string]string {
 	e := maps.Clone(env)
@@ -55,7 +36,7 @@ func without(env map[string]string, names ...string) map[string]string {
 // "pouch agent --stop" and checks that it exited 0.
 func startAgentInProcess(t *testing.T, env map[string]string) (stop func()) {
 	t.Helper()
-	var logs syncBuffer
+	var logs screen
 	done := make(chan int, 1)
 	go func() {
 		ctx := &cmdContext{stdin: strings.NewReader(""), stdout: &logs, stderr: &logs, getenv: func(k string) string { return env[k] }}
@@ -315,4 +296,65 @@ func isZombie(pid int) bool {
 	}
 	_, rest, _ := strings.Cut(string(b), ") ")
 	return strings.HasPrefix(rest, "Z")
+}
+
+// On a terminal, a command that needs a locked key says that "pouch
+// unlock" spares the prompt, then asks; "pouch unlock --all" asks once for
+// principals that share a passphrase.
+func TestAgentTerminal(t *testing.T) {
+	dir := t.TempDir()
+	env := offEnv(filepath.Join(dir, "home"))
+	for _, h := range []string{"ir/leader", "ru/president"} {
+		offMust(t, env, "init", h)
+	}
+	md := filepath.Join(dir, "letter.md")
+	os.WriteFile(md, []byte(offLetter), 0o644)
+	p := filepath.Join(dir, "letter.pouch")
+	offMust(t, env, "seal", "--as", "ir/leader", "--to", "ru/president", "-o", p, md)
+	noPass := without(env, "POUCH_PASSPHRASE")
+
+	onTerminal := func(prompt string, args ...string) (stdout, stderr string) {
+		t.Helper()
+		master, tty := openPTY(t)
+		go func() { // drain what the terminal shows
+			b := make([]byte, 1024)
+			for {
+				if _, err := master.Read(b); err != nil {
+					return
+				}
+			}
+		}()
+		var out, errs screen
+		ctx := &cmdContext{stdin: tty, stdout: &out, stderr: &errs, getenv: func(k string) string { return noPass[k] }}
+		done := make(chan int, 1)
+		go func() { done <- runMain(ctx, args) }()
+		waitFor(t, "pouch "+args[0], &errs, prompt)
+		master.Write([]byte("pw\n"))
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("pouch %s: exit %d\n%s", strings.Join(args, " "), code, errs.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("pouch %s did not finish", args[0])
+		}
+		return out.String(), errs.String()
+	}
+
+	out, errs := onTerminal("Passphrase for ru/president: ", "open", "--as", "ru/president", p)
+	if !strings.Contains(out, "strong and strategic") ||
+		!strings.Contains(errs, `pouch: hint: "pouch unlock --as ru/president" keeps this key unlocked in the agent`) {
+		t.Fatalf("open on a terminal:\n%s\n%s", errs, out)
+	}
+
+	startAgentInProcess(t, noPass)
+	out, errs = onTerminal("Passphrase for ir/leader: ", "unlock", "--all")
+	if n := strings.Count(errs, "Passphrase for"); n != 1 || !strings.Contains(out, "unlocked ir/leader") || !strings.Contains(out, "unlocked ru/president") {
+		t.Fatalf("unlock --all asked %d times:\n%s\n%s", n, errs, out)
+	}
+	// Unlocked: no prompt, no hint.
+	out, errs, code := offRun(t, noPass, "open", "--as", "ru/president", p)
+	if code != 0 || strings.Contains(errs, "hint") || !strings.Contains(out, "strong and strategic") {
+		t.Fatalf("open through the agent: exit %d\n%s", code, errs)
+	}
 }
