@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,10 +223,11 @@ func TestAgentBinary(t *testing.T) {
 	run := func(pass bool, args ...string) (string, error) {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
-		cmd.Env = append(env, "POUCH_PASSPHRASE=")
+		pw := "POUCH_PASSPHRASE="
 		if pass {
-			cmd.Env = append(env, "POUCH_PASSPHRASE=pw")
+			pw += "pw"
 		}
+		cmd.Env = slices.Concat(env, []string{pw})
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		err := cmd.Run()

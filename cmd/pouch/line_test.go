@@ -48,6 +48,13 @@ func lineServer(t *testing.T, handles ...record.Handle) (url, homeDir string) {
 // registrar keys.
 func lineServerRegistrars(t *testing.T, handles ...record.Handle) (url, homeDir string, registrars map[string]ed25519.PrivateKey) {
 	t.Helper()
+	return serverWithHome(t, 2, handles...)
+}
+
+// serverWithHome is lineServerRegistrars with the home's keys encrypted
+// at scrypt work factor 2^logN (0: the default, as for real keys).
+func serverWithHome(t testing.TB, logN int, handles ...record.Handle) (url, homeDir string, registrars map[string]ed25519.PrivateKey) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	dir := t.TempDir()
@@ -74,7 +81,7 @@ func lineServerRegistrars(t *testing.T, handles ...record.Handle) (url, homeDir 
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 
-	home := &keys.Home{Dir: t.TempDir(), ScryptLogN: 2}
+	home := &keys.Home{Dir: t.TempDir(), ScryptLogN: logN}
 	cl := client.New(ts.URL)
 	cl.Origin = lineOrigin
 	founded := map[string]bool{}
