@@ -4,9 +4,22 @@
 //
 // # Principals
 //
-// A Principal is one office's private keys under its handle ("ru/president").
-// Generate makes fresh ones; Public returns what others need to verify the
-// principal's signatures and seal letters to it.
+// A Principal is one office's keys under its handle ("ru/president"): a
+// crypto.Signer for its Ed25519 key and an Identity (an age.Identity that
+// names its recipient) for its age key. Generate makes fresh ones, in
+// memory; Public returns what others need to verify the principal's
+// signatures and seal letters to it.
+//
+// The private halves need not be in this process. Lazy (and Home.Lazy)
+// gives a principal whose key file is decrypted only when a private key is
+// first used, so that a command that needs only public keys, or fails
+// before it signs, asks for no passphrase and pays no scrypt. Package
+// keys/agent gives a principal whose keys an agent process holds: it signs
+// and unwraps for its clients, and a person types the passphrase once per
+// working session. Code that signs (record.Sign, letter.Seal, the line's
+// TLS certificate) or opens (letter.Open) takes any of them; only writing
+// a key file and exporting the age identity need the keys in memory
+// (InMemory).
 //
 // # Key files
 //
@@ -30,7 +43,8 @@
 // A Home is a folder ($POUCH_HOME, by default pouch/ in the user's
 // configuration directory) holding own principals under
 // principals/HOUSE/OFFICE.key (with OFFICE.pub beside it) and the public
-// keys of others under contacts/HOUSE/OFFICE.pub.
+// keys of others under contacts/HOUSE/OFFICE.pub; the agent's socket is
+// agent/sock.
 //
 // The rules are written down in spec/keys.md.
 package keys

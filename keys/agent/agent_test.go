@@ -543,3 +543,38 @@ func TestFrames(t *testing.T) {
 		t.Fatalf("oversized message written: %v", err)
 	}
 }
+
+// BenchmarkSign is one signature through the agent (a connection, a
+// request, a response, and the client's check of the signature) against
+// ed25519.Sign in the caller's process.
+func BenchmarkSign(b *testing.B) {
+	a, _ := New(0)
+	l, err := Listen(filepath.Join(b.TempDir(), "agent", "sock"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	go a.Serve(l)
+	defer a.Stop()
+	c := &Client{Path: l.Addr().String()}
+	p, _ := keys.Generate("ir/leader")
+	if err := c.Add(p); err != nil {
+		b.Fatal(err)
+	}
+	ap, err := c.Principal(p.Public())
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := make([]byte, 300)
+	b.Run("agent", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := ap.Signing.Sign(nil, msg, crypto.Hash(0)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("in-process", func(b *testing.B) {
+		for b.Loop() {
+			p.Signing.Sign(nil, msg, crypto.Hash(0))
+		}
+	})
+}
