@@ -195,11 +195,8 @@ func agentForeground(ctx *cmdContext, sock string, timeout time.Duration) error 
 	if errors.Is(err, agent.ErrRunning) {
 		return withHint(err, "\"pouch agent --status\" shows it; \"pouch agent --stop\" stops it")
 	}
-	if errors.Is(err, agent.ErrUnsafeFolder) {
-		return withHint(err, "the agent's socket must be in a folder only you can enter")
-	}
 	if err != nil {
-		return err
+		return socketError(err)
 	}
 	if hardenAgent {
 		if err := agent.Harden(); err != nil {
@@ -229,14 +226,15 @@ func agentBackground(ctx *cmdContext, h *keys.Home, c *agent.Client, timeout tim
 		fmt.Fprintf(ctx.stdout, "an agent is already running at %s (pid %d)\n", c.Path, st.PID)
 		return nil
 	}
+	// What the agent would refuse is said here, with its fix.
+	if err := agent.Prepare(c.Path); err != nil {
+		return socketError(err)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	dir := filepath.Dir(c.Path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	// The agent's own messages (start, stop, errors: never a key) go to a
 	// log beside its socket.
 	logPath := filepath.Join(dir, "log")
@@ -283,6 +281,17 @@ func agentBackground(ctx *cmdContext, h *keys.Home, c *agent.Client, timeout tim
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// socketError gives a hint to an error of the agent's socket.
+func socketError(err error) error {
+	if errors.Is(err, agent.ErrUnsafeFolder) {
+		return withHint(err, "the agent's socket must be in a folder only you can enter")
+	}
+	if errors.Is(err, agent.ErrPathTooLong) {
+		return withHint(err, "set POUCH_AGENT_SOCK to a shorter path, in a folder only you can enter")
+	}
+	return err
 }
 
 type heldJSON struct {

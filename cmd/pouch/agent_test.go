@@ -360,3 +360,21 @@ func TestAgentTerminal(t *testing.T) {
 		t.Fatalf("open through the agent: exit %d\n%s", code, errs)
 	}
 }
+
+// The agent refuses a socket folder that others may enter, and says how
+// to fix it; it starts once the folder is private again.
+func TestAgentUnsafeFolder(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "home")
+	env := map[string]string{"POUCH_HOME": home}
+	os.MkdirAll(filepath.Join(home, "agent"), 0o755)
+	os.Chmod(filepath.Join(home, "agent"), 0o755)
+	for _, args := range [][]string{{"agent"}, {"agent", "--foreground"}} {
+		_, errs, code := offRun(t, env, args...)
+		if code != 1 || !strings.Contains(errs, "reachable by other users") || !strings.Contains(errs, "chmod 700") ||
+			!strings.Contains(errs, "hint: the agent's socket must be in a folder only you can enter") {
+			t.Fatalf("pouch %v in a 0755 folder: exit %d\n%s", args, code, errs)
+		}
+	}
+	os.Chmod(filepath.Join(home, "agent"), 0o700)
+	startAgentInProcess(t, env)
+}

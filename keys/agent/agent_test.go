@@ -431,8 +431,15 @@ func TestSocketPermissions(t *testing.T) {
 	if _, err := Listen(filepath.Join(link, "sock")); !errors.Is(err, ErrUnsafeFolder) {
 		t.Fatalf("folder behind a symbolic link: %v", err)
 	}
-	if _, err := Listen("/" + strings.Repeat("x", MaxPathLen)); err == nil {
-		t.Fatal("a socket path too long was accepted")
+	long := filepath.Join(t.TempDir(), strings.Repeat("x", MaxPathLen), "sock")
+	if _, err := Listen(long); !errors.Is(err, ErrPathTooLong) {
+		t.Fatalf("a socket path too long: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(long)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a folder was made for a path too long: %v", err)
+	}
+	if _, _, err := (&Client{Path: long}).List(); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("client of a path too long: %v", err)
 	}
 
 	// A stale socket (its agent died without removing it) is replaced.

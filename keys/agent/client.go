@@ -39,6 +39,9 @@ func (c *Client) roundTrip(req *Request) (*Response, error) {
 	if timeout == 0 {
 		timeout = ioTimeout
 	}
+	if len(c.Path) > MaxPathLen {
+		return nil, fmt.Errorf("%w: %s is too long for a socket", ErrNotRunning, c.Path)
+	}
 	nc, err := net.DialTimeout("unix", c.Path, timeout)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {

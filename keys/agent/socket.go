@@ -51,6 +51,8 @@ const MaxPathLen = 103
 var (
 	// ErrRunning is returned when an agent already answers on the path.
 	ErrRunning = errors.New("an agent is already running")
+	// ErrPathTooLong is returned for a socket path longer than MaxPathLen.
+	ErrPathTooLong = errors.New("longer than a Unix socket address allows")
 	// ErrUnsafeFolder is returned when the socket's folder is not a
 	// folder that only its owner, the agent's user, can enter.
 	ErrUnsafeFolder = errors.New("the agent's folder is reachable by other users")
@@ -59,23 +61,13 @@ var (
 // Listen makes the agent's socket at path and listens on it. The folder
 // holding it is created with mode 0700 if missing, and must otherwise be a
 // real folder (not a symbolic link) owned by the calling user with no
-// permission for group or others. The socket file gets mode 0600. A stale
-// socket left by an agent that died is replaced; a live one is not.
+// permission for group or others (see Prepare). The socket file gets mode
+// 0600. A stale socket left by an agent that died is replaced; a live one
+// is not.
 //
 // SPEC: spec/keys.md#agent-socket
 func Listen(path string) (*net.UnixListener, error) {
-	if !peerCredSupported {
-		_, err := peerCred(nil)
-		return nil, err
-	}
-	if len(path) > MaxPathLen {
-		return nil, fmt.Errorf("agent socket path %s: %d bytes, longer than a Unix socket allows (%d); set POUCH_AGENT_SOCK to a shorter one", path, len(path), MaxPathLen)
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := checkFolder(dir); err != nil {
+	if err := Prepare(path); err != nil {
 		return nil, err
 	}
 	if st, err := os.Lstat(path); err == nil {
@@ -101,6 +93,25 @@ func Listen(path string) (*net.UnixListener, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// Prepare checks that an agent can listen at path on this system, and
+// makes or checks the socket's folder as Listen does: path fits a Unix
+// socket address, and its folder exists (created with mode 0700) and is a
+// folder of the calling user that nobody else may enter.
+func Prepare(path string) error {
+	if !peerCredSupported {
+		_, err := peerCred(nil)
+		return err
+	}
+	if len(path) > MaxPathLen {
+		return fmt.Errorf("agent socket path %s: %d bytes, %w (%d)", path, len(path), ErrPathTooLong, MaxPathLen)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return checkFolder(dir)
 }
 
 // checkFolder checks that dir is a folder of the calling user that nobody
