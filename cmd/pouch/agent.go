@@ -25,7 +25,7 @@ import (
 func init() {
 	register(&verb{
 		name:  "agent",
-		args:  "[--timeout D] [--foreground] | --status [--json] | --stop",
+		args:  "[--timeout D] [--foreground] | --status | --stop  [--json]",
 		short: "hold unlocked keys in memory for a working session (see unlock, lock)",
 		long: `
 pouch agent starts the key agent in the background and prints where it
@@ -57,7 +57,7 @@ Example, the Leader's office starts its working day:
 	})
 	register(&verb{
 		name:  "unlock",
-		args:  "[--as H | --all]",
+		args:  "[--as H | --all] [--json]",
 		short: "give a principal's keys to the agent: its passphrase once per session",
 		long: `
 pouch unlock asks for a principal's passphrase (or takes
@@ -78,7 +78,7 @@ letter:
 	})
 	register(&verb{
 		name:  "lock",
-		args:  "[--as H]",
+		args:  "[--as H] [--json]",
 		short: "make the agent forget unlocked keys",
 		long: `
 pouch lock makes the agent forget every key it holds, or only the
@@ -136,7 +136,7 @@ func runAgent(ctx *cmdContext, args []string) error {
 	fg := fs.Bool("foreground", false, "run in this process until stopped (for systemd, tests)")
 	status := fs.Bool("status", false, "list the unlocked principals")
 	stop := fs.Bool("stop", false, "stop the agent, forgetting every key")
-	asJSON := fs.Bool("json", false, "with --status: print JSON")
+	asJSON := fs.Bool("json", false, "print JSON (stable, versioned shape)")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -147,8 +147,8 @@ func runAgent(ctx *cmdContext, args []string) error {
 	if n := btoi(*fg) + btoi(*status) + btoi(*stop); n > 1 {
 		return usagef("", "agent: --foreground, --status and --stop exclude each other")
 	}
-	if *asJSON && !*status {
-		return usagef("", "agent: --json goes with --status")
+	if *asJSON && *fg {
+		return usagef("", "agent: --foreground prints no JSON")
 	}
 	if *timeout <= 0 || *timeout > agent.MaxTimeout {
 		return usagef("such as --timeout 30m", "agent: --timeout %v: want more than 0 and at most %v", *timeout, agent.MaxTimeout)
@@ -163,19 +163,23 @@ func runAgent(ctx *cmdContext, args []string) error {
 		return agentStatus(ctx, c, *asJSON)
 	case *stop:
 		err := c.Stop()
-		if errors.Is(err, agent.ErrNotRunning) {
-			fmt.Fprintf(ctx.stdout, "no agent is running at %s\n", c.Path)
-			return nil
-		}
-		if err != nil {
+		running := !errors.Is(err, agent.ErrNotRunning)
+		if err != nil && running {
 			return err
 		}
-		fmt.Fprintf(ctx.stdout, "the agent at %s stopped; it forgot every key\n", c.Path)
+		switch {
+		case *asJSON:
+			return printJSON(ctx.stdout, map[string]any{"v": 1, "socket": c.Path, "stopped": running})
+		case running:
+			fmt.Fprintf(ctx.stdout, "the agent at %s stopped; it forgot every key\n", c.Path)
+		default:
+			fmt.Fprintf(ctx.stdout, "no agent is running at %s\n", c.Path)
+		}
 		return nil
 	case *fg:
 		return agentForeground(ctx, c.Path, *timeout)
 	}
-	return agentBackground(ctx, h, c, *timeout)
+	return agentBackground(ctx, h, c, *timeout, *asJSON)
 }
 
 func btoi(b bool) int {
@@ -221,10 +225,22 @@ func agentForeground(ctx *cmdContext, sock string, timeout time.Duration) error 
 
 // agentBackground starts the agent as a detached process of its own (this
 // binary, with --foreground) and returns once it answers.
-func agentBackground(ctx *cmdContext, h *keys.Home, c *agent.Client, timeout time.Duration) error {
-	if st, _, err := c.List(); err == nil {
-		fmt.Fprintf(ctx.stdout, "an agent is already running at %s (pid %d)\n", c.Path, st.PID)
+func agentBackground(ctx *cmdContext, h *keys.Home, c *agent.Client, timeout time.Duration, asJSON bool) error {
+	started := func(st *agent.Status, fresh bool) error {
+		if asJSON {
+			return printJSON(ctx.stdout, map[string]any{"v": 1, "started": fresh,
+				"agent": map[string]any{"socket": c.Path, "pid": st.PID, "timeout_ms": st.Timeout}})
+		}
+		if !fresh {
+			fmt.Fprintf(ctx.stdout, "an agent is already running at %s (pid %d)\n", c.Path, st.PID)
+			return nil
+		}
+		fmt.Fprintf(ctx.stdout, "pouch agent: listening on %s (pid %d); a key unused for %v is forgotten\n", c.Path, st.PID, timeout)
+		fmt.Fprintln(ctx.stdout, "next: \"pouch unlock --as HANDLE\" (or --all); \"pouch lock\" forgets, \"pouch agent --stop\" stops it")
 		return nil
+	}
+	if st, _, err := c.List(); err == nil {
+		return started(st, false)
 	}
 	// What the agent would refuse is said here, with its fix.
 	if err := agent.Prepare(c.Path); err != nil {
@@ -265,9 +281,7 @@ func agentBackground(ctx *cmdContext, h *keys.Home, c *agent.Client, timeout tim
 	for {
 		st, _, err := c.List()
 		if err == nil {
-			fmt.Fprintf(ctx.stdout, "pouch agent: listening on %s (pid %d); a key unused for %v is forgotten\n", c.Path, st.PID, timeout)
-			fmt.Fprintln(ctx.stdout, "next: \"pouch unlock --as HANDLE\" (or --all); \"pouch lock\" forgets, \"pouch agent --stop\" stops it")
-			return nil
+			return started(st, true)
 		}
 		select {
 		case werr := <-exited:
@@ -335,6 +349,7 @@ func runUnlock(ctx *cmdContext, args []string) error {
 	fs := newFlags(ctx, v)
 	as := fs.String("as", asFlag(ctx), "unlock principal `HANDLE` (env POUCH_AS)")
 	all := fs.Bool("all", false, "unlock every principal of the home")
+	asJSON := fs.Bool("json", false, "print JSON (stable, versioned shape)")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -370,6 +385,7 @@ func runUnlock(ctx *cmdContext, args []string) error {
 		hds = []record.Handle{hd}
 	}
 	timeout := time.Duration(st.Timeout) * time.Millisecond
+	unlocked, already := []record.Handle{}, []record.Handle{}
 	var typed string // the last passphrase typed, tried first on the next
 	for _, hd := range hds {
 		pub, err := h.Public(hd)
@@ -377,7 +393,10 @@ func runUnlock(ctx *cmdContext, args []string) error {
 			return err
 		}
 		if isHeld(held, pub) {
-			fmt.Fprintf(ctx.stdout, "%s is already unlocked\n", hd)
+			already = append(already, hd)
+			if !*asJSON {
+				fmt.Fprintf(ctx.stdout, "%s is already unlocked\n", hd)
+			}
 			continue
 		}
 		p, pass, err := unlockOne(ctx, h, hd, typed)
@@ -392,7 +411,13 @@ func runUnlock(ctx *cmdContext, args []string) error {
 		if err != nil {
 			return fmt.Errorf("giving the key of %s to the agent: %w", hd, err)
 		}
-		fmt.Fprintf(ctx.stdout, "unlocked %s: the agent signs and opens for it until unused for %v, or \"pouch lock\"\n", hd, timeout)
+		unlocked = append(unlocked, hd)
+		if !*asJSON {
+			fmt.Fprintf(ctx.stdout, "unlocked %s: the agent signs and opens for it until unused for %v, or \"pouch lock\"\n", hd, timeout)
+		}
+	}
+	if *asJSON {
+		return printJSON(ctx.stdout, map[string]any{"v": 1, "unlocked": unlocked, "already": already, "timeout_ms": st.Timeout})
 	}
 	return nil
 }
@@ -438,6 +463,7 @@ func runLock(ctx *cmdContext, args []string) error {
 	v := verbs["lock"]
 	fs := newFlags(ctx, v)
 	as := fs.String("as", "", "forget only principal `HANDLE`")
+	asJSON := fs.Bool("json", false, "print JSON (stable, versioned shape)")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -457,14 +483,15 @@ func runLock(ctx *cmdContext, args []string) error {
 	}
 	c := agentClient(ctx, h)
 	n, err := c.Lock(hd)
-	if errors.Is(err, agent.ErrNotRunning) {
-		fmt.Fprintf(ctx.stdout, "no agent is running at %s: no key is unlocked\n", c.Path)
-		return nil
-	}
-	if err != nil {
+	running := !errors.Is(err, agent.ErrNotRunning)
+	if err != nil && running {
 		return err
 	}
 	switch {
+	case *asJSON:
+		return printJSON(ctx.stdout, map[string]any{"v": 1, "running": running, "forgot": n})
+	case !running:
+		fmt.Fprintf(ctx.stdout, "no agent is running at %s: no key is unlocked\n", c.Path)
 	case hd != "" && n == 0:
 		fmt.Fprintf(ctx.stdout, "%s was not unlocked\n", hd)
 	case hd != "":

@@ -159,7 +159,14 @@ func TestAgentCLI(t *testing.T) {
 	offMust(t, env, "seal", "--as", "ir/leader", "--to", "ru/president", "-o", p2, md)
 
 	// Locking one principal leaves the other.
-	offMust(t, env, "unlock", "--all")
+	var un struct {
+		V                 int
+		Unlocked, Already []string
+	}
+	if err := json.Unmarshal([]byte(offMust(t, env, "unlock", "--all", "--json")), &un); err != nil ||
+		un.V != 1 || len(un.Unlocked) != 2 || len(un.Already) != 0 {
+		t.Fatalf("unlock --json: %+v %v", un, err)
+	}
 	if out := offMust(t, env, "lock", "--as", "ir/leader"); !strings.Contains(out, "forgot the key of ir/leader") {
 		t.Fatalf("lock --as: %s", out)
 	}
@@ -179,6 +186,15 @@ func TestAgentCLI(t *testing.T) {
 		}
 		return nil
 	})
+
+	var lk struct {
+		V       int
+		Running bool
+		Forgot  int
+	}
+	if err := json.Unmarshal([]byte(offMust(t, env, "lock", "--json")), &lk); err != nil || lk.V != 1 || !lk.Running || lk.Forgot != 1 {
+		t.Fatalf("lock --json: %+v %v", lk, err)
+	}
 
 	stop()
 	if _, errs, code := offRun(t, env, "agent", "--status"); code != 1 || !strings.Contains(errs, `hint: start one with "pouch agent"`) {
@@ -266,6 +282,18 @@ func TestAgentBinary(t *testing.T) {
 	}
 	if out, err := run(false, "agent"); err != nil || !strings.Contains(out, "already running") {
 		t.Fatalf("second start: %v\n%s", err, out)
+	}
+	var again struct {
+		V       int
+		Started bool
+		Agent   struct {
+			Socket string
+			PID    int
+		}
+	}
+	if out, err := run(false, "agent", "--json"); err != nil || json.Unmarshal([]byte(out), &again) != nil ||
+		again.V != 1 || again.Started || again.Agent.PID != pid || again.Agent.Socket != sock {
+		t.Fatalf("second start, JSON: %v %+v\n%s", err, again, out)
 	}
 	if out, err := run(true, "unlock", "--all"); err != nil || !strings.Contains(out, "unlocked ru/president") {
 		t.Fatalf("unlock: %v\n%s", err, out)
