@@ -97,6 +97,12 @@ func (a *Agent) Serve(l *net.UnixListener) error {
 	a.mu.Lock()
 	a.l = l
 	a.mu.Unlock()
+	select {
+	case <-a.stop: // stopped before it served: Stop did not see l
+		l.Close()
+		return nil
+	default:
+	}
 	sem := make(chan struct{}, MaxConns)
 	var wg sync.WaitGroup
 	defer wg.Wait()

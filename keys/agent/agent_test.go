@@ -585,3 +585,24 @@ func BenchmarkSign(b *testing.B) {
 		}
 	})
 }
+
+// An agent stopped before it serves does not serve: Serve returns at once
+// and closes the listener.
+func TestStopBeforeServe(t *testing.T) {
+	a, _ := New(0)
+	l, err := Listen(filepath.Join(t.TempDir(), "agent", "sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Stop()
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(l) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve of a stopped agent did not return")
+	}
+}
