@@ -156,7 +156,9 @@ func (c *Client) request(ctx context.Context, method, path string, body []byte, 
 		req.Header.Set("Content-Type", ctype)
 	}
 	if as != nil {
-		httpsig.Sign(req, string(as.Handle), as.Signing, c.now())
+		if err := httpsig.Sign(req, string(as.Handle), as.Signing, c.now()); err != nil {
+			return nil, err
+		}
 	}
 	return req, nil
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -15,7 +16,7 @@ import (
 // sign signs a record of kind k with body by the identities, in order.
 func (c *Client) sign(k record.Kind, private bool, body any, by ...*Identity) (*record.Signed, error) {
 	r := &record.Record{Kind: k, Origin: c.Origin, Time: c.now().UnixMilli()}
-	keys := make([]ed25519.PrivateKey, len(by))
+	keys := make([]crypto.Signer, len(by))
 	for i, id := range by {
 		r.By = append(r.By, id.Handle)
 		keys[i] = id.Signing
@@ -27,12 +28,12 @@ func (c *Client) sign(k record.Kind, private bool, body any, by ...*Identity) (*
 }
 
 // Registrar returns the identity of a house's registrar, from its key.
-func Registrar(house string, key ed25519.PrivateKey) *Identity {
+func Registrar(house string, key crypto.Signer) *Identity {
 	return &Identity{Handle: directory.Registrar(house), Signing: key}
 }
 
 // Operator returns the identity of the deployment's operator, from its key.
-func Operator(key ed25519.PrivateKey) *Identity {
+func Operator(key crypto.Signer) *Identity {
 	return &Identity{Handle: directory.OperatorHandle, Signing: key}
 }
 

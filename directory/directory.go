@@ -105,7 +105,7 @@ func GenesisRecord(origin string, mode Mode, op crypto.Signer, claimed int64) (*
 		return nil, err
 	}
 	r := &record.Record{Kind: record.KindGenesis, Origin: origin, By: []record.Handle{OperatorHandle}, Time: claimed}
-	return record.Sign(r, b, op.(ed25519.PrivateKey))
+	return record.Sign(r, b, op)
 }
 
 // A HouseEntry is a founded house.

@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"errors"
 	"strings"
@@ -41,7 +42,11 @@ func (w *world) sign(kind record.Kind, private bool, body any, by []record.Handl
 	if private {
 		r.Salt = record.NewSalt()
 	}
-	s, err := record.Sign(r, body, keys...)
+	signers := make([]crypto.Signer, len(keys))
+	for i, k := range keys {
+		signers[i] = k
+	}
+	s, err := record.Sign(r, body, signers...)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -42,8 +43,12 @@ type FoundingRequest struct {
 // NewFoundingRequest makes and signs a founding request for house, named
 // name for people, with registrar, the new registrar's key, for the log
 // origin (may be empty) at claimed time tm (Unix milliseconds).
-func NewFoundingRequest(house, name string, registrar ed25519.PrivateKey, origin string, tm int64) (*FoundingRequest, error) {
-	body := House{House: house, Name: name, Registrar: registrar.Public().(ed25519.PublicKey)}
+func NewFoundingRequest(house, name string, registrar crypto.Signer, origin string, tm int64) (*FoundingRequest, error) {
+	pub, ok := registrar.Public().(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("founding request: the registrar key is %w", record.ErrNotEd25519)
+	}
+	body := House{House: house, Name: name, Registrar: pub}
 	if err := body.check(); err != nil {
 		return nil, err
 	}
@@ -58,7 +63,9 @@ func NewFoundingRequest(house, name string, registrar ed25519.PrivateKey, origin
 		return nil, err
 	}
 	s := &record.Signed{Record: rec}
-	s.AddSignature(registrar)
+	if err := s.AddSignature(registrar); err != nil {
+		return nil, fmt.Errorf("signing the founding request of %s: %w", house, err)
+	}
 	return verifyFoundingRequest(s)
 }
 
@@ -162,9 +169,11 @@ func verifyFoundingRequest(s *record.Signed) (*FoundingRequest, error) {
 // Countersign returns the house record of q signed by operator, the
 // deployment's operator key, as OperatorHandle: the record to submit.
 // q is not changed.
-func (q *FoundingRequest) Countersign(operator ed25519.PrivateKey) (*record.Signed, error) {
+func (q *FoundingRequest) Countersign(operator crypto.Signer) (*record.Signed, error) {
 	s := &record.Signed{Record: q.Signed.Record, Sigs: append([]record.Sig(nil), q.Signed.Sigs...)}
-	s.AddSignature(operator)
+	if err := s.AddSignature(operator); err != nil {
+		return nil, fmt.Errorf("countersigning the founding request: %w", err)
+	}
 	if _, _, err := record.Verify(s.Marshal()); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"crypto/ed25519"
 	"testing"
 )
 
@@ -21,14 +22,14 @@ func FuzzParsePublic(f *testing.F) {
 
 func FuzzParseKeyFile(f *testing.F) {
 	p, _ := Generate("ir/leader")
-	f.Add(p.MarshalKeyFile())
+	f.Add(mustKeyFile(f, p))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		q, err := ParseKeyFile(b)
 		if err != nil {
 			return
 		}
-		again, err := ParseKeyFile(q.MarshalKeyFile())
-		if err != nil || !again.Public().Equal(q.Public()) || !again.Signing.Equal(q.Signing) {
+		again, err := ParseKeyFile(mustKeyFile(t, q))
+		if err != nil || !again.Public().Equal(q.Public()) || !again.Signing.(ed25519.PrivateKey).Equal(q.Signing) {
 			t.Fatalf("accepted key file does not survive re-encoding: %v", err)
 		}
 	})

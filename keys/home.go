@@ -120,6 +120,43 @@ func (h *Home) Load(hd record.Handle, passphrase string) (*Principal, error) {
 	return p, nil
 }
 
+// Public returns the public keys of the home's own principal hd, from its
+// public file: no passphrase, no decryption.
+func (h *Home) Public(hd record.Handle) (*Public, error) {
+	b, err := os.ReadFile(h.pubPath(hd))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w in %s", hd, ErrNotFound, h.Dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := ParsePublic(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h.pubPath(hd), err)
+	}
+	if p.Handle != hd {
+		return nil, fmt.Errorf("%s names %s, not %s", h.pubPath(hd), p.Handle, hd)
+	}
+	return p, nil
+}
+
+// Lazy returns the home's principal hd with its public keys read now and
+// its key file decrypted only when a private key is first used (see the
+// function Lazy), with the passphrase that passphrase then returns.
+func (h *Home) Lazy(hd record.Handle, passphrase func() (string, error)) (*Principal, error) {
+	pub, err := h.Public(hd)
+	if err != nil {
+		return nil, err
+	}
+	return Lazy(pub, func() (*Principal, error) {
+		pass, err := passphrase()
+		if err != nil {
+			return nil, err
+		}
+		return h.Load(hd, pass)
+	})
+}
+
 // List returns the handles of the principals stored in the home, sorted.
 func (h *Home) List() ([]record.Handle, error) {
 	return h.scan("principals", ".key")

@@ -4,9 +4,22 @@
 //
 // # Principals
 //
-// A Principal is one office's private keys under its handle ("ru/president").
-// Generate makes fresh ones; Public returns what others need to verify the
-// principal's signatures and seal letters to it.
+// A Principal is one office's keys under its handle ("ru/president"): a
+// crypto.Signer for its Ed25519 key and an Identity (an age.Identity that
+// names its recipient) for its age key. Generate makes fresh ones, in
+// memory; Public returns what others need to verify the principal's
+// signatures and seal letters to it.
+//
+// The private halves need not be in this process. Lazy (and Home.Lazy)
+// gives a principal whose key file is decrypted only when a private key is
+// first used, so that a command that needs only public keys, or fails
+// before it signs, asks for no passphrase and pays no scrypt. Package
+// keys/agent gives a principal whose keys an agent process holds: it signs
+// and unwraps for its clients, and a person types the passphrase once per
+// working session. Code that signs (record.Sign, letter.Seal, the line's
+// TLS certificate) or opens (letter.Open) takes any of them; only writing
+// a key file and exporting the age identity need the keys in memory
+// (InMemory).
 //
 // # Key files
 //
@@ -30,7 +43,8 @@
 // A Home is a folder ($POUCH_HOME, by default pouch/ in the user's
 // configuration directory) holding own principals under
 // principals/HOUSE/OFFICE.key (with OFFICE.pub beside it) and the public
-// keys of others under contacts/HOUSE/OFFICE.pub.
+// keys of others under contacts/HOUSE/OFFICE.pub; the agent's socket is
+// agent/sock.
 //
 // The rules are written down in spec/keys.md.
 package keys
@@ -38,6 +52,7 @@ package keys
 import (
 	"bufio"
 	"bytes"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -54,15 +69,40 @@ import (
 	"pouch.dev/record"
 )
 
-// A Principal is one office's private keys.
+// A Principal is one office's keys: its handle, a signer and an age
+// identity. The private halves are in memory (Generate, ParseKeyFile,
+// Decrypt), decrypted on first use (Lazy, Home.Lazy), or held by another
+// process that signs and unwraps on the principal's behalf (the agent,
+// package keys/agent); the code that signs and opens is the same for all.
 type Principal struct {
-	Handle  record.Handle
-	Signing ed25519.PrivateKey
-	Sealing *age.HybridIdentity
+	Handle record.Handle
+
+	// Signing signs as the principal, with pure Ed25519: its Public method
+	// returns an ed25519.PublicKey and its Sign method takes crypto.Hash(0)
+	// and the whole message. It is an ed25519.PrivateKey when the key is in
+	// memory.
+	Signing crypto.Signer
+
+	// Sealing unwraps the file keys of age files sealed to the principal.
+	// It is an *age.HybridIdentity when the key is in memory.
+	Sealing Identity
 
 	// recipient caches Sealing's recipient, which costs a key derivation.
 	recipient atomic.Pointer[parsedRecipient]
 }
+
+// An Identity is a principal's age identity: it unwraps file keys (age
+// calls Unwrap with a file's recipient stanzas) and names the recipient
+// letters to the principal are sealed to. *age.HybridIdentity is one.
+type Identity interface {
+	age.Identity
+	Recipient() *age.HybridRecipient
+}
+
+// ErrNotInMemory is returned by the methods that need a principal's
+// private keys themselves (to write a key file or export the age
+// identity) when another process holds them.
+var ErrNotInMemory = errors.New("the private keys are not in this process (an agent holds them)")
 
 // Generate returns a principal with fresh keys from crypto/rand.
 func Generate(h record.Handle) (*Principal, error) {
@@ -82,17 +122,22 @@ func Generate(h record.Handle) (*Principal, error) {
 
 // SigningPublic returns the principal's Ed25519 public key.
 func (p *Principal) SigningPublic() ed25519.PublicKey {
-	return p.Signing.Public().(ed25519.PublicKey)
+	pub, _ := p.Signing.Public().(ed25519.PublicKey)
+	return pub
 }
 
 // Recipient returns the age recipient ("age1pq1...") letters to p are
 // sealed to.
 func (p *Principal) Recipient() *age.HybridRecipient {
-	if c := p.recipient.Load(); c != nil && c.id == p.Sealing {
+	id, ok := p.Sealing.(*age.HybridIdentity)
+	if !ok {
+		return p.Sealing.Recipient() // held elsewhere: the recipient is at hand
+	}
+	if c := p.recipient.Load(); c != nil && c.id == id {
 		return c.r
 	}
-	r := p.Sealing.Recipient()
-	p.recipient.Store(&parsedRecipient{id: p.Sealing, r: r})
+	r := id.Recipient()
+	p.recipient.Store(&parsedRecipient{id: id, r: r})
 	return r
 }
 
@@ -102,6 +147,26 @@ func (p *Principal) Public() *Public {
 	pub := &Public{Handle: p.Handle, Ed25519: p.SigningPublic(), Age: r.String()}
 	pub.parsed.Store(&parsedRecipient{from: pub.Age, r: r})
 	return pub
+}
+
+// InMemory returns p's private keys themselves. A principal loaded with
+// Lazy is decrypted now; one whose keys an agent holds gives
+// ErrNotInMemory.
+func (p *Principal) InMemory() (ed25519.PrivateKey, *age.HybridIdentity, error) {
+	signing, sealing := p.Signing, p.Sealing
+	if l, ok := signing.(*lazySigner); ok {
+		q, err := l.k.get()
+		if err != nil {
+			return nil, nil, err
+		}
+		signing, sealing = q.Signing, q.Sealing
+	}
+	sk, ok1 := signing.(ed25519.PrivateKey)
+	id, ok2 := sealing.(*age.HybridIdentity)
+	if !ok1 || !ok2 {
+		return nil, nil, fmt.Errorf("%s: %w", p.Handle, ErrNotInMemory)
+	}
+	return sk, id, nil
 }
 
 // A Public is a principal's public keys: what others need to check its
@@ -120,7 +185,7 @@ type Public struct {
 
 type parsedRecipient struct {
 	from string              // the recipient string it was parsed from, or
-	id   *age.HybridIdentity // the identity it was derived from
+	id   *age.HybridIdentity // the in-memory identity it was derived from
 	r    *age.HybridRecipient
 }
 
@@ -191,31 +256,41 @@ func (p *Public) check() error {
 const keyFileHeader = "# pouch principal key (spec/keys.md)\n"
 
 // MarshalKeyFile returns the plaintext key file of p. It holds secrets:
-// write it only encrypted (Home.Save does).
+// write it only encrypted (Home.Save does). It needs p's keys in memory
+// (see InMemory).
 //
 // SPEC: spec/keys.md#key-file
-func (p *Principal) MarshalKeyFile() []byte {
+func (p *Principal) MarshalKeyFile() ([]byte, error) {
+	sk, id, err := p.InMemory()
+	if err != nil {
+		return nil, err
+	}
 	var b bytes.Buffer
 	b.WriteString(keyFileHeader)
 	pub := p.Public()
 	fmt.Fprintf(&b, "# handle: %s\n", p.Handle)
 	fmt.Fprintf(&b, "# ed25519: %s\n", base64Std(pub.Ed25519))
 	fmt.Fprintf(&b, "# age: %s\n", pub.Age)
-	fmt.Fprintf(&b, "%s\n", p.Sealing)
-	b.Write(MarshalEd25519PEM(p.Signing))
-	return b.Bytes()
+	fmt.Fprintf(&b, "%s\n", id)
+	b.Write(MarshalEd25519PEM(sk))
+	return b.Bytes(), nil
 }
 
 // AgeIdentityFile returns p's age identity as a file that "age -d -i"
-// reads: comment lines naming the principal, then the identity line.
+// reads: comment lines naming the principal, then the identity line. It
+// needs p's keys in memory (see InMemory).
 //
 // SPEC: spec/keys.md#age-export
-func (p *Principal) AgeIdentityFile() []byte {
+func (p *Principal) AgeIdentityFile() ([]byte, error) {
+	_, id, err := p.InMemory()
+	if err != nil {
+		return nil, err
+	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# pouch principal %s\n", p.Handle)
-	fmt.Fprintf(&b, "# public key: %s\n", p.Sealing.Recipient())
-	fmt.Fprintf(&b, "%s\n", p.Sealing)
-	return b.Bytes()
+	fmt.Fprintf(&b, "# public key: %s\n", p.Recipient())
+	fmt.Fprintf(&b, "%s\n", id)
+	return b.Bytes(), nil
 }
 
 // MaxKeyFile is the largest plaintext key file ParseKeyFile reads.
@@ -311,7 +386,12 @@ func (p *Principal) Encrypt(passphrase string, logN int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := w.Write(p.MarshalKeyFile()); err != nil {
+	kf, err := p.MarshalKeyFile()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(kf)
+	if _, err := w.Write(kf); err != nil {
 		return nil, err
 	}
 	if err := w.Close(); err != nil {
@@ -342,6 +422,7 @@ func Decrypt(b []byte, passphrase string) (*Principal, error) {
 		return nil, fmt.Errorf("decrypting the key file: %w", err)
 	}
 	plain, err := io.ReadAll(io.LimitReader(r, MaxKeyFile+1))
+	defer clear(plain)
 	if err != nil {
 		return nil, fmt.Errorf("decrypting the key file: %w", err)
 	}

@@ -2,6 +2,7 @@ package keys
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"io"
 	"os"
@@ -15,20 +16,29 @@ import (
 // testLogN keeps scrypt cheap in tests.
 const testLogN = 10
 
+func mustKeyFile(t testing.TB, p *Principal) []byte {
+	t.Helper()
+	b, err := p.MarshalKeyFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestKeyFileRoundTrip(t *testing.T) {
 	p, err := Generate("ru/president")
 	if err != nil {
 		t.Fatal(err)
 	}
-	kf := p.MarshalKeyFile()
+	kf := mustKeyFile(t, p)
 	q, err := ParseKeyFile(kf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !q.Public().Equal(p.Public()) || !q.Signing.Equal(p.Signing) {
+	if !q.Public().Equal(p.Public()) || !q.Signing.(ed25519.PrivateKey).Equal(p.Signing) {
 		t.Fatal("round trip changed the keys")
 	}
-	if !bytes.Equal(q.MarshalKeyFile(), kf) {
+	if !bytes.Equal(mustKeyFile(t, q), kf) {
 		t.Fatal("re-encoding differs")
 	}
 	// A comment line that does not match the keys is caught.
@@ -63,7 +73,11 @@ func TestEncryptedKey(t *testing.T) {
 
 func TestAgeIdentityFileWorksWithAge(t *testing.T) {
 	p, _ := Generate("ru/duma-chair")
-	ids, err := age.ParseIdentities(bytes.NewReader(p.AgeIdentityFile()))
+	idf, err := p.AgeIdentityFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(idf))
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("age cannot read the exported identity: %v", err)
 	}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"errors"
 	"strings"
@@ -47,7 +48,7 @@ func newWorld(t *testing.T, handles ...record.Handle) *world {
 func (w *world) pos() Pos { return Pos{Index: w.idx, Time: w.now} }
 
 // apply signs and applies a directory record at the next index.
-func (w *world) apply(k record.Kind, private bool, body any, by record.Handle, key ed25519.PrivateKey) record.ID {
+func (w *world) apply(k record.Kind, private bool, body any, by record.Handle, key crypto.Signer) record.ID {
 	w.t.Helper()
 	r := &record.Record{Kind: k, By: []record.Handle{by}, Time: w.now.UnixMilli()}
 	if private {

@@ -71,8 +71,8 @@ func ageSign(b *testing.B, s *benchSetup, w io.Writer, plain io.Reader) {
 	}
 	aw.Close()
 	msg := make([]byte, 300)
-	ed25519.Sign(s.author.Signing, msg)
-	ed25519.Sign(s.author.Signing, msg)
+	ed25519.Sign(s.author.Signing.(ed25519.PrivateKey), msg)
+	ed25519.Sign(s.author.Signing.(ed25519.PrivateKey), msg)
 }
 
 type sideBySide struct {
@@ -139,7 +139,7 @@ func BenchmarkOpenLetter1KiB(b *testing.B) {
 			var agefile bytes.Buffer
 			ageSign(b, s, &agefile, bytes.NewReader(make([]byte, 1500)))
 			msg := make([]byte, 300)
-			sig := ed25519.Sign(s.author.Signing, msg)
+			sig := ed25519.Sign(s.author.Signing.(ed25519.PrivateKey), msg)
 			pub := s.author.SigningPublic()
 			var r sideBySide
 			for b.Loop() {

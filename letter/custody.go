@@ -1,7 +1,7 @@
 package letter
 
 import (
-	"crypto/ed25519"
+	"crypto"
 	"errors"
 	"fmt"
 
@@ -38,7 +38,7 @@ func (c *Custody) check() error {
 }
 
 // SignCustody signs c as a private custody record by holder.
-func SignCustody(c *Custody, holder record.Handle, key ed25519.PrivateKey, salt []byte, t int64, origin string) (*record.Signed, error) {
+func SignCustody(c *Custody, holder record.Handle, key crypto.Signer, salt []byte, t int64, origin string) (*record.Signed, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}

@@ -1,7 +1,7 @@
 package letter
 
 import (
-	"crypto/ed25519"
+	"crypto"
 	"errors"
 	"fmt"
 
@@ -34,7 +34,7 @@ var ErrNotDisclosure = errors.New("not a disclosure")
 
 // Disclose signs a public disclosure of the sections at indexes of an
 // opened letter, by discloser (the author, or a holder of a disclose grant).
-func Disclose(o *Opened, indexes []int, discloser record.Handle, key ed25519.PrivateKey, pouch *record.ID, t int64, origin string) (*record.Signed, error) {
+func Disclose(o *Opened, indexes []int, discloser record.Handle, key crypto.Signer, pouch *record.ID, t int64, origin string) (*record.Signed, error) {
 	if len(indexes) == 0 {
 		return nil, errors.New("disclose: no sections chosen")
 	}

@@ -2,6 +2,7 @@ package letter
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -107,7 +108,7 @@ func checkAttachmentName(n string) error {
 
 // SignHeader signs h as a letter record by its author, with claimed time t
 // (Unix milliseconds) and log origin origin (may be empty).
-func SignHeader(h *Header, author ed25519.PrivateKey, t int64, origin string) (*record.Signed, error) {
+func SignHeader(h *Header, author crypto.Signer, t int64, origin string) (*record.Signed, error) {
 	if err := h.check(); err != nil {
 		return nil, err
 	}

@@ -155,7 +155,11 @@ func TestPayloadIsAgeFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := age.ParseIdentities(bytes.NewReader(who(t, "ir/leader").AgeIdentityFile()))
+	idf, err := who(t, "ir/leader").AgeIdentityFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(idf))
 	if err != nil {
 		t.Fatal(err)
 	}

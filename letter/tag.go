@@ -1,6 +1,7 @@
 package letter
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
@@ -71,7 +72,7 @@ func (t *Tag) Route() []record.Handle {
 
 // SignTag signs t as a private tag record by its sender, with salt (of
 // record.SaltSize bytes) and claimed time tm.
-func SignTag(t *Tag, sender ed25519.PrivateKey, salt []byte, tm int64, origin string) (*record.Signed, error) {
+func SignTag(t *Tag, sender crypto.Signer, salt []byte, tm int64, origin string) (*record.Signed, error) {
 	if err := t.check(); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package line
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/subtle"
 	"errors"
@@ -134,7 +135,7 @@ func (c *Call) CheckKeys(ctx context.Context, dir Directory) error {
 }
 
 // proposeCall builds the call record the first participant signs.
-func proposeCall(origin string, body *CallBody, key ed25519.PrivateKey) (*record.Signed, error) {
+func proposeCall(origin string, body *CallBody, key crypto.Signer) (*record.Signed, error) {
 	r := &record.Record{
 		V:      record.Version,
 		Kind:   record.KindLine,
@@ -152,7 +153,9 @@ func proposeCall(origin string, body *CallBody, key ed25519.PrivateKey) (*record
 		return nil, err
 	}
 	s := &record.Signed{Record: rec}
-	s.AddSignature(key)
+	if err := s.AddSignature(key); err != nil {
+		return nil, fmt.Errorf("signing the call record: %w", err)
+	}
 	if _, err := s.Open(); err != nil { // the record package's own checks
 		return nil, err
 	}
@@ -163,7 +166,7 @@ func proposeCall(origin string, body *CallBody, key ed25519.PrivateKey) (*record
 // against what the second saw (want, whose Start and End are the second's
 // own clock) and adds the second signature. firstKey is the key the first
 // participant's TLS certificate carried.
-func countersign(b []byte, origin string, want *CallBody, firstKey ed25519.PublicKey, key ed25519.PrivateKey) (*record.Signed, error) {
+func countersign(b []byte, origin string, want *CallBody, firstKey ed25519.PublicKey, key crypto.Signer) (*record.Signed, error) {
 	s, r, err := record.Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("proposed call record: %w", err)
@@ -195,7 +198,9 @@ func countersign(b []byte, origin string, want *CallBody, firstKey ed25519.Publi
 	if err != nil {
 		return nil, fmt.Errorf("%w: proposed call record: %w", ErrBadCall, err)
 	}
-	s.AddSignature(key)
+	if err := s.AddSignature(key); err != nil {
+		return nil, fmt.Errorf("countersigning the call record: %w", err)
+	}
 	return s, nil
 }
 

@@ -3,6 +3,7 @@ package line
 import (
 	"bufio"
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
@@ -21,9 +22,9 @@ import (
 
 // Config is one principal's end of a line.
 type Config struct {
-	Self      record.Handle      // who we are
-	Key       ed25519.PrivateKey // our signing key: it signs the relay request, the TLS handshake and the call record
-	Directory Directory          // where the peer's current key is checked
+	Self      record.Handle // who we are
+	Key       crypto.Signer // our Ed25519 signing key (or an agent's signer for it): it signs the relay request, the TLS handshake and the call record
+	Directory Directory     // where the peer's current key is checked
 	// Origin is the deployment's log origin: the relay's name in line
 	// requests and the origin of the call record.
 	Origin string
@@ -82,7 +83,7 @@ type Line struct {
 // runs the TLS handshake. ctx bounds the wait and the handshake; the line
 // lives until Hangup or Abort.
 func Dial(ctx context.Context, url string, peer record.Handle, cfg Config) (*Line, error) {
-	if len(cfg.Key) != ed25519.PrivateKeySize || cfg.Directory == nil {
+	if !hasEd25519(cfg.Key) || cfg.Directory == nil {
 		return nil, errors.New("line: Config needs the principal's signing key and a Directory")
 	}
 	req, err := NewRequest(cfg.Self, peer, cfg.Origin, time.Now(), cfg.Key)
@@ -151,7 +152,7 @@ func Start(ctx context.Context, conn net.Conn, peer record.Handle, cfg Config) (
 	switch {
 	case cfg.Self == peer:
 		return nil, fmt.Errorf("line: %s cannot call itself", peer)
-	case len(cfg.Key) != ed25519.PrivateKeySize || cfg.Directory == nil:
+	case !hasEd25519(cfg.Key) || cfg.Directory == nil:
 		return nil, errors.New("line: Config needs the principal's signing key and a Directory")
 	}
 	cert, err := certificate(cfg.Self, cfg.Key, time.Now())

@@ -1,7 +1,7 @@
 package line
 
 import (
-	"bytes"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -51,7 +51,7 @@ func requestMessage(req []byte) []byte {
 }
 
 // NewRequest builds and signs a line request from -> to for relay, at now.
-func NewRequest(from, to record.Handle, relay string, now time.Time, key ed25519.PrivateKey) (*SignedRequest, error) {
+func NewRequest(from, to record.Handle, relay string, now time.Time, key crypto.Signer) (*SignedRequest, error) {
 	r := Request{From: from, To: to, Relay: relay, Time: now.UnixMilli(), Nonce: make([]byte, NonceSize)}
 	rand.Read(r.Nonce)
 	if err := r.check(); err != nil {
@@ -61,12 +61,11 @@ func NewRequest(from, to record.Handle, relay string, now time.Time, key ed25519
 	if err != nil {
 		return nil, err
 	}
-	return &SignedRequest{
-		Request: b,
-		Alg:     record.AlgEd25519,
-		Key:     bytes.Clone(key.Public().(ed25519.PublicKey)),
-		Sig:     ed25519.Sign(key, requestMessage(b)),
-	}, nil
+	pub, sig, err := record.SignEd25519(key, requestMessage(b))
+	if err != nil {
+		return nil, fmt.Errorf("line: signing the request: %w", err)
+	}
+	return &SignedRequest{Request: b, Alg: record.AlgEd25519, Key: pub, Sig: sig}, nil
 }
 
 func (r *Request) check() error {

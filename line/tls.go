@@ -2,6 +2,7 @@ package line
 
 import (
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
@@ -27,7 +28,7 @@ var curves = []tls.CurveID{tls.X25519MLKEM768}
 // binding that matters is the key, checked against the directory.
 //
 // SPEC: spec/line.md#certificate
-func certificate(self record.Handle, key ed25519.PrivateKey, now time.Time) (tls.Certificate, error) {
+func certificate(self record.Handle, key crypto.Signer, now time.Time) (tls.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return tls.Certificate{}, err
@@ -45,6 +46,16 @@ func certificate(self record.Handle, key ed25519.PrivateKey, now time.Time) (tls
 		return tls.Certificate{}, fmt.Errorf("line: making the certificate of %s: %w", self, err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// hasEd25519 reports whether key is an Ed25519 signer, the only kind a
+// line's certificate and signatures use.
+func hasEd25519(key crypto.Signer) bool {
+	if key == nil {
+		return false
+	}
+	pub, ok := key.Public().(ed25519.PublicKey)
+	return ok && len(pub) == ed25519.PublicKeySize
 }
 
 // isServer reports whether self is the TLS server of a line with peer: the

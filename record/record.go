@@ -22,6 +22,7 @@ package record
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -209,8 +210,10 @@ func NewSalt() []byte {
 }
 
 // Sign encodes body into r, encodes r and signs it with keys, one per
-// r.By entry and in the same order. r.V is set to Version.
-func Sign(r *Record, body any, keys ...ed25519.PrivateKey) (*Signed, error) {
+// r.By entry and in the same order. r.V is set to Version. A key is any
+// Ed25519 crypto.Signer: an ed25519.PrivateKey, or a signer whose private
+// key is held elsewhere, such as by pouch's agent (package keys/agent).
+func Sign(r *Record, body any, keys ...crypto.Signer) (*Signed, error) {
 	if body != nil {
 		b, err := Marshal(body)
 		if err != nil {
@@ -229,25 +232,58 @@ func Sign(r *Record, body any, keys ...ed25519.PrivateKey) (*Signed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s record: %w", r.Kind, err)
 	}
-	s := &Signed{Record: rec}
-	for _, k := range keys {
-		s.AddSignature(k)
-	}
-	if len(s.Record) > MaxRecordSize {
+	if len(rec) > MaxRecordSize {
 		return nil, fmt.Errorf("%s record: %d bytes: %w (limit %d)", r.Kind, len(rec), ErrTooLarge, MaxRecordSize)
+	}
+	s := &Signed{Record: rec}
+	for i, k := range keys {
+		if err := s.AddSignature(k); err != nil {
+			return nil, fmt.Errorf("signing the %s record as %s: %w", r.Kind, r.By[i], err)
+		}
 	}
 	return s, nil
 }
 
 // AddSignature appends a signature by key. It is used when the signers of a
-// record sign one after the other, as both ends of a secure line do.
-func (s *Signed) AddSignature(key ed25519.PrivateKey) {
+// record sign one after the other, as both ends of a secure line do. It
+// fails only when key does (an agent that is gone) or is not Ed25519.
+func (s *Signed) AddSignature(key crypto.Signer) error {
 	k := s.mustKind()
-	s.Sigs = append(s.Sigs, Sig{
-		Alg: AlgEd25519,
-		Key: bytes.Clone(key.Public().(ed25519.PublicKey)),
-		Sig: ed25519.Sign(key, SignedMessage(k, s.Record)),
-	})
+	pub, sig, err := SignEd25519(key, SignedMessage(k, s.Record))
+	if err != nil {
+		return err
+	}
+	s.Sigs = append(s.Sigs, Sig{Alg: AlgEd25519, Key: pub, Sig: sig})
+	return nil
+}
+
+// ErrNotEd25519 is returned for a signer whose public key is not Ed25519.
+var ErrNotEd25519 = errors.New("not an Ed25519 key")
+
+// SignEd25519 signs msg with key, pure Ed25519 (RFC 8032, no prehash, no
+// context: msg carries its own context string), and returns a copy of
+// key's public key and the signature. key is an ed25519.PrivateKey or any
+// crypto.Signer for an Ed25519 key, such as an agent's; a signature of
+// the wrong size is an error.
+func SignEd25519(key crypto.Signer, msg []byte) (ed25519.PublicKey, []byte, error) {
+	if key == nil {
+		return nil, nil, errors.New("no signing key")
+	}
+	pub, ok := key.Public().(ed25519.PublicKey)
+	if !ok || len(pub) != ed25519.PublicKeySize {
+		return nil, nil, fmt.Errorf("a %T signer: %w", key, ErrNotEd25519)
+	}
+	if sk, ok := key.(ed25519.PrivateKey); ok {
+		return bytes.Clone(pub), ed25519.Sign(sk, msg), nil
+	}
+	sig, err := key.Sign(nil, msg, crypto.Hash(0))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(sig) != ed25519.SignatureSize {
+		return nil, nil, fmt.Errorf("a %T signer returned a signature of %d bytes, want %d", key, len(sig), ed25519.SignatureSize)
+	}
+	return bytes.Clone(pub), sig, nil
 }
 
 func (s *Signed) mustKind() Kind {

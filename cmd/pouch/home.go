@@ -45,11 +45,11 @@ func passphrase(ctx *cmdContext, prompt string, confirm bool) (string, error) {
 	if p := ctx.getenv("POUCH_PASSPHRASE"); p != "" {
 		return p, nil
 	}
-	f, ok := ctx.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !stdinIsTerminal(ctx) {
 		return "", withHint(errors.New("a passphrase is needed and there is no terminal to ask for it"),
 			"set POUCH_PASSPHRASE for scripts, or run pouch from a terminal")
 	}
+	f := ctx.stdin.(*os.File)
 	read := func(p string) (string, error) {
 		fmt.Fprint(ctx.stderr, p)
 		b, err := term.ReadPassword(int(f.Fd()))
@@ -79,19 +79,68 @@ func passphrase(ctx *cmdContext, prompt string, confirm bool) (string, error) {
 func asFlag(ctx *cmdContext) string { return ctx.getenv("POUCH_AS") }
 
 // loadPrincipal picks the principal to act as (--as, or the only one in
-// the home) and decrypts its keys.
+// the home) and returns it without decrypting anything: its private keys
+// are the agent's if the agent holds them ("pouch unlock"), and otherwise
+// its key file is decrypted with the passphrase when a private key is
+// first used. A command that fails before it signs or opens, or never
+// needs to, asks for no passphrase and pays no scrypt.
 func loadPrincipal(ctx *cmdContext, h *keys.Home, as string) (*keys.Principal, error) {
+	hd, err := pickPrincipal(h, as)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := h.Public(hd)
+	if err != nil {
+		return nil, err
+	}
+	if p := agentPrincipal(ctx, h, pub); p != nil {
+		return p, nil
+	}
+	return keys.Lazy(pub, func() (*keys.Principal, error) { return decryptPrincipal(ctx, h, hd, true) })
+}
+
+// loadPrincipalInMemory picks the principal and decrypts its key file
+// now, for the commands that need the private keys themselves ("pouch key
+// export --age"), which the agent never gives out.
+func loadPrincipalInMemory(ctx *cmdContext, h *keys.Home, as string) (*keys.Principal, error) {
+	hd, err := pickPrincipal(h, as)
+	if err != nil {
+		return nil, err
+	}
+	return decryptPrincipal(ctx, h, hd, false)
+}
+
+// pickPrincipal chooses the principal to act as: --as, or the only one in
+// the home.
+func pickPrincipal(h *keys.Home, as string) (record.Handle, error) {
 	hd, err := h.Pick(as)
 	if err != nil {
 		switch {
 		case errors.Is(err, keys.ErrNotFound) || strings.HasPrefix(err.Error(), "no principal"):
-			return nil, withHint(err, "create one with \"pouch init HOUSE/OFFICE\", or set POUCH_HOME to the folder that holds it")
+			return "", withHint(err, "create one with \"pouch init HOUSE/OFFICE\", or set POUCH_HOME to the folder that holds it")
 		}
-		return nil, err
+		return "", err
 	}
-	pass, err := passphrase(ctx, fmt.Sprintf("Passphrase for %s: ", hd), false)
-	if err != nil {
-		return nil, err
+	return hd, nil
+}
+
+// decryptPrincipal asks for hd's passphrase (POUCH_PASSPHRASE, or the
+// terminal) and decrypts its key file. With agentHint, the prompt says
+// that "pouch unlock" spares it.
+func decryptPrincipal(ctx *cmdContext, h *keys.Home, hd record.Handle, agentHint bool) (*keys.Principal, error) {
+	pass := ctx.getenv("POUCH_PASSPHRASE")
+	if pass == "" {
+		if !stdinIsTerminal(ctx) {
+			return nil, withHint(fmt.Errorf("the key of %s is locked: no agent holds it, and there is no terminal to ask for its passphrase", hd),
+				"run \"pouch unlock --as %s\" once (with \"pouch agent\" running), or set POUCH_PASSPHRASE for scripts", hd)
+		}
+		if agentHint {
+			fmt.Fprintf(ctx.stderr, "pouch: hint: \"pouch unlock --as %s\" keeps this key unlocked in the agent, to type its passphrase once per session\n", hd)
+		}
+		var err error
+		if pass, err = passphrase(ctx, fmt.Sprintf("Passphrase for %s: ", hd), false); err != nil {
+			return nil, err
+		}
 	}
 	p, err := h.Load(hd, pass)
 	if errors.Is(err, keys.ErrWrongPassphrase) {

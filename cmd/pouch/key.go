@@ -77,11 +77,15 @@ func runKey(ctx *cmdContext, args []string) error {
 			_, err = ctx.stdout.Write(p.Marshal())
 			return err
 		}
-		p, err := loadPrincipal(ctx, h, *as)
+		p, err := loadPrincipalInMemory(ctx, h, *as)
 		if err != nil {
 			return err
 		}
-		_, err = ctx.stdout.Write(p.AgeIdentityFile())
+		idf, err := p.AgeIdentityFile()
+		if err != nil {
+			return err
+		}
+		_, err = ctx.stdout.Write(idf)
 		return err
 
 	case "import":

@@ -120,6 +120,11 @@ func runLine(ctx *cmdContext, args []string) error {
 	if me.Handle == peer {
 		return usagef("", "%s cannot call itself", peer)
 	}
+	// A passphrase, if one is needed, is asked now, not while the line
+	// waits for the peer.
+	if err := me.Ready(); err != nil {
+		return err
+	}
 	bg, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cl, err := cf.client(bg)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -47,6 +48,13 @@ func lineServer(t *testing.T, handles ...record.Handle) (url, homeDir string) {
 // registrar keys.
 func lineServerRegistrars(t *testing.T, handles ...record.Handle) (url, homeDir string, registrars map[string]ed25519.PrivateKey) {
 	t.Helper()
+	return serverWithHome(t, 2, handles...)
+}
+
+// serverWithHome is lineServerRegistrars with the home's keys encrypted
+// at scrypt work factor 2^logN (0: the default, as for real keys).
+func serverWithHome(t testing.TB, logN int, handles ...record.Handle) (url, homeDir string, registrars map[string]ed25519.PrivateKey) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	dir := t.TempDir()
@@ -73,7 +81,7 @@ func lineServerRegistrars(t *testing.T, handles ...record.Handle) (url, homeDir 
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 
-	home := &keys.Home{Dir: t.TempDir(), ScryptLogN: 2}
+	home := &keys.Home{Dir: t.TempDir(), ScryptLogN: logN}
 	cl := client.New(ts.URL)
 	cl.Origin = lineOrigin
 	founded := map[string]bool{}
@@ -372,7 +380,7 @@ func TestLineScriptPouch(t *testing.T) {
 	body.End = body.Start - 1
 	bad.Time = body.End
 	fm, _ := hm.Load("ru/fm", "test passphrase")
-	var ends []ed25519.PrivateKey
+	var ends []crypto.Signer
 	for _, h := range bad.By {
 		if h == "ir/speaker" {
 			ends = append(ends, sp.Signing)

@@ -80,6 +80,7 @@ func usagef(hint, format string, a ...any) error {
 
 func main() {
 	ctx := &cmdContext{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	hardenAgent = true
 	os.Exit(runMain(ctx, os.Args[1:]))
 }
 

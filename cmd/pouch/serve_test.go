@@ -27,7 +27,7 @@ import (
 )
 
 // buildPouch builds the real pouch binary into a temporary folder.
-func buildPouch(t *testing.T) string {
+func buildPouch(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "pouch")
 	cmd := exec.Command("go", "build", "-o", bin, ".")

@@ -16,6 +16,7 @@
 package httpsig
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -27,6 +28,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"pouch.dev/record"
 )
 
 // Label is the signature label used by pouch.
@@ -71,15 +74,20 @@ func base(r *http.Request, params string) []byte {
 }
 
 // Sign adds Signature-Input and Signature headers to r for principal
-// handle with key, created at now.
-func Sign(r *http.Request, handle string, key ed25519.PrivateKey, now time.Time) {
+// handle with key, created at now. key is an Ed25519 crypto.Signer (an
+// ed25519.PrivateKey, or an agent's); Sign fails only when key does.
+func Sign(r *http.Request, handle string, key crypto.Signer, now time.Time) error {
 	n := make([]byte, 16)
 	rand.Read(n)
 	params := fmt.Sprintf(`%s;created=%d;nonce="%s";keyid="%s";alg="ed25519";tag="%s"`,
 		components, now.Unix(), hex.EncodeToString(n), handle, Tag)
-	sig := ed25519.Sign(key, base(r, params))
+	_, sig, err := record.SignEd25519(key, base(r, params))
+	if err != nil {
+		return fmt.Errorf("signing the request as %s: %w", handle, err)
+	}
 	r.Header.Set("Signature-Input", Label+"="+params)
 	r.Header.Set("Signature", Label+"=:"+base64.StdEncoding.EncodeToString(sig)+":")
+	return nil
 }
 
 // A Signed is a parsed, not yet verified request signature.

@@ -80,7 +80,8 @@ func AgreementSetup(ctx context.Context, w *World) error {
 func (w *World) buildAgreements() (*jcpoa.Scenario, error) {
 	sc, err := jcpoa.Build(w.Client.Origin, func(h record.Handle) ed25519.PrivateKey {
 		if p := w.cast[h]; p != nil {
-			return p.Signing
+			sk, _ := p.Signing.(ed25519.PrivateKey) // the cast's keys are in memory
+			return sk
 		}
 		return nil
 	}, w.Clock.Now().UnixMilli())

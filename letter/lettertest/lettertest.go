@@ -5,7 +5,7 @@ package lettertest
 
 import (
 	"bytes"
-	"crypto/ed25519"
+	"crypto"
 	"fmt"
 	"io"
 
@@ -37,7 +37,7 @@ func (u unlabelled) Wrap(fileKey []byte) ([]*age.Stanza, error) { return u.r.Wra
 // sender, the key of the tag's sender. The letter inside, its signed
 // header and its sections, is unchanged, so the pouch is valid in every
 // way but its recipients. Custody records are dropped.
-func Reseal(b []byte, me *keys.Principal, sender ed25519.PrivateKey, recipients ...age.Recipient) (*Resealed, error) {
+func Reseal(b []byte, me *keys.Principal, sender crypto.Signer, recipients ...age.Recipient) (*Resealed, error) {
 	f, err := letter.ReadFile(bytes.NewReader(b))
 	if err != nil {
 		return nil, err
