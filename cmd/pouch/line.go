@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -148,14 +147,14 @@ func runLine(ctx *cmdContext, args []string) error {
 	l, err := line.Dial(dctx, cl.URL+"/v1/line", peer, line.Config{
 		Self:      me.Handle,
 		Key:       me.Signing,
-		Directory: serverDirectory(cl),
+		Directory: cl.LineDirectory(me), // the peer's key as the client proved it from the log
 		Origin:    cl.Origin,
 	})
 	cancel()
 	if err != nil {
 		return lineDialError(peer, err, *wait)
 	}
-	fmt.Fprintf(ctx.stderr, "pouch: line to %s open: TLS 1.3, X25519MLKEM768, %s's key is its current directory key\n", peer, peer)
+	fmt.Fprintf(ctx.stderr, "pouch: line to %s open: TLS 1.3, X25519MLKEM768, %s's key is the one the log holds for its office\n", peer, peer)
 
 	for _, h := range handovers {
 		if err := l.SendPouch(h.id, h.file); err != nil {
@@ -269,23 +268,6 @@ func fetchHandover(ctx context.Context, cl *client.Client, me *client.Identity, 
 		return lineHandover{}, &checkError{fmt.Errorf("the server answered pouch %s for %s", f.Tag.PouchID().Short(), id.Short())}
 	}
 	return lineHandover{path: "from the server", id: id, file: b.Bytes()}, nil
-}
-
-// serverDirectory asks the server for current keys.
-func serverDirectory(cl *client.Client) line.Directory {
-	return line.DirectoryFunc(func(ctx context.Context, h record.Handle) (ed25519.PublicKey, error) {
-		v, err := cl.Principal(ctx, h, -1)
-		if errors.Is(err, client.ErrNotFound) {
-			return nil, line.ErrUnknownPrincipal
-		}
-		if err != nil {
-			return nil, fmt.Errorf("asking the directory for %s: %w", h, err)
-		}
-		if v.Current == nil {
-			return nil, line.ErrRevoked
-		}
-		return ed25519.PublicKey(v.Current.Key), nil
-	})
 }
 
 func lineDialError(peer record.Handle, err error, wait time.Duration) error {

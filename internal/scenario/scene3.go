@@ -3,7 +3,6 @@ package scenario
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -92,29 +91,13 @@ func (v *relayView) session(ctx context.Context, a, b record.Handle) (line.Sessi
 	}
 }
 
-// lineDirectory asks the server's directory for current keys, as pouch
-// line does.
-func (w *World) lineDirectory() line.Directory {
-	return line.DirectoryFunc(func(ctx context.Context, h record.Handle) (ed25519.PublicKey, error) {
-		v, err := w.Client.Principal(ctx, h, -1)
-		if errors.Is(err, client.ErrNotFound) {
-			return nil, line.ErrUnknownPrincipal
-		}
-		if err != nil {
-			return nil, err
-		}
-		if v.Current == nil {
-			return nil, line.ErrRevoked
-		}
-		return ed25519.PublicKey(v.Current.Key), nil
-	})
-}
-
 // Dial opens a secure line from a to peer through the server's relay; it
 // returns when peer has dialled back and both certificates are checked.
 func (a *Actor) Dial(ctx context.Context, peer record.Handle) (*line.Line, error) {
 	return line.Dial(ctx, a.w.URL+"/v1/line", peer, line.Config{
-		Self: a.Handle(), Key: a.ID.Signing, Directory: a.w.lineDirectory(), Origin: a.w.Client.Origin,
+		// The peer's certificate key must be the one the client proved
+		// from the log for its office, not the server's word.
+		Self: a.Handle(), Key: a.ID.Signing, Directory: a.w.Client.LineDirectory(a.ID), Origin: a.w.Client.Origin,
 	})
 }
 
