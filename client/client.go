@@ -61,6 +61,11 @@ type Client struct {
 	// witness policy) and where it keeps what it verified; nil means a
 	// key pinned on first use, in memory.
 	Trust *Trust
+	// WaitLogged makes every submission wait (a few seconds at most)
+	// until the log's published checkpoint covers the accepted record, so
+	// that a command that follows, in another process, proves it: the
+	// CLI sets it.
+	WaitLogged bool
 
 	viewMu sync.Mutex
 	view   *View // the last View returned
@@ -71,8 +76,14 @@ type Client struct {
 	submitted atomic.Uint64
 }
 
-// accepted notes that a record this client submitted is at index.
+// accepted notes that a record this client submitted is at index, and
+// with WaitLogged waits for the log to publish it.
 func (c *Client) accepted(index uint64) {
+	defer func() {
+		if c.WaitLogged {
+			c.waitIntegrated(context.Background(), index)
+		}
+	}()
 	for {
 		n := c.submitted.Load()
 		if index+1 <= n || c.submitted.CompareAndSwap(n, index+1) {

@@ -157,6 +157,9 @@ func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
 		return nil, err
 	}
 	c.Trust = t
+	// A command's records are in the published log before it exits, so
+	// the next command, which proves what it reads, sees them.
+	c.WaitLogged = true
 	req, err := http.NewRequestWithContext(ctx, "GET", c.URL+"/v1/log", nil)
 	if err != nil {
 		return nil, usagef("", "--server %q: %v", *f.server, err)

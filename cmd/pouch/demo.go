@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"pouch.dev/internal/scenario"
+	"pouch.dev/tlog"
 )
 
 func init() {
@@ -87,7 +88,12 @@ func runDemo(ctx *cmdContext, args []string) error {
 		where = "the server at " + w.URL + " (its log key taken from the server itself: trust on first use)"
 	}
 	fmt.Fprintf(out, "pouch demo: the reference scenario (SCENARIO.md) on %s\n", where)
-	fmt.Fprintf(out, "every record is sequenced in the log %q; every proof is checked against its signed checkpoints, each consistent with those seen before\n", w.Client.Origin)
+	fmt.Fprintf(out, "every record is sequenced in the log %q; every actor's client proves what it acts on from the log (keys, recipients, grants, custody, agreements), against checkpoints each consistent with those seen before\n", w.Client.Origin)
+	if w.Policy != nil {
+		fmt.Fprintf(out, "the clients' witness policy: each checkpoint cosigned by the witness %s (ML-DSA-44, post-quantum), at most %v old\n", scenario.WitnessName, tlog.DefaultMaxAge)
+	} else {
+		fmt.Fprintln(out, "no witness policy was given: split views undetectable (pass --policy)")
+	}
 
 	err = scenario.Play(sctx, w, only...)
 	if err == nil && !*noFail && (len(only) == 0 || (containsInt(only, 1))) {

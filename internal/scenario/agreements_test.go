@@ -123,7 +123,9 @@ func TestAgreementMustFail(t *testing.T) {
 	if err := Play(c, w, 4, 5); err != nil {
 		t.Fatal(err)
 	}
-	w.Clock.Advance(time.Second) // new records, not replays of the scenes'
+	if err := w.Advance(c, time.Second); err != nil { // new records, not replays of the scenes'
+		t.Fatal(err)
+	}
 	sc, err := w.buildAgreements()
 	if err != nil {
 		t.Fatal(err)

@@ -107,7 +107,9 @@ func MustFail(ctx context.Context, w *World) error {
 	}
 	// A delegate whose grant expired is no longer sealed to, and may not
 	// sign delivery.
-	w.Clock.Advance(31 * 24 * time.Hour)
+	if err := w.Advance(ctx, 31*24*time.Hour); err != nil {
+		return r.Fail("the witness did not cosign at the new time: %v", err)
+	}
 	r.Note("(31 days later: ru/duma-chair's grant has expired)")
 	sent3, err := leader.Send(ctx, &client.Letter{To: "ru/president", Sections: []letter.Section{{Title: "A third message", Text: "Sent after the grant expired."}}})
 	if err != nil {

@@ -79,6 +79,11 @@ func Setup(ctx context.Context, w *World) error {
 		}
 	}
 	w.Report.Info("%d offices admitted in %d houses, each with an Ed25519 signing key and an age (ML-KEM-768 + X25519) recipient", len(Cast), len(Houses))
+	// The directory, as every client will prove it from the log: caught
+	// up (waiting for the log to publish it) before anyone acts on it.
+	if _, err := w.Client.View(ctx, nil); err != nil {
+		return w.Report.Fail("proving the directory from the log: %v", err)
+	}
 	return nil
 }
 

@@ -35,6 +35,7 @@ import (
 	"pouch.dev/server"
 	"pouch.dev/store/sqlite"
 	"pouch.dev/tlog"
+	"pouch.dev/tlog/witness"
 )
 
 // Options configure a World.
@@ -75,6 +76,21 @@ func (c *Clock) Now() time.Time {
 	return time.Now().Add(c.off)
 }
 
+// WitnessName is the name of the in-process log's witness.
+const WitnessName = "witness.scenario"
+
+// Advance moves the world's time forward by d and, in-process, has the
+// witness cosign the log's checkpoint at the new time: a client holds
+// checkpoints to a maximum age, by its witnesses' clocks.
+func (w *World) Advance(ctx context.Context, d time.Duration) error {
+	w.Clock.Advance(d)
+	if w.log == nil {
+		return nil
+	}
+	_, err := w.log.Refresh(ctx, true)
+	return err
+}
+
 // Advance moves the world's time forward by d.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
@@ -95,6 +111,10 @@ type World struct {
 	Store *sqlite.Store
 	// URL is the server's base URL.
 	URL string
+	// Policy is the in-process log's witness policy (nil when Remote):
+	// its key, its witness, a quorum of one.
+	Policy *tlog.Policy
+	log    *tlog.Log
 	// Origin is the log's origin.
 	Origin string
 
@@ -161,8 +181,31 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	if err != nil {
 		return err
 	}
-	lgx, err := tlog.New(ctx, st, tlog.Config{Origin: w.Origin, Key: skey, Logger: lg})
+	// The log's witness: every checkpoint is cosigned (post-quantum,
+	// ML-DSA-44) at the world's time, and the world's client requires it
+	// (its policy), so split views and stale checkpoints are caught.
+	wkey, wvkey, err := witness.GenerateMLDSAKey(WitnessName)
 	if err != nil {
+		return err
+	}
+	wit, err := witness.New(witness.Config{Key: wkey, Logs: []string{vkey}, Dir: filepath.Join(dir, "witness"), Logger: lg, Now: w.Clock.Now})
+	if err != nil {
+		return err
+	}
+	wln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	whs := &http.Server{Handler: wit, ReadHeaderTimeout: 10 * time.Second}
+	go whs.Serve(wln)
+	w.closers = append([]func(){func() { whs.Close() }}, w.closers...)
+	lgx, err := tlog.New(ctx, st, tlog.Config{Origin: w.Origin, Key: skey, Logger: lg,
+		Witnesses: []tlog.WitnessConfig{{URL: "http://" + wln.Addr().String(), Key: wvkey}}})
+	if err != nil {
+		return err
+	}
+	w.log = lgx
+	if w.Policy, err = tlog.KOfN(vkey, []string{wvkey}, 1); err != nil {
 		return err
 	}
 	runCtx, stop := context.WithCancel(context.Background())
@@ -198,10 +241,13 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	w.Client = client.New(w.URL)
 	w.Client.Now = w.Clock.Now
 	w.Client.Origin = w.Origin
-	w.Verifier, err = tlog.NewVerifier(vkey, nil, 0)
-	// The world's verifying client anchors on the log key it made.
-	w.Client.Trust = &client.Trust{LogKey: vkey}
-	return err
+	if w.Verifier, err = w.Policy.Verifier(vkey); err != nil {
+		return err
+	}
+	// The world's verifying client anchors on the log key it made and
+	// requires its witness's cosignature.
+	w.Client.Trust = &client.Trust{Policy: w.Policy}
+	return nil
 }
 
 // connect plays against a running server. Its verifier key is taken from

@@ -13,6 +13,7 @@ package witness
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+
+	"filippo.io/mldsa"
 
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
@@ -34,8 +38,15 @@ import (
 
 // Config configures a Witness.
 type Config struct {
-	// Key is the witness's private signed-note key (PRIVATE+KEY+name+...).
+	// Key is the witness's private signed-note key (PRIVATE+KEY+name+...):
+	// Ed25519, cosigning as C2SP tlog-cosignature's cosignature/v1, or
+	// ML-DSA-44 (GenerateMLDSAKey), cosigning post-quantum.
 	Key string
+	// Now, if set, is the witness's clock, the time it writes into each
+	// cosignature; it needs an ML-DSA-44 key (the Ed25519 cosigner reads
+	// the system clock itself). Demos whose clock moves use it, so that
+	// the witness keeps their time.
+	Now func() time.Time
 	// Logs are the verifier keys of the logs it witnesses; each key's name
 	// is the log's origin.
 	Logs []string
@@ -57,16 +68,36 @@ type Witness struct {
 
 // New returns a Witness.
 func New(cfg Config) (*Witness, error) {
-	signer, err := fnote.NewSignerForCosignatureV1(cfg.Key)
-	if err != nil {
-		return nil, fmt.Errorf("witness key: %w", err)
-	}
-	vkey, err := tlog.VerifierKey(cfg.Key)
-	if err != nil {
-		return nil, err
-	}
-	if vkey, err = fnote.VKeyToCosignatureV1(vkey); err != nil {
-		return nil, err
+	var signer note.Signer
+	var vkey string
+	if isMLDSA(cfg.Key) {
+		s, err := fnote.NewMLDSASigner(cfg.Key)
+		if err != nil {
+			return nil, fmt.Errorf("witness key: %w", err)
+		}
+		if vkey, err = mldsaVerifierKey(cfg.Key); err != nil {
+			return nil, fmt.Errorf("witness key: %w", err)
+		}
+		now := cfg.Now
+		if now == nil {
+			now = time.Now
+		}
+		signer = &timedSigner{s: s, now: now}
+	} else {
+		if cfg.Now != nil {
+			return nil, errors.New("witness: a witness with its own clock (Config.Now) needs an ML-DSA-44 key (GenerateMLDSAKey)")
+		}
+		s, err := fnote.NewSignerForCosignatureV1(cfg.Key)
+		if err != nil {
+			return nil, fmt.Errorf("witness key: %w", err)
+		}
+		if vkey, err = tlog.VerifierKey(cfg.Key); err != nil {
+			return nil, err
+		}
+		if vkey, err = fnote.VKeyToCosignatureV1(vkey); err != nil {
+			return nil, err
+		}
+		signer = s
 	}
 	w := &Witness{signer: signer, vkey: vkey, logs: map[string]note.Verifier{}, dir: cfg.Dir, lg: cfg.Logger}
 	if w.lg == nil {
@@ -259,4 +290,63 @@ func (w *Witness) AddCheckpoint(body []byte) ([]byte, error) {
 // ParseSize parses a 409 body (text/x.tlog.size).
 func ParseSize(b []byte) (uint64, error) {
 	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// GenerateMLDSAKey returns a new ML-DSA-44 witness key pair named name:
+// the private key (PRIVATE+KEY+...) and the verifier key, whose
+// cosignatures are post-quantum (C2SP tlog-cosignature, signature type
+// 0x06).
+func GenerateMLDSAKey(name string) (skey, vkey string, err error) {
+	return fnote.GenerateMLDSAKey(name)
+}
+
+// isMLDSA reports whether skey is an ML-DSA-44 private note key.
+func isMLDSA(skey string) bool {
+	parts := strings.SplitN(skey, "+", 5)
+	if len(parts) != 5 {
+		return false
+	}
+	k, err := base64.StdEncoding.DecodeString(parts[4])
+	return err == nil && len(k) > 0 && k[0] == sigTypeMLDSA44
+}
+
+// sigTypeMLDSA44 is the signed-note signature type of ML-DSA-44
+// cosignatures.
+const sigTypeMLDSA44 = 0x06
+
+// mldsaVerifierKey returns the verifier key of an ML-DSA-44 private note
+// key: name, key hash and the public key, as fnote.GenerateMLDSAKey
+// writes them.
+func mldsaVerifierKey(skey string) (string, error) {
+	parts := strings.SplitN(skey, "+", 5)
+	k, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(k) < 2 {
+		return "", errors.New("not an ML-DSA-44 key")
+	}
+	priv, err := mldsa.NewPrivateKey(mldsa.MLDSA44(), k[1:])
+	if err != nil {
+		return "", err
+	}
+	pub := append([]byte{sigTypeMLDSA44}, priv.PublicKey().Bytes()...)
+	vkey := fmt.Sprintf("%s+%s+%s", parts[2], parts[3], base64.StdEncoding.EncodeToString(pub))
+	if _, err := fnote.NewVerifierForCosignatureV1(vkey); err != nil {
+		return "", err
+	}
+	return vkey, nil
+}
+
+// A timedSigner cosigns with ML-DSA-44 at the time its clock gives.
+type timedSigner struct {
+	s   *fnote.SubtreeSigner
+	now func() time.Time
+}
+
+func (t *timedSigner) Name() string    { return t.s.Name() }
+func (t *timedSigner) KeyHash() uint32 { return t.s.KeyHash() }
+func (t *timedSigner) Sign(msg []byte) ([]byte, error) {
+	origin, size, hash, err := tlog.ParseCheckpointBody(string(msg))
+	if err != nil {
+		return nil, err
+	}
+	return t.s.SignSubtree(uint64(t.now().Unix()), origin, 0, size, hash)
 }

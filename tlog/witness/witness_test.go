@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"pouch.dev/record"
 	"pouch.dev/store"
@@ -232,5 +233,55 @@ func TestRefusals(t *testing.T) {
 		if !errors.As(err, &we) || we.Status != tc.status {
 			t.Errorf("%s: %v, want status %d", tc.name, err, tc.status)
 		}
+	}
+}
+
+// TestMLDSAWitnessClock: a witness with an ML-DSA-44 key cosigns
+// post-quantum, at the time its own clock gives, which a client reads back
+// from the cosignature; an Ed25519 witness cannot take a clock.
+func TestMLDSAWitnessClock(t *testing.T) {
+	logKey, _, err := tlog.GenerateKey(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logV, _ := tlog.VerifierKey(logKey)
+	at := time.Date(2015, 7, 14, 9, 0, 0, 0, time.UTC)
+	wkey, wvkey, err := witness.GenerateMLDSAKey("pq.witness.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wit, err := witness.New(witness.Config{Key: wkey, Logs: []string{logV}, Dir: t.TempDir(), Now: func() time.Time { return at }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wit.VerifierKey() != wvkey {
+		t.Fatalf("verifier key %s, generated %s", wit.VerifierKey(), wvkey)
+	}
+	srv := httptest.NewServer(wit)
+	defer srv.Close()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "pouch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, err := tlog.New(context.Background(), st, tlog.Config{Origin: origin, Key: logKey, Witnesses: []tlog.WitnessConfig{{URL: srv.URL, Key: wvkey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := grow(t, l, st, 0, 3)
+	v, err := tlog.NewVerifier(logV, []string{wvkey}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.Open(cp)
+	if err != nil {
+		t.Fatalf("the ML-DSA cosigned checkpoint: %v\n%s", err, cp)
+	}
+	if len(got.Cosignatures) != 1 || !got.Cosignatures[0].Time.Equal(at) || !got.FreshAsOf.Equal(at) {
+		t.Fatalf("cosignatures %+v, fresh as of %v; want one at %v", got.Cosignatures, got.FreshAsOf, at)
+	}
+	ekey, _, _ := tlog.GenerateKey("ed.witness.test")
+	if _, err := witness.New(witness.Config{Key: ekey, Logs: []string{logV}, Dir: t.TempDir(), Now: time.Now}); err == nil {
+		t.Fatal("an Ed25519 witness took a clock of its own")
 	}
 }
