@@ -107,6 +107,7 @@ var refusals = []refusal{
 	{"request-stale", httpsig.ErrStale, 401},
 	{"request-replay", httpsig.ErrReplay, 401},
 	{"request-malformed", httpsig.ErrMalform, 401},
+	{"request-wrong-log", httpsig.ErrWrongOrigin, 401},
 
 	// Generic: the record does not parse.
 	{"malformed-record", record.ErrMalformedRecord, 400},

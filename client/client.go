@@ -52,7 +52,10 @@ type Client struct {
 	URL string
 	// HTTP is the HTTP client; nil means http.DefaultClient.
 	HTTP *http.Client
-	// Origin, if set, is written into every record the client signs.
+	// Origin is the origin of the server's log. It is written into every
+	// record the client signs, and every request signature covers it, so
+	// that a request signed for this log is refused by any other; signed
+	// requests need it.
 	Origin string
 	// Now is the clock for claimed record times and request signatures;
 	// nil means time.Now.
@@ -167,8 +170,12 @@ func (c *Client) request(ctx context.Context, method, path string, body []byte, 
 		req.Header.Set("Content-Type", ctype)
 	}
 	if as != nil {
-		if err := httpsig.Sign(req, string(as.Handle), as.Signing, c.now()); err != nil {
-			return nil, err
+		// SPEC: spec/api.md#authentication
+		if c.Origin == "" {
+			return nil, errors.New("client: a signed request names the log it is for, and Client.Origin is not set; set it to the log's origin")
+		}
+		if err := httpsig.Sign(req, c.Origin, string(as.Handle), as.Signing, c.now()); err != nil {
+			return nil, fmt.Errorf("client: signing the request: %w", err)
 		}
 	}
 	return req, nil

@@ -44,7 +44,9 @@ func startCorr(t *testing.T, opt server.CorrOptions) (*httptest.Server, *client.
 	c.Register(mux)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
-	return hs, client.New(hs.URL)
+	cl := client.New(hs.URL)
+	cl.Origin = opt.Origin
+	return hs, cl
 }
 
 // TestOpenAPI checks that the served OpenAPI document is JSON and
@@ -190,7 +192,9 @@ func startCorrF(f *testing.F) (*httptest.Server, *client.Client) {
 	c.Register(mux)
 	hs := httptest.NewServer(mux)
 	f.Cleanup(hs.Close)
-	return hs, client.New(hs.URL)
+	cl := client.New(hs.URL)
+	cl.Origin = "pouch.test/fuzz"
+	return hs, cl
 }
 
 // TestGenesis: a fresh store gets the log's genesis record at index 0,

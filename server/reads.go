@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -30,9 +31,12 @@ func (c *Correspondence) authenticate(r *http.Request) (record.Handle, error) {
 	k, err := c.dir.CurrentKey(h, 0)
 	c.dirMu.RUnlock()
 	if err != nil {
-		return "", errorf(http.StatusUnauthorized, "", "request signed as %s: %v", h, err)
+		return "", errorf(http.StatusUnauthorized, "", "request signed as %s: %w", h, err)
 	}
-	if err := sg.Verify(r, k.Key); err != nil {
+	// SPEC: spec/api.md#authentication
+	if err := sg.Verify(r, c.opt.Origin, k.Key); errors.Is(err, httpsig.ErrWrongOrigin) {
+		return "", errorf(http.StatusUnauthorized, "sign the request for this server's log (GET /v1/log names its origin)", "request signed as %s: %w", h, err)
+	} else if err != nil {
 		return "", errorf(http.StatusUnauthorized, "sign with the current key of "+string(h), "request signed as %s: %w", h, err)
 	}
 	if err := c.replay.Check(sg, c.now()); err != nil {
