@@ -382,7 +382,7 @@ func writeJSONTo(w http.ResponseWriter, status int, v any) {
 }
 
 // Register adds the API's routes to mux.
-func (c *Correspondence) Register(mux *http.ServeMux) {
+func (c *Correspondence) Register(mux Mux) {
 	h := func(name string, f http.HandlerFunc) http.Handler { return c.instrument(name, f) }
 	mux.Handle("POST /v1/records", h("records.submit", c.handleSubmit))
 	mux.Handle("GET /v1/records/{id}", h("records.get", c.handleGetRecord))
