@@ -102,8 +102,10 @@ const (
 // SPEC: spec/api.md#publish, spec/api.md#reading
 func (c *Correspondence) readable(r *http.Request, id record.ID, what reveal) (*store.Stored, *record.ID, error) {
 	e, err := c.st.Get(r.Context(), id)
-	if err != nil {
-		return nil, nil, errorf(http.StatusNotFound, "", "record %s is not in the log", id.Short())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, errorf(http.StatusNotFound, "", "record %s is not in the log: %w", id.Short(), err)
+	} else if err != nil {
+		return nil, nil, &storeFailure{err}
 	}
 	var pub *record.ID
 	c.pmu.RLock()
