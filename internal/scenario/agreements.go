@@ -8,13 +8,11 @@ package scenario
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"strings"
 
 	"pouch.dev/agreement"
 	"pouch.dev/agreement/jcpoa"
-	"pouch.dev/client"
 	"pouch.dev/record"
 )
 

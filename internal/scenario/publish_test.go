@@ -59,7 +59,7 @@ func TestPublishRevealsOnlyTheRecord(t *testing.T) {
 		if err != nil || !v.Public || v.PublishedBy == nil {
 			t.Fatalf("published %s record %s, unsigned: %+v %v", kind, id.Short(), v, err)
 		}
-		if _, err := w.Client.ProveRecord(c, w.Verifier, id, kind, nil); err != nil {
+		if _, err := w.Client.Prove(c, id, kind, nil); err != nil {
 			t.Fatalf("the proof of published %s record %s, unsigned: %v", kind, id.Short(), err)
 		}
 	}

@@ -19,7 +19,6 @@ import (
 	"pouch.dev/client"
 	"pouch.dev/record"
 	"pouch.dev/store"
-	"pouch.dev/tlog"
 )
 
 // Refuse checks that err is the server's refusal by the rule want: err
@@ -84,7 +83,8 @@ func (w *World) refuse(ctx context.Context, c refusalCase) error {
 // sequenced, integrated into the published tree or not. In-process it is
 // the store's count. Against a remote server it is the size of the
 // server's signed checkpoint, verified with the log's key and consistent
-// with every checkpoint this world saw before (w.Client.Log), plus the
+// with every checkpoint this world saw before (the verifying client's
+// View, caught up with the log), plus the
 // records sequenced since: the log is asked for the inclusion proof of
 // each next index, which it gives once the record is integrated, until it
 // answers that it holds no record at that index (code not-found).
@@ -98,20 +98,19 @@ func (w *World) logSize(ctx context.Context) (uint64, error) {
 		}
 		return ls.Size, nil
 	}
-	remote := &tlog.Remote{URL: w.URL, HTTP: w.Client.HTTP}
 	// Bounded: each round either ends or finds one more record, and the
 	// scenario appends none meanwhile.
 	for range 64 {
-		cp, err := w.Client.Log.Sync(ctx, remote)
+		v, err := w.Client.View(ctx, nil)
 		if err != nil {
 			return 0, w.Report.Fail("the log's checkpoint: %v", err)
 		}
-		held, err := w.holdsIndex(ctx, cp.Size)
+		held, err := w.holdsIndex(ctx, v.Size())
 		if err != nil {
 			return 0, w.Report.Fail("the log's size: %v", err)
 		}
 		if !held {
-			return cp.Size, nil
+			return v.Size(), nil
 		}
 	}
 	return 0, w.Report.Fail("the log's size: it keeps growing while the scenario waits")
