@@ -56,6 +56,7 @@ var refusals = []refusal{
 
 	// The directory.
 	{"genesis", directory.ErrGenesis, 403},
+	{"wrong-log", directory.ErrWrongLog, 400},
 	{"key-revoked", directory.ErrKeyRevoked, 403},
 	{"key-not-current", directory.ErrKeyNotCurrent, 403},
 	{"unknown-principal", directory.ErrUnknownPrincipal, 403},
@@ -82,6 +83,7 @@ var refusals = []refusal{
 	{"not-a-party", ledger.ErrNotParty, 403},
 	{"published", ledger.ErrPublished, 409},
 	{"disclosure-key", ledger.ErrDisclosure, 403},
+	{"not-logged", ledger.ErrNotLogged, 400},
 
 	// Agreements and statements.
 	{"agreement-unknown", agreement.ErrWrongAgreement, 404},
@@ -107,10 +109,20 @@ var refusals = []refusal{
 	{"request-stale", httpsig.ErrStale, 401},
 	{"request-replay", httpsig.ErrReplay, 401},
 	{"request-malformed", httpsig.ErrMalform, 401},
+	{"request-wrong-log", httpsig.ErrWrongOrigin, 401},
 
 	// Generic: the record does not parse.
 	{"malformed-record", record.ErrMalformedRecord, 400},
+	// A rule refused and named no reason the table knows (a server bug).
+	{"refused", ErrRefused, 400},
 }
+
+// ErrRefused stands for a refusal by a rule that carries no code of its
+// own. A server answers such a refusal with 400 and the code "refused"
+// rather than with a 500: a rule's refusal is the client's doing, never
+// an internal error. Every rule is meant to carry a code; this one marks
+// the gap.
+var ErrRefused = errors.New("refused by the server's rules")
 
 // CodeOf returns the code of the first rule err matches (errors.Is), and
 // the status it is answered with; "" and 0 if it matches none.

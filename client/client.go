@@ -52,7 +52,11 @@ type Client struct {
 	URL string
 	// HTTP is the HTTP client; nil means http.DefaultClient.
 	HTTP *http.Client
-	// Origin, if set, is written into every record the client signs.
+	// Origin is the origin of the server's log. It is written into every
+	// record the client signs, and every request signature covers it, so
+	// that a request signed for this log is refused by any other. If it
+	// is not set, signed requests name the log the client anchored on
+	// (View), and fail before then.
 	Origin string
 	// Now is the clock for claimed record times and request signatures;
 	// nil means time.Now.
@@ -74,6 +78,11 @@ type Client struct {
 	// client had accepted: its View waits for a checkpoint covering them,
 	// so it proves what it just wrote.
 	submitted atomic.Uint64
+
+	// anchored is the origin of the log the client anchored on (anchor),
+	// checked against its Trust: request signatures name it when Origin
+	// is not set.
+	anchored atomic.Pointer[string]
 }
 
 // accepted notes that a record this client submitted is at index, and
@@ -167,8 +176,18 @@ func (c *Client) request(ctx context.Context, method, path string, body []byte, 
 		req.Header.Set("Content-Type", ctype)
 	}
 	if as != nil {
-		if err := httpsig.Sign(req, string(as.Handle), as.Signing, c.now()); err != nil {
-			return nil, err
+		// SPEC: spec/api.md#authentication
+		origin := c.Origin
+		if origin == "" {
+			if o := c.anchored.Load(); o != nil {
+				origin = *o
+			}
+		}
+		if origin == "" {
+			return nil, errors.New("client: a signed request names the log it is for, and this client knows no log: set Client.Origin, or catch up with the log first (View)")
+		}
+		if err := httpsig.Sign(req, origin, string(as.Handle), as.Signing, c.now()); err != nil {
+			return nil, fmt.Errorf("client: signing the request: %w", err)
 		}
 	}
 	return req, nil

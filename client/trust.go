@@ -95,6 +95,9 @@ func (c *Client) anchor(ctx context.Context) (origin, key string, v *tlog.Verifi
 	} else {
 		v, err = tlog.NewVerifier(key, nil, 0)
 	}
+	if err == nil {
+		c.anchored.Store(&origin)
+	}
 	return origin, key, v, err
 }
 

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,9 +23,18 @@ func TestViewCatchesUp(t *testing.T) {
 	}
 	c := client.New(w.URL)
 	c.Trust = &client.Trust{Dir: t.TempDir()}
+	// A request signature names the log it is for: before the client
+	// anchors on a log, it signs none.
+	if _, err := c.Inbox(ctx, w.ID("ru/president")); err == nil || !strings.Contains(err.Error(), "knows no log") {
+		t.Fatalf("a signed read before the client knows its log: %v", err)
+	}
 	v, err := c.View(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Then it signs for the log it anchored on.
+	if _, err := c.Inbox(ctx, w.ID("ru/president")); err != nil {
+		t.Fatalf("a signed read for the anchored log %s: %v", v.Origin, err)
 	}
 	if _, err := v.Directory().KeyAt("ru/president", v.Size()); err != nil {
 		t.Fatalf("ru/president: %v (size %d)", err, v.Size())

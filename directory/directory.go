@@ -244,11 +244,15 @@ func (d *Directory) Apply(s *record.Signed, r *record.Record, pos Pos) error {
 // check returns the state change s makes, or nil if it makes none.
 func (d *Directory) check(s *record.Signed, r *record.Record, pos Pos) (func(), error) {
 	if len(s.Sigs) != len(r.By) {
-		return nil, fmt.Errorf("%s record: %d signatures for %d signers", r.Kind, len(s.Sigs), len(r.By))
+		return nil, fmt.Errorf("%w: %s record: %d signatures for %d signers", record.ErrMalformedRecord, r.Kind, len(s.Sigs), len(r.By))
 	}
 	id := s.ID()
 	if r.Kind == record.KindGenesis {
 		return d.checkGenesis(s, r, id, pos)
+	}
+	// SPEC: spec/directory.md#authority
+	if g := d.genesis; g != nil && r.Origin != "" && r.Origin != g.Genesis.Origin {
+		return nil, fmt.Errorf("%w: the %s record names log %q; this log is %q", ErrWrongLog, r.Kind, r.Origin, g.Genesis.Origin)
 	}
 	if pos.Index == 0 && d.cfg.zero() {
 		return nil, fmt.Errorf("%w: the first record of a log is its genesis record, not a %s record", ErrGenesis, r.Kind)

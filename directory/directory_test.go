@@ -356,6 +356,17 @@ func TestGenesis(t *testing.T) {
 	if _, ok := w.d.House("ir"); !ok {
 		t.Fatal("no house after open-mode founding")
 	}
+	// A record for another log is refused, whatever its kind; one naming
+	// this log, or none, passes.
+	other := newKey()
+	for _, o := range []string{"pouch.example/another-log", origin, ""} {
+		s, r := w.sign(record.KindHouse, false, &House{House: "ru", Registrar: other.Public().(ed25519.PublicKey)}, []record.Handle{"ru/registrar"}, other)
+		r.Origin = o
+		err := w.d.Check(s, r, w.pos())
+		if want := o != origin && o != ""; want != errors.Is(err, ErrWrongLog) || !want && err != nil {
+			t.Errorf("a house record naming log %q: %v", o, err)
+		}
+	}
 
 	// A directory that expects operator mode refuses a genesis of open mode.
 	w2 := newWorld(t, ModeOperator)

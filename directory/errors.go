@@ -29,6 +29,9 @@ var (
 	ErrOutOfOrder       = errors.New("record out of log order")
 	ErrMalformedBody    = errors.New("malformed body")
 	ErrGenesis          = errors.New("genesis record")
+	// ErrWrongLog: the record names another log's origin than the one
+	// its genesis record names.
+	ErrWrongLog = errors.New("record is for another log")
 	// ErrClassicalRecipient: an admit names a classical X25519 age
 	// recipient; only hybrid post-quantum ones are admitted. Such an
 	// error wraps ErrMalformedBody too.

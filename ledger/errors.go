@@ -31,4 +31,8 @@ var (
 	// ErrDisclosure: a disclosure's header is not signed by a key of its
 	// author's office.
 	ErrDisclosure = errors.New("disclosure not by the author's key")
+	// ErrNotLogged: a record of a kind that is never logged on its own (a
+	// letter's signed header travels inside its sealed payload or a
+	// disclosure), or of a kind this log has no rules for.
+	ErrNotLogged = errors.New("record kind not logged on its own")
 )

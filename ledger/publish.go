@@ -22,7 +22,7 @@ func ParsePublish(r *record.Record) (*Publish, error) {
 	}
 	var b Publish
 	if err := r.DecodeBody(&b); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", record.ErrMalformedRecord, err)
 	}
 	if r.Private() {
 		return nil, fmt.Errorf("%w: a publish record is public (no salt)", record.ErrMalformedRecord)

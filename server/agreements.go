@@ -123,7 +123,7 @@ func refusalError(err error) error {
 	return &apiError{status: status, err: rf, hint: hint}
 }
 
-func (c *Correspondence) registerAgreements(mux *http.ServeMux) {
+func (c *Correspondence) registerAgreements(mux Mux) {
 	mux.Handle("GET /v1/agreements", c.instrument("agreements.list", c.handleAgreements))
 	mux.Handle("GET /v1/agreements/{id}", c.instrument("agreements.get", c.handleAgreement))
 	mux.Handle("GET /v1/agreements/{id}/status", c.instrument("agreements.status", c.handleAgreementStatus))

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
 	"sync"
@@ -50,6 +51,7 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmis
 	}
 	res := make([]api.BatchResult, len(subs))
 	refuse := func(i int, kind record.Kind, err error) {
+		err = asRefusal(err)
 		status, hint, code := statusOf(err)
 		res[i] = api.BatchResult{Error: &api.ErrorBody{Error: err.Error(), Hint: hint, Code: code}, Status: status}
 		c.metrics.refused(kind, reasonOf(err))
@@ -98,12 +100,13 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmis
 	seen := map[record.ID]bool{}
 	for _, it := range ok {
 		if seen[it.e.ID] {
-			refuse(it.i, record.KindTag, errorf(http.StatusConflict, "", "tag record %s appears twice in the batch", it.e.ID.Short()))
+			refuse(it.i, record.KindTag, fmt.Errorf("tag record %s appears twice in the batch: %w", it.e.ID.Short(), store.ErrDuplicate))
 			continue
 		}
 		seen[it.e.ID] = true
 		if err := c.checkTag(it.s, it.r, it.e, it.st, subs[it.i].Payload, digests[it.i]); err != nil {
-			refuse(it.i, record.KindTag, err)
+			// As by POST /v1/pouches: a replay is named first.
+			refuse(it.i, record.KindTag, c.replayFirst(ctx, record.KindTag, it.e.ID, err))
 			continue
 		}
 		entries = append(entries, it.e)
@@ -129,7 +132,7 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmis
 	}
 	if err != nil {
 		for _, it := range items {
-			refuse(it.i, record.KindTag, err)
+			refuse(it.i, record.KindTag, &storeFailure{err})
 		}
 		return res
 	}

@@ -39,8 +39,10 @@ type CorrOptions struct {
 	// Directory.Operator); in open mode a key made for the purpose signs
 	// it. It is not used afterwards and need not be given.
 	OperatorKey ed25519.PrivateKey
-	// Origin, if set, is the log's origin: records naming another origin
-	// are refused.
+	// Origin is the log's origin, which its genesis record names: records
+	// and request signatures for another log are refused. It is required
+	// to found a log in an empty store; on a store that holds a log it may
+	// be left empty, and must otherwise be that log's.
 	Origin string
 	// Log, if set, serves inclusion proofs of records.
 	Log    *tlog.Log
@@ -151,9 +153,16 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 	if err := c.rebuild(ctx); err != nil {
 		return nil, err
 	}
-	if _, ok := c.dir.Genesis(); !ok {
+	g, ok := c.dir.Genesis()
+	if !ok {
 		return nil, fmt.Errorf("server: the log's first record is not a valid genesis record; this store was written by an earlier version of pouch, whose formats changed: start from an empty data folder")
 	}
+	// The genesis record names the log's origin: records and request
+	// signatures are judged against it.
+	if c.opt.Origin != "" && c.opt.Origin != g.Genesis.Origin {
+		return nil, fmt.Errorf("server: this store holds log %q, not %q; start it with its own origin, or from an empty data folder", g.Genesis.Origin, c.opt.Origin)
+	}
+	c.opt.Origin = g.Genesis.Origin
 	return c, nil
 }
 
@@ -373,7 +382,7 @@ func writeJSONTo(w http.ResponseWriter, status int, v any) {
 }
 
 // Register adds the API's routes to mux.
-func (c *Correspondence) Register(mux *http.ServeMux) {
+func (c *Correspondence) Register(mux Mux) {
 	h := func(name string, f http.HandlerFunc) http.Handler { return c.instrument(name, f) }
 	mux.Handle("POST /v1/records", h("records.submit", c.handleSubmit))
 	mux.Handle("GET /v1/records/{id}", h("records.get", c.handleGetRecord))

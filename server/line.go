@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"net/http"
 
 	"pouch.dev/line"
 	"pouch.dev/record"
@@ -77,6 +76,6 @@ func (c *Correspondence) newLineRelay() *line.Relay {
 // registerLine mounts the secure line relay.
 //
 // SPEC: spec/line.md#relay
-func (c *Correspondence) registerLine(mux *http.ServeMux) {
+func (c *Correspondence) registerLine(mux Mux) {
 	mux.Handle("GET /v1/line", c.newLineRelay())
 }

@@ -14,12 +14,12 @@ import (
 )
 
 func (s *Server) registerLog() {
-	s.mux.HandleFunc("GET /checkpoint", s.handleCheckpoint)
-	s.mux.HandleFunc("GET /tile/{path...}", s.handleTile)
-	s.mux.HandleFunc("GET /v1/log", s.handleLogInfo)
-	s.mux.HandleFunc("GET /v1/log/checkpoints/{size}", s.handleOldCheckpoint)
-	s.mux.HandleFunc("GET /v1/log/proof/inclusion", s.handleInclusion)
-	s.mux.HandleFunc("GET /v1/log/proof/consistency", s.handleConsistency)
+	s.Handle("GET /checkpoint", http.HandlerFunc(s.handleCheckpoint))
+	s.Handle("GET /tile/{path...}", http.HandlerFunc(s.handleTile))
+	s.Handle("GET /v1/log", http.HandlerFunc(s.handleLogInfo))
+	s.Handle("GET /v1/log/checkpoints/{size}", http.HandlerFunc(s.handleOldCheckpoint))
+	s.Handle("GET /v1/log/proof/inclusion", http.HandlerFunc(s.handleInclusion))
+	s.Handle("GET /v1/log/proof/consistency", http.HandlerFunc(s.handleConsistency))
 }
 
 // immutable is the Cache-Control of tiles and entry bundles: a given path
@@ -86,7 +86,7 @@ func (s *Server) handleOldCheckpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	cp, err := s.st.Checkpoint(r.Context(), size)
 	if errors.Is(err, store.ErrNotFound) {
-		s.fail(w, http.StatusNotFound, fmt.Sprintf("no checkpoint of size %d was published", size), "")
+		s.failErr(w, http.StatusNotFound, fmt.Errorf("no checkpoint of size %d was published: %w", size, err), "")
 		return
 	}
 	if err != nil {
@@ -132,7 +132,7 @@ func (s *Server) handleInclusion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		s.fail(w, http.StatusNotFound, err.Error(), "")
+		s.failErr(w, http.StatusNotFound, err, "")
 		return
 	}
 	if err != nil {

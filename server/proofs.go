@@ -25,7 +25,7 @@ func (c *Correspondence) handleProof(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	e, _, err := c.readable(r, id)
+	e, _, err := c.readable(r, id, revealRecord)
 	if err != nil {
 		c.fail(w, r, err)
 		return

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -30,9 +31,12 @@ func (c *Correspondence) authenticate(r *http.Request) (record.Handle, error) {
 	k, err := c.dir.CurrentKey(h, 0)
 	c.dirMu.RUnlock()
 	if err != nil {
-		return "", errorf(http.StatusUnauthorized, "", "request signed as %s: %v", h, err)
+		return "", errorf(http.StatusUnauthorized, "", "request signed as %s: %w", h, err)
 	}
-	if err := sg.Verify(r, k.Key); err != nil {
+	// SPEC: spec/api.md#authentication
+	if err := sg.Verify(r, c.opt.Origin, k.Key); errors.Is(err, httpsig.ErrWrongOrigin) {
+		return "", errorf(http.StatusUnauthorized, "sign the request for this server's log (GET /v1/log names its origin)", "request signed as %s: %w", h, err)
+	} else if err != nil {
 		return "", errorf(http.StatusUnauthorized, "sign with the current key of "+string(h), "request signed as %s: %w", h, err)
 	}
 	if err := c.replay.Check(sg, c.now()); err != nil {
@@ -75,30 +79,57 @@ func (c *Correspondence) mayRead(h record.Handle, e *store.Stored) bool {
 	return err == nil
 }
 
-// readable fetches record id for request r: public records to anyone,
-// private ones to a party who signs the request.
-func (c *Correspondence) readable(r *http.Request, id record.ID) (*store.Stored, *record.ID, error) {
+// A reveal is what a read of a record shows.
+type reveal int
+
+const (
+	// revealRecord is the signed record itself and its inclusion proof.
+	revealRecord reveal = iota
+	// revealPayload is a pouch's sealed payload.
+	revealPayload
+	// revealPouch is a pouch's route and the custody chain so far: the IDs,
+	// signers, places and times of its custody records.
+	revealPouch
+)
+
+// readable fetches record id for request r, to show what: a public record
+// to anyone; a private record to a party who signs the request. A
+// published private record is public as a record and nothing more: its
+// signed bytes and its proof are served to anyone, while what hangs from
+// it (a published tag's payload, its pouch's custody chain) stays with
+// the parties. It returns the publish record's ID if id was published.
+//
+// SPEC: spec/api.md#publish, spec/api.md#reading
+func (c *Correspondence) readable(r *http.Request, id record.ID, what reveal) (*store.Stored, *record.ID, error) {
 	e, err := c.st.Get(r.Context(), id)
-	if err != nil {
-		return nil, nil, errorf(http.StatusNotFound, "", "record %s is not in the log", id.Short())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, errorf(http.StatusNotFound, "", "record %s is not in the log: %w", id.Short(), err)
+	} else if err != nil {
+		return nil, nil, &storeFailure{err}
 	}
+	var pub *record.ID
 	c.pmu.RLock()
-	pub, published := c.published[id]
+	if p, ok := c.published[id]; ok {
+		pub = &p
+	}
 	c.pmu.RUnlock()
-	if e.Public || published {
-		if published {
-			return e, &pub, nil
-		}
+	if e.Public {
 		return e, nil, nil
+	}
+	if pub != nil && what == revealRecord {
+		return e, pub, nil
 	}
 	h, err := c.authenticate(r)
 	if err != nil {
+		if pub != nil && errors.Is(err, httpsig.ErrUnsigned) {
+			return nil, nil, withHint(err, "record "+id.Short()+" was published, which makes the record and its proof public, not its payload or its pouch's custody: sign the request as a party")
+		}
 		return nil, nil, err
 	}
 	if !c.mayRead(h, e) {
 		return nil, nil, errorf(http.StatusForbidden, "", "%s is not a party to private record %s", h, id.Short())
 	}
-	return e, nil, nil
+	return e, pub, nil
 }
 
 func (c *Correspondence) handleGetRecord(w http.ResponseWriter, r *http.Request) {
@@ -107,7 +138,7 @@ func (c *Correspondence) handleGetRecord(w http.ResponseWriter, r *http.Request)
 		c.fail(w, r, err)
 		return
 	}
-	e, pub, err := c.readable(r, id)
+	e, pub, err := c.readable(r, id, revealRecord)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -121,7 +152,7 @@ func (c *Correspondence) handlePayload(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	if _, _, err := c.readable(r, id); err != nil {
+	if _, _, err := c.readable(r, id, revealPayload); err != nil {
 		c.fail(w, r, err)
 		return
 	}
@@ -141,7 +172,7 @@ func (c *Correspondence) handleGetPouch(w http.ResponseWriter, r *http.Request) 
 		c.fail(w, r, err)
 		return
 	}
-	if _, _, err := c.readable(r, id); err != nil {
+	if _, _, err := c.readable(r, id, revealPouch); err != nil {
 		c.fail(w, r, err)
 		return
 	}

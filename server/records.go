@@ -25,7 +25,7 @@ type Appended struct {
 }
 
 func (s *Server) registerRecords() {
-	s.mux.HandleFunc("POST /v1/records", s.handleAppend)
+	s.Handle("POST /v1/records", http.HandlerFunc(s.handleAppend))
 }
 
 func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request) {

@@ -12,8 +12,11 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
+	"pouch.dev/api"
 	"pouch.dev/store"
 	"pouch.dev/tlog"
 )
@@ -29,10 +32,16 @@ type Config struct {
 	// API, if set, adds the correspondence API's routes, including
 	// POST /v1/records. If nil, the minimal POST /v1/records of
 	// records.go is served instead.
-	API interface{ Register(mux *http.ServeMux) }
+	API interface{ Register(mux Mux) }
 	// ProofWait bounds how long a proof request with ?wait=1 waits for a
 	// checkpoint covering the record; 0 means 10 seconds.
 	ProofWait time.Duration
+}
+
+// A Mux is where routes are registered: an *http.ServeMux, or a Server,
+// which also remembers them (Routes).
+type Mux interface {
+	Handle(pattern string, h http.Handler)
 }
 
 // A Server is pouch's HTTP handler.
@@ -42,6 +51,9 @@ type Server struct {
 	log *tlog.Log
 	lg  *slog.Logger
 	mux *http.ServeMux
+
+	routesMu sync.Mutex
+	routes   []string
 }
 
 // New returns a Server serving cfg's log and store.
@@ -53,21 +65,38 @@ func New(cfg Config) *Server {
 		cfg.ProofWait = 10 * time.Second
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Log, lg: cfg.Logger, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	s.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
-	})
+	}))
 	s.registerLog()
 	if cfg.API != nil {
-		cfg.API.Register(s.mux)
+		cfg.API.Register(s)
 	} else {
 		s.registerRecords()
 	}
 	return s
 }
 
-// Handle adds a route to the server, as http.ServeMux.Handle does.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// Handle adds a route to the server, as http.ServeMux.Handle does, and
+// remembers its pattern (Routes). Every route is added through it.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	s.routesMu.Lock()
+	s.routes = append(s.routes, pattern)
+	s.routesMu.Unlock()
+}
+
+// Routes returns the patterns of every route the server serves, such as
+// "GET /v1/records/{id}", sorted: what the OpenAPI document must
+// describe.
+func (s *Server) Routes() []string {
+	s.routesMu.Lock()
+	defer s.routesMu.Unlock()
+	rs := slices.Clone(s.routes)
+	slices.Sort(rs)
+	return rs
+}
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -84,14 +113,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Problem is the JSON body of every error response.
-type Problem struct {
-	Error string `json:"error"`
-	Hint  string `json:"hint,omitempty"`
-}
+// Problem is the JSON body of every error response, the API's
+// (spec/api.md#errors).
+type Problem = api.ErrorBody
 
 func (s *Server) fail(w http.ResponseWriter, status int, msg, hint string) {
 	s.writeJSON(w, status, Problem{Error: msg, Hint: hint})
+}
+
+// failErr answers err with the code of the rule it names (api.CodeOf), so
+// that a client tells "no such record" from the rest.
+func (s *Server) failErr(w http.ResponseWriter, status int, err error, hint string) {
+	code, _ := api.CodeOf(err)
+	s.writeJSON(w, status, Problem{Error: err.Error(), Hint: hint, Code: code})
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {

@@ -148,17 +148,17 @@ func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http
 	}
 	if err != nil {
 		c.metrics.refused(record.Kind("?"), "malformed")
-		return nil, err
+		return nil, asRefusal(err)
 	}
 
 	if hr != nil && !c.limits.allow(string(r.By[0])) {
 		return nil, errorf(http.StatusTooManyRequests, "slow down and retry", "too many requests from %s", r.By[0])
 	}
-	if c.opt.Origin != "" && r.Origin != "" && r.Origin != c.opt.Origin {
-		return nil, errorf(http.StatusBadRequest, "submit it to the log it names", "record is for log %q, this is %q", r.Origin, c.opt.Origin)
-	}
+	// The record's origin is the directory's rule (spec/directory.md#authority),
+	// judged with every other: one place, whatever the path.
 	a, err := c.submit(ctx, s, r, b, pre, payload)
 	if err != nil {
+		err = asRefusal(c.replayFirst(ctx, r.Kind, s.ID(), err))
 		c.metrics.refused(r.Kind, reasonOf(err))
 		return nil, err
 	}
@@ -228,7 +228,16 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 		}
 		return &api.Accepted{ID: id, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
 	}
-	rules := kindRules[r.Kind]
+	// The kinds above have their own paths; the others are logged only if
+	// this server has rules for them. A kind without rules is not taken
+	// on the directory's word alone: a letter's signed header, for one,
+	// travels inside its payload or a disclosure, never on its own.
+	//
+	// SPEC: spec/api.md#post-v1records
+	rules, ok := kindRules[r.Kind]
+	if !ok {
+		return nil, fmt.Errorf("%w: a %s record is not submitted on its own", ledger.ErrNotLogged, r.Kind)
+	}
 	var v any
 	if rules.Verify != nil {
 		var err error
@@ -273,15 +282,77 @@ func (c *Correspondence) nowPos() directory.Pos {
 	return directory.Pos{Index: c.dir.Next(), Time: c.now().UTC()}
 }
 
+// append has the store sequence e. An error is e's Check refusing it,
+// ErrDuplicate, or the store failing (a *storeFailure).
 func (c *Correspondence) append(ctx context.Context, e *store.Entry) (store.Sequenced, error) {
-	sq, err := c.st.Append(ctx, []*store.Entry{e})
-	if err != nil {
-		if errors.Is(err, store.ErrDuplicate) {
-			return store.Sequenced{}, fmt.Errorf("%s record %s: %w", e.Kind, e.ID.Short(), err)
+	var refused error
+	if check := e.Check; check != nil {
+		e.Check = func(sq store.Sequenced) error {
+			refused = check(sq)
+			return refused
 		}
+	}
+	sq, err := c.st.Append(ctx, []*store.Entry{e})
+	switch {
+	case err == nil:
+		return sq[0], nil
+	case errors.Is(err, store.ErrDuplicate):
+		return store.Sequenced{}, fmt.Errorf("%s record %s: %w", e.Kind, e.ID.Short(), err)
+	case refused != nil && errors.Is(err, refused):
 		return store.Sequenced{}, err
 	}
-	return sq[0], nil
+	return store.Sequenced{}, &storeFailure{err}
+}
+
+// A storeFailure is the store failing to do what was asked of it, as
+// opposed to a rule refusing a record: the one kind of error a submission
+// answers with a 5xx.
+type storeFailure struct{ err error }
+
+func (e *storeFailure) Error() string { return e.err.Error() }
+func (e *storeFailure) Unwrap() error { return e.err }
+
+// A refusal is a rule's error that names no rule the client knows
+// (api.CodeOf finds no code): a bug to mend by giving the rule a
+// sentinel, but a refusal all the same, answered with 400 and the code
+// "refused", never with a 500 (which would let anyone who can sign a
+// malformed record flood the server's error log).
+type refusal struct{ err error }
+
+func (e *refusal) Error() string   { return e.err.Error() }
+func (e *refusal) Unwrap() []error { return []error{e.err, api.ErrRefused} }
+
+// asRefusal returns err marked as a refusal if it is a rule's error that
+// carries no code: neither an *apiError, nor a store failure, nor the
+// request's context ending.
+func asRefusal(err error) error {
+	var ae *apiError
+	var sf *storeFailure
+	switch {
+	case err == nil, errors.As(err, &ae), errors.As(err, &sf), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	if code, _ := api.CodeOf(err); code != "" {
+		return err
+	}
+	return &refusal{err}
+}
+
+// replayFirst names a refused record that is already in the log as a
+// replay, whatever rule refused it: a tag replayed after its sender's key
+// was rotated is a replay, not a key that is not current. The lookup is
+// made for refusals only, so an accepted record costs none.
+//
+// SPEC: spec/directory.md#authority
+func (c *Correspondence) replayFirst(ctx context.Context, kind record.Kind, id record.ID, err error) error {
+	var sf *storeFailure
+	if errors.Is(err, store.ErrDuplicate) || errors.As(err, &sf) {
+		return err
+	}
+	if _, gerr := c.st.Get(ctx, id); gerr == nil {
+		return fmt.Errorf("%s record %s: %w", kind, id.Short(), store.ErrDuplicate)
+	}
+	return err
 }
 
 // SPEC: spec/api.md#tag
@@ -404,8 +475,10 @@ func (c *Correspondence) submitPublish(ctx context.Context, s *record.Signed, r 
 		return nil, err
 	}
 	target, err := c.st.Get(ctx, b.Record)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("publish: record %s: %w", b.Record.Short(), err)
+	} else if err != nil {
+		return nil, &storeFailure{err}
 	}
 	// Publishing is serialised, so that one record is published once.
 	c.publishMu.Lock()

@@ -296,27 +296,31 @@ func benchStreams(bg context.Context, ctx *cmdContext, n int) error {
 		return err
 	}
 	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
-	addr := make(chan string, 1)
+	// "pouch: serving log ORIGIN on http://ADDR (data DIR)"
+	type served struct{ origin, addr string }
+	addr := make(chan served, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			if _, rest, ok := strings.Cut(sc.Text(), " on http://"); ok {
+			if head, rest, ok := strings.Cut(sc.Text(), " on http://"); ok {
 				a, _, _ := strings.Cut(rest, " ")
+				_, origin, _ := strings.Cut(head, "serving log ")
 				select {
-				case addr <- a:
+				case addr <- served{origin, a}:
 				default:
 				}
 			}
 		}
 	}()
-	var url string
+	var url, origin string
 	select {
 	case a := <-addr:
-		url = "http://" + a
+		url, origin = "http://"+a.addr, a.origin
 	case <-time.After(30 * time.Second):
 		return fmt.Errorf("bench: the server did not start")
 	}
 	c := client.New(url)
+	c.Origin = origin // the inbox streams are signed for this log
 	c.HTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
 	_, rk, _ := ed25519.GenerateKey(nil)
 	reg := client.Registrar("idle", rk)

@@ -332,7 +332,9 @@ func TestLineScriptPouch(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ := record.ParseID(callID)
-	v, err := client.New(url).Record(context.Background(), id, sp)
+	lc := client.New(url)
+	lc.Origin = lineOrigin // the log its signed reads are for
+	v, err := lc.Record(context.Background(), id, sp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,14 +347,14 @@ func TestLineScriptPouch(t *testing.T) {
 	}
 	// The Speaker's end signed the delivery over the line, citing the call
 	// record.
-	pv, err := client.New(url).Pouch(context.Background(), f.Tag.PouchID(), sp)
+	pv, err := lc.Pouch(context.Background(), f.Tag.PouchID(), sp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !pv.Delivered || len(pv.Custody) != 2 || pv.Custody[1].By != "ir/speaker" {
 		t.Fatalf("pouch after the line: %+v\n%s", pv, spErr.String())
 	}
-	cv, err := client.New(url).Record(context.Background(), pv.Custody[1].ID, sp)
+	cv, err := lc.Record(context.Background(), pv.Custody[1].ID, sp)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,8 @@
 //
 // A request reading private data carries
 //
-//	Signature-Input: pouch=("@method" "@path" "@query");created=1700000000;nonce="…";keyid="ru/president";alg="ed25519";tag="pouch.dev/v1/request"
+//	Pouch-Origin: pouch.localhost/log-3f2a9c
+//	Signature-Input: pouch=("@method" "@path" "@query" "pouch-origin");created=1700000000;nonce="…";keyid="ru/president";alg="ed25519";tag="pouch.dev/v1/request"
 //	Signature: pouch=:BASE64:
 //
 // The keyid is the principal's handle; the server checks the signature
@@ -11,6 +12,13 @@
 // Window of its clock, and that the nonce was not seen in that window
 // (replay). The tag parameter is pouch's versioned context string, so a
 // request signature cannot be mistaken for a record signature.
+//
+// The signature covers the Pouch-Origin header, the origin of the log the
+// request is meant for (the first line of its checkpoints, unique per
+// deployment): a server refuses a request signed for another log
+// (ErrWrongOrigin), so a request signed for one deployment is worthless at
+// another where the same key is admitted. The origin, not the host name,
+// is bound: it survives proxies and replicas, and names the log itself.
 //
 // SPEC: spec/api.md#authentication
 package httpsig
@@ -43,8 +51,16 @@ const Tag = "pouch.dev/v1/request"
 // clock.
 const Window = 5 * time.Minute
 
+// OriginHeader is the request header that names the origin of the log a
+// request is signed for; the signature covers it.
+const OriginHeader = "Pouch-Origin"
+
 // components are the covered components, in order.
-const components = `("@method" "@path" "@query")`
+const components = `("@method" "@path" "@query" "pouch-origin")`
+
+// MaxOrigin is the longest origin a request may name (a log's origin is
+// at most record.MaxOriginLen bytes; this bounds what is parsed).
+const MaxOrigin = 256
 
 // Errors.
 var (
@@ -53,14 +69,17 @@ var (
 	ErrStale    = errors.New("request signature outside the replay window")
 	ErrReplay   = errors.New("request signature replayed")
 	ErrMalform  = errors.New("malformed request signature")
+	// ErrWrongOrigin is returned for a request signed for another log.
+	ErrWrongOrigin = errors.New("request signed for another log")
 )
 
 func query(r *http.Request) string {
 	return "?" + r.URL.RawQuery
 }
 
-// base returns the RFC 9421 signature base for r with params.
-func base(r *http.Request, params string) []byte {
+// base returns the RFC 9421 signature base for r with params, the
+// request meant for the log named origin.
+func base(r *http.Request, origin, params string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\"@method\": %s\n", strings.ToUpper(r.Method))
 	p := r.URL.EscapedPath()
@@ -69,24 +88,44 @@ func base(r *http.Request, params string) []byte {
 	}
 	fmt.Fprintf(&b, "\"@path\": %s\n", p)
 	fmt.Fprintf(&b, "\"@query\": %s\n", query(r))
+	fmt.Fprintf(&b, "\"pouch-origin\": %s\n", origin)
 	fmt.Fprintf(&b, "\"@signature-params\": %s", params)
 	return []byte(b.String())
 }
 
-// Sign adds Signature-Input and Signature headers to r for principal
-// handle with key, created at now. key is an Ed25519 crypto.Signer (an
-// ed25519.PrivateKey, or an agent's); Sign fails only when key does.
-func Sign(r *http.Request, handle string, key crypto.Signer, now time.Time) error {
+// Sign adds Pouch-Origin, Signature-Input and Signature headers to r for
+// principal handle with key, created at now, for the log named origin. key
+// is an Ed25519 crypto.Signer (an ed25519.PrivateKey, or an agent's); Sign
+// fails when origin cannot be a header value, or when key fails.
+func Sign(r *http.Request, origin, handle string, key crypto.Signer, now time.Time) error {
+	if err := checkOrigin(origin); err != nil {
+		return err
+	}
 	n := make([]byte, 16)
 	rand.Read(n)
 	params := fmt.Sprintf(`%s;created=%d;nonce="%s";keyid="%s";alg="ed25519";tag="%s"`,
 		components, now.Unix(), hex.EncodeToString(n), handle, Tag)
-	_, sig, err := record.SignEd25519(key, base(r, params))
+	_, sig, err := record.SignEd25519(key, base(r, origin, params))
 	if err != nil {
 		return fmt.Errorf("signing the request as %s: %w", handle, err)
 	}
+	r.Header.Set(OriginHeader, origin)
 	r.Header.Set("Signature-Input", Label+"="+params)
 	r.Header.Set("Signature", Label+"=:"+base64.StdEncoding.EncodeToString(sig)+":")
+	return nil
+}
+
+// checkOrigin checks that origin can be a covered field value: not empty,
+// at most MaxOrigin bytes, printable ASCII.
+func checkOrigin(origin string) error {
+	if origin == "" || len(origin) > MaxOrigin {
+		return fmt.Errorf("%w: the log's origin must be 1 to %d bytes, not %d", ErrMalform, MaxOrigin, len(origin))
+	}
+	for i := 0; i < len(origin); i++ {
+		if c := origin[i]; c <= ' ' || c > '~' {
+			return fmt.Errorf("%w: the log's origin %q has a character that is not printable ASCII", ErrMalform, origin)
+		}
+	}
 	return nil
 }
 
@@ -95,8 +134,11 @@ type Signed struct {
 	KeyID   string
 	Created time.Time
 	Nonce   string
-	params  string
-	sig     []byte
+	// Origin is the log the request says it is signed for (its
+	// Pouch-Origin header, which the signature covers).
+	Origin string
+	params string
+	sig    []byte
 }
 
 // Parse extracts the pouch signature of r.
@@ -122,7 +164,14 @@ func Parse(r *http.Request) (*Signed, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: covered components must be %s", ErrMalform, components)
 	}
-	s := &Signed{params: params, sig: sig}
+	origins := r.Header.Values(OriginHeader)
+	if len(origins) != 1 {
+		return nil, fmt.Errorf("%w: want one %s header naming the log's origin, got %d", ErrMalform, OriginHeader, len(origins))
+	}
+	if err := checkOrigin(origins[0]); err != nil {
+		return nil, err
+	}
+	s := &Signed{Origin: origins[0], params: params, sig: sig}
 	var alg, tag string
 	for _, kv := range strings.Split(strings.TrimPrefix(rest, ";"), ";") {
 		k, v, ok := strings.Cut(kv, "=")
@@ -160,9 +209,16 @@ func Parse(r *http.Request) (*Signed, error) {
 	return s, nil
 }
 
-// Verify checks s over r with pub.
-func (s *Signed) Verify(r *http.Request, pub ed25519.PublicKey) error {
-	if !ed25519.Verify(pub, base(r, s.params), s.sig) {
+// Verify checks s over r with pub, for the log named origin: a request
+// signed for another log is refused with ErrWrongOrigin before its
+// signature is looked at.
+//
+// SPEC: spec/api.md#authentication
+func (s *Signed) Verify(r *http.Request, origin string, pub ed25519.PublicKey) error {
+	if s.Origin != origin {
+		return fmt.Errorf("%w: signed for log %q, this is %q", ErrWrongOrigin, s.Origin, origin)
+	}
+	if !ed25519.Verify(pub, base(r, origin, s.params), s.sig) {
 		return ErrBadSig
 	}
 	return nil

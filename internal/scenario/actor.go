@@ -215,20 +215,6 @@ func (a *Actor) VerifyPouch(ctx context.Context, pouch record.ID) (*client.Chain
 	return ch, nil
 }
 
-// Refuse checks that err is a refusal (the server said no) and records it.
-func (w *World) Refuse(who, what string, err error, want ...string) error {
-	if err == nil {
-		return w.Report.Fail("%s %s: %v", who, what, errUnexpected)
-	}
-	for _, s := range want {
-		if !strings.Contains(err.Error(), s) {
-			return w.Report.Fail("%s %s: refused, but the message %q does not say %q", who, what, err, s)
-		}
-	}
-	w.Report.Refused(who, what, err)
-	return nil
-}
-
 func joinHandles(hs []record.Handle) string {
 	s := make([]string, len(hs))
 	for i, h := range hs {

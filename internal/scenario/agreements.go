@@ -8,13 +8,11 @@ package scenario
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"strings"
 
 	"pouch.dev/agreement"
 	"pouch.dev/agreement/jcpoa"
-	"pouch.dev/client"
 	"pouch.dev/record"
 )
 
@@ -129,76 +127,47 @@ var refusalSays = map[error]string{
 }
 
 // refuseAll submits each action the rules must refuse, and checks that the
-// server refuses it with a message naming the reason and stores nothing.
+// server refuses it by the rule named (errors.Is on the sentinel its code
+// maps to), with a message naming the reason, and stores nothing.
 func (w *World) refuseAll(ctx context.Context, bads []jcpoa.Bad) error {
 	for _, b := range bads {
-		before, err := w.logSize(ctx)
-		if err != nil {
-			return err
-		}
-		_, err = w.Client.Submit(ctx, b.Signed)
-		var ce *client.Error
-		if err != nil && (!errors.As(err, &ce) || ce.Status/100 != 4) {
-			return w.Report.Fail("%s: want a refusal, got %v", b.Say, err)
+		says, ok := refusalSays[b.Reason]
+		if !ok {
+			return w.Report.Fail("%s: no words to expect in the refusal for %v; add them to refusalSays", b.Say, b.Reason)
 		}
 		by := "?"
 		if r, err := b.Signed.Open(); err == nil {
 			by = string(r.Signer())
 		}
-		if err != nil && !strings.Contains(err.Error(), refusalSays[b.Reason]) {
-			return w.Report.Fail("%s: refused, but the message %q does not say %q", b.Say, err, refusalSays[b.Reason])
-		}
+		id := b.Signed.ID()
+		err := w.refuse(ctx, refusalCase{who: by, what: strings.TrimPrefix(b.Say, by+" "), want: b.Reason, says: []string{says}, record: &id,
+			act: func() error {
+				_, err := w.Client.Submit(ctx, b.Signed)
+				if err != nil {
+					// The refusal reads "agreement-sign by ir/speaker
+					// refused: <why>"; the report says who and what
+					// already.
+					if _, why, ok := strings.Cut(err.Error(), " refused: "); ok {
+						return &trimmed{err, why}
+					}
+				}
+				return err
+			}})
 		if err != nil {
-			// The refusal reads "agreement-sign by ir/speaker refused:
-			// <why>"; the report says who and what already.
-			if _, why, ok := strings.Cut(err.Error(), " refused: "); ok {
-				err = errors.New(why)
-			}
-		}
-		if err := w.Refuse(by, strings.TrimPrefix(b.Say, by+" "), err); err != nil {
-			return err
-		}
-		if err := w.nothingStored(ctx, b.Signed.ID(), before); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// logSize returns the number of records the server has sequenced: the
-// store's count in-process, the published tree size against a remote
-// server.
-func (w *World) logSize(ctx context.Context) (uint64, error) {
-	if w.Store != nil {
-		ls, err := w.Store.State(ctx)
-		if err != nil {
-			return 0, w.Report.Fail("reading the log's size: %v", err)
-		}
-		return ls.Size, nil
-	}
-	return 0, nil
+// trimmed is an error shown by a shorter message, matching what it wraps.
+type trimmed struct {
+	err error
+	msg string
 }
 
-// nothingStored checks that the refused record id is not in the log and
-// that the log did not grow from size before.
-func (w *World) nothingStored(ctx context.Context, id record.ID, before uint64) error {
-	if _, err := w.Client.Record(ctx, id, nil); !errors.Is(err, client.ErrNotFound) {
-		return w.Report.Fail("the refused record %s: want not found, got %v", id.Short(), err)
-	}
-	after, err := w.logSize(ctx)
-	if err != nil {
-		return err
-	}
-	if after != before {
-		return w.Report.Fail("the log grew from %d to %d records after a refusal", before, after)
-	}
-	if w.Store != nil {
-		w.Report.Info("nothing stored: record %s is not in the log, which still holds %d records", id.Short(), after)
-	} else {
-		w.Report.Info("nothing stored: record %s is not in the log", id.Short())
-	}
-	return nil
-}
+func (e *trimmed) Error() string { return e.msg }
+func (e *trimmed) Unwrap() error { return e.err }
 
 // indent writes s with every line indented, for History and WriteRoll.
 func (w *World) indent(s string) {

@@ -136,18 +136,21 @@ func TestAgreementMustFail(t *testing.T) {
 	}
 	for _, b := range bads {
 		b.Signed = resign(t, w, b.Signed, w.Facts["scene4.jcpoa"], w.Facts["scene5.statement"])
-		before, _ := w.logSize(c)
-		_, err := w.Client.Submit(c, b.Signed)
+		before, err := w.logSize(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = w.Client.Submit(c, b.Signed)
 		var ce *client.Error
-		if !errors.As(err, &ce) || ce.Status/100 != 4 {
-			t.Errorf("%s: %v, want a refusal", b.Say, err)
+		if !errors.As(err, &ce) || ce.Status/100 != 4 || !errors.Is(err, b.Reason) {
+			t.Errorf("%s: %v, want a refusal by %q", b.Say, err, b.Reason)
 			continue
 		}
-		if !strings.Contains(err.Error(), refusalSays[b.Reason]) {
-			t.Errorf("%s: %q does not say %q", b.Say, err, refusalSays[b.Reason])
+		if says := refusalSays[b.Reason]; says == "" || !strings.Contains(err.Error(), says) {
+			t.Errorf("%s: %q does not say %q", b.Say, err, says)
 		}
-		if after, _ := w.logSize(c); after != before {
-			t.Errorf("%s: the log grew from %d to %d", b.Say, before, after)
+		if after, err := w.logSize(c); err != nil || after != before {
+			t.Errorf("%s: the log grew from %d to %d (%v)", b.Say, before, after, err)
 		}
 		if _, err := w.Client.Record(c, b.Signed.ID(), nil); !errors.Is(err, client.ErrNotFound) {
 			t.Errorf("%s: the refused record: %v", b.Say, err)

@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"context"
-	"errors"
 	"slices"
 
 	"pouch.dev/client"
@@ -14,7 +13,8 @@ import (
 // MustFailDisclosure plays SCENARIO.md's "a disclosure whose section does
 // not match the signed commitment": the Speaker, who may disclose the
 // Leader's letter of scene 1, publishes section 1 with one word changed.
-// The server must refuse it and store nothing. It needs scene 1.
+// The server must refuse it by the rule of commitments and store nothing.
+// It needs scene 1.
 func MustFailDisclosure(ctx context.Context, w *World) error {
 	r := w.Report
 	pouch, ok := w.Facts["scene1.pouch"]
@@ -36,15 +36,10 @@ func MustFailDisclosure(ctx context.Context, w *World) error {
 	if _, err := letter.VerifyDisclosure(s.Marshal()); err == nil {
 		return r.Fail("an altered section verifies against the author's commitment")
 	}
-	before, err := w.logSize(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = w.Client.Submit(ctx, s)
-	if err := w.Refuse(string(speaker.Handle()), "discloses section 1 of the Leader's letter with its text altered", err, "does not match its commitment"); err != nil {
-		return err
-	}
-	if err := w.nothingStored(ctx, s.ID(), before); err != nil {
+	id := s.ID()
+	if err := w.refuse(ctx, refusalCase{who: string(speaker.Handle()), what: "discloses section 1 of the Leader's letter with its text altered",
+		want: letter.ErrCommitment, says: []string{"does not match its commitment"}, record: &id,
+		act: func() error { _, err := w.Client.Submit(ctx, s); return err }}); err != nil {
 		return err
 	}
 	return mustFailDiscloseOtherLetter(ctx, w, pouch)
@@ -73,16 +68,8 @@ func mustFailDiscloseOtherLetter(ctx context.Context, w *World, scene1 record.ID
 	if err != nil {
 		return w.Report.Fail("signing the disclosure: %v", err)
 	}
-	before, err := w.logSize(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = w.Client.Submit(ctx, s)
-	if err != nil && !errors.Is(err, directory.ErrGrantScope) {
-		return w.Report.Fail("disclosing another letter under a grant for scene 1's: refused by another rule than the grant's scope: %v", err)
-	}
-	if err := w.Refuse(string(speaker.Handle()), "discloses another letter of the Leader, claiming it came in scene 1's pouch", err, "covers only letter"); err != nil {
-		return err
-	}
-	return w.nothingStored(ctx, s.ID(), before)
+	id := s.ID()
+	return w.refuse(ctx, refusalCase{who: string(speaker.Handle()), what: "discloses another letter of the Leader, claiming it came in scene 1's pouch",
+		want: directory.ErrGrantScope, says: []string{"covers only letter"}, record: &id,
+		act: func() error { _, err := w.Client.Submit(ctx, s); return err }})
 }

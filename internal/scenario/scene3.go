@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"pouch.dev/client"
+	"pouch.dev/internal/httpsig"
 	"pouch.dev/letter"
 	"pouch.dev/line"
 	"pouch.dev/record"
@@ -371,13 +372,16 @@ func (w *World) checkPublishedReceipt(ctx context.Context, receipt, pouch, call 
 	}
 	r.Pass("anyone verifies the receipt: signed by %s's key of record, delivery of pouch %s from ir/fm over line %s; in the log at #%d (inclusion proof, tree of %d)",
 		by, pouch.Short(), call.Short(), pv.Index, pv.Size)
-	if _, err := c.Payload(ctx, pouch, nil); err == nil {
-		return r.Fail("the server serves the payload to the public: %v", errUnexpected)
+	if _, err := c.Payload(ctx, pouch, nil); !errors.Is(err, httpsig.ErrUnsigned) {
+		return r.Fail("the pouch's payload, asked by the public: %v, want a refusal for want of a party's signature", err)
 	}
-	if _, err := c.Record(ctx, pouch, nil); err == nil {
-		return r.Fail("the server serves the tag to the public: %v", errUnexpected)
+	if _, err := c.Record(ctx, pouch, nil); !errors.Is(err, httpsig.ErrUnsigned) {
+		return r.Fail("the pouch's tag, asked by the public: %v, want a refusal for want of a party's signature", err)
 	}
-	r.Pass("nobody reads behind it: the server refuses the public the pouch's tag and payload")
+	if _, err := c.Pouch(ctx, pouch, nil); !errors.Is(err, httpsig.ErrUnsigned) {
+		return r.Fail("the pouch's custody chain, asked by the public: %v, want a refusal for want of a party's signature", err)
+	}
+	r.Pass("nobody reads behind it: the server refuses the public the pouch's tag, payload and custody chain")
 	if err := w.As("us/president").CannotOpen(ctx, pouch, payload, "a third state"); err != nil {
 		return err
 	}

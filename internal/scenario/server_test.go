@@ -51,6 +51,7 @@ func TestRebuild(t *testing.T) {
 	hs := httptest.NewServer(mux)
 	defer hs.Close()
 	cl := client.New(hs.URL)
+	cl.Origin = origin
 	pv, err := cl.Pouch(c, pouch, president)
 	if err != nil {
 		t.Fatal(err)
