@@ -100,6 +100,13 @@ func (c *Client) sync(ctx context.Context, v *View, as *Identity) (bool, error) 
 	var public []tlog.IndexedLeaf
 	var opaque []opaqueLeaf
 	for _, l := range fresh {
+		// A record every client must read, sequenced as one only its
+		// parties may: the server hides it (a revocation, a withdrawal).
+		// SPEC: spec/records.md#leaf
+		if l.Private && l.Kind.AlwaysPublic() {
+			return false, fmt.Errorf("%w: leaf %d is a private %s record (%s), but %s records are public: the server hides from its readers a record they must see",
+				ErrRulesBroken, l.Index, l.Kind, l.ID.Short(), l.Kind)
+		}
 		if !tracked(l.Kind) {
 			continue
 		}

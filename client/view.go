@@ -259,12 +259,19 @@ func prove(served []servedRecord, leaves map[uint64]tlog.IndexedLeaf) ([]provenR
 			return nil, fmt.Errorf("%w: the record at index %d: %v", ErrMismatch, sr.Index, err)
 		}
 		if s.ID() != l.ID || r.Kind != l.Kind || r.Private() != l.Private {
-			return nil, fmt.Errorf("%w: the server's record at index %d is %s record %s, the log holds %s record %s there",
-				ErrMismatch, sr.Index, r.Kind, s.ID().Short(), l.Kind, l.ID.Short())
+			return nil, fmt.Errorf("%w: the server's record at index %d is %s %s record %s, the log holds %s %s record %s there",
+				ErrMismatch, sr.Index, visibility(r.Private()), r.Kind, s.ID().Short(), visibility(l.Private), l.Kind, l.ID.Short())
 		}
 		out = append(out, provenRecord{Index: sr.Index, Time: l.Time, Private: l.Private, Signed: sr.Signed})
 	}
 	return out, nil
+}
+
+func visibility(private bool) string {
+	if private {
+		return "a private"
+	}
+	return "a public"
 }
 
 // A servedRecord is a record as the server served it, at the index it
