@@ -47,8 +47,17 @@ func (c *Client) View(ctx context.Context, as *Identity) (*View, error) {
 	}
 	defer unlock()
 	// The View on disk may have moved on since this process read it
-	// (another command): read it again.
-	v, err := loadView(path, origin, key, verifier)
+	// (another command): read it again. A View kept in memory goes on
+	// from the last one this client accepted, never from an empty log:
+	// a fork or a rollback since is caught as it is on disk.
+	var v *View
+	if last := c.view; path == "" && last != nil && last.Origin == origin && last.LogKey == key {
+		if v, err = last.clone(); err == nil {
+			v.verifier = verifier
+		}
+	} else {
+		v, err = loadView(path, origin, key, verifier)
+	}
 	if err != nil {
 		return nil, err
 	}

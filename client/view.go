@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -149,6 +150,18 @@ func (v *View) Opaque(before uint64) int {
 // View knows: the next index, at time now.
 func (v *View) Now(now time.Time) ledger.Pos {
 	return ledger.Pos{Index: v.Size(), Time: now.UTC()}
+}
+
+// clone returns a copy of v that a sync may change, and on error
+// discard, leaving v as it is.
+func (v *View) clone() (*View, error) {
+	rng, err := rangeFactory.NewRange(0, v.rng.End(), slices.Clone(v.rng.Hashes()))
+	if err != nil {
+		return nil, err
+	}
+	c := &View{Origin: v.Origin, LogKey: v.LogKey, verifier: v.verifier, note: v.note, cp: v.cp, rng: rng, lastTime: v.lastTime,
+		records: slices.Clone(v.records), opaque: slices.Clone(v.opaque), asOf: maps.Clone(v.asOf)}
+	return c, c.rebuild()
 }
 
 // rebuild replays the tracked records, in index order, into a fresh
