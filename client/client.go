@@ -256,7 +256,8 @@ func (c *Client) SubmitPouch(ctx context.Context, tag *record.Signed, payload []
 
 // Record fetches a record by ID, signing the request as as (nil for a
 // public record). It checks that the record's bytes hash to id and that its
-// signatures verify.
+// signatures verify: another record, or bytes that do not verify, are
+// ErrMismatch.
 func (c *Client) Record(ctx context.Context, id record.ID, as *Identity) (*api.RecordView, error) {
 	var v api.RecordView
 	if err := c.do(ctx, "GET", "/v1/records/"+id.String(), nil, "", as, &v); err != nil {
@@ -264,10 +265,10 @@ func (c *Client) Record(ctx context.Context, id record.ID, as *Identity) (*api.R
 	}
 	s, _, err := record.Verify(v.Signed)
 	if err != nil {
-		return nil, fmt.Errorf("record %s from the server: %w", id.Short(), err)
+		return nil, fmt.Errorf("%w: record %s from the server: %w", ErrMismatch, id.Short(), err)
 	}
 	if s.ID() != id {
-		return nil, fmt.Errorf("the server answered record %s with another record (%s)", id.Short(), s.ID().Short())
+		return nil, fmt.Errorf("%w: the server answered record %s with another record (%s)", ErrMismatch, id.Short(), s.ID().Short())
 	}
 	return &v, nil
 }
