@@ -20,6 +20,18 @@
 // Every record the client fetches can be checked against the log: Proof
 // fetches a record's inclusion proof and VerifyProof checks it against the
 // log's signed checkpoint, with the log's verifier key.
+//
+// The verbs act only on what the client proved from the log (View, Prove,
+// Chain, PlanFor, LineDirectory). A server that lies in a way the trust
+// model names — directory answers, records withheld, altered or sequenced
+// as private against the rules, a forked, rolled-back, uncosigned or stale
+// checkpoint, misstated times, another pouch's payload, a made-up custody
+// list or proof, a line peer's key — is caught with an error naming the
+// lie (ErrWithheld, ErrMismatch, ErrRulesBroken, ErrNotInView,
+// ErrKeyChanged; tlog.ErrFork, ErrRollback, ErrNoQuorum, ErrStale,
+// ErrBadProof), and nothing is sealed, signed or kept because of it. The
+// hostile-server suite (hostile_test.go, over the lying proxy of package
+// internal/liar) plays each of those lies against a real server.
 package client
 
 import (
