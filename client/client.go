@@ -248,8 +248,20 @@ func (c *Client) Submit(ctx context.Context, s *record.Signed) (*api.Accepted, e
 	if err := c.do(ctx, "POST", "/v1/records", s.Marshal(), "application/cbor", nil, &a); err != nil {
 		return nil, err
 	}
+	if err := acceptedAs(&a, s.ID()); err != nil {
+		return nil, err
+	}
 	c.accepted(a.Index)
 	return &a, nil
+}
+
+// acceptedAs checks that the server's answer to a submission names the
+// record submitted, id, which the client computed itself.
+func acceptedAs(a *api.Accepted, id record.ID) error {
+	if a.ID != id {
+		return fmt.Errorf("%w: the server says it accepted record %s; the record sent is %s", ErrMismatch, a.ID.Short(), id.Short())
+	}
+	return nil
 }
 
 // SubmitPouch sends a signed tag with its sealed payload.
@@ -260,6 +272,9 @@ func (c *Client) SubmitPouch(ctx context.Context, tag *record.Signed, payload []
 	}
 	var a api.Accepted
 	if err := c.do(ctx, "POST", "/v1/pouches", b, "application/cbor", nil, &a); err != nil {
+		return nil, err
+	}
+	if err := acceptedAs(&a, tag.ID()); err != nil {
 		return nil, err
 	}
 	c.accepted(a.Index)
@@ -433,10 +448,18 @@ func (c *Client) SubmitPouches(ctx context.Context, subs []api.PouchSubmission) 
 	if len(res) != len(subs) {
 		return nil, fmt.Errorf("the server answered %d results for %d pouches", len(res), len(subs))
 	}
-	for _, r := range res {
-		if r.Accepted != nil {
-			c.accepted(r.Index)
+	for i, r := range res {
+		if r.Accepted == nil {
+			continue
 		}
+		tag, _, err := record.Parse(subs[i].Tag)
+		if err == nil {
+			err = acceptedAs(r.Accepted, tag.ID())
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pouch %d of the batch: %w", i, err)
+		}
+		c.accepted(r.Index)
 	}
 	return res, nil
 }

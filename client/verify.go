@@ -186,7 +186,8 @@ func (ch *Chain) Unproven() bool {
 // with the directory (keys, grants with their scope and windows) the
 // client proved. The server's list of the pouch's custody records is a
 // claim: a record of another pouch in it, or records out of the log's
-// order, are ErrMismatch; one the log does not hold, ErrNotInView. Where the log cannot prove a step to me (the stand-in's
+// order, are ErrMismatch; one the log does not hold, ErrNotInView; a
+// record received from another holder than the list's last, ErrWithheld. Where the log cannot prove a step to me (the stand-in's
 // grant is private to others), the step says so in Unproven; anything the
 // rules refuse is ErrRulesBroken.
 //
@@ -238,6 +239,14 @@ func (c *Client) Chain(ctx context.Context, me *Identity, pouch record.ID) (*Cha
 		list = append(list, listed{sc, p})
 	}
 	for _, l := range list {
+		// Every custody record names the holder it received the pouch
+		// from, which the rules check before the log sequences it: one
+		// that names another than the list's last holder means records
+		// left out of the list.
+		if from, holder := l.sc.Custody.From, ch.Pouch.Holder(); from != holder {
+			return nil, fmt.Errorf("%w: custody record %s, at index %d, says it received pouch %s from %s, but in the custody the server lists %s holds it then: the server left custody records out (or the log holds one the rules refuse)",
+				ErrWithheld, l.sc.Signed.ID().Short(), l.at.Index, pouch.Short(), from, holder)
+		}
 		step, err := c.checkStep(ctx, v, ch.Pouch, l.sc, l.at, me)
 		if err != nil {
 			return nil, err
