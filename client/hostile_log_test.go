@@ -272,11 +272,11 @@ func testLeafTimeEarly(t *testing.T) {
 // longer hash to the checkpoint's root.
 func testTamperedEntries(t *testing.T) {
 	w := newWorld(t, liar.Options{})
-	dirs, held := w.synced(2)
+	dirs, held := w.synced(3)
 	i := w.event()
 	fresh := w.settle()
 	tamper := func(name string, f func(*record.Leaf)) *liar.Lie {
-		return liar.Entries(name, func(first uint64, es [][]byte) {
+		return liar.Entries(name, func(first uint64, es [][]byte) [][]byte {
 			for k := range es {
 				if first+uint64(k) != i {
 					continue
@@ -284,11 +284,12 @@ func testTamperedEntries(t *testing.T) {
 				l, err := record.ParseLeaf(es[k])
 				if err != nil {
 					t.Errorf("leaf %d: %v", i, err)
-					return
+					break
 				}
 				f(&l)
 				es[k] = record.LeafData(l)
 			}
+			return es
 		})
 	}
 	// Another record in its place.
@@ -300,5 +301,14 @@ func testTamperedEntries(t *testing.T) {
 	w.srv.Tell(tamper("relabelled", func(l *record.Leaf) { l.Kind, l.Private = record.KindTag, true }))
 	err = w.everyVerbRefuses(t, dirs[1], tlog.ErrFork, "do not hash to the checkpoint's root")
 	splitView(t, err, held, fresh)
-	w.truthful(t, dirs[1])
+	// The grant left out of the bundle.
+	w.srv.Truth()
+	w.srv.Tell(liar.Entries("short", func(first uint64, es [][]byte) [][]byte {
+		if k := int(i - first); k >= 0 && k < len(es) {
+			es = slices.Delete(es, k, k+1)
+		}
+		return es
+	}))
+	w.everyVerbRefuses(t, dirs[2], client.ErrMismatch, "entry bundle")
+	w.truthful(t, dirs[2])
 }

@@ -323,13 +323,14 @@ func testCustodyNotInLog(t *testing.T) {
 	})
 }
 
-// The server lists p2's custody records in another order, or one twice.
+// The server lists p2's custody records in another order, one twice, or
+// leaves one out.
 func testCustodyOrder(t *testing.T) {
 	w := newWorld(t, liar.Options{})
 	if _, err := w.setup.Deliver(w.ctx, w.id("ru/amb"), w.p2); err != nil {
 		t.Fatal(err)
 	}
-	dirs, _ := w.synced(2)
+	dirs, _ := w.synced(3)
 	w.srv.Tell(listCustody("reversed", w.p2, func(hs []api.HopView) []api.HopView { slices.Reverse(hs); return hs }))
 	w.nothingChanges(t, dirs[0], func() {
 		_, err := w.victim(dirs[0]).Chain(w.ctx, w.id("ru/amb"), w.p2)
@@ -340,6 +341,14 @@ func testCustodyOrder(t *testing.T) {
 	w.nothingChanges(t, dirs[1], func() {
 		_, err := w.victim(dirs[1]).Chain(w.ctx, w.id("ru/amb"), w.p2)
 		refused(t, "chain", err, client.ErrMismatch, "out of the chain's order")
+	})
+	w.srv.Truth()
+	// The envoy's custody left out: the delivery says p2 came from the
+	// envoy, the list says the sender still held it.
+	w.srv.Tell(listCustody("gap", w.p2, func(hs []api.HopView) []api.HopView { return hs[1:] }))
+	w.nothingChanges(t, dirs[2], func() {
+		_, err := w.victim(dirs[2]).Chain(w.ctx, w.id("ru/amb"), w.p2)
+		refused(t, "chain", err, client.ErrWithheld, "says it received pouch "+w.p2.Short()+" from un/envoy", "ir/leader")
 	})
 	w.srv.Truth()
 	ch, err := w.victim(dirs[1]).Chain(w.ctx, w.id("ru/amb"), w.p2)
@@ -427,4 +436,24 @@ func testProofs(t *testing.T) {
 		}
 	}))
 	uses(t, dirs[3], false, client.ErrMismatch, "answered record "+w.p2.Short(), "another record ("+w.p1.Short())
+}
+
+// The server accepts a record and answers with another's ID: the client
+// knows the ID of what it signed.
+func testAccepted(t *testing.T) {
+	w := newWorld(t, liar.Options{})
+	dirs, _ := w.synced(1)
+	w.srv.Tell(liar.JSON("accepted", func(r *http.Request) bool { return r.Method == http.MethodPost }, func(r *http.Request, a *api.Accepted) {
+		a.ID = w.p1
+	}))
+	c := w.victim(dirs[0])
+	_, err := c.Send(w.ctx, w.id("ir/leader"), &client.Letter{To: "ru/amb", Sections: []letter.Section{{Title: "t", Text: "x"}}}, nil)
+	refused(t, "send", err, client.ErrMismatch, "accepted", w.p1.Short())
+	_, err = c.Take(w.ctx, w.id("un/envoy"), w.p1, "")
+	refused(t, "take", err, client.ErrMismatch, "accepted", w.p1.Short())
+	_, err = c.Grant(w.ctx, w.id("ru/amb"), &directory.Grant{To: "ru/consul", Abilities: []directory.Ability{directory.Carry}}, false)
+	refused(t, "grant", err, client.ErrMismatch, "accepted", w.p1.Short())
+	if w.srv.Told("accepted") != 3 {
+		t.Errorf("the lie was told %d times, want 3", w.srv.Told("accepted"))
+	}
 }

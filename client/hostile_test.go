@@ -495,6 +495,7 @@ func TestHostileServer(t *testing.T) {
 	t.Run("custody record not in the log", testCustodyNotInLog)
 	t.Run("custody chain out of order", testCustodyOrder)
 	t.Run("proofs and anchors", testProofs)
+	t.Run("answers to submissions", testAccepted)
 }
 
 // The server answers every directory question with its own keys: whom to

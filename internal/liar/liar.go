@@ -118,9 +118,12 @@ func Start(t testing.TB, opt Options) *Server {
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
 	s := &Server{t: t, Clock: &Clock{skew: opt.Skew}, told: map[string]int{}}
+	// The folders first: cleanups run last registered first, so the
+	// servers stop before their folders are removed.
+	dbDir, witDir := t.TempDir(), t.TempDir()
 	t.Cleanup(s.close)
 
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "pouch.db"), sqlite.WithClock(s.Clock.Now))
+	st, err := sqlite.Open(filepath.Join(dbDir, "pouch.db"), sqlite.WithClock(s.Clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +139,7 @@ func Start(t testing.TB, opt Options) *Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := witness.New(witness.Config{Key: wkey, Logs: []string{s.VerifierKey}, Dir: t.TempDir(), Logger: quiet})
+		w, err := witness.New(witness.Config{Key: wkey, Logs: []string{s.VerifierKey}, Dir: witDir, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}

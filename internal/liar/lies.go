@@ -70,9 +70,9 @@ func Strip(note []byte, keep string) []byte {
 }
 
 // Entries rewrites the entry bundles the real server serves: f is given
-// the index of the first entry of the bundle and its entries, and changes
-// them in place.
-func Entries(name string, f func(first uint64, entries [][]byte)) *Lie {
+// the index of the first entry of the bundle and its entries, and returns
+// those to serve.
+func Entries(name string, f func(first uint64, entries [][]byte) [][]byte) *Lie {
 	return &Lie{Name: name, Match: GET("/tile/entries/"), Rewrite: func(r *http.Request, status int, b []byte) (int, []byte) {
 		tp, err := tlog.ParseTilePath(r.URL.Path)
 		if status != http.StatusOK || err != nil {
@@ -82,7 +82,7 @@ func Entries(name string, f func(first uint64, entries [][]byte)) *Lie {
 		if err != nil {
 			return status, b
 		}
-		f(tp.Index*store.TileWidth, es)
+		es = f(tp.Index*store.TileWidth, es)
 		var out []byte
 		for _, e := range es {
 			out = tlog.AppendEntry(out, e)
