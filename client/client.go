@@ -20,6 +20,18 @@
 // Every record the client fetches can be checked against the log: Proof
 // fetches a record's inclusion proof and VerifyProof checks it against the
 // log's signed checkpoint, with the log's verifier key.
+//
+// The verbs act only on what the client proved from the log (View, Prove,
+// Chain, PlanFor, LineDirectory). A server that lies in a way the trust
+// model names — directory answers, records withheld, altered or sequenced
+// as private against the rules, a forked, rolled-back, uncosigned or stale
+// checkpoint, misstated times, another pouch's payload, a made-up custody
+// list or proof, a line peer's key — is caught with an error naming the
+// lie (ErrWithheld, ErrMismatch, ErrRulesBroken, ErrNotInView,
+// ErrKeyChanged; tlog.ErrFork, ErrRollback, ErrNoQuorum, ErrStale,
+// ErrBadProof), and nothing is sealed, signed or kept because of it. The
+// hostile-server suite (hostile_test.go, over the lying proxy of package
+// internal/liar) plays each of those lies against a real server.
 package client
 
 import (
@@ -236,8 +248,20 @@ func (c *Client) Submit(ctx context.Context, s *record.Signed) (*api.Accepted, e
 	if err := c.do(ctx, "POST", "/v1/records", s.Marshal(), "application/cbor", nil, &a); err != nil {
 		return nil, err
 	}
+	if err := acceptedAs(&a, s.ID()); err != nil {
+		return nil, err
+	}
 	c.accepted(a.Index)
 	return &a, nil
+}
+
+// acceptedAs checks that the server's answer to a submission names the
+// record submitted, id, which the client computed itself.
+func acceptedAs(a *api.Accepted, id record.ID) error {
+	if a.ID != id {
+		return fmt.Errorf("%w: the server says it accepted record %s; the record sent is %s", ErrMismatch, a.ID.Short(), id.Short())
+	}
+	return nil
 }
 
 // SubmitPouch sends a signed tag with its sealed payload.
@@ -250,13 +274,17 @@ func (c *Client) SubmitPouch(ctx context.Context, tag *record.Signed, payload []
 	if err := c.do(ctx, "POST", "/v1/pouches", b, "application/cbor", nil, &a); err != nil {
 		return nil, err
 	}
+	if err := acceptedAs(&a, tag.ID()); err != nil {
+		return nil, err
+	}
 	c.accepted(a.Index)
 	return &a, nil
 }
 
 // Record fetches a record by ID, signing the request as as (nil for a
 // public record). It checks that the record's bytes hash to id and that its
-// signatures verify.
+// signatures verify: another record, or bytes that do not verify, are
+// ErrMismatch.
 func (c *Client) Record(ctx context.Context, id record.ID, as *Identity) (*api.RecordView, error) {
 	var v api.RecordView
 	if err := c.do(ctx, "GET", "/v1/records/"+id.String(), nil, "", as, &v); err != nil {
@@ -264,10 +292,10 @@ func (c *Client) Record(ctx context.Context, id record.ID, as *Identity) (*api.R
 	}
 	s, _, err := record.Verify(v.Signed)
 	if err != nil {
-		return nil, fmt.Errorf("record %s from the server: %w", id.Short(), err)
+		return nil, fmt.Errorf("%w: record %s from the server: %w", ErrMismatch, id.Short(), err)
 	}
 	if s.ID() != id {
-		return nil, fmt.Errorf("the server answered record %s with another record (%s)", id.Short(), s.ID().Short())
+		return nil, fmt.Errorf("%w: the server answered record %s with another record (%s)", ErrMismatch, id.Short(), s.ID().Short())
 	}
 	return &v, nil
 }
@@ -420,10 +448,18 @@ func (c *Client) SubmitPouches(ctx context.Context, subs []api.PouchSubmission) 
 	if len(res) != len(subs) {
 		return nil, fmt.Errorf("the server answered %d results for %d pouches", len(res), len(subs))
 	}
-	for _, r := range res {
-		if r.Accepted != nil {
-			c.accepted(r.Index)
+	for i, r := range res {
+		if r.Accepted == nil {
+			continue
 		}
+		tag, _, err := record.Parse(subs[i].Tag)
+		if err == nil {
+			err = acceptedAs(r.Accepted, tag.ID())
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pouch %d of the batch: %w", i, err)
+		}
+		c.accepted(r.Index)
 	}
 	return res, nil
 }

@@ -47,8 +47,17 @@ func (c *Client) View(ctx context.Context, as *Identity) (*View, error) {
 	}
 	defer unlock()
 	// The View on disk may have moved on since this process read it
-	// (another command): read it again.
-	v, err := loadView(path, origin, key, verifier)
+	// (another command): read it again. A View kept in memory goes on
+	// from the last one this client accepted, never from an empty log:
+	// a fork or a rollback since is caught as it is on disk.
+	var v *View
+	if last := c.view; path == "" && last != nil && last.Origin == origin && last.LogKey == key {
+		if v, err = last.clone(); err == nil {
+			v.verifier = verifier
+		}
+	} else {
+		v, err = loadView(path, origin, key, verifier)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +109,13 @@ func (c *Client) sync(ctx context.Context, v *View, as *Identity) (bool, error) 
 	var public []tlog.IndexedLeaf
 	var opaque []opaqueLeaf
 	for _, l := range fresh {
+		// A record every client must read, sequenced as one only its
+		// parties may: the server hides it (a revocation, a withdrawal).
+		// SPEC: spec/records.md#leaf
+		if l.Private && l.Kind.AlwaysPublic() {
+			return false, fmt.Errorf("%w: leaf %d is a private %s record (%s), but %s records are public: the server hides from its readers a record they must see",
+				ErrRulesBroken, l.Index, l.Kind, l.ID.Short(), l.Kind)
+		}
 		if !tracked(l.Kind) {
 			continue
 		}

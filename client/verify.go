@@ -184,7 +184,10 @@ func (ch *Chain) Unproven() bool {
 // each record's bytes, signatures and leaf in the log, and the chain
 // against the custody rule at each record's place and time of sequencing,
 // with the directory (keys, grants with their scope and windows) the
-// client proved. Where the log cannot prove a step to me (the stand-in's
+// client proved. The server's list of the pouch's custody records is a
+// claim: a record of another pouch in it, or records out of the log's
+// order, are ErrMismatch; one the log does not hold, ErrNotInView; a
+// record received from another holder than the list's last, ErrWithheld. Where the log cannot prove a step to me (the stand-in's
 // grant is private to others), the step says so in Unproven; anything the
 // rules refuse is ErrRulesBroken.
 //
@@ -203,6 +206,16 @@ func (c *Client) Chain(ctx context.Context, me *Identity, pouch record.ID) (*Cha
 		return nil, err
 	}
 	ch := &Chain{Tag: st, TagAt: at, Pouch: ledger.NewPouch(st, at.Pos()), View: v}
+	// The server's list is a claim: every record in it must be a custody
+	// record of this pouch, in the log, listed in the log's order. Only
+	// then are the records judged by the rules, so that a list the server
+	// made up is named as such, not as a record the log holds against
+	// the rules.
+	type listed struct {
+		sc *letter.SignedCustody
+		at *Proven
+	}
+	var list []listed
 	for _, h := range pv.Custody {
 		s, _, err := c.fetchRecord(ctx, h.ID, me)
 		if err != nil {
@@ -212,18 +225,33 @@ func (c *Client) Chain(ctx context.Context, me *Identity, pouch record.ID) (*Cha
 		if err != nil {
 			return nil, fmt.Errorf("%w: custody record %s: %v", ErrMismatch, h.ID.Short(), err)
 		}
+		if sc.Custody.Pouch != pouch {
+			return nil, fmt.Errorf("%w: the server lists custody record %s of pouch %s as custody of pouch %s",
+				ErrMismatch, h.ID.Short(), sc.Custody.Pouch.Short(), pouch.Short())
+		}
 		p, err := c.Prove(ctx, h.ID, record.KindCustody, me)
 		if err != nil {
 			return nil, err
 		}
-		if p.Index <= ch.Pouch.Pos.Index || (len(ch.Steps) > 0 && p.Index <= ch.Steps[len(ch.Steps)-1].At.Index) {
-			return nil, fmt.Errorf("%w: custody record %s at index %d is out of the chain's order", ErrMismatch, h.ID.Short(), p.Index)
+		if p.Index <= at.Index || (len(list) > 0 && p.Index <= list[len(list)-1].at.Index) {
+			return nil, fmt.Errorf("%w: the server lists custody record %s, at index %d, out of the chain's order", ErrMismatch, h.ID.Short(), p.Index)
 		}
-		step, err := c.checkStep(ctx, v, ch.Pouch, sc, p, me)
+		list = append(list, listed{sc, p})
+	}
+	for _, l := range list {
+		// Every custody record names the holder it received the pouch
+		// from, which the rules check before the log sequences it: one
+		// that names another than the list's last holder means records
+		// left out of the list.
+		if from, holder := l.sc.Custody.From, ch.Pouch.Holder(); from != holder {
+			return nil, fmt.Errorf("%w: custody record %s, at index %d, says it received pouch %s from %s, but in the custody the server lists %s holds it then: the server left custody records out (or the log holds one the rules refuse)",
+				ErrWithheld, l.sc.Signed.ID().Short(), l.at.Index, pouch.Short(), from, holder)
+		}
+		step, err := c.checkStep(ctx, v, ch.Pouch, l.sc, l.at, me)
 		if err != nil {
 			return nil, err
 		}
-		ch.Pouch.Accept(h.ID, p.Pos(), step.Hop)
+		ch.Pouch.Accept(l.sc.Signed.ID(), l.at.Pos(), step.Hop)
 		ch.Steps = append(ch.Steps, step)
 	}
 	return ch, nil

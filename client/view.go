@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -151,6 +152,18 @@ func (v *View) Now(now time.Time) ledger.Pos {
 	return ledger.Pos{Index: v.Size(), Time: now.UTC()}
 }
 
+// clone returns a copy of v that a sync may change, and on error
+// discard, leaving v as it is.
+func (v *View) clone() (*View, error) {
+	rng, err := rangeFactory.NewRange(0, v.rng.End(), slices.Clone(v.rng.Hashes()))
+	if err != nil {
+		return nil, err
+	}
+	c := &View{Origin: v.Origin, LogKey: v.LogKey, verifier: v.verifier, note: v.note, cp: v.cp, rng: rng, lastTime: v.lastTime,
+		records: slices.Clone(v.records), opaque: slices.Clone(v.opaque), asOf: maps.Clone(v.asOf)}
+	return c, c.rebuild()
+}
+
 // rebuild replays the tracked records, in index order, into a fresh
 // directory and agreement registry. Their signatures were verified when
 // they were proven.
@@ -259,12 +272,19 @@ func prove(served []servedRecord, leaves map[uint64]tlog.IndexedLeaf) ([]provenR
 			return nil, fmt.Errorf("%w: the record at index %d: %v", ErrMismatch, sr.Index, err)
 		}
 		if s.ID() != l.ID || r.Kind != l.Kind || r.Private() != l.Private {
-			return nil, fmt.Errorf("%w: the server's record at index %d is %s record %s, the log holds %s record %s there",
-				ErrMismatch, sr.Index, r.Kind, s.ID().Short(), l.Kind, l.ID.Short())
+			return nil, fmt.Errorf("%w: the server's record at index %d is %s %s record %s, the log holds %s %s record %s there",
+				ErrMismatch, sr.Index, visibility(r.Private()), r.Kind, s.ID().Short(), visibility(l.Private), l.Kind, l.ID.Short())
 		}
 		out = append(out, provenRecord{Index: sr.Index, Time: l.Time, Private: l.Private, Signed: sr.Signed})
 	}
 	return out, nil
+}
+
+func visibility(private bool) string {
+	if private {
+		return "a private"
+	}
+	return "a public"
 }
 
 // A servedRecord is a record as the server served it, at the index it

@@ -257,6 +257,11 @@ func (d *Directory) check(s *record.Signed, r *record.Record, pos Pos) (func(), 
 	if pos.Index == 0 && d.cfg.zero() {
 		return nil, fmt.Errorf("%w: the first record of a log is its genesis record, not a %s record", ErrGenesis, r.Kind)
 	}
+	// The other kinds' rules say the same of theirs.
+	// SPEC: spec/directory.md#visibility
+	if r.Private() && IsDirectoryKind(r.Kind) && r.Kind.AlwaysPublic() {
+		return nil, fmt.Errorf("%w: a %s record is public: it carries no salt, so that every client can read it", ErrMalformedBody, r.Kind)
+	}
 	switch r.Kind {
 	case record.KindHouse:
 		return d.checkHouse(s, r, id, pos)

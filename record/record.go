@@ -85,6 +85,22 @@ func (k Kind) Known() bool {
 	return false
 }
 
+// AlwaysPublic reports whether records of kind k are public by rule: a
+// record of k with a salt is refused, and a private leaf of kind k in a
+// log hides from clients a record every one of them must be able to read.
+// Grants and grant-revokes may be private; tags, custody and line records
+// are always private.
+//
+// SPEC: spec/records.md#kinds
+func (k Kind) AlwaysPublic() bool {
+	switch k {
+	case KindGenesis, KindHouse, KindAdmit, KindKeyRevoke, KindPublish, KindDisclosure,
+		KindAgreement, KindAgreementSign, KindAgreementWithdraw, KindAttest, KindStatement, KindCosign:
+		return true
+	}
+	return false
+}
+
 // Context returns the signature context string of kind k, such as
 // "pouch.dev/v1/custody".
 func Context(k Kind) string { return ContextPrefix + string(k) }
