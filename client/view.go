@@ -168,7 +168,8 @@ func (v *View) clone() (*View, error) {
 // directory and agreement registry. Their signatures were verified when
 // they were proven.
 func (v *View) rebuild() error {
-	v.dir = directory.New(directory.Config{})
+	// Partial: the private grants of others are not in it.
+	v.dir = directory.New(directory.Config{Partial: true})
 	v.reg = agreement.NewRegistry(agreement.Offices(v.dir))
 	for _, pr := range v.records {
 		if err := v.apply(pr); err != nil {

@@ -87,9 +87,23 @@ func ParseMode(s string) (Mode, error) {
 type Config struct {
 	Mode     Mode
 	Operator ed25519.PublicKey // the operator's key; required in ModeOperator
+	// Partial says the directory holds only the records its reader may
+	// read, as a client's does: the private grants of others are missing
+	// from it. A revocation of a grant it does not hold is then kept,
+	// checked only for its signer's key, and applied to the grant if the
+	// grant is applied later (a rebuild in log order does that). A
+	// server's directory, which holds every record, is never Partial.
+	Partial bool
 }
 
 func (c Config) zero() bool { return c.Mode == ModeOperator && len(c.Operator) == 0 }
+
+// unknownRevoke is a revocation of a grant a Partial directory does not
+// hold.
+type unknownRevoke struct {
+	by  record.Handle
+	pos Pos
+}
 
 // GenesisRecord signs the genesis record of a log with origin: founding
 // rule cfg.Mode and operator key op, the key of cfg.Operator.
@@ -177,6 +191,9 @@ type Directory struct {
 	granted map[record.Handle][]*GrantEntry // by grantee
 	grantor map[record.Handle][]*GrantEntry // by grantor
 	byKey   map[string]*KeyEntry            // by public key bytes
+	// unknownRevokes are revocations of grants a Partial directory does
+	// not hold, by grant ID.
+	unknownRevokes map[record.ID]unknownRevoke
 }
 
 // New returns an empty directory with founding rule cfg.
@@ -189,6 +206,8 @@ func New(cfg Config) *Directory {
 		granted: map[record.Handle][]*GrantEntry{},
 		grantor: map[record.Handle][]*GrantEntry{},
 		byKey:   map[string]*KeyEntry{},
+
+		unknownRevokes: map[record.ID]unknownRevoke{},
 	}
 }
 
@@ -307,7 +326,7 @@ func (d *Directory) checkGenesis(s *record.Signed, r *record.Record, id record.I
 	}
 	return func() {
 		d.genesis = &GenesisEntry{Genesis: b, ID: id, Pos: pos}
-		d.cfg = Config{Mode: mode, Operator: ed25519.PublicKey(b.Operator)}
+		d.cfg = Config{Mode: mode, Operator: ed25519.PublicKey(b.Operator), Partial: d.cfg.Partial}
 	}, nil
 }
 
@@ -474,6 +493,20 @@ func (d *Directory) checkGrantRevoke(s *record.Signed, r *record.Record, id reco
 		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
 	}
 	g, ok := d.grants[b.Grant]
+	if !ok && d.cfg.Partial {
+		// A private grant this reader cannot read: its revocation is
+		// public. Check what can be checked, and keep it.
+		if len(r.By) != 1 {
+			return nil, fmt.Errorf("%w: a grant is revoked by its grantor alone", ErrNotAuthorised)
+		}
+		if err := d.CheckKey(r.By[0], s.Sigs[0].Key, pos.Index); err != nil {
+			return nil, err
+		}
+		if _, dup := d.unknownRevokes[b.Grant]; dup {
+			return nil, fmt.Errorf("%w: grant %s was revoked already", ErrGrantRevoked, b.Grant.Short())
+		}
+		return func() { d.unknownRevokes[b.Grant] = unknownRevoke{by: r.By[0], pos: pos} }, nil
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: grant %s is not in the log", ErrNoGrant, b.Grant.Short())
 	}

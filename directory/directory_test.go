@@ -25,6 +25,8 @@ type world struct {
 	now  time.Time
 	regs map[string]ed25519.PrivateKey
 	ps   map[record.Handle]*principal
+	// applied lists the records applied, in order.
+	applied []applied
 }
 
 func newWorld(t *testing.T, mode Mode) *world {
@@ -61,9 +63,17 @@ func (w *world) sign(kind record.Kind, private bool, body any, by []record.Handl
 func (w *world) apply(s *record.Signed, r *record.Record) error {
 	err := w.d.Apply(s, r, w.pos())
 	if err == nil {
+		w.applied = append(w.applied, applied{s, r, w.pos()})
 		w.idx++
 	}
 	return err
+}
+
+// applied is a record a world applied, at its place.
+type applied struct {
+	s   *record.Signed
+	r   *record.Record
+	pos Pos
 }
 
 func (w *world) pos() Pos { return Pos{Index: w.idx, Time: w.now} }

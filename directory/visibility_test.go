@@ -40,7 +40,40 @@ func TestDirectoryRecordsArePublic(t *testing.T) {
 	}
 
 	w.admit("ir/aide")
-	w.grant("ir/fm", "ir/aide", Grant{Abilities: []Ability{Receive}}) // private, and allowed
+	g := w.grant("ir/fm", "ir/aide", Grant{Abilities: []Ability{Receive}}) // private, and allowed
+	// Its revocation is public even so: a private one would leave every
+	// client but the grant's parties sealing to the delegate.
+	s, r = w.sign(record.KindGrantRevoke, true, &GrantRevoke{Grant: g}, []record.Handle{"ir/fm"}, w.ps["ir/fm"].key)
+	refusedPrivate(t, w, s, r)
+	if ge, ok := w.d.Grant(g); !ok || ge.Revoked != nil {
+		t.Fatalf("a private grant-revoke revoked the grant: %+v", ge)
+	}
+	s, r = w.sign(record.KindGrantRevoke, false, &GrantRevoke{Grant: g}, []record.Handle{"ir/fm"}, w.ps["ir/fm"].key)
+	w.must(s, r)
+
+	// A client's directory, which cannot read the private grant, takes
+	// its public revocation all the same; a server's refuses a revocation
+	// of a grant it does not hold.
+	full := New(Config{Mode: ModeOpen})
+	partial := New(Config{Mode: ModeOpen, Partial: true})
+	revoke, rr := w.sign(record.KindGrantRevoke, false, &GrantRevoke{Grant: record.ID{7}}, []record.Handle{"ir/fm"}, w.ps["ir/fm"].key)
+	for _, d := range []*Directory{full, partial} {
+		// The same directory as w's, without the grant.
+		for _, e := range w.applied {
+			if e.r.Kind == record.KindGrant || e.r.Kind == record.KindGrantRevoke {
+				continue
+			}
+			if err := d.Apply(e.s, e.r, e.pos); err != nil && !strings.Contains(err.Error(), "is public") {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := full.Apply(revoke, rr, w.pos()); !errors.Is(err, ErrNoGrant) {
+		t.Fatalf("a full directory revoking a grant it does not hold: %v", err)
+	}
+	if err := partial.Apply(revoke, rr, w.pos()); err != nil {
+		t.Fatalf("a partial directory: %v", err)
+	}
 }
 
 func refusedPrivate(t *testing.T, w *world, s *record.Signed, r *record.Record) {

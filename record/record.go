@@ -94,7 +94,7 @@ func (k Kind) Known() bool {
 // SPEC: spec/records.md#kinds
 func (k Kind) AlwaysPublic() bool {
 	switch k {
-	case KindGenesis, KindHouse, KindAdmit, KindKeyRevoke, KindPublish, KindDisclosure,
+	case KindGenesis, KindHouse, KindAdmit, KindKeyRevoke, KindGrantRevoke, KindPublish, KindDisclosure,
 		KindAgreement, KindAgreementSign, KindAgreementWithdraw, KindAttest, KindStatement, KindCosign:
 		return true
 	}
