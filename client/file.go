@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"pouch.dev/api"
 	"pouch.dev/directory"
@@ -211,6 +214,9 @@ type VerifiedFile struct {
 	// as of the checkpoint.
 	TagKey bool
 	Steps  []FileStep
+	// Pouch is the rules' view of the pouch after its custody records:
+	// who holds it, what it awaits. Nil if the file has no proofs.
+	Pouch *ledger.Pouch
 	// Notes say what the file could not prove, for people.
 	Notes []string
 }
@@ -365,6 +371,7 @@ func VerifyFile(f *letter.File, v *tlog.Verifier) (*VerifiedFile, error) {
 		p.Accept(sc.Signed.ID(), pos, step.Hop)
 		vf.Steps = append(vf.Steps, step)
 	}
+	vf.Pouch = p
 	return vf, nil
 }
 
@@ -433,4 +440,39 @@ func checkUnprovenStep(d *directory.Directory, p *ledger.Pouch, step *FileStep, 
 func keyAsOf(d *directory.Directory, h record.Handle, key ed25519.PublicKey, size uint64) bool {
 	e, err := d.KeyAt(h, size)
 	return err == nil && e.Key.Equal(key)
+}
+
+// KeptLogKeys returns the verifier keys that the client state in dir
+// ($POUCH_HOME/logs, Trust.Dir) holds for the log named origin, with no
+// network: the key pinned on first use, and the key of every View kept
+// for the origin. A verifier of an offline file uses them when it is given
+// neither a policy nor a key.
+func KeptLogKeys(dir, origin string) ([]string, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	od := filepath.Join(dir, url.PathEscape(origin))
+	var out []string
+	if b, err := os.ReadFile(filepath.Join(od, "key")); err == nil {
+		out = append(out, strings.TrimSpace(string(b)))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	views, err := filepath.Glob(filepath.Join(od, "*.view"))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range views {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		var f viewFile
+		if err := viewCBOR.Unmarshal(b, &f); err != nil || f.Origin != origin {
+			return nil, fmt.Errorf("the client's state %s: not a View of %s (remove it to start afresh)", p, origin)
+		}
+		out = append(out, f.LogKey)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
