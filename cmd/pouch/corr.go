@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -209,6 +210,15 @@ func parseID(s string) (record.ID, error) {
 		return id, usagef("give the full 64-hex-digit ID that pouch printed (or --json shows)", "%v", err)
 	}
 	return id, nil
+}
+
+// idSyntax checks, before anything is asked of a server, that s can be
+// an ID or a prefix of one: 8 to 64 hex digits.
+func idSyntax(s, what string) error {
+	if len(s) < api.MinIDPrefix || len(s) > 2*len(record.ID{}) || strings.Trim(strings.ToLower(s), "0123456789abcdef") != "" {
+		return usagef("give the ID pouch printed, or at least its first 8 hex digits", "%s %q is not an ID: want 8 to 64 hex digits", what, s)
+	}
+	return nil
 }
 
 // resolveID resolves an ID argument: a full ID, or, as in git, a unique
