@@ -298,6 +298,8 @@ func VerifyFile(f *letter.File, v *tlog.Verifier) (*VerifiedFile, error) {
 		}
 	}
 
+	vf.Notes = append(vf.Notes, "that no key or grant the file relies on was revoked before its records is the log's word: a file cannot prove what it leaves out (verify against the server to check it)")
+
 	// 2. The records, in index order, through the directory's rules.
 	recs := slices.Clone(f.Records)
 	slices.SortFunc(recs, func(a, b *record.Signed) int { return cmpIndex(proven[a.ID()].Index, proven[b.ID()].Index) })

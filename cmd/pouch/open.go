@@ -262,6 +262,6 @@ func fetchForOpen(ctx *cmdContext, cf *clientFlags, me *keys.Principal, arg stri
 	d.Delivered, d.Holder = ch.Pouch.Delivered(), ch.Pouch.Holder()
 	d.Next, _ = ch.Pouch.Next()
 	d.Verified = true
-	d.Notes = append(d.Notes, fmt.Sprintf("proven in the log %s (%s)", cp.Origin, ch.View.Witnessing(time.Now())))
+	d.Notes = append(d.Notes, fmt.Sprintf("proven in the log %s: %s", cp.Origin, ch.View.Witnessing(time.Now())))
 	return d, f, nil
 }
