@@ -47,6 +47,11 @@ type Fetched struct {
 //
 // SPEC: spec/letter.md#pouch-file
 func (c *Client) Fetch(ctx context.Context, me *Identity, pouch record.ID) (*Fetched, error) {
+	// The View first: it anchors the client on the log its requests are
+	// signed for, and holds the directory the file's records come from.
+	if _, err := c.currentView(ctx, me); err != nil {
+		return nil, err
+	}
 	ch, err := c.Chain(ctx, me, pouch)
 	if err != nil {
 		return nil, err

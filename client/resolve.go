@@ -58,6 +58,12 @@ func (c *Client) Matches(ctx context.Context, prefix string, as *Identity) (*api
 	if len(prefix) < api.MinIDPrefix || len(prefix) > 2*len(record.ID{}) || strings.Trim(prefix, "0123456789abcdef") != "" {
 		return nil, fmt.Errorf("%w: %q", ErrShortPrefix, prefix)
 	}
+	if as != nil {
+		// A signed request names the log it is for.
+		if err := c.anchorOnce(ctx); err != nil {
+			return nil, err
+		}
+	}
 	var m api.RecordMatches
 	if err := c.do(ctx, "GET", "/v1/records?"+url.Values{"prefix": {prefix}}.Encode(), nil, "", as, &m); err != nil {
 		return nil, err
@@ -112,4 +118,20 @@ func (c *Client) Resolve(ctx context.Context, prefix string, as *Identity, kinds
 		keep = m.Matches
 	}
 	return record.ID{}, &AmbiguousError{Prefix: strings.ToLower(prefix), Matches: keep, More: m.More}
+}
+
+// anchorOnce anchors the client on the server's log (anchor), unless it
+// knows its log already (Origin, or an earlier anchor), so that it can
+// sign requests for it.
+func (c *Client) anchorOnce(ctx context.Context) error {
+	if c.Origin != "" || c.anchored.Load() != nil {
+		return nil
+	}
+	c.viewMu.Lock()
+	defer c.viewMu.Unlock()
+	if c.Trust == nil {
+		c.Trust = &Trust{}
+	}
+	_, _, _, err := c.anchor(ctx)
+	return err
 }
