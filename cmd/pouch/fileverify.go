@@ -78,6 +78,9 @@ type keyCheck struct {
 	unknown []string
 	// unknownBy holds the same signers' handles.
 	unknownBy map[record.Handle]bool
+	// unchecked is the origin of the log whose proofs a file carries and
+	// for which the user holds no key; "" if none.
+	unchecked string
 }
 
 // errUnknownSigner is wrapped by the error for a pouch signed by a key
@@ -87,6 +90,10 @@ var errUnknownSigner = errors.New("signed by a key this home neither imported no
 // unknownError is the error for fc's unknown signers, with its hint.
 func (fc *keyCheck) unknownError(path string) error {
 	err := fmt.Errorf("%s: %w: %s", path, errUnknownSigner, strings.Join(fc.unknown, ", "))
+	if fc.unchecked != "" {
+		return withHint(err, "the file carries proofs from the log %s: give its key (--log-key, POUCH_LOG_KEY) or its witness policy (--policy) to check them, "+
+			"or import the signer's public key (\"pouch key import FILE\"); \"pouch open --unverified\" shows it anyway", fc.unchecked)
+	}
 	return withHint(err, "import the signer's public key (\"pouch key import FILE\", from its owner), "+
 		"or verify against the server (\"pouch verify ID\"), or fetch the pouch with its proofs (\"pouch fetch ID -o X.pouch\"); "+
 		"\"pouch open --unverified\" shows it anyway")
@@ -117,6 +124,7 @@ func checkPouchFile(h *keys.Home, path string, cf *clientFlags) (*fileCheck, err
 			return nil, err
 		}
 		if v == nil {
+			fc.unchecked = origin
 			d.Notes = append(d.Notes, fmt.Sprintf("the file carries proofs from the log %s, but this home holds no key for it: pass --log-key or --policy to check them", origin))
 		} else {
 			if vf, err = client.VerifyFile(f, v); err != nil {

@@ -192,7 +192,8 @@ func TestReaderWorkflow(t *testing.T) {
 	// A home that holds no key for the log, and has not imported the
 	// Leader's, cannot verify it; given the log's key, it can.
 	stranger := home("stranger")
-	if _, errs, code := offRun(t, stranger, "verify", file); code != 1 || !strings.Contains(errs, "neither imported nor can prove: ir/leader") {
+	if _, errs, code := offRun(t, stranger, "verify", file); code != 1 || !strings.Contains(errs, "neither imported nor can prove: ir/leader") ||
+		!strings.Contains(errs, "hint: the file carries proofs from the log "+c.Origin+": give its key (--log-key") {
 		t.Fatalf("verify without the log's key: exit %d\n%s", code, errs)
 	}
 	logKeys, err := client.KeptLogKeys(filepath.Join(president["POUCH_HOME"], "logs"), c.Origin)
