@@ -26,6 +26,31 @@ type RecordView struct {
 	Signed      []byte      `json:"signed"`                 // the encoded record.Signed (base64 in JSON)
 }
 
+// RecordMatch is one record whose ID starts with the prefix asked for.
+type RecordMatch struct {
+	ID    record.ID   `json:"id"`
+	Kind  record.Kind `json:"kind"`
+	Index uint64      `json:"index"`
+	Time  time.Time   `json:"time"`
+}
+
+// RecordMatches is the JSON of GET /v1/records?prefix=HEX: the records
+// the requester may read whose ID starts with the prefix, in index order,
+// at most MaxIDMatches; More says that there are others.
+//
+// SPEC: spec/api.md#get-v1-records
+type RecordMatches struct {
+	Matches []RecordMatch `json:"matches"`
+	More    bool          `json:"more,omitempty"`
+}
+
+// MinIDPrefix is the fewest hex digits of an ID prefix that resolves to a
+// record; MaxIDMatches is the most matches one answer lists.
+const (
+	MinIDPrefix  = 8
+	MaxIDMatches = 8
+)
+
 // HopView is one accepted custody record of a pouch.
 type HopView struct {
 	ID       record.ID     `json:"id"`

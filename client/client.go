@@ -32,6 +32,15 @@
 // ErrBadProof), and nothing is sealed, signed or kept because of it. The
 // hostile-server suite (hostile_test.go, over the lying proxy of package
 // internal/liar) plays each of those lies against a real server.
+//
+// # Readers
+//
+// Open opens a pouch fetched by ID; Fetch writes it as a .pouch file with
+// every record it rests on and their C2SP tlog-proofs, which VerifyFile
+// checks with no network given the log's verifier (KeptLogKeys finds the
+// key a home pinned for a log). Resolve turns the short IDs people type
+// (8 hex digits or more) into the one record they name among those the
+// caller may read.
 package client
 
 import (

@@ -2,6 +2,7 @@ package letter
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,24 +10,33 @@ import (
 
 	"pouch.dev/keys"
 	"pouch.dev/record"
+	"pouch.dev/tlog"
 )
 
 // FileVersion is the .pouch file version this package writes and reads.
-const FileVersion = 1
+const FileVersion = 2
 
 // A FileHead is the first item of a .pouch file: the tag, the custody
-// records gathered so far and, optionally, proofs.
+// records gathered so far and, to verify it offline against the log, the
+// directory records its signatures rest on and the proofs that the log
+// holds them.
 //
 // SPEC: spec/letter.md#pouch-file
 type FileHead struct {
 	V       uint64   `cbor:"v"`
-	Tag     []byte   `cbor:"tag"`              // the signed tag record
-	Custody [][]byte `cbor:"custody"`          // signed custody records, in order
-	Proofs  [][]byte `cbor:"proofs,omitempty"` // C2SP tlog-proof texts for the records above
+	Tag     []byte   `cbor:"tag"`               // the signed tag record
+	Custody [][]byte `cbor:"custody"`           // signed custody records, in order
+	Records [][]byte `cbor:"records,omitempty"` // signed directory and call records, in log order
+	Proofs  [][]byte `cbor:"proofs,omitempty"`  // C2SP tlog-proof texts, one per proven record
 }
 
 // ErrMalformedFile is wrapped by errors about a .pouch file's structure.
 var ErrMalformedFile = errors.New("malformed .pouch file")
+
+// FileRecordKinds are the kinds of record a .pouch file's records may
+// hold: those the rules consult to check its tag and custody.
+var FileRecordKinds = []record.Kind{record.KindGenesis, record.KindHouse, record.KindAdmit, record.KindKeyRevoke,
+	record.KindGrant, record.KindGrantRevoke, record.KindLine}
 
 // WriteFile writes a .pouch file: head, then the payload of size bytes
 // read from payload.
@@ -56,12 +66,21 @@ func WriteFile(w io.Writer, head *FileHead, payload io.Reader, size uint64) erro
 	return nil
 }
 
-// A File is an open .pouch file: its verified tag and custody records, and
-// a reader positioned at the start of the payload.
+// A File is an open .pouch file: its verified tag and custody records, its
+// directory records, its proofs, and a reader positioned at the start of
+// the payload.
 type File struct {
 	Head    *FileHead
 	Tag     *SignedTag
 	Custody []*SignedCustody
+	// Records are the directory and call records the file carries, their
+	// signatures verified; each has a proof in Proofs.
+	Records []*record.Signed
+	// Proofs are the file's proofs, parsed, by the ID of the record each
+	// proves; the leaf each proves (its extra data) names that record's
+	// kind and privacy. They are not verified against any log here: see
+	// client.VerifyFile.
+	Proofs map[record.ID]*FileProof
 	// Payload reads the payload: exactly Tag.Tag.Size bytes. Read it
 	// through once; Finish then checks its digest and the file's end.
 	Payload io.Reader
@@ -70,12 +89,22 @@ type File struct {
 	hasher *streamHasher
 }
 
-// ReadFile reads a .pouch file's head from r strictly and checks the tag's
-// and the custody records' signatures. The payload is not read: read it
-// from f.Payload (or pass f to OpenPouch), then call f.Finish.
+// A FileProof is one proof of a .pouch file: a C2SP tlog-proof whose
+// extra data is the leaf it proves.
+type FileProof struct {
+	*tlog.Proof
+	Leaf record.Leaf
+}
+
+// ReadFile reads a .pouch file's head from r strictly and checks the
+// signatures of its tag, custody and directory records, and the structure
+// of its proofs: each is a strict C2SP tlog-proof, its extra data the leaf
+// of one record of the file, all against one checkpoint. The payload is
+// not read: read it from f.Payload (or pass f to OpenPouch), then call
+// f.Finish.
 //
-// The custody chain is not checked against the route here: see
-// CheckChain.
+// The custody chain is not checked against the route here (see
+// ledger.CheckRoute), nor the proofs against a log (client.VerifyFile).
 func ReadFile(r io.Reader) (*File, error) {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
@@ -92,31 +121,47 @@ func ReadFile(r io.Reader) (*File, error) {
 	if err := record.Unmarshal(item, &h); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedFile, err)
 	}
+	if h.V != FileVersion {
+		return nil, fmt.Errorf("%w: version %d (this pouch reads version %d; fetch or seal it again)", ErrMalformedFile, h.V, FileVersion)
+	}
 	if h.Custody == nil {
 		return nil, fmt.Errorf("%w: custody is not an array", ErrMalformedFile)
 	}
-	if h.V != FileVersion {
-		return nil, fmt.Errorf("%w: version %d (this pouch reads version %d)", ErrMalformedFile, h.V, FileVersion)
-	}
-	if len(h.Custody) > record.MaxCustody || len(h.Proofs) > record.MaxProofs {
-		return nil, fmt.Errorf("%w: %d custody records and %d proofs: %w", ErrMalformedFile, len(h.Custody), len(h.Proofs), record.ErrTooLarge)
-	}
-	for _, p := range h.Proofs {
-		if len(p) > record.MaxProofSize {
-			return nil, fmt.Errorf("%w: proof of %d bytes: %w", ErrMalformedFile, len(p), record.ErrTooLarge)
-		}
+	if len(h.Custody) > record.MaxCustody || len(h.Records) > record.MaxFileRecords || len(h.Proofs) > record.MaxProofs {
+		return nil, fmt.Errorf("%w: %d custody records, %d records and %d proofs: %w", ErrMalformedFile,
+			len(h.Custody), len(h.Records), len(h.Proofs), record.ErrTooLarge)
 	}
 	tag, err := VerifyTag(h.Tag)
 	if err != nil {
 		return nil, err
 	}
 	f := &File{Head: &h, Tag: tag, r: br}
+	kinds := map[record.ID]record.Kind{tag.PouchID(): record.KindTag}
+	private := map[record.ID]bool{tag.PouchID(): tag.Record.Private()}
 	for i, c := range h.Custody {
 		sc, err := VerifyCustody(c)
 		if err != nil {
 			return nil, fmt.Errorf("custody record %d: %w", i+1, err)
 		}
 		f.Custody = append(f.Custody, sc)
+		kinds[sc.Signed.ID()], private[sc.Signed.ID()] = record.KindCustody, sc.Record.Private()
+	}
+	for i, b := range h.Records {
+		s, rec, err := record.Verify(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: record %d: %w", ErrMalformedFile, i+1, err)
+		}
+		if !slices.Contains(FileRecordKinds, rec.Kind) {
+			return nil, fmt.Errorf("%w: record %d is a %s record, which a .pouch file does not carry", ErrMalformedFile, i+1, rec.Kind)
+		}
+		if _, dup := kinds[s.ID()]; dup {
+			return nil, fmt.Errorf("%w: record %s twice", ErrMalformedFile, s.ID().Short())
+		}
+		kinds[s.ID()], private[s.ID()] = rec.Kind, rec.Private()
+		f.Records = append(f.Records, s)
+	}
+	if err := f.readProofs(kinds, private); err != nil {
+		return nil, err
 	}
 	n, err := readBytesHead(br)
 	if err != nil {
@@ -128,6 +173,54 @@ func ReadFile(r io.Reader) (*File, error) {
 	f.hasher = newStreamHasher()
 	f.Payload = &hashingReader{r: io.LimitReader(br, int64(n)), s: f.hasher}
 	return f, nil
+}
+
+// readProofs parses the head's proofs and matches each to the record whose
+// leaf it carries.
+//
+// SPEC: spec/letter.md#pouch-file
+func (f *File) readProofs(kinds map[record.ID]record.Kind, private map[record.ID]bool) error {
+	f.Proofs = map[record.ID]*FileProof{}
+	var checkpoint []byte
+	for i, b := range f.Head.Proofs {
+		if len(b) > record.MaxProofSize {
+			return fmt.Errorf("%w: proof %d of %d bytes: %w", ErrMalformedFile, i+1, len(b), record.ErrTooLarge)
+		}
+		p, err := tlog.ParseProof(b)
+		if err != nil {
+			return fmt.Errorf("%w: proof %d: %w", ErrMalformedFile, i+1, err)
+		}
+		if p.Extra == nil {
+			return fmt.Errorf("%w: proof %d carries no leaf in its extra data", ErrMalformedFile, i+1)
+		}
+		l, err := record.ParseLeaf(p.Extra)
+		if err != nil {
+			return fmt.Errorf("%w: proof %d: %w", ErrMalformedFile, i+1, err)
+		}
+		if !bytes.Equal(p.Extra, record.LeafData(l)) {
+			return fmt.Errorf("%w: proof %d: its leaf is not in canonical form", ErrMalformedFile, i+1)
+		}
+		k, ok := kinds[l.ID]
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: proof %d is for record %s, which the file does not carry", ErrMalformedFile, i+1, l.ID.Short())
+		case k != l.Kind || private[l.ID] != l.Private:
+			return fmt.Errorf("%w: proof %d is for a leaf of kind %s (private %v), record %s is a %s record (private %v)",
+				ErrMalformedFile, i+1, l.Kind, l.Private, l.ID.Short(), k, private[l.ID])
+		case f.Proofs[l.ID] != nil:
+			return fmt.Errorf("%w: two proofs for record %s", ErrMalformedFile, l.ID.Short())
+		case checkpoint != nil && !bytes.Equal(p.Checkpoint, checkpoint):
+			return fmt.Errorf("%w: proof %d is against another checkpoint than proof 1", ErrMalformedFile, i+1)
+		}
+		checkpoint = p.Checkpoint
+		f.Proofs[l.ID] = &FileProof{Proof: p, Leaf: l}
+	}
+	for _, s := range f.Records {
+		if f.Proofs[s.ID()] == nil {
+			return fmt.Errorf("%w: record %s has no proof", ErrMalformedFile, s.ID().Short())
+		}
+	}
+	return nil
 }
 
 // Finish reads what is left of the payload, checks its SHA-256 and size

@@ -26,7 +26,17 @@ func fuzzPouchSeeds(f *testing.F) [][]byte {
 	if err := Rewrite(&withCustody, fl, c.Signed); err != nil {
 		f.Fatal(err)
 	}
-	return [][]byte{file, withCustody.Bytes()}
+	// With a proof of its tag (structurally valid; nothing here checks its
+	// signatures).
+	fl, _ = ReadFile(bytes.NewReader(file))
+	payload, _ := io.ReadAll(fl.Payload)
+	head := *fl.Head
+	head.Proofs = [][]byte{fileProof(record.Leaf{Kind: record.KindTag, ID: s.Tag.PouchID(), Time: 7, Private: true}, 2, "o")}
+	var withProof bytes.Buffer
+	if err := WriteFile(&withProof, &head, bytes.NewReader(payload), uint64(len(payload))); err != nil {
+		f.Fatal(err)
+	}
+	return [][]byte{file, withCustody.Bytes(), withProof.Bytes()}
 }
 
 func FuzzReadFile(f *testing.F) {

@@ -27,7 +27,11 @@
 // the last, the delivery, is signed by the addressee or by a delegate on its
 // behalf. CheckChain checks a chain of custody against a tag's route, with
 // grants left to a callback. A .pouch file (WriteFile, ReadFile) carries a
-// tag, its custody records and the payload, so a pouch travels offline.
+// tag, its custody records and the payload, so a pouch travels offline;
+// fetched from a server, it also carries the directory records its
+// signatures rest on and a C2SP tlog-proof of each record (FileProof),
+// which ReadFile checks for structure and package client verifies against
+// the log.
 //
 // A payload is sealed to hybrid post-quantum recipients (ML-KEM-768 +
 // X25519) only. A payload whose age header holds any other stanza, such as

@@ -403,7 +403,7 @@ func TestFileHeadCustodyMustBeArray(t *testing.T) {
 		Tag     []byte `cbor:"tag"`
 		Custody any    `cbor:"custody"`
 	}
-	head, _ := record.Marshal(loose{V: 1, Tag: f.Head.Tag, Custody: nil})
+	head, _ := record.Marshal(loose{V: FileVersion, Tag: f.Head.Tag, Custody: nil})
 	payload, _ := io.ReadAll(f.Payload)
 	b := appendHead(head, majorBytes, uint64(len(payload)))
 	b = append(b, payload...)

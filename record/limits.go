@@ -82,12 +82,16 @@ const (
 	MaxPayloadSize = 1 << 30
 	// MaxCustody is the most custody records a .pouch file may carry.
 	MaxCustody = 64
-	// MaxProofs is the most proofs a .pouch file may carry.
-	MaxProofs = 80
+	// MaxFileRecords is the most directory and call records a .pouch
+	// file may carry besides its tag and custody.
+	MaxFileRecords = 64
+	// MaxProofs is the most proofs a .pouch file may carry: one for each
+	// of its records.
+	MaxProofs = 1 + MaxCustody + MaxFileRecords
 	// MaxProofSize is the largest single proof in a .pouch file.
 	MaxProofSize = 16 << 10
 	// MaxPouchHead is the largest first item of a .pouch file (tag,
-	// custody and proofs) and of a letter payload's plaintext (header and
+	// custody, records and proofs) and of a letter payload's plaintext (header and
 	// sections).
 	MaxPouchHead = MaxLetterText + 4*MaxRecordSize
 )

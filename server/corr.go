@@ -385,6 +385,7 @@ func writeJSONTo(w http.ResponseWriter, status int, v any) {
 func (c *Correspondence) Register(mux Mux) {
 	h := func(name string, f http.HandlerFunc) http.Handler { return c.instrument(name, f) }
 	mux.Handle("POST /v1/records", h("records.submit", c.handleSubmit))
+	mux.Handle("GET /v1/records", h("records.find", c.handleFindRecords))
 	mux.Handle("GET /v1/records/{id}", h("records.get", c.handleGetRecord))
 	mux.Handle("GET /v1/log/records", h("log.records", c.handleLogRecords))
 	mux.Handle("GET /v1/records/{id}/proof", h("records.proof", c.handleProof))

@@ -42,6 +42,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"pouch.dev/record"
@@ -99,6 +100,11 @@ type Query struct {
 	Public bool          // only public records
 	From   uint64        // first leaf index to consider
 	Limit  int           // at most this many results; 0 or more than MaxList means MaxList
+
+	// IDPrefix, if not empty, selects the records whose ID, in lowercase
+	// hexadecimal, starts with it (1 to 64 digits): how a short ID that a
+	// person typed is resolved. It cannot be combined with Party or Ref.
+	IDPrefix string
 }
 
 // MaxList is the most records one List call returns.
@@ -162,7 +168,40 @@ var (
 	ErrClosed = errors.New("store closed")
 	// ErrTooLarge: an Append batch over MaxBatch entries.
 	ErrTooLarge = errors.New("too many entries in one append")
+	// ErrBadQuery: a Query whose fields do not go together, or an
+	// IDPrefix that is not 1 to 64 lowercase hexadecimal digits.
+	ErrBadQuery = errors.New("invalid query")
 )
+
+// PrefixRange returns the lowest and the highest record ID whose
+// lowercase hexadecimal form starts with prefix.
+func PrefixRange(prefix string) (lo, hi record.ID, err error) {
+	if len(prefix) == 0 || len(prefix) > 2*len(lo) {
+		return lo, hi, fmt.Errorf("%w: an ID prefix of %d hex digits", ErrBadQuery, len(prefix))
+	}
+	for i := 0; i < 2*len(lo); i++ {
+		l, h := byte(0), byte(15)
+		if i < len(prefix) {
+			c := prefix[i]
+			switch {
+			case '0' <= c && c <= '9':
+				l = c - '0'
+			case 'a' <= c && c <= 'f':
+				l = c - 'a' + 10
+			default:
+				return lo, hi, fmt.Errorf("%w: %q is not lowercase hexadecimal", ErrBadQuery, prefix)
+			}
+			h = l
+		}
+		if i%2 == 0 {
+			lo[i/2], hi[i/2] = l<<4, h<<4
+		} else {
+			lo[i/2] |= l
+			hi[i/2] |= h
+		}
+	}
+	return lo, hi, nil
+}
 
 // Store keeps a server's records and log. Its methods are safe for
 // concurrent use.

@@ -37,6 +37,8 @@
 // DefaultMaxAge); a rollback or a fork is a *SplitViewError that carries
 // both signed checkpoints. VerifyInclusion checks a record's place in an
 // accepted checkpoint; Remote fetches checkpoints and proofs over HTTP.
+// A Proof is a C2SP tlog-proof, an offline-verifiable inclusion proof with
+// its checkpoint (ParseProof, strict; Proof.Verify).
 //
 // # Witnesses
 //

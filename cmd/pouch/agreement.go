@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"pouch.dev/agreement"
@@ -46,11 +47,13 @@ submitted: one the rules refuse (a signer not authorised for the party, a
 second signature, a withdrawal by a non-party, an attestation by someone
 who is not a named verifier) fails with the reason, and nothing is sent.
 
+ID is the agreement's ID, or a unique prefix of at least 8 hex digits.
+
 Example, scene 4 of the reference scenario:
 
-  pouch agreement sign --as ir/fm --party ir --date 2015-07-14 5e10c7b3...
-  pouch agreement withdraw --as us/president --party us --date 2018-05-08 5e10c7b3...
-  pouch agreement status --at 2019-06-01 5e10c7b3...`,
+  pouch agreement sign --as ir/fm --party ir --date 2015-07-14 5e10c7b3
+  pouch agreement withdraw --as us/president --party us --date 2018-05-08 5e10c7b3
+  pouch agreement status --at 2019-06-01 5e10c7b3`,
 		run: runAgreement,
 	})
 }
@@ -108,7 +111,7 @@ func runAgreement(ctx *cmdContext, args []string) error {
 	if len(pos) != 1 {
 		return usagef("give the agreement's ID", "agreement %s: want one agreement ID, got %d arguments", sub, len(pos))
 	}
-	id, err := parseID(pos[0])
+	id, err := resolvePublicID(bg, cf, pos[0], "agreement", record.KindAgreement)
 	if err != nil {
 		return err
 	}
@@ -366,4 +369,21 @@ func (pl *provenLog) statement(id record.ID) (*agreement.Roll, error) {
 	}
 	return nil, withHint(fmt.Errorf("no statement record %s in the log %s (size %d)", id.Short(), pl.v.Origin, pl.v.Size()),
 		"check the ID and --server (POUCH_SERVER)")
+}
+
+// resolvePublicID resolves an ID argument among the public records of
+// kinds, asking the server (no signature needed): a full ID, or a unique
+// prefix of at least 8 hex digits.
+func resolvePublicID(bg context.Context, cf *clientFlags, s, what string, kinds ...record.Kind) (record.ID, error) {
+	if err := idSyntax(s, what); err != nil {
+		return record.ID{}, err
+	}
+	if len(s) == 2*len(record.ID{}) {
+		return parseID(strings.ToLower(s))
+	}
+	c, err := cf.client(bg)
+	if err != nil {
+		return record.ID{}, err
+	}
+	return resolveID(bg, c, nil, s, what, kinds...)
 }

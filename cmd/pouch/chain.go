@@ -3,24 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"pouch.dev/record"
 )
-
-// onlineVerify reports whether pouch verify's arguments name a pouch by ID
-// (to check on a server) rather than a file.
-func onlineVerify(args []string) bool {
-	for _, a := range args {
-		if _, err := record.ParseID(a); err == nil {
-			if _, err := os.Stat(a); err != nil {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 // hopJSON is one verified step of a chain of custody.
 type hopJSON struct {
@@ -42,27 +28,17 @@ type hopJSON struct {
 // the client verified, consistent with every one before it, with the
 // witness quorum of --policy), and the chain replayed through the custody
 // rule with the directory the client proved from the log.
-func runVerifyOnline(ctx *cmdContext, args []string) error {
-	v := verbs["verify"]
-	fs := newFlags(ctx, v)
-	cf := addClientFlags(ctx, fs)
-	pos, err := parseFlags(ctx, v, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("", "verify: want one pouch ID")
-	}
-	id, err := parseID(pos[0])
-	if err != nil {
-		return err
-	}
+func runVerifyOnline(ctx *cmdContext, cf *clientFlags, arg string) error {
 	me, err := cf.me(ctx)
 	if err != nil {
 		return err
 	}
 	bg := context.Background()
 	c, err := cf.client(bg)
+	if err != nil {
+		return err
+	}
+	id, err := resolveID(bg, c, me, arg, "pouch", record.KindTag)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -201,11 +202,47 @@ func apiError(err error) error {
 	return err
 }
 
-// parseID parses a record ID argument.
+// parseID parses a full record ID argument, for where no server is at
+// hand to resolve a prefix.
 func parseID(s string) (record.ID, error) {
 	id, err := record.ParseID(s)
 	if err != nil {
 		return id, usagef("give the full 64-hex-digit ID that pouch printed (or --json shows)", "%v", err)
 	}
 	return id, nil
+}
+
+// idSyntax checks, before anything is asked of a server, that s can be
+// an ID or a prefix of one: 8 to 64 hex digits.
+func idSyntax(s, what string) error {
+	if len(s) < api.MinIDPrefix || len(s) > 2*len(record.ID{}) || strings.Trim(strings.ToLower(s), "0123456789abcdef") != "" {
+		return usagef("give the ID pouch printed, or at least its first 8 hex digits", "%s %q is not an ID: want 8 to 64 hex digits", what, s)
+	}
+	return nil
+}
+
+// resolveID resolves an ID argument: a full ID, or, as in git, a unique
+// prefix of at least 8 hex digits among the records that me (nil: anyone)
+// may read on the server, of one of kinds if any are given. what names
+// the argument in errors ("pouch", "--thread").
+//
+// SPEC: spec/api.md#get-v1-records
+func resolveID(ctx context.Context, c *client.Client, me *client.Identity, s, what string, kinds ...record.Kind) (record.ID, error) {
+	id, err := c.Resolve(ctx, s, me, kinds...)
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.Is(err, client.ErrShortPrefix):
+		return id, usagef("give the ID pouch printed, or at least its first 8 hex digits", "%s %q: %v", what, s, err)
+	case errors.Is(err, client.ErrAmbiguous):
+		return id, usagef("give more of its digits", "%s: %v", what, err)
+	case errors.Is(err, client.ErrNoMatch):
+		who := "anyone"
+		if me != nil {
+			who = string(me.Handle)
+		}
+		return id, withHint(fmt.Errorf("%s: %w", what, err),
+			"check the ID; a private record (a pouch, its custody, a private grant) resolves only for its parties: %s may not read it, or act --as one of them", who)
+	}
+	return id, apiError(fmt.Errorf("%s %s: resolving the ID: %w", what, s, err))
 }

@@ -80,14 +80,19 @@ func TestCorrespondenceCLI(t *testing.T) {
 		t.Fatalf("send --json: %v\n%s", err, out)
 	}
 	id := sent.Pouch.ID.String()
-	if out := offMust(t, env, "inbox", "--as", "ir/speaker", "--awaiting"); !strings.Contains(out, id) {
-		t.Fatalf("the envoy's inbox lacks the pouch:\n%s", out)
+	// The inbox shows a short ID, which take accepts; take names the
+	// pouch it signed for in full.
+	short := sent.Pouch.ID.Short()
+	if out := offMust(t, env, "inbox", "--as", "ir/speaker", "--awaiting"); !strings.Contains(out, "* "+short+" ") || strings.Contains(out, id) {
+		t.Fatalf("the envoy's inbox lacks the pouch's short ID:\n%s", out)
 	}
 	_, errs, code = offRun(t, env, "take", "--as", "ru/fm", id)
 	if code != 1 || !strings.Contains(errs, "not a party") {
 		t.Fatalf("take by ru/fm: exit %d\n%s", code, errs)
 	}
-	offMust(t, env, "take", "--as", "ir/speaker", id)
+	if out := offMust(t, env, "take", "--as", "ir/speaker", short); !strings.Contains(out, "ir/speaker holds pouch "+id) {
+		t.Fatalf("take by a short ID:\n%s", out)
+	}
 	offMust(t, env, "deliver", "--as", "ru/duma-chair", id)
 	out = offMust(t, env, "verify", "--as", "ir/leader", id)
 	// Without a witness policy every line says so: no plain tick.

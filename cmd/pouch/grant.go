@@ -44,7 +44,7 @@ func runGrant(ctx *cmdContext, args []string) error {
 	to := fs.String("to", "", "the grantee `HOUSE/OFFICE`")
 	var from handles
 	fs.Var(&from, "from", "only for letters from `HANDLE` (repeatable, or comma-separated)")
-	thread := fs.String("thread", "", "only for pouch `ID` and its replies")
+	thread := fs.String("thread", "", "only for pouch `ID` (or a unique prefix of 8 hex digits or more) and its replies")
 	letterID := fs.String("letter", "", "disclose only the letter `ID` (32 hex digits, or the 64 of its pouch)")
 	purpose := fs.String("purpose", "", "why, for people")
 	dur := fs.Duration("for", 0, "valid for `DURATION` from now (such as 720h)")
@@ -72,11 +72,9 @@ func runGrant(ctx *cmdContext, args []string) error {
 		g.Counterparts = append(g.Counterparts, h)
 	}
 	if *thread != "" {
-		id, err := parseID(*thread)
-		if err != nil {
+		if err := idSyntax(*thread, "--thread"); err != nil {
 			return err
 		}
-		g.Thread = &id
 	}
 	switch {
 	case *dur > 0 && *until != "":
@@ -98,6 +96,13 @@ func runGrant(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *thread != "" {
+		id, err := resolveID(context.Background(), c, me, *thread, "--thread", record.KindTag)
+		if err != nil {
+			return err
+		}
+		g.Thread = &id
+	}
 	if *letterID != "" {
 		if g.Letter, err = resolveLetter(c, me, *letterID); err != nil {
 			return err
@@ -115,15 +120,18 @@ func runGrant(ctx *cmdContext, args []string) error {
 }
 
 // resolveLetter returns the letter ID s names: 32 hex digits are a letter
-// ID; 64 are a pouch, whose tag (which the author can read) names its
-// letter.
+// ID; any other number from 8 to 64 names a pouch (its ID, or a unique
+// prefix of it), whose tag (which the author can read) names its letter.
 func resolveLetter(c *client.Client, me *client.Identity, s string) ([]byte, error) {
 	if b, err := hex.DecodeString(s); err == nil && len(b) == record.LetterIDSize {
 		return b, nil
 	}
-	id, err := parseID(s)
+	if err := idSyntax(s, "--letter"); err != nil {
+		return nil, usagef("give the letter's ID (32 hex digits) or its pouch's (64, or a prefix of at least 8)", "--letter %q is neither a letter ID nor a pouch ID", s)
+	}
+	id, err := resolveID(context.Background(), c, me, s, "--letter", record.KindTag)
 	if err != nil {
-		return nil, usagef("give the letter's ID (32 hex digits) or its pouch's (64)", "--letter %q is neither a letter ID nor a pouch ID", s)
+		return nil, err
 	}
 	tag, err := c.Tag(context.Background(), id, me)
 	if err != nil {

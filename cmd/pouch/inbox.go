@@ -20,6 +20,8 @@ func init() {
 pouch inbox lists the pouches that concern the acting principal — as
 sender, addressee, receive delegate or envoy — newest first, marking with *
 those awaiting you now (you are the next envoy, or may sign delivery).
+Each pouch is shown by the first 12 hex digits of its ID, which every
+verb that takes an ID accepts (--json shows the whole ID).
 --follow keeps streaming arrivals and hand-overs (server-sent events) until
 interrupted.
 
@@ -106,5 +108,5 @@ func printItem(w io.Writer, it api.InboxItem) {
 		}
 		via = " via " + strings.Join(vs, ",")
 	}
-	fmt.Fprintf(w, "%s %s  %-9s %s → %s%s  %s  %s\n", mark, it.ID, it.Role, it.From, it.To, via, status, it.Time.Format("2006-01-02 15:04"))
+	fmt.Fprintf(w, "%s %s  %-9s %s → %s%s  %s  %s\n", mark, it.ID.Short(), it.Role, it.From, it.To, via, status, it.Time.Format("2006-01-02 15:04"))
 }

@@ -69,7 +69,23 @@ type pouchJSON struct {
 	Delivered bool            `json:"delivered"`
 	Holder    record.Handle   `json:"holder,omitempty"`
 	Next      record.Handle   `json:"next,omitempty"`
-	Notes     []string        `json:"notes,omitempty"`
+	// Index is the tag's index in the log, when proven.
+	Index *uint64 `json:"index,omitempty"`
+	// Log says against which log the pouch's records were proven.
+	Log *logJSON `json:"log,omitempty"`
+	// Verified says that every signer's key is known: imported, or
+	// proven in the log (set by verify and open).
+	Verified bool     `json:"verified"`
+	Notes    []string `json:"notes,omitempty"`
+}
+
+// logJSON names the log a pouch's records were proven in.
+type logJSON struct {
+	Origin    string   `json:"origin"`
+	Size      uint64   `json:"size"`   // the checkpoint the proofs are in
+	Anchor    string   `json:"anchor"` // where the log's key came from
+	Witnessed bool     `json:"witnessed"`
+	Cosigners []string `json:"cosigners,omitempty"`
 }
 
 type payloadJSON struct {
@@ -84,7 +100,8 @@ type custodyJSON struct {
 	Delivered bool          `json:"delivered,omitempty"`
 	OnBehalf  record.Handle `json:"on_behalf,omitempty"`
 	OverLine  *record.ID    `json:"over_line,omitempty"`
-	Time      time.Time     `json:"time"` // claimed by the holder
+	Time      time.Time     `json:"time"`            // claimed by the holder
+	Index     *uint64       `json:"index,omitempty"` // in the log, when proven
 }
 
 func describePouch(f *letter.File) *pouchJSON {
@@ -106,10 +123,26 @@ func describePouch(f *letter.File) *pouchJSON {
 	return out
 }
 
-func printPouch(w io.Writer, p *pouchJSON) {
+// unverifiedMark ends every line that names a signer whose key the home
+// neither imported nor can prove.
+const unverifiedMark = "  [UNVERIFIED]"
+
+func printPouch(w io.Writer, p *pouchJSON, unknown map[record.Handle]bool) {
+	mark := func(h record.Handle) string {
+		if unknown[h] {
+			return unverifiedMark
+		}
+		return ""
+	}
+	at := func(i *uint64) string {
+		if i == nil {
+			return ""
+		}
+		return fmt.Sprintf(", log index %d", *i)
+	}
 	fmt.Fprintf(w, "pouch    %s\n", p.Pouch)
 	fmt.Fprintf(w, "letter   %s\n", p.Letter)
-	fmt.Fprintf(w, "from     %s\n", p.From)
+	fmt.Fprintf(w, "from     %s%s\n", p.From, mark(p.From))
 	fmt.Fprintf(w, "to       %s\n", p.To)
 	if len(p.Via) > 0 {
 		fmt.Fprintf(w, "via      %s\n", strings.Join(handleStrings(p.Via), " -> "))
@@ -117,7 +150,7 @@ func printPouch(w io.Writer, p *pouchJSON) {
 	if p.Thread != nil {
 		fmt.Fprintf(w, "thread   %s\n", p.Thread)
 	}
-	fmt.Fprintf(w, "sealed   %s (claimed)\n", p.Sealed.Format(time.RFC3339))
+	fmt.Fprintf(w, "sealed   %s (claimed)%s%s\n", p.Sealed.Format(time.RFC3339), at(p.Index), mark(p.From))
 	fmt.Fprintf(w, "payload  %d bytes, sha256 %s\n", p.Payload.Size, p.Payload.SHA256)
 	if len(p.Custody) == 0 {
 		fmt.Fprintf(w, "custody  none yet: the sender %s holds it\n", p.From)
@@ -130,7 +163,7 @@ func printPouch(w io.Writer, p *pouchJSON) {
 		if c.OnBehalf != "" {
 			what += " on behalf of " + string(c.OnBehalf)
 		}
-		fmt.Fprintf(w, "custody  %d. %s %s from %s, %s (claimed)\n", i+1, c.By, what, c.From, c.Time.Format(time.RFC3339))
+		fmt.Fprintf(w, "custody  %d. %s %s from %s, %s (claimed)%s%s\n", i+1, c.By, what, c.From, c.Time.Format(time.RFC3339), at(c.Index), mark(c.By))
 	}
 	switch {
 	case p.Delivered:
@@ -171,7 +204,7 @@ func runInspect(ctx *cmdContext, args []string) error {
 		if *asJSON {
 			return printJSON(ctx.stdout, d)
 		}
-		printPouch(ctx.stdout, d)
+		printPouch(ctx.stdout, d, nil)
 		return nil
 	}
 	o, err := binaryOut(ctx, *out, "an age payload")

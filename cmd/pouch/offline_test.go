@@ -315,7 +315,15 @@ func TestOfflineKeys(t *testing.T) {
 	os.WriteFile(md, []byte(offLetter), 0o644)
 	sealed := filepath.Join(dir, "l.pouch")
 	offMust(t, b, "seal", "--to", "ru/president", "-o", sealed, md)
-	if out := offMust(t, a, "open", sealed); !strings.Contains(out, "strong and strategic") {
+	// The President opens it once he holds the Leader's public keys:
+	// before, the letter is from a key anyone could have made.
+	if _, errs, code := offRun(t, a, "open", sealed); code != 1 || !strings.Contains(errs, "neither imported nor can prove: ir/leader") {
+		t.Fatalf("open before importing the sender's key: exit %d\n%s", code, errs)
+	}
+	leaderPub := filepath.Join(dir, "ir-leader.pub")
+	os.WriteFile(leaderPub, []byte(offMust(t, b, "key", "export", "--public")), 0o644)
+	offMust(t, a, "key", "import", leaderPub)
+	if out := offMust(t, a, "open", sealed); !strings.Contains(out, "strong and strategic") || !strings.Contains(out, "ok: letter verified") {
 		t.Fatalf("open: %s", out)
 	}
 	// Other keys under a known handle are refused.

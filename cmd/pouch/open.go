@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"pouch.dev/keys"
 	"pouch.dev/letter"
 	"pouch.dev/record"
 )
@@ -15,7 +19,7 @@ import (
 func init() {
 	register(&verb{
 		name:  "open",
-		args:  "[--as H] [--json] [--save DIR] X.pouch",
+		args:  "[--as H] [--json] [--save DIR] [--unverified] X.pouch | ID",
 		short: "verify a pouch, then open and print its letter",
 		long: `
 pouch open checks a pouch as "pouch verify" does, decrypts it with your
@@ -26,15 +30,27 @@ letter as Markdown. Attachments are listed; --save DIR writes them there
 (only once everything checked out). Nothing is printed or written if a
 check fails.
 
+Given an ID (or a unique prefix of at least 8 hex digits) that is no
+file here, it fetches the pouch from the server (--server) with a
+request signed as you, and proves it before opening it: the tag and
+every custody record in the log, the sender's key as the log holds it
+at the tag's place, the payload's digest against the proven tag.
+
+Every signer's key must be known: proven in the log, or imported ("pouch
+key import"). A letter from a key that is neither is refused, since
+anyone can call themselves ir/leader; --unverified shows it anyway,
+marked UNVERIFIED on every line that names its signer.
+
 A pouch not sealed to you is refused with what you are to it: an envoy
 carries a pouch but cannot open it. A payload sealed to anything but
 hybrid post-quantum recipients (one that also wraps its key to a
 classical X25519 recipient, say: a downgrade) is refused unopened.
 
 Example, scene 1: the Duma chairman, the President's delegate, opens the
-Leader's letter:
+Leader's letter, from a file and from the server:
 
-  pouch open --as ru/duma-chair letter.pouch`,
+  pouch open --as ru/duma-chair letter.pouch
+  pouch open --as ru/duma-chair 3f2a9c1e`,
 		run: runOpen,
 	})
 }
@@ -45,6 +61,9 @@ type openedJSON struct {
 	Sections    []letter.Section       `json:"sections"`
 	Attachments []letter.AttachmentRef `json:"attachments"`
 	Saved       map[string]string      `json:"saved,omitempty"`
+	// Unverified names the signers whose keys are neither imported nor
+	// proven, with --unverified.
+	Unverified []string `json:"unverified,omitempty"`
 }
 
 type headerJSON struct {
@@ -56,32 +75,52 @@ type headerJSON struct {
 func runOpen(ctx *cmdContext, args []string) error {
 	v := verbs["open"]
 	fs := newFlags(ctx, v)
-	as := fs.String("as", asFlag(ctx), "open as principal `HANDLE` (env POUCH_AS)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	cf := addClientFlags(ctx, fs)
 	save := fs.String("save", "", "write the attachments to `DIR`")
+	unverified := fs.Bool("unverified", false, "show the letter even if a signer's key is neither imported nor proven, marked UNVERIFIED")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("", "open: want one .pouch file")
+		return usagef("", "open: want one .pouch file or pouch ID")
 	}
 	h, err := openHome(ctx)
 	if err != nil {
 		return err
 	}
-	// Custody, keys and the payload digest first, as pouch verify does.
-	d, err := verifyPouch(h, pos[0])
-	if err != nil {
-		return err
-	}
-	me, err := loadPrincipal(ctx, h, *as)
-	if err != nil {
-		return err
-	}
-	f, done, err := openPouchFile(pos[0])
-	if err != nil {
-		return err
+	var (
+		d    *pouchJSON
+		kc   keyCheck
+		f    *letter.File
+		me   *keys.Principal
+		done = func() {}
+	)
+	if idArg(pos[0]) {
+		// From the server, proven by the verifying client.
+		if me, err = loadPrincipal(ctx, h, *cf.as); err != nil {
+			return err
+		}
+		if d, f, err = fetchForOpen(ctx, cf, me, pos[0]); err != nil {
+			return err
+		}
+	} else {
+		// Custody, keys, proofs and the payload digest first, as pouch
+		// verify does.
+		fc, err := checkPouchFile(h, pos[0], cf)
+		if err != nil {
+			return err
+		}
+		if len(fc.unknown) > 0 && !*unverified {
+			return &checkError{fc.unknownError(pos[0])}
+		}
+		d, kc = fc.d, fc.keyCheck
+		if me, err = loadPrincipal(ctx, h, *cf.as); err != nil {
+			return err
+		}
+		if f, done, err = openPouchFile(pos[0]); err != nil {
+			return err
+		}
 	}
 	defer done()
 
@@ -128,9 +167,6 @@ func runOpen(ctx *cmdContext, args []string) error {
 		}
 		return &checkError{pqHint(fmt.Errorf("%s: %w", pos[0], err))}
 	}
-	if err := checkKnownKey(h, o.Header.Header.From, o.Header.Author(), "the letter header", &d.Notes); err != nil {
-		return &checkError{err}
-	}
 	// Everything checked: the attachments may appear.
 	for name, tmp := range saved {
 		dst := filepath.Join(*save, name)
@@ -140,8 +176,8 @@ func runOpen(ctx *cmdContext, args []string) error {
 		saved[name] = dst
 	}
 	hd := o.Header.Header
-	if *asJSON {
-		out := &openedJSON{pouchJSON: d, Sections: o.Sections, Attachments: hd.Attachments, Saved: saved,
+	if *cf.json {
+		out := &openedJSON{pouchJSON: d, Sections: o.Sections, Attachments: hd.Attachments, Saved: saved, Unverified: kc.unknown,
 			Header: headerJSON{ID: o.Header.Signed.ID(), Written: o.Header.Record.Claimed(), Readers: hd.Readers}}
 		if out.Attachments == nil {
 			out.Attachments = []letter.AttachmentRef{}
@@ -149,18 +185,83 @@ func runOpen(ctx *cmdContext, args []string) error {
 		return printJSON(ctx.stdout, out)
 	}
 	w := ctx.stdout
-	printPouch(w, d)
-	fmt.Fprintf(w, "written  %s (claimed) by %s\n", o.Header.Record.Claimed().Format(time.RFC3339), hd.From)
+	banner := ""
+	if len(kc.unknown) > 0 {
+		banner = "UNVERIFIED: " + errUnknownSigner.Error() + ": " + strings.Join(kc.unknown, ", ")
+		fmt.Fprintln(w, banner)
+	}
+	printPouch(w, d, kc.unknownBy)
+	mark := ""
+	if kc.unknownBy[hd.From] {
+		mark = unverifiedMark
+	}
+	fmt.Fprintf(w, "written  %s (claimed) by %s%s\n", o.Header.Record.Claimed().Format(time.RFC3339), hd.From, mark)
 	fmt.Fprintf(w, "readers  %v\n", hd.Readers)
 	for _, a := range hd.Attachments {
 		where := ""
 		if p, ok := saved[a.Name]; ok {
 			where = ", saved to " + p
 		}
-		fmt.Fprintf(w, "attached %s (%d bytes%s)\n", a.Name, a.Size, where)
+		fmt.Fprintf(w, "attached %s (%d bytes%s)%s\n", a.Name, a.Size, where, mark)
 	}
-	fmt.Fprintln(w, "ok: letter verified against the author's signed header")
+	if banner != "" {
+		fmt.Fprintln(w, banner)
+	} else {
+		fmt.Fprintln(w, "ok: letter verified against the author's signed header")
+	}
 	fmt.Fprintln(w)
 	_, err = w.Write(letter.Markdown(o.Sections))
 	return err
+}
+
+// fetchForOpen fetches pouch arg (an ID or a prefix) from the server as me
+// and proves it with the verifying client: the tag and every custody
+// record in the log, replayed through the rules. It returns the pouch's
+// description and the pouch as a .pouch file read back, whose payload
+// OpenPouch then checks against the proven tag.
+func fetchForOpen(ctx *cmdContext, cf *clientFlags, me *keys.Principal, arg string) (*pouchJSON, *letter.File, error) {
+	bg := context.Background()
+	c, err := cf.client(bg)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, err := resolveID(bg, c, me, arg, "pouch", record.KindTag)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := c.Chain(bg, me, id)
+	if err != nil {
+		return nil, nil, &checkError{apiError(fmt.Errorf("pouch %s: %w", id.Short(), err))}
+	}
+	payload, err := c.Payload(bg, id, me)
+	if err != nil {
+		return nil, nil, apiError(fmt.Errorf("pouch %s: fetching its payload: %w", id.Short(), err))
+	}
+	head := &letter.FileHead{Tag: ch.Tag.Signed.Marshal()}
+	for _, st := range ch.Steps {
+		head.Custody = append(head.Custody, st.Custody.Signed.Marshal())
+	}
+	var b bytes.Buffer
+	if err := letter.WriteFile(&b, head, bytes.NewReader(payload), uint64(len(payload))); err != nil {
+		return nil, nil, err
+	}
+	f, err := letter.ReadFile(&b)
+	if err != nil {
+		return nil, nil, &checkError{fmt.Errorf("pouch %s from the server: %w", id.Short(), err)}
+	}
+	d := describePouch(f)
+	_, cp := ch.View.Checkpoint()
+	d.Log = &logJSON{Origin: cp.Origin, Size: cp.Size, Anchor: "the server's log, as this client verified it", Witnessed: cp.Witnessed, Cosigners: cp.Cosigners}
+	d.Index = &ch.TagAt.Index
+	for i, st := range ch.Steps {
+		d.Custody[i].Index = &st.At.Index
+		if st.Unproven != "" {
+			d.Notes = append(d.Notes, fmt.Sprintf("custody record %d: not proven to %s: %s", i+1, me.Handle, st.Unproven))
+		}
+	}
+	d.Delivered, d.Holder = ch.Pouch.Delivered(), ch.Pouch.Holder()
+	d.Next, _ = ch.Pouch.Next()
+	d.Verified = true
+	d.Notes = append(d.Notes, fmt.Sprintf("proven in the log %s: %s", cp.Origin, ch.View.Witnessing(time.Now())))
+	return d, f, nil
 }

@@ -23,7 +23,7 @@ Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
 
 Examples:
 
-  pouch revoke grant 9c1e… --as ru/president
+  pouch revoke grant 9c1e07d4 --as ru/president
   pouch revoke key ir/fm --reason "key lost"`,
 		run: runRevoke,
 	})
@@ -50,11 +50,14 @@ func runRevoke(ctx *cmdContext, args []string) error {
 	var a any
 	switch pos[0] {
 	case "grant":
-		id, err := parseID(pos[1])
-		if err != nil {
+		if err := idSyntax(pos[1], "grant"); err != nil {
 			return err
 		}
 		me, err := cf.me(ctx)
+		if err != nil {
+			return err
+		}
+		id, err := resolveID(bg, c, me, pos[1], "grant", record.KindGrant)
 		if err != nil {
 			return err
 		}

@@ -46,7 +46,7 @@ Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
 
 Example (scene 2):
 
-  pouch reply --as ru/president --via ru/amb-tehran 3f2a…e9 reply.md`,
+  pouch reply --as ru/president --via ru/amb-tehran 3f2a9c1e reply.md`,
 		run: func(ctx *cmdContext, args []string) error { return runSend(ctx, "reply", args) },
 	})
 }
@@ -68,16 +68,19 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 		return err
 	}
 	var orig record.ID
+	origArg := ""
 	switch {
 	case name == "send" && (len(pos) != 1 || *to == ""):
 		return usagef("such as: pouch send --as ir/leader --to ru/president --via ir/speaker message.md", "send takes --to and one LETTER.md")
 	case name == "reply" && len(pos) != 2:
 		return usagef("such as: pouch reply --as ru/president --via ru/amb-tehran ID reply.md", "reply takes the pouch ID and one LETTER.md")
 	case name == "reply":
-		if orig, err = parseID(pos[0]); err != nil {
+		if err := idSyntax(pos[0], "reply"); err != nil {
 			return err
 		}
-		pos = pos[1:]
+	}
+	if name == "reply" {
+		origArg, pos = pos[0], pos[1:]
 	}
 	md, err := os.ReadFile(pos[0])
 	if err != nil {
@@ -115,6 +118,11 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 	c, err := cf.client(bg)
 	if err != nil {
 		return err
+	}
+	if name == "reply" {
+		if orig, err = resolveID(bg, c, me, origArg, "pouch", record.KindTag); err != nil {
+			return err
+		}
 	}
 	show := func(p *client.Plan) error {
 		if !*cf.json {

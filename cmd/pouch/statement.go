@@ -30,8 +30,8 @@ pouch statement show [--all] [--json] ID
 Example, scene 5 of the reference scenario:
 
   pouch statement open --as experts/convener --title "Experts' statement on the JCPOA" statement.txt
-  pouch statement cosign --as experts/expert-01 1879983a...
-  pouch statement show 1879983a...`,
+  pouch statement cosign --as experts/expert-01 1879983a
+  pouch statement show 1879983a`,
 		run: runStatement,
 	})
 }
@@ -94,7 +94,7 @@ func runStatement(ctx *cmdContext, args []string) error {
 	if len(pos) != 1 {
 		return usagef("give the statement's ID", "statement %s: want one statement ID, got %d arguments", sub, len(pos))
 	}
-	id, err := parseID(pos[0])
+	id, err := resolvePublicID(bg, cf, pos[0], "statement", record.KindStatement)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
 
 Example (scene 1):
 
-  pouch take --as ir/speaker 3f2a…e9`,
+  pouch take --as ir/speaker 3f2a9c1e`,
 		run: func(ctx *cmdContext, args []string) error { return runCustody(ctx, "take", args) },
 	})
 	register(&verb{
@@ -43,7 +43,7 @@ Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
 
 Example (scene 1):
 
-  pouch deliver --as ru/duma-chair 3f2a…e9`,
+  pouch deliver --as ru/duma-chair 3f2a9c1e`,
 		run: func(ctx *cmdContext, args []string) error { return runCustody(ctx, "deliver", args) },
 	})
 	register(&verb{
@@ -59,7 +59,7 @@ Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
 
 Example (scene 3):
 
-  pouch publish --as ir/fm 9c1e…07`,
+  pouch publish --as ir/fm 9c1e07d4`,
 		run: func(ctx *cmdContext, args []string) error { return runCustody(ctx, "publish", args) },
 	})
 }
@@ -82,19 +82,13 @@ func runCustody(ctx *cmdContext, name string, args []string) error {
 	if len(pos) != 1 {
 		return usagef("", "%s takes one record ID", name)
 	}
-	id, err := parseID(pos[0])
-	if err != nil {
+	if err := idSyntax(pos[0], name); err != nil {
 		return err
 	}
-	var opts []client.CustodyOption
-	over := ""
 	if overLine != nil && *overLine != "" {
-		call, err := parseID(*overLine)
-		if err != nil {
-			return usagef("give the call record's ID, as pouch line prints it", "--over-line: %v", err)
+		if err := idSyntax(*overLine, "--over-line"); err != nil {
+			return err
 		}
-		opts = append(opts, client.OverLine(call))
-		over = ", handed over on line " + call.Short()
 	}
 	me, err := cf.me(ctx)
 	if err != nil {
@@ -105,7 +99,28 @@ func runCustody(ctx *cmdContext, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	var what string
+	var kinds []record.Kind
+	if name != "publish" {
+		kinds = []record.Kind{record.KindTag}
+	}
+	what := "pouch"
+	if name == "publish" {
+		what = "record"
+	}
+	id, err := resolveID(bg, c, me, pos[0], what, kinds...)
+	if err != nil {
+		return err
+	}
+	var opts []client.CustodyOption
+	over := ""
+	if overLine != nil && *overLine != "" {
+		call, err := resolveID(bg, c, me, *overLine, "--over-line", record.KindLine)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, client.OverLine(call))
+		over = ", handed over on line " + call.String()
+	}
 	switch name {
 	case "take":
 		var on record.Handle
@@ -121,7 +136,7 @@ func runCustody(ctx *cmdContext, name string, args []string) error {
 		if *cf.json {
 			return printV1(ctx.stdout, "custody", a)
 		}
-		what = fmt.Sprintf("%s holds pouch %s (custody %s, log index %d)%s", me.Handle, id.Short(), a.ID.Short(), a.Index, over)
+		what = fmt.Sprintf("%s holds pouch %s (custody %s, log index %d)%s", me.Handle, id, a.ID, a.Index, over)
 	case "deliver":
 		a, err := c.Deliver(bg, me, id, opts...)
 		if err != nil {
@@ -130,7 +145,7 @@ func runCustody(ctx *cmdContext, name string, args []string) error {
 		if *cf.json {
 			return printV1(ctx.stdout, "custody", a)
 		}
-		what = fmt.Sprintf("%s signed delivery of pouch %s (receipt %s, log index %d)%s", me.Handle, id.Short(), a.ID, a.Index, over)
+		what = fmt.Sprintf("%s signed delivery of pouch %s (receipt %s, log index %d)%s", me.Handle, id, a.ID, a.Index, over)
 	case "publish":
 		a, err := c.Publish(bg, me, id)
 		if err != nil {
@@ -139,7 +154,7 @@ func runCustody(ctx *cmdContext, name string, args []string) error {
 		if *cf.json {
 			return printV1(ctx.stdout, "publish", a)
 		}
-		what = fmt.Sprintf("record %s is public (publish record %s, log index %d)", id.Short(), a.ID.Short(), a.Index)
+		what = fmt.Sprintf("record %s is public (publish record %s, log index %d)", id, a.ID, a.Index)
 	}
 	fmt.Fprintln(ctx.stdout, what)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"pouch.dev/keys"
@@ -14,8 +15,8 @@ import (
 func init() {
 	register(&verb{
 		name:  "verify",
-		args:  "[--json] X.pouch | RECORD",
-		short: "check a pouch or a signed record offline: signatures, payload, custody",
+		args:  "[flags] X.pouch | ID | RECORD",
+		short: "check a pouch (a file, or by ID on a server) or a signed record: signatures, proofs, custody",
 		long: `
 pouch verify checks a .pouch file without opening it: the sender's
 signature on the tag, the payload's SHA-256 and size against the tag,
@@ -23,36 +24,65 @@ that the payload is sealed to hybrid post-quantum recipients only (one
 that also wraps its key to a classical X25519 recipient is a downgrade,
 refused), each custody record's signature, and that the custody chain
 follows the route (sender, then the envoys in order, then the addressee
-or a delegate on its behalf). Signers' keys are compared with the home's principals and
-contacts where known. Delegations live in the log, so offline they are
-reported, not checked.
+or a delegate on its behalf).
+
+A file written by "pouch fetch" carries the log's proofs of its records
+and the directory records its signatures rest on: they are checked with
+no network against the log's key and witness policy that you hold
+(--policy, --log-key, or the key this home pinned for that log when it
+first talked to its server), and the chain is replayed through the
+custody rules at the places the log holds its records, grants included.
+
+Every signer's key must be known: proven in the log that way, or the
+key you imported for that handle ("pouch key import"). A pouch signed by
+a key that is neither is refused, with exit status 1: anyone can make a
+key and call it ir/leader.
+
+Given an ID (or a unique prefix of at least 8 hex digits) that is no
+file here, it checks the pouch on the server instead: every record
+proven in the log, the chain replayed through the custody rules, as
+--as sees it.
 
 Given a signed record instead (such as a disclosure), it checks its
-signatures; for a disclosure, also the author's signature on the letter
-header inside and every revealed section against its commitment.
+signatures, whose keys must be imported; for a disclosure, also the
+author's signature on the letter header inside and every revealed
+section against its commitment.
 
 It exits with status 1 when a check fails, naming the problem.
 
-Example, the Leader's office checks the receipt that came back:
+Example, the Leader's office checks the receipt that came back, and the
+President's office a pouch it fetched:
 
-  pouch verify leader-to-president.pouch`,
+  pouch verify leader-to-president.pouch
+  pouch verify --as ir/leader 3f2a9c1e
+  pouch verify --log-key "$(cat log.key)" leader.pouch`,
 		run: runVerify,
 	})
 }
 
-func runVerify(ctx *cmdContext, args []string) error {
-	if onlineVerify(args) {
-		return runVerifyOnline(ctx, args) // a pouch ID on a server: chain.go
+// idArg reports whether a pouch argument names a pouch by ID (or a
+// prefix of one) rather than a file: it is no file here and is 8 to 64
+// hex digits.
+func idArg(arg string) bool {
+	if _, err := os.Stat(arg); err == nil {
+		return false
 	}
+	return len(arg) >= 8 && len(arg) <= 64 && strings.Trim(strings.ToLower(arg), "0123456789abcdef") == ""
+}
+
+func runVerify(ctx *cmdContext, args []string) error {
 	v := verbs["verify"]
 	fs := newFlags(ctx, v)
-	asJSON := fs.Bool("json", false, "print JSON")
+	cf := addClientFlags(ctx, fs)
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("", "verify: want one .pouch file or record file")
+		return usagef("", "verify: want one .pouch file, pouch ID or record file")
+	}
+	if idArg(pos[0]) {
+		return runVerifyOnline(ctx, cf, pos[0]) // a pouch on a server: chain.go
 	}
 	h, err := openHome(ctx)
 	if err != nil {
@@ -63,52 +93,33 @@ func runVerify(ctx *cmdContext, args []string) error {
 		return err
 	}
 	if _, _, rerr := record.Parse(b); rerr == nil {
-		return verifyRecord(ctx, h, b, *asJSON)
+		return verifyRecord(ctx, h, b, pos[0], *cf.json)
 	}
-	d, err := verifyPouch(h, pos[0])
+	fc, err := checkPouchFile(h, pos[0], cf)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if len(fc.unknown) > 0 {
+		return &checkError{fc.unknownError(pos[0])}
+	}
+	if *cf.json {
 		return printJSON(ctx.stdout, struct {
 			OK bool `json:"ok"`
 			*pouchJSON
-		}{true, d})
+		}{true, fc.d})
 	}
-	printPouch(ctx.stdout, d)
-	fmt.Fprintln(ctx.stdout, "ok: tag, payload and custody verified")
+	printPouch(ctx.stdout, fc.d, nil)
+	switch {
+	case fc.proven != nil && fc.proven.Proven() && !fc.proven.Checkpoint.Witnessed:
+		fmt.Fprintln(ctx.stdout, "ok: tag, payload and custody verified, every record proven in the log, with no witness required (split views undetectable)")
+	case fc.proven != nil && fc.proven.Proven():
+		fmt.Fprintln(ctx.stdout, "ok: tag, payload and custody verified, every record proven in the log")
+	case len(fc.d.Notes) > 0:
+		fmt.Fprintln(ctx.stdout, "ok: tag, payload and custody verified, but for what the notes say was not checked")
+	default:
+		fmt.Fprintln(ctx.stdout, "ok: tag, payload and custody verified")
+	}
 	return nil
-}
-
-// verifyPouch checks a .pouch file as described in the verb's help.
-func verifyPouch(h *keys.Home, path string) (*pouchJSON, error) {
-	f, done, err := openPouchFile(path)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	d := describePouch(f)
-	fail := func(err error) (*pouchJSON, error) {
-		return nil, &checkError{fmt.Errorf("%s: %w", path, err)}
-	}
-	if err := checkKnownKey(h, f.Tag.Tag.From, f.Tag.Sender(), "the tag", &d.Notes); err != nil {
-		return fail(err)
-	}
-	st, err := letter.CheckChain(f.Tag, f.Custody, offlineHops(h, &d.Notes))
-	if err != nil {
-		return fail(err)
-	}
-	d.Delivered, d.Holder, d.Next = st.Delivered, st.Holder, st.Next
-	// The payload's recipients, then its digest: a changed byte is
-	// reported as such, even in the age header.
-	rerr := f.CheckRecipients()
-	if err := f.Finish(); err != nil {
-		return fail(err)
-	}
-	if rerr != nil {
-		return fail(pqHint(rerr))
-	}
-	return d, nil
 }
 
 // pqHint adds the hint for a payload that is not sealed to post-quantum
@@ -142,14 +153,15 @@ type disclosureJSON struct {
 	Undisclosed int               `json:"undisclosed"`
 }
 
-func verifyRecord(ctx *cmdContext, h *keys.Home, b []byte, asJSON bool) error {
+func verifyRecord(ctx *cmdContext, h *keys.Home, b []byte, path string, asJSON bool) error {
 	s, r, err := record.Verify(b)
 	if err != nil {
 		return &checkError{err}
 	}
 	out := &recordJSON{OK: true, V: 1, ID: s.ID(), Kind: r.Kind, By: r.By, Time: r.Claimed(), Private: r.Private()}
+	kc := &keyCheck{notes: &out.Notes}
 	for i, by := range r.By {
-		if err := checkKnownKey(h, by, s.KeyOf(i), string(r.Kind)+" record", &out.Notes); err != nil {
+		if err := kc.known(h, by, s.KeyOf(i), "the "+string(r.Kind)+" record", false); err != nil {
 			return &checkError{err}
 		}
 	}
@@ -162,7 +174,7 @@ func verifyRecord(ctx *cmdContext, h *keys.Home, b []byte, asJSON bool) error {
 			return &checkError{err}
 		}
 		hd := vd.Header.Header
-		if err := checkKnownKey(h, hd.From, vd.Header.Author(), "letter header", &out.Notes); err != nil {
+		if err := kc.known(h, hd.From, vd.Header.Author(), "the letter's header", false); err != nil {
 			return &checkError{err}
 		}
 		out.Disclosure = &disclosureJSON{Letter: hd.ID, Author: hd.From, To: hd.To, ByAuthor: vd.IsAuthor(),
@@ -170,6 +182,9 @@ func verifyRecord(ctx *cmdContext, h *keys.Home, b []byte, asJSON bool) error {
 		if !vd.IsAuthor() {
 			out.Notes = append(out.Notes, fmt.Sprintf("disclosed by %s, not the author: the disclose grant is not checked offline", vd.Discloser))
 		}
+	}
+	if len(kc.unknown) > 0 {
+		return &checkError{kc.unknownError(path)}
 	}
 	if asJSON {
 		return printJSON(ctx.stdout, out)

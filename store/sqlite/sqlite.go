@@ -724,6 +724,16 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Stored, error
 		order string
 	)
 	switch {
+	case q.IDPrefix != "":
+		lo, hi, err := store.PrefixRange(q.IDPrefix)
+		if err != nil || q.Party != "" || q.Ref != nil {
+			return nil, fmt.Errorf("store: listing records: IDPrefix %q with party %q, ref %v: %w", q.IDPrefix, q.Party, q.Ref, store.ErrBadQuery)
+		}
+		// The ID index bounds the scan to the prefix's range.
+		from = `records r INDEXED BY records_id`
+		where = append(where, `r.id BETWEEN ? AND ?`, `r.idx >= ?`)
+		args = append(args, lo[:], hi[:], int64(q.From))
+		order = `r.idx`
 	case q.Party != "":
 		from = `parties p JOIN records r ON r.idx = p.idx`
 		where = append(where, `p.handle = ?`, `p.idx >= ?`)

@@ -10,8 +10,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Duplicate", testDuplicate},
 		{"Concurrent", testConcurrent},
 		{"List", testList},
+		{"ListByIDPrefix", testListByIDPrefix},
 		{"Payload", testPayload},
 		{"WaitSize", testWaitSize},
 		{"Leaves", testLeaves},
@@ -244,6 +247,61 @@ func testList(t *testing.T, s store.Store) {
 	want(store.Query{Ref: &cust.ID}, deliv)
 	want(store.Query{Kinds: []record.Kind{record.KindHouse}}, house)
 	want(store.Query{Ref: &tag.ID, Kinds: []record.Kind{record.KindCustody}, From: 3}, deliv)
+}
+
+// testListByIDPrefix: records are found by a prefix of their ID's
+// hexadecimal form, of any length, at both ends of the ID space.
+func testListByIDPrefix(t *testing.T, s store.Store) {
+	c := ctx(t)
+	mk := func(n int, hexID string, parties ...record.Handle) *store.Entry {
+		e := Entry(n, record.KindTag, parties...)
+		if _, err := hex.Decode(e.ID[:], []byte(hexID)); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	pad := func(p string, c byte) string { return p + strings.Repeat(string(c), 64-len(p)) }
+	a1 := mk(0, pad("abcd1234", '0'))
+	a2 := mk(1, pad("abcd1234ff", '1'), "ru/president")
+	a3 := mk(2, pad("abcd1235", '2'))
+	lo := mk(3, pad("", '0'))
+	hi := mk(4, pad("", 'f'))
+	if _, err := s.Append(c, []*store.Entry{a1, a2, a3, lo, hi}); err != nil {
+		t.Fatal(err)
+	}
+	want := func(q store.Query, es ...*store.Entry) {
+		t.Helper()
+		l, err := s.List(c, q)
+		if err != nil {
+			t.Fatalf("List(%+v): %v", q, err)
+		}
+		var got, w []record.ID
+		for _, st := range l {
+			got = append(got, st.ID)
+		}
+		for _, e := range es {
+			w = append(w, e.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("List(%+v) = %v,\nwant %v", q, got, w)
+		}
+	}
+	want(store.Query{IDPrefix: "abcd123"}, a1, a2, a3)
+	want(store.Query{IDPrefix: "abcd1234"}, a1, a2)
+	want(store.Query{IDPrefix: "abcd1234f"}, a2)
+	want(store.Query{IDPrefix: a3.ID.String()}, a3)
+	want(store.Query{IDPrefix: "abcd123", Limit: 2}, a1, a2)
+	want(store.Query{IDPrefix: "abcd123", Public: true}, a1, a3)
+	want(store.Query{IDPrefix: "abcd123", From: 1}, a2, a3)
+	want(store.Query{IDPrefix: "0"}, lo)
+	want(store.Query{IDPrefix: "ff"}, hi)
+	want(store.Query{IDPrefix: "abce"})
+	for _, bad := range []store.Query{{IDPrefix: "ABCD"}, {IDPrefix: "abcg"}, {IDPrefix: pad("a", 'b') + "0"},
+		{IDPrefix: "abcd", Party: "ru/president"}, {IDPrefix: "abcd", Ref: &a1.ID}} {
+		if _, err := s.List(c, bad); !errors.Is(err, store.ErrBadQuery) {
+			t.Errorf("List(%+v): %v, want ErrBadQuery", bad, err)
+		}
+	}
 }
 
 func testPayload(t *testing.T, s store.Store) {

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"pouch.dev/letter"
+	"pouch.dev/record"
+)
+
+func init() {
+	register(&verb{
+		name:  "fetch",
+		args:  "[flags] ID [-o X.pouch]",
+		short: "fetch a pouch from the server as a .pouch file that verifies offline",
+		long: `
+pouch fetch proves pouch ID (or a unique prefix of at least 8 hex digits)
+as "pouch verify ID" does, then writes it as a .pouch file with
+everything needed to verify it with no network: the tag, the custody
+records, the payload, the directory records their signatures rest on
+(the log's genesis, the houses, the key history of every office on the
+route, the grants a delegate relied on) and, for each record, its
+inclusion proof in C2SP tlog-proof form with the log's cosigned
+checkpoint. "pouch verify X.pouch" then checks it anywhere, given the
+log's key and witness policy (--log-key, --policy, or the key a home
+pinned for that log).
+
+The file goes to -o (written only once complete) or to standard output
+(never to a terminal). Only the pouch's parties may fetch it: its sender,
+addressee, envoys and the addressee's receive delegates.
+
+Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE,
+POUCH_POLICY, POUCH_LOG_KEY.
+
+Example, the President's office keeps the Leader's letter with its
+proofs:
+
+  pouch fetch --as ru/president 3f2a9c1e -o leader.pouch
+  pouch verify leader.pouch`,
+		run: runFetch,
+	})
+}
+
+func runFetch(ctx *cmdContext, args []string) error {
+	v := verbs["fetch"]
+	fs := newFlags(ctx, v)
+	cf := addClientFlags(ctx, fs)
+	out := fs.String("o", "", "write the .pouch file to `FILE` instead of standard output")
+	pos, err := parseFlags(ctx, v, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("such as: pouch fetch --as ru/president 3f2a9c1e -o leader.pouch", "fetch takes one pouch ID")
+	}
+	if err := idSyntax(pos[0], "fetch"); err != nil {
+		return err
+	}
+	if *cf.json && (*out == "" || *out == "-") {
+		return usagef("pass -o FILE with --json", "fetch: --json prints a summary, and standard output holds the pouch")
+	}
+	me, err := cf.me(ctx)
+	if err != nil {
+		return err
+	}
+	bg := context.Background()
+	c, err := cf.client(bg)
+	if err != nil {
+		return err
+	}
+	id, err := resolveID(bg, c, me, pos[0], "pouch", record.KindTag)
+	if err != nil {
+		return err
+	}
+	fd, err := c.Fetch(bg, me, id)
+	if err != nil {
+		return &checkError{apiError(fmt.Errorf("pouch %s: %w", id.Short(), err))}
+	}
+	dst, err := binaryOut(ctx, *out, "a pouch")
+	if err != nil {
+		return err
+	}
+	defer dst.discard()
+	if err := letter.WriteFile(dst, fd.Head, bytes.NewReader(fd.Payload), uint64(len(fd.Payload))); err != nil {
+		return err
+	}
+	if err := dst.commit(); err != nil {
+		return err
+	}
+	if *out == "" || *out == "-" {
+		return nil
+	}
+	cp := fd.Checkpoint
+	unproven := 0
+	for _, st := range fd.Chain.Steps {
+		if st.Unproven != "" {
+			unproven++
+		}
+	}
+	if *cf.json {
+		return printV1(ctx.stdout, "fetched", map[string]any{"pouch": id, "file": *out, "custody": len(fd.Head.Custody),
+			"records": len(fd.Head.Records), "proofs": len(fd.Head.Proofs), "origin": cp.Origin, "size": cp.Size,
+			"witnessed": cp.Witnessed, "cosigners": cp.Cosigners, "unproven_steps": unproven})
+	}
+	fmt.Fprintf(ctx.stdout, "fetched pouch %s to %s: the tag, %d custody records and %d directory records, each with its proof in the log %s at size %d (%s)\n",
+		id, *out, len(fd.Head.Custody), len(fd.Head.Records), cp.Origin, cp.Size, fd.Chain.View.Witnessing(time.Now()))
+	if unproven > 0 {
+		fmt.Fprintf(ctx.stderr, "pouch: %d custody steps rest on grants %s may not read: the file leaves them unproven, as \"pouch verify\" shows\n", unproven, me.Handle)
+	}
+	return nil
+}

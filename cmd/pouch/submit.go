@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"pouch.dev/api"
+	"pouch.dev/client"
+	"pouch.dev/record"
+)
+
+func init() {
+	register(&verb{
+		name:  "submit",
+		args:  "[flags] X.pouch",
+		short: "hand a pouch sealed offline (pouch seal) to a server",
+		long: `
+pouch submit reads a .pouch file, checks its tag's signature and its
+payload against the tag, and submits the tag and the sealed payload to
+the server (POST /v1/pouches), which checks them against its directory
+as it would a "pouch send", then any custody records the file carries,
+in order. It prints the pouch ID. A pouch already in the log is said
+so, and its custody records not yet in it are still submitted.
+
+Nothing is signed: the tag and custody records are the file's.
+
+Environment: POUCH_SERVER.
+
+Example, the Leader's letter sealed on a machine with no network, handed
+to the server later:
+
+  pouch seal --as ir/leader --to ru/president --via ir/speaker letter.md > letter.pouch
+  pouch submit letter.pouch`,
+		run: runSubmit,
+	})
+}
+
+func runSubmit(ctx *cmdContext, args []string) error {
+	v := verbs["submit"]
+	fs := newFlags(ctx, v)
+	cf := addClientFlags(ctx, fs)
+	pos, err := parseFlags(ctx, v, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("such as: pouch submit letter.pouch", "submit takes one .pouch file")
+	}
+	f, done, err := openPouchFile(pos[0])
+	if err != nil {
+		return err
+	}
+	defer done()
+	payload, err := io.ReadAll(f.Payload)
+	if err != nil {
+		return err
+	}
+	if err := f.Finish(); err != nil {
+		return &checkError{withHint(fmt.Errorf("%s: %w", pos[0], err), "the pouch was changed after it was sealed; ask its sender for a fresh copy")}
+	}
+	bg := context.Background()
+	c, err := cf.client(bg)
+	if err != nil {
+		return err
+	}
+	id := f.Tag.PouchID()
+	var out struct {
+		Pouch   record.ID       `json:"pouch"`
+		Index   *uint64         `json:"index,omitempty"`
+		Already bool            `json:"already,omitempty"`
+		Custody []*api.Accepted `json:"custody"`
+	}
+	out.Pouch, out.Custody = id, []*api.Accepted{}
+	a, err := c.SubmitPouch(bg, f.Tag.Signed, payload)
+	switch {
+	case errors.Is(err, client.ErrReplay):
+		out.Already = true
+	case err != nil:
+		return apiError(fmt.Errorf("submitting pouch %s: %w", id.Short(), err))
+	default:
+		out.Index = &a.Index
+	}
+	for i, sc := range f.Custody {
+		a, err := c.Submit(bg, sc.Signed)
+		if errors.Is(err, client.ErrReplay) {
+			continue
+		}
+		if err != nil {
+			return apiError(fmt.Errorf("submitting custody record %d of pouch %s: %w", i+1, id.Short(), err))
+		}
+		out.Custody = append(out.Custody, a)
+	}
+	if *cf.json {
+		return printV1(ctx.stdout, "submitted", out)
+	}
+	if out.Already {
+		fmt.Fprintf(ctx.stdout, "pouch %s was already in the log\n", id)
+	} else {
+		fmt.Fprintf(ctx.stdout, "submitted pouch %s from %s to %s (log index %d)\n", id, f.Tag.Tag.From, f.Tag.Tag.To, *out.Index)
+	}
+	for _, a := range out.Custody {
+		fmt.Fprintf(ctx.stdout, "submitted custody record %s (log index %d)\n", a.ID, a.Index)
+	}
+	return nil
+}
