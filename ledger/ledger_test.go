@@ -128,6 +128,14 @@ func TestCustody(t *testing.T) {
 		Counterparts: []record.Handle{"ir/leader"}, NotAfter: until.UnixMilli()})
 	p := w.pouch("ir/leader", "ru/president", "ir/speaker")
 
+	// A custody record of another pouch.
+	other := w.pouch("ir/leader", "ru/president", "ir/speaker")
+	if _, err := w.take(p, w.custody(other, "ir/speaker", "ir/leader", false, ""), nil); !errors.Is(err, ErrUnknownPouch) {
+		t.Fatalf("custody of another pouch: %v", err)
+	}
+	if _, err := CheckRoute(p, w.custody(other, "ir/speaker", "ir/leader", false, "")); !errors.Is(err, ErrUnknownPouch) {
+		t.Fatalf("custody of another pouch, route alone: %v", err)
+	}
 	// Off the route, and the delegate before the envoy.
 	if _, err := w.take(p, w.custody(p, "ir/fm", "ir/leader", false, ""), nil); !errors.Is(err, directory.ErrNotOnRoute) ||
 		!strings.Contains(err.Error(), "the next holder is ir/speaker (envoy 1 of 1)") {

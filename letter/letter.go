@@ -25,8 +25,8 @@
 // private "tag" record that names the route (from, to, via) and the SHA-256
 // of the age file: all that a carrier sees. Envoys append "custody" records;
 // the last, the delivery, is signed by the addressee or by a delegate on its
-// behalf. CheckChain checks a chain of custody against a tag's route, with
-// grants left to a callback. A .pouch file (WriteFile, ReadFile) carries a
+// behalf; the custody rule, against the route and the directory, is package
+// ledger's (CheckCustody, and CheckRoute without the log). A .pouch file (WriteFile, ReadFile) carries a
 // tag, its custody records and the payload, so a pouch travels offline;
 // fetched from a server, it also carries the directory records its
 // signatures rest on and a C2SP tlog-proof of each record (FileProof),

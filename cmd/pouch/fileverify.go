@@ -14,6 +14,7 @@ import (
 
 	"pouch.dev/client"
 	"pouch.dev/keys"
+	"pouch.dev/ledger"
 	"pouch.dev/letter"
 	"pouch.dev/record"
 	"pouch.dev/tlog"
@@ -166,19 +167,21 @@ func checkPouchFile(h *keys.Home, path string, cf *clientFlags) (*fileCheck, err
 			d.Index = &vf.Tag.Index
 		}
 	} else {
-		st, err := letter.CheckChain(f.Tag, f.Custody, func(q letter.HopQuery) error {
-			if err := fc.known(h, q.By, q.Custody.Signed.KeyOf(0), "a custody record", false); err != nil {
-				return err
-			}
-			if q.By != q.As {
-				d.Notes = append(d.Notes, fmt.Sprintf("%s signed on behalf of %s: the grant is not checked offline (verify against the server's log, or fetch the pouch with its proofs)", q.By, q.As))
-			}
-			return nil
-		})
+		// The route alone (package ledger), and every signer's key known.
+		p, err := ledger.RouteChain(f.Tag, f.Custody)
 		if err != nil {
 			return fail(err)
 		}
-		d.Delivered, d.Holder, d.Next = st.Delivered, st.Holder, st.Next
+		for i, st := range p.Custody {
+			if err := fc.known(h, st.Hop.By, f.Custody[i].Signed.KeyOf(0), "a custody record", false); err != nil {
+				return fail(err)
+			}
+			if st.Hop.By != st.Hop.As {
+				d.Notes = append(d.Notes, fmt.Sprintf("%s signed on behalf of %s: the grant is not checked offline (verify against the server's log, or fetch the pouch with its proofs)", st.Hop.By, st.Hop.As))
+			}
+		}
+		d.Delivered, d.Holder = p.Delivered(), p.Holder()
+		d.Next, _ = p.Next()
 	}
 
 	// The payload's recipients, then its digest: a changed byte is

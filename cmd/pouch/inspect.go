@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"pouch.dev/keys"
+	"pouch.dev/ledger"
 	"pouch.dev/letter"
 	"pouch.dev/record"
 )
@@ -196,8 +197,14 @@ func runInspect(ctx *cmdContext, args []string) error {
 	defer done()
 	if !*payload {
 		d := describePouch(f)
-		if st, err := letter.CheckChain(f.Tag, f.Custody, offlineHops(nil, &d.Notes)); err == nil {
-			d.Delivered, d.Holder, d.Next = st.Delivered, st.Holder, st.Next
+		if p, err := ledger.RouteChain(f.Tag, f.Custody); err == nil {
+			d.Delivered, d.Holder = p.Delivered(), p.Holder()
+			d.Next, _ = p.Next()
+			for _, st := range p.Custody {
+				if st.Hop.By != st.Hop.As {
+					d.Notes = append(d.Notes, fmt.Sprintf("%s signed on behalf of %s: the grant is not checked offline (verify against the server's log)", st.Hop.By, st.Hop.As))
+				}
+			}
 		} else {
 			d.Notes = append(d.Notes, "custody does not follow the route: "+err.Error())
 		}
@@ -219,22 +226,6 @@ func runInspect(ctx *cmdContext, args []string) error {
 		return &checkError{withHint(err, "the pouch was changed after it was sealed; ask its sender for a fresh copy")}
 	}
 	return o.commit()
-}
-
-// offlineHops returns the HopCheck used without a server: it checks
-// signers' keys against the home's principals and contacts when known
-// (h may be nil), and accepts a stand-in (a delegate signing on behalf of
-// a route position) with a note, since grants live in the log.
-func offlineHops(h *keys.Home, notes *[]string) letter.HopCheck {
-	return func(q letter.HopQuery) error {
-		if err := checkKnownKey(h, q.By, q.Custody.Signed.KeyOf(0), "custody record", notes); err != nil {
-			return err
-		}
-		if q.By != q.As {
-			*notes = append(*notes, fmt.Sprintf("%s signed on behalf of %s: the grant is not checked offline (verify against the server's log)", q.By, q.As))
-		}
-		return nil
-	}
 }
 
 // errKeyMismatch is returned when a record is signed by a key other than
