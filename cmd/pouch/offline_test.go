@@ -244,7 +244,7 @@ func TestOfflineCustody(t *testing.T) {
 	bad := filepath.Join(dir, "bad.pouch")
 	take(p, bad, "ru/president", "ir/leader", true, "")
 	_, errs, code := offRun(t, env, "verify", bad)
-	if code != 1 || !strings.Contains(errs, "not on the route: the next position is envoy 1 of 1, ir/speaker") {
+	if code != 1 || !strings.Contains(errs, "ru/president is not on the route") || !strings.Contains(errs, "it must pass ir/speaker first (envoy 1 of 1)") {
 		t.Fatalf("off-route custody: %d %s", code, errs)
 	}
 }
