@@ -2,8 +2,8 @@ package ui
 
 import (
 	"bytes"
-	"encoding/base64"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
