@@ -57,15 +57,19 @@ func (d *Desk) guard(next http.Handler) http.Handler {
 			d.refuse(w, http.StatusMisdirectedRequest, "this desk answers only to its own address, http://"+d.addr+"/ (the Host header named "+r.Host+")")
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
-			d.refuse(w, http.StatusForbidden, "cross-origin requests are refused (Origin "+o+")")
+		// Chromium sends "Origin: null" on a form's POST when the page's
+		// referrer policy is no-referrer; Sec-Fetch-Site then says where
+		// the request came from.
+		origin, site := r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site")
+		if origin != "" && origin != "null" && origin != "http://"+r.Host {
+			d.refuse(w, http.StatusForbidden, "cross-origin requests are refused (Origin "+origin+")")
 			return
 		}
-		if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" && s != "none" {
-			d.refuse(w, http.StatusForbidden, "requests from other sites are refused (Sec-Fetch-Site: "+s+")")
+		if site != "" && site != "same-origin" && site != "none" {
+			d.refuse(w, http.StatusForbidden, "requests from other sites are refused (Sec-Fetch-Site: "+site+")")
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get("Origin") == "" && r.Header.Get("Sec-Fetch-Site") == "" {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && site != "same-origin" && origin != "http://"+r.Host {
 			d.refuse(w, http.StatusForbidden, "a change must come from the desk's own pages")
 			return
 		}
@@ -96,5 +100,9 @@ func (d *Desk) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Desk) refuse(w http.ResponseWriter, status int, msg string) {
-	d.t.render(w, status, "error", map[string]any{"Title": "Refused", "Error": msg})
+	d.t.render(w, status, "error", map[string]any{"Title": "Refused", "Desk": true, "Error": msg})
 }
+
+// NewPassphrase returns a random passphrase, for throwaway keys (pouch
+// demo --ui).
+func NewPassphrase() string { return newSecret()[:16] }
