@@ -192,7 +192,7 @@ func (b *tab) audit(name, axe string, results map[string][]violation) {
 				b.t.Errorf("axe: %s at %s: %s violation %s (%s) on %d nodes, first %s", name, vp.tag, v.Impact, v.ID, v.Help, v.Nodes, v.Target)
 			}
 		}
-		png := get(b, chromedp.FullScreenshot(90))
+		png := get(b, chromedp.FullScreenshot(100))
 		if err := os.WriteFile(filepath.Join(screenshotDir(b.t), name+"-"+vp.tag+".png"), png, 0o644); err != nil {
 			b.t.Fatal(err)
 		}
@@ -386,7 +386,7 @@ func TestBrowser(t *testing.T) {
 	if n := lb.count(`[data-state=verified]`) + lb.count(`.verdict.good`); n != 0 {
 		t.Errorf("with the server lying, the page still shows %d verified marks", n)
 	}
-	png := get(lb, chromedp.FullScreenshot(90))
+	png := get(lb, chromedp.FullScreenshot(100))
 	os.WriteFile(filepath.Join(screenshotDir(t), "lying-server-desktop.png"), png, 0o644)
 
 	// The explorer: the JCPOA's timeline at /, the United States'

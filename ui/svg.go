@@ -86,7 +86,7 @@ func esc(s string) string { return template.HTMLEscapeString(s) }
 // CustodySVG draws a pouch's chain of custody from top to bottom: who
 // held it, when, on whose behalf, and each hop's proof status.
 func CustodySVG(title string, hops []Hop) template.HTML {
-	const rowH, top, w = 64, 16, 360
+	const rowH, top, w = 64, 16, 520
 	h := top*2 + rowH*max(len(hops), 1)
 	var b strings.Builder
 	var desc []string
@@ -209,8 +209,12 @@ func AgreementSVG(t *agreement.Timeline, through agreement.Date) AgreementPictur
 	}
 	for y := y0; y <= y1; y += step {
 		xx := x(agreement.Date(fmt.Sprintf("%04d-01-01", y)))
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="grid"/><text x="%.1f" y="%d" class="year" text-anchor="middle">%d</text>`,
-			xx, top-6, xx, h-20, xx, top-12, y)
+		anc := "middle"
+		if xx > w-24 {
+			anc = "end"
+		}
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="grid"/><text x="%.1f" y="%d" class="year" text-anchor="%s">%d</text>`,
+			xx, top-6, xx, h-20, xx, top-12, anc, y)
 	}
 	if through.Time().Year() < y1 {
 		xx := x(through)
