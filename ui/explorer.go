@@ -130,15 +130,14 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // assets under /assets/.
 func (e *Explorer) Mount(handle func(pattern string, h http.Handler)) {
 	for p, f := range map[string]http.HandlerFunc{
-		"GET /{$}":                                 e.home,
-		"GET /explore/directory":                   e.directory,
-		"GET /explore/office/{house}/{office}":     e.office,
-		"GET /explore/records":                     e.records,
-		"GET /explore/record/{id}":                 e.record,
-		"GET /explore/agreement/{id}":              e.agreementPage,
-		"GET /explore/statement/{id}":              e.statement,
-		"GET /assets/{file}":                       serveAsset,
-		"GET /explore/office/{house}/{office}/{$}": e.office,
+		"GET /{$}":                             e.home,
+		"GET /explore/directory":               e.directory,
+		"GET /explore/office/{house}/{office}": e.office,
+		"GET /explore/records":                 e.records,
+		"GET /explore/record/{id}":             e.record,
+		"GET /explore/agreement/{id}":          e.agreementPage,
+		"GET /explore/statement/{id}":          e.statement,
+		"GET /assets/{file}":                   serveAsset,
 	} {
 		handle(p, publicHeaders(f))
 	}
