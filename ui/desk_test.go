@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 
 	"pouch.dev/agreement"
 	"pouch.dev/internal/scenario"
+	"pouch.dev/letter"
 	"pouch.dev/record"
 	"pouch.dev/ui"
 )
@@ -172,6 +174,36 @@ func TestDeskGuard(t *testing.T) {
 	// A nonce works once.
 	if resp, _ := post("/confirm", url.Values{"nonce": {nonce}}, same); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a nonce used twice: %s, want 400", resp.Status)
+	}
+
+	// The export: a .pouch file with the tag, the custody records and an
+	// inclusion proof (C2SP tlog-proof) for each, and the payload.
+	pouch := w.Facts["scene1.pouch"]
+	resp, err = me.Get(base + "/pouch/" + pouch.String() + "/export?as=ir/leader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("export: %s", resp.Status)
+	}
+	f, err := letter.ReadFile(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Tag.PouchID() != pouch || len(f.Custody) != 2 || len(f.Head.Proofs) != 3 {
+		t.Fatalf("the exported file holds pouch %s with %d custody records and %d proofs, want %s, 2, 3", f.Tag.PouchID().Short(), len(f.Custody), len(f.Head.Proofs), pouch.Short())
+	}
+	for _, pr := range f.Head.Proofs {
+		if !strings.HasPrefix(string(pr), "c2sp.org/tlog-proof@v1\nindex ") || !strings.Contains(string(pr), "\n\n"+w.Origin+"\n") {
+			t.Errorf("a proof in the file is not a tlog-proof of this log:\n%s", pr)
+		}
+	}
+	if _, err := io.Copy(io.Discard, f.Payload); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Finish(); err != nil {
+		t.Errorf("the exported payload: %v", err)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,6 +63,9 @@ func runUI(ctx *cmdContext, args []string) error {
 	if len(pos) > 0 {
 		return usagef("", "ui takes no arguments, got %q", pos)
 	}
+	if err := loopbackOnly(*listen); err != nil {
+		return err
+	}
 	h, err := openHome(ctx)
 	if err != nil {
 		return err
@@ -94,9 +96,8 @@ func runUI(ctx *cmdContext, args []string) error {
 // serveDesk starts the desk on listen (loopback only), prints its
 // address, and serves until ctx is done.
 func serveDesk(sctx context.Context, ctx *cmdContext, c *client.Client, kr ui.Keyring, as record.Handle, listen string) error {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil || (host != "127.0.0.1" && host != "localhost") {
-		return usagef("the desk listens on the loopback only: --listen 127.0.0.1:PORT", "--listen %q is not a 127.0.0.1 address", listen)
+	if err := loopbackOnly(listen); err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp4", listen)
 	if err != nil {
@@ -121,6 +122,18 @@ func serveDesk(sctx context.Context, ctx *cmdContext, c *client.Client, kr ui.Ke
 	shctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	hs.Shutdown(shctx)
+	return nil
+}
+
+// loopbackOnly refuses a desk address other than 127.0.0.1:PORT (or
+// localhost:PORT): the desk serves this machine's user alone.
+//
+// SPEC: spec/ui.md#desk-guard
+func loopbackOnly(listen string) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil || (host != "127.0.0.1" && host != "localhost") {
+		return usagef("the desk listens on the loopback only: --listen 127.0.0.1:PORT", "--listen %q is not a 127.0.0.1 address", listen)
+	}
 	return nil
 }
 
@@ -175,5 +188,3 @@ func (k *homeKeyring) Unlock(h record.Handle, passphrase string) (*client.Identi
 	k.mu.Unlock()
 	return p, nil
 }
-
-var _ io.Writer = io.Discard
