@@ -623,56 +623,22 @@ func (d *Desk) export(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// pouchFile builds the .pouch file of a pouch: the tag and custody records
-// (each proven first: Chain), their inclusion proofs as C2SP tlog-proof
-// texts, and the payload.
+// pouchFile builds the .pouch file of a pouch with the verifying
+// client's Fetch: the tag and custody records, the records their
+// signatures rest on, each record's inclusion proof (C2SP tlog-proof), and
+// the payload; checked as a verifier would before it is returned.
+//
+// SPEC: spec/ui.md#export
 func (d *Desk) pouchFile(ctx context.Context, me *client.Identity, id record.ID) ([]byte, error) {
-	ch, err := d.c.Chain(ctx, me, id)
+	f, err := d.c.Fetch(ctx, me, id)
 	if err != nil {
 		return nil, err
-	}
-	head := &letter.FileHead{Tag: ch.Tag.Signed.Marshal()}
-	ids := []record.ID{id}
-	for _, s := range ch.Steps {
-		head.Custody = append(head.Custody, s.Custody.Signed.Marshal())
-		ids = append(ids, s.Custody.Signed.ID())
-	}
-	for _, rid := range ids {
-		pv, err := d.c.Proof(ctx, rid, me)
-		if err != nil {
-			return nil, err
-		}
-		head.Proofs = append(head.Proofs, tlogProof(pv))
-	}
-	payload, err := d.c.Payload(ctx, id, me)
-	if err != nil {
-		return nil, err
-	}
-	if err := ch.Tag.Tag.CheckPayload(letter.PayloadDigest(payload), uint64(len(payload))); err != nil {
-		return nil, fmt.Errorf("%w: %w", client.ErrMismatch, err)
 	}
 	var b bytes.Buffer
-	if err := letter.WriteFile(&b, head, bytes.NewReader(payload), uint64(len(payload))); err != nil {
+	if err := letter.WriteFile(&b, f.Head, bytes.NewReader(f.Payload), uint64(len(f.Payload))); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
-}
-
-// tlogProof formats an inclusion proof as a C2SP tlog-proof: the header
-// line, the leaf's index, the proof's hashes, an empty line and the
-// checkpoint.
-//
-// SPEC: spec/ui.md#export
-func tlogProof(pv *api.ProofView) []byte {
-	var b strings.Builder
-	b.WriteString("c2sp.org/tlog-proof@v1\n")
-	fmt.Fprintf(&b, "index %d\n", pv.Index)
-	for _, h := range pv.Hashes {
-		b.WriteString(b64(h) + "\n")
-	}
-	b.WriteString("\n")
-	b.WriteString(pv.Checkpoint)
-	return []byte(b.String())
 }
 
 func (d *Desk) compose(w http.ResponseWriter, r *http.Request) {
