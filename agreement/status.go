@@ -462,3 +462,24 @@ func (t *Timeline) Status(d Date) *Status {
 	}
 	return st
 }
+
+// ClauseLife returns when clause id is active, as the log says so far:
+// from start (empty if it never became active) to end (the first day it
+// is no longer active; empty if it has not lapsed), and why each.
+func (t *Timeline) ClauseLife(id string) (start, end Date, startWhy, endWhy string) {
+	c, ok := t.clauses[id]
+	if !ok {
+		return "", "", "no such clause", ""
+	}
+	return t.life(t.index(), c)
+}
+
+// Parties returns the invited houses, in the agreement's order, with
+// their terms.
+func (t *Timeline) Parties() []string {
+	hs := make([]string, 0, len(t.order))
+	for _, p := range t.order {
+		hs = append(hs, p.House)
+	}
+	return hs
+}

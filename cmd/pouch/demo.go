@@ -11,14 +11,21 @@ import (
 	"strings"
 	"time"
 
+	"path/filepath"
+	"syscall"
+
+	"pouch.dev/client"
 	"pouch.dev/internal/scenario"
+	"pouch.dev/keys"
+	"pouch.dev/record"
 	"pouch.dev/tlog"
+	"pouch.dev/ui"
 )
 
 func init() {
 	register(&verb{
 		name:  "demo",
-		args:  "[--server URL] [--scene N,...] [--verbose]",
+		args:  "[--server URL] [--scene N,...] [--verbose] [--ui [--as HANDLE]]",
 		short: "play the reference scenario against a fresh embedded server, checking every proof",
 		long: `
 pouch demo starts a fresh pouch server in a temporary folder (or uses the
@@ -34,11 +41,19 @@ the cases that must fail.
 
 It exits with status 1 if any check fails.
 
+With --ui, the demo then keeps its server running, with the explorer at
+its address, writes the cast's keys (encrypted, with a passphrase it
+prints) to a temporary home, and starts the desk (pouch ui) as --as
+(ru/president by default; any member of the cast): the pages show the
+scenario's letters, their custody timelines and the JCPOA's history.
+Ctrl-C stops both and removes the temporary home.
+
 Example:
 
   go run ./cmd/pouch demo
   pouch demo --scene 1 --verbose
-  pouch demo --scene 4,5,6`,
+  pouch demo --scene 4,5,6
+  pouch demo --ui --as ir/leader`,
 		run: runDemo,
 	})
 }
@@ -51,6 +66,9 @@ func runDemo(ctx *cmdContext, args []string) error {
 	verbose := fs.Bool("verbose", false, "print every detail (admissions, keys)")
 	noFail := fs.Bool("skip-must-fail", false, "do not play the cases that must fail")
 	asJSON := fs.Bool("json", false, "print only a JSON summary (checks passed and failed)")
+	withUI := fs.Bool("ui", false, "then keep the server, with its explorer, and start the desk on the cast's keys")
+	as := fs.String("as", "ru/president", "with --ui, the cast member the desk opens as")
+	listen := fs.String("listen", "127.0.0.1:0", "with --ui, the desk's `127.0.0.1:PORT`")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -78,11 +96,21 @@ func runDemo(ctx *cmdContext, args []string) error {
 	if *asJSON {
 		out = io.Discard
 	}
+	if *withUI && *srv != "" {
+		return usagef("drop --server: the desk is shown on the demo's own server", "--ui needs the embedded server")
+	}
 	w, err := scenario.Start(sctx, scenario.Options{Server: *srv, Out: out, Verbose: *verbose})
 	if err != nil {
 		return err
 	}
 	defer w.Close()
+	if *withUI {
+		ex, err := ui.NewExplorer(ui.ExplorerConfig{API: w.Server, LogKey: w.LogKey, Now: w.Clock.Now})
+		if err != nil {
+			return err
+		}
+		ex.Mount(w.Server.Handle)
+	}
 	where := "a fresh embedded server at " + w.URL + " (temporary data, removed afterwards)"
 	if w.Remote {
 		where = "the server at " + w.URL + " (its log key taken from the server itself: trust on first use)"
@@ -118,7 +146,45 @@ func runDemo(ctx *cmdContext, args []string) error {
 		}
 		return &checkError{fmt.Errorf("demo: %w", err)}
 	}
+	if *withUI {
+		return demoUI(ctx, w, record.Handle(*as), *listen)
+	}
 	return nil
+}
+
+// demoUI keeps the demo's server, writes the cast's keys to a temporary
+// home and starts the desk on them, until interrupted.
+func demoUI(ctx *cmdContext, w *scenario.World, as record.Handle, listen string) error {
+	dir, err := os.MkdirTemp("", "pouch-demo-home-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	pass := "demo-" + ui.NewPassphrase()
+	// The cast's keys, encrypted like any home's; a low scrypt work
+	// factor, as these throwaway keys are unlocked many times.
+	h := &keys.Home{Dir: dir, ScryptLogN: 10}
+	found := false
+	for _, c := range scenario.Cast {
+		if c.Handle == as {
+			found = true
+		}
+		if err := h.Save(w.ID(c.Handle), pass); err != nil {
+			return err
+		}
+	}
+	if !found {
+		return usagef("pick a member of the cast (SCENARIO.md), such as --as ir/leader", "--as %s is not in the cast", as)
+	}
+	c := client.New(w.URL)
+	c.Origin, c.Now = w.Client.Origin, w.Clock.Now
+	c.Trust = &client.Trust{Policy: w.Policy, Dir: filepath.Join(dir, "logs")}
+	fmt.Fprintf(ctx.stdout, "\npouch demo --ui: the demo's server is still running; its explorer is at %s/\n", w.URL)
+	fmt.Fprintf(ctx.stdout, "pouch: the cast's keys are in POUCH_HOME=%s (passphrase %s), removed when the desk stops\n", dir, pass)
+	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	kr := &homeKeyring{ctx: ctx, home: h, pass: pass, held: map[record.Handle]*keys.Principal{}}
+	return serveDesk(sctx, ctx, c, kr, as, listen)
 }
 
 func containsInt(xs []int, x int) bool {

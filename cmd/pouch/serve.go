@@ -17,6 +17,7 @@ import (
 	"pouch.dev/server"
 	"pouch.dev/store/sqlite"
 	"pouch.dev/tlog"
+	"pouch.dev/ui"
 )
 
 // DefaultListen is the address pouch serve listens on without --listen.
@@ -225,6 +226,13 @@ func runServe(ctx *cmdContext, args []string) error {
 	}
 	srv := server.New(server.Config{Store: st, Log: lg, Logger: logger, API: api})
 	srv.Handle("GET /metrics", metrics)
+	// The public explorer at /: it shows the log's proofs and lets the
+	// visitor's browser check them (package ui).
+	ex, err := ui.NewExplorer(ui.ExplorerConfig{API: srv, LogKey: lg.VerifierKey(), Dir: filepath.Join(*data, "explorer"), Logger: logger})
+	if err != nil {
+		return err
+	}
+	ex.Mount(srv.Handle)
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -117,6 +117,11 @@ type World struct {
 	log    *tlog.Log
 	// Origin is the log's origin.
 	Origin string
+	// LogKey is the log's verifier key.
+	LogKey string
+	// Server is the in-process server (nil when Remote): more routes can
+	// be mounted on it (Server.Handle), such as the explorer's.
+	Server *server.Server
 
 	registrars map[string]*client.Identity
 	cast       map[record.Handle]*client.Identity
@@ -226,6 +231,7 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 		return err
 	}
 	srv := server.New(server.Config{Store: st, Log: lgx, API: corr, Logger: lg})
+	w.Server, w.LogKey = srv, vkey
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -275,6 +281,7 @@ func (w *World) connect(ctx context.Context, url string) error {
 	// Against a server of someone else's, the log key is trusted on first
 	// use (the demo says so), and the client holds the server to it.
 	w.Client.Trust = &client.Trust{LogKey: info.Key}
+	w.LogKey = info.Key
 	return err
 }
 
