@@ -20,24 +20,75 @@ import (
 // committed in one store transaction. The answer lists each pouch's
 // outcome, in order.
 //
+// The body is read as it arrives, each pouch's parts under their limits.
+// The first tag authenticates the batch: nothing past it is read unless
+// it verifies and its signer holds a current key.
+//
 // SPEC: spec/api.md#post-pouches-batch
 func (c *Correspondence) handleSubmitBatch(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(w, r, 64<<20)
+	if r.ContentLength > MaxBatchBody {
+		c.fail(w, r, withHint(errBodyTooLarge("pouch batch", MaxBatchBody), "send fewer pouches per batch"))
+		return
+	}
+	h := &hold{b: c.lim.memory}
+	defer h.release()
+	cs := &cborStream{r: http.MaxBytesReader(w, r.Body, MaxBatchBody), what: "pouch batch"}
+	n, err := cs.expect(cborArray, "a pouch batch")
 	if err != nil {
-		c.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "send fewer pouches per batch", "batch larger than 64 MiB"))
+		c.fail(w, r, err)
 		return
 	}
-	var subs []api.PouchSubmission
-	if err := record.Unmarshal(b, &subs); err != nil {
-		c.fail(w, r, errorf(http.StatusBadRequest, "send a CBOR array of {tag, payload} maps", "pouch batch: %v", err))
+	if n == 0 || n > api.MaxPouchBatch {
+		c.fail(w, r, errorf(http.StatusBadRequest, "", "a batch holds 1 to %d pouches, not %d", api.MaxPouchBatch, n))
 		return
 	}
-	if len(subs) == 0 || len(subs) > api.MaxPouchBatch {
-		c.fail(w, r, errorf(http.StatusBadRequest, "", "a batch holds 1 to %d pouches, not %d", api.MaxPouchBatch, len(subs)))
+	subs := make([]api.PouchSubmission, 0, n)
+	for i := range n {
+		tag, err := cs.submissionTag(h)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		if i == 0 {
+			if err := c.authenticateBatch(tag); err != nil {
+				c.fail(w, r, err)
+				return
+			}
+		}
+		size, err := cs.payloadHead()
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		if size > MaxBatchPayload {
+			c.fail(w, r, withHint(errBodyTooLarge("a payload in a batch", MaxBatchPayload), "send a large pouch alone, with POST /v1/pouches"))
+			return
+		}
+		p, err := readN(cs.r, int64(size), MaxBatchPayload, h, "payload")
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		subs = append(subs, api.PouchSubmission{Tag: tag, Payload: p})
+	}
+	if err := expectEnd(cs.r, "pouch batch"); err != nil {
+		c.fail(w, r, err)
 		return
 	}
 	res := c.SubmitBatch(r.Context(), subs)
 	writeJSONTo(w, http.StatusOK, res)
+}
+
+// authenticateBatch checks a batch's first tag: its signature, and that
+// its signer holds a current key, as of now.
+func (c *Correspondence) authenticateBatch(tag []byte) error {
+	st, err := letter.VerifyTag(tag)
+	if err != nil {
+		return err
+	}
+	c.dirMu.RLock()
+	defer c.dirMu.RUnlock()
+	return c.dir.Check(st.Signed, st.Record, c.nowPos())
 }
 
 // SubmitBatch checks and commits a batch of pouches; see handleSubmitBatch.
@@ -53,7 +104,7 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmis
 	refuse := func(i int, kind record.Kind, err error) {
 		err = asRefusal(err)
 		status, hint, code := statusOf(err)
-		res[i] = api.BatchResult{Error: &api.ErrorBody{Error: err.Error(), Hint: hint, Code: code}, Status: status}
+		res[i] = api.BatchResult{Error: &api.ErrorBody{Error: publicMessage(err), Hint: hint, Code: code}, Status: status}
 		c.metrics.refused(kind, reasonOf(err))
 	}
 	// Signatures and payload digests are checked on every core at once,
@@ -104,7 +155,8 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmis
 			continue
 		}
 		seen[it.e.ID] = true
-		if err := c.checkTag(it.s, it.r, it.e, it.st, subs[it.i].Payload, digests[it.i]); err != nil {
+		in := &incoming{size: uint64(len(subs[it.i].Payload)), digest: digests[it.i], data: subs[it.i].Payload}
+		if err := c.checkTag(it.s, it.r, it.e, it.st, in); err != nil {
 			// As by POST /v1/pouches: a replay is named first.
 			refuse(it.i, record.KindTag, c.replayFirst(ctx, record.KindTag, it.e.ID, err))
 			continue

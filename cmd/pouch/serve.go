@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +23,10 @@ import (
 
 // DefaultListen is the address pouch serve listens on without --listen.
 const DefaultListen = "127.0.0.1:8470"
+
+// serveMemoryLimit is the Go runtime's soft memory limit in pouch serve,
+// unless GOMEMLIMIT sets another.
+const serveMemoryLimit = 768 << 20
 
 func init() {
 	register(&verb{
@@ -192,6 +197,11 @@ func runServe(ctx *cmdContext, args []string) error {
 		return withHint(fmt.Errorf("creating the data directory: %w", err), "pass --data DIR with a directory you can write")
 	}
 	logger := slog.New(slog.NewTextHandler(ctx.stderr, nil))
+	// The server's budgets keep what clients make it hold well below
+	// this; the runtime collects more eagerly as the heap nears it.
+	if ctx.getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(serveMemoryLimit)
+	}
 
 	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -247,9 +257,13 @@ func runServe(ctx *cmdContext, args []string) error {
 		defer close(seqDone)
 		lg.Run(sctx)
 	}()
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	// The limits of package server: timeouts, header size, and the
+	// connection cap below the descriptor limit, evicting idle
+	// connections (spec/api.md#limits).
+	lim := api.Limits()
+	hs := lim.HTTPServer(srv, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
+	go func() { serveErr <- hs.Serve(lim.Listen(ln)) }()
 	select {
 	case err := <-serveErr:
 		stop()
