@@ -54,13 +54,13 @@ func readN(r io.Reader, n, limit int64, h *hold, what string) ([]byte, error) {
 	if n > limit {
 		return nil, errBodyTooLarge(what, limit)
 	}
-	b := make([]byte, 0, min(n, bodyStep))
+	b := make([]byte, 0, min(n, bodyStart))
 	if !h.grow(int64(cap(b))) {
 		return nil, h.b.busy()
 	}
 	for int64(len(b)) < n {
 		if len(b) == cap(b) {
-			grow := min(n, int64(2*cap(b))) - int64(cap(b))
+			grow := min(n, int64(cap(b)+min(cap(b), bodyStep))) - int64(cap(b))
 			if !h.grow(grow) {
 				return nil, h.b.busy()
 			}
@@ -97,8 +97,8 @@ func readAll(r io.Reader, declared, limit int64, h *hold, what string) ([]byte, 
 		}
 		return b, expectEnd(r, what)
 	}
-	b := make([]byte, 0, bodyStep)
-	if !h.grow(bodyStep) {
+	b := make([]byte, 0, bodyStart)
+	if !h.grow(bodyStart) {
 		return nil, h.b.busy()
 	}
 	for {
@@ -106,11 +106,11 @@ func readAll(r io.Reader, declared, limit int64, h *hold, what string) ([]byte, 
 			if int64(len(b)) > limit {
 				return nil, errBodyTooLarge(what, limit)
 			}
-			grow := int64(cap(b))
+			grow := int64(min(cap(b), bodyStep))
 			if !h.grow(grow) {
 				return nil, h.b.busy()
 			}
-			nb := make([]byte, len(b), 2*cap(b))
+			nb := make([]byte, len(b), int64(cap(b))+grow)
 			copy(nb, b)
 			h.shrink(int64(cap(b)))
 			b = nb

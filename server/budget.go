@@ -86,8 +86,12 @@ const (
 	RetryAfterFull = 30 * time.Second
 )
 
-// bodyStep is the most a body's buffer grows by at once.
-const bodyStep = 64 << 10
+// A body's buffer starts at bodyStart bytes (or the body's length, if
+// less), and doubles as the bytes arrive, by bodyStep at most at once.
+const (
+	bodyStart = 4 << 10
+	bodyStep  = 64 << 10
+)
 
 // A budget is a quantity that requests take from and give back: bytes of
 // memory, upload slots. Taking never blocks: a request that finds it

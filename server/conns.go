@@ -2,6 +2,7 @@ package server
 
 import (
 	"container/list"
+	"context"
 	"fmt"
 	"log"
 	"net"
@@ -26,6 +27,33 @@ func (l *Limits) HTTPServer(h http.Handler, errorLog *log.Logger) *http.Server {
 		IdleTimeout:       IdleTimeout,
 		ErrorLog:          errorLog,
 		ConnState:         connState,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if lc, ok := c.(*limConn); ok {
+				return context.WithValue(ctx, connKey{}, lc)
+			}
+			return ctx
+		},
+	}
+}
+
+// connKey is the request context key of the request's *limConn.
+type connKey struct{}
+
+// evictFirst marks the connection of r as the first to evict at the cap:
+// r was refused before its body was read, so net/http will close the
+// connection once it has lingered a moment for the client to read the
+// answer. Under a flood of such requests, lingering connections would
+// otherwise fill the cap and push out the idle connections of clients
+// that behave.
+func evictFirst(r *http.Request) {
+	c, _ := r.Context().Value(connKey{}).(*limConn)
+	if c == nil {
+		return
+	}
+	c.l.mu.Lock()
+	defer c.l.mu.Unlock()
+	if !c.closed && c.elem == nil {
+		c.elem = c.l.idle.PushFront(c)
 	}
 }
 
@@ -134,6 +162,16 @@ func (c *limConn) Close() error {
 	c.l.forgetLocked(c)
 	c.l.mu.Unlock()
 	return c.Conn.Close()
+}
+
+// CloseWrite half-closes the connection, as net/http does before it
+// closes one whose request it did not read to the end: the client then
+// reads the answer rather than a reset.
+func (c *limConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 // connState is the http.Server's ConnState hook: it keeps the limiter's

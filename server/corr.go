@@ -387,6 +387,10 @@ func (c *Correspondence) fail(w http.ResponseWriter, r *http.Request, err error)
 		c.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
 	retryAfter(w, status)
+	if r.Method == http.MethodPost && r.ContentLength != 0 {
+		// The body may not have been read to its end.
+		evictFirst(r)
+	}
 	writeJSONTo(w, status, api.ErrorBody{Error: publicMessage(err), Hint: hint, Code: code})
 }
 

@@ -69,7 +69,7 @@ func (w *payloadWriter) Write(p []byte) (int, error) {
 func (w *payloadWriter) flush(last bool) error {
 	req := &writeReq{chunk: &chunkReq{key: w.key, seq: w.seq, data: w.buf, last: last}, done: make(chan struct{})}
 	w.written = true
-	if err := w.s.send(w.ctx, req); err != nil {
+	if err := w.s.send(w.ctx, w.s.chunks, req); err != nil {
 		w.err = err
 		return err
 	}
@@ -113,17 +113,17 @@ func (w *payloadWriter) Abort() error {
 	// Discarded with a context of its own: the request's may be done,
 	// and the chunks must go all the same.
 	req := &writeReq{discard: w.key, done: make(chan struct{})}
-	if err := w.s.send(context.Background(), req); err != nil {
+	if err := w.s.send(context.Background(), w.s.reqs, req); err != nil {
 		return err
 	}
 	<-req.done
 	return req.err
 }
 
-// send hands req to the writer goroutine.
-func (s *Store) send(ctx context.Context, req *writeReq) error {
+// send hands req to the writer goroutine, through ch.
+func (s *Store) send(ctx context.Context, ch chan<- *writeReq, req *writeReq) error {
 	select {
-	case s.reqs <- req:
+	case ch <- req:
 		return nil
 	case <-s.closing:
 		return store.ErrClosed

@@ -85,7 +85,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 type Store struct {
 	w, r *sql.DB
 
-	reqs    chan *writeReq
+	reqs    chan *writeReq // appends, rounds, discards
+	chunks  chan *writeReq // chunks of staged payloads
 	closing chan struct{}
 	done    chan struct{}
 	ckDone  chan struct{}
@@ -151,7 +152,7 @@ type stagedPayload struct {
 // maxGroupChunks the chunks of staged payloads.
 const (
 	maxGroup       = 8192
-	maxGroupChunks = 16
+	maxGroupChunks = 4
 )
 
 // An Option configures Open.
@@ -172,6 +173,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	q.Add("_pragma", "cache_size(-65536)")
 	// Checkpoints run in the background (checkpointer), not in commits.
 	q.Add("_pragma", "wal_autocheckpoint(0)")
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", truncateSize))
 	q.Add("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
 	w, err := sql.Open("sqlite", dsn)
@@ -213,6 +215,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	s := &Store{
 		w: w, r: r,
 		reqs:    make(chan *writeReq, 1024),
+		chunks:  make(chan *writeReq, 64),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		ckDone:  make(chan struct{}),
@@ -310,26 +313,37 @@ func (s *Store) writer() {
 		var first *writeReq
 		select {
 		case first = <-s.reqs:
+		case first = <-s.chunks:
 		case <-s.closing:
 			s.failPending()
 			return
 		}
+		// Every pending append joins the group, but only a few chunks of
+		// staged payloads: an append waits for a few MiB of payload to be
+		// written, not for every upload in progress.
 		batch := []*writeReq{first}
 		n, chunks := len(first.entries), 0
 		if first.chunk != nil {
 			chunks++
 		}
 	drain:
-		for n < maxGroup && chunks < maxGroupChunks {
+		for n < maxGroup {
 			select {
 			case r := <-s.reqs:
 				batch = append(batch, r)
 				n += len(r.entries)
-				if r.chunk != nil {
-					chunks++
-				}
 			default:
 				break drain
+			}
+		}
+	drainChunks:
+		for chunks < maxGroupChunks {
+			select {
+			case r := <-s.chunks:
+				batch = append(batch, r)
+				chunks++
+			default:
+				break drainChunks
 			}
 		}
 		s.commit(batch)
@@ -337,9 +351,12 @@ func (s *Store) writer() {
 }
 
 // checkpointInterval is how often the WAL is copied back into the
-// database file. Once the WAL file has grown beyond truncateSize, the
-// checkpoint truncates it; one that could not (readers or the writer were
-// busy for truncateWait) is tried again truncateRetry later.
+// database file. A WAL file larger than truncateSize is truncated: by the
+// writer when the WAL starts over after a complete checkpoint (SQLite's
+// journal_size_limit), and by a TRUNCATE checkpoint, at most every
+// truncateRetry, once a checkpoint has copied it all or truncateForce has
+// passed without one that did (readers kept old snapshots). A TRUNCATE
+// checkpoint waits at most truncateWait for the readers and the writer.
 //
 // SPEC: spec/store.md#sqlite
 const (
@@ -347,6 +364,7 @@ const (
 	truncateSize       = 16 << 20
 	truncateWait       = 200 * time.Millisecond
 	truncateRetry      = 2 * time.Second
+	truncateForce      = 30 * time.Second
 )
 
 // checkpointer copies the WAL into the database file from its own
@@ -365,22 +383,26 @@ func (s *Store) checkpointer(path string) {
 	db.SetMaxOpenConns(1)
 	t := time.NewTicker(checkpointInterval)
 	defer t.Stop()
-	var failed time.Time
+	var tried time.Time
+	complete := time.Now()
 	for {
 		select {
 		case <-s.closing:
 			return
 		case <-t.C:
 		}
-		if time.Since(failed) >= truncateRetry {
-			if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > truncateSize {
-				if !s.truncateWAL(db) {
-					failed = time.Now()
-				}
-				continue
-			}
+		var busy, frames, copied int
+		all := db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied) == nil && frames == copied
+		if all {
+			complete = time.Now()
 		}
-		db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		if time.Since(tried) < truncateRetry || !all && time.Since(complete) < truncateForce {
+			continue
+		}
+		if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > truncateSize {
+			tried = time.Now()
+			s.truncateWAL(db)
+		}
 	}
 }
 
@@ -404,6 +426,9 @@ func (s *Store) failPending() {
 	for {
 		select {
 		case r := <-s.reqs:
+			r.err = store.ErrClosed
+			close(r.done)
+		case r := <-s.chunks:
 			r.err = store.ErrClosed
 			close(r.done)
 		default:
