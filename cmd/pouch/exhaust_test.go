@@ -191,9 +191,9 @@ func round(d time.Duration) time.Duration {
 	return d.Round(time.Millisecond)
 }
 
-// A wellBehaved client posts a signed statement, reads it back and reads
-// the checkpoint, over and over, each request on a keep-alive connection,
-// and notes how long each took.
+// A wellBehaved client posts a signed statement and reads it back, on a
+// keep-alive connection, and reads the checkpoint on a new connection,
+// over and over, and notes how long each request took.
 type wellBehaved struct {
 	url string
 	key ed25519.PrivateKey
@@ -217,8 +217,11 @@ func (w *wellBehaved) snapshot() ([]time.Duration, []string) {
 }
 
 func (w *wellBehaved) run(ctx context.Context) {
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	do := func(what, method, path string, body []byte, want int) []byte {
+	// Its writes and reads on keep-alive connections; the checkpoint, as
+	// a newcomer would read it, on a new connection each time.
+	keep := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	fresh := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	do := func(hc *http.Client, what, method, path string, body []byte, want int) []byte {
 		// A request whose connection the server closed before it was
 		// sent (evicted while idle) is sent again on a new one, as any
 		// HTTP client does; it counts once, with both tries' time.
@@ -274,10 +277,10 @@ func (w *wellBehaved) run(ctx context.Context) {
 		if err != nil {
 			panic(err)
 		}
-		if do("POST /v1/records", "POST", "/v1/records", s.Marshal(), http.StatusCreated) != nil {
-			do("GET /v1/records/{id}", "GET", "/v1/records/"+s.ID().String(), nil, http.StatusOK)
+		if do(keep, "POST /v1/records", "POST", "/v1/records", s.Marshal(), http.StatusCreated) != nil {
+			do(keep, "GET /v1/records/{id}", "GET", "/v1/records/"+s.ID().String(), nil, http.StatusOK)
 		}
-		do("GET /checkpoint", "GET", "/checkpoint", nil, http.StatusOK)
+		do(fresh, "GET /checkpoint (new connection)", "GET", "/checkpoint", nil, http.StatusOK)
 		select {
 		case <-ctx.Done():
 		case <-time.After(10 * time.Millisecond):
@@ -314,21 +317,7 @@ func (s *rssSampler) run(ctx context.Context) {
 }
 
 // metric reads one unlabelled metric from the server's /metrics.
-func metric(t *testing.T, base, name string) float64 {
-	t.Helper()
-	b, err := httpGet(context.Background(), base+"/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	t.Fatalf("/metrics has no %s", name)
-	return 0
-}
+func metric(t *testing.T, base, name string) float64 { return metricLabelled(t, base, name) }
 
 // cborBytesHead is the head of a CBOR byte string of n bytes.
 func cborBytesHead(n uint64) []byte {

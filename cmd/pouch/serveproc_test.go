@@ -73,6 +73,17 @@ func servingBinary(t *testing.T) string {
 // the test ends, if it still runs.
 func startServeOpts(t *testing.T, bin string, o serveOpts) *serveProc {
 	t.Helper()
+	p, err := launchServe(t, bin, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// launchServe starts pouch serve as startServeOpts does, and returns an
+// error if it does not come up.
+func launchServe(t *testing.T, bin string, o serveOpts) (*serveProc, error) {
+	t.Helper()
 	if o.data == "" {
 		o.data = t.TempDir()
 	}
@@ -87,10 +98,10 @@ func startServeOpts(t *testing.T, bin string, o serveOpts) *serveProc {
 	cmd.Env = append(append(os.Environ(), "POUCH_HOME="+t.TempDir()), o.env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p := &serveProc{cmd: cmd, data: o.data, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	found := make(chan string, 1)
@@ -115,13 +126,13 @@ func startServeOpts(t *testing.T, bin string, o serveOpts) *serveProc {
 	})
 	select {
 	case p.url = <-found:
-		return p
+		return p, nil
 	case <-p.exited:
-		t.Fatalf("pouch serve exited before serving:\n%s", p.stderr)
+		return nil, fmt.Errorf("pouch serve exited before serving:\n%s", p.stderr)
 	case <-time.After(60 * time.Second):
-		t.Fatalf("pouch serve did not print its address:\n%s", p.stderr)
+		cmd.Process.Kill()
+		return nil, fmt.Errorf("pouch serve did not print its address:\n%s", p.stderr)
 	}
-	return nil
 }
 
 // pid returns the pouch serve process's ID: the child's, or, under a
