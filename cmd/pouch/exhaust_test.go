@@ -201,7 +201,6 @@ type wellBehaved struct {
 	mu    sync.Mutex
 	lat   []time.Duration
 	fails []string
-	n     int
 }
 
 func (w *wellBehaved) reset() {
@@ -698,4 +697,3 @@ func hostileCBOR(ctx context.Context, t *testing.T, base string, workers int) st
 	wg.Wait()
 	return fmt.Sprintf("%d hostile bodies (%d kinds, to 3 endpoints): statuses %v", sent.Load(), len(bodies), statuses)
 }
-
