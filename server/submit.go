@@ -260,8 +260,11 @@ func (c *Correspondence) receivePayload(ctx context.Context, w http.ResponseWrit
 	}
 	sum.Sum(in.digest[:0])
 	// The rest of the body, the end of the map, is read under the
-	// server's read timeout again.
-	http.NewResponseController(w).SetReadDeadline(time.Now().Add(ReadTimeout))
+	// server's read timeout again, and the answer has its whole write
+	// timeout, however long the upload took.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(ReadTimeout))
+	rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
 	return in, nil
 }
 

@@ -56,8 +56,8 @@ type exhaustConfig struct {
 
 func exhaustSize() exhaustConfig {
 	if os.Getenv("POUCH_LONG") == "1" {
-		return exhaustConfig{phase: 30 * time.Second, slow: 1500, bigWorkers: 24, idle: 4000,
-			helpers: 2, helperConn: 11000, headers: 1000, hostile: 16}
+		return exhaustConfig{phase: 30 * time.Second, slow: 1500, bigWorkers: 24, idle: 2000,
+			helpers: 2, helperConn: 10500, headers: 1000, hostile: 16}
 	}
 	// The server's descriptor limit is lowered, so that a few thousand
 	// connections go past it.
@@ -150,11 +150,11 @@ func TestExhaustion(t *testing.T) {
 	phase("slow-bodies", func(ctx context.Context) string {
 		return slowBodies(ctx, t, addr, cfg.slow, srv)
 	})
-	phase("large-bodies", func(ctx context.Context) string {
-		return largeBodies(ctx, srv.url, cfg.bigWorkers, pouches)
-	})
 	phase("idle-conns", func(ctx context.Context) string {
 		return idleConns(ctx, t, addr, cfg, srv)
+	})
+	phase("large-bodies", func(ctx context.Context) string {
+		return largeBodies(ctx, srv.url, cfg.bigWorkers, pouches)
 	})
 	phase("header-flood", func(ctx context.Context) string {
 		return headerFlood(ctx, addr, cfg.headers)
@@ -180,7 +180,11 @@ func TestExhaustion(t *testing.T) {
 		fmt.Fprintf(&b, "| %s | %d MiB | %d | %d | %v | %v | %v | %s |\n", r.name, r.peakRSS>>20, r.requests, r.failures,
 			round(r.p50), round(r.p99), round(r.max), r.attackNotes)
 	}
-	t.Logf("figures (fd limit %d, %v per attack):\n%s", cfg.fdLimit, cfg.phase, b.String())
+	limit := "the machine's"
+	if cfg.fdLimit > 0 {
+		limit = strconv.Itoa(cfg.fdLimit)
+	}
+	t.Logf("figures (the server's descriptor limit %s, %v per attack):\n%s", limit, cfg.phase, b.String())
 }
 
 // round rounds a latency for the figures.
@@ -519,14 +523,16 @@ func idleConns(ctx context.Context, t *testing.T, addr string, cfg exhaustConfig
 	var helpers []*exec.Cmd
 	for range cfg.helpers {
 		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestExhaustionHelper$")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("POUCH_EXHAUST_HELPER=%s,%d", addr, cfg.helperConn))
+		// Each helper connects from a loopback address of its own, so
+		// that the connections do not run out of source ports.
+		cmd.Env = append(os.Environ(), fmt.Sprintf("POUCH_EXHAUST_HELPER=%s,%d,127.0.0.%d", addr, cfg.helperConn, 10+len(helpers)))
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err == nil {
 			helpers = append(helpers, cmd)
 		}
 	}
 	before := metric(t, srv.url, "pouch_connections_evicted_total")
-	opened, answered, closedByServer := holdIdle(ctx, addr, cfg.idle)
+	opened, answered, closedByServer := holdIdle(ctx, addr, cfg.idle, "")
 	for _, h := range helpers {
 		h.Wait()
 	}
@@ -535,10 +541,15 @@ func idleConns(ctx context.Context, t *testing.T, addr string, cfg exhaustConfig
 		opened, answered, cfg.helpers*cfg.helperConn, cfg.helpers, closedByServer, evicted)
 }
 
-// holdIdle opens n connections to addr, sends one request on every other
-// one, and holds them until ctx is done. It returns how many it opened,
-// how many were answered, and how many the server closed.
-func holdIdle(ctx context.Context, addr string, n int) (opened, answered, closed int64) {
+// holdIdle opens n connections to addr (from source address src, if
+// set), sends one request on every other one, and holds them until ctx is
+// done. It returns how many it opened, how many were answered, and how
+// many the server closed.
+func holdIdle(ctx context.Context, addr string, n int, src string) (opened, answered, closed int64) {
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
 	var o, a, c atomic.Int64
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
@@ -548,7 +559,7 @@ func holdIdle(ctx context.Context, addr string, n int) (opened, answered, closed
 		}
 		sem <- struct{}{}
 		wg.Go(func() {
-			conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			conn, err := d.DialContext(ctx, "tcp", addr)
 			<-sem
 			if err != nil {
 				return
@@ -581,18 +592,21 @@ func holdIdle(ctx context.Context, addr string, n int) (opened, answered, closed
 }
 
 // TestExhaustionHelper is not a test: TestExhaustion runs the test binary
-// with POUCH_EXHAUST_HELPER=ADDR,N to hold N idle connections to ADDR from
-// another process, for 30 seconds.
+// with POUCH_EXHAUST_HELPER=ADDR,N,SOURCE to hold N idle connections to
+// ADDR from SOURCE in another process, for 30 seconds.
 func TestExhaustionHelper(t *testing.T) {
 	spec := os.Getenv("POUCH_EXHAUST_HELPER")
 	if spec == "" {
 		t.Skip("a helper process of TestExhaustion")
 	}
-	addr, ns, _ := strings.Cut(spec, ",")
-	n, _ := strconv.Atoi(ns)
+	f := strings.Split(spec, ",")
+	if len(f) != 3 {
+		t.Fatalf("POUCH_EXHAUST_HELPER=%q: not ADDR,N,SOURCE", spec)
+	}
+	n, _ := strconv.Atoi(f[1])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	o, _, c := holdIdle(ctx, addr, n)
+	o, _, c := holdIdle(ctx, f[0], n, f[2])
 	fmt.Fprintf(os.Stderr, "helper: %d idle connections opened, %d closed by the server\n", o, c)
 }
 
