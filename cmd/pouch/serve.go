@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"pouch.dev/server"
+	"pouch.dev/store"
 	"pouch.dev/store/sqlite"
 	"pouch.dev/tlog"
 	"pouch.dev/ui"
@@ -57,6 +58,14 @@ file, with or without URLs, is the policy clients verify against. While
 the log is idle, each witness is asked to cosign the checkpoint again
 every --witness-refresh (default 10m), so that clients, which refuse
 checkpoints cosigned more than an hour ago, always find a fresh one.
+
+The server bounds what clients can make it hold: request bodies are read
+a step at a time under a memory budget, large payloads streamed to the
+store, connections capped below the descriptor limit (idle ones evicted
+at the cap), with timeouts; a spent budget is answered 503 with
+Retry-After, a full disk 507. The limits are in spec/api.md#limits and
+in /metrics (pouch_limit, pouch_budget_*). The Go runtime's soft memory
+limit is 768 MiB unless GOMEMLIMIT says otherwise.
 
 Environment: POUCH_DATA, POUCH_LISTEN, POUCH_ORIGIN, POUCH_WITNESSES
 (space-separated URL,KEY pairs), POUCH_WITNESS_POLICY and
@@ -222,6 +231,9 @@ func runServe(ctx *cmdContext, args []string) error {
 	}
 	dbPath := filepath.Join(*data, "pouch.db")
 	st, err := sqlite.Open(dbPath)
+	if errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrIO) {
+		return withHint(err, "the disk of %s is full or failing: free space or check the device, then start again", *data)
+	}
 	if err != nil {
 		return err
 	}

@@ -183,7 +183,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	if _, err := w.Exec(schema); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("creating the schema in %s: %w", path, err)
+		return nil, fmt.Errorf("creating the schema in %s: %w", path, classify(err))
 	}
 	// Payloads staged before the last stop belong to no record and never
 	// will: no writer outlives its process.
@@ -195,12 +195,12 @@ func Open(path string, opts ...Option) (*Store, error) {
 	var lastKey sql.NullInt64
 	if err := w.QueryRow(`SELECT MAX(payload) FROM payload_chunks`).Scan(&lastKey); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, fmt.Errorf("reading %s: %w", path, classify(err))
 	}
 	var lastRef sql.NullInt64
 	if err := w.QueryRow(`SELECT MAX(payload) FROM record_payloads`).Scan(&lastRef); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, fmt.Errorf("reading %s: %w", path, classify(err))
 	}
 	rq := url.Values{}
 	rq.Add("_pragma", "busy_timeout(10000)")
@@ -235,13 +235,13 @@ func Open(path string, opts ...Option) (*Store, error) {
 	var n sql.NullInt64
 	if err := w.QueryRow(`SELECT MAX(idx) FROM records`).Scan(&n); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, fmt.Errorf("reading %s: %w", path, classify(err))
 	}
 	if n.Valid {
 		s.size = uint64(n.Int64) + 1
 		if err := w.QueryRow(`SELECT time FROM records WHERE idx = ?`, n.Int64).Scan(&s.last); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("reading %s: %w", path, err)
+			return nil, fmt.Errorf("reading %s: %w", path, classify(err))
 		}
 	}
 	s.next = s.size
@@ -252,7 +252,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	err = w.QueryRow(`SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1`).Scan(&cs, &note)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		s.Close()
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, fmt.Errorf("reading %s: %w", path, classify(err))
 	}
 	if cs.Valid {
 		s.state.TreeSize, s.state.Checkpoint = uint64(cs.Int64), note
