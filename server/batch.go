@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"sync"
@@ -21,8 +22,9 @@ import (
 // outcome, in order.
 //
 // The body is read as it arrives, each pouch's parts under their limits.
-// The first tag authenticates the batch: nothing past it is read unless
-// it verifies and its signer holds a current key.
+// A tag that verifies, signed by a current key, authenticates the batch;
+// until one has, each pouch is judged on its tag before its payload is
+// read, and one refused keeps no memory.
 //
 // SPEC: spec/api.md#post-pouches-batch
 func (c *Correspondence) handleSubmitBatch(w http.ResponseWriter, r *http.Request) {
@@ -43,16 +45,21 @@ func (c *Correspondence) handleSubmitBatch(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	subs := make([]api.PouchSubmission, 0, n)
-	for i := range n {
+	early := make([]*earlyRefusal, 0, n)
+	authenticated := false
+	for range n {
 		tag, err := cs.submissionTag(h)
 		if err != nil {
 			c.fail(w, r, err)
 			return
 		}
-		if i == 0 {
-			if err := c.authenticateBatch(tag); err != nil {
-				c.fail(w, r, err)
-				return
+		// Until a tag authenticates the batch, each one is checked before
+		// its payload is read; one that does not is refused, and its
+		// bytes are not kept.
+		var refused *earlyRefusal
+		if !authenticated {
+			if refused = c.authenticateTag(tag); refused == nil {
+				authenticated = true
 			}
 		}
 		size, err := cs.payloadHead()
@@ -64,35 +71,64 @@ func (c *Correspondence) handleSubmitBatch(w http.ResponseWriter, r *http.Reques
 			c.fail(w, r, withHint(errBodyTooLarge("a payload in a batch", MaxBatchPayload), "send a large pouch alone, with POST /v1/pouches"))
 			return
 		}
+		if refused != nil {
+			h.shrink(int64(cap(tag)))
+			if _, err := io.CopyN(io.Discard, cs.r, int64(size)); err != nil {
+				c.fail(w, r, readError("pouch batch", err))
+				return
+			}
+			subs = append(subs, api.PouchSubmission{})
+			early = append(early, refused)
+			continue
+		}
 		p, err := readN(cs.r, int64(size), MaxBatchPayload, h, "payload")
 		if err != nil {
 			c.fail(w, r, err)
 			return
 		}
 		subs = append(subs, api.PouchSubmission{Tag: tag, Payload: p})
+		early = append(early, nil)
 	}
 	if err := expectEnd(cs.r, "pouch batch"); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	res := c.SubmitBatch(r.Context(), subs)
+	res := c.submitBatch(r.Context(), subs, early)
 	writeJSONTo(w, http.StatusOK, res)
 }
 
-// authenticateBatch checks a batch's first tag: its signature, and that
-// its signer holds a current key, as of now.
-func (c *Correspondence) authenticateBatch(tag []byte) error {
+// An earlyRefusal is a pouch of a batch refused on its tag, before its
+// payload was read: the tag's ID, if it verified, and the rule's error.
+type earlyRefusal struct {
+	id  *record.ID
+	err error
+}
+
+// authenticateTag checks a tag of a batch before its payload is read: its
+// signature, and that its signer holds a current key for this log, as of
+// now. It returns nil if the tag authenticates the batch.
+func (c *Correspondence) authenticateTag(tag []byte) *earlyRefusal {
 	st, err := letter.VerifyTag(tag)
 	if err != nil {
-		return err
+		return &earlyRefusal{err: err}
 	}
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
-	return c.dir.Check(st.Signed, st.Record, c.nowPos())
+	if err := c.dir.Check(st.Signed, st.Record, c.nowPos()); err != nil {
+		id := st.PouchID()
+		return &earlyRefusal{id: &id, err: err}
+	}
+	return nil
 }
 
 // SubmitBatch checks and commits a batch of pouches; see handleSubmitBatch.
 func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmission) []api.BatchResult {
+	return c.submitBatch(ctx, subs, nil)
+}
+
+// submitBatch is SubmitBatch, with the pouches refused before their
+// payload was read (early[i] not nil).
+func (c *Correspondence) submitBatch(ctx context.Context, subs []api.PouchSubmission, early []*earlyRefusal) []api.BatchResult {
 	type item struct {
 		i  int
 		s  *record.Signed
@@ -113,6 +149,16 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmis
 	tags := make([]*letter.SignedTag, len(subs))
 	errs := make([]error, len(subs))
 	digests := make([][32]byte, len(subs))
+	for i, er := range early {
+		if er == nil {
+			continue
+		}
+		errs[i] = er.err
+		if er.id != nil {
+			// As by POST /v1/pouches: a replay is named first.
+			errs[i] = c.replayFirst(ctx, record.KindTag, *er.id, er.err)
+		}
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(subs)) {
@@ -121,6 +167,9 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmis
 				i := int(next.Add(1)) - 1
 				if i >= len(subs) {
 					return
+				}
+				if errs[i] != nil {
+					continue
 				}
 				tags[i], errs[i] = letter.VerifyTag(subs[i].Tag)
 				if errs[i] == nil {
