@@ -327,6 +327,7 @@ func checkAfterCrashes(t *testing.T, url, vkey string, acks []ackedRecord, cps [
 		}
 	}
 	c := client.New(url)
+	c.Origin = final.Origin // the log its signed reads are for
 	for _, a := range acks {
 		want := record.LeafData(record.Leaf{Kind: a.kind, ID: a.id, Time: a.time.UnixMilli(), Private: a.kind == record.KindTag})
 		if !bytes.Equal(leaves[a.index], want) {
