@@ -319,8 +319,9 @@ func (s *Store) writer() {
 			return
 		}
 		// Every pending append joins the group, but only a few chunks of
-		// staged payloads: an append waits for a few MiB of payload to be
-		// written, not for every upload in progress.
+		// staged payloads, and only one if appends are waiting: an append
+		// waits for a MiB of payload to be written, not for every upload
+		// in progress, and uploads still move while appends stream in.
 		batch := []*writeReq{first}
 		n, chunks := len(first.entries), 0
 		if first.chunk != nil {
@@ -336,8 +337,12 @@ func (s *Store) writer() {
 				break drain
 			}
 		}
+		limit := maxGroupChunks
+		if n > 0 {
+			limit = 1
+		}
 	drainChunks:
-		for chunks < maxGroupChunks {
+		for chunks < limit {
 			select {
 			case r := <-s.chunks:
 				batch = append(batch, r)
