@@ -21,6 +21,13 @@ import (
 // SPEC: spec/api.md#errors
 type Code string
 
+// ErrBusy is the refusal of a request that found a budget of the server
+// spent (memory for bodies, upload or download slots, connections): 503,
+// with Retry-After. Nothing was written; retry later.
+//
+// SPEC: spec/api.md#limits
+var ErrBusy = errors.New("server busy")
+
 // A refusal is one code, the sentinel error it stands for, and the HTTP
 // status it is answered with.
 type refusal struct {
@@ -110,6 +117,11 @@ var refusals = []refusal{
 	{"request-replay", httpsig.ErrReplay, 401},
 	{"request-malformed", httpsig.ErrMalform, 401},
 	{"request-wrong-log", httpsig.ErrWrongOrigin, 401},
+
+	// The server's budgets and its storage (spec/api.md#limits).
+	{"busy", ErrBusy, 503},
+	{"storage-full", store.ErrFull, 507},
+	{"storage-error", store.ErrIO, 503},
 
 	// Generic: the record does not parse.
 	{"malformed-record", record.ErrMalformedRecord, 400},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"sync"
@@ -20,28 +21,114 @@ import (
 // committed in one store transaction. The answer lists each pouch's
 // outcome, in order.
 //
+// The body is read as it arrives, each pouch's parts under their limits.
+// A tag that verifies, signed by a current key, authenticates the batch;
+// until one has, each pouch is judged on its tag before its payload is
+// read, and one refused keeps no memory.
+//
 // SPEC: spec/api.md#post-pouches-batch
 func (c *Correspondence) handleSubmitBatch(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(w, r, 64<<20)
+	if r.ContentLength > MaxBatchBody {
+		c.fail(w, r, withHint(errBodyTooLarge("pouch batch", MaxBatchBody), "send fewer pouches per batch"))
+		return
+	}
+	h := &hold{b: c.lim.memory}
+	defer h.release()
+	cs := &cborStream{r: http.MaxBytesReader(w, r.Body, MaxBatchBody), what: "pouch batch"}
+	n, err := cs.expect(cborArray, "a pouch batch")
 	if err != nil {
-		c.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "send fewer pouches per batch", "batch larger than 64 MiB"))
+		c.fail(w, r, err)
 		return
 	}
-	var subs []api.PouchSubmission
-	if err := record.Unmarshal(b, &subs); err != nil {
-		c.fail(w, r, errorf(http.StatusBadRequest, "send a CBOR array of {tag, payload} maps", "pouch batch: %v", err))
+	if n == 0 || n > api.MaxPouchBatch {
+		c.fail(w, r, errorf(http.StatusBadRequest, "", "a batch holds 1 to %d pouches, not %d", api.MaxPouchBatch, n))
 		return
 	}
-	if len(subs) == 0 || len(subs) > api.MaxPouchBatch {
-		c.fail(w, r, errorf(http.StatusBadRequest, "", "a batch holds 1 to %d pouches, not %d", api.MaxPouchBatch, len(subs)))
+	subs := make([]api.PouchSubmission, 0, n)
+	early := make([]*earlyRefusal, 0, n)
+	authenticated := false
+	for range n {
+		tag, err := cs.submissionTag(h)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		// Until a tag authenticates the batch, each one is checked before
+		// its payload is read; one that does not is refused, and its
+		// bytes are not kept.
+		var refused *earlyRefusal
+		if !authenticated {
+			if refused = c.authenticateTag(tag); refused == nil {
+				authenticated = true
+			}
+		}
+		size, err := cs.payloadHead()
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		if size > MaxBatchPayload {
+			c.fail(w, r, withHint(errBodyTooLarge("a payload in a batch", MaxBatchPayload), "send a large pouch alone, with POST /v1/pouches"))
+			return
+		}
+		if refused != nil {
+			h.shrink(int64(cap(tag)))
+			if _, err := io.CopyN(io.Discard, cs.r, int64(size)); err != nil {
+				c.fail(w, r, readError("pouch batch", err))
+				return
+			}
+			subs = append(subs, api.PouchSubmission{})
+			early = append(early, refused)
+			continue
+		}
+		p, err := readN(cs.r, int64(size), MaxBatchPayload, h, "payload")
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		subs = append(subs, api.PouchSubmission{Tag: tag, Payload: p})
+		early = append(early, nil)
+	}
+	if err := expectEnd(cs.r, "pouch batch"); err != nil {
+		c.fail(w, r, err)
 		return
 	}
-	res := c.SubmitBatch(r.Context(), subs)
+	res := c.submitBatch(r.Context(), subs, early)
 	writeJSONTo(w, http.StatusOK, res)
+}
+
+// An earlyRefusal is a pouch of a batch refused on its tag, before its
+// payload was read: the tag's ID, if it verified, and the rule's error.
+type earlyRefusal struct {
+	id  *record.ID
+	err error
+}
+
+// authenticateTag checks a tag of a batch before its payload is read: its
+// signature, and that its signer holds a current key for this log, as of
+// now. It returns nil if the tag authenticates the batch.
+func (c *Correspondence) authenticateTag(tag []byte) *earlyRefusal {
+	st, err := letter.VerifyTag(tag)
+	if err != nil {
+		return &earlyRefusal{err: err}
+	}
+	c.dirMu.RLock()
+	defer c.dirMu.RUnlock()
+	if err := c.dir.Check(st.Signed, st.Record, c.nowPos()); err != nil {
+		id := st.PouchID()
+		return &earlyRefusal{id: &id, err: err}
+	}
+	return nil
 }
 
 // SubmitBatch checks and commits a batch of pouches; see handleSubmitBatch.
 func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmission) []api.BatchResult {
+	return c.submitBatch(ctx, subs, nil)
+}
+
+// submitBatch is SubmitBatch, with the pouches refused before their
+// payload was read (early[i] not nil).
+func (c *Correspondence) submitBatch(ctx context.Context, subs []api.PouchSubmission, early []*earlyRefusal) []api.BatchResult {
 	type item struct {
 		i  int
 		s  *record.Signed
@@ -53,7 +140,7 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmis
 	refuse := func(i int, kind record.Kind, err error) {
 		err = asRefusal(err)
 		status, hint, code := statusOf(err)
-		res[i] = api.BatchResult{Error: &api.ErrorBody{Error: err.Error(), Hint: hint, Code: code}, Status: status}
+		res[i] = api.BatchResult{Error: &api.ErrorBody{Error: publicMessage(err), Hint: hint, Code: code}, Status: status}
 		c.metrics.refused(kind, reasonOf(err))
 	}
 	// Signatures and payload digests are checked on every core at once,
@@ -62,6 +149,16 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmis
 	tags := make([]*letter.SignedTag, len(subs))
 	errs := make([]error, len(subs))
 	digests := make([][32]byte, len(subs))
+	for i, er := range early {
+		if er == nil {
+			continue
+		}
+		errs[i] = er.err
+		if er.id != nil {
+			// As by POST /v1/pouches: a replay is named first.
+			errs[i] = c.replayFirst(ctx, record.KindTag, *er.id, er.err)
+		}
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(subs)) {
@@ -70,6 +167,9 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmis
 				i := int(next.Add(1)) - 1
 				if i >= len(subs) {
 					return
+				}
+				if errs[i] != nil {
+					continue
 				}
 				tags[i], errs[i] = letter.VerifyTag(subs[i].Tag)
 				if errs[i] == nil {
@@ -104,7 +204,8 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmis
 			continue
 		}
 		seen[it.e.ID] = true
-		if err := c.checkTag(it.s, it.r, it.e, it.st, subs[it.i].Payload, digests[it.i]); err != nil {
+		in := &incoming{size: uint64(len(subs[it.i].Payload)), digest: digests[it.i], data: subs[it.i].Payload}
+		if err := c.checkTag(it.s, it.r, it.e, it.st, in); err != nil {
 			// As by POST /v1/pouches: a replay is named first.
 			refuse(it.i, record.KindTag, c.replayFirst(ctx, record.KindTag, it.e.ID, err))
 			continue

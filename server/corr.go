@@ -63,6 +63,10 @@ type CorrOptions struct {
 	// OnLineClose, if set, is told what the relay knew of each line that
 	// ended: who, when, how long, how many bytes.
 	OnLineClose func(line.Session)
+	// Limits are the budgets the API's requests take from (memory for
+	// bodies, uploads, downloads); nil means NewLimits(Registerer). The
+	// same Limits serve the connection cap (Limits.Listen).
+	Limits *Limits
 }
 
 // Correspondence is the part of the pouch server that accepts and serves
@@ -99,6 +103,7 @@ type Correspondence struct {
 
 	replay  httpsig.Replay
 	limits  *limiter
+	lim     *Limits
 	broker  *broker
 	metrics *corrMetrics
 }
@@ -130,6 +135,9 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 	if opt.MaxPayload == 0 {
 		opt.MaxPayload = api.DefaultMaxPayload
 	}
+	if opt.Limits == nil {
+		opt.Limits = NewLimits(opt.Registerer)
+	}
 	if opt.Directory.Mode == directory.ModeOperator && len(opt.Directory.Operator) == 0 {
 		return nil, errors.New("server: operator mode needs the operator's public key")
 	}
@@ -143,6 +151,7 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 		involved:  map[record.Handle][]*pouchState{},
 		published: map[record.ID]record.ID{},
 		limits:    newLimiter(opt.Rate, opt.Burst),
+		lim:       opt.Limits,
 		broker:    newBroker(),
 		metrics:   newCorrMetrics(opt.Registerer),
 	}
@@ -355,6 +364,10 @@ func statusOf(err error) (int, string, api.Code) {
 		return status, "admit the principal first (pouch admit)", code
 	case errors.Is(err, httpsig.ErrUnsigned):
 		return status, "sign the request as a party (the pouch client does this with --as)", code
+	case errors.Is(err, store.ErrFull):
+		return status, "retry later: the server's disk is full, and its operator must free space", code
+	case errors.Is(err, store.ErrIO):
+		return status, "retry later", code
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "", code
 	case status != 0:
@@ -365,13 +378,38 @@ func statusOf(err error) (int, string, api.Code) {
 
 func (c *Correspondence) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, hint, code := statusOf(err)
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable && errors.Is(err, api.ErrBusy):
+		c.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	case status >= 500:
 		c.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	} else {
+	default:
 		c.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
-	writeJSONTo(w, status, api.ErrorBody{Error: err.Error(), Hint: hint, Code: code})
+	retryAfter(w, status)
+	if r.Method == http.MethodPost && r.ContentLength != 0 {
+		// The body may not have been read to its end.
+		evictFirst(r)
+	}
+	writeJSONTo(w, status, api.ErrorBody{Error: publicMessage(err), Hint: hint, Code: code})
 }
+
+// publicMessage is the sentence an error is answered with: the error's
+// own, but for storage failures, whose raw text (the database's) is for
+// the server's log.
+func publicMessage(err error) string {
+	switch {
+	case errors.Is(err, store.ErrFull):
+		return "the server's storage is full: nothing was written"
+	case errors.Is(err, store.ErrIO):
+		return "the server's storage failed to write: nothing was written"
+	}
+	return err.Error()
+}
+
+// Limits returns the budgets the API takes from, for Limits.Listen and
+// Limits.HTTPServer.
+func (c *Correspondence) Limits() *Limits { return c.lim }
 
 func writeJSONTo(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

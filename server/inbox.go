@@ -224,6 +224,10 @@ func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, errorf(http.StatusInternalServerError, "", "streaming unsupported"))
 		return
 	}
+	// A stream lasts as long as the client stays: no read deadline, and
+	// each event written within WriteTimeout.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
 	ch := c.broker.subscribe(h)
 	defer c.broker.unsubscribe(h, ch)
 	c.metrics.streams.Inc()
@@ -233,6 +237,7 @@ func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	send := func(event string, v any) bool {
 		b, _ := json.Marshal(v)
+		rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
 		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
 			return false
 		}
@@ -249,6 +254,7 @@ func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-keep.C:
+			rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
 			}

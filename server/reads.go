@@ -2,10 +2,12 @@ package server
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"pouch.dev/api"
 	"pouch.dev/directory"
@@ -156,14 +158,40 @@ func (c *Correspondence) handlePayload(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	b, err := c.st.Payload(r.Context(), id)
+	if !c.lim.downloads.take(1) {
+		c.fail(w, r, c.lim.downloads.busy())
+		return
+	}
+	defer c.lim.downloads.give(1)
+	p, err := c.st.OpenPayload(r.Context(), id)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
+	defer p.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.Write(b)
+	w.Header().Set("Content-Length", strconv.FormatInt(p.Size(), 10))
+	// A chunk at a time, each written within WriteTimeout.
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := p.Read(buf)
+		if n > 0 {
+			rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			// The status is sent: cut the answer short, so the client
+			// sees it is not whole.
+			c.log.Error("reading a payload", "id", id.Short(), "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
 }
 
 func (c *Correspondence) handleGetPouch(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,18 @@
 // New assembles a Server from a Config; the correspondence API plugs in
 // through Config.API, and further parts through Server.Handle.
 //
+// # Limits
+//
+// What a client can make the server hold is bounded, whatever it
+// declares: request bodies are read a step at a time under a memory
+// budget; a pouch's tag is verified before its payload is read, and a
+// large payload streams into the store in chunks; uploads, downloads and
+// connections are capped, the connection cap below the descriptor limit,
+// evicting idle connections at the cap; and the http.Server that
+// Limits.HTTPServer returns has read, write and idle timeouts. A spent
+// budget is answered 503 with Retry-After, a full disk 507. The limits are
+// the constants of budget.go (spec/api.md#limits), shown in /metrics.
+//
 // SPEC: spec/log.md#http
 package server
 

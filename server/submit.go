@@ -3,15 +3,18 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"time"
 
 	"pouch.dev/agreement"
 	"pouch.dev/api"
 	"pouch.dev/directory"
+	"pouch.dev/internal/failpoint"
 	"pouch.dev/ledger"
 	"pouch.dev/letter"
 	"pouch.dev/line"
@@ -46,40 +49,12 @@ var kindRules = map[record.Kind]KindRules{}
 // RegisterKind sets the rules of kind k. Call it from an init function.
 func RegisterKind(k record.Kind, rules KindRules) { kindRules[k] = rules }
 
-// readBody reads a request body of at most limit bytes. When the client
-// declares its length, the body is read into one buffer of that size,
-// not into one that grows and is copied as io.ReadAll's does.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, limit)
-	n := r.ContentLength
-	if n < 0 || n > limit {
-		return io.ReadAll(body)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(body, b); err != nil {
-		return nil, err
-	}
-	// net/http ends a body at its declared length; should a body run on
-	// anyway, the rest is read, under the same limit.
-	var one [1]byte
-	k, err := body.Read(one[:])
-	if k == 0 && err == io.EOF {
-		return b, nil
-	}
-	if err != nil && err != io.EOF {
-		return nil, err
-	}
-	rest, err := io.ReadAll(body)
-	if err != nil {
-		return nil, err
-	}
-	return append(append(b, one[:k]...), rest...), nil
-}
-
 func (c *Correspondence) handleSubmit(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(w, r, record.MaxRecordSize)
+	h := &hold{b: c.lim.memory}
+	defer h.release()
+	b, err := readAll(r.Body, r.ContentLength, record.MaxRecordSize, h, "record")
 	if err != nil {
-		c.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "", "record larger than %d bytes", record.MaxRecordSize))
+		c.fail(w, r, err)
 		return
 	}
 	a, err := c.Submit(r.Context(), b, nil, r)
@@ -87,27 +62,213 @@ func (c *Correspondence) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	writeJSONTo(w, http.StatusCreated, a)
+	c.acknowledge(w, a)
 }
 
+// acknowledge answers 201 with a, and makes sure the answer has left.
+func (c *Correspondence) acknowledge(w http.ResponseWriter, a *api.Accepted) {
+	writeJSONTo(w, http.StatusCreated, a)
+	http.NewResponseController(w).Flush()
+	// SPEC: spec/store.md#failpoints
+	failpoint.Hit("server/acknowledged")
+}
+
+// An incoming payload: in memory (data), or streamed into the store
+// (staged, by w). Its size and SHA-256 are known either way.
+type incoming struct {
+	size   uint64
+	digest [32]byte
+	data   []byte
+	staged *store.Staged
+	w      store.PayloadWriter
+	// recipientsChecked: the age header was checked before the payload
+	// was streamed.
+	recipientsChecked bool
+}
+
+func inMemory(p []byte) *incoming {
+	return &incoming{size: uint64(len(p)), digest: letter.PayloadDigest(p), data: p}
+}
+
+// handleSubmitPouch reads a pouch submission as it arrives: the tag first,
+// verified before anything else is read; then the payload, into memory if
+// it is small (InlinePayload), or else, once the tag's signer is known to
+// hold a current key and an upload slot is free, streamed into the store
+// in chunks while its SHA-256 is computed, never held whole.
+//
+// SPEC: spec/api.md#post-pouches
 func (c *Correspondence) handleSubmitPouch(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(w, r, c.opt.MaxPayload+record.MaxRecordSize+64)
-	if err != nil {
-		c.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "", "pouch larger than %d bytes", c.opt.MaxPayload))
+	if r.ContentLength > c.opt.MaxPayload+record.MaxRecordSize+64 {
+		c.fail(w, r, errBodyTooLarge("pouch", c.opt.MaxPayload))
 		return
 	}
-	var ps api.PouchSubmission
-	if err := record.Unmarshal(b, &ps); err != nil {
-		c.fail(w, r, errorf(http.StatusBadRequest, "send a CBOR map {tag, payload}", "pouch submission: %v", err))
-		return
-	}
-	a, err := c.Submit(r.Context(), ps.Tag, ps.Payload, r)
+	h := &hold{b: c.lim.memory}
+	defer h.release()
+	cs := &cborStream{r: r.Body, what: "pouch submission"}
+	tb, err := cs.submissionTag(h)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	writeJSONTo(w, http.StatusCreated, a)
+	st, err := letter.VerifyTag(tb)
+	if errors.Is(err, letter.ErrNotTag) {
+		err = errorf(http.StatusBadRequest, "", "only a tag carries a payload")
+	}
+	if err != nil {
+		c.metrics.refused(record.Kind("?"), "malformed")
+		c.fail(w, r, asRefusal(err))
+		return
+	}
+	if err := c.rateLimit(st.Record); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	n, err := cs.payloadHead()
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if err := c.precheckTag(st, n); err != nil {
+		err = asRefusal(c.replayFirst(r.Context(), record.KindTag, st.Signed.ID(), err))
+		c.metrics.refused(record.KindTag, reasonOf(err))
+		c.fail(w, r, err)
+		return
+	}
+	var in *incoming
+	if n <= InlinePayload {
+		p, err := readN(cs.r, int64(n), InlinePayload, h, "payload")
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		in = inMemory(p)
+	} else {
+		if !c.lim.uploads.take(1) {
+			c.fail(w, r, c.lim.uploads.busy())
+			return
+		}
+		defer c.lim.uploads.give(1)
+		in, err = c.receivePayload(r.Context(), w, cs.r, n, h)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		defer in.w.Abort() // does nothing once the tag's Append took it
+	}
+	if err := expectEnd(cs.r, "pouch submission"); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	e := &store.Entry{ID: st.Signed.ID(), Kind: record.KindTag, Signed: tb, Public: !st.Record.Private()}
+	a, err := c.submitTag(r.Context(), st.Signed, st.Record, e, st, in)
+	if err != nil {
+		err = asRefusal(c.replayFirst(r.Context(), record.KindTag, e.ID, err))
+		c.metrics.refused(record.KindTag, reasonOf(err))
+		c.fail(w, r, err)
+		return
+	}
+	c.metrics.accepted(record.KindTag)
+	c.log.Info("record accepted", "kind", record.KindTag, "id", a.ID.Short(), "index", a.Index, "by", st.Record.By[0])
+	c.acknowledge(w, a)
 }
+
+// rateLimit applies the signer's rate limit to a verified record.
+func (c *Correspondence) rateLimit(r *record.Record) error {
+	if !c.limits.allow(string(r.By[0])) {
+		return errorf(http.StatusTooManyRequests, "slow down and retry", "too many requests from %s", r.By[0])
+	}
+	return nil
+}
+
+// precheckTag judges what can be judged of a verified tag before its
+// payload of n bytes is read: a replay, the payload's size, and, for a
+// payload that will be streamed, the tag's rules as of now (so that only
+// a principal who holds a current key makes the server store anything).
+// They are judged again, at the tag's place in the log, when it is
+// appended.
+func (c *Correspondence) precheckTag(st *letter.SignedTag, n uint64) error {
+	id := st.Signed.ID()
+	if _, ok := c.pouch(id); ok {
+		return fmt.Errorf("tag record %s: %w", id.Short(), store.ErrDuplicate)
+	}
+	if n != st.Tag.Size {
+		return fmt.Errorf("%w: %d bytes, the tag says %d", letter.ErrPayload, n, st.Tag.Size)
+	}
+	if n > uint64(c.opt.MaxPayload) {
+		return errorf(http.StatusRequestEntityTooLarge, "", "payload of %d bytes (limit %d): %w", n, c.opt.MaxPayload, record.ErrTooLarge)
+	}
+	if n <= InlinePayload {
+		return nil
+	}
+	c.dirMu.RLock()
+	defer c.dirMu.RUnlock()
+	return ledger.CheckTag(c.dir, st, c.nowPos(), func(id record.ID) bool { _, ok := c.pouch(id); return ok })
+}
+
+// receivePayload streams a payload of n bytes from body into the store,
+// computing its SHA-256: first its age header (at most MaxAgeHeader
+// bytes), which must name post-quantum recipients only, then the rest,
+// each UploadProgress bytes within UploadStallTimeout. It holds a read
+// buffer and the store writer's chunk, taken from h.
+func (c *Correspondence) receivePayload(ctx context.Context, w http.ResponseWriter, body io.Reader, n uint64, h *hold) (*incoming, error) {
+	if !h.grow(UploadProgress + store.ChunkSize) {
+		return nil, h.b.busy()
+	}
+	pr := newProgressReader(body, w, UploadProgress, UploadStallTimeout)
+	headLen := min(n, MaxAgeHeader)
+	head, err := readN(pr, int64(headLen), MaxAgeHeader, h, "payload")
+	if err != nil {
+		return nil, err
+	}
+	if err := letter.CheckRecipients(bytes.NewReader(head)); err != nil {
+		if !errors.Is(err, letter.ErrNotPostQuantum) && headLen < n {
+			err = fmt.Errorf("%w: its age header is not complete in its first %d bytes", letter.ErrMalformedLetter, MaxAgeHeader)
+		}
+		return nil, errorf(http.StatusBadRequest, recipientsHint, "%w", err)
+	}
+	pw, err := c.st.StagePayload(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := &incoming{size: n, w: pw, recipientsChecked: true}
+	fail := func(err error) (*incoming, error) {
+		pw.Abort()
+		return nil, err
+	}
+	sum := sha256.New()
+	sum.Write(head)
+	if _, err := pw.Write(head); err != nil {
+		return fail(err)
+	}
+	buf := make([]byte, UploadProgress)
+	for left := n - headLen; left > 0; {
+		k, err := pr.Read(buf[:min(uint64(len(buf)), left)])
+		sum.Write(buf[:k])
+		if _, werr := pw.Write(buf[:k]); werr != nil {
+			return fail(werr)
+		}
+		left -= uint64(k)
+		if err == io.EOF && left > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil && err != io.EOF {
+			return fail(readError("payload", err))
+		}
+	}
+	if in.staged, err = pw.Commit(); err != nil {
+		return fail(err)
+	}
+	sum.Sum(in.digest[:0])
+	// The rest of the body, the end of the map, is read under the
+	// server's read timeout again, and the answer has its whole write
+	// timeout, however long the upload took.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(ReadTimeout))
+	rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	return in, nil
+}
+
+const recipientsHint = "seal the letter again to hybrid post-quantum (age1pq1…) recipients only, as pouch seal and pouch send do"
 
 // Submit checks the signed record b (with payload, for a tag) against the
 // directory as of now, has the store sequence it, and applies it. hr, if
@@ -151,12 +312,18 @@ func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http
 		return nil, asRefusal(err)
 	}
 
-	if hr != nil && !c.limits.allow(string(r.By[0])) {
-		return nil, errorf(http.StatusTooManyRequests, "slow down and retry", "too many requests from %s", r.By[0])
+	if hr != nil {
+		if err := c.rateLimit(r); err != nil {
+			return nil, err
+		}
 	}
 	// The record's origin is the directory's rule (spec/directory.md#authority),
 	// judged with every other: one place, whatever the path.
-	a, err := c.submit(ctx, s, r, b, pre, payload)
+	var in *incoming
+	if payload != nil {
+		in = inMemory(payload)
+	}
+	a, err := c.submit(ctx, s, r, b, pre, in)
 	if err != nil {
 		err = asRefusal(c.replayFirst(ctx, r.Kind, s.ID(), err))
 		c.metrics.refused(r.Kind, reasonOf(err))
@@ -176,7 +343,7 @@ func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http
 // Check with the place and time it is about to give it (store.Entry.Check),
 // while this goroutine holds the locks that keep the state the rules read
 // from changing.
-func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record.Record, b []byte, pre any, payload []byte) (*api.Accepted, error) {
+func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record.Record, b []byte, pre any, payload *incoming) (*api.Accepted, error) {
 	id := s.ID()
 	// A replay is named as such, before any other rule could refuse it
 	// for a less telling reason. Append refuses duplicates too, so a tag,
@@ -356,11 +523,10 @@ func (c *Correspondence) replayFirst(ctx context.Context, kind record.Kind, id r
 }
 
 // SPEC: spec/api.md#tag
-func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload []byte) (*api.Accepted, error) {
-	digest := letter.PayloadDigest(payload) // before the lock
+func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload *incoming) (*api.Accepted, error) {
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
-	if err := c.checkTag(s, r, e, st, payload, digest); err != nil {
+	if err := c.checkTag(s, r, e, st, payload); err != nil {
 		return nil, err
 	}
 	sq, err := c.append(ctx, e)
@@ -370,25 +536,27 @@ func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *rec
 	return c.tagAppended(e, r, st, sq), nil
 }
 
-// checkTag checks a tag and its payload, whose SHA-256 is digest, against
-// the directory as of now and fills in e. The caller holds dirMu for
+// checkTag checks a tag and its payload against the directory as of now
+// and fills in e. The caller holds dirMu for
 // reading. A tag's rules depend on keys alone, which no record can change
 // while dirMu is held, so they are judged now, before the append (a batch
 // of tags is then one transaction).
-func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload []byte, digest [32]byte) error {
+func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload *incoming) error {
 	b := st.Tag
 	if payload == nil {
 		return errorf(http.StatusBadRequest, "submit a pouch with POST /v1/pouches", "a tag must come with its payload")
 	}
-	if int64(len(payload)) > c.opt.MaxPayload {
-		return errorf(http.StatusRequestEntityTooLarge, "", "payload of %d bytes (limit %d)", len(payload), c.opt.MaxPayload)
+	if payload.size > uint64(c.opt.MaxPayload) {
+		return errorf(http.StatusRequestEntityTooLarge, "", "payload of %d bytes (limit %d): %w", payload.size, c.opt.MaxPayload, record.ErrTooLarge)
 	}
-	if err := b.CheckPayload(digest, uint64(len(payload))); err != nil {
+	if err := b.CheckPayload(payload.digest, payload.size); err != nil {
 		return withHint(err, "the payload was altered in transit, or the tag names another one")
 	}
 	// SPEC: spec/api.md#post-pouches
-	if err := letter.CheckRecipients(bytes.NewReader(payload)); err != nil {
-		return errorf(http.StatusBadRequest, "seal the letter again to hybrid post-quantum (age1pq1…) recipients only, as pouch seal and pouch send do", "%w", err)
+	if !payload.recipientsChecked {
+		if err := letter.CheckRecipients(bytes.NewReader(payload.data)); err != nil {
+			return errorf(http.StatusBadRequest, recipientsHint, "%w", err)
+		}
 	}
 	pos := c.nowPos()
 	if err := ledger.CheckTag(c.dir, st, pos, func(id record.ID) bool { _, ok := c.pouch(id); return ok }); err != nil {
@@ -396,7 +564,7 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 	}
 	p := newPouchState(ledger.NewPouch(st, pos), nil)
 	e.Parties = c.sealedParties(p)
-	e.Payload = payload
+	e.Payload, e.Staged = payload.data, payload.staged
 	if b.Thread != nil {
 		e.Refs = append(e.Refs, *b.Thread)
 	}

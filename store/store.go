@@ -19,6 +19,17 @@
 // after the last index I saw"). WaitSize blocks until new records arrive,
 // for inbox streaming.
 //
+// # Payloads
+//
+// A record may carry a payload, such as a pouch's sealed age file, of up to
+// record.MaxPayloadSize bytes. Payloads are stored in chunks of at most
+// ChunkSize bytes, so that no payload sits whole in a row, in a driver's
+// buffer or in memory: a large one is written beforehand with a
+// PayloadWriter (StagePayload), a chunk at a time, and the Append that
+// commits its record takes it over (Entry.Staged); it is read back a chunk
+// at a time with OpenPayload. A small one may come with its entry, in
+// memory (Entry.Payload).
+//
 // # The tree
 //
 // Leaves are appended with the records, but hashed into the Merkle tree
@@ -28,6 +39,12 @@
 // checkpoint of one sequencing round atomically, and only if the tree still
 // has the size the sequencer started from, so two sequencers can never fork
 // the log.
+//
+// # Full storage
+//
+// When the storage is full, or a write or sync fails, the call fails with
+// an error wrapping ErrFull or ErrIO and nothing of it is written; the
+// store goes on working once space returns.
 //
 // # Conformance
 //
@@ -43,6 +60,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"pouch.dev/record"
@@ -58,7 +76,13 @@ type Entry struct {
 	Public  bool            // served to anyone if true, else only to Parties
 	Parties []record.Handle // who may read a private record; indexed for "what awaits X"
 	Refs    []record.ID     // records it refers to (custody -> tag); indexed for lookup by ref
-	Payload []byte          // optional blob, such as a pouch's sealed payload
+	// Payload, if set, is a payload held in memory, such as a small
+	// pouch's sealed age file: Append stores it in chunks with the entry.
+	Payload []byte
+	// Staged, if set, is a payload written beforehand with StagePayload:
+	// Append attaches it to the entry in the same transaction, and it is
+	// staged no more. An entry carries Payload or Staged, not both.
+	Staged *Staged
 
 	// Check, if set, is called by Append with the place and time the
 	// entry is about to get, in log order, inside the transaction that
@@ -83,9 +107,9 @@ type Sequenced struct {
 	Time  time.Time // time of sequencing (millisecond precision, UTC)
 }
 
-// A Stored is an entry as read back, with its place in the log. The
-// Payload field is left empty by every method but Payload, so that listings
-// stay small.
+// A Stored is an entry as read back, with its place in the log. Its
+// Payload and Staged fields are always empty: payloads are read with
+// OpenPayload.
 type Stored struct {
 	Entry
 	Sequenced
@@ -105,6 +129,43 @@ type Query struct {
 	// hexadecimal, starts with it (1 to 64 digits): how a short ID that a
 	// person typed is resolved. It cannot be combined with Party or Ref.
 	IDPrefix string
+}
+
+// ChunkSize is the most bytes one stored chunk of a payload holds. Every
+// chunk of a payload but the last holds exactly ChunkSize bytes.
+//
+// SPEC: spec/store.md#payloads
+const ChunkSize = 1 << 20
+
+// A Staged payload is stored, in chunks, but belongs to no record yet:
+// PayloadWriter.Commit returns it, and an Entry names it (Entry.Staged).
+type Staged struct {
+	Key  int64 // the store's name for it
+	Size int64 // its length in bytes
+}
+
+// A PayloadWriter writes a payload into the store before the record that
+// carries it is appended (Store.StagePayload). It holds at most one chunk
+// in memory: each chunk is stored as it fills. It is not safe for
+// concurrent use.
+type PayloadWriter interface {
+	// Write adds p to the payload.
+	Write(p []byte) (int, error)
+	// Commit stores what remains and returns the staged payload, for
+	// Entry.Staged. Nothing more may be written.
+	Commit() (*Staged, error)
+	// Abort discards the payload: the chunks written so far, or, after
+	// Commit, the staged payload if no Append took it. It is safe to call
+	// more than once, and after an Append took the payload (it then does
+	// nothing).
+	Abort() error
+}
+
+// A PayloadReader reads a stored payload a chunk at a time.
+type PayloadReader interface {
+	io.ReadCloser
+	// Size returns the payload's length in bytes.
+	Size() int64
 }
 
 // MaxList is the most records one List call returns.
@@ -171,6 +232,15 @@ var (
 	// ErrBadQuery: a Query whose fields do not go together, or an
 	// IDPrefix that is not 1 to 64 lowercase hexadecimal digits.
 	ErrBadQuery = errors.New("invalid query")
+	// ErrFull: the storage is full. Nothing of the call was written;
+	// retry once space is freed.
+	ErrFull = errors.New("storage full")
+	// ErrIO: the storage failed to write or sync (an I/O error). Nothing
+	// of the call was written; retry later.
+	ErrIO = errors.New("storage I/O error")
+	// ErrNotStaged: an entry names a staged payload that is not staged
+	// (aborted, or taken by another record).
+	ErrNotStaged = errors.New("payload not staged")
 )
 
 // PrefixRange returns the lowest and the highest record ID whose
@@ -212,7 +282,8 @@ type Store interface {
 	// call is all or nothing: if any entry's ID is already stored or repeats
 	// within the call, nothing of the call is written and the error wraps
 	// ErrDuplicate; if an entry's Check refuses its place, nothing of the
-	// call is written and the error is Check's.
+	// call is written and the error is Check's; if an entry names a
+	// payload that is not staged, the error wraps ErrNotStaged.
 	Append(ctx context.Context, entries []*Entry) ([]Sequenced, error)
 
 	// Get returns the record with ID id, without its payload.
@@ -221,8 +292,15 @@ type Store interface {
 	GetByIndex(ctx context.Context, idx uint64) (*Stored, error)
 	// List returns the records q selects, in leaf index order.
 	List(ctx context.Context, q Query) ([]*Stored, error)
-	// Payload returns the payload stored with record id, or ErrNotFound.
-	Payload(ctx context.Context, id record.ID) ([]byte, error)
+	// StagePayload returns a writer that stores a payload in chunks, for
+	// an entry to name once it is committed (Entry.Staged). A staged
+	// payload that no Append takes is discarded by Abort, and by the
+	// store when it opens.
+	StagePayload(ctx context.Context) (PayloadWriter, error)
+	// OpenPayload returns a reader of the payload stored with record id,
+	// which reads it a chunk at a time, or ErrNotFound. The reader reads
+	// with ctx.
+	OpenPayload(ctx context.Context, id record.ID) (PayloadReader, error)
 	// WaitSize blocks until more than size leaves are appended or ctx is
 	// done, and returns the current number of leaves.
 	WaitSize(ctx context.Context, size uint64) (uint64, error)

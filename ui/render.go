@@ -3,7 +3,6 @@ package ui
 import (
 	"bytes"
 	"embed"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -131,5 +130,3 @@ func serveAsset(w http.ResponseWriter, r *http.Request) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

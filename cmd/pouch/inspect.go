@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"pouch.dev/keys"
 	"pouch.dev/ledger"
 	"pouch.dev/letter"
 	"pouch.dev/record"
@@ -231,19 +229,3 @@ func runInspect(ctx *cmdContext, args []string) error {
 // errKeyMismatch is returned when a record is signed by a key other than
 // the one the home knows for its signer.
 var errKeyMismatch = errors.New("signed by a key that is not the one known for its signer")
-
-// checkKnownKey compares key with the home's public keys for hd, if any.
-func checkKnownKey(h *keys.Home, hd record.Handle, key []byte, what string, notes *[]string) error {
-	if h == nil {
-		return nil
-	}
-	p, err := h.Lookup(hd)
-	if err != nil {
-		*notes = append(*notes, fmt.Sprintf("the key of %s (%s) is not known here: import it to check it", hd, what))
-		return nil
-	}
-	if !p.Ed25519.Equal(ed25519.PublicKey(key)) {
-		return fmt.Errorf("%s of %s: %w (forged, or %s changed keys)", what, hd, errKeyMismatch, hd)
-	}
-	return nil
-}

@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
 	"pouch.dev/server"
+	"pouch.dev/store"
 	"pouch.dev/store/sqlite"
 	"pouch.dev/tlog"
 	"pouch.dev/ui"
@@ -22,6 +24,10 @@ import (
 
 // DefaultListen is the address pouch serve listens on without --listen.
 const DefaultListen = "127.0.0.1:8470"
+
+// serveMemoryLimit is the Go runtime's soft memory limit in pouch serve,
+// unless GOMEMLIMIT sets another.
+const serveMemoryLimit = 768 << 20
 
 func init() {
 	register(&verb{
@@ -52,6 +58,14 @@ file, with or without URLs, is the policy clients verify against. While
 the log is idle, each witness is asked to cosign the checkpoint again
 every --witness-refresh (default 10m), so that clients, which refuse
 checkpoints cosigned more than an hour ago, always find a fresh one.
+
+The server bounds what clients can make it hold: request bodies are read
+a step at a time under a memory budget, large payloads streamed to the
+store, connections capped below the descriptor limit (idle ones evicted
+at the cap), with timeouts; a spent budget is answered 503 with
+Retry-After, a full disk 507. The limits are in spec/api.md#limits and
+in /metrics (pouch_limit, pouch_budget_*). The Go runtime's soft memory
+limit is 768 MiB unless GOMEMLIMIT says otherwise.
 
 Environment: POUCH_DATA, POUCH_LISTEN, POUCH_ORIGIN, POUCH_WITNESSES
 (space-separated URL,KEY pairs), POUCH_WITNESS_POLICY and
@@ -192,6 +206,11 @@ func runServe(ctx *cmdContext, args []string) error {
 		return withHint(fmt.Errorf("creating the data directory: %w", err), "pass --data DIR with a directory you can write")
 	}
 	logger := slog.New(slog.NewTextHandler(ctx.stderr, nil))
+	// The server's budgets keep what clients make it hold well below
+	// this; the runtime collects more eagerly as the heap nears it.
+	if ctx.getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(serveMemoryLimit)
+	}
 
 	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -212,6 +231,9 @@ func runServe(ctx *cmdContext, args []string) error {
 	}
 	dbPath := filepath.Join(*data, "pouch.db")
 	st, err := sqlite.Open(dbPath)
+	if errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrIO) {
+		return withHint(err, "the disk of %s is full or failing: free space or check the device, then start again", *data)
+	}
 	if err != nil {
 		return err
 	}
@@ -247,9 +269,13 @@ func runServe(ctx *cmdContext, args []string) error {
 		defer close(seqDone)
 		lg.Run(sctx)
 	}()
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	// The limits of package server: timeouts, header size, and the
+	// connection cap below the descriptor limit, evicting idle
+	// connections (spec/api.md#limits).
+	lim := api.Limits()
+	hs := lim.HTTPServer(srv, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
+	go func() { serveErr <- hs.Serve(lim.Listen(ln)) }()
 	select {
 	case err := <-serveErr:
 		stop()

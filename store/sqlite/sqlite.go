@@ -16,14 +16,17 @@ import (
 	"fmt"
 	"math/bits"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"pouch.dev/internal/failpoint"
 	"pouch.dev/record"
 	"pouch.dev/store"
 )
@@ -53,9 +56,20 @@ CREATE TABLE IF NOT EXISTS refs (
 	idx INTEGER NOT NULL,
 	PRIMARY KEY (ref, idx)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS payloads (
-	idx  INTEGER PRIMARY KEY,
-	data BLOB NOT NULL
+CREATE TABLE IF NOT EXISTS payload_chunks (
+	payload INTEGER NOT NULL, -- the payload's key
+	seq     INTEGER NOT NULL, -- chunk number, from 0
+	data    BLOB NOT NULL,    -- store.ChunkSize bytes, fewer in the last chunk
+	PRIMARY KEY (payload, seq)
+);
+CREATE TABLE IF NOT EXISTS record_payloads (
+	idx     INTEGER PRIMARY KEY, -- the record's leaf index
+	payload INTEGER NOT NULL,    -- the key of its chunks
+	size    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS payload_staged (
+	payload INTEGER PRIMARY KEY, -- a payload written but taken by no record yet
+	created INTEGER NOT NULL     -- Unix ms
 );
 CREATE TABLE IF NOT EXISTS tiles (
 	key    INTEGER PRIMARY KEY, -- level<<56 | index
@@ -71,7 +85,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 type Store struct {
 	w, r *sql.DB
 
-	reqs    chan *writeReq
+	reqs    chan *writeReq // appends, rounds, discards
+	chunks  chan *writeReq // chunks of staged payloads
 	closing chan struct{}
 	done    chan struct{}
 	ckDone  chan struct{}
@@ -87,6 +102,12 @@ type Store struct {
 	pending []record.Leaf        // writer goroutine only: leaves of the transaction in progress
 	stmts   map[string]*sql.Stmt // writer goroutine only: prepared multi-row inserts
 
+	// staged holds the payloads written with a PayloadWriter that no
+	// record took yet, by key: their size so far, and whether they are
+	// committed. Writer goroutine only.
+	staged  map[int64]*stagedPayload
+	nextKey atomic.Int64 // the last payload key given
+
 	// recent holds the leaves from index recentBase on, so that the
 	// sequencer reads what it integrates from memory. Guarded by mu.
 	recent     []record.Leaf
@@ -98,18 +119,41 @@ const maxRecent = 1 << 17
 
 var _ store.Store = (*Store)(nil)
 
-// A writeReq is an Append call or a sequencing round, committed by the
-// writer goroutine together with the others pending (group commit).
+// A writeReq is an Append call, a sequencing round, a chunk of a staged
+// payload or the discarding of one, committed by the writer goroutine
+// together with the others pending (group commit).
 type writeReq struct {
 	entries []*store.Entry
 	round   *store.Round
+	chunk   *chunkReq
+	discard int64 // the key of a staged payload to discard
 	res     []store.Sequenced
 	err     error
 	done    chan struct{}
 }
 
-// maxGroup bounds the entries one group-commit transaction carries.
-const maxGroup = 8192
+// A chunkReq stores one chunk of a staged payload (data, possibly empty
+// for the last), and with last set, commits the payload.
+type chunkReq struct {
+	key  int64
+	seq  int64
+	data []byte
+	last bool
+}
+
+// A stagedPayload is what the writer knows of a payload being staged.
+type stagedPayload struct {
+	size      int64 // bytes stored
+	chunks    int64 // chunks stored
+	committed bool
+}
+
+// maxGroup bounds the entries one group-commit transaction carries, and
+// maxGroupChunks the chunks of staged payloads.
+const (
+	maxGroup       = 8192
+	maxGroupChunks = 4
+)
 
 // An Option configures Open.
 type Option func(*Store)
@@ -129,6 +173,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	q.Add("_pragma", "cache_size(-65536)")
 	// Checkpoints run in the background (checkpointer), not in commits.
 	q.Add("_pragma", "wal_autocheckpoint(0)")
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", truncateSize))
 	q.Add("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
 	w, err := sql.Open("sqlite", dsn)
@@ -138,7 +183,24 @@ func Open(path string, opts ...Option) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	if _, err := w.Exec(schema); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("creating the schema in %s: %w", path, err)
+		return nil, fmt.Errorf("creating the schema in %s: %w", path, classify(err))
+	}
+	// Payloads staged before the last stop belong to no record and never
+	// will: no writer outlives its process.
+	// SPEC: spec/store.md#payloads
+	if _, err := w.Exec(`DELETE FROM payload_chunks WHERE payload IN (SELECT payload FROM payload_staged); DELETE FROM payload_staged`); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("discarding staged payloads in %s: %w", path, classify(err))
+	}
+	var lastKey sql.NullInt64
+	if err := w.QueryRow(`SELECT MAX(payload) FROM payload_chunks`).Scan(&lastKey); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("reading %s: %w", path, classify(err))
+	}
+	var lastRef sql.NullInt64
+	if err := w.QueryRow(`SELECT MAX(payload) FROM record_payloads`).Scan(&lastRef); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("reading %s: %w", path, classify(err))
 	}
 	rq := url.Values{}
 	rq.Add("_pragma", "busy_timeout(10000)")
@@ -153,16 +215,19 @@ func Open(path string, opts ...Option) (*Store, error) {
 	s := &Store{
 		w: w, r: r,
 		reqs:    make(chan *writeReq, 1024),
+		chunks:  make(chan *writeReq, 64),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		ckDone:  make(chan struct{}),
 		changed: make(chan struct{}),
 		stmts:   make(map[string]*sql.Stmt),
+		staged:  make(map[int64]*stagedPayload),
 		now:     time.Now,
 	}
 	for _, o := range opts {
 		o(s)
 	}
+	s.nextKey.Store(max(lastKey.Int64, lastRef.Int64))
 	// The writer takes the connection only for appends, none of which can
 	// come before Open returns.
 	go s.writer()
@@ -170,13 +235,13 @@ func Open(path string, opts ...Option) (*Store, error) {
 	var n sql.NullInt64
 	if err := w.QueryRow(`SELECT MAX(idx) FROM records`).Scan(&n); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, fmt.Errorf("reading %s: %w", path, classify(err))
 	}
 	if n.Valid {
 		s.size = uint64(n.Int64) + 1
 		if err := w.QueryRow(`SELECT time FROM records WHERE idx = ?`, n.Int64).Scan(&s.last); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("reading %s: %w", path, err)
+			return nil, fmt.Errorf("reading %s: %w", path, classify(err))
 		}
 	}
 	s.next = s.size
@@ -187,7 +252,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	err = w.QueryRow(`SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1`).Scan(&cs, &note)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		s.Close()
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, fmt.Errorf("reading %s: %w", path, classify(err))
 	}
 	if cs.Valid {
 		s.state.TreeSize, s.state.Checkpoint = uint64(cs.Int64), note
@@ -248,12 +313,20 @@ func (s *Store) writer() {
 		var first *writeReq
 		select {
 		case first = <-s.reqs:
+		case first = <-s.chunks:
 		case <-s.closing:
 			s.failPending()
 			return
 		}
+		// Every pending append joins the group, but only a few chunks of
+		// staged payloads, and only one if appends are waiting: an append
+		// waits for a MiB of payload to be written, not for every upload
+		// in progress, and uploads still move while appends stream in.
 		batch := []*writeReq{first}
-		n := len(first.entries)
+		n, chunks := len(first.entries), 0
+		if first.chunk != nil {
+			chunks++
+		}
 	drain:
 		for n < maxGroup {
 			select {
@@ -264,17 +337,47 @@ func (s *Store) writer() {
 				break drain
 			}
 		}
+		limit := maxGroupChunks
+		if n > 0 {
+			limit = 1
+		}
+	drainChunks:
+		for chunks < limit {
+			select {
+			case r := <-s.chunks:
+				batch = append(batch, r)
+				chunks++
+			default:
+				break drainChunks
+			}
+		}
 		s.commit(batch)
 	}
 }
 
 // checkpointInterval is how often the WAL is copied back into the
-// database file.
-const checkpointInterval = 250 * time.Millisecond
+// database file. A WAL file larger than truncateSize is truncated: by the
+// writer when the WAL starts over after a complete checkpoint (SQLite's
+// journal_size_limit), and by a TRUNCATE checkpoint, at most every
+// truncateRetry, once a checkpoint has copied it all or truncateForce has
+// passed without one that did (readers kept old snapshots). A TRUNCATE
+// checkpoint waits at most truncateWait for the readers and the writer.
+//
+// SPEC: spec/store.md#sqlite
+const (
+	checkpointInterval = 250 * time.Millisecond
+	truncateSize       = 16 << 20
+	truncateWait       = 200 * time.Millisecond
+	truncateRetry      = 2 * time.Second
+	truncateForce      = 30 * time.Second
+)
 
 // checkpointer copies the WAL into the database file from its own
 // connection, in the background, so that no commit waits for it. A
-// PASSIVE checkpoint never blocks the writer.
+// PASSIVE checkpoint never blocks the writer, but it leaves the WAL file
+// at the largest size it reached; so now and then, if the WAL file has
+// grown beyond truncateSize, a TRUNCATE checkpoint empties it. That one
+// waits for the writer, at most truncateWait.
 func (s *Store) checkpointer(path string) {
 	defer close(s.ckDone)
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
@@ -285,14 +388,43 @@ func (s *Store) checkpointer(path string) {
 	db.SetMaxOpenConns(1)
 	t := time.NewTicker(checkpointInterval)
 	defer t.Stop()
+	var tried time.Time
+	complete := time.Now()
 	for {
 		select {
 		case <-s.closing:
 			return
 		case <-t.C:
-			db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+		var busy, frames, copied int
+		all := db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied) == nil && frames == copied
+		if all {
+			complete = time.Now()
+		}
+		if time.Since(tried) < truncateRetry || !all && time.Since(complete) < truncateForce {
+			continue
+		}
+		if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > truncateSize {
+			tried = time.Now()
+			s.truncateWAL(db)
 		}
 	}
+}
+
+// truncateWAL runs a TRUNCATE checkpoint on db, waiting at most
+// truncateWait for the others, and reports whether it emptied the WAL.
+func (s *Store) truncateWAL(db *sql.DB) bool {
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, truncateWait.Milliseconds()))
+	defer conn.ExecContext(ctx, `PRAGMA busy_timeout = 10000`)
+	var busy, logFrames, done int
+	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done)
+	return err == nil && busy == 0
 }
 
 func (s *Store) failPending() {
@@ -301,31 +433,35 @@ func (s *Store) failPending() {
 		case r := <-s.reqs:
 			r.err = store.ErrClosed
 			close(r.done)
+		case r := <-s.chunks:
+			r.err = store.ErrClosed
+			close(r.done)
 		default:
 			return
 		}
 	}
 }
 
-// commit writes one group of append requests in one transaction.
+// commit writes one group of requests in one transaction.
 //
 // SPEC: spec/store.md#append
 func (s *Store) commit(batch []*writeReq) {
 	// Replays are rare: first try without looking the IDs up. A unique
 	// constraint failure rolls the whole transaction back; then try again,
 	// looking up which IDs are stored.
-	err := s.commitTx(batch, false)
+	after, err := s.commitTx(batch, false)
 	if isConstraint(err) {
 		s.next = s.size
 		for _, r := range batch {
 			r.err, r.res = nil, nil
 		}
-		err = s.commitTx(batch, true)
+		after, err = s.commitTx(batch, true)
 	}
 	if err != nil {
 		// Nothing was written: restore the counter and fail every request
 		// that had not already failed on its own.
 		s.next = s.size
+		err = classify(err)
 		for _, r := range batch {
 			if r.err == nil {
 				r.err = err
@@ -333,6 +469,9 @@ func (s *Store) commit(batch []*writeReq) {
 			}
 		}
 	} else {
+		for _, f := range after {
+			f()
+		}
 		s.mu.Lock()
 		if s.recentBase+uint64(len(s.recent)) == s.size {
 			s.recent = append(s.recent, s.pending...)
@@ -342,29 +481,41 @@ func (s *Store) commit(batch []*writeReq) {
 				s.recent = append([]record.Leaf(nil), s.recent[drop:]...)
 			}
 		}
-		if s.next > s.size {
+		appended := s.next > s.size
+		if appended {
 			s.size = s.next
 			s.state.Size = s.next
 			close(s.changed)
 			s.changed = make(chan struct{})
 		}
+		rounds := false
 		for _, r := range batch {
 			if r.round != nil && r.err == nil {
 				s.state.TreeSize, s.state.Checkpoint = r.round.NewSize, r.round.Checkpoint
+				rounds = true
 			}
 		}
 		s.mu.Unlock()
+		// SPEC: spec/store.md#failpoints
+		if appended {
+			failpoint.Hit("store/append-committed")
+		}
+		if rounds {
+			failpoint.Hit("store/round-committed")
+		}
 	}
 	for _, r := range batch {
 		close(r.done)
 	}
 }
 
-func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
+// commitTx writes batch in one transaction. It returns what to do to the
+// writer's state once the transaction is committed.
+func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err error) {
 	ctx := context.Background()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: beginning the append transaction: %w", err)
+		return nil, fmt.Errorf("store: beginning the append transaction: %w", err)
 	}
 	defer tx.Rollback()
 	s.pending = s.pending[:0]
@@ -379,7 +530,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 			}
 		}
 		if stored, err = existing(ctx, tx, ids); err != nil {
-			return err
+			return nil, err
 		}
 	}
 
@@ -389,15 +540,19 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 	now := time.UnixMilli(ms).UTC()
 	// Sized up front: the argument lists of a large group commit would
 	// otherwise be copied several times as they grow.
-	var n, nParties, nRefs, nPay int
+	var n, nParties, nRefs, nPay, nChunks int
 	for _, r := range batch {
 		for _, e := range r.entries {
 			n++
 			nParties += len(e.Parties)
 			nRefs += len(e.Refs)
-			if e.Payload != nil {
+			if e.Payload != nil || e.Staged != nil {
 				nPay++
+				nChunks += (len(e.Payload) + store.ChunkSize - 1) / store.ChunkSize
 			}
+		}
+		if r.chunk != nil {
+			nChunks++
 		}
 	}
 	seen := make(map[record.ID]bool, n)
@@ -408,11 +563,50 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 	recArgs := make([]any, 0, 8*n)
 	partyArgs := make([]any, 0, 3*nParties)
 	refArgs := make([]any, 0, 2*nRefs)
-	payArgs := make([]any, 0, 2*nPay)
+	payArgs := make([]any, 0, 3*nPay)
+	chunkArgs := make([]any, 0, 3*nChunks)
+	var stagedArgs, unstageArgs []any
+	var discards []int64
+	// gone holds the staged payloads taken or discarded in this
+	// transaction; staging those written in it.
+	gone := map[int64]bool{}
+	staging := map[int64]*stagedPayload{}
 	for _, r := range batch {
-		if r.round != nil {
+		switch {
+		case r.round != nil:
 			if err := s.integrateTx(ctx, tx, r, &tree, &hasCheckpoint); err != nil {
-				return err
+				return nil, err
+			}
+			continue
+		case r.chunk != nil:
+			c := r.chunk
+			sp := staging[c.key]
+			if sp == nil {
+				if old := s.staged[c.key]; old != nil {
+					cp := *old
+					sp = &cp
+				} else {
+					sp = &stagedPayload{}
+					stagedArgs = append(stagedArgs, c.key, ms)
+				}
+				staging[c.key] = sp
+			}
+			if gone[c.key] || sp.committed || c.seq != sp.chunks {
+				r.err = fmt.Errorf("store: chunk %d of payload %d: %w", c.seq, c.key, store.ErrNotStaged)
+				continue
+			}
+			if len(c.data) > 0 {
+				chunkArgs = append(chunkArgs, c.key, c.seq, c.data)
+				sp.chunks++
+				sp.size += int64(len(c.data))
+			}
+			sp.committed = c.last
+			continue
+		case r.discard != 0:
+			if _, ok := s.staged[r.discard]; (ok || staging[r.discard] != nil) && !gone[r.discard] {
+				discards = append(discards, r.discard)
+				unstageArgs = append(unstageArgs, r.discard)
+				gone[r.discard] = true
 			}
 			continue
 		}
@@ -430,6 +624,10 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 		}
 		if dup {
 			r.err = fmt.Errorf("store: %w", store.ErrDuplicate)
+			continue
+		}
+		if err := s.checkStaged(r.entries, gone, staging); err != nil {
+			r.err = err
 			continue
 		}
 		if err := checkEntries(r.entries, s.next, now); err != nil {
@@ -456,8 +654,17 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 					refArgs = append(refArgs, ref[:], idx)
 				}
 			}
-			if e.Payload != nil {
-				payArgs = append(payArgs, idx, e.Payload)
+			switch {
+			case e.Staged != nil:
+				payArgs = append(payArgs, idx, e.Staged.Key, e.Staged.Size)
+				unstageArgs = append(unstageArgs, e.Staged.Key)
+				gone[e.Staged.Key] = true
+			case e.Payload != nil:
+				key := s.nextKey.Add(1)
+				for seq, off := 0, 0; off < len(e.Payload); seq, off = seq+1, off+store.ChunkSize {
+					chunkArgs = append(chunkArgs, key, seq, e.Payload[off:min(off+store.ChunkSize, len(e.Payload))])
+				}
+				payArgs = append(payArgs, idx, key, len(e.Payload))
 			}
 			r.res[i] = store.Sequenced{Index: uint64(idx), Time: now}
 			s.pending = append(s.pending, e.Leaf(r.res[i]))
@@ -466,23 +673,106 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) error {
 	// Conflicts were ruled out above, so the inserts use OR ROLLBACK: SQLite
 	// then needs no statement journal, and a conflict fails the batch.
 	if err := s.insertRows(ctx, tx, insertRecords, 8, recArgs); err != nil {
-		return fmt.Errorf("store: inserting records: %w", err)
+		return nil, fmt.Errorf("store: inserting records: %w", err)
 	}
 	if err := s.insertRows(ctx, tx, insertParties, 3, partyArgs); err != nil {
-		return fmt.Errorf("store: indexing parties: %w", err)
+		return nil, fmt.Errorf("store: indexing parties: %w", err)
 	}
 	if err := s.insertRows(ctx, tx, insertRefs, 2, refArgs); err != nil {
-		return fmt.Errorf("store: indexing references: %w", err)
+		return nil, fmt.Errorf("store: indexing references: %w", err)
 	}
-	if err := s.insertRows(ctx, tx, insertPayloads, 2, payArgs); err != nil {
-		return fmt.Errorf("store: storing payloads: %w", err)
+	if err := s.insertRows(ctx, tx, insertStaged, 2, stagedArgs); err != nil {
+		return nil, fmt.Errorf("store: staging payloads: %w", err)
+	}
+	if err := s.insertChunks(ctx, tx, chunkArgs); err != nil {
+		return nil, fmt.Errorf("store: storing payloads: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, insertPayloads, 3, payArgs); err != nil {
+		return nil, fmt.Errorf("store: storing payloads: %w", err)
+	}
+	for _, k := range discards {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM payload_chunks WHERE payload = ?`, k); err != nil {
+			return nil, fmt.Errorf("store: discarding a staged payload: %w", err)
+		}
+	}
+	for len(unstageArgs) > 0 {
+		k := min(len(unstageArgs), maxParams)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM payload_staged WHERE payload IN (`+placeholders(k)+`)`, unstageArgs[:k]...); err != nil {
+			return nil, fmt.Errorf("store: storing payloads: %w", err)
+		}
+		unstageArgs = unstageArgs[k:]
+	}
+	// SPEC: spec/store.md#failpoints
+	if len(recArgs) > 0 {
+		failpoint.Hit("store/append-before-commit")
+	}
+	for _, r := range batch {
+		if r.round != nil && r.err == nil {
+			failpoint.Hit("store/round-before-commit")
+			break
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: committing appends: %w", err)
+		return nil, fmt.Errorf("store: committing appends: %w", err)
 	}
 	s.last = ms
+	return []func(){func() {
+		for k, sp := range staging {
+			s.staged[k] = sp
+		}
+		for k := range gone {
+			delete(s.staged, k)
+		}
+	}}, nil
+}
+
+// checkStaged checks that the staged payloads entries name are staged,
+// committed, of the size they say, and not taken twice.
+func (s *Store) checkStaged(entries []*store.Entry, gone map[int64]bool, staging map[int64]*stagedPayload) error {
+	var mine []int64
+	for _, e := range entries {
+		if e.Staged == nil {
+			continue
+		}
+		if e.Payload != nil {
+			return fmt.Errorf("store: record %s carries a payload and names a staged one", e.ID.Short())
+		}
+		k := e.Staged.Key
+		sp := staging[k]
+		if sp == nil {
+			sp = s.staged[k]
+		}
+		if sp == nil || gone[k] || slices.Contains(mine, k) {
+			return fmt.Errorf("store: record %s names payload %d: %w", e.ID.Short(), k, store.ErrNotStaged)
+		}
+		if !sp.committed || sp.size != e.Staged.Size {
+			return fmt.Errorf("store: record %s names payload %d of %d bytes, but %d are staged (committed: %v): %w",
+				e.ID.Short(), k, e.Staged.Size, sp.size, sp.committed, store.ErrNotStaged)
+		}
+		mine = append(mine, k)
+	}
 	return nil
 }
+
+// insertChunks inserts payload chunks, (key, seq, data) triples, a few at
+// a time, so that one statement never binds more than a few chunks.
+func (s *Store) insertChunks(ctx context.Context, tx *sql.Tx, args []any) error {
+	for len(args) > 0 {
+		rows := 1 << (bits.Len(uint(min(len(args)/3, chunkRowsPerInsert))) - 1)
+		st, err := s.stmt(chunk(insertChunks, 3, rows))
+		if err == nil {
+			_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args[:3*rows]...)
+		}
+		if err != nil {
+			return err
+		}
+		args = args[3*rows:]
+	}
+	return nil
+}
+
+// chunkRowsPerInsert bounds the chunks one insert statement binds.
+const chunkRowsPerInsert = 8
 
 // checkEntries runs the Check hooks of one Append call's entries, which
 // would be placed from index next on at time now.
@@ -561,14 +851,17 @@ var inserts = map[string]int{
 	insertRecords:  8,
 	insertParties:  3,
 	insertRefs:     2,
-	insertPayloads: 2,
+	insertPayloads: 3,
+	insertStaged:   2,
 }
 
 const (
 	insertRecords  = `INSERT OR ROLLBACK INTO records (idx, id, kind, time, public, parties, refs, signed) VALUES `
 	insertParties  = `INSERT OR ROLLBACK INTO parties (handle, idx, kind) VALUES `
 	insertRefs     = `INSERT OR ROLLBACK INTO refs (ref, idx) VALUES `
-	insertPayloads = `INSERT OR ROLLBACK INTO payloads (idx, data) VALUES `
+	insertPayloads = `INSERT OR ROLLBACK INTO record_payloads (idx, payload, size) VALUES `
+	insertStaged   = `INSERT OR ROLLBACK INTO payload_staged (payload, created) VALUES `
+	insertChunks   = `INSERT OR ROLLBACK INTO payload_chunks (payload, seq, data) VALUES `
 )
 
 // chunk returns the insert head of rows tuples of width parameters.
@@ -597,6 +890,14 @@ func (s *Store) prepare() error {
 			}
 		}
 	}
+	for rows := 1; rows <= chunkRowsPerInsert; rows *= 2 {
+		q := chunk(insertChunks, 3, rows)
+		st, err := s.w.Prepare(q)
+		if err != nil {
+			return err
+		}
+		s.stmts[q] = st
+	}
 	return nil
 }
 
@@ -612,6 +913,24 @@ func (s *Store) stmt(q string) (*sql.Stmt, error) {
 func isConstraint(err error) bool {
 	var e *msqlite.Error
 	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+}
+
+// classify adds store.ErrFull to an error of a full disk, and store.ErrIO
+// to an I/O error, so that callers tell them from the rest.
+//
+// SPEC: spec/store.md#full-storage
+func classify(err error) error {
+	var e *msqlite.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return fmt.Errorf("%w: %w", store.ErrFull, err)
+	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+		return fmt.Errorf("%w: %w", store.ErrIO, err)
+	}
+	return err
 }
 
 func joinHandles(hs []record.Handle) string {
@@ -795,16 +1114,6 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
-// Payload implements store.Store.
-func (s *Store) Payload(ctx context.Context, id record.ID) ([]byte, error) {
-	var data []byte
-	err := s.r.QueryRowContext(ctx, `SELECT p.data FROM records r JOIN payloads p ON p.idx = r.idx WHERE r.id = ?`, id[:]).Scan(&data)
-	if err != nil {
-		return nil, notFound(err, "payload of "+id.String())
-	}
-	return data, nil
-}
-
 // WaitSize implements store.Store.
 func (s *Store) WaitSize(ctx context.Context, size uint64) (uint64, error) {
 	for {
@@ -959,7 +1268,7 @@ func (s *Store) Checkpoint(ctx context.Context, size uint64) ([]byte, error) {
 func (s *Store) Cosigned(ctx context.Context, size uint64, note []byte) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE checkpoints SET note = ? WHERE size = ?`, note, int64(size))
 	if err != nil {
-		return fmt.Errorf("store: storing cosignatures: %w", err)
+		return fmt.Errorf("store: storing cosignatures: %w", classify(err))
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("store: checkpoint of size %d: %w", size, store.ErrNotFound)

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"List", testList},
 		{"ListByIDPrefix", testListByIDPrefix},
 		{"Payload", testPayload},
+		{"StagedPayload", testStagedPayload},
+		{"ConcurrentPayloads", testConcurrentPayloads},
 		{"WaitSize", testWaitSize},
 		{"Leaves", testLeaves},
 		{"Check", testCheck},
@@ -307,21 +310,234 @@ func testListByIDPrefix(t *testing.T, s store.Store) {
 func testPayload(t *testing.T, s store.Store) {
 	c := ctx(t)
 	e := Entry(0, record.KindTag, "ir/president")
-	e.Payload = bytes.Repeat([]byte("age-encryption.org/v1\n"), 1000)
+	// Two full chunks and a part of one: the chunks must join up.
+	e.Payload = pattern(2*store.ChunkSize + 12345)
 	plain := Entry(1, record.KindCustody, "ir/president")
-	if _, err := s.Append(c, []*store.Entry{e, plain}); err != nil {
+	empty := Entry(2, record.KindTag, "ir/president")
+	empty.Payload = []byte{}
+	if _, err := s.Append(c, []*store.Entry{e, plain, empty}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.Payload(c, e.ID)
-	if err != nil || !bytes.Equal(p, e.Payload) {
-		t.Fatalf("Payload = %d bytes, %v; want the %d stored", len(p), err, len(e.Payload))
+	if p := readPayload(t, s, e.ID); !bytes.Equal(p, e.Payload) {
+		t.Fatalf("OpenPayload read %d bytes, not the %d stored", len(p), len(e.Payload))
 	}
-	if _, err := s.Payload(c, plain.ID); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Payload of a record without one: %v, want ErrNotFound", err)
+	if p := readPayload(t, s, empty.ID); len(p) != 0 {
+		t.Fatalf("an empty payload reads back as %d bytes", len(p))
+	}
+	if _, err := s.OpenPayload(c, plain.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("OpenPayload of a record without one: %v, want ErrNotFound", err)
+	}
+	if _, err := s.OpenPayload(c, record.ID{7}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("OpenPayload of an unknown record: %v, want ErrNotFound", err)
 	}
 	st, err := s.Get(c, e.ID)
-	if err != nil || st.Payload != nil {
-		t.Errorf("Get returned the payload (%d bytes), %v", len(st.Payload), err)
+	if err != nil || st.Payload != nil || st.Staged != nil {
+		t.Errorf("Get returned the payload, %v", err)
+	}
+}
+
+// pattern returns n bytes that differ from chunk to chunk, so that chunks
+// read out of order or twice show.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/store.ChunkSize*13 + i>>12)
+	}
+	return b
+}
+
+// readPayload reads the payload of id with small reads, and checks its
+// reader's size.
+func readPayload(t *testing.T, s store.Store, id record.ID) []byte {
+	t.Helper()
+	r, err := s.OpenPayload(ctx(t), id)
+	if err != nil {
+		t.Fatalf("OpenPayload: %v", err)
+	}
+	defer r.Close()
+	var out bytes.Buffer
+	buf := make([]byte, 100_000)
+	for {
+		n, err := r.Read(buf)
+		out.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("reading the payload: %v", err)
+		}
+	}
+	if int64(out.Len()) != r.Size() {
+		t.Fatalf("payload reader says %d bytes, read %d", r.Size(), out.Len())
+	}
+	return out.Bytes()
+}
+
+// stage writes p with a PayloadWriter, in writes of odd sizes, and
+// commits it.
+func stage(t *testing.T, s store.Store, p []byte) *store.Staged {
+	t.Helper()
+	w, err := s.StagePayload(ctx(t))
+	if err != nil {
+		t.Fatalf("StagePayload: %v", err)
+	}
+	for off := 0; off < len(p); {
+		n := min(len(p)-off, 300_001)
+		if k, err := w.Write(p[off : off+n]); err != nil || k != n {
+			t.Fatalf("PayloadWriter.Write = %d, %v", k, err)
+		}
+		off += n
+	}
+	sp, err := w.Commit()
+	if err != nil {
+		t.Fatalf("PayloadWriter.Commit: %v", err)
+	}
+	if sp.Size != int64(len(p)) {
+		t.Fatalf("staged %d bytes, wrote %d", sp.Size, len(p))
+	}
+	return sp
+}
+
+func testStagedPayload(t *testing.T, s store.Store) {
+	c := ctx(t)
+	p := pattern(3*store.ChunkSize + 777)
+	sp := stage(t, s, p)
+	e := Entry(0, record.KindTag, "ir/president")
+	e.Staged = sp
+	if _, err := s.Append(c, []*store.Entry{e}); err != nil {
+		t.Fatalf("Append with a staged payload: %v", err)
+	}
+	if got := readPayload(t, s, e.ID); !bytes.Equal(got, p) {
+		t.Fatalf("staged payload read back as %d bytes, not the %d written", len(got), len(p))
+	}
+
+	// A staged payload is taken once.
+	again := Entry(1, record.KindTag, "ir/president")
+	again.Staged = sp
+	if _, err := s.Append(c, []*store.Entry{again}); !errors.Is(err, store.ErrNotStaged) {
+		t.Fatalf("a second record took the same staged payload: %v, want ErrNotStaged", err)
+	}
+	if _, err := s.Get(c, again.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused record was written: %v", err)
+	}
+
+	// Its size is checked.
+	wrong := Entry(2, record.KindTag, "ir/president")
+	sp2 := stage(t, s, p[:1000])
+	wrong.Staged = &store.Staged{Key: sp2.Key, Size: sp2.Size + 1}
+	if _, err := s.Append(c, []*store.Entry{wrong}); !errors.Is(err, store.ErrNotStaged) {
+		t.Fatalf("a staged payload named with the wrong size: %v, want ErrNotStaged", err)
+	}
+
+	// A refused Append leaves its staged payload staged, for a retry.
+	dup := Entry(0, record.KindTag, "ir/president")
+	dup.Staged = sp2
+	if _, err := s.Append(c, []*store.Entry{dup}); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("replay: %v, want ErrDuplicate", err)
+	}
+	wrong.Staged = sp2
+	if _, err := s.Append(c, []*store.Entry{wrong}); err != nil {
+		t.Fatalf("Append with a payload staged before a refused Append: %v", err)
+	}
+	if got := readPayload(t, s, wrong.ID); !bytes.Equal(got, p[:1000]) {
+		t.Fatalf("payload read back as %d bytes, not the 1000 written", len(got))
+	}
+
+	// Abort discards a staged payload, and does nothing once taken.
+	w, err := s.StagePayload(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(p[:store.ChunkSize+1])
+	sp3, err := w.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Abort(); err != nil {
+		t.Fatalf("Abort: %v", err)
+	}
+	gone := Entry(3, record.KindTag, "ir/president")
+	gone.Staged = sp3
+	if _, err := s.Append(c, []*store.Entry{gone}); !errors.Is(err, store.ErrNotStaged) {
+		t.Fatalf("Append with an aborted payload: %v, want ErrNotStaged", err)
+	}
+	w, err = s.StagePayload(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(p[:10])
+	sp4, err := w.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Staged = sp4
+	if _, err := s.Append(c, []*store.Entry{gone}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Abort(); err != nil {
+		t.Fatalf("Abort after Append: %v", err)
+	}
+	if got := readPayload(t, s, gone.ID); !bytes.Equal(got, p[:10]) {
+		t.Fatalf("Abort after Append discarded the record's payload: read %d bytes", len(got))
+	}
+
+	// A writer aborted before Commit.
+	w, err = s.StagePayload(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(p[:2*store.ChunkSize])
+	if err := w.Abort(); err != nil {
+		t.Fatalf("Abort before Commit: %v", err)
+	}
+	if _, err := w.Write(p[:1]); err == nil {
+		t.Errorf("an aborted writer took more bytes")
+	}
+}
+
+func testConcurrentPayloads(t *testing.T, s store.Store) {
+	c := ctx(t)
+	const n = 6
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	ps := make([][]byte, n)
+	es := make([]*store.Entry, n)
+	for i := range n {
+		ps[i] = pattern(store.ChunkSize + 1000*i)
+		ps[i][0] = byte(i)
+		es[i] = Entry(i, record.KindTag, "ir/president")
+		wg.Go(func() {
+			w, err := s.StagePayload(c)
+			if err != nil {
+				errs <- err
+				return
+			}
+			for off := 0; off < len(ps[i]); off += 65536 {
+				if _, err := w.Write(ps[i][off:min(off+65536, len(ps[i]))]); err != nil {
+					errs <- err
+					return
+				}
+			}
+			sp, err := w.Commit()
+			if err != nil {
+				errs <- err
+				return
+			}
+			es[i].Staged = sp
+			if _, err := s.Append(c, []*store.Entry{es[i]}); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent staging: %v", err)
+	}
+	for i := range n {
+		if got := readPayload(t, s, es[i].ID); !bytes.Equal(got, ps[i]) {
+			t.Fatalf("payload %d read back as %d bytes, not its own %d", i, len(got), len(ps[i]))
+		}
 	}
 }
 

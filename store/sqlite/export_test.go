@@ -1,0 +1,14 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+)
+
+// SetMaxPageCount caps the database file at n pages on the writer's
+// connection (SQLite's max_page_count), so that a test fills the "disk":
+// SQLite then fails as it does on a full one, with SQLITE_FULL.
+func (s *Store) SetMaxPageCount(n int) error {
+	_, err := s.w.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA max_page_count = %d`, n))
+	return err
+}
