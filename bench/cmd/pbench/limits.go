@@ -75,7 +75,9 @@ func runLimits(args []string) error {
 		fn   func() bool
 	}{
 		{"crypto-ed25519", func() bool { return ed25519.Verify(pub, msg, sig) }},
-		{"voi-stdlib", func() bool { return voi.VerifyWithOptions([]byte(pub), msg, sig, &voi.Options{Verify: voi.VerifyOptionsStdLib}) }},
+		{"voi-stdlib", func() bool {
+			return voi.VerifyWithOptions([]byte(pub), msg, sig, &voi.Options{Verify: voi.VerifyOptionsStdLib})
+		}},
 		{"record.VerifyEd25519", func() bool { return record.VerifyEd25519(pub, msg, sig) }},
 	} {
 		if !v.fn() {

@@ -205,24 +205,27 @@ func runLog(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, el, cpu, err := appendFor(a, recs, *clients, *d)
+	n, el, cpu, lat, err := appendFor(a, recs, *clients, *d)
 	a.Close()
 	if err != nil {
 		return err
 	}
+	p50, p99, _ := quantiles(lat)
 	emit(fmt.Sprintf("LogAppend/impl=%s/clients=%d", *impl, *clients),
-		float64(n)/el.Seconds(), "records/s", float64(cpu.Microseconds())/float64(n), "CPU-µs/record", n, "records")
+		float64(n)/el.Seconds(), "records/s", float64(cpu.Microseconds())/float64(n), "CPU-µs/record", p50, "p50-ms", p99, "p99-ms", n, "records")
 	return nil
 }
 
 // appendFor appends recs with the given number of clients until they are
 // all in or d has passed, and returns how many were appended, in what
-// time and for how much of this process's CPU.
-func appendFor(a appender, recs [][]byte, clients int, d time.Duration) (int, time.Duration, time.Duration, error) {
+// time and for how much of this process's CPU, and the latency of each
+// (append to a published checkpoint covering it).
+func appendFor(a appender, recs [][]byte, clients int, d time.Duration) (int, time.Duration, time.Duration, []time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
 	defer cancel()
 	var next, done atomic.Int64
 	var firstErr atomic.Value
+	lat := make([]time.Duration, len(recs))
 	start := time.Now()
 	deadline := start.Add(d)
 	cpu0 := cpuTime()
@@ -236,10 +239,12 @@ func appendFor(a appender, recs [][]byte, clients int, d time.Duration) (int, ti
 				if i >= len(recs) {
 					return
 				}
+				t0 := time.Now()
 				if err := a.Add(ctx, recs[i]); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
+				lat[i] = time.Since(t0)
 				done.Add(1)
 			}
 		}()
@@ -248,12 +253,13 @@ func appendFor(a appender, recs [][]byte, clients int, d time.Duration) (int, ti
 	el := time.Since(start)
 	cpu := cpuTime() - cpu0
 	if err, ok := firstErr.Load().(error); ok {
-		return 0, 0, 0, err
+		return 0, 0, 0, nil, err
 	}
 	if done.Load() == 0 {
-		return 0, 0, 0, errors.New("nothing appended")
+		return 0, 0, 0, nil, errors.New("nothing appended")
 	}
-	return int(done.Load()), el, cpu, nil
+	// Records given out to clients after the deadline were not sent.
+	return int(done.Load()), el, cpu, lat[:min(int(next.Load()), len(recs))], nil
 }
 
 // runLatency sends records at a steady -rate (open loop: each on
@@ -393,7 +399,7 @@ func runProof(args []string) error {
 	emit(fmt.Sprintf("Proof/leaves=%d", *leaves), float64(size), "leaves",
 		ip50*1000, "inclusion-p50-µs", ip99*1000, "inclusion-p99-µs", cp50*1000, "consistency-p50-µs", cp99*1000, "consistency-p99-µs")
 	recs := signRecords(int(d.Seconds()*30000), 16)
-	n, el, cpu, err := appendFor(p, recs, *clients, *d)
+	n, el, cpu, _, err := appendFor(p, recs, *clients, *d)
 	if err != nil {
 		return err
 	}

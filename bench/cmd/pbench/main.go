@@ -16,10 +16,13 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,11 +36,13 @@ var cmds = map[string]func(args []string) error{
 	"proof":   runProof,
 	"js":      runJS,
 	"report":  runReport,
+	"json":    runJSON,
+	"port":    runPort,
 }
 
 func main() {
 	if len(os.Args) < 2 || cmds[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: pbench limits|log|latency|proof|js|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: pbench limits|log|latency|proof|js|json|report [flags]")
 		os.Exit(2)
 	}
 	if err := cmds[os.Args[1]](os.Args[2:]); err != nil {
@@ -102,4 +107,41 @@ func quantiles(ds []time.Duration) (p50, p99, max float64) {
 	slices.Sort(s)
 	q := func(p float64) float64 { return float64(s[int(p*float64(len(s)-1))]) / 1e6 }
 	return q(0.5), q(0.99), q(1)
+}
+
+// runJSON turns a JSON object on standard input (pouch bench --json) into
+// one result line named by the argument: each number a value, its key the
+// unit.
+func runJSON(args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: pbench json NAME < file.json")
+	}
+	var m map[string]any
+	if err := json.NewDecoder(os.Stdin).Decode(&m); err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if _, ok := v.(float64); ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var kv []any
+	for _, k := range keys {
+		kv = append(kv, m[k].(float64), k)
+	}
+	emit(args[0], kv...)
+	return nil
+}
+
+// runPort prints a TCP port free on 127.0.0.1, for a server to listen on.
+func runPort(args []string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+	return nil
 }
