@@ -91,7 +91,7 @@ func num(v float64) string {
 	switch {
 	case math.IsNaN(v):
 		return "—"
-	case math.Abs(v) >= 1000:
+	case math.Abs(math.Round(v)) >= 1000:
 		s := strconv.FormatFloat(math.Round(v), 'f', 0, 64)
 		neg := strings.HasPrefix(s, "-")
 		s = strings.TrimPrefix(s, "-")
@@ -413,7 +413,12 @@ func model64(b *strings.Builder, r *results) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	enc, dec := r.med("LimitAge/op=encrypt", "MB/s/core"), r.med("LimitAge/op=decrypt", "MB/s/core")
 	sha := r.med("LimitHash/hash=sha256", "MB/s/core")
-	bl := math.Max(r.med("LimitHash/hash=blake3-zeebo", "MB/s/core"), r.med("LimitHash/hash=blake3-lukechampine-cpu", "MB/s/core"))
+	bl := math.NaN()
+	for _, n := range []string{"blake3-zeebo", "blake3-lukechampine-cpu"} {
+		if v := r.med("LimitHash/hash="+n, "MB/s/core"); !math.IsNaN(v) && (math.IsNaN(bl) || v > bl) {
+			bl = v
+		}
+	}
 	if math.IsNaN(enc) || math.IsNaN(sha) || math.IsNaN(bl) {
 		return
 	}
