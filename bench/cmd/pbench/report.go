@@ -253,6 +253,10 @@ func section(r *results, plots, raw string) string {
 		map[bool]string{true: " --quick", false: ""}[m["mode"] == "quick"], rounds,
 		strings.ReplaceAll(m["cpu"], "_", " "), m["cores"], m["go"], m["date"], m["commit"], m["load-start"], m["load-end"], m["seconds"], raw)
 
+	if f := m["failed"]; f != "" && f != "0" {
+		p("**%s benchmark(s) failed in this run**: their cells are empty (—); bench/run names them and keeps their log.\n\n", f)
+	}
+
 	// Limits.
 	vName := "LimitEd25519Verify/verifier="
 	ours := vName + "record.VerifyEd25519"
