@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -194,6 +195,7 @@ func runLog(args []string) error {
 	d := fs.Duration("d", 5*time.Second, "how long to append")
 	maxRate := fs.Int("max-rate", 40000, "records prepared per second of -d (the most the run can append)")
 	signers := fs.Int("signers", 16, "distinct signing keys")
+	prof := fs.String("cpuprofile", "", "write a CPU profile of the appends to `FILE`")
 	fs.Parse(args)
 	dir, err := os.MkdirTemp("", "pbench-log-")
 	if err != nil {
@@ -205,7 +207,18 @@ func runLog(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer f.Close()
+	}
 	n, el, cpu, lat, err := appendFor(a, recs, *clients, *d)
+	if *prof != "" {
+		pprof.StopCPUProfile()
+	}
 	a.Close()
 	if err != nil {
 		return err

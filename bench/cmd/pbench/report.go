@@ -262,6 +262,7 @@ func section(r *results, plots, raw string) string {
 	ours := vName + "record.VerifyEd25519"
 	verifyAll := r.med(ours, "verify/s/all-cores")
 	verifyUS := r.med(ours, "µs/op")
+	sqliteRows := r.med("LimitSQLiteInsert/batch=1000", "rows/s")
 	p("### The machine's limits\n\n")
 	p("Per-core figures are the CPU time of the thread doing the work, so other work on the shared machine does not count against them; all-core figures are wall time.\n\n")
 	p("| limit | figure | per second |\n|---|---|---|\n")
@@ -296,9 +297,9 @@ func section(r *results, plots, raw string) string {
 	p("In process, each client appending one 288-byte signed record at a time and waiting until a published checkpoint covers it. "+
 		"pouch verifies each record (`record.Verify`: strict decoding, then `record.VerifyEd25519`) and commits it to SQLite (WAL, `synchronous=FULL`, group commit); "+
 		"Tessera's POSIX appender (v1.0.4) gets the same bytes and verifies nothing; \"Tessera + verify\" runs the same `record.Verify` in front of every append. "+
-		"CPU is the process's, per record. The limit: two cores of `record.VerifyEd25519` (%s verifications/s).\n\n", num(verifyAll))
+		"CPU is the process's, per record. The limits: two cores of `record.VerifyEd25519` (%s verifications/s), and SQLite's batched insert (%s rows/s).\n\n", num(verifyAll), num(sqliteRows))
 	p("![appends per second against concurrent clients](%s/clients-throughput.svg) ![append latency against concurrent clients](%s/clients-latency.svg)\n\n", plots, plots)
-	p("| clients | pouch: records/s | CPU µs/record | Tessera POSIX: records/s | CPU µs | Tessera + verify: records/s | CPU µs | pouch ÷ Tessera + verify | pouch ÷ Tessera | pouch's CPU beyond verification ÷ Tessera's | pouch ÷ its limit |\n")
+	p("| clients | pouch: records/s | CPU µs/record | Tessera POSIX: records/s | CPU µs | Tessera + verify: records/s | CPU µs | pouch ÷ Tessera + verify | pouch ÷ Tessera | pouch's CPU beyond verification ÷ Tessera's | pouch ÷ its limits: verification, SQLite |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range clients {
 		n := func(impl string) string { return fmt.Sprintf("LogAppend/impl=%s/clients=%d", impl, c) }
@@ -310,7 +311,7 @@ func section(r *results, plots, raw string) string {
 			ratios(r.pairRatios(n("pouch"), "records/s", n("tessera-verify"), "records/s")),
 			ratios(r.pairRatios(n("pouch"), "records/s", n("tessera"), "records/s")),
 			ratio(pcpu-verifyUS, r.med(n("tessera"), "CPU-µs/record")),
-			pct(r.med(n("pouch"), "records/s"), verifyAll))
+			pct(r.med(n("pouch"), "records/s"), verifyAll)+", "+pct(r.med(n("pouch"), "records/s"), sqliteRows))
 	}
 	p("\n")
 
@@ -319,12 +320,13 @@ func section(r *results, plots, raw string) string {
 	p("Records sent on schedule (open loop), time from the append to a published checkpoint covering the record. "+
 		"\"pouch + witness\": every checkpoint cosigned by a pouch witness over HTTP on loopback before it is published. "+
 		"The floor: one `fsync` (p50 %s µs).\n\n", r.cell("LimitFsync", "p50-µs"))
-	p("| log | offered/s | p50 ms | p99 ms | max ms | p99 in each round |\n|---|---|---|---|---|---|\n")
+	p("| log | offered/s | p50 ms | p99 ms | max ms | p99 in each round | p50 ÷ one fsync |\n|---|---|---|---|---|---|---|\n")
+	fsync := r.med("LimitFsync", "p50-µs") / 1000
 	for _, l := range []struct{ impl, what string }{
 		{"pouch", "pouch"}, {"pouch-witness", "pouch + witness"}, {"tessera", "Tessera POSIX"}, {"tessera-verify", "Tessera + verify"},
 	} {
 		n := "LogLatency/impl=" + l.impl + "/rate=10000"
-		p("| %s | %s | %s | %s | %s | %s |\n", l.what, r.cell(n, "offered/s"), r.cell(n, "p50-ms"), r.cell(n, "p99-ms"), r.cell(n, "max-ms"), list(r.vals(n, "p99-ms"), " ms"))
+		p("| %s | %s | %s | %s | %s | %s | %s |\n", l.what, r.cell(n, "offered/s"), r.cell(n, "p50-ms"), r.cell(n, "p99-ms"), r.cell(n, "max-ms"), list(r.vals(n, "p99-ms"), " ms"), ratio(r.med(n, "p50-ms"), fsync))
 	}
 	p("\n")
 
