@@ -6,13 +6,16 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
 // A series is one line of a plot: points (x, y), the medians of a run.
 type series struct {
-	name string
-	x, y []float64
+	name  string
+	x, y  []float64
+	color int  // index in palette
+	dash  bool // a dashed line: the same implementation's p99 beside its p50
 }
 
 // A plot is a line chart with a logarithmic x axis, drawn as SVG.
@@ -89,16 +92,16 @@ func (p *plot) svg() string {
 	fmt.Fprintf(&b, "</g>\n")
 	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.0f" height="%.0f" fill="none" stroke="black"/>`+"\n", left, top, pw, ph)
 	for e := lx0; e <= lx1; e++ {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", X(math.Pow(10, e)), float64(top)+ph+16, num(math.Pow(10, e)))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", X(math.Pow(10, e)), float64(top)+ph+16, tick(math.Pow(10, e)))
 	}
 	for _, v := range yticks {
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left-6, Y(v)+4, num(v))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left-6, Y(v)+4, tick(v))
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", float64(left)+pw/2, float64(top)+ph+34, html.EscapeString(p.xlabel))
 	fmt.Fprintf(&b, `<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle">%s</text>`+"\n", float64(top)+ph/2, html.EscapeString(p.ylabel))
 	// Lines, points and the legend.
 	for i, s := range p.series {
-		c := palette[i%len(palette)]
+		c := palette[s.color%len(palette)]
 		var pts []string
 		for j := range s.x {
 			if math.IsNaN(s.y[j]) || s.x[j] <= 0 || (p.logY && s.y[j] <= 0) {
@@ -108,15 +111,31 @@ func (p *plot) svg() string {
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", X(s.x[j]), Y(s.y[j]), c)
 		}
 		if len(pts) > 1 {
-			fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", strings.Join(pts, " "), c)
+			dash := ""
+			if s.dash {
+				dash = ` stroke-dasharray="6 4"`
+			}
+			fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`+"\n", strings.Join(pts, " "), c, dash)
 		}
 		lx := float64(left) + float64(i%3)*pw/3
 		ly := float64(top) + ph + 52 + float64(i/3)*16
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/>`+"\n", lx, ly-4, lx+20, ly-4, c)
+		dash := ""
+		if s.dash {
+			dash = ` stroke-dasharray="6 4"`
+		}
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"%s/>`+"\n", lx, ly-4, lx+20, ly-4, c, dash)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", lx+26, ly, html.EscapeString(s.name))
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// tick labels an axis: whole numbers without decimals.
+func tick(v float64) string {
+	if v >= 1 && v < 1000 && v == math.Round(v) {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return num(v)
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten.
@@ -156,10 +175,10 @@ func writePlots(r *results, dir string) error {
 	impls := []struct{ impl, name string }{{"pouch", "pouch"}, {"tessera", "Tessera POSIX"}, {"tessera-verify", "Tessera + verify"}}
 	ct := &plot{title: "Log appends against concurrent clients", xlabel: "concurrent clients", ylabel: "records/s (median)"}
 	cl := &plot{title: "Append to published checkpoint, closed loop", xlabel: "concurrent clients", ylabel: "ms", logY: true}
-	for _, i := range impls {
-		ct.series = append(ct.series, series{i.name, fl(clients), byClients(i.impl, "records/s")})
-		cl.series = append(cl.series, series{i.name + " p50", fl(clients), byClients(i.impl, "p50-ms")})
-		cl.series = append(cl.series, series{i.name + " p99", fl(clients), byClients(i.impl, "p99-ms")})
+	for k, i := range impls {
+		ct.series = append(ct.series, series{name: i.name, x: fl(clients), y: byClients(i.impl, "records/s"), color: k})
+		cl.series = append(cl.series, series{name: i.name + " p50", x: fl(clients), y: byClients(i.impl, "p50-ms"), color: k})
+		cl.series = append(cl.series, series{name: i.name + " p99", x: fl(clients), y: byClients(i.impl, "p99-ms"), color: k, dash: true})
 	}
 	bySize := func(prefix, unit string) []float64 {
 		var out []float64
@@ -169,13 +188,13 @@ func writePlots(r *results, dir string) error {
 		return out
 	}
 	st := &plot{title: "pouch: log appends against log size (1,000 clients)", xlabel: "leaves in the log", ylabel: "records/s"}
-	st.series = []series{{"pouch", fl(sizes), bySize("LogAppendAtSize/leaves=%d/clients=1000", "records/s")}}
+	st.series = []series{{name: "pouch", x: fl(sizes), y: bySize("LogAppendAtSize/leaves=%d/clients=1000", "records/s")}}
 	sl := &plot{title: "pouch: proof latency against log size", xlabel: "leaves in the log", ylabel: "µs", logY: true}
-	for _, m := range []struct{ unit, name string }{
+	for k, m := range []struct{ unit, name string }{
 		{"inclusion-p50-µs", "inclusion p50"}, {"inclusion-p99-µs", "inclusion p99"},
 		{"consistency-p50-µs", "consistency p50"}, {"consistency-p99-µs", "consistency p99"},
 	} {
-		sl.series = append(sl.series, series{m.name, fl(sizes), bySize("Proof/leaves=%d", m.unit)})
+		sl.series = append(sl.series, series{name: m.name, x: fl(sizes), y: bySize("Proof/leaves=%d", m.unit), color: k / 2, dash: k%2 == 1})
 	}
 	for name, p := range map[string]*plot{"clients-throughput.svg": ct, "clients-latency.svg": cl, "size-throughput.svg": st, "size-latency.svg": sl} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(p.svg()), 0o644); err != nil {

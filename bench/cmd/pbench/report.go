@@ -134,7 +134,11 @@ func ratio(a, b float64) string {
 	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
 		return "—"
 	}
-	return fmt.Sprintf("%.2f×", a/b)
+	if x := a / b; x < 10 {
+		return fmt.Sprintf("%.2f×", x)
+	} else {
+		return num(x) + "×"
+	}
 }
 
 func pct(a, b float64) string {
@@ -322,11 +326,20 @@ func section(r *results, plots, raw string) string {
 		"The floor: one `fsync` (p50 %s µs).\n\n", r.cell("LimitFsync", "p50-µs"))
 	p("| log | offered/s | p50 ms | p99 ms | max ms | p99 in each round | p50 ÷ one fsync |\n|---|---|---|---|---|---|---|\n")
 	fsync := r.med("LimitFsync", "p50-µs") / 1000
+	short := false
 	for _, l := range []struct{ impl, what string }{
 		{"pouch", "pouch"}, {"pouch-witness", "pouch + witness"}, {"tessera", "Tessera POSIX"}, {"tessera-verify", "Tessera + verify"},
 	} {
 		n := "LogLatency/impl=" + l.impl + "/rate=10000"
 		p("| %s | %s | %s | %s | %s | %s | %s |\n", l.what, r.cell(n, "offered/s"), r.cell(n, "p50-ms"), r.cell(n, "p99-ms"), r.cell(n, "max-ms"), list(r.vals(n, "p99-ms"), " ms"), ratio(r.med(n, "p50-ms"), fsync))
+		for _, o := range r.vals(n, "offered/s") {
+			if o < 9500 {
+				short = true
+			}
+		}
+	}
+	if short {
+		p("\nIn some rounds the load generator itself could not send 10,000 records/s (\"offered/s\" below 9,500): the cores were taken, by the log under test in the same process and by other work on the shared machine, and those rounds measure a log that could not keep up, not its latency at 10,000/s.\n")
 	}
 	p("\n")
 
@@ -458,27 +471,35 @@ func model64(b *strings.Builder, r *results) {
 		}
 	}
 	measured := r.med("Seal64MiB", "%throughput")
+	measuredOpen := r.med("Open64MiB", "%throughput")
 	// With the commitments after the attachments, sealing reaches 90 % only
 	// if (a+2h)/2 <= a/0.9, i.e. the hash is at least 1/(1/0.9-1/2) = 1.64
 	// times as fast as age on one core.
 	need := 1 / (1/0.9 - 0.5)
+	today, best := ds[0], ds[bestAt]
 	p("\n")
+	p("90 %% needs both digests computed beside age's pass (commitments after the attachments) with a hash at least %.2f times as fast as age on one core: "+
+		"in this run BLAKE3 is %.2f times, SHA-256 %.2f times; these ratios move from run to run on this shared machine, which puts the best design on either side of 90 %%. ",
+		need, bl/enc, sha/enc)
 	if bestSeal >= 0.9 {
-		p("Here %s would reach %.0f %% for sealing (today's format measures %s %%, at most %.0f %%): worth a new format version if its other costs below are accepted.\n\n",
-			ds[bestAt].what, 100*bestSeal, num(measured), 100*a/ds[0].seal)
-		return
+		p("Here the best, %s, allows %.0f %% for sealing. ", best.what, 100*bestSeal)
+	} else {
+		p("Here no design reaches it: the best, %s, allows %.0f %%. ", best.what, 100*bestSeal)
 	}
-	p("**No design reaches 90 %% on this machine**: the best, %s, allows at most %.0f %% for sealing, against today's %.0f %% (measured: %s %%). "+
-		"Any design keeps two digests of 64 MiB beside age's own pass, so on two cores sealing takes at least (age + 2 × hash) / 2; "+
-		"90 %% needs a hash %.2f times as fast as age on one core, and BLAKE3 is %.2f times here, SHA-256 %.2f times. "+
-		"So the current format stays, for what it buys at the cost of the difference (%.0f ms against %.0f ms for 64 MiB): "+
-		"both digests are plain SHA-256 of files a person holds, the attachment (`sha256sum annex.pdf` against the signed header) and the age file "+
-		"(`sha256sum letter.age` against the tag), so any carrier, addressee or third party given one attachment checks them with standard tools and no pouch code, "+
-		"where a tree hash would be pouch's own format and BLAKE3 a second hash family and a dependency; "+
-		"and the author's signed header comes first in the plaintext, so an opener knows every attachment's name, size and digest, signed, before it decrypts a byte of them, "+
-		"where commitments after the attachments would sign them only at the end, leaving a streaming opener to hold or re-read what it has not yet been able to check. "+
-		"A faster verifier of the same rules changes none of this, as no signature is on this path.\n\n",
-		ds[bestAt].what, 100*bestSeal, 100*a/ds[0].seal, num(measured), need, bl/enc, sha/enc, ds[0].seal*64*1.048576*1000, ds[bestAt].seal*64*1.048576*1000)
+	p("Today's format allows %.0f %% for sealing and %.0f %% for opening, and measures %s %% and %s %%.\n\n", 100*a/today.seal, 100*d/today.open, num(measured), num(measuredOpen))
+	gain := (today.seal - best.seal) * 64 * 1.048576 * 1000 // ms
+	link := 64 * 1.048576 * 8 / 1000 * 1000                 // ms for 64 MiB at 1 Gbit/s
+	p("**Decision: the current format stays.** What a new version would buy is at most %.0f ms per 64 MiB sealed on two cores (%.0f ms against %.0f ms), "+
+		"%.0f %% of the %.0f ms that 64 MiB takes to cross a 1 Gbit/s link, and nothing for letters without large attachments. What it would cost:\n\n",
+		gain, best.seal*64*1.048576*1000, today.seal*64*1.048576*1000, 100*gain/link, link)
+	p("- Both digests are SHA-256 (FIPS 180-4) of files a person holds: the attachment (`sha256sum annex.pdf` against the author's signed header) and the age file " +
+		"(`sha256sum letter.age` against the tag), so every carrier, addressee and third party given one attachment checks them with standard tools and no pouch code. " +
+		"BLAKE3 is not a FIPS-approved hash, which correspondents bound to approved algorithms need, and would be a second hash family in the spec, every verifier and `go.mod`; " +
+		"a tree of SHA-256 would be pouch's own format (and reaches only the second row).\n")
+	p("- The author's signed header comes first in the plaintext, so an opener knows every attachment's name, size and digest, signed, before it decrypts a byte of them, " +
+		"and refuses early with bounded memory. With the commitments after the attachments they are signed only at the end: a streaming opener must hold, or read twice, " +
+		"what it cannot yet check.\n")
+	p("- Every pouch sealed so far stays in version 1, so a second version doubles, for good, what every reader of the format must implement and test.\n\n")
 }
 
 func goals(b *strings.Builder, r *results, clients, sizes []int, verifyUS float64) {
