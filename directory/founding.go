@@ -160,7 +160,7 @@ func verifyFoundingRequest(s *record.Signed) (*FoundingRequest, error) {
 	if sg.Alg != record.AlgEd25519 {
 		return nil, fmt.Errorf("house record, signature of %s: %w %q", r.By[0], record.ErrUnknownAlg, sg.Alg)
 	}
-	if len(sg.Sig) != ed25519.SignatureSize || !ed25519.Verify(b.Registrar, record.SignedMessage(r.Kind, s.Record), sg.Sig) {
+	if len(sg.Sig) != ed25519.SignatureSize || !record.VerifyEd25519(b.Registrar, record.SignedMessage(r.Kind, s.Record), sg.Sig) {
 		return nil, fmt.Errorf("house record: signature of %s: %w (the request was changed after it was signed)", r.By[0], record.ErrBadSignature)
 	}
 	return &FoundingRequest{Signed: s, Record: r, House: *b}, nil

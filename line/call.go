@@ -172,7 +172,7 @@ func countersign(b []byte, origin string, want *CallBody, firstKey ed25519.Publi
 		return nil, fmt.Errorf("proposed call record: %w", err)
 	}
 	if len(s.Sigs) != 1 || !bytes.Equal(s.Sigs[0].Key, firstKey) || s.Sigs[0].Alg != record.AlgEd25519 ||
-		!ed25519.Verify(firstKey, record.SignedMessage(r.Kind, s.Record), s.Sigs[0].Sig) {
+		!record.VerifyEd25519(firstKey, record.SignedMessage(r.Kind, s.Record), s.Sigs[0].Sig) {
 		return nil, fmt.Errorf("proposed call record: not signed by %s with the key of this line", want.Participants[0])
 	}
 	c, err := checkCall(s, r)

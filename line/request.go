@@ -122,7 +122,7 @@ func ParseRequest(h string) (*Request, ed25519.PublicKey, error) {
 	if len(s.Key) != ed25519.PublicKeySize || len(s.Sig) != ed25519.SignatureSize {
 		return nil, nil, fmt.Errorf("%w: wrong key or signature length", ErrBadRequest)
 	}
-	if !ed25519.Verify(s.Key, requestMessage(s.Request), s.Sig) {
+	if !record.VerifyEd25519(s.Key, requestMessage(s.Request), s.Sig) {
 		return nil, nil, fmt.Errorf("line request from %s: %w", r.From, record.ErrBadSignature)
 	}
 	return &r, ed25519.PublicKey(s.Key), nil

@@ -215,7 +215,7 @@ func appendSignedMessage(m []byte, k Kind, rec []byte) []byte {
 }
 
 // msgBufs holds VerifySigs' buffers for signed messages, which
-// ed25519.Verify reads and does not keep.
+// VerifyEd25519 reads and does not keep.
 var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // NewSalt returns a fresh random salt for a private record.
@@ -420,7 +420,7 @@ func (s *Signed) VerifySigs(r *Record) error {
 		if len(sg.Key) != ed25519.PublicKeySize || len(sg.Sig) != ed25519.SignatureSize {
 			return fmt.Errorf("%w: %s record, signature of %s: wrong key or signature length", ErrMalformedRecord, r.Kind, r.By[i])
 		}
-		if !ed25519.Verify(sg.Key, msg, sg.Sig) {
+		if !VerifyEd25519(sg.Key, msg, sg.Sig) {
 			return fmt.Errorf("%s record: signature of %s: %w", r.Kind, r.By[i], ErrBadSignature)
 		}
 	}

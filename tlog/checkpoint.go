@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"pouch.dev/internal/atomicfile"
+	"pouch.dev/record"
 )
 
 // A Checkpoint is a parsed C2SP tlog-checkpoint: the log's origin, its size
@@ -101,6 +102,33 @@ func VerifierKey(skey string) (string, error) {
 	pub := ed25519.NewKeyFromSeed(k[1:]).Public().(ed25519.PublicKey)
 	return note.NewEd25519VerifierKey(parts[2], pub)
 }
+
+// NewNoteVerifier returns the verifier of the Ed25519 signed-note verifier
+// key vkey (name+keyid+key), as note.NewVerifier does, except that it
+// verifies through record.VerifyEd25519, like every Ed25519 verification
+// pouch makes (spec/records.md#signature-verification). Witness
+// cosignatures (cosignature/v1) are verified inside
+// github.com/transparency-dev/formats, with crypto/ed25519, whose verdicts
+// VerifyEd25519 reaches.
+func NewNoteVerifier(vkey string) (note.Verifier, error) {
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, err
+	}
+	pub, typ := vkeyPublic(vkey)
+	if typ != sigTypeEd25519 || len(pub) != ed25519.PublicKeySize {
+		// note.NewVerifier knows only Ed25519 keys; this cannot happen.
+		return nil, fmt.Errorf("key %q: not an Ed25519 signed-note key", vkey)
+	}
+	return &noteVerifier{Verifier: v, pub: []byte(pub)}, nil
+}
+
+type noteVerifier struct {
+	note.Verifier
+	pub []byte
+}
+
+func (v *noteVerifier) Verify(msg, sig []byte) bool { return record.VerifyEd25519(v.pub, msg, sig) }
 
 // LoadOrCreateKey reads the log's private note key from path, or creates
 // one there (mode 0600) if the file does not exist, and returns it with the

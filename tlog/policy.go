@@ -149,7 +149,7 @@ func ParsePolicy(b []byte) (*Policy, error) {
 			if len(p.Logs) == MaxPolicyLogs {
 				return nil, perr("more than %d logs", MaxPolicyLogs)
 			}
-			v, err := note.NewVerifier(f[1])
+			v, err := NewNoteVerifier(f[1])
 			if err != nil {
 				return nil, perr("log key %q is not an Ed25519 signed-note verifier key (origin+keyid+key): %v", f[1], err)
 			}
@@ -426,7 +426,7 @@ func (p *Policy) Verifier(logKey string) (*Verifier, error) {
 			return nil, fmt.Errorf("%w: the log key %s is not one of the policy's logs", ErrPolicy, logKey)
 		}
 	}
-	lv, err := note.NewVerifier(logKey)
+	lv, err := NewNoteVerifier(logKey)
 	if err != nil {
 		return nil, fmt.Errorf("log key %q: %w", logKey, err)
 	}

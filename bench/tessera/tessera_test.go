@@ -1,6 +1,3 @@
-// Package tessera measures Tessera's POSIX appender on this machine, for
-// comparison with pouch's own log (see run.sh and ../../BENCHMARKS.md). It
-// is a module of its own so that Tessera never enters pouch's go.mod.
 package tessera
 
 import (
@@ -13,10 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/transparency-dev/tessera"
-	"github.com/transparency-dev/tessera/storage/posix"
-	"golang.org/x/mod/sumdb/note"
 )
 
 var (
@@ -28,36 +21,12 @@ var (
 	entrySize  = flag.Int("entrysize", 288, "entry size in bytes (the signed records of pouch's benchmark are 288 bytes)")
 )
 
-func newAppender(b *testing.B) (*tessera.Appender, *tessera.PublicationAwaiter, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	driver, err := posix.New(ctx, posix.Config{Path: b.TempDir()})
+func newAppender(b *testing.B) (*Log, func()) {
+	l, err := Open(Config{Dir: b.TempDir(), BatchSize: *batchSize, BatchAge: *batchAge, CPInterval: *cpInterval, Poll: *pollPeriod})
 	if err != nil {
 		b.Fatal(err)
 	}
-	skey, _, err := note.GenerateKey(rand.Reader, "tessera.bench/log")
-	if err != nil {
-		b.Fatal(err)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	opts := tessera.NewAppendOptions().
-		WithCheckpointSigner(signer).
-		WithCheckpointInterval(*cpInterval).
-		WithBatching(*batchSize, *batchAge).
-		WithPushback(1 << 20)
-	app, shutdown, reader, err := tessera.NewAppender(ctx, driver, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	aw := tessera.NewPublicationAwaiter(ctx, reader.ReadCheckpoint, *pollPeriod)
-	return app, aw, func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		shutdown(sctx)
-		cancel()
-	}
+	return l, l.Close
 }
 
 func entries(n int) [][]byte {
@@ -72,7 +41,7 @@ func entries(n int) [][]byte {
 // BenchmarkTesseraAppend: many concurrent clients each add an entry and
 // wait until a published checkpoint covers it. Use -benchtime=Nx.
 func BenchmarkTesseraAppend(b *testing.B) {
-	app, aw, stop := newAppender(b)
+	l, stop := newAppender(b)
 	defer stop()
 	es := entries(b.N)
 	ctx := context.Background()
@@ -90,7 +59,7 @@ func BenchmarkTesseraAppend(b *testing.B) {
 				if i >= len(es) {
 					return
 				}
-				if _, _, err := aw.Await(ctx, app.Add(ctx, tessera.NewEntry(es[i]))); err != nil {
+				if err := l.Add(ctx, es[i]); err != nil {
 					b.Error(err)
 					return
 				}
@@ -115,7 +84,7 @@ func cpuTime() time.Duration {
 // reports the time from add to a published checkpoint covering each.
 func BenchmarkTesseraLatency(b *testing.B) {
 	const rate = 10000
-	app, aw, stop := newAppender(b)
+	l, stop := newAppender(b)
 	defer stop()
 	es := entries(b.N)
 	ctx := context.Background()
@@ -132,7 +101,7 @@ func BenchmarkTesseraLatency(b *testing.B) {
 			go func(i int) {
 				defer wg.Done()
 				t0 := time.Now()
-				if _, _, err := aw.Await(ctx, app.Add(ctx, tessera.NewEntry(es[i]))); err != nil {
+				if err := l.Add(ctx, es[i]); err != nil {
 					b.Error(err)
 					return
 				}

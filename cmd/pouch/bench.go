@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,7 +31,7 @@ import (
 func init() {
 	register(&verb{
 		name:  "bench",
-		args:  "[--n N] [--workers W] [--streams S]",
+		args:  "[--n N] [--workers W] [--batch B] [--streams S] [--server URL [--server-pid PID]] [--json]",
 		short: "load generator: pouches submitted per second over loopback HTTP, latency, idle inbox streams",
 		long: `
 pouch bench starts a fresh embedded server (SQLite in a temporary folder,
@@ -47,9 +49,18 @@ clock starts, then:
     and reports the process's resident memory before and after (client and
     server share the process, so this counts both ends).
 
+With --server, the pouches go to a server already running in a process
+of its own ("pouch serve --open", no house founded yet), so that the load
+generator's CPU is not the server's; --server-pid names that process, and
+phase 1 then reports the server's own CPU per acknowledged pouch (Linux).
+--json prints one JSON object with the figures instead of the text
+(bench/run reads it).
+
 Example:
 
-  pouch bench --n 20000 --workers 64 --streams 10000`,
+  pouch bench --n 20000 --workers 64 --streams 10000
+  pouch serve --open --data /tmp/b --listen 127.0.0.1:8470 &
+  pouch bench --server http://127.0.0.1:8470 --server-pid $! --json`,
 		run: runBench,
 	})
 }
@@ -62,6 +73,9 @@ func runBench(ctx *cmdContext, args []string) error {
 	streams := fs.Int("streams", 0, "idle inbox streams to hold open")
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the timed phases to `FILE`")
 	batch := fs.Int("batch", 1, "pouches per request (POST /v1/pouches/batch when more than 1)")
+	server := fs.String("server", "", "`URL` of a running server in open mode (default: one in this process)")
+	serverPID := fs.Int("server-pid", 0, "the --server's process `ID`, for its CPU per pouch (Linux)")
+	asJSON := fs.Bool("json", false, "print one JSON object with the figures instead of text")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -69,10 +83,17 @@ func runBench(ctx *cmdContext, args []string) error {
 	if len(pos) > 0 || *n < 1 || *workers < 1 || *streams < 0 || *batch < 1 || *batch > api.MaxPouchBatch {
 		return usagef("", "bench takes no arguments and positive counts")
 	}
+	if *serverPID != 0 && *server == "" {
+		return usagef("", "--server-pid names the process of a --server")
+	}
 	bg, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	out := ctx.stdout
-	w, err := scenario.Start(bg, scenario.Options{})
+	res := benchResult{V: 1, Workers: *workers, Batch: *batch, N: *n, CPUs: runtime.NumCPU(), Remote: *server != ""}
+	if *asJSON {
+		out = io.Discard
+	}
+	w, err := scenario.Start(bg, scenario.Options{Server: *server})
 	if err != nil {
 		return err
 	}
@@ -138,6 +159,7 @@ func runBench(ctx *cmdContext, args []string) error {
 		return err
 	}
 	fmt.Fprintf(out, "made %d pouches (%d-byte age payloads, fresh signed tags) in %s, not timed below\n", 2**n, len(protos[0].sent.Payload), time.Since(t0).Round(time.Millisecond))
+	res.BytesPerPouch = len(protos[0].sent.Payload) + len(batch1[0].Sealed.Tag.Signed.Marshal())
 
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
@@ -185,6 +207,7 @@ func runBench(ctx *cmdContext, args []string) error {
 	}
 	start := time.Now()
 	cpu0, cpuOK := processCPU()
+	srv0, srvErr := pidCPU(*serverPID)
 	for range *workers {
 		wg.Add(1)
 		go func() {
@@ -204,10 +227,26 @@ func runBench(ctx *cmdContext, args []string) error {
 	rate := float64(len(batch1)) / el.Seconds()
 	fmt.Fprintf(out, "phase 1, saturation: %d pouches in %s = %.0f pouches/s acknowledged (%d per request); latency %s; errors %d\n",
 		len(batch1), el.Round(time.Millisecond), rate, *batch, pct(lat), errs.Load())
+	res.PerSecond = rate
+	res.P50ms, res.P90ms, res.P99ms = quantileMS(lat, .5), quantileMS(lat, .9), quantileMS(lat, .99)
 	if cpu1, ok := processCPU(); ok && cpuOK {
-		// Client and server share the process: this is both ends' CPU.
-		fmt.Fprintf(out, "phase 1, CPU: %.0f µs per pouch, client and server together (%.2f of %d cores busy)\n",
-			float64((cpu1-cpu0).Microseconds())/float64(len(batch1)), (cpu1-cpu0).Seconds()/el.Seconds(), runtime.NumCPU())
+		res.ClientCPUus = float64((cpu1 - cpu0).Microseconds()) / float64(len(batch1))
+		if *server == "" {
+			// Client and server share the process: this is both ends' CPU.
+			fmt.Fprintf(out, "phase 1, CPU: %.0f µs per pouch, client and server together (%.2f of %d cores busy)\n",
+				res.ClientCPUus, (cpu1-cpu0).Seconds()/el.Seconds(), runtime.NumCPU())
+		} else {
+			fmt.Fprintf(out, "phase 1, CPU of this load generator: %.0f µs per pouch\n", res.ClientCPUus)
+		}
+	}
+	if *serverPID != 0 {
+		srv1, err := pidCPU(*serverPID)
+		if srvErr != nil || err != nil {
+			return fmt.Errorf("bench: the server's CPU time: %v", errors.Join(srvErr, err))
+		}
+		res.ServerCPUus = float64((srv1 - srv0).Microseconds()) / float64(len(batch1))
+		fmt.Fprintf(out, "phase 1, CPU of the server process: %.0f µs per pouch (%.2f of %d cores busy)\n",
+			res.ServerCPUus, (srv1-srv0).Seconds()/el.Seconds(), runtime.NumCPU())
 	}
 
 	// Phase 2: at half that rate, in requests of --batch pouches.
@@ -234,27 +273,36 @@ func runBench(ctx *cmdContext, args []string) error {
 	el = time.Since(start)
 	fmt.Fprintf(out, "phase 2, at half rate (%.0f/s offered, %.0f/s achieved): latency %s; errors %d\n",
 		half, float64(len(batch2))/el.Seconds(), pct(lat2), errs.Load())
+	res.HalfOffered, res.HalfPerSecond = half, float64(len(batch2))/el.Seconds()
+	res.HalfP50ms, res.HalfP99ms = quantileMS(lat2, .5), quantileMS(lat2, .99)
 
 	// Phase 3: the log covers them all.
 	st := time.Now()
 	total := uint64(2**n + senders + 2)
 	for {
-		s, err := w.Store.State(bg)
+		size, err := benchLogSize(bg, w)
 		if err != nil {
 			return err
 		}
-		if s.TreeSize >= total {
+		if size >= total {
 			break
 		}
 		if time.Since(st) > time.Minute {
-			return fmt.Errorf("bench: the log did not integrate %d leaves within a minute (at %d)", total, s.TreeSize)
+			return fmt.Errorf("bench: the log did not integrate %d leaves within a minute (at %d)", total, size)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	fmt.Fprintf(out, "phase 3: checkpoint covers all %d leaves %s after the last acknowledgement\n", total, time.Since(st).Round(time.Millisecond))
+	res.CheckpointMS = float64(time.Since(st).Microseconds()) / 1e3
 
 	if *streams > 0 {
 		if err := benchStreams(bg, ctx, *streams); err != nil {
+			return err
+		}
+	}
+	res.Errors = errs.Load()
+	if *asJSON {
+		if err := printJSON(ctx.stdout, res); err != nil {
 			return err
 		}
 	}
@@ -262,6 +310,85 @@ func runBench(ctx *cmdContext, args []string) error {
 		return &checkError{fmt.Errorf("bench: %d submissions failed", errs.Load())}
 	}
 	return nil
+}
+
+// benchResult is pouch bench --json's output (version 1).
+type benchResult struct {
+	V             int     `json:"v"`
+	Remote        bool    `json:"remote"` // the server ran in a process of its own
+	N             int     `json:"n"`
+	Workers       int     `json:"workers"`
+	Batch         int     `json:"batch"`
+	CPUs          int     `json:"cpus"`
+	BytesPerPouch int     `json:"bytes_per_pouch"` // tag and payload
+	PerSecond     float64 `json:"pouches_per_s"`   // phase 1, at saturation
+	P50ms         float64 `json:"p50_ms"`
+	P90ms         float64 `json:"p90_ms"`
+	P99ms         float64 `json:"p99_ms"`
+	ClientCPUus   float64 `json:"client_cpu_us_per_pouch"`           // this process (both ends without --server)
+	ServerCPUus   float64 `json:"server_cpu_us_per_pouch,omitempty"` // with --server-pid
+	HalfOffered   float64 `json:"half_offered_per_s"`
+	HalfPerSecond float64 `json:"half_pouches_per_s"`
+	HalfP50ms     float64 `json:"half_p50_ms"`
+	HalfP99ms     float64 `json:"half_p99_ms"`
+	CheckpointMS  float64 `json:"checkpoint_ms"` // last acknowledgement to a checkpoint covering all
+	Errors        int64   `json:"errors"`
+}
+
+func quantileMS(ds []time.Duration, p float64) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return float64(s[min(len(s)-1, int(p*float64(len(s))))].Microseconds()) / 1e3
+}
+
+// benchLogSize returns the size of the log's latest checkpoint: from the
+// store of a server in this process, else from GET /checkpoint.
+func benchLogSize(ctx context.Context, w *scenario.World) (uint64, error) {
+	if w.Store != nil {
+		s, err := w.Store.State(ctx)
+		return s.TreeSize, err
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", w.URL+"/checkpoint", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := w.Client.HTTP.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err != nil {
+		return 0, err
+	}
+	lines := strings.SplitN(string(b), "\n", 3)
+	if resp.StatusCode != http.StatusOK || len(lines) < 3 {
+		return 0, fmt.Errorf("bench: GET /checkpoint: %s", resp.Status)
+	}
+	return strconv.ParseUint(lines[1], 10, 64)
+}
+
+// pidCPU returns the CPU time, user and system, process pid has used
+// (Linux /proc; the kernel counts it in ticks of 10 ms); 0 if pid is 0.
+func pidCPU(pid int) (time.Duration, error) {
+	if pid == 0 {
+		return 0, nil
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %v", pid, errors.Join(err1, err2))
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }
 
 func pct(ds []time.Duration) string {

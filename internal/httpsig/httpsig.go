@@ -218,7 +218,7 @@ func (s *Signed) Verify(r *http.Request, origin string, pub ed25519.PublicKey) e
 	if s.Origin != origin {
 		return fmt.Errorf("%w: signed for log %q, this is %q", ErrWrongOrigin, s.Origin, origin)
 	}
-	if !ed25519.Verify(pub, base(r, origin, s.params), s.sig) {
+	if !record.VerifyEd25519(pub, base(r, origin, s.params), s.sig) {
 		return ErrBadSig
 	}
 	return nil

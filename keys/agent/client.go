@@ -208,7 +208,7 @@ func (s *signer) Sign(_ io.Reader, msg []byte, opts crypto.SignerOpts) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(s.pub, msg, sig) {
+	if len(sig) != ed25519.SignatureSize || !record.VerifyEd25519(s.pub, msg, sig) {
 		return nil, fmt.Errorf("%w: the agent's signature as %s does not verify with its public key", ErrProtocol, s.h)
 	}
 	return sig, nil

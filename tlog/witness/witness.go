@@ -105,7 +105,7 @@ func New(cfg Config) (*Witness, error) {
 	}
 	keys := map[string]string{}
 	for _, k := range cfg.Logs {
-		v, err := note.NewVerifier(k)
+		v, err := tlog.NewNoteVerifier(k)
 		if err != nil {
 			return nil, fmt.Errorf("log key %q: %w", k, err)
 		}

@@ -1,0 +1,147 @@
+// Command pbench runs the benchmarks of bench/run that are programs rather
+// than go test benchmarks: the machine's limits, pouch's log and Tessera's
+// side by side, proofs at growing log sizes, a JetStream load generator, and
+// the report that writes BENCHMARKS.md's bench/run section and its plots.
+//
+// Every measurement is bounded in time (-d) and prints one line in Go's
+// benchmark format, "BenchmarkName 1 value unit value unit ...", which the
+// report reads with the go test benchmarks' own output.
+//
+//	pbench limits -d 2s
+//	pbench log -impl pouch -clients 1000 -d 5s
+//	pbench latency -impl tessera -rate 10000 -d 3s
+//	pbench proof -leaves 1000000 -cache /var/tmp/pouch-bench
+//	pbench js -url nats://127.0.0.1:4222 -size 4700 -workers 64 -d 5s -server-pid PID
+//	pbench report -in results/ -out ../BENCHMARKS.md -plots plots/
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var cmds = map[string]func(args []string) error{
+	"limits":  runLimits,
+	"log":     runLog,
+	"latency": runLatency,
+	"proof":   runProof,
+	"js":      runJS,
+	"report":  runReport,
+	"json":    runJSON,
+	"port":    runPort,
+}
+
+func main() {
+	if len(os.Args) < 2 || cmds[os.Args[1]] == nil {
+		fmt.Fprintln(os.Stderr, "usage: pbench limits|log|latency|proof|js|json|report [flags]")
+		os.Exit(2)
+	}
+	if err := cmds[os.Args[1]](os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "pbench %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func flags(name string) *flag.FlagSet { return flag.NewFlagSet("pbench "+name, flag.ExitOnError) }
+
+// emit prints one result in Go's benchmark format: name, then value and
+// unit pairs.
+func emit(name string, kv ...any) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Benchmark%s 1", name)
+	for i := 0; i+1 < len(kv); i += 2 {
+		switch v := kv[i].(type) {
+		case float64:
+			fmt.Fprintf(&b, " %s %s", strconv.FormatFloat(v, 'g', 6, 64), kv[i+1])
+		case int:
+			fmt.Fprintf(&b, " %d %s", v, kv[i+1])
+		case uint64:
+			fmt.Fprintf(&b, " %d %s", v, kv[i+1])
+		default:
+			panic(fmt.Sprintf("emit: %T", v))
+		}
+	}
+	fmt.Println(b.String())
+}
+
+// cpuTime returns the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU returns the CPU time, user and system, process pid has used
+// (Linux /proc, clock ticks of 10 ms).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	ut, _ := strconv.ParseUint(f[11], 10, 64)
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+// quantiles returns the p50, p99 and max of ds in milliseconds.
+func quantiles(ds []time.Duration) (p50, p99, max float64) {
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	q := func(p float64) float64 { return float64(s[int(p*float64(len(s)-1))]) / 1e6 }
+	return q(0.5), q(0.99), q(1)
+}
+
+// runJSON turns a JSON object on standard input (pouch bench --json) into
+// one result line named by the argument: each number a value, its key the
+// unit.
+func runJSON(args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: pbench json NAME < file.json")
+	}
+	var m map[string]any
+	if err := json.NewDecoder(os.Stdin).Decode(&m); err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if _, ok := v.(float64); ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var kv []any
+	for _, k := range keys {
+		kv = append(kv, m[k].(float64), k)
+	}
+	emit(args[0], kv...)
+	return nil
+}
+
+// runPort prints a TCP port free on 127.0.0.1, for a server to listen on.
+func runPort(args []string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+	return nil
+}
