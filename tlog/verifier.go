@@ -1,6 +1,7 @@
 package tlog
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -158,6 +159,14 @@ func (v *Verifier) openLog(msg []byte) (*Checkpoint, error) {
 	}
 	if len(n.Sigs) != 1 {
 		return nil, fmt.Errorf("%w: not signed by the log %s", ErrBadCheckpoint, v.Log.Name())
+	}
+	// Each signature line in canonical base64: a lenient decoder ignores
+	// the unused bits of the last character, so a note could otherwise be
+	// written several ways and still verify.
+	for _, sg := range append(n.Sigs, n.UnverifiedSigs...) {
+		if _, err := base64.StdEncoding.Strict().DecodeString(sg.Base64); err != nil {
+			return nil, fmt.Errorf("%w: the signature line of %s is not in canonical base64", ErrBadCheckpoint, sg.Name)
+		}
 	}
 	origin, size, hash, err := ParseCheckpointBody(n.Text)
 	if err != nil {

@@ -342,3 +342,38 @@ func TestNewVerifier(t *testing.T) {
 		t.Fatalf("literal, 2 of 2: %v", err)
 	}
 }
+
+// TestNonCanonicalSignature: a checkpoint whose log signature is written
+// in non-canonical base64 (the unused bits of the last character set)
+// decodes to the same signature but is refused: a note has one spelling.
+func TestNonCanonicalSignature(t *testing.T) {
+	skey, vkey, err := GenerateKey("pouch.test/canonical")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := signCheckpoint(s, "pouch.test/canonical", 5, make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewVerifier(vkey, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Open(cp); err != nil {
+		t.Fatal(err)
+	}
+	// 68 bytes (key hash and signature) are 91 base64 characters and one
+	// "=": the last character carries 4 bits and 2 unused ones.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	i := bytes.LastIndexByte(cp, '=') - 1
+	c := strings.IndexByte(alphabet, cp[i])
+	mangled := bytes.Clone(cp)
+	mangled[i] = alphabet[c^1]
+	if _, err := v.Open(mangled); !errors.Is(err, ErrBadCheckpoint) {
+		t.Fatalf("a signature in non-canonical base64: %v, want ErrBadCheckpoint", err)
+	}
+}
