@@ -303,6 +303,11 @@ func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http
 			if sc, err = letter.VerifyCustody(b); err == nil {
 				s, r, pre = sc.Signed, sc.Record, sc
 			}
+		case record.KindAcceptance, record.KindRefusal, record.KindAccess, record.KindNonDelivery:
+			var ev *letter.Event
+			if ev, err = letter.VerifyEvent(b); err == nil {
+				s, r, pre = ev.Signed, ev.Record, ev
+			}
 		default:
 			err = s.VerifySigs(r)
 		}
@@ -365,6 +370,8 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 		return c.submitCustody(ctx, r, e, pre.(*letter.SignedCustody))
 	case record.KindPublish:
 		return c.submitPublish(ctx, s, r, e)
+	case record.KindAcceptance, record.KindRefusal, record.KindAccess, record.KindNonDelivery:
+		return c.submitEvent(ctx, r, e, pre.(*letter.Event))
 	}
 	if agreement.IsKind(r.Kind) {
 		return c.submitAgreement(ctx, s, r, e)
@@ -573,7 +580,9 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 
 // tagAppended records an appended tag's pouch and wakes its inbox streams.
 func (c *Correspondence) tagAppended(e *store.Entry, r *record.Record, st *letter.SignedTag, sq store.Sequenced) *api.Accepted {
-	c.addPouch(newPouchState(ledger.NewPouch(st, posOf(sq)), e.Parties))
+	p := ledger.NewPouch(st, posOf(sq))
+	c.addPouch(newPouchState(p, e.Parties))
+	c.watchDeadline(p)
 	c.notifyPouch(e.ID)
 	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}
 }
