@@ -82,6 +82,10 @@ func (c *Client) Evidence(ctx context.Context, me *Identity, id record.ID) (*Bui
 		events = append(events, item{ch.Tag.Signed, record.KindTag})
 		offices = append(offices, t.From, t.To)
 		offices = append(offices, t.Via...)
+		if _, ok := t.Deadline(); ok {
+			// A deadline rests on the deployment's evidence office.
+			offices = append(offices, directory.EvidenceHandle)
+		}
 		for _, st := range ch.Steps {
 			events = append(events, item{st.Custody.Signed, record.KindCustody})
 			offices = append(offices, st.Custody.Holder())

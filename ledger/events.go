@@ -101,8 +101,8 @@ func AddresseeSide(d *directory.Directory, p *Pouch, by, onBehalf record.Handle,
 		case slices.Contains(p.Tag.Via, by):
 			role = "is an envoy, who carries it"
 		}
-		return nil, fmt.Errorf("%w: %s may not sign a %s of pouch %s: only its addressee %s or a receive delegate of it may, and %s %s",
-			ErrNotAddressee, by, what, p.ID.Short(), to, by, role)
+		return nil, fmt.Errorf("%w: %s may not sign %s of pouch %s: only its addressee %s or a receive delegate of it may, and %s %s",
+			ErrNotAddressee, by, article(what), p.ID.Short(), to, by, role)
 	}
 	if onBehalf != to {
 		return nil, fmt.Errorf("%w: %s stands in for %s, so its %s must say on_behalf %s", ErrOnBehalf, by, to, what, to)
@@ -193,6 +193,14 @@ func checkNonDelivery(d *directory.Directory, p *Pouch, e *letter.Event, pos Pos
 			ErrNonDeliveryReason, p.ID.Short(), got.Reason, got.Holder, got.Next, want.Reason, want.Holder, want.Next)
 	}
 	return nil
+}
+
+// article returns kind with its indefinite article, for messages.
+func article(k record.Kind) string {
+	if k == record.KindAcceptance || k == record.KindAccess {
+		return "an " + string(k)
+	}
+	return "a " + string(k)
 }
 
 func sameID(a, b *record.ID) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
