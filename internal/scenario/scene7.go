@@ -303,7 +303,7 @@ func MustFailEvidence(ctx context.Context, w *World) error {
 				return submit(event(&letter.Refusal{Pouch: open, Reason: letter.RefusalOther, Text: "withdrawn"}, w.As("us/secretary-of-state")))
 			}},
 		{who: "ir/fm", what: "accepts the pouch it refused", want: ledger.ErrClosed,
-			says: []string{"was refused by ir/fm"},
+			says: []string{"no acceptance follows"},
 			act:  func() error { return submit(event(&letter.Acceptance{Pouch: refused}, w.As("ir/fm"))) }},
 	}
 	if w.Evidence != nil {

@@ -257,12 +257,11 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	if err != nil {
 		return err
 	}
+	// The deadline watcher is run by Advance, the one way the world's
+	// time passes deadlines (pouch serve runs it beside its sequencer):
+	// so no record is logged behind a scene's back while it measures the
+	// log.
 	w.corr = corr
-	// The deadline watcher runs beside the sequencer, as in pouch serve.
-	wctx, wstop := context.WithCancel(context.Background())
-	wdone := make(chan struct{})
-	go func() { corr.Watch(wctx, 0); close(wdone) }()
-	w.closers = append([]func(){func() { wstop(); <-wdone }}, w.closers...)
 	srv := server.New(server.Config{Store: st, Log: lgx, API: corr, Logger: lg})
 	w.Server, w.LogKey = srv, vkey
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
