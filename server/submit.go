@@ -569,6 +569,12 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 	if err := ledger.CheckTag(c.dir, st, pos, func(id record.ID) bool { _, ok := c.pouch(id); return ok }); err != nil {
 		return err
 	}
+	// A deadline is watched by this server, which must be able to sign
+	// the pouch's non-delivery.
+	if _, ok := b.Deadline(); ok && c.opt.Evidence == nil {
+		return errorf(http.StatusForbidden, "send it without --deliver-by, or ask the operator to start the server with the evidence office's keys",
+			"%w: this server does not hold the key of the office %s, so it cannot report a non-delivery and takes no deadline", directory.ErrNotAuthorised, directory.EvidenceHandle)
+	}
 	p := newPouchState(ledger.NewPouch(st, pos), nil)
 	e.Parties = c.sealedParties(p)
 	e.Payload, e.Staged = payload.data, payload.staged
