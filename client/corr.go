@@ -186,7 +186,7 @@ func (c *Client) Open(ctx context.Context, me *Identity, pouch record.ID) (*lett
 	if err != nil {
 		return nil, nil, err
 	}
-	payload, err := c.payloadFor(ctx, me, tag)
+	payload, err := c.PayloadFor(ctx, me, tag)
 	if err != nil {
 		return nil, tag, err
 	}

@@ -87,10 +87,13 @@ func mustOpen(s *record.Signed) *record.Record {
 	return r
 }
 
-// payloadFor fetches the payload of the pouch whose proven tag is tag, as
+// PayloadFor fetches the payload of the pouch whose proven tag is tag, as
 // me: if me stands on the addressee's side of a pouch that asks for access
-// (or consent) and has not logged its access yet, it logs it first.
-func (c *Client) payloadFor(ctx context.Context, me *Identity, tag *letter.SignedTag) ([]byte, error) {
+// (or consent) and has not logged its access yet, it logs it first
+// (LogAccess). Open and Fetch use it.
+//
+// SPEC: spec/evidence.md#access
+func (c *Client) PayloadFor(ctx context.Context, me *Identity, tag *letter.SignedTag) ([]byte, error) {
 	t := tag.Tag
 	side := me.Handle != t.From && !slices.Contains(t.Via, me.Handle)
 	if side && t.NeedsAccess() {

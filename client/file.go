@@ -56,7 +56,7 @@ func (c *Client) Fetch(ctx context.Context, me *Identity, pouch record.ID) (*Fet
 	if err != nil {
 		return nil, err
 	}
-	payload, err := c.payloadFor(ctx, me, ch.Tag)
+	payload, err := c.PayloadFor(ctx, me, ch.Tag)
 	if err != nil {
 		return nil, err
 	}
