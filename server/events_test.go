@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/directory"
 	"pouch.dev/keys"
+	"pouch.dev/ledger"
 	"pouch.dev/letter"
 	"pouch.dev/record"
 	"pouch.dev/server"
@@ -41,6 +43,9 @@ type deployment struct {
 	t     *testing.T
 	path  string
 	clock *clock
+	// ahead is how far the store's clock, which gives records their time
+	// of sequencing, runs ahead of the server's.
+	ahead time.Duration
 	opt   server.CorrOptions
 	st    *sqlite.Store
 	corr  *server.Correspondence
@@ -50,7 +55,7 @@ type deployment struct {
 
 func (d *deployment) start() {
 	d.t.Helper()
-	st, err := sqlite.Open(d.path, sqlite.WithClock(d.clock.Now))
+	st, err := sqlite.Open(d.path, sqlite.WithClock(func() time.Time { return d.clock.Now().Add(d.ahead) }))
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -183,6 +188,60 @@ func TestDeadlineSurvivesRestart(t *testing.T) {
 	defer d.stop()
 	if _, err := d.sendWithDeadline(ps["us/president"], ps["ir/president"], time.Hour); !errors.Is(err, directory.ErrNotAuthorised) {
 		t.Fatalf("a deadline on a server that cannot report it: %v, want ErrNotAuthorised", err)
+	}
+}
+
+// TestDeadlineJudgedAtSequencing: a tag whose deadline is after the
+// server's clock but not after its time of sequencing (the store's clock,
+// which the log's leaf commits to) is refused, as every verifier would
+// judge it, on POST /v1/pouches and in a batch.
+func TestDeadlineJudgedAtSequencing(t *testing.T) {
+	ctx := context.Background()
+	ev, err := keys.Generate(directory.EvidenceHandle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &deployment{t: t, path: filepath.Join(t.TempDir(), "pouch.db"), clock: &clock{t: time.Date(2020, 8, 14, 9, 0, 0, 0, time.UTC)},
+		ahead: time.Hour, opt: server.CorrOptions{Origin: "pouch.test/late", Evidence: ev, Directory: directory.Config{Mode: directory.ModeOpen}}}
+	d.start()
+	defer d.stop()
+	ps := map[record.Handle]*keys.Principal{}
+	for _, h := range []record.Handle{"us/president", "ir/president"} {
+		_, rk, _ := ed25519.GenerateKey(nil)
+		reg := client.Registrar(h.House(), rk)
+		if _, err := d.cl.FoundHouse(ctx, h.House(), "", reg, nil); err != nil {
+			t.Fatal(err)
+		}
+		p, err := keys.Generate(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.cl.Admit(ctx, reg, h, p.SigningPublic(), p.Recipient().String(), ""); err != nil {
+			t.Fatal(err)
+		}
+		ps[h] = p
+	}
+	if _, err := d.sendWithDeadline(ps["us/president"], ps["ir/president"], 30*time.Minute); !errors.Is(err, ledger.ErrOverdue) {
+		t.Fatalf("a deadline before the time of sequencing: %v, want ErrOverdue", err)
+	}
+	var b bytes.Buffer
+	late, err := letter.Seal(&b, &letter.SealRequest{Author: ps["us/president"], To: ps["ir/president"].Public(), Sections: []letter.Section{{Title: "Late", Text: "x"}},
+		Time: d.clock.Now().UnixMilli(), Origin: d.opt.Origin, DeliverBy: d.clock.Now().Add(30 * time.Minute).UnixMilli()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b2 bytes.Buffer
+	fine, err := letter.Seal(&b2, &letter.SealRequest{Author: ps["us/president"], To: ps["ir/president"].Public(), Sections: []letter.Section{{Title: "In time", Text: "y"}},
+		Time: d.clock.Now().UnixMilli(), Origin: d.opt.Origin, DeliverBy: d.clock.Now().Add(2 * time.Hour).UnixMilli()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.cl.SubmitPouches(ctx, []api.PouchSubmission{{Tag: late.Tag.Signed.Marshal(), Payload: b.Bytes()}, {Tag: fine.Tag.Signed.Marshal(), Payload: b2.Bytes()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Status != http.StatusForbidden || res[0].Error == nil || res[0].Error.Code != "overdue" || res[1].Status != http.StatusCreated {
+		t.Fatalf("the batch: %+v %+v", res[0], res[1])
 	}
 }
 

@@ -575,6 +575,17 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 		return errorf(http.StatusForbidden, "send it without --deliver-by, or ask the operator to start the server with the evidence office's keys",
 			"%w: this server does not hold the key of the office %s, so it cannot report a non-delivery and takes no deadline", directory.ErrNotAuthorised, directory.EvidenceHandle)
 	}
+	if dl, ok := b.Deadline(); ok {
+		// The deadline is judged again at the tag's time of sequencing,
+		// the time its leaf commits to, as every verifier judges it.
+		e.Check = func(sq store.Sequenced) error {
+			if !dl.After(sq.Time) {
+				return fmt.Errorf("%w: pouch with a deadline of %s, sequenced at %s: a deadline must be after the pouch is logged",
+					ledger.ErrOverdue, dl.Format("2006-01-02T15:04:05.000Z"), sq.Time.UTC().Format("2006-01-02T15:04:05.000Z"))
+			}
+			return nil
+		}
+	}
 	p := newPouchState(ledger.NewPouch(st, pos), nil)
 	e.Parties = c.sealedParties(p)
 	e.Payload, e.Staged = payload.data, payload.staged
