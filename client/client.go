@@ -35,6 +35,11 @@
 //
 // # Readers
 //
+// Accept, Refuse and LogAccess sign the addressee's side's events of a
+// pouch (spec/evidence.md), each proven against the rules first; Chain
+// proves a pouch's events with its custody. Evidence writes a pouch's
+// evidence bundle, which VerifyEvidence checks with no network.
+//
 // Open opens a pouch fetched by ID; Fetch writes it as a .pouch file with
 // every record it rests on and their C2SP tlog-proofs, which VerifyFile
 // checks with no network given the log's verifier (KeptLogKeys finds the

@@ -17,6 +17,9 @@
 // The rules that combine these with a pouch's route (custody, delivery),
 // with disclosures and with the other kinds are package ledger's.
 //
+// The deployment's own house, pouch, is founded by no house record: the
+// operator admits its one office, EvidenceHandle, with the genesis key.
+//
 // The package does no I/O and keeps no clock: time comes from the log.
 //
 // # Founding houses

@@ -80,10 +80,13 @@ type CorrOptions struct {
 }
 
 // Correspondence is the part of the pouch server that accepts and serves
-// records: the directory, pouches, custody, delivery, publishing, the
+// records: the directory, pouches, custody, delivery, a pouch's other
+// events (acceptance, refusal, access, non-delivery), publishing, the
 // inbox. It keeps the directory and the pouches' state in memory, rebuilt
 // from the store when it starts, and checks every record against them "as
-// of now" before the store sequences it.
+// of now" before the store sequences it. Its deadline watcher (Watch,
+// Sweep) logs the non-delivery of pouches past their deadline, signed by
+// the deployment's evidence office (spec/evidence.md).
 //
 // SPEC: spec/api.md
 type Correspondence struct {
