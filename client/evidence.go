@@ -44,8 +44,9 @@ type Built struct {
 //
 // SPEC: spec/evidence.md#evidence-bundle
 func (c *Client) Evidence(ctx context.Context, me *Identity, id record.ID) (*Built, error) {
-	v, err := c.currentView(ctx, me)
-	if err != nil {
+	// The View first: it anchors the client on the log its requests are
+	// signed for.
+	if _, err := c.currentView(ctx, me); err != nil {
 		return nil, err
 	}
 	s, r, err := c.fetchRecord(ctx, id, me)
@@ -134,7 +135,8 @@ func (c *Client) Evidence(ctx context.Context, me *Identity, id record.ID) (*Bui
 
 	// Every record, proven in the tree of the View's checkpoint (caught up
 	// by the proofs above).
-	if v, err = c.currentView(ctx, me); err != nil {
+	v, err := c.currentView(ctx, me)
+	if err != nil {
 		return nil, err
 	}
 	note, cp := v.Checkpoint()
