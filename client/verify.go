@@ -402,6 +402,13 @@ func (c *Client) checkStep(ctx context.Context, v *View, p *ledger.Pouch, sc *le
 			sc.Holder(), sc.Custody.OnBehalf, v.Opaque(at.Index))
 		return step, nil
 	}
+	if errors.Is(err, ledger.ErrConsent) {
+		// A delivery the rules hold back for an acceptance the server did
+		// not list: the server left it out (or the log holds a delivery
+		// the rules refuse).
+		return step, fmt.Errorf("%w: custody record %s, at index %d, delivers pouch %s, which asks for consent, and the server lists no acceptance before it: the server left it out (or the log holds a record the rules refuse): %w",
+			ErrWithheld, sc.Signed.ID().Short(), at.Index, p.ID.Short(), err)
+	}
 	return step, fmt.Errorf("%w: custody record %s at index %d: %w", ErrRulesBroken, sc.Signed.ID().Short(), at.Index, err)
 }
 
