@@ -217,15 +217,15 @@ func (w *World) checkEvidence(ctx context.Context, who *Actor, pouch record.ID) 
 	if err != nil {
 		return r.Fail("%s's evidence bundle of pouch %s does not verify offline: %v", who.Handle(), pouch.Short(), err)
 	}
-	r.Step(string(who.Handle()), fmt.Sprintf("keeps the evidence bundle of pouch %s: %d bytes, %d records, checked offline against the log's key%s",
+	r.Step(string(who.Handle()), fmt.Sprintf("keeps the evidence bundle of pouch %s: %d bytes, %d events, checked offline against the log's key%s",
 		pouch.Short(), len(bt.Bundle), len(ve.Events), witnessedBy(ve.Checkpoint.Witnessed)), nil)
 	for _, e := range ve.Events {
 		when := ""
 		switch {
 		case !e.NotBefore.IsZero() && !e.NotAfter.IsZero():
-			when = fmt.Sprintf("; logged between %s and %s by the witness's clock", e.NotBefore.UTC().Format("2006-01-02 15:04:05"), e.NotAfter.UTC().Format("15:04:05 MST"))
+			when = fmt.Sprintf(" (logged between %s and %s by the witness's clock)", e.NotBefore.UTC().Format("2006-01-02 15:04:05"), e.NotAfter.UTC().Format("15:04:05 MST"))
 		case !e.NotAfter.IsZero():
-			when = fmt.Sprintf("; logged by %s by the witness's clock", e.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"))
+			when = fmt.Sprintf(" (logged by %s by the witness's clock)", e.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"))
 		}
 		line := fmt.Sprintf("#%-4d %s%s", e.At.Index, e.What, when)
 		if e.Unproven != "" {
