@@ -205,9 +205,6 @@ func checkBound(bo *Bound) error {
 		if len(c.note) > record.MaxCheckpointSize {
 			return fmt.Errorf("the checkpoint %s of %d bytes: %w", c.what, len(c.note), record.ErrTooLarge)
 		}
-		if err := tlog.CanonicalNote(c.note); err != nil {
-			return fmt.Errorf("the checkpoint %s: %w", c.what, err)
-		}
 		_, size, _, err := tlog.ParseCheckpointBody(noteText(c.note))
 		if err != nil {
 			return fmt.Errorf("the checkpoint %s: %w", c.what, err)

@@ -122,15 +122,6 @@ func TestParse(t *testing.T) {
 	if evidence.Sniff([]byte{0xa3, 0x61, 'v', 0x02, 0x63, 't', 'a', 'g'}) {
 		t.Fatal("Sniff takes a .pouch file's head for a bundle")
 	}
-	// The log's signature line with a padding bit set in its last base64
-	// character before the padding: the same signature, another text.
-	i := bytes.LastIndex(f.cp1, []byte("=\n"))
-	if i < 0 {
-		t.Fatalf("no padded signature line in:\n%s", f.cp1)
-	}
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-	nonCanonical := bytes.Clone(f.cp1)
-	nonCanonical[i-1] = alphabet[strings.IndexByte(alphabet, f.cp1[i-1])^1]
 	other, err := record.Sign(&record.Record{Kind: record.KindStatement, By: []record.Handle{"us/president"}, Time: 1},
 		map[string]any{"title": "x"}, ed25519.NewKeyFromSeed(make([]byte, 32)))
 	if err != nil {
@@ -156,7 +147,6 @@ func TestParse(t *testing.T) {
 		{"no checkpoint after it", func(b *evidence.Bundle) { b.Bounds[0].After = nil }, "no checkpoint after"},
 		{"a consistency proof from no checkpoint", func(b *evidence.Bundle) { b.Bounds[0].Before = nil }, "from no checkpoint"},
 		{"a short hash in a consistency proof", func(b *evidence.Bundle) { b.Bounds[0].BeforeProof = [][]byte{{1, 2}} }, "hash of 2 bytes"},
-		{"a checkpoint in non-canonical base64", func(b *evidence.Bundle) { b.Bounds[0].Before = nonCanonical }, "canonical base64"},
 	} {
 		in := f.encode(t, tc.edit)
 		if tc.name == "another version" {

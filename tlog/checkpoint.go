@@ -83,39 +83,6 @@ func ParseCheckpointBody(text string) (origin string, size uint64, hash []byte, 
 	return origin, size, hash, nil
 }
 
-// CanonicalNote checks that the signature lines of the signed note msg
-// are each in the one form a writer produces: "— NAME BASE64" and a
-// newline, the base64 canonical (padded, its trailing bits zero), so that
-// no byte of a note can change and the note still verify (a decoder that
-// ignores a base64 padding bit would accept two texts of one
-// signature). It checks the form only; Verifier.Open checks the
-// signatures.
-//
-// SPEC: spec/log.md#tlog-proof
-func CanonicalNote(msg []byte) error {
-	s := string(msg)
-	i := indexSigs(s)
-	if i < 0 {
-		return fmt.Errorf("%w: no signature lines", ErrMalformedCheckpoint)
-	}
-	sigs := s[i+2:]
-	if sigs == "" || !strings.HasSuffix(sigs, "\n") {
-		return fmt.Errorf("%w: the signature lines do not end in a newline", ErrMalformedCheckpoint)
-	}
-	for _, line := range strings.Split(strings.TrimSuffix(sigs, "\n"), "\n") {
-		rest, ok := strings.CutPrefix(line, "— ")
-		name, b64, ok2 := strings.Cut(rest, " ")
-		if !ok || !ok2 || name == "" || strings.ContainsAny(b64, " \t") {
-			return fmt.Errorf("%w: signature line %q", ErrMalformedCheckpoint, line)
-		}
-		raw, err := base64.StdEncoding.Strict().DecodeString(b64)
-		if err != nil || base64.StdEncoding.EncodeToString(raw) != b64 {
-			return fmt.Errorf("%w: signature of %s not in canonical base64", ErrMalformedCheckpoint, name)
-		}
-	}
-	return nil
-}
-
 // GenerateKey returns a new Ed25519 signed-note key pair named name: the
 // private key (PRIVATE+KEY+...) and the verifier key (name+hash+key).
 func GenerateKey(name string) (skey, vkey string, err error) {
