@@ -75,8 +75,34 @@ type PouchView struct {
 	Custody   []HopView       `json:"custody"`
 	Delivered bool            `json:"delivered"`
 	// Next names whom the pouch awaits: the next envoy, or the addressee
-	// (or its receive delegates) for delivery. Empty once delivered.
+	// (or its receive delegates) for delivery. Empty once delivered,
+	// refused or reported not delivered.
 	Next record.Handle `json:"next,omitempty"`
+	// The sender's requests for evidence, from the tag: a deadline for
+	// delivery, consent before it, an access record before the
+	// addressee's side takes the payload.
+	DeliverBy *time.Time `json:"deliver_by,omitempty"`
+	Consent   bool       `json:"consent,omitempty"`
+	Access    bool       `json:"access,omitempty"`
+	// Events are the pouch's other events so far, in log order:
+	// acceptance, refusal, access, non-delivery
+	// (spec/evidence.md#events).
+	Events []EventView `json:"events,omitempty"`
+	// Outcome is "delivered", "refused" or "not-delivered" once the pouch
+	// has one, with the reason code of a refusal or non-delivery in
+	// Reason; empty while it travels.
+	Outcome string `json:"outcome,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// EventView is one accepted pouch event other than custody.
+type EventView struct {
+	ID     record.ID     `json:"id"`
+	Kind   record.Kind   `json:"kind"`
+	By     record.Handle `json:"by"`
+	Reason string        `json:"reason,omitempty"` // a refusal's or non-delivery's reason code
+	Index  uint64        `json:"index"`
+	Time   time.Time     `json:"time"`
 }
 
 // InboxItem is a pouch in a principal's inbox.
@@ -283,6 +309,21 @@ type Accepted struct {
 	Kind  record.Kind `json:"kind"`
 	Index uint64      `json:"index"`
 	Time  time.Time   `json:"time"`
+}
+
+// CheckpointsAround is the answer of GET /v1/log/checkpoints?around=I:
+// the last published checkpoint whose tree does not hold leaf I, and the
+// first that does, if the log has them.
+type CheckpointsAround struct {
+	Before *SizedCheckpoint `json:"before,omitempty"`
+	After  *SizedCheckpoint `json:"after,omitempty"`
+}
+
+// SizedCheckpoint is a signed checkpoint, with its cosignatures, and its
+// tree size.
+type SizedCheckpoint struct {
+	Size       uint64 `json:"size"`
+	Checkpoint string `json:"checkpoint"`
 }
 
 // PouchSubmission is the CBOR body of POST /v1/pouches: a signed tag and

@@ -92,6 +92,17 @@ var refusals = []refusal{
 	{"disclosure-key", ledger.ErrDisclosure, 403},
 	{"not-logged", ledger.ErrNotLogged, 400},
 
+	// The events of a pouch: deadlines, consent, refusal, access.
+	{"not-addressee", ledger.ErrNotAddressee, 403},
+	{"pouch-closed", ledger.ErrClosed, 403},
+	{"overdue", ledger.ErrOverdue, 403},
+	{"consent", ledger.ErrConsent, 403},
+	{"access-logged", ledger.ErrAccessLogged, 409},
+	{"access-required", ledger.ErrAccessRequired, 403},
+	{"not-overdue", ledger.ErrNotOverdue, 403},
+	{"non-delivery-reason", ledger.ErrNonDeliveryReason, 403},
+	{"not-an-event", letter.ErrNotEvent, 400},
+
 	// Agreements and statements.
 	{"agreement-unknown", agreement.ErrWrongAgreement, 404},
 	{"agreement-wrong-log", agreement.ErrWrongLog, 400},

@@ -35,6 +35,11 @@
 //
 // # Readers
 //
+// Accept, Refuse and LogAccess sign the addressee's side's events of a
+// pouch (spec/evidence.md), each proven against the rules first; Chain
+// proves a pouch's events with its custody. Evidence writes a pouch's
+// evidence bundle, which VerifyEvidence checks with no network.
+//
 // Open opens a pouch fetched by ID; Fetch writes it as a .pouch file with
 // every record it rests on and their C2SP tlog-proofs, which VerifyFile
 // checks with no network given the log's verifier (KeptLogKeys finds the
@@ -57,6 +62,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"pouch.dev/agreement"
 	"pouch.dev/api"
 	"pouch.dev/internal/httpsig"
 	"pouch.dev/keys"
@@ -373,6 +379,20 @@ func (c *Client) SealTo(ctx context.Context, from, to record.Handle, thread *rec
 func (c *Client) Inbox(ctx context.Context, as *Identity) ([]api.InboxItem, error) {
 	var v []api.InboxItem
 	err := c.do(ctx, "GET", "/v1/inbox", nil, "", as, &v)
+	return v, err
+}
+
+// Alerts lists as's overdue attestations: those the clauses of
+// agreements expect that have not come by their due day, which concern as
+// as depositary, signer of a party in force, or the verifier that owes
+// them (GET /v1/inbox/alerts). They are the server's derivation from
+// public records; a client that must not trust it replays the agreement
+// from its View (agreement.Timeline.Alerts).
+//
+// SPEC: spec/agreement.md#overdue-alerts
+func (c *Client) Alerts(ctx context.Context, as *Identity) ([]agreement.Alert, error) {
+	var v []agreement.Alert
+	err := c.do(ctx, "GET", "/v1/inbox/alerts", nil, "", as, &v)
 	return v, err
 }
 

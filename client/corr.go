@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"pouch.dev/api"
 	"pouch.dev/keys"
@@ -21,6 +22,13 @@ type Letter struct {
 	Attach   []letter.Attachment
 	// Thread is set by Reply.
 	Thread *record.ID
+	// The sender's requests for evidence (spec/evidence.md): a deadline
+	// for delivery (zero: none), consent before delivery, and an access
+	// record before the addressee's side takes the payload (implied by
+	// consent).
+	DeliverBy time.Time
+	Consent   bool
+	Access    bool
 }
 
 // Sent is the outcome of Send.
@@ -66,7 +74,10 @@ func (c *Client) Seal(ctx context.Context, from *Identity, l *Letter, confirm fu
 		}
 	}
 	req := &letter.SealRequest{Author: from, Via: l.Via, Thread: l.Thread, Sections: l.Sections, Attach: l.Attach,
-		Time: c.now().UnixMilli(), Origin: c.Origin}
+		Time: c.now().UnixMilli(), Origin: c.Origin, Consent: l.Consent, Access: l.Access}
+	if !l.DeliverBy.IsZero() {
+		req.DeliverBy = l.DeliverBy.UnixMilli()
+	}
 	for _, r := range plan.Readers {
 		p := &keys.Public{Handle: r.Handle, Ed25519: r.Key, Age: r.Recipient}
 		switch {
@@ -175,7 +186,7 @@ func (c *Client) Open(ctx context.Context, me *Identity, pouch record.ID) (*lett
 	if err != nil {
 		return nil, nil, err
 	}
-	payload, err := c.Payload(ctx, pouch, me)
+	payload, err := c.PayloadFor(ctx, me, tag)
 	if err != nil {
 		return nil, tag, err
 	}

@@ -56,7 +56,7 @@ func (c *Client) Fetch(ctx context.Context, me *Identity, pouch record.ID) (*Fet
 	if err != nil {
 		return nil, err
 	}
-	payload, err := c.Payload(ctx, pouch, me)
+	payload, err := c.PayloadFor(ctx, me, ch.Tag)
 	if err != nil {
 		return nil, err
 	}
@@ -135,52 +135,25 @@ func (c *Client) Fetch(ctx context.Context, me *Identity, pouch record.ID) (*Fet
 
 // fileRecords returns the View's records that the chain's signatures rest
 // on, in index order: the genesis; the house of every office the rules
-// consult (sender, addressee, envoys, custody signers, and the parties of
-// the grants the stand-ins relied on); every admit and key-revoke of
-// those offices; those grants and their revocations.
+// consult (sender, addressee, envoys, custody signers, the parties of the
+// grants the stand-ins relied on, and the deployment's evidence office
+// for a tag with a deadline); every admit and key-revoke of those offices;
+// those grants and their revocations.
 func fileRecords(v *View, ch *Chain) ([]provenRecord, error) {
-	d := v.Directory()
-	idx := map[uint64]bool{}
-	g, ok := d.Genesis()
-	if !ok {
-		return nil, fmt.Errorf("%w: the log has no genesis record", ErrRulesBroken)
+	t := ch.Tag.Tag
+	offices := []record.Handle{t.From, t.To}
+	offices = append(offices, t.Via...)
+	if _, ok := t.Deadline(); ok {
+		offices = append(offices, directory.EvidenceHandle)
 	}
-	idx[g.Pos.Index] = true
-	offices := []record.Handle{ch.Tag.Tag.From, ch.Tag.Tag.To}
-	offices = append(offices, ch.Tag.Tag.Via...)
+	var grants []*directory.GrantEntry
 	for _, st := range ch.Steps {
 		offices = append(offices, st.Custody.Holder())
 		if gr := st.Hop.Grant; gr != nil {
-			offices = append(offices, gr.From, gr.Grant.To)
-			idx[gr.Pos.Index] = true
-			if gr.Revoked != nil {
-				idx[gr.Revoked.Index] = true
-			}
+			grants = append(grants, gr)
 		}
 	}
-	slices.Sort(offices)
-	for _, h := range slices.Compact(offices) {
-		if hs, ok := d.House(h.House()); ok {
-			idx[hs.Pos.Index] = true
-		}
-		for _, e := range d.History(h) {
-			idx[e.Admitted.Index] = true
-			if e.Revoked != nil {
-				idx[e.Revoked.Index] = true
-			}
-		}
-	}
-	var out []provenRecord
-	for _, pr := range v.records {
-		if idx[pr.Index] {
-			out = append(out, pr)
-			delete(idx, pr.Index)
-		}
-	}
-	if len(idx) > 0 {
-		return nil, fmt.Errorf("%w: the directory names records at indexes the View does not hold", ErrMismatch)
-	}
-	return out, nil
+	return directoryRecords(v, offices, grants)
 }
 
 // inclusion fetches and checks the inclusion proof of record id of kind

@@ -357,6 +357,66 @@ func testCustodyOrder(t *testing.T) {
 	}
 }
 
+// listEvents returns a lie that rewrites the events the server lists for
+// pouch.
+func listEvents(name string, pouch record.ID, f func([]api.EventView) []api.EventView) *liar.Lie {
+	return liar.JSON(name, liar.GET("/v1/pouches/"+pouch.String()), func(r *http.Request, v *api.PouchView) {
+		v.Events = f(v.Events)
+	})
+}
+
+// A pouch that asks for consent, accepted and delivered: the server leaves
+// the acceptance out of its events, lists another pouch's acceptance as
+// p1's, lists a custody record as an acceptance.
+func testEvents(t *testing.T) {
+	w := newWorld(t, liar.Options{})
+	amb := w.id("ru/amb")
+	s, err := w.setup.Send(w.ctx, w.id("ir/leader"), &client.Letter{To: "ru/amb", Consent: true,
+		Sections: []letter.Section{{Title: "consent", Text: "a letter that asks for consent"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p3 := s.Pouch
+	if _, err := w.setup.Accept(w.ctx, amb, p3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.setup.Deliver(w.ctx, amb, p3); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	dirs, _ := w.synced(3)
+	w.srv.Tell(listEvents("acceptance left out", p3, func(es []api.EventView) []api.EventView { return nil }))
+	w.nothingChanges(t, dirs[0], func() {
+		_, err := w.victim(dirs[0]).Chain(w.ctx, amb, p3)
+		refused(t, "chain", err, client.ErrWithheld, "lists no acceptance")
+		_, err = w.victim(dirs[0]).Evidence(w.ctx, amb, p3)
+		refused(t, "evidence", err, client.ErrWithheld)
+	})
+	w.srv.Truth()
+	pv, err := w.setup.Pouch(w.ctx, p3, amb)
+	if err != nil || len(pv.Events) != 1 || pv.Events[0].Kind != record.KindAcceptance {
+		t.Fatalf("p3's events: %+v %v", pv.Events, err)
+	}
+	w.srv.Tell(listEvents("another pouch's", w.p1, func(es []api.EventView) []api.EventView { return append(es, pv.Events...) }))
+	w.nothingChanges(t, dirs[1], func() {
+		_, err := w.victim(dirs[1]).Chain(w.ctx, amb, w.p1)
+		refused(t, "chain", err, client.ErrMismatch, "as an event of pouch "+w.p1.Short())
+	})
+	w.srv.Truth()
+	w.srv.Tell(listEvents("custody as an acceptance", p3, func(es []api.EventView) []api.EventView {
+		return append(es, api.EventView{ID: pv.Custody[0].ID, Kind: record.KindAcceptance})
+	}))
+	w.nothingChanges(t, dirs[2], func() {
+		_, err := w.victim(dirs[2]).Chain(w.ctx, amb, p3)
+		refused(t, "chain", err, client.ErrMismatch, pv.Custody[0].ID.Short())
+	})
+	w.srv.Truth()
+	ch, err := w.victim(dirs[1]).Chain(w.ctx, amb, p3)
+	if err != nil || !ch.Delivered() || ch.Pouch.Accepted == nil {
+		t.Fatalf("told the truth, p3's chain does not prove: %v", err)
+	}
+}
+
 // The server names another key for its log; proves another record, or
 // with a proof that does not verify; answers for a record with another.
 func testProofs(t *testing.T) {

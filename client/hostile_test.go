@@ -494,6 +494,7 @@ func TestHostileServer(t *testing.T) {
 	t.Run("tampered entry bundle", testTamperedEntries)
 	t.Run("custody record not in the log", testCustodyNotInLog)
 	t.Run("custody chain out of order", testCustodyOrder)
+	t.Run("pouch events", testEvents)
 	t.Run("proofs and anchors", testProofs)
 	t.Run("answers to submissions", testAccepted)
 }

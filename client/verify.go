@@ -153,7 +153,23 @@ type Chain struct {
 	// steps, who holds it, what it awaits.
 	Pouch *ledger.Pouch
 	Steps []Step
-	View  *View
+	// Events are the pouch's other events the server listed, each proven
+	// and replayed through its rule (ledger.CheckEvent) at its place, in
+	// log order among the custody records.
+	Events []EventStep
+	View   *View
+}
+
+// An EventStep is one pouch event of a chain: an acceptance, a refusal,
+// an access or a non-delivery.
+type EventStep struct {
+	Event *letter.Event
+	At    *Proven
+	Done  ledger.Event
+	// Unproven, if not empty, says what of this event the client could
+	// not check (a delegate's standing on a private grant it may not
+	// read).
+	Unproven string
 }
 
 // A Step is one custody record of a chain.
@@ -170,10 +186,15 @@ type Step struct {
 // Delivered reports whether the chain ends with the pouch's delivery.
 func (ch *Chain) Delivered() bool { return ch.Pouch.Delivered() }
 
-// Unproven reports whether any step holds something unchecked.
+// Unproven reports whether any step or event holds something unchecked.
 func (ch *Chain) Unproven() bool {
 	for _, s := range ch.Steps {
 		if s.Unproven != "" {
+			return true
+		}
+	}
+	for _, e := range ch.Events {
+		if e.Unproven != "" {
 			return true
 		}
 	}
@@ -213,6 +234,7 @@ func (c *Client) Chain(ctx context.Context, me *Identity, pouch record.ID) (*Cha
 	// the rules.
 	type listed struct {
 		sc *letter.SignedCustody
+		ev *letter.Event
 		at *Proven
 	}
 	var list []listed
@@ -236,9 +258,54 @@ func (c *Client) Chain(ctx context.Context, me *Identity, pouch record.ID) (*Cha
 		if p.Index <= at.Index || (len(list) > 0 && p.Index <= list[len(list)-1].at.Index) {
 			return nil, fmt.Errorf("%w: the server lists custody record %s, at index %d, out of the chain's order", ErrMismatch, h.ID.Short(), p.Index)
 		}
-		list = append(list, listed{sc, p})
+		list = append(list, listed{sc: sc, at: p})
+	}
+	// The pouch's other events, proven the same way, then put in the log's
+	// order among the custody records.
+	for _, h := range pv.Events {
+		s, _, err := c.fetchRecord(ctx, h.ID, me)
+		if err != nil {
+			return nil, err
+		}
+		ev, err := letter.VerifyEvent(s.Marshal())
+		if err != nil || ev.Kind() != h.Kind {
+			return nil, fmt.Errorf("%w: %s record %s: %v", ErrMismatch, h.Kind, h.ID.Short(), err)
+		}
+		if ev.Pouch() != pouch {
+			return nil, fmt.Errorf("%w: the server lists %s record %s of pouch %s as an event of pouch %s",
+				ErrMismatch, ev.Kind(), h.ID.Short(), ev.Pouch().Short(), pouch.Short())
+		}
+		p, err := c.Prove(ctx, h.ID, ev.Kind(), me)
+		if err != nil {
+			return nil, err
+		}
+		if p.Index <= at.Index {
+			return nil, fmt.Errorf("%w: the server lists %s record %s, at index %d, before its pouch's tag", ErrMismatch, ev.Kind(), h.ID.Short(), p.Index)
+		}
+		list = append(list, listed{ev: ev, at: p})
+	}
+	// Proving may have caught the View up: the rules are judged with the
+	// directory that holds every record proven.
+	if v, err = c.currentView(ctx, me); err != nil {
+		return nil, err
+	}
+	ch.View = v
+	slices.SortStableFunc(list, func(a, b listed) int { return cmpIndex(a.at.Index, b.at.Index) })
+	for i := 1; i < len(list); i++ {
+		if list[i].at.Index == list[i-1].at.Index {
+			return nil, fmt.Errorf("%w: the server lists record %s twice", ErrMismatch, list[i].at.ID.Short())
+		}
 	}
 	for _, l := range list {
+		if l.ev != nil {
+			step, err := c.checkEvent(v, ch.Pouch, l.ev, l.at)
+			if err != nil {
+				return nil, err
+			}
+			ch.Pouch.Apply(step.Done)
+			ch.Events = append(ch.Events, step)
+			continue
+		}
 		// Every custody record names the holder it received the pouch
 		// from, which the rules check before the log sequences it: one
 		// that names another than the list's last holder means records
@@ -255,6 +322,34 @@ func (c *Client) Chain(ctx context.Context, me *Identity, pouch record.ID) (*Cha
 		ch.Steps = append(ch.Steps, step)
 	}
 	return ch, nil
+}
+
+// checkEvent checks one pouch event of a chain at its proven place. A
+// delegate's standing that rests on a private grant this client cannot
+// read is reported as not checked, as for custody.
+func (c *Client) checkEvent(v *View, p *ledger.Pouch, ev *letter.Event, at *Proven) (EventStep, error) {
+	step := EventStep{Event: ev, At: at}
+	done, err := ledger.CheckEvent(v.Directory(), p, ev, at.Pos())
+	if err == nil {
+		step.Done = done
+		return step, nil
+	}
+	var ge *directory.GrantError
+	standIn := ev.OnBehalf() != "" && ev.OnBehalf() == p.Tag.To
+	if standIn && (errors.Is(err, ledger.ErrNotAddressee) || errors.As(err, &ge)) && v.Opaque(at.Index) > 0 {
+		// Checked as if signed by the addressee, the rest of the rule.
+		if kerr := v.Directory().Check(ev.Signed, ev.Record, at.Pos()); kerr != nil {
+			return step, fmt.Errorf("%w: %s record %s: %w", ErrRulesBroken, ev.Kind(), ev.ID().Short(), kerr)
+		}
+		step.Done = ledger.Event{ID: ev.ID(), Kind: ev.Kind(), Pos: at.Pos(), By: ev.By()}
+		if ev.Refusal != nil {
+			step.Done.Reason = string(ev.Refusal.Reason)
+		}
+		step.Unproven = fmt.Sprintf("%s's standing for %s (no grant this client can read allows it; the log holds %d private grants it cannot read)",
+			ev.By(), ev.OnBehalf(), v.Opaque(at.Index))
+		return step, nil
+	}
+	return step, fmt.Errorf("%w: %s record %s at index %d: %w", ErrRulesBroken, ev.Kind(), ev.ID().Short(), at.Index, err)
 }
 
 // checkStep checks one custody record of a chain at its proven place.
@@ -306,6 +401,13 @@ func (c *Client) checkStep(ctx context.Context, v *View, p *ledger.Pouch, sc *le
 		step.Unproven += fmt.Sprintf("%s's standing for %s (no grant this client can read allows it; the log holds %d private grants it cannot read)",
 			sc.Holder(), sc.Custody.OnBehalf, v.Opaque(at.Index))
 		return step, nil
+	}
+	if errors.Is(err, ledger.ErrConsent) {
+		// A delivery the rules hold back for an acceptance the server did
+		// not list: the server left it out (or the log holds a delivery
+		// the rules refuse).
+		return step, fmt.Errorf("%w: custody record %s, at index %d, delivers pouch %s, which asks for consent, and the server lists no acceptance before it: the server left it out (or the log holds a record the rules refuse): %w",
+			ErrWithheld, sc.Signed.ID().Short(), at.Index, p.ID.Short(), err)
 	}
 	return step, fmt.Errorf("%w: custody record %s at index %d: %w", ErrRulesBroken, sc.Signed.ID().Short(), at.Index, err)
 }

@@ -22,6 +22,22 @@ const RegistrarOffice = "registrar"
 // SPEC: spec/directory.md#founding
 const OperatorHandle record.Handle = "pouch/operator"
 
+// DeploymentHouse is the house of the deployment itself, which no house
+// record founds: its one office, EvidenceHandle, is admitted (and its key
+// revoked) by the operator, signing as OperatorHandle with the key of the
+// log's genesis record.
+//
+// SPEC: spec/directory.md#the-deployments-house
+const DeploymentHouse = "pouch"
+
+// EvidenceHandle is the office of the deployment that signs the evidence
+// the deployment itself gives, such as a pouch's non-delivery after its
+// deadline (spec/evidence.md#non-delivery). Its key is proven in the
+// directory like any other.
+//
+// SPEC: spec/directory.md#the-deployments-house
+const EvidenceHandle record.Handle = "pouch/evidence"
+
 // A Genesis is the body of the first record of every log: it names the
 // log (its origin), the deployment's founding rule and the operator's key.
 // The record is public and signed as OperatorHandle by Operator. A client
@@ -167,6 +183,9 @@ func (b *Admit) check() error {
 	}
 	if b.Handle.Office() == RegistrarOffice {
 		return fmt.Errorf("admit %s: the office %q is reserved for the house's registrar", b.Handle, RegistrarOffice)
+	}
+	if b.Handle.House() == DeploymentHouse && b.Handle != EvidenceHandle {
+		return fmt.Errorf("admit %s: the deployment's house %s holds one office, %s", b.Handle, DeploymentHouse, EvidenceHandle)
 	}
 	if len(b.Key) != ed25519.PublicKeySize {
 		return fmt.Errorf("admit %s: key of %d bytes, want an Ed25519 key of %d", b.Handle, len(b.Key), ed25519.PublicKeySize)

@@ -17,6 +17,9 @@
 // The rules that combine these with a pouch's route (custody, delivery),
 // with disclosures and with the other kinds are package ledger's.
 //
+// The deployment's own house, pouch, is founded by no house record: the
+// operator admits its one office, EvidenceHandle, with the genesis key.
+//
 // The package does no I/O and keeps no clock: time comes from the log.
 //
 // # Founding houses
@@ -382,6 +385,9 @@ func (d *Directory) checkHouse(s *record.Signed, r *record.Record, id record.ID,
 }
 
 func (d *Directory) registrarSigned(s *record.Signed, r *record.Record, house string) error {
+	if house == DeploymentHouse {
+		return d.operatorSigned(s, r)
+	}
 	h, ok := d.houses[house]
 	if !ok {
 		return fmt.Errorf("%w %q: found it first with a house record", ErrUnknownHouse, house)
@@ -391,6 +397,22 @@ func (d *Directory) registrarSigned(s *record.Signed, r *record.Record, house st
 	}
 	if !bytes.Equal(s.Sigs[0].Key, h.Registrar) {
 		return &KeyError{Handle: r.By[0], Key: s.Sigs[0].Key, Reason: ErrKeyNotCurrent, Detail: "not the registrar key of the house record"}
+	}
+	return nil
+}
+
+// operatorSigned checks that a record of the deployment's own house is
+// signed as OperatorHandle alone, by the operator key of the log's
+// genesis record.
+//
+// SPEC: spec/directory.md#the-deployments-house
+func (d *Directory) operatorSigned(s *record.Signed, r *record.Record) error {
+	if len(d.cfg.Operator) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: the log has no genesis record naming its operator, who alone admits offices of the house %s", ErrGenesis, DeploymentHouse)
+	}
+	if len(r.By) != 1 || r.By[0] != OperatorHandle || !bytes.Equal(s.Sigs[0].Key, d.cfg.Operator) {
+		return fmt.Errorf("%w: %s records of the deployment's house %s are signed as %s alone, with the operator key of the log's genesis record",
+			ErrNotAuthorised, r.Kind, DeploymentHouse, OperatorHandle)
 	}
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 // without the log runs CheckRoute, the part that needs no directory.
 //
 // SPEC: spec/letter.md#custody-chain, spec/directory.md#custody,
-// spec/api.md#custody, spec/line.md#custody
+// spec/api.md#custody, spec/line.md#custody, spec/evidence.md#events
 
 // MayTakeNext reports whether by may take p's next custody at pos: the next
 // envoy of the route or a holder of a carry grant from it, or, for the
@@ -28,6 +28,11 @@ func MayTakeNext(d *directory.Directory, p *Pouch, by record.Handle, pos Pos) (H
 	as, delivery := p.Next()
 	if as == "" {
 		return Hop{}, &directory.RouteError{Pouch: p.ID, By: by, Reason: directory.ErrDelivered}
+	}
+	// A refused pouch is returned, and one past its deadline awaits only
+	// its non-delivery (spec/evidence.md#events).
+	if err := open(p, record.KindCustody, pos); err != nil {
+		return Hop{}, err
 	}
 	if _, err := d.KeyAt(by, pos.Index); err != nil {
 		return Hop{}, err
@@ -85,6 +90,10 @@ func CheckCustody(d *directory.Directory, p *Pouch, sc *letter.SignedCustody, po
 	}
 	if err := checkMarks(p, c, by, hop.As, hop.Delivery); err != nil {
 		return Hop{}, err
+	}
+	// SPEC: spec/evidence.md#acceptance
+	if hop.Delivery && p.Tag.Consent && p.Accepted == nil {
+		return Hop{}, fmt.Errorf("%w: pouch %s asks for consent: its delivery waits for its addressee's side to accept it (pouch accept)", ErrConsent, p.ID.Short())
 	}
 	if err := CheckOverLine(c, by, cited, pos); err != nil {
 		return Hop{}, err

@@ -35,4 +35,32 @@ var (
 	// letter's signed header travels inside its sealed payload or a
 	// disclosure), or of a kind this log has no rules for.
 	ErrNotLogged = errors.New("record kind not logged on its own")
+
+	// ErrNotAddressee: an acceptance, refusal or access record signed by
+	// someone who is neither the pouch's addressee nor a receive delegate
+	// of it (an envoy, the sender, a third party).
+	ErrNotAddressee = errors.New("not the addressee's side")
+	// ErrClosed: an event of a pouch that was refused, or whose
+	// non-delivery is logged: it is returned to its sender, and nothing
+	// but its non-delivery follows.
+	ErrClosed = errors.New("pouch refused or not delivered")
+	// ErrOverdue: custody, acceptance, refusal or access of an undelivered
+	// pouch at or after its deadline: only its non-delivery follows.
+	ErrOverdue = errors.New("pouch past its deadline")
+	// ErrConsent: a delivery of a pouch that asks for consent before its
+	// acceptance; an acceptance of a pouch that asks for none, or a second
+	// one; a refusal after the acceptance; an access before it.
+	ErrConsent = errors.New("consent rule")
+	// ErrAccessLogged: a second access record of one pouch by one signer.
+	ErrAccessLogged = errors.New("access already logged")
+	// ErrAccessRequired: the payload of a pouch whose tag asks for access
+	// (or consent), asked for by the addressee's side before its access
+	// record is logged.
+	ErrAccessRequired = errors.New("access record required")
+	// ErrNotOverdue: a non-delivery of a pouch without a deadline, or
+	// before its deadline.
+	ErrNotOverdue = errors.New("pouch not past a deadline")
+	// ErrNonDeliveryReason: a non-delivery whose reason, holder or next
+	// position is not the one the pouch's records give.
+	ErrNonDeliveryReason = errors.New("non-delivery reason does not fit the pouch")
 )

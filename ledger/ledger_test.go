@@ -24,11 +24,33 @@ type world struct {
 	now  time.Time
 	regs map[string]ed25519.PrivateKey
 	ps   map[record.Handle]*keys.Principal
+	op   ed25519.PrivateKey // the operator's key, of the genesis record
 }
 
+// newWorld founds a log in open mode (its genesis at index 0), has the
+// operator admit the deployment's evidence office, and founds the houses
+// of handles and admits each.
 func newWorld(t *testing.T, handles ...record.Handle) *world {
-	w := &world{t: t, d: directory.New(directory.Config{Mode: directory.ModeOpen}), now: time.Date(2021, 2, 1, 0, 0, 0, 0, time.UTC),
+	w := &world{t: t, d: directory.New(directory.Config{}), now: time.Date(2021, 2, 1, 0, 0, 0, 0, time.UTC),
 		regs: map[string]ed25519.PrivateKey{}, ps: map[record.Handle]*keys.Principal{}}
+	_, op, _ := ed25519.GenerateKey(nil)
+	w.op = op
+	g, err := directory.GenesisRecord("pouch.example/ledger", directory.ModeOpen, op, w.now.UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, gr, _ := record.Verify(g.Marshal())
+	if err := w.d.Apply(g, gr, w.pos()); err != nil {
+		t.Fatal(err)
+	}
+	w.idx++
+	ev, err := keys.Generate(directory.EvidenceHandle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ps[directory.EvidenceHandle] = ev
+	w.apply(record.KindAdmit, false, &directory.Admit{Handle: directory.EvidenceHandle, Key: ev.SigningPublic(), Recipient: ev.Recipient().String()},
+		directory.OperatorHandle, op)
 	for _, h := range handles {
 		if _, ok := w.regs[h.House()]; !ok {
 			_, k, _ := ed25519.GenerateKey(nil)
@@ -78,7 +100,14 @@ func (w *world) grant(from, to record.Handle, g directory.Grant) record.ID {
 // of it, sequenced now.
 func (w *world) pouch(from, to record.Handle, via ...record.Handle) *Pouch {
 	w.t.Helper()
-	tag := &letter.Tag{From: from, To: to, Via: via, Size: 1}
+	return w.pouchTag(&letter.Tag{From: from, To: to, Via: via, Size: 1})
+}
+
+// pouchTag signs tag by its sender and returns the rules' view of it,
+// sequenced now.
+func (w *world) pouchTag(tag *letter.Tag) *Pouch {
+	w.t.Helper()
+	from := tag.From
 	s, err := letter.SignTag(tag, w.ps[from].Signing, record.NewSalt(), w.now.UnixMilli(), "")
 	if err != nil {
 		w.t.Fatal(err)

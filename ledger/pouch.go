@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"time"
 
 	"pouch.dev/directory"
 	"pouch.dev/letter"
@@ -13,12 +14,35 @@ import (
 type Pos = directory.Pos
 
 // A Pouch is what the rules know of one pouch: its tag, where the log
-// holds it, and the custody records accepted so far, in order.
+// holds it, the custody records accepted so far, in order, and its other
+// events (spec/evidence.md#events).
 type Pouch struct {
 	ID      record.ID // the tag record's ID
 	Tag     *letter.Tag
 	Pos     Pos
 	Custody []Step
+	// Accepted is the acceptance, once logged; Refused the refusal;
+	// NonDelivery the non-delivery. Accessed lists the access records, in
+	// log order.
+	Accepted    *Event
+	Refused     *Event
+	NonDelivery *Event
+	Accessed    []Event
+}
+
+// An Event is one accepted pouch event other than custody: an acceptance,
+// a refusal, an access or a non-delivery.
+type Event struct {
+	ID   record.ID
+	Kind record.Kind
+	Pos  Pos
+	By   record.Handle
+	// Grant is the receive grant a delegate relied on, once checked
+	// against the directory; nil when the addressee (or the deployment)
+	// signed.
+	Grant *directory.GrantEntry
+	// Reason is a refusal's or a non-delivery's reason code.
+	Reason string
 }
 
 // A Step is one accepted custody record of a pouch.
@@ -89,11 +113,52 @@ func (p *Pouch) Accept(id record.ID, pos Pos, h Hop) {
 	p.Custody = append(p.Custody, Step{ID: id, Pos: pos, Hop: h})
 }
 
-// Clone returns a copy of p whose custody can grow apart from p's.
+// Clone returns a copy of p whose custody and events can grow apart from
+// p's.
 func (p *Pouch) Clone() *Pouch {
 	q := *p
 	q.Custody = append([]Step(nil), p.Custody...)
+	q.Accessed = append([]Event(nil), p.Accessed...)
 	return &q
+}
+
+// Apply records an accepted event of p (CheckEvent).
+func (p *Pouch) Apply(e Event) {
+	switch e.Kind {
+	case record.KindAcceptance:
+		p.Accepted = &e
+	case record.KindRefusal:
+		p.Refused = &e
+	case record.KindNonDelivery:
+		p.NonDelivery = &e
+	case record.KindAccess:
+		p.Accessed = append(p.Accessed, e)
+	}
+}
+
+// Closed reports whether nothing but a non-delivery may follow in p: it
+// was refused, or its non-delivery is logged. The event is returned.
+func (p *Pouch) Closed() (*Event, bool) {
+	if p.NonDelivery != nil {
+		return p.NonDelivery, true
+	}
+	return p.Refused, p.Refused != nil
+}
+
+// Overdue reports whether p, undelivered, has passed its deadline at t.
+func (p *Pouch) Overdue(t time.Time) bool {
+	dl, ok := p.Tag.Deadline()
+	return ok && !p.Delivered() && !t.Before(dl)
+}
+
+// AccessedBy returns h's access record of p, if it logged one.
+func (p *Pouch) AccessedBy(h record.Handle) (*Event, bool) {
+	for i := range p.Accessed {
+		if p.Accessed[i].By == h {
+			return &p.Accessed[i], true
+		}
+	}
+	return nil, false
 }
 
 // role says which route position as is, for messages.

@@ -180,47 +180,65 @@ func ReadFile(r io.Reader) (*File, error) {
 //
 // SPEC: spec/letter.md#pouch-file
 func (f *File) readProofs(kinds map[record.ID]record.Kind, private map[record.ID]bool) error {
-	f.Proofs = map[record.ID]*FileProof{}
-	var checkpoint []byte
-	for i, b := range f.Head.Proofs {
-		if len(b) > record.MaxProofSize {
-			return fmt.Errorf("%w: proof %d of %d bytes: %w", ErrMalformedFile, i+1, len(b), record.ErrTooLarge)
-		}
-		p, err := tlog.ParseProof(b)
-		if err != nil {
-			return fmt.Errorf("%w: proof %d: %w", ErrMalformedFile, i+1, err)
-		}
-		if p.Extra == nil {
-			return fmt.Errorf("%w: proof %d carries no leaf in its extra data", ErrMalformedFile, i+1)
-		}
-		l, err := record.ParseLeaf(p.Extra)
-		if err != nil {
-			return fmt.Errorf("%w: proof %d: %w", ErrMalformedFile, i+1, err)
-		}
-		if !bytes.Equal(p.Extra, record.LeafData(l)) {
-			return fmt.Errorf("%w: proof %d: its leaf is not in canonical form", ErrMalformedFile, i+1)
-		}
-		k, ok := kinds[l.ID]
-		switch {
-		case !ok:
-			return fmt.Errorf("%w: proof %d is for record %s, which the file does not carry", ErrMalformedFile, i+1, l.ID.Short())
-		case k != l.Kind || private[l.ID] != l.Private:
-			return fmt.Errorf("%w: proof %d is for a leaf of kind %s (private %v), record %s is a %s record (private %v)",
-				ErrMalformedFile, i+1, l.Kind, l.Private, l.ID.Short(), k, private[l.ID])
-		case f.Proofs[l.ID] != nil:
-			return fmt.Errorf("%w: two proofs for record %s", ErrMalformedFile, l.ID.Short())
-		case checkpoint != nil && !bytes.Equal(p.Checkpoint, checkpoint):
-			return fmt.Errorf("%w: proof %d is against another checkpoint than proof 1", ErrMalformedFile, i+1)
-		}
-		checkpoint = p.Checkpoint
-		f.Proofs[l.ID] = &FileProof{Proof: p, Leaf: l}
+	ps, err := ParseProofs(f.Head.Proofs, kinds, private, ErrMalformedFile)
+	if err != nil {
+		return err
 	}
+	f.Proofs = ps
 	for _, s := range f.Records {
 		if f.Proofs[s.ID()] == nil {
 			return fmt.Errorf("%w: record %s has no proof", ErrMalformedFile, s.ID().Short())
 		}
 	}
 	return nil
+}
+
+// ParseProofs parses the proofs of a .pouch file or an evidence bundle
+// (one format, spec/letter.md#proofs): each a strict C2SP tlog-proof of at
+// most record.MaxProofSize bytes whose extra data is, in canonical form,
+// the leaf of one record the file carries (kinds and private give each
+// record's kind and privacy, by ID), with that record's kind and privacy;
+// no record proven twice; every proof against one checkpoint. Errors
+// wrap malformed. The proofs are not verified against any log here.
+//
+// SPEC: spec/letter.md#proofs
+func ParseProofs(proofs [][]byte, kinds map[record.ID]record.Kind, private map[record.ID]bool, malformed error) (map[record.ID]*FileProof, error) {
+	out := map[record.ID]*FileProof{}
+	var checkpoint []byte
+	for i, b := range proofs {
+		if len(b) > record.MaxProofSize {
+			return nil, fmt.Errorf("%w: proof %d of %d bytes: %w", malformed, i+1, len(b), record.ErrTooLarge)
+		}
+		p, err := tlog.ParseProof(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: proof %d: %w", malformed, i+1, err)
+		}
+		if p.Extra == nil {
+			return nil, fmt.Errorf("%w: proof %d carries no leaf in its extra data", malformed, i+1)
+		}
+		l, err := record.ParseLeaf(p.Extra)
+		if err != nil {
+			return nil, fmt.Errorf("%w: proof %d: %w", malformed, i+1, err)
+		}
+		if !bytes.Equal(p.Extra, record.LeafData(l)) {
+			return nil, fmt.Errorf("%w: proof %d: its leaf is not in canonical form", malformed, i+1)
+		}
+		k, ok := kinds[l.ID]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%w: proof %d is for record %s, which the file does not carry", malformed, i+1, l.ID.Short())
+		case k != l.Kind || private[l.ID] != l.Private:
+			return nil, fmt.Errorf("%w: proof %d is for a leaf of kind %s (private %v), record %s is a %s record (private %v)",
+				malformed, i+1, l.Kind, l.Private, l.ID.Short(), k, private[l.ID])
+		case out[l.ID] != nil:
+			return nil, fmt.Errorf("%w: two proofs for record %s", malformed, l.ID.Short())
+		case checkpoint != nil && !bytes.Equal(p.Checkpoint, checkpoint):
+			return nil, fmt.Errorf("%w: proof %d is against another checkpoint than proof 1", malformed, i+1)
+		}
+		checkpoint = p.Checkpoint
+		out[l.ID] = &FileProof{Proof: p, Leaf: l}
+	}
+	return out, nil
 }
 
 // Finish reads what is left of the payload, checks its SHA-256 and size

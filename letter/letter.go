@@ -33,6 +33,11 @@
 // which ReadFile checks for structure and package client verifies against
 // the log.
 //
+// A tag (version 2) may carry the sender's requests for evidence: a
+// deadline, consent, proof of access. A pouch's other events are private
+// records too (Event: Acceptance, Refusal, Access, NonDelivery; SignEvent,
+// VerifyEvent), whose rules are package ledger's (spec/evidence.md).
+//
 // A payload is sealed to hybrid post-quantum recipients (ML-KEM-768 +
 // X25519) only. A payload whose age header holds any other stanza, such as
 // a classical X25519 recipient beside the hybrid ones (a downgrade), is

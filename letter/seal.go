@@ -31,9 +31,15 @@ type SealRequest struct {
 	Thread   *record.ID // for a reply: see ReplyThread
 	Sections []Section  // their salts are chosen by Seal
 	Attach   []Attachment
-	Time     int64     // claimed time, Unix milliseconds; 0 means now
-	Origin   string    // the log the records are for; may be empty
-	Rand     io.Reader // randomness for the letter ID and salts; nil means crypto/rand
+	Time     int64 // claimed time, Unix milliseconds; 0 means now
+	// DeliverBy, Consent and Access are the sender's requests for
+	// evidence, written in the tag (Tag.DeliverBy, Tag.Consent,
+	// Tag.Access).
+	DeliverBy int64
+	Consent   bool
+	Access    bool
+	Origin    string    // the log the records are for; may be empty
+	Rand      io.Reader // randomness for the letter ID and salts; nil means crypto/rand
 }
 
 // A Sealed letter: what Seal made besides the payload.
@@ -182,7 +188,8 @@ func Seal(w io.Writer, req *SealRequest) (*Sealed, error) {
 		return nil, fmt.Errorf("seal: writing the payload: %w", err)
 	}
 
-	tag := &Tag{ID: h.ID, From: h.From, To: h.To, Via: req.Via, Thread: req.Thread, Payload: digest, Size: size}
+	tag := &Tag{ID: h.ID, From: h.From, To: h.To, Via: req.Via, Thread: req.Thread, Payload: digest, Size: size,
+		DeliverBy: req.DeliverBy, Consent: req.Consent, Access: req.Access}
 	salt, err := randBytes(rnd, record.SaltSize)
 	if err != nil {
 		return nil, err

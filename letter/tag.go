@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"pouch.dev/record"
 )
@@ -17,8 +18,15 @@ import (
 //
 // The claimed time of sealing is the record's time.
 //
+// Version 2 of the tag added the sender's requests for evidence: a
+// deadline for delivery (DeliverBy), consent before delivery (Consent),
+// and a logged access record before the addressee's side takes the
+// payload (Access, implied by Consent). A tag without its version (the
+// first format) is refused.
+//
 // SPEC: spec/letter.md#tag
 type Tag struct {
+	V       uint64          `cbor:"v,omitempty"`      // the tag's format version, TagVersion (required; omitempty only so that a tag without one is named as such)
 	ID      ID              `cbor:"id"`               // the letter's ID, as in its header
 	From    record.Handle   `cbor:"from"`             // the sender, the letter's author
 	To      record.Handle   `cbor:"to"`               // the addressee
@@ -26,12 +34,50 @@ type Tag struct {
 	Thread  *record.ID      `cbor:"thread,omitempty"` // as in the header
 	Payload [32]byte        `cbor:"payload"`          // SHA-256 of the sealed payload
 	Size    uint64          `cbor:"size"`             // the payload's length in bytes
+	// DeliverBy is the deadline for delivery, Unix milliseconds: a pouch
+	// not delivered by then gets a non-delivery record
+	// (spec/evidence.md#non-delivery). 0: none.
+	DeliverBy int64 `cbor:"deliver_by,omitempty"`
+	// Consent asks the addressee's side to accept the pouch (an
+	// acceptance record) before it may be delivered or its payload read.
+	Consent bool `cbor:"consent,omitempty"`
+	// Access asks the addressee's side to log an access record before the
+	// server gives it the payload; Consent implies it.
+	Access bool `cbor:"access,omitempty"`
 }
+
+// TagVersion is the tag format this package writes and reads.
+const TagVersion = 2
+
+// Deadline returns the tag's deadline for delivery, if it has one.
+func (t *Tag) Deadline() (time.Time, bool) {
+	if t.DeliverBy == 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(t.DeliverBy).UTC(), true
+}
+
+// NeedsAccess reports whether the addressee's side must log an access
+// record before it is given the payload: the sender asked for it, or for
+// consent.
+func (t *Tag) NeedsAccess() bool { return t.Access || t.Consent }
 
 // ErrNotTag is returned for a record that is not a pouch tag.
 var ErrNotTag = errors.New("not a pouch tag")
 
 func (t *Tag) check() error {
+	if t.V != TagVersion {
+		if t.V == 0 {
+			return fmt.Errorf("%w: a tag without a version (the first tag format, before deadlines and consent); this pouch reads version %d tags: seal the pouch again", record.ErrUnknownVersion, TagVersion)
+		}
+		return fmt.Errorf("%w: tag version %d (this pouch reads version %d)", record.ErrUnknownVersion, t.V, TagVersion)
+	}
+	if t.DeliverBy < 0 {
+		return fmt.Errorf("%w: tag: deliver_by %d is before 1970", ErrMalformedLetter, t.DeliverBy)
+	}
+	if t.Consent && t.Access {
+		return fmt.Errorf("%w: tag: consent implies access; set one of them", ErrMalformedLetter)
+	}
 	for _, x := range []record.Handle{t.From, t.To} {
 		if _, err := record.ParseHandle(string(x)); err != nil {
 			return fmt.Errorf("%w: tag: %v", ErrMalformedLetter, err)
@@ -71,8 +117,9 @@ func (t *Tag) Route() []record.Handle {
 }
 
 // SignTag signs t as a private tag record by its sender, with salt (of
-// record.SaltSize bytes) and claimed time tm.
+// record.SaltSize bytes) and claimed time tm. t.V is set to TagVersion.
 func SignTag(t *Tag, sender crypto.Signer, salt []byte, tm int64, origin string) (*record.Signed, error) {
+	t.V = TagVersion
 	if err := t.check(); err != nil {
 		return nil, err
 	}

@@ -90,8 +90,26 @@ const (
 	MaxProofs = 1 + MaxCustody + MaxFileRecords
 	// MaxProofSize is the largest single proof in a .pouch file.
 	MaxProofSize = 16 << 10
+	// MaxReasonText is the longest free text a refusal gives with its
+	// reason code, in bytes.
+	MaxReasonText = 1024
 	// MaxPouchHead is the largest first item of a .pouch file (tag,
 	// custody, records and proofs) and of a letter payload's plaintext (header and
 	// sections).
 	MaxPouchHead = MaxLetterText + 4*MaxRecordSize
+)
+
+// Limits on evidence bundles (spec/evidence.md#limits).
+const (
+	// MaxBundleRecords is the most records an evidence bundle may carry:
+	// the pouch's events and the records their signatures rest on.
+	MaxBundleRecords = 256
+	// MaxBundleTimes is the most events an evidence bundle bounds in
+	// time, each with a checkpoint before and after it.
+	MaxBundleTimes = 128
+	// MaxCheckpointSize is the largest signed checkpoint (a note with its
+	// cosignatures) an evidence bundle may carry.
+	MaxCheckpointSize = 16 << 10
+	// MaxBundleSize is the largest evidence bundle.
+	MaxBundleSize = 8 << 20
 )

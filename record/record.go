@@ -65,6 +65,10 @@ const (
 	KindAttest            Kind = "attest"             // a verifier attests a party's compliance
 	KindStatement         Kind = "statement"          // a joint statement, open for co-signature
 	KindCosign            Kind = "cosign"             // a co-signature of a statement
+	KindAcceptance        Kind = "acceptance"         // the addressee's side consents to a pouch's delivery
+	KindRefusal           Kind = "refusal"            // the addressee's side refuses a pouch, with a reason
+	KindAccess            Kind = "access"             // the addressee's side takes a pouch's sealed payload
+	KindNonDelivery       Kind = "non-delivery"       // the deployment: a pouch passed its deadline undelivered, and why
 )
 
 // Kinds lists every kind this version knows, in a stable order.
@@ -73,6 +77,7 @@ var Kinds = []Kind{
 	KindLetter, KindTag, KindCustody, KindPublish, KindDisclosure, KindLine,
 	KindAgreement, KindAgreementSign, KindAgreementWithdraw, KindAttest,
 	KindStatement, KindCosign,
+	KindAcceptance, KindRefusal, KindAccess, KindNonDelivery,
 }
 
 // Known reports whether k is a kind of this version.
@@ -88,7 +93,8 @@ func (k Kind) Known() bool {
 // AlwaysPublic reports whether records of kind k are public by rule: a
 // record of k with a salt is refused, and a private leaf of kind k in a
 // log hides from clients a record every one of them must be able to read.
-// Grants and grant-revokes may be private; tags, custody and line records
+// Grants and grant-revokes may be private; tags, custody, line records
+// and the events of a pouch (acceptance, refusal, access, non-delivery)
 // are always private.
 //
 // SPEC: spec/records.md#kinds

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -33,6 +34,9 @@ type agreementBook struct {
 	mu   sync.Mutex // guards reg and next; taken after dirMu
 	reg  *agreement.Registry
 	next uint64 // the log index after the last record applied
+	// alertDay is the day for which the inbox streams were last woken
+	// about overdue attestations (alertAgreements).
+	alertDay agreement.Date
 }
 
 func newAgreementBook(dir *directory.Directory) *agreementBook {
@@ -236,4 +240,58 @@ func (c *Correspondence) handleStatement(w http.ResponseWriter, r *http.Request)
 	}
 	writeJSONTo(w, http.StatusOK, api.StatementView{ID: id, Index: s.Opened().Index, Opener: s.Opener(), Statement: s.Statement(),
 		Size: size, Count: len(sigs), Signatories: sigs})
+}
+
+// alerts returns the overdue attestations of every agreement on the
+// server's today that concern h (agreement.Timeline.Alerts).
+//
+// SPEC: spec/agreement.md#overdue-alerts
+func (c *Correspondence) alerts(h record.Handle) []agreement.Alert {
+	today := agreement.DateOf(c.now())
+	b := c.agreements
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := []agreement.Alert{}
+	for _, id := range b.reg.Agreements() {
+		out = append(out, agreement.For(b.reg.Agreement(id).Alerts(today), h)...)
+	}
+	return out
+}
+
+// handleAlerts serves the signed requester's overdue attestations, as
+// its inbox reports them.
+//
+// SPEC: spec/api.md#inbox
+func (c *Correspondence) handleAlerts(w http.ResponseWriter, r *http.Request) {
+	h, err := c.authenticate(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	writeJSONTo(w, http.StatusOK, c.alerts(h))
+}
+
+// alertAgreements wakes the inbox streams of everyone an overdue
+// attestation concerns when the server's day changes: the deadline
+// watcher calls it.
+func (c *Correspondence) alertAgreements() {
+	today := agreement.DateOf(c.now())
+	b := c.agreements
+	b.mu.Lock()
+	if today == b.alertDay {
+		b.mu.Unlock()
+		return
+	}
+	b.alertDay = today
+	var hs []record.Handle
+	for _, id := range b.reg.Agreements() {
+		for _, a := range b.reg.Agreement(id).Alerts(today) {
+			for _, n := range a.Notify {
+				hs = append(hs, n.Handle)
+			}
+		}
+	}
+	b.mu.Unlock()
+	slices.Sort(hs)
+	c.broker.publish(slices.Compact(hs), alertsChanged)
 }

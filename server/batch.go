@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"pouch.dev/api"
+	"pouch.dev/ledger"
 	"pouch.dev/letter"
 	"pouch.dev/record"
 	"pouch.dev/store"
@@ -217,9 +218,10 @@ func (c *Correspondence) submitBatch(ctx context.Context, subs []api.PouchSubmis
 		return res
 	}
 	sqs, err := c.st.Append(ctx, entries)
-	if errors.Is(err, store.ErrDuplicate) {
-		// A replay inside the batch fails the whole transaction: commit
-		// one by one, so that only the replays are refused.
+	if errors.Is(err, store.ErrDuplicate) || errors.Is(err, ledger.ErrOverdue) {
+		// A replay inside the batch fails the whole transaction, as does a
+		// deadline that passed by the time of sequencing: commit one by
+		// one, so that only those are refused.
 		for _, it := range items {
 			sq, err := c.append(ctx, it.e)
 			if err != nil {

@@ -19,7 +19,9 @@ import (
 	"pouch.dev/api"
 	"pouch.dev/directory"
 	"pouch.dev/internal/httpsig"
+	"pouch.dev/keys"
 	"pouch.dev/ledger"
+	"pouch.dev/letter"
 	"pouch.dev/line"
 	"pouch.dev/record"
 	"pouch.dev/store"
@@ -67,13 +69,24 @@ type CorrOptions struct {
 	// bodies, uploads, downloads); nil means NewLimits(Registerer). The
 	// same Limits serve the connection cap (Limits.Listen).
 	Limits *Limits
+	// Evidence holds the keys of the deployment's evidence office
+	// (directory.EvidenceHandle), which signs the non-delivery of a pouch
+	// that passes its deadline undelivered (spec/evidence.md). A new log
+	// admits it after its genesis record; a log whose office holds
+	// another key admits it anew when the operator's key is given
+	// (OperatorKey). Without it, or without the office, the server logs
+	// no non-delivery and refuses pouches with a deadline.
+	Evidence *keys.Principal
 }
 
 // Correspondence is the part of the pouch server that accepts and serves
-// records: the directory, pouches, custody, delivery, publishing, the
+// records: the directory, pouches, custody, delivery, a pouch's other
+// events (acceptance, refusal, access, non-delivery), publishing, the
 // inbox. It keeps the directory and the pouches' state in memory, rebuilt
 // from the store when it starts, and checks every record against them "as
-// of now" before the store sequences it.
+// of now" before the store sequences it. Its deadline watcher (Watch,
+// Sweep) logs the non-delivery of pouches past their deadline, signed by
+// the deployment's evidence office (spec/evidence.md).
 //
 // SPEC: spec/api.md
 type Correspondence struct {
@@ -100,6 +113,9 @@ type Correspondence struct {
 	pouches   map[record.ID]*pouchState
 	involved  map[record.Handle][]*pouchState // by sender, addressee and envoys
 	published map[record.ID]record.ID         // private record -> publish record
+
+	// deadlines is the deadline watcher's state (events.go).
+	deadlines *deadlineWatch
 
 	replay  httpsig.Replay
 	limits  *limiter
@@ -150,6 +166,7 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 		pouches:   map[record.ID]*pouchState{},
 		involved:  map[record.Handle][]*pouchState{},
 		published: map[record.ID]record.ID{},
+		deadlines: newDeadlineWatch(),
 		limits:    newLimiter(opt.Rate, opt.Burst),
 		lim:       opt.Limits,
 		broker:    newBroker(),
@@ -172,6 +189,9 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 		return nil, fmt.Errorf("server: this store holds log %q, not %q; start it with its own origin, or from an empty data folder", g.Genesis.Origin, c.opt.Origin)
 	}
 	c.opt.Origin = g.Genesis.Origin
+	if err := c.admitEvidence(ctx); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -200,6 +220,9 @@ func (c *Correspondence) found(ctx context.Context) error {
 	case c.opt.Directory.Mode == directory.ModeOperator && !key.Public().(ed25519.PublicKey).Equal(c.opt.Directory.Operator):
 		return errors.New("server: CorrOptions.OperatorKey is not the key of Directory.Operator")
 	}
+	// The key that signs the genesis record admits the deployment's
+	// evidence office next (admitEvidence).
+	c.opt.OperatorKey = key
 	g, err := directory.GenesisRecord(c.opt.Origin, c.opt.Directory.Mode, key, c.now().UnixMilli())
 	if err != nil {
 		return err
@@ -242,6 +265,10 @@ func (c *Correspondence) rebuild(ctx context.Context) error {
 			break
 		}
 	}
+	// The deadline watcher: every pouch with a deadline and no outcome.
+	for _, p := range c.pouches {
+		c.watchDeadline(p.Pouch)
+	}
 	c.log.Info("directory rebuilt from the log", "records", n, "houses", len(c.dir.Houses()), "pouches", len(c.pouches), "took", time.Since(start))
 	return nil
 }
@@ -277,6 +304,8 @@ func (c *Correspondence) applyStored(s *record.Signed, r *record.Record, id reco
 			hop.As = r.By[0]
 		}
 		p.Accept(id, pos, hop)
+	case letter.IsEventKind(r.Kind):
+		return c.applyEvent(s, r, id, pos)
 	case r.Kind == record.KindPublish:
 		b, err := parsePublish(r)
 		if err != nil {
@@ -432,6 +461,7 @@ func (c *Correspondence) Register(mux Mux) {
 	mux.Handle("POST /v1/pouches/batch", h("pouches.batch", c.handleSubmitBatch))
 	mux.Handle("GET /v1/pouches/{id}", h("pouches.get", c.handleGetPouch))
 	mux.Handle("GET /v1/inbox", h("inbox", c.handleInbox))
+	mux.Handle("GET /v1/inbox/alerts", h("inbox.alerts", c.handleAlerts))
 	mux.Handle("GET /v1/directory/houses", h("directory.houses", c.handleHouses))
 	mux.Handle("GET /v1/directory/principals/{house}/{office}", h("directory.principal", c.handlePrincipal))
 	mux.Handle("GET /v1/directory/seal", h("directory.seal", c.handleSealTo))

@@ -22,6 +22,11 @@ type broker struct {
 	subs map[record.Handle]map[chan record.ID]struct{}
 }
 
+// alertsChanged, published to a principal's streams, wakes them to send
+// its overdue attestations again (an "alerts" event); any other ID names a
+// pouch.
+var alertsChanged record.ID
+
 func newBroker() *broker { return &broker{subs: map[record.Handle]map[chan record.ID]struct{}{}} }
 
 func (b *broker) subscribe(h record.Handle) chan record.ID {
@@ -247,6 +252,9 @@ func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
 	if !send("inbox", list()) {
 		return
 	}
+	if as := c.alerts(h); len(as) > 0 && !send("alerts", as) {
+		return
+	}
 	keep := time.NewTicker(30 * time.Second)
 	defer keep.Stop()
 	for {
@@ -260,6 +268,12 @@ func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
 			}
 			fl.Flush()
 		case id := <-ch:
+			if id == alertsChanged {
+				if !send("alerts", c.alerts(h)) {
+					return
+				}
+				continue
+			}
 			var it *api.InboxItem
 			if p, ok := c.pouch(id); ok {
 				c.dirMu.RLock()

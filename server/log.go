@@ -18,6 +18,7 @@ func (s *Server) registerLog() {
 	s.Handle("GET /tile/{path...}", http.HandlerFunc(s.handleTile))
 	s.Handle("GET /v1/log", http.HandlerFunc(s.handleLogInfo))
 	s.Handle("GET /v1/log/checkpoints/{size}", http.HandlerFunc(s.handleOldCheckpoint))
+	s.Handle("GET /v1/log/checkpoints", http.HandlerFunc(s.handleCheckpointsAround))
 	s.Handle("GET /v1/log/proof/inclusion", http.HandlerFunc(s.handleInclusion))
 	s.Handle("GET /v1/log/proof/consistency", http.HandlerFunc(s.handleConsistency))
 }
@@ -95,6 +96,35 @@ func (s *Server) handleOldCheckpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(cp)
+}
+
+// handleCheckpointsAround serves the published checkpoints nearest leaf
+// ?around=I: the last whose tree does not hold the leaf and the first
+// whose tree does, each with its cosignatures, so that witnesses'
+// timestamps bound the leaf's time from both sides
+// (spec/evidence.md#time-bounds).
+//
+// SPEC: spec/log.md#http-api
+func (s *Server) handleCheckpointsAround(w http.ResponseWriter, r *http.Request) {
+	i, ok, err := queryUint(r, "around")
+	if err != nil || !ok {
+		s.fail(w, http.StatusBadRequest, "give the leaf index: ?around=I", "")
+		return
+	}
+	b, a, err := s.st.CheckpointsAround(r.Context(), i)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	_, published := s.log.Checkpoint()
+	var out api.CheckpointsAround
+	if b.Note != nil && b.Size <= published {
+		out.Before = &api.SizedCheckpoint{Size: b.Size, Checkpoint: string(b.Note)}
+	}
+	if a.Note != nil && a.Size <= published {
+		out.After = &api.SizedCheckpoint{Size: a.Size, Checkpoint: string(a.Note)}
+	}
+	s.writeJSON(w, http.StatusOK, out)
 }
 
 func queryUint(r *http.Request, name string) (uint64, bool, error) {

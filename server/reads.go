@@ -12,6 +12,7 @@ import (
 	"pouch.dev/api"
 	"pouch.dev/directory"
 	"pouch.dev/internal/httpsig"
+	"pouch.dev/ledger"
 	"pouch.dev/record"
 	"pouch.dev/store"
 )
@@ -103,11 +104,18 @@ const (
 //
 // SPEC: spec/api.md#publish, spec/api.md#reading
 func (c *Correspondence) readable(r *http.Request, id record.ID, what reveal) (*store.Stored, *record.ID, error) {
+	e, pub, _, err := c.readableBy(r, id, what)
+	return e, pub, err
+}
+
+// readableBy is readable, and also returns who signed the request ("" if
+// the record is public to anyone).
+func (c *Correspondence) readableBy(r *http.Request, id record.ID, what reveal) (*store.Stored, *record.ID, record.Handle, error) {
 	e, err := c.st.Get(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, errorf(http.StatusNotFound, "", "record %s is not in the log: %w", id.Short(), err)
+		return nil, nil, "", errorf(http.StatusNotFound, "", "record %s is not in the log: %w", id.Short(), err)
 	} else if err != nil {
-		return nil, nil, &storeFailure{err}
+		return nil, nil, "", &storeFailure{err}
 	}
 	var pub *record.ID
 	c.pmu.RLock()
@@ -116,22 +124,22 @@ func (c *Correspondence) readable(r *http.Request, id record.ID, what reveal) (*
 	}
 	c.pmu.RUnlock()
 	if e.Public {
-		return e, nil, nil
+		return e, nil, "", nil
 	}
 	if pub != nil && what == revealRecord {
-		return e, pub, nil
+		return e, pub, "", nil
 	}
 	h, err := c.authenticate(r)
 	if err != nil {
 		if pub != nil && errors.Is(err, httpsig.ErrUnsigned) {
-			return nil, nil, withHint(err, "record "+id.Short()+" was published, which makes the record and its proof public, not its payload or its pouch's custody: sign the request as a party")
+			return nil, nil, "", withHint(err, "record "+id.Short()+" was published, which makes the record and its proof public, not its payload or its pouch's custody: sign the request as a party")
 		}
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	if !c.mayRead(h, e) {
-		return nil, nil, errorf(http.StatusForbidden, "", "%s is not a party to private record %s", h, id.Short())
+		return nil, nil, "", errorf(http.StatusForbidden, "", "%s is not a party to private record %s", h, id.Short())
 	}
-	return e, pub, nil
+	return e, pub, h, nil
 }
 
 func (c *Correspondence) handleGetRecord(w http.ResponseWriter, r *http.Request) {
@@ -154,7 +162,12 @@ func (c *Correspondence) handlePayload(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	if _, _, err := c.readable(r, id, revealPayload); err != nil {
+	e, _, h, err := c.readableBy(r, id, revealPayload)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if err := c.mayFetch(e, h); err != nil {
 		c.fail(w, r, err)
 		return
 	}
@@ -192,6 +205,26 @@ func (c *Correspondence) handlePayload(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		}
 	}
+}
+
+// mayFetch applies the rule of access (ledger.MayFetch) to h, a party of
+// the pouch whose tag is e: the sender and the envoys have its payload;
+// the addressee's side, of a pouch that asks for access or consent, once
+// h's access record is logged.
+//
+// SPEC: spec/evidence.md#access
+func (c *Correspondence) mayFetch(e *store.Stored, h record.Handle) error {
+	p, ok := c.pouch(e.ID)
+	if !ok || h == "" {
+		return nil
+	}
+	c.pmu.RLock()
+	defer c.pmu.RUnlock()
+	side := h != p.From && !slices.Contains(p.Tag.Via, h)
+	if err := ledger.MayFetch(p.Pouch, h, side); err != nil {
+		return withHint(err, "pouch open and pouch fetch log the access record themselves; pouch accept gives consent")
+	}
+	return nil
 }
 
 func (c *Correspondence) handleGetPouch(w http.ResponseWriter, r *http.Request) {

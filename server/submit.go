@@ -303,6 +303,11 @@ func (c *Correspondence) Submit(ctx context.Context, b, payload []byte, hr *http
 			if sc, err = letter.VerifyCustody(b); err == nil {
 				s, r, pre = sc.Signed, sc.Record, sc
 			}
+		case record.KindAcceptance, record.KindRefusal, record.KindAccess, record.KindNonDelivery:
+			var ev *letter.Event
+			if ev, err = letter.VerifyEvent(b); err == nil {
+				s, r, pre = ev.Signed, ev.Record, ev
+			}
 		default:
 			err = s.VerifySigs(r)
 		}
@@ -365,6 +370,8 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 		return c.submitCustody(ctx, r, e, pre.(*letter.SignedCustody))
 	case record.KindPublish:
 		return c.submitPublish(ctx, s, r, e)
+	case record.KindAcceptance, record.KindRefusal, record.KindAccess, record.KindNonDelivery:
+		return c.submitEvent(ctx, r, e, pre.(*letter.Event))
 	}
 	if agreement.IsKind(r.Kind) {
 		return c.submitAgreement(ctx, s, r, e)
@@ -562,6 +569,23 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 	if err := ledger.CheckTag(c.dir, st, pos, func(id record.ID) bool { _, ok := c.pouch(id); return ok }); err != nil {
 		return err
 	}
+	// A deadline is watched by this server, which must be able to sign
+	// the pouch's non-delivery.
+	if _, ok := b.Deadline(); ok && c.opt.Evidence == nil {
+		return errorf(http.StatusForbidden, "send it without --deliver-by, or ask the operator to start the server with the evidence office's keys",
+			"%w: this server does not hold the key of the office %s, so it cannot report a non-delivery and takes no deadline", directory.ErrNotAuthorised, directory.EvidenceHandle)
+	}
+	if dl, ok := b.Deadline(); ok {
+		// The deadline is judged again at the tag's time of sequencing,
+		// the time its leaf commits to, as every verifier judges it.
+		e.Check = func(sq store.Sequenced) error {
+			if !dl.After(sq.Time) {
+				return fmt.Errorf("%w: pouch with a deadline of %s, sequenced at %s: a deadline must be after the pouch is logged",
+					ledger.ErrOverdue, dl.Format("2006-01-02T15:04:05.000Z"), sq.Time.UTC().Format("2006-01-02T15:04:05.000Z"))
+			}
+			return nil
+		}
+	}
 	p := newPouchState(ledger.NewPouch(st, pos), nil)
 	e.Parties = c.sealedParties(p)
 	e.Payload, e.Staged = payload.data, payload.staged
@@ -573,7 +597,9 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 
 // tagAppended records an appended tag's pouch and wakes its inbox streams.
 func (c *Correspondence) tagAppended(e *store.Entry, r *record.Record, st *letter.SignedTag, sq store.Sequenced) *api.Accepted {
-	c.addPouch(newPouchState(ledger.NewPouch(st, posOf(sq)), e.Parties))
+	p := ledger.NewPouch(st, posOf(sq))
+	c.addPouch(newPouchState(p, e.Parties))
+	c.watchDeadline(p)
 	c.notifyPouch(e.ID)
 	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}
 }

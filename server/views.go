@@ -1,10 +1,13 @@
 package server
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"pouch.dev/api"
 	"pouch.dev/directory"
+	"pouch.dev/ledger"
 )
 
 // The JSON shapes of the API's answers. Field names are stable (v1).
@@ -44,7 +47,29 @@ func (p *pouchState) view() api.PouchView {
 	for _, c := range p.Custody {
 		v.Custody = append(v.Custody, api.HopView{ID: c.ID, By: c.Hop.By, As: c.Hop.As, Delivery: c.Hop.Delivery, Index: c.Pos.Index, Time: c.Pos.Time})
 	}
-	if !v.Delivered {
+	if dl, ok := p.Tag.Deadline(); ok {
+		v.DeliverBy = &dl
+	}
+	v.Consent, v.Access = p.Tag.Consent, p.Tag.Access
+	var evs []ledger.Event
+	for _, e := range []*ledger.Event{p.Accepted, p.Refused, p.NonDelivery} {
+		if e != nil {
+			evs = append(evs, *e)
+		}
+	}
+	evs = append(evs, p.Accessed...)
+	slices.SortFunc(evs, func(a, b ledger.Event) int { return cmp.Compare(a.Pos.Index, b.Pos.Index) })
+	for _, e := range evs {
+		v.Events = append(v.Events, api.EventView{ID: e.ID, Kind: e.Kind, By: e.By, Reason: e.Reason, Index: e.Pos.Index, Time: e.Pos.Time})
+	}
+	switch {
+	case v.Delivered:
+		v.Outcome = "delivered"
+	case p.NonDelivery != nil:
+		v.Outcome, v.Reason = "not-delivered", p.NonDelivery.Reason
+	case p.Refused != nil:
+		v.Outcome, v.Reason = "refused", p.Refused.Reason
+	default:
 		v.Next, _ = p.Next()
 	}
 	return v

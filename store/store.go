@@ -209,6 +209,13 @@ type Round struct {
 	Checkpoint       []byte // the C2SP tlog-checkpoint signed note for NewSize
 }
 
+// A StoredCheckpoint is a stored checkpoint and its tree size; Note is
+// nil for none.
+type StoredCheckpoint struct {
+	Size uint64
+	Note []byte
+}
+
 // LogState tells how far the log has come.
 type LogState struct {
 	Size       uint64 // leaves appended (sequenced, durable)
@@ -324,6 +331,11 @@ type Store interface {
 	// Cosigned replaces the stored checkpoint of size size by note, the
 	// same checkpoint with witness cosignatures added.
 	Cosigned(ctx context.Context, size uint64, note []byte) error
+	// CheckpointsAround returns the stored checkpoints nearest leaf
+	// index: the largest of a size ≤ index (the tree before the leaf) and
+	// the smallest of a size > index (the first that holds it), each with
+	// its cosignatures; a zero StoredCheckpoint for one it does not hold.
+	CheckpointsAround(ctx context.Context, index uint64) (before, after StoredCheckpoint, err error)
 
 	// Close releases the store. Pending Append calls fail with ErrClosed.
 	Close() error

@@ -47,7 +47,8 @@ func (p *Proof) Marshal() []byte {
 // ParseProof parses tlog-proof text strictly: it must be exactly what
 // Marshal writes for the proof it holds (no leading zeros, no carriage
 // returns, canonical base64, a checkpoint ending in a newline), so that a
-// proof has one encoding. The checkpoint is only checked to be a
+// proof has one encoding; a checkpoint whose signature lines are not in
+// canonical base64 is refused by Verifier.Open. The checkpoint is only checked to be a
 // checkpoint's text; its signatures are for Verify.
 //
 // The parsing is transparency-dev/formats' (package proof); the strictness

@@ -119,6 +119,30 @@ func TestParseProofStrict(t *testing.T) {
 	}
 }
 
+// A proof whose checkpoint's signature line differs only in a padding
+// bit of its base64 (the same signature, another text) is refused: no
+// byte of a proof changes and it still verifies.
+func TestProofNonCanonicalSignature(t *testing.T) {
+	v, p, _ := proofFixture(t)
+	good := string(p.Marshal())
+	// The log's signature line, the last: "— NAME BASE64=", a 68-byte
+	// key hash and signature, whose last base64 character before the
+	// padding carries 2 unused bits.
+	end := strings.LastIndex(good, "=\n")
+	if end < 0 || end < strings.LastIndex(good, "\n— ") {
+		t.Fatalf("no padded signature line at the end of:\n%s", good)
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	bad := good[:end-1] + string(alphabet[strings.IndexByte(alphabet, good[end-1])^1]) + good[end:]
+	q, err := ParseProof([]byte(bad))
+	if err == nil {
+		_, err = q.Verify(v, q.Extra)
+	}
+	if err == nil {
+		t.Fatal("a proof whose checkpoint's signature is in non-canonical base64 verifies")
+	}
+}
+
 func FuzzParseProof(f *testing.F) {
 	f.Add([]byte("c2sp.org/tlog-proof@v1\nindex 0\n\no\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n— o AAAA\n"))
 	f.Add([]byte("c2sp.org/tlog-proof@v1\nextra AQID\nindex 3\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\no\n9\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n"))

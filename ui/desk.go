@@ -382,8 +382,21 @@ func (d *Desk) pouch(w http.ResponseWriter, r *http.Request) {
 	case delivery && (next == me.Handle || d.mayReceive(ch, me.Handle)):
 		p["CanDeliver"] = true
 	}
-	// Open it, if it is sealed to me.
-	if o, _, err := d.c.Open(ctx, me, id); err == nil {
+	// Open it, if it is sealed to me. A pouch whose sender asks for proof
+	// of access (or consent) is opened by the addressee's side only with a
+	// logged access record, which the desk does not sign behind a page
+	// view.
+	t := ch.Tag.Tag
+	_, accessed := ch.Pouch.AccessedBy(me.Handle)
+	side := me.Handle != t.From && !slices.Contains(t.Via, me.Handle)
+	if side && t.NeedsAccess() && !accessed {
+		asks := "proof of access"
+		if t.Consent && ch.Pouch.Accepted == nil {
+			asks = "consent (pouch accept) and proof of access"
+		}
+		p["OpenError"] = fmt.Sprintf("the sender asks for %s: opening it logs your signed access record, which this page does not sign for you; open it with \"pouch open --as %s %s\"",
+			asks, me.Handle, id.Short())
+	} else if o, _, err := d.c.Open(ctx, me, id); err == nil {
 		var secs []sectionRow
 		for i, s := range o.Sections {
 			secs = append(secs, sectionRow{Index: i, Title: s.Title, Text: s.Text, State: Verified,

@@ -26,6 +26,7 @@ import (
 	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/directory"
+	"pouch.dev/internal/atomicfile"
 	"pouch.dev/keys"
 	"pouch.dev/record"
 	"pouch.dev/server"
@@ -65,6 +66,39 @@ func loadOrCreateEd25519(path string, create bool) (ed25519.PrivateKey, error) {
 	return k, nil
 }
 
+// loadOrCreateEvidence loads the keys of the deployment's evidence office
+// (directory.EvidenceHandle), which sign the non-delivery of pouches past
+// their deadline, from path, a plaintext key file (spec/keys.md#key-file)
+// kept like operator.key; it makes them at first start.
+func loadOrCreateEvidence(path string) (*keys.Principal, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		p, err := keys.Generate(directory.EvidenceHandle)
+		if err != nil {
+			return nil, err
+		}
+		kf, err := p.MarshalKeyFile()
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteNew(path, kf, 0o600); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := keys.ParseKeyFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if p.Handle != directory.EvidenceHandle {
+		return nil, fmt.Errorf("%s holds the keys of %s, not %s", path, p.Handle, directory.EvidenceHandle)
+	}
+	return p, nil
+}
+
 // correspondence builds the correspondence API of pouch serve and the
 // /metrics handler. The operator key is made at first start as
 // operator.key in the data directory: it signs the log's genesis record
@@ -83,9 +117,13 @@ func correspondence(ctx context.Context, st store.Store, lg *tlog.Log, logger *s
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ev, err := loadOrCreateEvidence(filepath.Join(data, "evidence.key"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the evidence office's key: %w", err)
+	}
 	c, err := server.NewCorrespondence(ctx, server.CorrOptions{
 		Store: st, Directory: cfg, OperatorKey: k, Origin: lg.Origin(), Log: lg, Logger: logger, Registerer: reg,
-		Rate: rate, Burst: int(rate * 2),
+		Rate: rate, Burst: int(rate * 2), Evidence: ev,
 	})
 	switch {
 	case errors.Is(err, directory.ErrGenesis) && open:

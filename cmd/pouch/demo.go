@@ -35,7 +35,11 @@ memory, and plays its scenes: who sealed each letter, who carried it, who
 received it on whose behalf, who could and could not open it; Rouhani's
 message handed over on a secure line through the server's relay; the JCPOA's
 history derived from the log, the experts' statement and its signatories,
-and the draft Iran–Russia deal; and every signature, custody chain and
+and the draft Iran–Russia deal; what did not happen (scene 7): a letter
+that asks for consent, refused with its reason and returned to its sender,
+a letter whose envoy never takes it, past its deadline, with the
+deployment's non-delivery and its reason, and each sender's evidence
+bundle checked with no network; and every signature, custody chain and
 inclusion proof checked against the log's signed checkpoint. It ends with
 the cases that must fail.
 
@@ -53,6 +57,7 @@ Example:
   go run ./cmd/pouch demo
   pouch demo --scene 1 --verbose
   pouch demo --scene 4,5,6
+  pouch demo --scene 7
   pouch demo --ui --as ir/leader`,
 		run: runDemo,
 	})
@@ -129,6 +134,9 @@ func runDemo(ctx *cmdContext, args []string) error {
 		if err == nil {
 			err = scenario.MustFailDisclosure(sctx, w)
 		}
+	}
+	if err == nil && !*noFail && (len(only) == 0 || (containsInt(only, 7))) {
+		err = scenario.MustFailEvidence(sctx, w)
 	}
 	w.Report.Summary()
 	fmt.Fprintf(out, "(%s)\n", time.Since(start).Round(time.Millisecond))

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"pouch.dev/api"
+	"pouch.dev/record"
 )
 
 func init() {
@@ -19,7 +20,11 @@ func init() {
 		long: `
 pouch inbox lists the pouches that concern the acting principal — as
 sender, addressee, receive delegate or envoy — newest first, marking with *
-those awaiting you now (you are the next envoy, or may sign delivery).
+those awaiting you now (you are the next envoy, or may sign delivery, or
+consent). A pouch refused, or not delivered by its deadline, shows so with
+its reason: it is back with its sender. Attestations that an agreement's
+clauses expect and that are overdue are listed first, marked with !, for
+the depositary, the parties in force and the verifier that owes them.
 Each pouch is shown by the first 12 hex digits of its ID, which every
 verb that takes an ID accepts (--json shows the whole ID).
 --follow keeps streaming arrivals and hand-overs (server-sent events) until
@@ -77,7 +82,20 @@ func runInbox(ctx *cmdContext, args []string) error {
 		if err != nil {
 			return apiError(err)
 		}
-		if len(items) == 0 && !*cf.json {
+		alerts, err := c.Alerts(sctx, me)
+		if err != nil {
+			return apiError(err)
+		}
+		for _, a := range alerts {
+			if *cf.json {
+				if err := printV1(ctx.stdout, "alert", a); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintf(ctx.stdout, "! overdue   %s (%s): %s, as %s\n", a.Name, a.Agreement.Short(), a.Missing, a.Notify[0].Role)
+		}
+		if len(items) == 0 && len(alerts) == 0 && !*cf.json {
 			fmt.Fprintf(ctx.stderr, "pouch: nothing concerns %s yet\n", me.Handle)
 		}
 		return print(items)
@@ -95,10 +113,22 @@ func printItem(w io.Writer, it api.InboxItem) {
 		mark = "*"
 	}
 	status := "delivered"
-	if !it.Delivered {
+	switch {
+	case it.Outcome == "refused":
+		status = "refused (" + it.Reason + "), returned to its sender"
+	case it.Outcome == "not-delivered":
+		status = "not delivered by its deadline (" + it.Reason + ")"
+	case !it.Delivered && it.Consent && !hasEvent(it, "acceptance") && it.Next == it.To:
+		status = "awaits the consent of " + string(it.To)
+	case !it.Delivered:
 		status = "awaits " + string(it.Next)
-	} else if n := len(it.Custody); n > 0 {
-		status = "delivered to " + string(it.Custody[n-1].By)
+	default:
+		if n := len(it.Custody); n > 0 {
+			status = "delivered to " + string(it.Custody[n-1].By)
+		}
+	}
+	if it.DeliverBy != nil && it.Outcome == "" {
+		status += ", by " + it.DeliverBy.UTC().Format("2006-01-02 15:04")
 	}
 	via := ""
 	if len(it.Via) > 0 {
@@ -109,4 +139,14 @@ func printItem(w io.Writer, it api.InboxItem) {
 		via = " via " + strings.Join(vs, ",")
 	}
 	fmt.Fprintf(w, "%s %s  %-9s %s → %s%s  %s  %s\n", mark, it.ID.Short(), it.Role, it.From, it.To, via, status, it.Time.Format("2006-01-02 15:04"))
+}
+
+// hasEvent reports whether the pouch of it has an event of kind k.
+func hasEvent(it api.InboxItem, k record.Kind) bool {
+	for _, e := range it.Events {
+		if e.Kind == k {
+			return true
+		}
+	}
+	return false
 }

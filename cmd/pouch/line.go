@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -157,6 +158,10 @@ func runLine(ctx *cmdContext, args []string) error {
 	fmt.Fprintf(ctx.stderr, "pouch: line to %s open: TLS 1.3, X25519MLKEM768, %s's key is the one the log holds for its office\n", peer, peer)
 
 	for _, h := range handovers {
+		if err := awaitConsent(bg, cl, me, peer, h, *wait, ctx.stderr); err != nil {
+			l.Abort()
+			return err
+		}
 		if err := l.SendPouch(h.id, h.file); err != nil {
 			l.Abort()
 			return err
@@ -189,6 +194,31 @@ func runLine(ctx *cmdContext, args []string) error {
 		return &checkError{err}
 	}
 	return s.finish(bg, cl, c, *recordOut)
+}
+
+// awaitConsent waits, at most wait, until the acceptance of the pouch of
+// h is in the log, if the pouch asks for consent and the hand-over to peer
+// is its delivery (peer is none of its envoys): the addressee's side
+// receives the sealed content only once it consented.
+//
+// SPEC: spec/evidence.md#acceptance
+func awaitConsent(ctx context.Context, cl *client.Client, me *client.Identity, peer record.Handle, h lineHandover, wait time.Duration, out io.Writer) error {
+	f, err := letter.ReadFile(bytes.NewReader(h.file))
+	if err != nil {
+		return err
+	}
+	f.Close()
+	t := f.Tag.Tag
+	if !t.Consent || slices.Contains(t.Via, peer) {
+		return nil
+	}
+	fmt.Fprintf(out, "pouch: pouch %s asks for consent: waiting for %s's side to accept it (pouch accept --as %s %s)\n", h.id.Short(), t.To, peer, h.id.Short())
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if _, err := cl.WaitAccepted(wctx, me, h.id, 0); err != nil {
+		return withHint(fmt.Errorf("pouch %s not handed over: %w", h.id.Short(), err), "the addressee's side accepts it first: pouch accept %s", h.id.Short())
+	}
+	return nil
 }
 
 // lineHandover is a .pouch file to hand over, with its ID.
@@ -388,6 +418,10 @@ func (s *lineSession) interactive(ctx context.Context) error {
 		case strings.HasPrefix(text, "/pouch "):
 			h, err := s.handover(ctx, strings.TrimSpace(strings.TrimPrefix(text, "/pouch ")))
 			if err != nil {
+				say("pouch: %v", err)
+				continue
+			}
+			if err := awaitConsent(ctx, s.cl, s.id, s.peer, h, 5*time.Minute, s.ctx.stderr); err != nil {
 				say("pouch: %v", err)
 				continue
 			}

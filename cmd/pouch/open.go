@@ -233,7 +233,10 @@ func fetchForOpen(ctx *cmdContext, cf *clientFlags, me *keys.Principal, arg stri
 	if err != nil {
 		return nil, nil, &checkError{apiError(fmt.Errorf("pouch %s: %w", id.Short(), err))}
 	}
-	payload, err := c.Payload(bg, id, me)
+	// A pouch that asks for access (or consent) is given to the
+	// addressee's side once its access record is logged: PayloadFor logs
+	// it first.
+	payload, err := c.PayloadFor(bg, me, ch.Tag)
 	if err != nil {
 		return nil, nil, apiError(fmt.Errorf("pouch %s: fetching its payload: %w", id.Short(), err))
 	}

@@ -27,11 +27,25 @@ that list, then seals the letter to exactly them and submits the pouch with
 its route (--via, the envoys in order). Carriers and the server see only the
 tag. --dry-run prints the list and stops.
 
+The sender may ask for evidence (spec/evidence.md): --deliver-by sets a
+deadline, past which the deployment logs the pouch's non-delivery with
+its reason (not taken by the first envoy, stuck at an envoy, refused,
+...); --consent asks the addressee's side to accept the letter before it
+may be delivered or read (pouch accept), or refuse it (pouch refuse);
+--access asks it to log an access record before it takes the sealed
+letter (pouch open does so). "pouch evidence ID" then writes the
+pouch's evidence, which "pouch verify" checks with no network.
+
 Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
 
 Example (scene 1):
 
-  pouch send --as ir/leader --to ru/president --via ir/speaker --reader ir/speaker message.md`,
+  pouch send --as ir/leader --to ru/president --via ir/speaker --reader ir/speaker message.md
+
+Example (scene 7):
+
+  pouch send --as us/secretary-of-state --to ir/fm --via ch/amb-tehran \
+      --deliver-by 168h --consent embargo.md`,
 		run: func(ctx *cmdContext, args []string) error { return runSend(ctx, "send", args) },
 	})
 	register(&verb{
@@ -63,6 +77,9 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 	fs.Var(&via, "via", "the envoys in order, `HANDLE` (repeatable, or comma-separated)")
 	fs.Var(&readers, "reader", "also seal to `HANDLE` (repeatable)")
 	dry := fs.Bool("dry-run", false, "print who would be able to open it, and stop")
+	deliverBy := fs.String("deliver-by", "", "the deadline for delivery: a `TIME` (RFC 3339, or a date, UTC), or a duration from now such as 48h; past it undelivered, the deployment logs the pouch's non-delivery and why")
+	consent := fs.Bool("consent", false, "ask the addressee's side to accept the letter (pouch accept) before it may be delivered or read")
+	access := fs.Bool("access", false, "ask for proof of access: the addressee's side logs an access record before it takes the sealed letter")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -90,7 +107,12 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 	if err != nil {
 		return withHint(err, "write the letter in Markdown, each section under a \"## Title\" heading")
 	}
-	l := &client.Letter{Sections: sections}
+	l := &client.Letter{Sections: sections, Consent: *consent, Access: *access && !*consent}
+	if *deliverBy != "" {
+		if l.DeliverBy, err = parseDeadline(*deliverBy, time.Now()); err != nil {
+			return usagef("such as --deliver-by 2020-10-18T00:00:00Z, --deliver-by 2020-10-18 or --deliver-by 48h", "--deliver-by: %v", err)
+		}
+	}
 	if name == "send" {
 		if l.To, err = record.ParseHandle(*to); err != nil {
 			return usagef("", "--to: %v", err)
@@ -178,4 +200,24 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 	}
 	fmt.Fprintf(ctx.stdout, "sent pouch %s to %s%s (log index %d)\n", sent.Pouch, l.To, route, sent.Accepted.Index)
 	return nil
+}
+
+// parseDeadline reads a --deliver-by value: an RFC 3339 time, a date
+// (midnight UTC), or a duration from now.
+func parseDeadline(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, fmt.Errorf("%q is not in the future", s)
+		}
+		return now.Add(d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			if !t.After(now) {
+				return time.Time{}, fmt.Errorf("%s is not in the future", t.UTC().Format(time.RFC3339))
+			}
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a time (RFC 3339), a date (YYYY-MM-DD) nor a duration", s)
 }

@@ -35,8 +35,9 @@ func init() {
 		args:  "[--data DIR] [--listen ADDR] [--origin NAME] [--witness URL,KEY ...] [--witness-policy FILE] [--witness-refresh DURATION]",
 		short: "run a pouch server: the log, its tiles, checkpoints and proofs, and the API",
 		long: `
-With no flags, pouch serve keeps its data (one SQLite file, the log's key
-and the operator's key, made at first start) in $POUCH_HOME/server, or
+With no flags, pouch serve keeps its data (one SQLite file, the log's key,
+the operator's key and the keys of the deployment's evidence office, made
+at first start) in $POUCH_HOME/server, or
 pouch/server in the user's configuration directory, and listens on
 ` + DefaultListen + `.
 
@@ -47,6 +48,11 @@ the origin, the founding rule (operator mode, or --open) and the
 operator's key, signed by that key.
 It prints the address it serves on to stderr, then logs in log/slog text
 format. SIGINT or SIGTERM stops it gracefully.
+
+The operator admits the deployment's evidence office, pouch/evidence,
+after the genesis record: it signs the non-delivery of a pouch that passes
+its deadline undelivered, which the server watches and logs with the
+reason its records give (spec/evidence.md), after a restart too.
 
 The log is served at the C2SP tlog-tiles paths (/checkpoint, /tile/...),
 with GET /v1/log and its proofs under /v1/log/proof/.
@@ -269,6 +275,13 @@ func runServe(ctx *cmdContext, args []string) error {
 		defer close(seqDone)
 		lg.Run(sctx)
 	}()
+	// The deadline watcher runs in the process that sequences the log: a
+	// pouch past its deadline undelivered gets its non-delivery record.
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		api.Watch(sctx, 0)
+	}()
 	// The limits of package server: timeouts, header size, and the
 	// connection cap below the descriptor limit, evicting idle
 	// connections (spec/api.md#limits).
@@ -280,6 +293,7 @@ func runServe(ctx *cmdContext, args []string) error {
 	case err := <-serveErr:
 		stop()
 		<-seqDone
+		<-watchDone
 		return err
 	case <-sctx.Done():
 	}
@@ -290,5 +304,6 @@ func runServe(ctx *cmdContext, args []string) error {
 		logger.Warn("shutdown", "err", err)
 	}
 	<-seqDone
+	<-watchDone
 	return nil
 }

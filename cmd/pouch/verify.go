@@ -15,8 +15,8 @@ import (
 func init() {
 	register(&verb{
 		name:  "verify",
-		args:  "[flags] X.pouch | ID | RECORD",
-		short: "check a pouch (a file, or by ID on a server) or a signed record: signatures, proofs, custody",
+		args:  "[flags] X.pouch | X.evidence | ID | RECORD",
+		short: "check a pouch (a file, or by ID on a server), an evidence bundle or a signed record: signatures, proofs, custody",
 		long: `
 pouch verify checks a .pouch file without opening it: the sender's
 signature on the tag, the payload's SHA-256 and size against the tag,
@@ -43,6 +43,14 @@ file here, it checks the pouch on the server instead: every record
 proven in the log, the chain replayed through the custody rules, as
 --as sees it.
 
+Given an evidence bundle ("pouch evidence"), it checks it with no
+network against the log's key and witness policy that you hold: every
+record's proof, every event of the pouch replayed through its rules at
+its place in the log (custody, acceptance, refusal, access, non-delivery
+and its reason), and each event's time between the witnesses'
+timestamps of the checkpoints before and after it. A changed byte, a
+checkpoint without its witnesses' quorum, fails it.
+
 Given a signed record instead (such as a disclosure), it checks its
 signatures, whose keys must be imported; for a disclosure, also the
 author's signature on the letter header inside and every revealed
@@ -55,7 +63,8 @@ President's office a pouch it fetched:
 
   pouch verify leader-to-president.pouch
   pouch verify --as ir/leader 3f2a9c1e
-  pouch verify --log-key "$(cat log.key)" leader.pouch`,
+  pouch verify --log-key "$(cat log.key)" leader.pouch
+  pouch verify --policy policy.txt embargo.evidence`,
 		run: runVerify,
 	})
 }
@@ -83,6 +92,11 @@ func runVerify(ctx *cmdContext, args []string) error {
 	}
 	if idArg(pos[0]) {
 		return runVerifyOnline(ctx, cf, pos[0]) // a pouch on a server: chain.go
+	}
+	if b, ok, err := isBundle(pos[0]); err != nil {
+		return &checkError{err}
+	} else if ok {
+		return verifyEvidence(ctx, cf, pos[0], b)
 	}
 	h, err := openHome(ctx)
 	if err != nil {

@@ -112,6 +112,33 @@ func TestAgreementScenes(t *testing.T) {
 	if err != nil || len(list) != 3 {
 		t.Errorf("agreements: %v %+v", err, list)
 	}
+
+	// Overdue attestations, in the inboxes of the depositary, the parties
+	// in force and the verifier that owes them, as the client's replay of
+	// the log derives them too; the United States, withdrawn, is told
+	// nothing.
+	today := agreement.DateOf(w.Clock.Now())
+	replayed := tl.Alerts(today)
+	if len(replayed) == 0 {
+		t.Fatalf("no attestation of the JCPOA is overdue on %s: this check shows nothing", today)
+	}
+	for h, role := range map[record.Handle]string{jcpoa.Depositary: agreement.RoleDepositary, "ir/fm": agreement.RoleParty,
+		"ru/fm": agreement.RoleParty, "iaea/dg": agreement.RoleVerifier, "us/president": ""} {
+		got, err := w.Client.Alerts(c, w.ID(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := agreement.For(replayed, h)
+		if len(got) != len(want) || (role == "") != (len(got) == 0) {
+			t.Errorf("%s's alerts: %d from the server, %d replayed", h, len(got), len(want))
+			continue
+		}
+		for i := range got {
+			if got[i].Missing != want[i].Missing || got[i].Agreement != id || got[i].Notify[0].Role != role {
+				t.Errorf("%s's alert %d: %+v, want %+v as %s", h, i, got[i], want[i], role)
+			}
+		}
+	}
 }
 
 // TestAgreementMustFail offers again, to a server holding scenes 4 and

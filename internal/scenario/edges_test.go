@@ -219,12 +219,17 @@ func TestMalformedIsRefused(t *testing.T) {
 		&directory.GrantRevoke{Grant: zero},
 		&ledger.Publish{Record: zero},
 		&letter.Custody{Pouch: zero, From: "ir/fm"},
+		&letter.Tag{V: letter.TagVersion, From: "ir/fm", To: "ru/president", Size: 1},
 		&letter.Tag{From: "ir/fm", To: "ru/president", Size: 1},
 		&line.CallBody{Participants: []record.Handle{"ir/leader"}},
+		&letter.Acceptance{Pouch: zero},
+		&letter.Refusal{Pouch: zero, Reason: letter.RefusalDeclined},
+		&letter.NonDelivery{Pouch: zero, Reason: letter.NonDeliveryStuck, Holder: "ir/fm", Next: "ir/leader"},
 	}
 	kinds := []record.Kind{record.KindGenesis, record.KindHouse, record.KindAdmit, record.KindKeyRevoke, record.KindGrant, record.KindGrantRevoke,
 		record.KindLetter, record.KindTag, record.KindCustody, record.KindPublish, record.KindDisclosure, record.KindLine,
-		record.KindAgreement, record.KindAgreementSign, record.KindAgreementWithdraw, record.KindAttest, record.KindStatement, record.KindCosign}
+		record.KindAgreement, record.KindAgreementSign, record.KindAgreementWithdraw, record.KindAttest, record.KindStatement, record.KindCosign,
+		record.KindAcceptance, record.KindRefusal, record.KindAccess, record.KindNonDelivery}
 	before, err := w.logSize(c)
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +284,7 @@ func TestMalformedIsRefused(t *testing.T) {
 	}
 	// The tag whose from is not its signer, by name.
 	s, err := record.Sign(&record.Record{Kind: record.KindTag, Origin: w.Client.Origin, By: []record.Handle{"ir/leader"}, Time: w.Clock.Now().UnixMilli(), Salt: record.NewSalt()},
-		&letter.Tag{From: "ir/fm", To: "ru/president", Size: 1}, leader.Signing)
+		&letter.Tag{V: letter.TagVersion, From: "ir/fm", To: "ru/president", Size: 1}, leader.Signing)
 	if err != nil {
 		t.Fatal(err)
 	}

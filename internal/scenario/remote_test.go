@@ -14,8 +14,10 @@ import (
 	"time"
 )
 
-// TestMustFailRemote plays scene 1 and the cases that must fail against a
-// real `pouch serve --open` on loopback, as a remote server
+// TestMustFailRemote plays scenes 1 and 7 and the cases that must fail
+// against a real `pouch serve --open` on loopback (scene 7's deadline
+// passes by the server's own clock, and its deadline watcher logs the
+// non-delivery), as a remote server
 // (Options.Server), the way `pouch demo --server` does: each refusal is
 // matched by its rule's code, and the log's size before and after each is
 // read from the server's verified checkpoint and log, not from a store at
@@ -35,12 +37,15 @@ func TestMustFailRemote(t *testing.T) {
 	if !w.Remote || w.Store != nil {
 		t.Fatal("the world does not play against a remote server")
 	}
-	err = Play(c, w, 1)
+	err = Play(c, w, 1, 7)
 	if err == nil {
 		err = MustFail(c, w)
 	}
 	if err == nil {
 		err = MustFailDisclosure(c, w)
+	}
+	if err == nil {
+		err = MustFailEvidence(c, w)
 	}
 	if err != nil || w.Report.Failures != 0 {
 		t.Log("\n" + out.String())

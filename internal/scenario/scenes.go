@@ -41,7 +41,8 @@ func Register(s Scene) {
 	}
 }
 
-// The cast of scenes 1 and 2, with the holders named in the articles.
+// The cast of the scenes, with the holders named in the articles (scene 7's
+// offices are named by their office alone: the articles name no holder).
 var Cast = []struct {
 	Handle record.Handle
 	Holder string
@@ -56,6 +57,8 @@ var Cast = []struct {
 	{"ru/duma-chair", "Vyacheslav Volodin, Chairman of the State Duma"},
 	{"ru/amb-tehran", "Levan Jagarian, Ambassador to Iran"},
 	{"us/president", "President of the United States (a third state)"},
+	{"us/secretary-of-state", "Secretary of State of the United States"},
+	{"ch/amb-tehran", "Ambassador of Switzerland to Iran, protecting power for United States interests"},
 }
 
 // Houses of the cast.
@@ -63,6 +66,7 @@ var Houses = []struct{ House, Name string }{
 	{"ir", "Islamic Republic of Iran"},
 	{"ru", "Russian Federation"},
 	{"us", "United States of America"},
+	{"ch", "Swiss Confederation"},
 }
 
 // Setup founds the houses and admits the cast. Every scene needs it first.

@@ -82,12 +82,31 @@ const WitnessName = "witness.scenario"
 // Advance moves the world's time forward by d and, in-process, has the
 // witness cosign the log's checkpoint at the new time: a client holds
 // checkpoints to a maximum age, by its witnesses' clocks.
+//
+// Every record sequenced before is integrated first, so that the
+// witness's new timestamp is not on a checkpoint that leaves out records
+// sequenced at the old time; and the server's deadline watcher then runs
+// at the new time, logging the non-delivery of the pouches whose deadline
+// it passed.
 func (w *World) Advance(ctx context.Context, d time.Duration) error {
-	w.Clock.Advance(d)
 	if w.log == nil {
+		w.Clock.Advance(d)
 		return nil
 	}
-	_, err := w.log.Refresh(ctx, true)
+	for range 64 {
+		n, err := w.log.Integrate(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	w.Clock.Advance(d)
+	if _, err := w.log.Refresh(ctx, true); err != nil {
+		return err
+	}
+	_, err := w.corr.Sweep(ctx)
 	return err
 }
 
@@ -122,6 +141,11 @@ type World struct {
 	// Server is the in-process server (nil when Remote): more routes can
 	// be mounted on it (Server.Handle), such as the explorer's.
 	Server *server.Server
+	// corr is the in-process server's correspondence API (nil when
+	// Remote), and Evidence the keys of its evidence office, which signs
+	// non-deliveries.
+	corr     *server.Correspondence
+	Evidence *client.Identity
 
 	registrars map[string]*client.Identity
 	cast       map[record.Handle]*client.Identity
@@ -222,14 +246,22 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	if opt.Operator != nil {
 		dcfg = directory.Config{Mode: directory.ModeOperator, Operator: opt.Operator.Public().(ed25519.PublicKey)}
 	}
+	if w.Evidence, err = keys.Generate(directory.EvidenceHandle); err != nil {
+		return err
+	}
 	corr, err := server.NewCorrespondence(ctx, server.CorrOptions{
 		Store: st, Directory: dcfg, OperatorKey: opt.Operator, Origin: w.Origin, Log: lgx,
 		Logger: lg, Registerer: prometheus.NewRegistry(), Now: w.Clock.Now,
-		LineTap: w.relay.tap, OnLineClose: w.relay.closed,
+		LineTap: w.relay.tap, OnLineClose: w.relay.closed, Evidence: w.Evidence,
 	})
 	if err != nil {
 		return err
 	}
+	// The deadline watcher is run by Advance, the one way the world's
+	// time passes deadlines (pouch serve runs it beside its sequencer):
+	// so no record is logged behind a scene's back while it measures the
+	// log.
+	w.corr = corr
 	srv := server.New(server.Config{Store: st, Log: lgx, API: corr, Logger: lg})
 	w.Server, w.LogKey = srv, vkey
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -34,7 +34,7 @@ import (
 // A Vector is one test case.
 type Vector struct {
 	Name    string `json:"name"`
-	Kind    string `json:"kind"` // "record", "pouch", "disclosure", "commitment", "public-key", "key-file", "markdown"
+	Kind    string `json:"kind"` // "record", "tag", "event", "pouch", "disclosure", "commitment", "public-key", "key-file", "markdown"
 	Comment string `json:"comment"`
 	Input   []byte `json:"input"`  // base64 in JSON
 	Expect  string `json:"expect"` // "ok" or an error name from Errors
@@ -71,6 +71,7 @@ var Errors = map[string]error{
 	"ErrBadSignature":    record.ErrBadSignature,
 	"ErrMalformedRecord": record.ErrMalformedRecord,
 	"ErrNonCanonical":    record.ErrNonCanonical,
+	"ErrUnknownVersion":  record.ErrUnknownVersion,
 	"ErrUnknownKind":     record.ErrUnknownKind,
 	"ErrPayload":         letter.ErrPayload,
 	"ErrHeaderMismatch":  letter.ErrHeaderMismatch,
@@ -322,6 +323,45 @@ func Generate(rnd io.Reader) ([]*Vector, error) {
 	add(&Vector{Name: "pouch-classical-recipient-open", Kind: "pouch",
 		Comment: "the payload also wraps its file key to a classical X25519 recipient: a downgrade, refused before anything is unwrapped",
 		Input:   down.File, Open: "ru/president", Identity: string(identityFile(president)), Expect: "ErrNotPostQuantum"})
+
+	// Scene 7: a tag with a deadline that asks for consent, its refusal,
+	// and a non-delivery (spec/evidence.md).
+	sec, fm, ev := g.principal("us/secretary-of-state"), g.principal("ir/fm"), g.principal("pouch/evidence")
+	t7 := &letter.Tag{ID: letter.ID{7}, From: "us/secretary-of-state", To: "ir/fm", Via: []record.Handle{"ch/amb-tehran"},
+		Payload: [32]byte{7}, Size: 4243, DeliverBy: t0 + 7*24*3600*1000, Consent: true}
+	tag7, err := letter.SignTag(t7, sec.Signing, g.salt(), t0, "pouch.example/log")
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "tag-scene7-consent", Kind: "tag", Comment: "a version 2 tag with a deadline (deliver_by) that asks for consent",
+		Input: tag7.Marshal(), Expect: "ok",
+		Want: &Want{ID: tag7.ID().String(), From: "us/secretary-of-state", To: "ir/fm", Via: []record.Handle{"ch/amb-tehran"}}})
+	v1, err := record.Sign(&record.Record{Kind: record.KindTag, Origin: "pouch.example/log", By: []record.Handle{"us/secretary-of-state"}, Time: t0, Salt: g.salt()},
+		map[string]any{"id": make([]byte, 16), "from": "us/secretary-of-state", "to": "ir/fm", "payload": make([]byte, 32), "size": 1}, sec.Signing)
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "tag-version-1", Kind: "tag", Comment: "a tag without its version (the first tag format): refused", Input: v1.Marshal(), Expect: "ErrUnknownVersion"})
+	ref, err := letter.SignEvent(&letter.Refusal{Pouch: tag7.ID(), Reason: letter.RefusalDeclined, Text: "Tehran firmly rejects Washington's plans."},
+		"ir/fm", fm.Signing, g.salt(), t0+3600*1000, "pouch.example/log")
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "event-refusal-scene7", Kind: "event", Comment: "the Foreign Minister refuses the pouch, reason declined",
+		Input: ref.Marshal(), Expect: "ok", Want: &Want{ID: ref.ID().String(), Kind: "refusal", By: []record.Handle{"ir/fm"}, Text: "declined"}})
+	nd, err := letter.SignEvent(&letter.NonDelivery{Pouch: tag7.ID(), Reason: letter.NonDeliveryNotTaken, Holder: "us/secretary-of-state", Next: "ch/amb-tehran"},
+		"pouch/evidence", ev.Signing, g.salt(), t0+8*24*3600*1000, "pouch.example/log")
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "event-non-delivery-scene7", Kind: "event", Comment: "the deployment's evidence office: not delivered by its deadline, the first envoy never took it",
+		Input: nd.Marshal(), Expect: "ok", Want: &Want{ID: nd.ID().String(), Kind: "non-delivery", By: []record.Handle{"pouch/evidence"}, Text: "not-taken"}})
+	pubRef, err := record.Sign(&record.Record{Kind: record.KindRefusal, Origin: "pouch.example/log", By: []record.Handle{"ir/fm"}, Time: t0},
+		&letter.Refusal{Pouch: tag7.ID(), Reason: letter.RefusalDeclined}, fm.Signing)
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "event-refusal-public", Kind: "event", Comment: "a refusal without a salt: events are private", Input: pubRef.Marshal(), Expect: "ErrMalformedLetter"})
 	return vs, nil
 }
 
@@ -415,6 +455,25 @@ func run(v *Vector) (*Want, error) {
 		return &Want{From: p.Handle}, nil
 	case "pouch":
 		return runPouch(v)
+	case "tag":
+		st, err := letter.VerifyTag(v.Input)
+		if err != nil {
+			return nil, err
+		}
+		return &Want{ID: st.PouchID().String(), From: st.Tag.From, To: st.Tag.To, Via: st.Tag.Via}, nil
+	case "event":
+		e, err := letter.VerifyEvent(v.Input)
+		if err != nil {
+			return nil, err
+		}
+		w := &Want{ID: e.ID().String(), Kind: string(e.Kind()), By: e.Record.By}
+		switch {
+		case e.Refusal != nil:
+			w.Text = string(e.Refusal.Reason)
+		case e.NonDelivery != nil:
+			w.Text = string(e.NonDelivery.Reason)
+		}
+		return w, nil
 	}
 	return nil, fmt.Errorf("unknown vector kind %q", v.Kind)
 }

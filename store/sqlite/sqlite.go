@@ -1264,6 +1264,24 @@ func (s *Store) Checkpoint(ctx context.Context, size uint64) ([]byte, error) {
 	return note, nil
 }
 
+// CheckpointsAround implements store.Store.
+func (s *Store) CheckpointsAround(ctx context.Context, index uint64) (before, after store.StoredCheckpoint, err error) {
+	var size int64
+	err = s.r.QueryRowContext(ctx, `SELECT size, note FROM checkpoints WHERE size <= ? ORDER BY size DESC LIMIT 1`, int64(index)).Scan(&size, &before.Note)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return before, after, fmt.Errorf("store: the checkpoint before leaf %d: %w", index, err)
+	}
+	before.Size = uint64(size)
+	err = s.r.QueryRowContext(ctx, `SELECT size, note FROM checkpoints WHERE size > ? ORDER BY size LIMIT 1`, int64(index)).Scan(&size, &after.Note)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return before, after, fmt.Errorf("store: the checkpoint after leaf %d: %w", index, err)
+	}
+	if after.Note != nil {
+		after.Size = uint64(size)
+	}
+	return before, after, nil
+}
+
 // Cosigned implements store.Store.
 func (s *Store) Cosigned(ctx context.Context, size uint64, note []byte) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE checkpoints SET note = ? WHERE size = ?`, note, int64(size))

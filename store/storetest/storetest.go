@@ -782,4 +782,22 @@ func testIntegrate(t *testing.T, s store.Store) {
 	if cp, _ := s.Checkpoint(c, 3); string(cp) != "cp 3 cosigned" {
 		t.Errorf("a refused round changed the checkpoint: %q", cp)
 	}
+	// The checkpoints around a leaf: the last without it, the first with it.
+	for _, tc := range []struct {
+		index         uint64
+		before, after string
+		bsize, asize  uint64
+	}{
+		{0, "", "cp 2", 0, 2},
+		{1, "", "cp 2", 0, 2},
+		{2, "cp 2", "cp 3 cosigned", 2, 3},
+		{3, "cp 3 cosigned", "", 3, 0},
+		{9, "cp 3 cosigned", "", 3, 0},
+	} {
+		b, a, err := s.CheckpointsAround(c, tc.index)
+		if err != nil || string(b.Note) != tc.before || string(a.Note) != tc.after || b.Size != tc.bsize || a.Size != tc.asize {
+			t.Errorf("CheckpointsAround(%d) = %d %q, %d %q, %v; want %d %q, %d %q", tc.index, b.Size, b.Note, a.Size, a.Note, err,
+				tc.bsize, tc.before, tc.asize, tc.after)
+		}
+	}
 }
