@@ -318,7 +318,8 @@ func (c *Client) SubmitPouch(ctx context.Context, tag *record.Signed, payload []
 
 // SubmitPouchFrom sends a signed tag with its sealed payload of size
 // bytes, read from payload as it is sent: a payload of any size is
-// streamed, never held in memory. The server checks the payload's size
+// streamed, never held in memory. Once it returns, it reads payload no
+// more. The server checks the payload's size
 // against the tag's before it reads any of it, and its digest once it
 // has read it all (spec/api.md#post-pouches).
 func (c *Client) SubmitPouchFrom(ctx context.Context, tag *record.Signed, payload io.Reader, size uint64) (*api.Accepted, error) {
@@ -330,13 +331,18 @@ func (c *Client) SubmitPouchFrom(ctx context.Context, tag *record.Signed, payloa
 		return nil, err
 	}
 	head = appendBytesHead(head[:len(head)-1], size) // replace the empty byte string's head
-	body := io.MultiReader(bytes.NewReader(head), c.counting(payload, size))
+	body := &closingBody{r: io.MultiReader(bytes.NewReader(head), c.counting(payload, size)), closed: make(chan struct{})}
 	req, err := c.requestFrom(ctx, "POST", "/v1/pouches", body, int64(len(head))+int64(size), "application/cbor", nil)
 	if err != nil {
 		return nil, err
 	}
 	var a api.Accepted
-	if err := c.send(req, &a); err != nil {
+	err = c.send(req, &a)
+	// The transport may go on reading the body after the answer came
+	// (a refusal before the payload was read): once it closes the body,
+	// payload is the caller's again.
+	<-body.closed
+	if err != nil {
 		return nil, err
 	}
 	if err := acceptedAs(&a, tag.ID()); err != nil {
@@ -344,6 +350,20 @@ func (c *Client) SubmitPouchFrom(ctx context.Context, tag *record.Signed, payloa
 	}
 	c.accepted(a.Index)
 	return &a, nil
+}
+
+// closingBody is a request body that says when the transport closed it.
+type closingBody struct {
+	r      io.Reader
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (b *closingBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (b *closingBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
 }
 
 // appendBytesHead appends the head of a CBOR byte string of n bytes, in

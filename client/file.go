@@ -111,7 +111,8 @@ func (c *Client) FetchTo(ctx context.Context, me *Identity, pouch record.ID, w i
 // stream from the server: the returned File carries the proven tag and
 // custody records (no directory records, no proofs) and reads the payload
 // as it comes; f.Finish (or letter.OpenPouch) checks it against the proven
-// tag. Call done once finished with f.
+// tag. As PayloadFor does, it logs me's access first to a pouch that asks
+// for it. Call done once finished with f.
 func (c *Client) OpenFetched(ctx context.Context, me *Identity, pouch record.ID) (fd *Fetched, f *letter.File, done func(), err error) {
 	if fd, _, err = c.fetchHead(ctx, me, pouch, false); err != nil {
 		return nil, nil, nil, err

@@ -17,7 +17,8 @@ import (
 const (
 	FrameReady  = "ready"  // the TLS server accepted the client: the first frame of a line
 	FrameText   = "text"   // a line of text
-	FramePouch  = "pouch"  // a .pouch file handed over
+	FramePouch  = "pouch"  // a .pouch file handed over: its ID and size; its parts follow
+	FramePart   = "part"   // a part of the .pouch file being handed over
 	FrameBye    = "bye"    // the sender will send no more text or pouches
 	FrameRecord = "record" // the call record, signed by one or both ends
 )
@@ -31,7 +32,8 @@ type frame struct {
 	Time int64  `cbor:"time,omitempty"` // the sender's clock, Unix milliseconds
 	Text string `cbor:"text,omitempty"` // text
 	ID   []byte `cbor:"id,omitempty"`   // pouch: the pouch's ID (its tag record's ID)
-	Data []byte `cbor:"data,omitempty"` // pouch: the .pouch file; record: the signed call record
+	Size uint64 `cbor:"size,omitempty"` // pouch: the .pouch file's size in bytes
+	Data []byte `cbor:"data,omitempty"` // part: bytes of the .pouch file; record: the signed call record
 }
 
 // ErrBadFrame is returned for a frame that breaks the framing rules.
@@ -43,22 +45,26 @@ func (f *frame) check() error {
 		if len(f.Text) > MaxTextSize {
 			return fmt.Errorf("%w: text of %d bytes (limit %d)", ErrBadFrame, len(f.Text), MaxTextSize)
 		}
-		if !utf8.ValidString(f.Text) || f.ID != nil || f.Data != nil {
+		if !utf8.ValidString(f.Text) || f.ID != nil || f.Data != nil || f.Size != 0 {
 			return fmt.Errorf("%w: text frame", ErrBadFrame)
 		}
 	case FramePouch:
-		if len(f.ID) != len(record.ID{}) || f.Text != "" {
-			return fmt.Errorf("%w: pouch frame needs a 32-byte id", ErrBadFrame)
+		if len(f.ID) != len(record.ID{}) || f.Text != "" || f.Data != nil {
+			return fmt.Errorf("%w: pouch frame needs a 32-byte id, and no data", ErrBadFrame)
 		}
-		if len(f.Data) > MaxPouchSize {
-			return fmt.Errorf("%w: pouch of %d bytes (limit %d)", ErrBadFrame, len(f.Data), MaxPouchSize)
+		if f.Size == 0 || f.Size > MaxPouchSize {
+			return fmt.Errorf("%w: pouch of %d bytes (want 1 to %d)", ErrBadFrame, f.Size, MaxPouchSize)
+		}
+	case FramePart:
+		if len(f.Data) == 0 || len(f.Data) > MaxPartSize || f.Text != "" || f.ID != nil || f.Size != 0 || f.Time != 0 {
+			return fmt.Errorf("%w: part frame (1 to %d bytes of data, nothing else)", ErrBadFrame, MaxPartSize)
 		}
 	case FrameBye, FrameReady:
-		if f.Text != "" || f.ID != nil || f.Data != nil {
+		if f.Text != "" || f.ID != nil || f.Data != nil || f.Size != 0 {
 			return fmt.Errorf("%w: %s frame carries data", ErrBadFrame, f.T)
 		}
 	case FrameRecord:
-		if len(f.Data) > record.MaxRecordSize || f.Text != "" || f.ID != nil {
+		if len(f.Data) > record.MaxRecordSize || f.Text != "" || f.ID != nil || f.Size != 0 {
 			return fmt.Errorf("%w: record frame", ErrBadFrame)
 		}
 	default:

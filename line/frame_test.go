@@ -13,7 +13,8 @@ import (
 func TestFrameRoundTrip(t *testing.T) {
 	for _, f := range []*frame{
 		{T: FrameText, Time: 1, Text: "hello"},
-		{T: FramePouch, Time: 2, ID: make([]byte, 32), Data: []byte("file")},
+		{T: FramePouch, Time: 2, ID: make([]byte, 32), Size: 4},
+		{T: FramePart, Data: []byte("file")},
 		{T: FrameBye, Time: 3},
 		{T: FrameRecord, Data: []byte{0xa0}},
 	} {
@@ -22,7 +23,7 @@ func TestFrameRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		g, n, err := readFrame(bufio.NewReader(bytes.NewReader(b)))
-		if err != nil || n != len(b) || g.T != f.T || g.Text != f.Text || !bytes.Equal(g.Data, f.Data) {
+		if err != nil || n != len(b) || g.T != f.T || g.Text != f.Text || g.Size != f.Size || !bytes.Equal(g.Data, f.Data) {
 			t.Fatalf("%+v: got %+v, %d, %v", f, g, n, err)
 		}
 	}
@@ -52,7 +53,13 @@ func TestFrameRejects(t *testing.T) {
 		"unknown type":  wire(mustCBOR(map[string]any{"t": "shout"})),
 		"unknown key":   wire(mustCBOR(map[string]any{"t": "bye", "x": 1})),
 		"text data":     wire(mustCBOR(map[string]any{"t": "text", "data": []byte{1}})),
-		"pouch no id":   wire(mustCBOR(map[string]any{"t": "pouch", "data": []byte{1}})),
+		"pouch no id":   wire(mustCBOR(map[string]any{"t": "pouch", "size": 1})),
+		"pouch data":    wire(mustCBOR(map[string]any{"t": "pouch", "id": make([]byte, 32), "size": 1, "data": []byte{1}})),
+		"pouch empty":   wire(mustCBOR(map[string]any{"t": "pouch", "id": make([]byte, 32)})),
+		"pouch too big": wire(mustCBOR(map[string]any{"t": "pouch", "id": make([]byte, 32), "size": uint64(MaxPouchSize) + 1})),
+		"part empty":    wire(mustCBOR(map[string]any{"t": "part"})),
+		"part too big":  wire(mustCBOR(map[string]any{"t": "part", "data": make([]byte, MaxPartSize+1)})),
+		"part with id":  wire(mustCBOR(map[string]any{"t": "part", "id": make([]byte, 32), "data": []byte{1}})),
 		"non-canonical": wire([]byte{0xa1, 0x61, 't', 0x78, 0x03, 'b', 'y', 'e'}), // text length not minimal
 		"bad utf-8":     wire([]byte{0xa2, 0x61, 't', 0x64, 't', 'e', 'x', 't', 0x64, 't', 'e', 'x', 't', 0x61, 0xff}),
 		"truncated":     wire(mustCBOR(map[string]any{"t": "bye"}))[:5],
@@ -69,7 +76,7 @@ func TestFrameRejects(t *testing.T) {
 }
 
 func FuzzReadFrame(f *testing.F) {
-	for _, fr := range []*frame{{T: FrameText, Time: 1, Text: "hi"}, {T: FrameBye}, {T: FramePouch, ID: make([]byte, 32)}} {
+	for _, fr := range []*frame{{T: FrameText, Time: 1, Text: "hi"}, {T: FrameBye}, {T: FramePouch, ID: make([]byte, 32), Size: 9}, {T: FramePart, Data: []byte("pouch")}} {
 		b, _ := appendFrame(nil, fr)
 		f.Add(b)
 	}

@@ -102,10 +102,10 @@ func (p *progress) draw() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
-	if !p.on || p.label == "" || now.Sub(p.start) < progressAfter {
+	done := p.done.Load()
+	if !p.on || p.label == "" || done == 0 || now.Sub(p.start) < progressAfter {
 		return
 	}
-	done := p.done.Load()
 	s := "pouch: " + p.label + ": " + letter.Bytes(done)
 	if p.total > 0 {
 		s += fmt.Sprintf(" of %s (%d%%)", letter.Bytes(p.total), done*100/max(p.total, 1))
