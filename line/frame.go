@@ -86,9 +86,6 @@ func appendFrame(b []byte, f *frame) ([]byte, error) {
 	return append(b, body...), nil
 }
 
-// smallFrame is the size up to which readFrame allocates a frame at once.
-const smallFrame = 256 << 10
-
 func noEOF(err error) error {
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF
@@ -98,6 +95,16 @@ func noEOF(err error) error {
 
 // readFrame reads one frame from r. n is the frame's size on the wire.
 func readFrame(r *bufio.Reader) (f *frame, n int, err error) {
+	var buf []byte
+	return readFrameBuf(r, &buf)
+}
+
+// readFrameBuf reads one frame from r, its bytes into *buf, which it
+// grows as needed (to MaxFrameSize at most) and which the caller keeps for
+// the next frame: a line reads a .pouch file of any size in frames of a
+// few hundred KiB through one buffer. The frame decoded holds copies of
+// what it needs.
+func readFrameBuf(r *bufio.Reader, buf *[]byte) (f *frame, n int, err error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, 0, err
@@ -106,22 +113,12 @@ func readFrame(r *bufio.Reader) (f *frame, n int, err error) {
 	if size > MaxFrameSize {
 		return nil, 0, fmt.Errorf("%w: %d bytes (limit %d)", ErrBadFrame, size, MaxFrameSize)
 	}
-	var body []byte
-	if size <= smallFrame {
-		body = make([]byte, size)
-		if _, err := io.ReadFull(r, body); err != nil {
-			return nil, 0, noEOF(err)
-		}
-	} else {
-		// Read a large frame as the bytes come, so its claimed size alone
-		// does not make us allocate it.
-		body, err = io.ReadAll(io.LimitReader(r, int64(size)))
-		if err != nil {
-			return nil, 0, err
-		}
-		if len(body) != int(size) {
-			return nil, 0, io.ErrUnexpectedEOF
-		}
+	if uint32(cap(*buf)) < size {
+		*buf = make([]byte, size)
+	}
+	body := (*buf)[:size]
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, 0, noEOF(err)
 	}
 	f = new(frame)
 	if err := record.Unmarshal(body, f); err != nil {

@@ -500,8 +500,9 @@ func (l *Line) read() {
 		}
 		return b
 	}
+	var buf []byte
 	for {
-		f, n, err := readFrame(l.br)
+		f, n, err := readFrameBuf(l.br, &buf)
 		if err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF

@@ -219,14 +219,14 @@ func tempDirFor(out string) string {
 func openAttachments(paths []string, pr *progress) (_ []letter.Attachment, closeAll func(), err error) {
 	var out []letter.Attachment
 	var files []*os.File
-	closeAll = func() {
+	closeFiles := func() {
 		for _, f := range files {
 			f.Close()
 		}
 	}
 	defer func() {
 		if err != nil {
-			closeAll()
+			closeFiles()
 		}
 	}()
 	for _, path := range paths {
@@ -255,7 +255,7 @@ func openAttachments(paths []string, pr *progress) (_ []letter.Attachment, close
 	if sp.total > 0 {
 		pr.phase("hashing the attachments", sp.total)
 	}
-	return out, closeAll, nil
+	return out, closeFiles, nil
 }
 
 // sealProgress tells the two passes of sealing over the attachments

@@ -62,8 +62,8 @@ func runSubmit(ctx *cmdContext, args []string) error {
 	size := f.Tag.Tag.Size
 	// The server's limit, before anything is sent.
 	if lim, err := c.Limits(bg); err == nil && int64(size) > lim.MaxPayload {
-		return withHint(fmt.Errorf("%s: a payload of %s, more than the server accepts (%s: letters whose attachments hold at most %s together): %w",
-			pos[0], letter.Bytes(int64(size)), letter.Bytes(lim.MaxPayload), letter.Bytes(lim.MaxAttachments), record.ErrTooLarge),
+		return withHint(fmt.Errorf("%s: a payload of %d bytes, more than the server accepts (%d bytes, for letters whose attachments hold at most %s together): %w",
+			pos[0], size, lim.MaxPayload, letter.Bytes(lim.MaxAttachments), record.ErrTooLarge),
 			"hand it over another way (on a secure line, or as a file), or seal the letter again with smaller attachments")
 	} else if err != nil && !errors.Is(err, client.ErrNotFound) {
 		return apiError(fmt.Errorf("asking the server how large a pouch it accepts: %w", err))

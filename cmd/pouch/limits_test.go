@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pouch.dev/internal/scenario"
+	"pouch.dev/record"
+)
+
+// TestLetterLimitsCLI: the one limit on a letter's size, as people meet
+// it. seal refuses attachments over 1 GiB at once, before reading them
+// or asking anything; send asks the server for its limit (GET /v1/limits)
+// and refuses a letter over it before proving whom to seal to; a letter
+// exactly at the server's limit is sent, its overhead counted; submit
+// refuses a pouch over the server's limit before uploading it.
+func TestLetterLimitsCLI(t *testing.T) {
+	const limit = 1 << 20
+	w, err := scenario.Start(context.Background(), scenario.Options{MaxAttachments: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	dir := t.TempDir()
+	env := offEnv(filepath.Join(dir, "home"))
+	env["POUCH_SERVER"] = w.URL
+	for _, h := range []string{"ir/leader", "ru/president"} {
+		offMust(t, env, "init", h)
+	}
+	offMust(t, env, "house", "ir")
+	offMust(t, env, "house", "ru")
+	offMust(t, env, "admit", "ir/leader")
+	offMust(t, env, "admit", "ru/president")
+	md := filepath.Join(dir, "letter.md")
+	os.WriteFile(md, []byte(offLetter), 0o600)
+	file := func(name string, size int64) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, bytes.Repeat([]byte{'a'}, int(size)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// A pouch of larger is over the server's payload limit, which counts
+	// the most overhead a letter may have (record.PayloadLimit).
+	atLimit, over, larger := file("annex.bin", limit), file("annex-over.bin", limit+1), file("annex-7m.bin", limit+record.MaxPouchHead+record.MaxAgeHeader)
+
+	// Over 1 GiB: refused before anything is read (the file is sparse).
+	huge := filepath.Join(dir, "huge.bin")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(record.MaxAttachmentsSize + 1)
+	f.Close()
+	start := time.Now()
+	out := filepath.Join(dir, "huge.pouch")
+	_, errs, code := offRun(t, env, "seal", "--as", "ir/leader", "--to", "ru/president", "--attach", huge, "-o", out, md)
+	if code != 1 || !strings.Contains(errs, "attachments of 1 GiB: too large (the limit is 1 GiB") || !strings.Contains(errs, "hint: split the letter") {
+		t.Fatalf("seal of attachments over 1 GiB: exit %d\n%s", code, errs)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("seal took %v to refuse attachments over the limit", d)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a refused seal left %s", out)
+	}
+
+	// The server's limit, learnt before sealing.
+	_, errs, code = offRun(t, env, "send", "--as", "ir/leader", "--to", "ru/president", "--attach", atLimit, "--attach", over, md)
+	if code != 1 || !strings.Contains(errs, "attachments of 2 MiB: too large (the limit is 1 MiB") || !strings.Contains(errs, w.URL) {
+		t.Fatalf("send over the server's limit: exit %d\n%s", code, errs)
+	}
+	if strings.Contains(errs, "sealing to") {
+		t.Errorf("send proved whom to seal to before refusing a letter over the server's limit:\n%s", errs)
+	}
+	if got := offMust(t, env, "send", "--as", "ir/leader", "--to", "ru/president", "--attach", atLimit, md); !strings.Contains(got, "sent pouch ") {
+		t.Fatalf("send at the server's limit: %s", got)
+	}
+
+	// Sealed offline within the protocol's limit, over the server's.
+	sealed := filepath.Join(dir, "larger.pouch") // larger than any the server takes
+	offMust(t, env, "seal", "--as", "ir/leader", "--to", "ru/president", "--attach", larger, "-o", sealed, md)
+	_, errs, code = offRun(t, env, "submit", sealed)
+	if code != 1 || !strings.Contains(errs, "more than the server accepts") || !strings.Contains(errs, "at most 1 MiB together") {
+		t.Fatalf("submit over the server's limit: exit %d\n%s", code, errs)
+	}
+}
+
+// The progress line: nothing when standard error is no terminal, nothing
+// in the first second, then the phase, its bytes, its share and its rate,
+// cleared at the end.
+func TestProgress(t *testing.T) {
+	var b bytes.Buffer
+	now := time.Unix(1000, 0)
+	p := &progress{w: &b, on: false, now: func() time.Time { return now }, start: now}
+	p.phase("sealing", 4<<20)
+	p.add(1 << 20)
+	now = now.Add(3 * time.Second)
+	p.draw()
+	p.end()
+	if b.Len() != 0 {
+		t.Fatalf("drawn on no terminal: %q", b.String())
+	}
+
+	now = time.Unix(1000, 0)
+	p = &progress{w: &b, on: true, now: func() time.Time { return now }, start: now, stop: make(chan struct{})}
+	p.phase("sealing", 4<<20)
+	p.add(1 << 20)
+	now = now.Add(500 * time.Millisecond)
+	p.draw()
+	if b.Len() != 0 {
+		t.Fatalf("drawn within the first second: %q", b.String())
+	}
+	now = now.Add(1500 * time.Millisecond)
+	p.draw()
+	if got, want := b.String(), "\rpouch: sealing: 1 MiB of 4 MiB (25%), 512 KiB/s\x1b[K"; got != want {
+		t.Fatalf("drawn %q, want %q", got, want)
+	}
+	b.Reset()
+	p.end()
+	if b.String() != "\r\x1b[K" {
+		t.Fatalf("end wrote %q, want the line cleared", b.String())
+	}
+	p.end() // twice is harmless
+	var r bytes.Buffer
+	if _, err := r.ReadFrom(p.reader(strings.NewReader("abc"))); err != nil || p.done.Load() != 1<<20+3 {
+		t.Errorf("reader counted %d bytes (%v)", p.done.Load()-1<<20, err)
+	}
+}
