@@ -46,6 +46,18 @@
 // key a home pinned for a log). Resolve turns the short IDs people type
 // (8 hex digits or more) into the one record they name among those the
 // caller may read.
+//
+// # Large letters
+//
+// A letter's attachments may hold record.MaxAttachmentsSize bytes (1 GiB)
+// together, or less on a server that says so (Limits, GET /v1/limits):
+// CheckSize, which Send runs first, refuses a letter over the limit before
+// anything is proven, read or sealed. Payloads of any size stream: Send
+// seals a large letter to a temporary file and streams it up
+// (SubmitPouchFrom); OpenPayload, FetchTo and OpenFetched stream a payload
+// down, hashed as it comes and checked against the proven tag at its end,
+// so that memory stays bounded whatever the letter's size. Seal, Open,
+// Fetch and Payload hold the payload in memory, for small letters.
 package client
 
 import (
