@@ -2,6 +2,7 @@ package line
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -120,6 +121,9 @@ func readFrameBuf(r *bufio.Reader, buf *[]byte) (f *frame, n int, err error) {
 	if _, err := io.ReadFull(r, body); err != nil {
 		return nil, 0, noEOF(err)
 	}
+	if f := partFrame(body); f != nil {
+		return f, 4 + int(size), nil
+	}
 	f = new(frame)
 	if err := record.Unmarshal(body, f); err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrBadFrame, err)
@@ -128,4 +132,58 @@ func readFrameBuf(r *bufio.Reader, buf *[]byte) (f *frame, n int, err error) {
 		return nil, 0, err
 	}
 	return f, 4 + int(size), nil
+}
+
+// partPrefix is how the deterministic encoding of every part frame,
+// {"t": "part", "data": bstr}, starts: a map of two pairs, "t" first (the
+// shorter key), then "part", then "data".
+var partPrefix = []byte{0xa2, 0x61, 't', 0x64, 'p', 'a', 'r', 't', 0x64, 'd', 'a', 't', 'a'}
+
+// partFrame recognises a part frame in its one deterministic encoding and
+// returns it with Data pointing into body, not copied: a .pouch file
+// streams through the line's read buffer. Anything else, well-formed or
+// not, is nil, left to the strict decoder.
+func partFrame(body []byte) *frame {
+	rest, ok := bytes.CutPrefix(body, partPrefix)
+	if !ok || len(rest) == 0 || rest[0]>>5 != 2 {
+		return nil
+	}
+	var n, head uint64
+	switch info := rest[0] & 0x1f; {
+	case info < 24:
+		n, head = uint64(info), 1
+	case info == 24 && len(rest) >= 2:
+		n, head = uint64(rest[1]), 2
+	case info == 25 && len(rest) >= 3:
+		n, head = uint64(binary.BigEndian.Uint16(rest[1:])), 3
+	case info == 26 && len(rest) >= 5:
+		n, head = uint64(binary.BigEndian.Uint32(rest[1:])), 5
+	default:
+		return nil
+	}
+	// The shortest head only, and nothing after the data.
+	if len(appendBytesHead(nil, n)) != int(head) || uint64(len(rest)) != head+n {
+		return nil
+	}
+	f := &frame{T: FramePart, Data: rest[head:]}
+	if f.check() != nil {
+		return nil
+	}
+	return f
+}
+
+// appendBytesHead appends the shortest CBOR head of a byte string of n
+// bytes.
+func appendBytesHead(b []byte, n uint64) []byte {
+	switch {
+	case n < 24:
+		return append(b, 0x40|byte(n))
+	case n <= 0xff:
+		return append(b, 0x58, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 0x59), uint16(n))
+	case n <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(b, 0x5a), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0x5b), n)
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
 
 	"pouch.dev/record"
@@ -75,12 +76,67 @@ func TestFrameRejects(t *testing.T) {
 	}
 }
 
+// partFrame, the fast path for part frames, takes exactly the part frames
+// the strict decoder takes, and nothing else.
+func TestPartFrame(t *testing.T) {
+	for _, n := range []int{1, 23, 24, 255, 256, 65535, 65536, MaxPartSize} {
+		data := bytes.Repeat([]byte{7}, n)
+		b, err := appendFrame(nil, &frame{T: FramePart, Data: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := b[4:]
+		p := partFrame(body)
+		if p == nil || !bytes.Equal(p.Data, data) {
+			t.Fatalf("a part of %d bytes not recognised", n)
+		}
+		for name, bad := range map[string][]byte{
+			"trailing byte":  append(slices.Clone(body), 0),
+			"one byte short": body[:len(body)-1],
+			"longer head":    append(append(slices.Clone(partPrefix), appendLongHead(n)...), data...),
+			"other type":     append(append(slices.Clone(partPrefix[:3]), 0x64, 't', 'e', 'x', 't'), body[len(partPrefix)-5:]...),
+		} {
+			if partFrame(bad) != nil {
+				t.Errorf("part of %d bytes, %s: accepted", n, name)
+			}
+		}
+	}
+	if partFrame(append(slices.Clone(partPrefix), 0x40)) != nil {
+		t.Error("an empty part accepted")
+	}
+	if partFrame(append(append(slices.Clone(partPrefix), 0x5a, 0, 4, 0, 1), make([]byte, MaxPartSize+1)...)) != nil {
+		t.Error("a part over MaxPartSize accepted")
+	}
+}
+
+// appendLongHead is a byte-string head for n that is one size too long:
+// not the shortest form.
+func appendLongHead(n int) []byte {
+	switch {
+	case n < 24:
+		return []byte{0x58, byte(n)}
+	case n <= 0xff:
+		return []byte{0x59, 0, byte(n)}
+	case n <= 0xffff:
+		return []byte{0x5a, 0, 0, byte(n >> 8), byte(n)}
+	}
+	return []byte{0x5b, 0, 0, 0, 0, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+}
+
 func FuzzReadFrame(f *testing.F) {
 	for _, fr := range []*frame{{T: FrameText, Time: 1, Text: "hi"}, {T: FrameBye}, {T: FramePouch, ID: make([]byte, 32), Size: 9}, {T: FramePart, Data: []byte("pouch")}} {
 		b, _ := appendFrame(nil, fr)
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// The fast path for part frames accepts exactly what the strict
+		// decoder accepts as a part frame.
+		if p := partFrame(in); p != nil {
+			var strict frame
+			if err := record.Unmarshal(in, &strict); err != nil || strict.check() != nil || strict.T != FramePart || !bytes.Equal(strict.Data, p.Data) {
+				t.Fatalf("partFrame accepted %x, which the strict decoder reads as %+v (%v)", in, strict, err)
+			}
+		}
 		fr, n, err := readFrame(bufio.NewReader(bytes.NewReader(in)))
 		if err != nil {
 			return
