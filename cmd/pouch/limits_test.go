@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"pouch.dev/client"
 	"pouch.dev/internal/scenario"
 	"pouch.dev/record"
 )
@@ -130,5 +131,30 @@ func TestProgress(t *testing.T) {
 	var r bytes.Buffer
 	if _, err := r.ReadFrom(p.reader(strings.NewReader("abc"))); err != nil || p.done.Load() != 1<<20+3 {
 		t.Errorf("reader counted %d bytes (%v)", p.done.Load()-1<<20, err)
+	}
+}
+
+// pouch serve --max-attachments (POUCH_MAX_ATTACHMENTS) lowers the limit
+// the server accepts and advertises; a size over 1 GiB, or no size, is a
+// usage error.
+func TestServeMaxAttachments(t *testing.T) {
+	for _, bad := range []string{"2GiB", "0", "lots", "-1M"} {
+		_, errs, code := offRun(t, offEnv(t.TempDir()), "serve", "--data", t.TempDir(), "--max-attachments", bad)
+		if code != 2 || !strings.Contains(errs, "--max-attachments") {
+			t.Errorf("--max-attachments %s: exit %d\n%s", bad, code, errs)
+		}
+	}
+	for in, want := range map[string]int64{"512": 512, "64KiB": 64 << 10, "3 MiB": 3 << 20, "1G": 1 << 30, "2M": 2 << 20} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	srv := startServeOpts(t, servingBinary(t), serveOpts{env: []string{"POUCH_MAX_ATTACHMENTS=3MiB"}})
+	lim, err := client.New(srv.url).Limits(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lim.MaxAttachments != 3<<20 || lim.MaxPayload != record.PayloadLimit(3<<20) {
+		t.Errorf("limits %+v, want attachments of 3 MiB", lim)
 	}
 }
