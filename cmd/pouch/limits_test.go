@@ -158,3 +158,71 @@ func TestServeMaxAttachments(t *testing.T) {
 		t.Errorf("limits %+v, want attachments of 3 MiB", lim)
 	}
 }
+
+// open --save writes attachments to temporary files as the letter is
+// decrypted and names them only once every one checked out: a changed
+// byte in the last attachment, or a name that is taken, leaves the folder
+// as it was, with no temporary file behind.
+func TestOpenSaveAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	env := offEnv(filepath.Join(dir, "home"))
+	offMust(t, env, "init", "ir/leader")
+	offMust(t, env, "init", "ru/president")
+	md := filepath.Join(dir, "letter.md")
+	os.WriteFile(md, []byte(offLetter), 0o600)
+	a, b := bytes.Repeat([]byte("annex A "), 300<<10/8), bytes.Repeat([]byte("annex B "), 300<<10/8)
+	os.WriteFile(filepath.Join(dir, "a.txt"), a, 0o600)
+	os.WriteFile(filepath.Join(dir, "b.txt"), b, 0o600)
+	p := filepath.Join(dir, "letter.pouch")
+	offMust(t, env, "seal", "--as", "ir/leader", "--to", "ru/president", "--attach", filepath.Join(dir, "a.txt"), "--attach", filepath.Join(dir, "b.txt"), "-o", p, md)
+	listing := func(d string) []string {
+		var names []string
+		es, _ := os.ReadDir(d)
+		for _, e := range es {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+
+	// A changed byte near the end: in the last attachment, once the first
+	// is written whole to its temporary file.
+	orig, _ := os.ReadFile(p)
+	tampered := bytes.Clone(orig)
+	tampered[len(tampered)-100] ^= 1
+	tp := filepath.Join(dir, "tampered.pouch")
+	os.WriteFile(tp, tampered, 0o600)
+	save := filepath.Join(dir, "saved")
+	os.Mkdir(save, 0o755)
+	if _, errs, code := offRun(t, env, "open", "--as", "ru/president", "--save", save, tp); code != 1 || !strings.Contains(errs, "payload does not match the tag") {
+		t.Fatalf("open of a changed pouch: exit %d\n%s", code, errs)
+	}
+	if got := listing(save); len(got) != 0 {
+		t.Errorf("a failed open left %v", got)
+	}
+
+	// The second attachment's name is taken.
+	os.WriteFile(filepath.Join(save, "b.txt"), []byte("mine"), 0o600)
+	if _, errs, code := offRun(t, env, "open", "--as", "ru/president", "--save", save, p); code != 1 || !strings.Contains(errs, "b.txt exists; nothing was written") {
+		t.Fatalf("open into a folder where b.txt exists: exit %d\n%s", code, errs)
+	}
+	if got := listing(save); len(got) != 1 || got[0] != "b.txt" {
+		t.Errorf("a refused open left %v", got)
+	}
+	if mine, _ := os.ReadFile(filepath.Join(save, "b.txt")); string(mine) != "mine" {
+		t.Error("a refused open changed b.txt")
+	}
+
+	os.Remove(filepath.Join(save, "b.txt"))
+	out := offMust(t, env, "open", "--as", "ru/president", "--save", save, p)
+	if !strings.Contains(out, "saved to "+filepath.Join(save, "b.txt")) {
+		t.Errorf("open --save said:\n%s", out)
+	}
+	if got := listing(save); len(got) != 2 {
+		t.Errorf("saved %v, want a.txt and b.txt alone", got)
+	}
+	for name, want := range map[string][]byte{"a.txt": a, "b.txt": b} {
+		if got, _ := os.ReadFile(filepath.Join(save, name)); !bytes.Equal(got, want) {
+			t.Errorf("%s saved with other content", name)
+		}
+	}
+}

@@ -40,7 +40,8 @@ pouch's evidence, which "pouch verify" checks with no network.
 --attach adds files to the letter. A letter's attachments may hold 1 GiB
 together, or less if the server says so (GET /v1/limits): a letter over
 the limit is refused before anything is read. A large letter is sealed
-to a temporary file and streamed to the server.
+to a temporary file (in $TMPDIR) and streamed to the server; a progress
+line shows on a terminal.
 
 Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
 
