@@ -250,8 +250,20 @@ type ErrorBody struct {
 	Code  Code   `json:"code,omitempty"` // the rule that refused, for programs (ErrorOf)
 }
 
-// DefaultMaxPayload is the default limit on a pouch's sealed payload.
-const DefaultMaxPayload = 64 << 20
+// Limits is the JSON of GET /v1/limits: how large a letter the server
+// accepts. MaxAttachments is the limit people meet, on a letter's
+// attachments together (record.MaxAttachmentsSize unless the deployment
+// set a lower one); MaxPayload is the largest sealed payload it accepts,
+// record.PayloadLimit(MaxAttachments), and MaxPouchFile the largest
+// .pouch file of such a payload. A client checks a letter against them
+// before it seals it.
+//
+// SPEC: spec/api.md#get-v1-limits
+type Limits struct {
+	MaxAttachments int64 `json:"max_attachments"`
+	MaxPayload     int64 `json:"max_payload"`
+	MaxPouchFile   int64 `json:"max_pouch_file"`
+}
 
 // LogInfo is the JSON of GET /v1/log.
 //

@@ -46,6 +46,18 @@
 // key a home pinned for a log). Resolve turns the short IDs people type
 // (8 hex digits or more) into the one record they name among those the
 // caller may read.
+//
+// # Large letters
+//
+// A letter's attachments may hold record.MaxAttachmentsSize bytes (1 GiB)
+// together, or less on a server that says so (Limits, GET /v1/limits):
+// CheckSize, which Send runs first, refuses a letter over the limit before
+// anything is proven, read or sealed. Payloads of any size stream: Send
+// seals a large letter to a temporary file and streams it up
+// (SubmitPouchFrom); OpenPayload, FetchTo and OpenFetched stream a payload
+// down, hashed as it comes and checked against the proven tag at its end,
+// so that memory stays bounded whatever the letter's size. Seal, Open,
+// Fetch and Payload hold the payload in memory, for small letters.
 package client
 
 import (
@@ -92,6 +104,14 @@ type Client struct {
 	// witness policy) and where it keeps what it verified; nil means a
 	// key pinned on first use, in memory.
 	Trust *Trust
+	// Progress, if set, is told how many bytes of a payload went up to
+	// the server (SubmitPouchFrom) or came down from it (OpenPayload), of
+	// how many (0 if the server did not say), as they move: for a
+	// progress display. It is called on the goroutine that moves them.
+	Progress func(done, total uint64)
+	// TempDir is where Send seals a large payload before it streams it to
+	// the server; empty means os.TempDir.
+	TempDir string
 	// WaitLogged makes every submission wait (a few seconds at most)
 	// until the log's published checkpoint covers the accepted record, so
 	// that a command that follows, in another process, proves it: the
@@ -191,13 +211,24 @@ func (c *Client) http() *http.Client {
 
 // request builds a request, signed as as if not nil.
 func (c *Client) request(ctx context.Context, method, path string, body []byte, ctype string, as *Identity) (*http.Request, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
+	if body == nil {
+		return c.requestFrom(ctx, method, path, nil, 0, ctype, as)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, rd)
+	return c.requestFrom(ctx, method, path, bytes.NewReader(body), int64(len(body)), ctype, as)
+}
+
+// requestFrom builds a request whose body of size bytes is read from body
+// as it is sent, signed as as if not nil.
+func (c *Client) requestFrom(ctx context.Context, method, path string, body io.Reader, size int64, ctype string, as *Identity) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, body)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.ContentLength = size
+		if size == 0 {
+			req.Body = http.NoBody
+		}
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
@@ -220,6 +251,10 @@ func (c *Client) request(ctx context.Context, method, path string, body []byte, 
 	return req, nil
 }
 
+// maxAnswer bounds an answer read into memory whole (a tile, an entry
+// bundle); payloads are streamed (OpenPayload).
+const maxAnswer = 16 << 20
+
 // do sends a request and decodes a JSON answer into out, or returns an
 // *Error.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype string, as *Identity, out any) error {
@@ -227,6 +262,12 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype
 	if err != nil {
 		return err
 	}
+	return c.send(req, out)
+}
+
+// send sends req and decodes a JSON answer into out, or returns an
+// *Error.
+func (c *Client) send(req *http.Request, out any) error {
 	resp, err := c.http().Do(req)
 	if err != nil {
 		return fmt.Errorf("reaching the pouch server: %w", err)
@@ -239,11 +280,14 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype
 		return nil
 	}
 	if b, ok := out.(*[]byte); ok {
-		*b, err = io.ReadAll(io.LimitReader(resp.Body, api.DefaultMaxPayload+1))
+		*b, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+		if err == nil && len(*b) > maxAnswer {
+			err = fmt.Errorf("the server's answer to %s %s is larger than %d bytes", req.Method, req.URL.Path, maxAnswer)
+		}
 		return err
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("reading the server's answer to %s %s: %w", method, path, err)
+		return fmt.Errorf("reading the server's answer to %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	return nil
 }
@@ -281,12 +325,36 @@ func acceptedAs(a *api.Accepted, id record.ID) error {
 
 // SubmitPouch sends a signed tag with its sealed payload.
 func (c *Client) SubmitPouch(ctx context.Context, tag *record.Signed, payload []byte) (*api.Accepted, error) {
-	b, err := record.Marshal(&api.PouchSubmission{Tag: tag.Marshal(), Payload: payload})
+	return c.SubmitPouchFrom(ctx, tag, bytes.NewReader(payload), uint64(len(payload)))
+}
+
+// SubmitPouchFrom sends a signed tag with its sealed payload of size
+// bytes, read from payload as it is sent: a payload of any size is
+// streamed, never held in memory. Once it returns, it reads payload no
+// more. The server checks the payload's size
+// against the tag's before it reads any of it, and its digest once it
+// has read it all (spec/api.md#post-pouches).
+func (c *Client) SubmitPouchFrom(ctx context.Context, tag *record.Signed, payload io.Reader, size uint64) (*api.Accepted, error) {
+	// The deterministic encoding of api.PouchSubmission, {"tag",
+	// "payload"}, ends with the payload: its head is followed by the
+	// payload's bytes as they are read.
+	head, err := record.Marshal(&api.PouchSubmission{Tag: tag.Marshal(), Payload: []byte{}})
+	if err != nil {
+		return nil, err
+	}
+	head = appendBytesHead(head[:len(head)-1], size) // replace the empty byte string's head
+	body := &closingBody{r: io.MultiReader(bytes.NewReader(head), c.counting(payload, size)), closed: make(chan struct{})}
+	req, err := c.requestFrom(ctx, "POST", "/v1/pouches", body, int64(len(head))+int64(size), "application/cbor", nil)
 	if err != nil {
 		return nil, err
 	}
 	var a api.Accepted
-	if err := c.do(ctx, "POST", "/v1/pouches", b, "application/cbor", nil, &a); err != nil {
+	err = c.send(req, &a)
+	// The transport may go on reading the body after the answer came
+	// (a refusal before the payload was read): once it closes the body,
+	// payload is the caller's again.
+	<-body.closed
+	if err != nil {
 		return nil, err
 	}
 	if err := acceptedAs(&a, tag.ID()); err != nil {
@@ -294,6 +362,75 @@ func (c *Client) SubmitPouch(ctx context.Context, tag *record.Signed, payload []
 	}
 	c.accepted(a.Index)
 	return &a, nil
+}
+
+// closingBody is a request body that says when the transport closed it.
+type closingBody struct {
+	r      io.Reader
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (b *closingBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (b *closingBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+// appendBytesHead appends the head of a CBOR byte string of n bytes, in
+// its shortest form (RFC 8949 section 4.2.1).
+func appendBytesHead(b []byte, n uint64) []byte {
+	const m = 2 << 5
+	switch {
+	case n < 24:
+		return append(b, m|byte(n))
+	case n <= 0xff:
+		return append(b, m|24, byte(n))
+	case n <= 0xffff:
+		return append(b, m|25, byte(n>>8), byte(n))
+	case n <= 0xffffffff:
+		return append(b, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+// counting returns r, counted for Progress if it is set.
+func (c *Client) counting(r io.Reader, total uint64) io.Reader {
+	if c.Progress == nil {
+		return r
+	}
+	return &progressReader{r: r, total: total, f: c.Progress}
+}
+
+// progressReader tells f how many bytes were read, of total.
+type progressReader struct {
+	r     io.Reader
+	done  uint64
+	total uint64
+	f     func(done, total uint64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.done += uint64(n)
+		p.f(p.done, p.total)
+	}
+	return n, err
+}
+
+// Limits asks the server how large a letter it accepts (GET /v1/limits).
+// A server too old to say answers ErrNotFound.
+func (c *Client) Limits(ctx context.Context) (*api.Limits, error) {
+	var l api.Limits
+	if err := c.do(ctx, "GET", "/v1/limits", nil, "", nil, &l); err != nil {
+		return nil, err
+	}
+	if l.MaxAttachments <= 0 || l.MaxPayload < l.MaxAttachments {
+		return nil, fmt.Errorf("the server's limits make no sense: attachments of %d bytes, payloads of %d", l.MaxAttachments, l.MaxPayload)
+	}
+	return &l, nil
 }
 
 // Record fetches a record by ID, signing the request as as (nil for a
@@ -315,13 +452,62 @@ func (c *Client) Record(ctx context.Context, id record.ID, as *Identity) (*api.R
 	return &v, nil
 }
 
-// Payload fetches a pouch's sealed payload.
+// Payload fetches a pouch's sealed payload into memory; OpenPayload
+// streams it.
 func (c *Client) Payload(ctx context.Context, id record.ID, as *Identity) ([]byte, error) {
-	var b []byte
-	if err := c.do(ctx, "GET", "/v1/records/"+id.String()+"/payload", nil, "", as, &b); err != nil {
+	r, err := c.OpenPayload(ctx, id, as)
+	if err != nil {
 		return nil, err
 	}
-	return b, nil
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// OpenPayload fetches a pouch's sealed payload as a stream, which the
+// caller reads and closes. It yields at most record.MaxPayloadSize bytes,
+// and fails on more; nothing is checked against the tag here: the caller
+// hashes what it reads (letter.ReadFile and File.Finish do).
+func (c *Client) OpenPayload(ctx context.Context, id record.ID, as *Identity) (io.ReadCloser, error) {
+	req, err := c.request(ctx, "GET", "/v1/records/"+id.String()+"/payload", nil, "", as)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reaching the pouch server: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, readError(resp)
+	}
+	if resp.ContentLength > record.MaxPayloadSize {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: the server announces a payload of %d bytes, more than any pouch holds (%d)", ErrMismatch, resp.ContentLength, record.MaxPayloadSize)
+	}
+	total := uint64(max(resp.ContentLength, 0))
+	return &payloadBody{Reader: c.counting(&limitedBody{r: resp.Body, left: record.MaxPayloadSize}, total), c: resp.Body}, nil
+}
+
+type payloadBody struct {
+	io.Reader
+	c io.Closer
+}
+
+func (p *payloadBody) Close() error { return p.c.Close() }
+
+// limitedBody fails once more than left bytes are read.
+type limitedBody struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, fmt.Errorf("%w: the server sent a payload larger than any pouch holds (%d bytes)", ErrMismatch, record.MaxPayloadSize)
+	}
+	return n, err
 }
 
 // Pouch fetches a pouch's tag view and custody so far.

@@ -3,7 +3,10 @@ package client
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"pouch.dev/api"
@@ -41,19 +44,57 @@ type Sent struct {
 	Plan    *Plan
 	Readers []Reader
 	Sealed  *letter.Sealed
+	// Payload is the sealed payload, but for a letter Send sent whose
+	// attachments hold more than SpoolAbove bytes: that one was streamed
+	// from a temporary file, and Payload is nil.
 	Payload []byte
 }
+
+// SpoolAbove is the size of attachments above which Send seals a letter
+// into a temporary file (Client.TempDir) and streams it to the server from
+// there, so that its memory stays bounded whatever the letter's size.
+const SpoolAbove = 8 << 20
 
 // Send seals l from from to the readers the client proves from the log
 // (PlanFor: the addressee, its current receive delegates, the extra
 // readers and the author) and submits the pouch. confirm, if not nil, is
 // shown the plan first and may refuse by returning an error.
+//
+// The letter's attachments are checked against the server's limit
+// (GET /v1/limits) before anything else: a letter the server would
+// refuse for its size is refused here, with an *letter.AttachmentsSizeError,
+// before any of it is read.
 func (c *Client) Send(ctx context.Context, from *Identity, l *Letter, confirm func(*Plan) error) (*Sent, error) {
-	s, err := c.Seal(ctx, from, l, confirm)
+	var total int64
+	for _, a := range l.Attach {
+		total += a.Size
+	}
+	if total <= SpoolAbove {
+		s, err := c.Seal(ctx, from, l, confirm)
+		if err != nil {
+			return nil, err
+		}
+		a, err := c.SubmitPouch(ctx, s.Sealed.Tag.Signed, s.Payload)
+		if err != nil {
+			return nil, err
+		}
+		s.Pouch, s.Accepted = a.ID, a
+		return s, nil
+	}
+	tmp, err := os.CreateTemp(c.TempDir, "pouch-send-*")
 	if err != nil {
 		return nil, err
 	}
-	a, err := c.SubmitPouch(ctx, s.Sealed.Tag.Signed, s.Payload)
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	s, err := c.seal(ctx, from, l, confirm, tmp)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	a, err := c.SubmitPouchFrom(ctx, s.Sealed.Tag.Signed, tmp, s.Sealed.Tag.Tag.Size)
 	if err != nil {
 		return nil, err
 	}
@@ -61,9 +102,46 @@ func (c *Client) Send(ctx context.Context, from *Identity, l *Letter, confirm fu
 	return s, nil
 }
 
+// CheckSize checks the attachments of l against the limits: the protocol's
+// (record.MaxAttachmentsSize) and, for a letter with attachments, the
+// server's (GET /v1/limits; a server too old to say is taken at the
+// protocol's word). It reads none of them. Errors are
+// *letter.AttachmentsSizeError (record.ErrTooLarge) or the server's.
+//
+// SPEC: spec/letter.md#limits
+func (c *Client) CheckSize(ctx context.Context, l *Letter) error {
+	if err := letter.CheckAttachments(l.Attach, record.MaxAttachmentsSize); err != nil || len(l.Attach) == 0 {
+		return err
+	}
+	lim, err := c.Limits(ctx)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("asking the server how large a letter it accepts: %w", err)
+	}
+	return letter.CheckAttachments(l.Attach, lim.MaxAttachments)
+}
+
 // Seal seals l as Send does, without submitting it: the pouch can travel
-// as a .pouch file, or be submitted later with SubmitPouch.
+// as a .pouch file, or be submitted later with SubmitPouch. The payload is
+// held in memory (Sent.Payload).
 func (c *Client) Seal(ctx context.Context, from *Identity, l *Letter, confirm func(*Plan) error) (*Sent, error) {
+	var buf bytes.Buffer
+	s, err := c.seal(ctx, from, l, confirm, &buf)
+	if err != nil {
+		return nil, err
+	}
+	s.Payload = buf.Bytes()
+	return s, nil
+}
+
+// seal checks l's size, proves whom to seal it to, and seals its payload
+// to w.
+func (c *Client) seal(ctx context.Context, from *Identity, l *Letter, confirm func(*Plan) error, w io.Writer) (*Sent, error) {
+	if err := c.CheckSize(ctx, l); err != nil {
+		return nil, err
+	}
 	plan, err := c.PlanFor(ctx, from, l)
 	if err != nil {
 		return nil, err
@@ -87,12 +165,11 @@ func (c *Client) Seal(ctx context.Context, from *Identity, l *Letter, confirm fu
 			req.Readers = append(req.Readers, p)
 		}
 	}
-	var buf bytes.Buffer
-	sealed, err := letter.Seal(&buf, req)
+	sealed, err := letter.Seal(w, req)
 	if err != nil {
 		return nil, err
 	}
-	return &Sent{Pouch: sealed.Tag.PouchID(), Plan: plan, Readers: plan.Readers, Sealed: sealed, Payload: buf.Bytes()}, nil
+	return &Sent{Pouch: sealed.Tag.PouchID(), Plan: plan, Readers: plan.Readers, Sealed: sealed}, nil
 }
 
 // Tag fetches and verifies a pouch's tag: its bytes, its signature, its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
@@ -94,6 +95,17 @@ func mustOpen(s *record.Signed) *record.Record {
 //
 // SPEC: spec/evidence.md#access
 func (c *Client) PayloadFor(ctx context.Context, me *Identity, tag *letter.SignedTag) ([]byte, error) {
+	r, err := c.OpenPayloadFor(ctx, me, tag)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// OpenPayloadFor is PayloadFor streaming the payload (OpenPayload), for
+// a payload of any size.
+func (c *Client) OpenPayloadFor(ctx context.Context, me *Identity, tag *letter.SignedTag) (io.ReadCloser, error) {
 	t := tag.Tag
 	side := me.Handle != t.From && !slices.Contains(t.Via, me.Handle)
 	if side && t.NeedsAccess() {
@@ -107,7 +119,7 @@ func (c *Client) PayloadFor(ctx context.Context, me *Identity, tag *letter.Signe
 			}
 		}
 	}
-	return c.Payload(ctx, tag.PouchID(), me)
+	return c.OpenPayload(ctx, tag.PouchID(), me)
 }
 
 // WaitAccepted waits, at most until ctx is done, for the acceptance of

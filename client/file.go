@@ -1,11 +1,13 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,7 +26,9 @@ import (
 // A Fetched pouch is a .pouch file's head and payload, built by Fetch from
 // what the client proved.
 type Fetched struct {
-	Head    *letter.FileHead
+	Head *letter.FileHead
+	// Payload is the payload, from Fetch; FetchTo streams it and leaves
+	// Payload nil.
 	Payload []byte
 	// Chain is the pouch's chain of custody as the client proved it.
 	Chain *Chain
@@ -47,27 +51,132 @@ type Fetched struct {
 //
 // SPEC: spec/letter.md#pouch-file
 func (c *Client) Fetch(ctx context.Context, me *Identity, pouch record.ID) (*Fetched, error) {
+	fd, v, err := c.fetchHead(ctx, me, pouch, true)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := c.PayloadFor(ctx, me, fd.Chain.Tag)
+	if err != nil {
+		return nil, err
+	}
+	if err := fd.Chain.Tag.Tag.CheckPayload(letter.PayloadDigest(payload), uint64(len(payload))); err != nil {
+		return nil, fmt.Errorf("%w: the payload of pouch %s: %w", ErrMismatch, pouch.Short(), err)
+	}
+	// What Fetch returns verifies: read it back as a verifier would.
+	var b bytes.Buffer
+	if err := letter.WriteFile(&b, fd.Head, bytes.NewReader(payload), uint64(len(payload))); err != nil {
+		return nil, err
+	}
+	f, err := letter.ReadFile(&b)
+	if err != nil {
+		return nil, fmt.Errorf("the .pouch file built for pouch %s: %w", pouch.Short(), err)
+	}
+	defer f.Close()
+	if _, err := VerifyFile(f, v.Verifier()); err != nil {
+		return nil, fmt.Errorf("the .pouch file built for pouch %s does not verify: %w", pouch.Short(), err)
+	}
+	fd.Payload = payload
+	return fd, nil
+}
+
+// FetchTo is Fetch writing the .pouch file to w as it goes: the head,
+// checked with VerifyFile, then the payload streamed from the server while
+// its SHA-256 is computed, so that a payload of any size passes through a
+// few buffers. The payload's digest is known only at its end: if FetchTo
+// fails, what it wrote to w must be discarded (write to a temporary file,
+// and rename it once FetchTo returns without error).
+//
+// SPEC: spec/letter.md#pouch-file
+func (c *Client) FetchTo(ctx context.Context, me *Identity, pouch record.ID, w io.Writer) (*Fetched, error) {
+	fd, v, err := c.fetchHead(ctx, me, pouch, true)
+	if err != nil {
+		return nil, err
+	}
+	f, closeBody, err := c.openFetched(ctx, me, fd, w)
+	if err != nil {
+		return nil, err
+	}
+	defer closeBody()
+	defer f.Close()
+	if _, err := VerifyFile(f, v.Verifier()); err != nil {
+		return nil, fmt.Errorf("the .pouch file built for pouch %s does not verify: %w", pouch.Short(), err)
+	}
+	if err := f.Finish(); err != nil {
+		return nil, fmt.Errorf("%w: the payload of pouch %s: %w", ErrMismatch, pouch.Short(), err)
+	}
+	return fd, nil
+}
+
+// OpenFetched proves pouch as me as Chain does and opens its payload as a
+// stream from the server: the returned File carries the proven tag and
+// custody records (no directory records, no proofs) and reads the payload
+// as it comes; f.Finish (or letter.OpenPouch) checks it against the proven
+// tag. As PayloadFor does, it logs me's access first to a pouch that asks
+// for it. Call done once finished with f.
+func (c *Client) OpenFetched(ctx context.Context, me *Identity, pouch record.ID) (fd *Fetched, f *letter.File, done func(), err error) {
+	if fd, _, err = c.fetchHead(ctx, me, pouch, false); err != nil {
+		return nil, nil, nil, err
+	}
+	f, closeBody, err := c.openFetched(ctx, me, fd, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return fd, f, func() { f.Close(); closeBody() }, nil
+}
+
+// openFetched reads fd's file head and its payload, streamed from the
+// server, as a letter.File; every byte read is written to w too, if it is
+// not nil.
+func (c *Client) openFetched(ctx context.Context, me *Identity, fd *Fetched, w io.Writer) (*letter.File, func(), error) {
+	pouch := fd.Chain.Tag.PouchID()
+	size := fd.Chain.Tag.Tag.Size
+	pre, err := letter.EncodeFileHead(fd.Head, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := c.OpenPayloadFor(ctx, me, fd.Chain.Tag)
+	if err != nil {
+		return nil, nil, err
+	}
+	var src io.Reader = io.MultiReader(bytes.NewReader(pre), body)
+	if w != nil {
+		src = io.TeeReader(src, w)
+	}
+	f, err := letter.ReadFile(bufio.NewReaderSize(src, 64<<10))
+	if err != nil {
+		body.Close()
+		return nil, nil, fmt.Errorf("the .pouch file built for pouch %s: %w", pouch.Short(), err)
+	}
+	return f, func() { body.Close() }, nil
+}
+
+// fetchHead proves pouch as me (Chain) and builds its .pouch file's head:
+// the tag and custody records, and, if withRecords, the records their
+// signatures rest on with their proofs. It returns the View the proofs
+// are against.
+func (c *Client) fetchHead(ctx context.Context, me *Identity, pouch record.ID, withRecords bool) (*Fetched, *View, error) {
 	// The View first: it anchors the client on the log its requests are
 	// signed for, and holds the directory the file's records come from.
 	if _, err := c.currentView(ctx, me); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ch, err := c.Chain(ctx, me, pouch)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	payload, err := c.PayloadFor(ctx, me, ch.Tag)
-	if err != nil {
-		return nil, err
-	}
-	if err := ch.Tag.Tag.CheckPayload(letter.PayloadDigest(payload), uint64(len(payload))); err != nil {
-		return nil, fmt.Errorf("%w: the payload of pouch %s: %w", ErrMismatch, pouch.Short(), err)
+	if !withRecords {
+		head := &letter.FileHead{Tag: ch.Tag.Signed.Marshal()}
+		for _, st := range ch.Steps {
+			head.Custody = append(head.Custody, st.Custody.Signed.Marshal())
+		}
+		_, cp := ch.View.Checkpoint()
+		return &Fetched{Head: head, Chain: ch, Checkpoint: cp}, ch.View, nil
 	}
 	// The latest View this client holds: proving the chain may have caught
 	// it up past ch.View.
 	v, err := c.currentView(ctx, me)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	note, cp := v.Checkpoint()
 	head := &letter.FileHead{Tag: ch.Tag.Signed.Marshal()}
@@ -82,13 +191,13 @@ func (c *Client) Fetch(ctx context.Context, me *Identity, pouch record.ID) (*Fet
 	}
 	recs, err := fileRecords(v, ch)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, pr := range recs {
 		head.Records = append(head.Records, pr.Signed)
 		s, r, err := record.Parse(pr.Signed)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		wants = append(wants, want{s.ID(), r.Kind})
 	}
@@ -100,37 +209,24 @@ func (c *Client) Fetch(ctx context.Context, me *Identity, pouch record.ID) (*Fet
 		}
 		s, r, err := c.fetchRecord(ctx, *ol, me)
 		if err != nil {
-			return nil, fmt.Errorf("the call record %s of pouch %s: %w", ol.Short(), pouch.Short(), err)
+			return nil, nil, fmt.Errorf("the call record %s of pouch %s: %w", ol.Short(), pouch.Short(), err)
 		}
 		head.Records = append(head.Records, s.Marshal())
 		wants = append(wants, want{*ol, r.Kind})
 	}
 	if len(head.Records) > record.MaxFileRecords {
-		return nil, fmt.Errorf("pouch %s rests on %d directory records, more than a .pouch file carries (%d): %w",
+		return nil, nil, fmt.Errorf("pouch %s rests on %d directory records, more than a .pouch file carries (%d): %w",
 			pouch.Short(), len(head.Records), record.MaxFileRecords, record.ErrTooLarge)
 	}
 	for _, w := range wants {
 		inc, err := c.inclusion(ctx, cp, w.id, w.kind)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		p := &tlog.Proof{Index: inc.Index, Hashes: inc.Proof, Checkpoint: note, Extra: inc.Leaf}
 		head.Proofs = append(head.Proofs, p.Marshal())
 	}
-	// What Fetch returns verifies: read it back as a verifier would.
-	var b bytes.Buffer
-	if err := letter.WriteFile(&b, head, bytes.NewReader(payload), uint64(len(payload))); err != nil {
-		return nil, err
-	}
-	f, err := letter.ReadFile(&b)
-	if err != nil {
-		return nil, fmt.Errorf("the .pouch file built for pouch %s: %w", pouch.Short(), err)
-	}
-	defer f.Close()
-	if _, err := VerifyFile(f, v.Verifier()); err != nil {
-		return nil, fmt.Errorf("the .pouch file built for pouch %s does not verify: %w", pouch.Short(), err)
-	}
-	return &Fetched{Head: head, Payload: payload, Chain: ch, Checkpoint: cp}, nil
+	return &Fetched{Head: head, Chain: ch, Checkpoint: cp}, v, nil
 }
 
 // fileRecords returns the View's records that the chain's signatures rest

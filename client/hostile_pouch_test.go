@@ -178,6 +178,22 @@ func testPayloadSwap(t *testing.T) {
 			if err != nil && (strings.Contains(err.Error(), "third") || strings.Contains(err.Error(), p3.Short())) {
 				t.Errorf("the error tells of the other letter: %v", err)
 			}
+			// Streamed: the .pouch file written as it comes, and the
+			// letter opened as it comes.
+			var file bytes.Buffer
+			_, err = w.victim(dirs[0]).FetchTo(w.ctx, w.id(as), w.p2, &file)
+			refused(t, "fetch as "+string(as), err, client.ErrMismatch, "payload")
+			refused(t, "fetch as "+string(as), err, letter.ErrPayload)
+			_, f, done, err := w.victim(dirs[0]).OpenFetched(w.ctx, w.id(as), w.p2)
+			if err != nil {
+				t.Fatalf("open as %s, streamed: %v", as, err)
+			}
+			o, err = letter.OpenPouch(f, w.id(as), nil)
+			done()
+			refused(t, "open as "+string(as)+", streamed", err, letter.ErrPayload)
+			if o != nil {
+				t.Errorf("open as %s, streamed, returned the other letter, %q", as, o.Sections[0].Title)
+			}
 		}
 	})
 	w.srv.Truth()

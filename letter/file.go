@@ -39,20 +39,12 @@ var FileRecordKinds = []record.Kind{record.KindGenesis, record.KindHouse, record
 	record.KindGrant, record.KindGrantRevoke, record.KindLine}
 
 // WriteFile writes a .pouch file: head, then the payload of size bytes
-// read from payload.
+// read from payload, streamed.
 func WriteFile(w io.Writer, head *FileHead, payload io.Reader, size uint64) error {
-	head.V = FileVersion
-	if head.Custody == nil {
-		head.Custody = [][]byte{}
-	}
-	b, err := record.Marshal(head)
+	b, err := EncodeFileHead(head, size)
 	if err != nil {
 		return err
 	}
-	if len(b) > record.MaxPouchHead {
-		return fmt.Errorf(".pouch head of %d bytes: %w", len(b), record.ErrTooLarge)
-	}
-	b = appendHead(b, majorBytes, size)
 	if _, err := w.Write(b); err != nil {
 		return err
 	}
@@ -64,6 +56,24 @@ func WriteFile(w io.Writer, head *FileHead, payload io.Reader, size uint64) erro
 		return fmt.Errorf("payload of %d bytes, expected %d", n, size)
 	}
 	return nil
+}
+
+// EncodeFileHead returns the start of a .pouch file whose payload is size
+// bytes long: head, then the head of the payload's byte string. The
+// payload's bytes follow it.
+func EncodeFileHead(head *FileHead, size uint64) ([]byte, error) {
+	head.V = FileVersion
+	if head.Custody == nil {
+		head.Custody = [][]byte{}
+	}
+	b, err := record.Marshal(head)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > record.MaxPouchHead {
+		return nil, fmt.Errorf(".pouch head of %d bytes: %w", len(b), record.ErrTooLarge)
+	}
+	return appendHead(b, majorBytes, size), nil
 }
 
 // A File is an open .pouch file: its verified tag and custody records, its

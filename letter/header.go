@@ -80,8 +80,8 @@ func (h *Header) check() error {
 			return fmt.Errorf("%w: attachment %d: digest of %d bytes", ErrMalformedLetter, i, len(a.SHA256))
 		}
 		total += a.Size
-		if a.Size > record.MaxPayloadSize || total > record.MaxPayloadSize {
-			return fmt.Errorf("attachments of %d bytes: %w (limit %d)", total, record.ErrTooLarge, record.MaxPayloadSize)
+		if a.Size > record.MaxAttachmentsSize || total > record.MaxAttachmentsSize {
+			return fmt.Errorf("attachments of %d bytes or more: %w (limit %d)", total, record.ErrTooLarge, record.MaxAttachmentsSize)
 		}
 	}
 	return nil

@@ -52,6 +52,16 @@
 //
 // # Large attachments
 //
+// A letter's attachments may hold record.MaxAttachmentsSize bytes (1 GiB)
+// together: the one limit on a letter's size, which Seal checks
+// (CheckAttachments) before it reads any attachment. The payload and
+// .pouch file limits (record.MaxPayloadSize, record.MaxPouchFile) add the
+// most overhead a letter may have to it, so that every letter within it
+// travels everywhere (spec/letter.md#limits). Nothing is held whole:
+// Seal reads attachments from an io.ReaderAt and writes the age file as
+// it goes; ReadFile, OpenPouch and Finish read a .pouch file as a stream,
+// and Open hands attachments to a SaveFunc as they are decrypted.
+//
 // SHA-256 is about as fast as age's cipher, and a large attachment is
 // hashed twice: its plaintext, for the header's commitment, and the age
 // file, for the tag's digest. Past 1 MiB each stream is hashed on its own

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 
 	"filippo.io/age"
 
@@ -73,6 +75,10 @@ func Seal(w io.Writer, req *SealRequest) (*Sealed, error) {
 	if err := checkSections(req.Sections); err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
+	// The limits are checked before any attachment is read.
+	if err := CheckAttachments(req.Attach, record.MaxAttachmentsSize); err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
 	tm := req.Time
 	if tm == 0 {
 		tm = record.Now()
@@ -133,17 +139,11 @@ func Seal(w io.Writer, req *SealRequest) (*Sealed, error) {
 
 	// Attachments are committed by their SHA-256 before anything is
 	// encrypted, since the header comes first in the payload.
-	if len(req.Attach) > record.MaxAttachments {
-		return nil, fmt.Errorf("seal: %d attachments: %w (limit %d)", len(req.Attach), record.ErrTooLarge, record.MaxAttachments)
-	}
 	var buf []byte
 	if len(req.Attach) > 0 {
 		buf = make([]byte, 64<<10)
 	}
 	for _, a := range req.Attach {
-		if a.Size < 0 {
-			return nil, fmt.Errorf("seal: attachment %q: negative size", a.Name)
-		}
 		// Nothing else can run until the header is signed, yet reading
 		// a large attachment can overlap hashing it.
 		d := newStreamHasher()
@@ -211,6 +211,60 @@ func Seal(w io.Writer, req *SealRequest) (*Sealed, error) {
 	sh := &SignedHeader{Signed: hs, Record: hr, Header: h}
 	st := &SignedTag{Signed: ts, Record: tr, Tag: tag}
 	return &Sealed{Tag: st, Header: sh, Sections: sections}, nil
+}
+
+// CheckAttachments checks the number of attachments and their total size
+// against limit (at most record.MaxAttachmentsSize; a deployment may set a
+// lower one), as Seal does before it reads any: a letter within them seals
+// into a payload that every path accepts (spec/letter.md#limits). Errors
+// wrap record.ErrTooLarge.
+//
+// SPEC: spec/letter.md#limits
+func CheckAttachments(attach []Attachment, limit int64) error {
+	limit = min(limit, record.MaxAttachmentsSize)
+	if len(attach) > record.MaxAttachments {
+		return fmt.Errorf("%d attachments: %w (limit %d)", len(attach), record.ErrTooLarge, record.MaxAttachments)
+	}
+	var total int64
+	for _, a := range attach {
+		if a.Size < 0 {
+			return fmt.Errorf("attachment %q: negative size", a.Name)
+		}
+		total += min(a.Size, record.MaxAttachmentsSize+1)
+	}
+	if total > limit {
+		return &AttachmentsSizeError{Size: total, Limit: limit}
+	}
+	return nil
+}
+
+// An AttachmentsSizeError is a letter whose attachments hold more bytes
+// together than a limit allows. It wraps record.ErrTooLarge.
+type AttachmentsSizeError struct {
+	Size, Limit int64
+}
+
+func (e *AttachmentsSizeError) Error() string {
+	return fmt.Sprintf("attachments of %s: %v (the limit is %s for all of a letter's attachments together)", Bytes(e.Size), record.ErrTooLarge, Bytes(e.Limit))
+}
+
+// Unwrap returns record.ErrTooLarge.
+func (e *AttachmentsSizeError) Unwrap() error { return record.ErrTooLarge }
+
+// Bytes writes a size for people: "1.5 GiB", "512 KiB", "300 bytes".
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	v, u := float64(n), 0
+	for v >= unit && u < 4 {
+		v /= unit
+		u++
+	}
+	s := strconv.FormatFloat(v, 'f', 1, 64)
+	s = strings.TrimSuffix(s, ".0")
+	return s + " " + [...]string{"", "KiB", "MiB", "GiB", "TiB"}[u]
 }
 
 // payloadHead is the first item of a payload's plaintext.

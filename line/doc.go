@@ -25,7 +25,11 @@
 // handle sorts first is the TLS server.
 //
 // Inside TLS, the two sides exchange length-prefixed deterministic CBOR
-// frames: text, pouch (a .pouch file handed over), bye and record. When the
+// frames: text, pouch and part (a .pouch file handed over, announced with
+// its size and streamed in parts of at most MaxPartSize bytes, so that a
+// pouch of any size the letter limits allow crosses the line without
+// either end holding it whole: SendPouchFrom, Pouch.Read), bye and
+// record. When the
 // line closes, both ends sign one call record (record.KindLine): the
 // participants, start, end, byte counts, the pouches handed over and a
 // 32-byte TLS exported keying material value that binds the record to this

@@ -2,6 +2,7 @@ package line
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,7 +18,8 @@ import (
 const (
 	FrameReady  = "ready"  // the TLS server accepted the client: the first frame of a line
 	FrameText   = "text"   // a line of text
-	FramePouch  = "pouch"  // a .pouch file handed over
+	FramePouch  = "pouch"  // a .pouch file handed over: its ID and size; its parts follow
+	FramePart   = "part"   // a part of the .pouch file being handed over
 	FrameBye    = "bye"    // the sender will send no more text or pouches
 	FrameRecord = "record" // the call record, signed by one or both ends
 )
@@ -31,7 +33,8 @@ type frame struct {
 	Time int64  `cbor:"time,omitempty"` // the sender's clock, Unix milliseconds
 	Text string `cbor:"text,omitempty"` // text
 	ID   []byte `cbor:"id,omitempty"`   // pouch: the pouch's ID (its tag record's ID)
-	Data []byte `cbor:"data,omitempty"` // pouch: the .pouch file; record: the signed call record
+	Size uint64 `cbor:"size,omitempty"` // pouch: the .pouch file's size in bytes
+	Data []byte `cbor:"data,omitempty"` // part: bytes of the .pouch file; record: the signed call record
 }
 
 // ErrBadFrame is returned for a frame that breaks the framing rules.
@@ -43,22 +46,26 @@ func (f *frame) check() error {
 		if len(f.Text) > MaxTextSize {
 			return fmt.Errorf("%w: text of %d bytes (limit %d)", ErrBadFrame, len(f.Text), MaxTextSize)
 		}
-		if !utf8.ValidString(f.Text) || f.ID != nil || f.Data != nil {
+		if !utf8.ValidString(f.Text) || f.ID != nil || f.Data != nil || f.Size != 0 {
 			return fmt.Errorf("%w: text frame", ErrBadFrame)
 		}
 	case FramePouch:
-		if len(f.ID) != len(record.ID{}) || f.Text != "" {
-			return fmt.Errorf("%w: pouch frame needs a 32-byte id", ErrBadFrame)
+		if len(f.ID) != len(record.ID{}) || f.Text != "" || f.Data != nil {
+			return fmt.Errorf("%w: pouch frame needs a 32-byte id, and no data", ErrBadFrame)
 		}
-		if len(f.Data) > MaxPouchSize {
-			return fmt.Errorf("%w: pouch of %d bytes (limit %d)", ErrBadFrame, len(f.Data), MaxPouchSize)
+		if f.Size == 0 || f.Size > MaxPouchSize {
+			return fmt.Errorf("%w: pouch of %d bytes (want 1 to %d)", ErrBadFrame, f.Size, MaxPouchSize)
+		}
+	case FramePart:
+		if len(f.Data) == 0 || len(f.Data) > MaxPartSize || f.Text != "" || f.ID != nil || f.Size != 0 || f.Time != 0 {
+			return fmt.Errorf("%w: part frame (1 to %d bytes of data, nothing else)", ErrBadFrame, MaxPartSize)
 		}
 	case FrameBye, FrameReady:
-		if f.Text != "" || f.ID != nil || f.Data != nil {
+		if f.Text != "" || f.ID != nil || f.Data != nil || f.Size != 0 {
 			return fmt.Errorf("%w: %s frame carries data", ErrBadFrame, f.T)
 		}
 	case FrameRecord:
-		if len(f.Data) > record.MaxRecordSize || f.Text != "" || f.ID != nil {
+		if len(f.Data) > record.MaxRecordSize || f.Text != "" || f.ID != nil || f.Size != 0 {
 			return fmt.Errorf("%w: record frame", ErrBadFrame)
 		}
 	default:
@@ -80,9 +87,6 @@ func appendFrame(b []byte, f *frame) ([]byte, error) {
 	return append(b, body...), nil
 }
 
-// smallFrame is the size up to which readFrame allocates a frame at once.
-const smallFrame = 256 << 10
-
 func noEOF(err error) error {
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF
@@ -92,6 +96,16 @@ func noEOF(err error) error {
 
 // readFrame reads one frame from r. n is the frame's size on the wire.
 func readFrame(r *bufio.Reader) (f *frame, n int, err error) {
+	var buf []byte
+	return readFrameBuf(r, &buf)
+}
+
+// readFrameBuf reads one frame from r, its bytes into *buf, which it
+// grows as needed (to MaxFrameSize at most) and which the caller keeps for
+// the next frame: a line reads a .pouch file of any size in frames of a
+// few hundred KiB through one buffer. The frame decoded holds copies of
+// what it needs.
+func readFrameBuf(r *bufio.Reader, buf *[]byte) (f *frame, n int, err error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, 0, err
@@ -100,22 +114,15 @@ func readFrame(r *bufio.Reader) (f *frame, n int, err error) {
 	if size > MaxFrameSize {
 		return nil, 0, fmt.Errorf("%w: %d bytes (limit %d)", ErrBadFrame, size, MaxFrameSize)
 	}
-	var body []byte
-	if size <= smallFrame {
-		body = make([]byte, size)
-		if _, err := io.ReadFull(r, body); err != nil {
-			return nil, 0, noEOF(err)
-		}
-	} else {
-		// Read a large frame as the bytes come, so its claimed size alone
-		// does not make us allocate it.
-		body, err = io.ReadAll(io.LimitReader(r, int64(size)))
-		if err != nil {
-			return nil, 0, err
-		}
-		if len(body) != int(size) {
-			return nil, 0, io.ErrUnexpectedEOF
-		}
+	if uint32(cap(*buf)) < size {
+		*buf = make([]byte, size)
+	}
+	body := (*buf)[:size]
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, 0, noEOF(err)
+	}
+	if f := partFrame(body); f != nil {
+		return f, 4 + int(size), nil
 	}
 	f = new(frame)
 	if err := record.Unmarshal(body, f); err != nil {
@@ -125,4 +132,58 @@ func readFrame(r *bufio.Reader) (f *frame, n int, err error) {
 		return nil, 0, err
 	}
 	return f, 4 + int(size), nil
+}
+
+// partPrefix is how the deterministic encoding of every part frame,
+// {"t": "part", "data": bstr}, starts: a map of two pairs, "t" first (the
+// shorter key), then "part", then "data".
+var partPrefix = []byte{0xa2, 0x61, 't', 0x64, 'p', 'a', 'r', 't', 0x64, 'd', 'a', 't', 'a'}
+
+// partFrame recognises a part frame in its one deterministic encoding and
+// returns it with Data pointing into body, not copied: a .pouch file
+// streams through the line's read buffer. Anything else, well-formed or
+// not, is nil, left to the strict decoder.
+func partFrame(body []byte) *frame {
+	rest, ok := bytes.CutPrefix(body, partPrefix)
+	if !ok || len(rest) == 0 || rest[0]>>5 != 2 {
+		return nil
+	}
+	var n, head uint64
+	switch info := rest[0] & 0x1f; {
+	case info < 24:
+		n, head = uint64(info), 1
+	case info == 24 && len(rest) >= 2:
+		n, head = uint64(rest[1]), 2
+	case info == 25 && len(rest) >= 3:
+		n, head = uint64(binary.BigEndian.Uint16(rest[1:])), 3
+	case info == 26 && len(rest) >= 5:
+		n, head = uint64(binary.BigEndian.Uint32(rest[1:])), 5
+	default:
+		return nil
+	}
+	// The shortest head only, and nothing after the data.
+	if len(appendBytesHead(nil, n)) != int(head) || uint64(len(rest)) != head+n {
+		return nil
+	}
+	f := &frame{T: FramePart, Data: rest[head:]}
+	if f.check() != nil {
+		return nil
+	}
+	return f
+}
+
+// appendBytesHead appends the shortest CBOR head of a byte string of n
+// bytes.
+func appendBytesHead(b []byte, n uint64) []byte {
+	switch {
+	case n < 24:
+		return append(b, 0x40|byte(n))
+	case n <= 0xff:
+		return append(b, 0x58, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 0x59), uint16(n))
+	case n <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(b, 0x5a), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0x5b), n)
 }

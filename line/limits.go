@@ -1,6 +1,10 @@
 package line
 
-import "time"
+import (
+	"time"
+
+	"pouch.dev/record"
+)
 
 // Limits of the line protocol, in one place. Input beyond a limit is
 // refused, never truncated.
@@ -29,11 +33,19 @@ const (
 	// MaxTextSize bounds one text message, in bytes of UTF-8.
 	MaxTextSize = 64 << 10
 
-	// MaxPouchSize bounds one .pouch file handed over on the line.
-	MaxPouchSize = 32 << 20
+	// MaxPouchSize bounds one .pouch file handed over on the line: the
+	// largest .pouch file of a letter within the one limit on a letter's
+	// size (record.MaxPouchFile, spec/letter.md#limits), so that any
+	// pouch that can be sealed can be handed over.
+	MaxPouchSize = record.MaxPouchFile
 
-	// MaxFrameSize bounds one encoded frame: a pouch file and its envelope.
-	MaxFrameSize = MaxPouchSize + 1024
+	// MaxPartSize bounds the bytes of a .pouch file that one part frame
+	// carries: a file is handed over a part at a time, never held whole.
+	MaxPartSize = 256 << 10
+
+	// MaxFrameSize bounds one encoded frame: a part of a pouch file, or a
+	// call record, and its envelope.
+	MaxFrameSize = max(MaxPartSize, record.MaxRecordSize) + 1024
 
 	// MaxHandovers bounds the pouches handed over on one line, so the call
 	// record stays below record.MaxRecordSize.

@@ -2,6 +2,7 @@ package line
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ed25519"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -45,10 +47,40 @@ type Message struct {
 // A Pouch is a .pouch file handed over on a line. The line does not open
 // it: ID is what the sender says it is, and the receiver checks it when it
 // reads the file and signs custody.
+//
+// The file streams in as the sender sends it, a part at a time: read it
+// (a Pouch is an io.Reader of its Size bytes) before the next Receive,
+// which, like Hangup, discards what is left of it. While it is not read,
+// the line waits. If the line breaks before the file is whole, Read
+// returns the error.
 type Pouch struct {
 	ID   record.ID
-	File []byte
+	Size int64
+	r    *io.PipeReader
+	why  atomic.Pointer[error] // why the receiving end let it go
 }
+
+// Read reads the .pouch file.
+func (p *Pouch) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if err == io.ErrClosedPipe {
+		if why := p.why.Load(); why != nil {
+			err = *why
+		}
+	}
+	return n, err
+}
+
+// end lets the pouch go: its reader gets err, and the read goroutine
+// discards the rest of it.
+func (p *Pouch) end(err error) {
+	p.why.CompareAndSwap(nil, &err)
+	p.r.CloseWithError(err)
+}
+
+// errSkipped ends a pouch that the receiver did not read before it asked
+// for the next message.
+var errSkipped = errors.New("line: the pouch was not read before the next message was received")
 
 // ErrClosed is returned by Send after either side said bye.
 var ErrClosed = errors.New("line closed")
@@ -68,6 +100,13 @@ type Line struct {
 	sentBye     bool
 	sent        uint64
 	sentPouches [][]byte
+
+	// pmu guards the pouches being received: the one the read goroutine
+	// writes into (incoming), and the one Receive returned last (given),
+	// which Receive, Hangup and Abort end.
+	pmu      sync.Mutex
+	incoming *Pouch
+	given    *Pouch
 
 	in      chan Message  // received texts and pouches; closed on bye or error
 	hangup  chan struct{} // closed when we hang up: undelivered messages are dropped
@@ -235,9 +274,59 @@ func (l *Line) Send(text string) error {
 	return l.write(&frame{T: FrameText, Time: record.Now(), Text: text}, nil)
 }
 
-// SendPouch hands a .pouch file over; its ID goes into the call record.
+// SendPouch hands a .pouch file held in memory over; its ID goes into the
+// call record.
 func (l *Line) SendPouch(id record.ID, file []byte) error {
-	return l.write(&frame{T: FramePouch, Time: record.Now(), ID: id[:], Data: file}, id[:])
+	return l.SendPouchFrom(id, bytes.NewReader(file), int64(len(file)))
+}
+
+// SendPouchFrom hands over the .pouch file of size bytes (1 to
+// MaxPouchSize) read from r, a part at a time: a pouch frame, then part
+// frames of at most MaxPartSize bytes. Its ID goes into the call record.
+// Nothing else is sent on the line meanwhile. If r fails, or ends before
+// size bytes, the peer cannot be given the rest: the line is broken off,
+// without a call record.
+//
+// SPEC: spec/line.md#framing
+func (l *Line) SendPouchFrom(id record.ID, r io.Reader, size int64) error {
+	if size <= 0 || size > MaxPouchSize {
+		return fmt.Errorf("line: a .pouch file of %d bytes (a line carries 1 to %d)", size, int64(MaxPouchSize))
+	}
+	head, err := appendFrame(nil, &frame{T: FramePouch, Time: record.Now(), ID: id[:], Size: uint64(size)})
+	if err != nil {
+		return err
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.sentBye {
+		return ErrClosed
+	}
+	if len(l.sentPouches) >= MaxHandovers {
+		return fmt.Errorf("line: %d pouches handed over already (limit %d)", MaxHandovers, MaxHandovers)
+	}
+	if _, err := l.conn.Write(head); err != nil {
+		return fmt.Errorf("line to %s: %w", l.peer, err)
+	}
+	l.sent += uint64(len(head))
+	buf := make([]byte, MaxPartSize)
+	wire := make([]byte, 0, MaxFrameSize)
+	for left := size; left > 0; {
+		n, err := io.ReadFull(r, buf[:min(left, MaxPartSize)])
+		if err != nil {
+			l.conn.Close()
+			return fmt.Errorf("line: reading pouch %s after %d of its %d bytes: %w; the line was broken off", id.Short(), size-left, size, noEOF(err))
+		}
+		if wire, err = appendFrame(wire[:0], &frame{T: FramePart, Data: buf[:n]}); err != nil {
+			return err
+		}
+		if _, err := l.conn.Write(wire); err != nil {
+			return fmt.Errorf("line to %s: %w", l.peer, err)
+		}
+		l.sent += uint64(len(wire))
+		left -= int64(n)
+	}
+	l.sentPouches = append(l.sentPouches, id[:])
+	return nil
 }
 
 func (l *Line) write(f *frame, pouch []byte) error {
@@ -287,8 +376,10 @@ func (l *Line) CloseSend() error {
 }
 
 // Receive returns the next text or pouch from the peer. It returns io.EOF
-// once the peer said bye; then Hangup returns the call record.
+// once the peer said bye; then Hangup returns the call record. What is
+// left unread of the pouch it returned before is discarded.
 func (l *Line) Receive(ctx context.Context) (Message, error) {
+	l.endPouch(&l.given, errSkipped)
 	select {
 	case m, ok := <-l.in:
 		if !ok {
@@ -297,9 +388,25 @@ func (l *Line) Receive(ctx context.Context) (Message, error) {
 			}
 			return Message{}, io.EOF
 		}
+		if m.Pouch != nil {
+			l.pmu.Lock()
+			l.given = m.Pouch
+			l.pmu.Unlock()
+		}
 		return m, nil
 	case <-ctx.Done():
 		return Message{}, ctx.Err()
+	}
+}
+
+// endPouch ends the pouch *p with err, so that the read goroutine
+// discards the rest of it.
+func (l *Line) endPouch(p **Pouch, err error) {
+	l.pmu.Lock()
+	defer l.pmu.Unlock()
+	if *p != nil {
+		(*p).end(err)
+		*p = nil
 	}
 }
 
@@ -311,6 +418,8 @@ func (l *Line) Done() <-chan struct{} { return l.done }
 // Messages not yet received are dropped. ctx bounds the wait.
 func (l *Line) Hangup(ctx context.Context) (*record.Signed, error) {
 	l.hangMu.Do(func() { close(l.hangup) })
+	l.endPouch(&l.given, ErrClosed)
+	l.endPouch(&l.incoming, ErrClosed)
 	if err := l.sendBye(); err != nil {
 		l.conn.Close()
 	}
@@ -329,6 +438,8 @@ func (l *Line) Hangup(ctx context.Context) (*record.Signed, error) {
 // Abort closes the line at once, without a call record.
 func (l *Line) Abort() {
 	l.hangMu.Do(func() { close(l.hangup) })
+	l.endPouch(&l.given, ErrClosed)
+	l.endPouch(&l.incoming, ErrClosed)
 	l.conn.Close()
 	<-l.done
 }
@@ -344,6 +455,11 @@ func (l *Line) read() {
 		gotBye      bool
 		proposed    *record.Signed
 		inOpen      = true
+		// The pouch being received: its ID, what is left of it, and
+		// where its parts go (nil once the receiver let it go).
+		cur     []byte
+		curLeft uint64
+		curW    *io.PipeWriter
 	)
 	closeIn := func(err error) {
 		if inOpen {
@@ -353,6 +469,9 @@ func (l *Line) read() {
 		}
 	}
 	finish := func(rec *record.Signed, err error) {
+		if curW != nil {
+			curW.CloseWithError(fmt.Errorf("line to %s broke while a pouch was handed over: %w", l.peer, err))
+		}
 		closeIn(err)
 		l.rec, l.err = rec, err
 		l.conn.Close()
@@ -381,8 +500,9 @@ func (l *Line) read() {
 		}
 		return b
 	}
+	var buf []byte
 	for {
-		f, n, err := readFrame(l.br)
+		f, n, err := readFrameBuf(l.br, &buf)
 		if err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
@@ -391,10 +511,38 @@ func (l *Line) read() {
 			finish(nil, err)
 			return
 		}
+		if cur != nil && f.T != FramePart {
+			finish(nil, fmt.Errorf("line: %s sent %s in the middle of pouch %x", l.peer, f.T, cur[:6]))
+			return
+		}
 		switch f.T {
 		case FrameReady:
 			finish(nil, fmt.Errorf("line: %s sent a second ready frame", l.peer))
 			return
+		case FramePart:
+			if cur == nil || uint64(len(f.Data)) > curLeft {
+				finish(nil, fmt.Errorf("line: %s sent a part of a pouch it is not handing over", l.peer))
+				return
+			}
+			recv += uint64(n)
+			curLeft -= uint64(len(f.Data))
+			if curW != nil {
+				// Blocks until the receiver reads it; fails once the
+				// receiver let the pouch go, and the rest is discarded.
+				if _, err := curW.Write(f.Data); err != nil {
+					curW = nil
+				}
+			}
+			if curLeft == 0 {
+				if curW != nil {
+					curW.Close()
+				}
+				recvPouches = append(recvPouches, cur)
+				cur, curW = nil, nil
+				l.pmu.Lock()
+				l.incoming = nil
+				l.pmu.Unlock()
+			}
 		case FrameText, FramePouch:
 			if gotBye {
 				finish(nil, fmt.Errorf("line: %s sent %s after bye", l.peer, f.T))
@@ -407,12 +555,24 @@ func (l *Line) read() {
 					finish(nil, fmt.Errorf("line: %s handed over more than %d pouches", l.peer, MaxHandovers))
 					return
 				}
-				recvPouches = append(recvPouches, f.ID)
-				m.Pouch = &Pouch{ID: record.ID(f.ID), File: f.Data}
+				pr, pw := io.Pipe()
+				cur, curLeft, curW = f.ID, f.Size, pw
+				m.Pouch = &Pouch{ID: record.ID(f.ID), Size: int64(f.Size), r: pr}
+				l.pmu.Lock()
+				l.incoming = m.Pouch
+				select {
+				case <-l.hangup:
+					m.Pouch.end(ErrClosed)
+				default:
+				}
+				l.pmu.Unlock()
 			}
 			select {
 			case l.in <- m:
 			case <-l.hangup:
+				if m.Pouch != nil {
+					m.Pouch.end(ErrClosed)
+				}
 			}
 		case FrameBye:
 			if gotBye {

@@ -166,8 +166,11 @@ func TestLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	m = receive(t, ls)
-	if m.Pouch == nil || m.Pouch.ID != id || !bytes.Equal(m.Pouch.File, file) {
-		t.Fatalf("pouch not received unchanged: %+v", m)
+	if m.Pouch == nil || m.Pouch.ID != id || m.Pouch.Size != int64(len(file)) {
+		t.Fatalf("pouch not received: %+v", m)
+	}
+	if got, err := io.ReadAll(m.Pouch); err != nil || !bytes.Equal(got, file) {
+		t.Fatalf("pouch not received unchanged: %q, %v", got, err)
 	}
 
 	rs, rp := hangupBoth(t, lp, ls)
@@ -625,5 +628,84 @@ func TestWaiterLeaves(t *testing.T) {
 	var re *RelayError
 	if !errors.As(err, &re) || !strings.Contains(err.Error(), "ir/speaker did not ask for the line") {
 		t.Fatalf("late caller: %v", err)
+	}
+}
+
+// TestLinePouchStream: a .pouch file larger than a part streams over the
+// line a part at a time, read as it comes; a pouch the receiver does not
+// read is discarded at its next Receive and the line goes on; both are
+// in the call record, and the bytes counted match on both ends. A sender
+// whose file ends early breaks the line off, and the receiver's read of
+// the pouch fails rather than ending as if it were whole.
+func TestLinePouchStream(t *testing.T) {
+	sp, pr := newPrincipal(t, speaker), newPrincipal(t, president)
+	dir := directoryOf(sp, pr)
+	_, url := startRelay(t, dir)
+	ls, lp := mustDialBoth(t, url, sp.config(dir), pr.config(dir))
+
+	big := bytes.Repeat([]byte("sealed pouch bytes "), 3*MaxPartSize/19+7)
+	id1, id2 := record.ID(sha256.Sum256([]byte("one"))), record.ID(sha256.Sum256([]byte("two")))
+	sent := make(chan error, 1)
+	go func() {
+		err := lp.SendPouchFrom(id1, bytes.NewReader(big), int64(len(big)))
+		if err == nil {
+			err = lp.SendPouchFrom(id2, bytes.NewReader(big), int64(len(big)))
+		}
+		if err == nil {
+			err = lp.Send("after the pouches")
+		}
+		sent <- err
+	}()
+	m := receive(t, ls)
+	if m.Pouch == nil || m.Pouch.ID != id1 || m.Pouch.Size != int64(len(big)) {
+		t.Fatalf("large pouch not received: %+v", m)
+	}
+	if got, err := io.ReadAll(m.Pouch); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("large pouch not received unchanged: %d bytes, %v", len(got), err)
+	}
+	if m = receive(t, ls); m.Pouch == nil || m.Pouch.ID != id2 {
+		t.Fatalf("second large pouch not received: %+v", m)
+	}
+	skipped := m.Pouch
+	if m = receive(t, ls); m.Text != "after the pouches" {
+		t.Fatalf("after a pouch left unread: %+v", m)
+	}
+	if _, err := io.ReadAll(skipped); !errors.Is(err, errSkipped) {
+		t.Errorf("reading a pouch after the next Receive: %v, want errSkipped", err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int64{0, MaxPouchSize + 1} {
+		if err := lp.SendPouchFrom(id1, bytes.NewReader(big), size); err == nil {
+			t.Errorf("a pouch of %d bytes was sent", size)
+		}
+	}
+	rs, _ := hangupBoth(t, lp, ls)
+	c, err := VerifyCall(rs.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := c.PouchIDs(); len(ids) != 2 || ids[0] != id1 || ids[1] != id2 {
+		t.Errorf("the call record lists %v", ids)
+	}
+	if c.Body.Bytes[1] < uint64(2*len(big)) {
+		t.Errorf("byte counts %v for two pouches of %d bytes", c.Body.Bytes, len(big))
+	}
+
+	// A file that ends early.
+	ls, lp = mustDialBoth(t, url, sp.config(dir), pr.config(dir))
+	defer ls.Abort()
+	defer lp.Abort()
+	go func() { sent <- lp.SendPouchFrom(id1, bytes.NewReader(big), int64(len(big))+1) }()
+	m = receive(t, ls)
+	if m.Pouch == nil {
+		t.Fatalf("no pouch: %+v", m)
+	}
+	if got, err := io.ReadAll(m.Pouch); err == nil {
+		t.Errorf("a pouch cut short read as whole (%d bytes)", len(got))
+	}
+	if err := <-sent; err == nil || !strings.Contains(err.Error(), "broken off") {
+		t.Errorf("sending a file shorter than its size: %v", err)
 	}
 }

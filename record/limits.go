@@ -77,9 +77,31 @@ const (
 	MaxAttachments = 64
 	// MaxAttachmentNameLen is the longest attachment name, in bytes.
 	MaxAttachmentNameLen = 255
+	// MaxAttachmentsSize is the most bytes the attachments of one letter
+	// may hold together: the one limit on a letter's size that people
+	// meet. Every path accepts a letter within it, whatever its text and
+	// readers: sealing, a server's POST /v1/pouches, a secure line. The
+	// limits on the payload and the .pouch file below add the overhead of
+	// the letter's text, age's header and age's chunks to it. A deployment
+	// may set a lower limit, which its server advertises (GET /v1/limits).
+	//
+	// SPEC: spec/letter.md#limits
+	MaxAttachmentsSize = 1 << 30
+	// MaxAgeHeader is the largest age header of a payload: MaxReaders
+	// hybrid post-quantum stanzas take about 100 KiB.
+	MaxAgeHeader = 256 << 10
+	// MaxPlaintext is the largest plaintext of a payload: its first item
+	// (the signed header and the sections), then each attachment as a
+	// CBOR byte string (a head of at most 9 bytes, then its content).
+	MaxPlaintext = MaxPouchHead + MaxAttachments*9 + MaxAttachmentsSize
 	// MaxPayloadSize is the largest sealed payload (an age file) of one
-	// pouch. A deployment may set a lower limit.
-	MaxPayloadSize = 1 << 30
+	// pouch: the largest age header, age's 16-byte nonce, and the
+	// largest plaintext in chunks of 64 KiB, each with a 16-byte tag
+	// (PayloadLimit(MaxAttachmentsSize)).
+	MaxPayloadSize = MaxAgeHeader + ageNonce + MaxPlaintext + ageTag*(MaxPlaintext/ageChunk+1)
+	// MaxPouchFile is the largest .pouch file: its head, the byte-string
+	// head of its payload, and the payload.
+	MaxPouchFile = MaxPouchHead + 9 + MaxPayloadSize
 	// MaxCustody is the most custody records a .pouch file may carry.
 	MaxCustody = 64
 	// MaxFileRecords is the most directory and call records a .pouch
@@ -113,3 +135,24 @@ const (
 	// MaxBundleSize is the largest evidence bundle.
 	MaxBundleSize = 8 << 20
 )
+
+// age v1's payload format (age-encryption.org/v1): a 16-byte nonce, then
+// the plaintext in chunks of 64 KiB, each sealed with a 16-byte
+// ChaCha20-Poly1305 tag; an empty plaintext is one empty chunk.
+const (
+	ageNonce = 16
+	ageChunk = 64 << 10
+	ageTag   = 16
+)
+
+// PayloadLimit returns the largest payload of a letter whose attachments
+// hold at most attachments bytes together (MaxAttachmentsSize at most):
+// the payload limit of a deployment that lowers the limit on attachments.
+// PayloadLimit(MaxAttachmentsSize) is MaxPayloadSize.
+//
+// SPEC: spec/letter.md#limits
+func PayloadLimit(attachments int64) int64 {
+	attachments = max(0, min(attachments, MaxAttachmentsSize))
+	pt := int64(MaxPouchHead+MaxAttachments*9) + attachments
+	return MaxAgeHeader + ageNonce + pt + ageTag*(pt/ageChunk+1)
+}

@@ -67,8 +67,9 @@ const (
 	// SHA-256 is computed, and is never held whole.
 	InlinePayload = 256 << 10
 	// MaxAgeHeader bounds a payload's age header, which the server reads
-	// and checks (post-quantum recipients only) before the rest.
-	MaxAgeHeader = 256 << 10
+	// and checks (post-quantum recipients only) before the rest: the
+	// protocol's bound (spec/letter.md#limits).
+	MaxAgeHeader = record.MaxAgeHeader
 	// UploadProgress and UploadStallTimeout: once a pouch's tag is
 	// verified, its payload may take as long as it needs, provided each
 	// UploadProgress bytes arrive within UploadStallTimeout.

@@ -53,8 +53,11 @@ type CorrOptions struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; nil means time.Now. Tests move it.
 	Now func() time.Time
-	// MaxPayload is the largest pouch payload accepted (default 64 MiB).
-	MaxPayload int64
+	// MaxAttachments is the most bytes the attachments of one letter may
+	// hold together (default and at most record.MaxAttachmentsSize): the
+	// server accepts payloads of up to record.PayloadLimit of it, and
+	// advertises both at GET /v1/limits.
+	MaxAttachments int64
 	// Rate and Burst limit requests per principal (signed or submitting)
 	// or per remote address; Rate 0 means no limit.
 	Rate  float64
@@ -148,8 +151,8 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	if opt.MaxPayload == 0 {
-		opt.MaxPayload = api.DefaultMaxPayload
+	if opt.MaxAttachments <= 0 || opt.MaxAttachments > record.MaxAttachmentsSize {
+		opt.MaxAttachments = record.MaxAttachmentsSize
 	}
 	if opt.Limits == nil {
 		opt.Limits = NewLimits(opt.Registerer)
@@ -466,6 +469,7 @@ func (c *Correspondence) Register(mux Mux) {
 	mux.Handle("GET /v1/directory/principals/{house}/{office}", h("directory.principal", c.handlePrincipal))
 	mux.Handle("GET /v1/directory/seal", h("directory.seal", c.handleSealTo))
 	mux.Handle("GET /v1/directory/grants/{house}/{office}", h("directory.grants", c.handleGrants))
+	mux.Handle("GET /v1/limits", h("limits", c.handleLimits))
 	mux.Handle("GET /v1/openapi.json", h("openapi", serveOpenAPI))
 	c.registerAgreements(mux)
 	c.registerLine(mux)

@@ -98,8 +98,8 @@ func inMemory(p []byte) *incoming {
 //
 // SPEC: spec/api.md#post-pouches
 func (c *Correspondence) handleSubmitPouch(w http.ResponseWriter, r *http.Request) {
-	if r.ContentLength > c.opt.MaxPayload+record.MaxRecordSize+64 {
-		c.fail(w, r, errBodyTooLarge("pouch", c.opt.MaxPayload))
+	if r.ContentLength > c.maxPayload()+record.MaxRecordSize+64 {
+		c.fail(w, r, c.payloadTooLarge(uint64(r.ContentLength)))
 		return
 	}
 	h := &hold{b: c.lim.memory}
@@ -194,8 +194,8 @@ func (c *Correspondence) precheckTag(st *letter.SignedTag, n uint64) error {
 	if n != st.Tag.Size {
 		return fmt.Errorf("%w: %d bytes, the tag says %d", letter.ErrPayload, n, st.Tag.Size)
 	}
-	if n > uint64(c.opt.MaxPayload) {
-		return errorf(http.StatusRequestEntityTooLarge, "", "payload of %d bytes (limit %d): %w", n, c.opt.MaxPayload, record.ErrTooLarge)
+	if n > uint64(c.maxPayload()) {
+		return c.payloadTooLarge(n)
 	}
 	if n <= InlinePayload {
 		return nil
@@ -553,8 +553,8 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 	if payload == nil {
 		return errorf(http.StatusBadRequest, "submit a pouch with POST /v1/pouches", "a tag must come with its payload")
 	}
-	if payload.size > uint64(c.opt.MaxPayload) {
-		return errorf(http.StatusRequestEntityTooLarge, "", "payload of %d bytes (limit %d): %w", payload.size, c.opt.MaxPayload, record.ErrTooLarge)
+	if payload.size > uint64(c.maxPayload()) {
+		return c.payloadTooLarge(payload.size)
 	}
 	if err := b.CheckPayload(payload.digest, payload.size); err != nil {
 		return withHint(err, "the payload was altered in transit, or the tag names another one")

@@ -103,7 +103,7 @@ func loadOrCreateEvidence(path string) (*keys.Principal, error) {
 // /metrics handler. The operator key is made at first start as
 // operator.key in the data directory: it signs the log's genesis record
 // and, in operator mode, countersigns house records (pouch house approve).
-func correspondence(ctx context.Context, st store.Store, lg *tlog.Log, logger *slog.Logger, data string, open bool, rate float64) (*server.Correspondence, http.Handler, error) {
+func correspondence(ctx context.Context, st store.Store, lg *tlog.Log, logger *slog.Logger, data string, open bool, rate float64, maxAttachments int64) (*server.Correspondence, http.Handler, error) {
 	k, err := loadOrCreateEd25519(filepath.Join(data, "operator.key"), true)
 	if err != nil {
 		return nil, nil, fmt.Errorf("operator key: %w", err)
@@ -123,7 +123,7 @@ func correspondence(ctx context.Context, st store.Store, lg *tlog.Log, logger *s
 	}
 	c, err := server.NewCorrespondence(ctx, server.CorrOptions{
 		Store: st, Directory: cfg, OperatorKey: k, Origin: lg.Origin(), Log: lg, Logger: logger, Registerer: reg,
-		Rate: rate, Burst: int(rate * 2), Evidence: ev,
+		Rate: rate, Burst: int(rate * 2), Evidence: ev, MaxAttachments: maxAttachments,
 	})
 	switch {
 	case errors.Is(err, directory.ErrGenesis) && open:

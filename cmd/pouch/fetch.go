@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
-	"pouch.dev/letter"
 	"pouch.dev/record"
 )
 
@@ -74,17 +74,42 @@ func runFetch(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	fd, err := c.Fetch(bg, me, id)
-	if err != nil {
-		return &checkError{apiError(fmt.Errorf("pouch %s: %w", id.Short(), err))}
-	}
 	dst, err := binaryOut(ctx, *out, "a pouch")
 	if err != nil {
 		return err
 	}
 	defer dst.discard()
-	if err := letter.WriteFile(dst, fd.Head, bytes.NewReader(fd.Payload), uint64(len(fd.Payload))); err != nil {
-		return err
+	// The file is written as the payload streams down, and its digest is
+	// known at its end: to -o, it appears only once it verified; to
+	// standard output, it goes through a temporary file first, so that
+	// nothing that failed a check is ever written there.
+	w := io.Writer(dst)
+	var spool *os.File
+	if dst.f == nil {
+		if spool, err = os.CreateTemp("", ".pouch-fetch-*"); err != nil {
+			return err
+		}
+		defer os.Remove(spool.Name())
+		defer spool.Close()
+		w = spool
+	}
+	pr := newProgress(ctx)
+	defer pr.end()
+	pr.phase("fetching", 0)
+	c.Progress = pr.set
+	fd, err := c.FetchTo(bg, me, id, w)
+	c.Progress = nil
+	pr.end()
+	if err != nil {
+		return &checkError{apiError(fmt.Errorf("pouch %s: %w", id.Short(), err))}
+	}
+	if spool != nil {
+		if _, err := spool.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if _, err := io.Copy(dst, spool); err != nil {
+			return err
+		}
 	}
 	if err := dst.commit(); err != nil {
 		return err

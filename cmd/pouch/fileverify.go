@@ -102,9 +102,12 @@ func (fc *keyCheck) unknownError(path string) error {
 
 // checkPouchFile checks a .pouch file as "pouch verify" describes: the
 // tag's and custody records' signatures, the custody chain, the payload's
-// recipients and digest, the file's proofs against the log (if the user
-// holds its key), and which signers' keys are known. h may be nil.
-func checkPouchFile(h *keys.Home, path string, cf *clientFlags) (*fileCheck, error) {
+// recipients and digest (if payload: "pouch open" leaves them to
+// letter.OpenPouch, which checks both as it decrypts, so that the payload
+// is read once), the file's proofs against the log (if the user holds its
+// key), and which signers' keys are known. h may be nil; pr shows the
+// payload's reading.
+func checkPouchFile(h *keys.Home, path string, cf *clientFlags, pr *progress, payload bool) (*fileCheck, error) {
 	f, done, err := openPouchFile(path)
 	if err != nil {
 		return nil, err
@@ -184,8 +187,14 @@ func checkPouchFile(h *keys.Home, path string, cf *clientFlags) (*fileCheck, err
 		d.Next, _ = p.Next()
 	}
 
+	d.Verified = len(fc.unknown) == 0
+	if !payload {
+		return fc, nil
+	}
 	// The payload's recipients, then its digest: a changed byte is
 	// reported as such, even in the age header.
+	pr.phase("checking the payload", int64(f.Tag.Tag.Size))
+	f.Payload = pr.reader(f.Payload)
 	rerr := f.CheckRecipients()
 	if err := f.Finish(); err != nil {
 		return fail(err)
@@ -193,7 +202,6 @@ func checkPouchFile(h *keys.Home, path string, cf *clientFlags) (*fileCheck, err
 	if rerr != nil {
 		return fail(pqHint(rerr))
 	}
-	d.Verified = len(fc.unknown) == 0
 	return fc, nil
 }
 

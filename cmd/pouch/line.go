@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -100,6 +99,11 @@ func runLine(ctx *cmdContext, args []string) error {
 	}
 	// Read the pouches first: a missing file should not cost a call.
 	var handovers []lineHandover
+	defer func() {
+		for _, h := range handovers {
+			h.remove()
+		}
+	}()
 	var fetch []record.ID // pouches named by ID, fetched once the client is ready
 	for _, p := range pouches {
 		if id, ok := pouchIDArg(p); ok {
@@ -162,11 +166,11 @@ func runLine(ctx *cmdContext, args []string) error {
 			l.Abort()
 			return err
 		}
-		if err := l.SendPouch(h.id, h.file); err != nil {
+		if err := h.send(l); err != nil {
 			l.Abort()
 			return err
 		}
-		fmt.Fprintf(ctx.stderr, "pouch: handed over pouch %s (%s)\n", h.id.Short(), h.path)
+		fmt.Fprintf(ctx.stderr, "pouch: handed over pouch %s (%s)\n", h.id.Short(), h.from)
 	}
 
 	s := &lineSession{ctx: ctx, cl: cl, l: l, me: me.Handle, id: me, peer: peer, save: *save, json: *cf.json, custody: !*noCustody}
@@ -203,12 +207,7 @@ func runLine(ctx *cmdContext, args []string) error {
 //
 // SPEC: spec/evidence.md#acceptance
 func awaitConsent(ctx context.Context, cl *client.Client, me *client.Identity, peer record.Handle, h lineHandover, wait time.Duration, out io.Writer) error {
-	f, err := letter.ReadFile(bytes.NewReader(h.file))
-	if err != nil {
-		return err
-	}
-	f.Close()
-	t := f.Tag.Tag
+	t := h.tag.Tag
 	if !t.Consent || slices.Contains(t.Via, peer) {
 		return nil
 	}
@@ -221,29 +220,53 @@ func awaitConsent(ctx context.Context, cl *client.Client, me *client.Identity, p
 	return nil
 }
 
-// lineHandover is a .pouch file to hand over, with its ID.
+// lineHandover is a .pouch file to hand over, with its ID: a file of the
+// user's, or one fetched from the server into a temporary file.
 type lineHandover struct {
 	path string
+	from string // where it came from, for people
 	id   record.ID
-	file []byte
+	tag  *letter.SignedTag
+	size int64
+	temp bool // path is a temporary file, to remove
 }
 
+// send hands the file over on l, streamed.
+func (h *lineHandover) send(l *line.Line) error {
+	f, err := os.Open(h.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return l.SendPouchFrom(h.id, bufio.NewReaderSize(f, line.MaxPartSize), h.size)
+}
+
+// remove removes a temporary file.
+func (h *lineHandover) remove() {
+	if h.temp {
+		os.Remove(h.path)
+	}
+}
+
+// readHandover checks a .pouch file to hand over: its head read strictly,
+// its tag's signature verified (the payload is checked by whoever takes
+// custody of it). Any pouch that can be sealed fits on a line
+// (line.MaxPouchSize, spec/letter.md#limits).
 func readHandover(path string) (lineHandover, error) {
-	b, err := os.ReadFile(path)
+	f, done, err := openPouchFile(path)
 	if err != nil {
 		return lineHandover{}, withHint(err, "--pouch takes a .pouch file, such as one written by pouch seal")
 	}
-	if len(b) > line.MaxPouchSize {
-		return lineHandover{}, fmt.Errorf("%s: %d bytes, more than a line carries (%d)", path, len(b), line.MaxPouchSize)
-	}
-	f, err := letter.ReadFile(bytesReader(b))
+	defer done()
+	st, err := os.Stat(path)
 	if err != nil {
-		return lineHandover{}, &checkError{fmt.Errorf("%s: %w", path, err)}
+		return lineHandover{}, err
 	}
-	return lineHandover{path: path, id: f.Tag.PouchID(), file: b}, nil
+	if st.Size() > line.MaxPouchSize {
+		return lineHandover{}, fmt.Errorf("%s: %s, more than a .pouch file holds (%s)", path, letter.Bytes(st.Size()), letter.Bytes(line.MaxPouchSize))
+	}
+	return lineHandover{path: path, from: path, id: f.Tag.PouchID(), tag: f.Tag, size: st.Size()}, nil
 }
-
-func bytesReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
 
 // pouchIDArg reports whether a --pouch argument names a pouch by ID rather
 // than a file: it is no file here and parses as an ID.
@@ -255,9 +278,10 @@ func pouchIDArg(arg string) (record.ID, bool) {
 	return id, err == nil
 }
 
-// fetchHandover builds the .pouch file of pouch id as me holds it on the
-// server: its tag, the custody records so far and the sealed payload (a
-// carrier on the route may fetch them, and cannot open them).
+// fetchHandover writes the .pouch file of pouch id as me holds it on the
+// server into a temporary file: its tag, the custody records so far and
+// the sealed payload, streamed and checked against the tag (a carrier on
+// the route may fetch them, and cannot open them).
 func fetchHandover(ctx context.Context, cl *client.Client, me *client.Identity, id record.ID) (lineHandover, error) {
 	fail := func(err error) (lineHandover, error) {
 		return lineHandover{}, withHint(fmt.Errorf("fetching pouch %s from the server: %w", id.Short(), err),
@@ -266,6 +290,10 @@ func fetchHandover(ctx context.Context, cl *client.Client, me *client.Identity, 
 	tag, err := cl.Record(ctx, id, me)
 	if err != nil {
 		return fail(err)
+	}
+	st, err := letter.VerifyTag(tag.Signed)
+	if err != nil {
+		return lineHandover{}, &checkError{fmt.Errorf("pouch %s from the server: %w", id.Short(), err)}
 	}
 	pv, err := cl.Pouch(ctx, id, me)
 	if err != nil {
@@ -279,25 +307,53 @@ func fetchHandover(ctx context.Context, cl *client.Client, me *client.Identity, 
 		}
 		head.Custody = append(head.Custody, v.Signed)
 	}
-	payload, err := cl.Payload(ctx, id, me)
+	payload, err := cl.OpenPayload(ctx, id, me)
 	if err != nil {
 		return fail(err)
 	}
-	var b bytes.Buffer
-	if err := letter.WriteFile(&b, head, bytes.NewReader(payload), uint64(len(payload))); err != nil {
+	defer payload.Close()
+	tmp, err := os.CreateTemp("", ".pouch-line-*")
+	if err != nil {
+		return lineHandover{}, err
+	}
+	h := lineHandover{path: tmp.Name(), from: "from the server", id: id, tag: st, temp: true}
+	err = letter.WriteFile(bufio.NewWriter(tmp), head, payload, st.Tag.Size)
+	if err == nil {
+		err = tmp.Close()
+	} else {
+		tmp.Close()
+	}
+	if err != nil {
+		h.remove()
 		return fail(err)
 	}
-	if len(b.Bytes()) > line.MaxPouchSize {
-		return lineHandover{}, fmt.Errorf("pouch %s: %d bytes, more than a line carries (%d)", id.Short(), b.Len(), line.MaxPouchSize)
-	}
-	f, err := letter.ReadFile(bytesReader(b.Bytes()))
-	if err != nil {
+	// The file as the peer will read it: the payload against the tag.
+	if err := checkPouchFileWhole(h.path, id); err != nil {
+		h.remove()
 		return lineHandover{}, &checkError{fmt.Errorf("pouch %s from the server: %w", id.Short(), err)}
 	}
-	if f.Tag.PouchID() != id {
-		return lineHandover{}, &checkError{fmt.Errorf("the server answered pouch %s for %s", f.Tag.PouchID().Short(), id.Short())}
+	fi, err := os.Stat(h.path)
+	if err != nil {
+		h.remove()
+		return lineHandover{}, err
 	}
-	return lineHandover{path: "from the server", id: id, file: b.Bytes()}, nil
+	h.size = fi.Size()
+	return h, nil
+}
+
+// checkPouchFileWhole reads the .pouch file at path through: its head
+// strictly, the signatures of its tag and custody records, its payload
+// against the tag; and checks that it is pouch id.
+func checkPouchFileWhole(path string, id record.ID) error {
+	f, done, err := openPouchFile(path)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if f.Tag.PouchID() != id {
+		return fmt.Errorf("the file holds pouch %s, not %s", f.Tag.PouchID().Short(), id.Short())
+	}
+	return f.Finish()
 }
 
 func lineDialError(peer record.Handle, err error, wait time.Duration) error {
@@ -342,17 +398,41 @@ func (s *lineSession) handover(ctx context.Context, arg string) (lineHandover, e
 
 func clock(t time.Time) string { return t.Local().Format("15:04:05") }
 
-// deliver saves a pouch received, and returns a line saying so.
+// savePouch saves a pouch received, as it streams in, to a temporary file
+// in the save folder, which becomes ID.pouch only once it is whole and
+// checks out (its head, its signatures, its payload against its tag, its
+// ID); it returns a line saying what happened.
 func (s *lineSession) savePouch(m line.Message) string {
-	path := filepath.Join(s.save, m.Pouch.ID.String()+".pouch")
-	err := os.WriteFile(path, m.Pouch.File, 0o644)
-	s.mu.Lock()
-	s.received = append(s.received, lineHandover{path: path, id: m.Pouch.ID})
-	s.mu.Unlock()
+	id := m.Pouch.ID
+	path := filepath.Join(s.save, id.String()+".pouch")
+	err := func() error {
+		tmp, err := os.CreateTemp(s.save, ".pouch-received-*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		_, err = io.Copy(tmp, m.Pouch)
+		if err == nil {
+			err = tmp.Sync()
+		}
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		if err := checkPouchFileWhole(tmp.Name(), id); err != nil {
+			return err
+		}
+		return os.Rename(tmp.Name(), path)
+	}()
 	if err != nil {
-		return fmt.Sprintf("pouch %s from %s could not be saved: %v", m.Pouch.ID.Short(), m.From, err)
+		return fmt.Sprintf("pouch %s from %s could not be saved: %v", id.Short(), m.From, err)
 	}
-	return fmt.Sprintf("%s handed over pouch %s, saved as %s", m.From, m.Pouch.ID.Short(), path)
+	s.mu.Lock()
+	s.received = append(s.received, lineHandover{path: path, id: id})
+	s.mu.Unlock()
+	return fmt.Sprintf("%s handed over pouch %s, saved as %s", m.From, id.Short(), path)
 }
 
 // interactive runs the terminal session until the user or the peer hangs up.
@@ -421,15 +501,16 @@ func (s *lineSession) interactive(ctx context.Context) error {
 				say("pouch: %v", err)
 				continue
 			}
-			if err := awaitConsent(ctx, s.cl, s.id, s.peer, h, 5*time.Minute, s.ctx.stderr); err != nil {
+			err = awaitConsent(ctx, s.cl, s.id, s.peer, h, 5*time.Minute, s.ctx.stderr)
+			if err == nil {
+				err = h.send(s.l)
+			}
+			h.remove()
+			if err != nil {
 				say("pouch: %v", err)
 				continue
 			}
-			if err := s.l.SendPouch(h.id, h.file); err != nil {
-				say("pouch: %v", err)
-				continue
-			}
-			say("%s you handed over pouch %s (%s)", clock(time.Now()), h.id.Short(), h.path)
+			say("%s you handed over pouch %s (%s)", clock(time.Now()), h.id.Short(), h.from)
 			continue
 		case strings.HasPrefix(text, "/"):
 			say("commands: /pouch FILE or ID, /bye")
@@ -464,7 +545,14 @@ func (s *lineSession) script(ctx context.Context, linger time.Duration) error {
 		}
 		sent <- sc.Err()
 	}()
-	msgs := make(chan line.Message)
+	// Each message is handled before the next is received: a pouch
+	// streams in while it is saved, and the next Receive would discard
+	// what is left of it.
+	type received struct {
+		m       line.Message
+		handled chan struct{}
+	}
+	msgs := make(chan received)
 	recvErr := make(chan error, 1)
 	go func() {
 		for {
@@ -473,14 +561,17 @@ func (s *lineSession) script(ctx context.Context, linger time.Duration) error {
 				recvErr <- err
 				return
 			}
-			msgs <- m
+			r := received{m, make(chan struct{})}
+			msgs <- r
+			<-r.handled
 		}
 	}()
 	var lingerC <-chan time.Time
 	for {
 		select {
-		case m := <-msgs:
-			s.printMessage(m)
+		case r := <-msgs:
+			s.printMessage(r.m)
+			close(r.handled)
 		case err := <-sent:
 			if err != nil {
 				return fmt.Errorf("reading standard input: %w", err)

@@ -9,7 +9,11 @@
 //     "pouch: hint: <how to fix>" where there is a fix;
 //   - exit status 0 on success, 1 when a check failed (a signature, a proof),
 //     2 on usage errors;
-//   - every flag that scripts need has a POUCH_* environment variable.
+//   - every flag that scripts need has a POUCH_* environment variable;
+//   - work that takes more than a second (sealing, sending, submitting,
+//     fetching, opening or verifying a large letter) shows one progress
+//     line on stderr when stderr is a terminal, cleared when it ends, and
+//     nothing when it is piped (progress.go).
 package main
 
 import (

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -96,18 +95,33 @@ func runOpen(ctx *cmdContext, args []string) error {
 		me   *keys.Principal
 		done = func() {}
 	)
+	// Without --save, the attachments are read through and checked
+	// against their commitments, never held in memory.
+	saveFn := func(letter.AttachmentRef, io.Reader) error { return nil }
+	var sv *savedAttachments
+	if *save != "" {
+		if st, err := os.Stat(*save); err != nil || !st.IsDir() {
+			return usagef("create it first", "--save %s: not a folder", *save)
+		}
+		sv = &savedAttachments{dir: *save}
+		defer sv.discard()
+		saveFn = sv.save
+	}
+	pr := newProgress(ctx)
+	defer pr.end()
 	if idArg(pos[0]) {
-		// From the server, proven by the verifying client.
+		// From the server, proven by the verifying client, the payload
+		// streamed and opened as it comes.
 		if me, err = loadPrincipal(ctx, h, *cf.as); err != nil {
 			return err
 		}
-		if d, f, err = fetchForOpen(ctx, cf, me, pos[0]); err != nil {
+		if d, f, done, err = fetchForOpen(ctx, cf, me, pos[0]); err != nil {
 			return err
 		}
 	} else {
-		// Custody, keys, proofs and the payload digest first, as pouch
-		// verify does.
-		fc, err := checkPouchFile(h, pos[0], cf)
+		// Custody, keys and proofs first, as pouch verify does; the
+		// payload's recipients and digest as it is opened.
+		fc, err := checkPouchFile(h, pos[0], cf, nil, false)
 		if err != nil {
 			return err
 		}
@@ -124,38 +138,10 @@ func runOpen(ctx *cmdContext, args []string) error {
 	}
 	defer done()
 
-	var saved map[string]string
-	var saveFn letter.SaveFunc
-	var temps []string
-	defer func() {
-		for _, t := range temps {
-			os.Remove(t)
-		}
-	}()
-	if *save != "" {
-		if st, err := os.Stat(*save); err != nil || !st.IsDir() {
-			return usagef("create it first", "--save %s: not a folder", *save)
-		}
-		saved = map[string]string{}
-		saveFn = func(ref letter.AttachmentRef, r io.Reader) error {
-			dst := filepath.Join(*save, ref.Name)
-			if _, err := os.Lstat(dst); err == nil {
-				return fmt.Errorf("%s exists; nothing was written", dst)
-			}
-			tf, err := os.CreateTemp(*save, ".pouch-attachment-*")
-			if err != nil {
-				return err
-			}
-			temps = append(temps, tf.Name())
-			_, err = io.Copy(tf, r)
-			if cerr := tf.Close(); err == nil {
-				err = cerr
-			}
-			saved[ref.Name] = tf.Name()
-			return err
-		}
-	}
+	pr.phase("opening", int64(f.Tag.Tag.Size))
+	f.Payload = pr.reader(f.Payload)
 	o, err := letter.OpenPouch(f, me, saveFn)
+	pr.end()
 	if err != nil {
 		var ns *letter.NotSealedError
 		if errors.As(err, &ns) {
@@ -168,12 +154,11 @@ func runOpen(ctx *cmdContext, args []string) error {
 		return &checkError{pqHint(fmt.Errorf("%s: %w", pos[0], err))}
 	}
 	// Everything checked: the attachments may appear.
-	for name, tmp := range saved {
-		dst := filepath.Join(*save, name)
-		if err := os.Link(tmp, dst); err != nil {
-			return fmt.Errorf("saving attachment %s: %w", name, err)
+	var saved map[string]string
+	if sv != nil {
+		if saved, err = sv.place(); err != nil {
+			return err
 		}
-		saved[name] = dst
 	}
 	hd := o.Header.Header
 	if *cf.json {
@@ -214,44 +199,92 @@ func runOpen(ctx *cmdContext, args []string) error {
 	return err
 }
 
+// savedAttachments writes a letter's attachments to temporary files in dir
+// as the letter is opened, and gives them their names (place) only once
+// everything checked out: nothing unverified, and nothing half-written,
+// is ever left under an attachment's name.
+type savedAttachments struct {
+	dir   string
+	temps map[string]string // attachment name -> its temporary file
+	order []string
+}
+
+// save is the letter.SaveFunc: the attachment goes to a temporary file,
+// synced.
+func (s *savedAttachments) save(ref letter.AttachmentRef, r io.Reader) error {
+	dst := filepath.Join(s.dir, ref.Name)
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("%s exists; nothing was written", dst)
+	}
+	tf, err := os.CreateTemp(s.dir, ".pouch-attachment-*")
+	if err != nil {
+		return err
+	}
+	if s.temps == nil {
+		s.temps = map[string]string{}
+	}
+	s.temps[ref.Name] = tf.Name()
+	s.order = append(s.order, ref.Name)
+	_, err = io.Copy(tf, r)
+	if err == nil {
+		err = tf.Sync()
+	}
+	if cerr := tf.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// place gives every attachment its name (a hard link, which never
+// replaces a file), or none: if one cannot be placed, those placed are
+// removed. It returns where each went.
+func (s *savedAttachments) place() (map[string]string, error) {
+	saved := map[string]string{}
+	for _, name := range s.order {
+		dst := filepath.Join(s.dir, name)
+		if err := os.Link(s.temps[name], dst); err != nil {
+			for _, p := range saved {
+				os.Remove(p)
+			}
+			return nil, fmt.Errorf("saving attachment %s: %w; no attachment was saved", name, err)
+		}
+		saved[name] = dst
+	}
+	if d, err := os.Open(s.dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return saved, nil
+}
+
+// discard removes the temporary files.
+func (s *savedAttachments) discard() {
+	for _, t := range s.temps {
+		os.Remove(t)
+	}
+}
+
 // fetchForOpen fetches pouch arg (an ID or a prefix) from the server as me
 // and proves it with the verifying client: the tag and every custody
 // record in the log, replayed through the rules. It returns the pouch's
-// description and the pouch as a .pouch file read back, whose payload
-// OpenPouch then checks against the proven tag.
-func fetchForOpen(ctx *cmdContext, cf *clientFlags, me *keys.Principal, arg string) (*pouchJSON, *letter.File, error) {
+// description and the pouch as a .pouch file whose payload streams from
+// the server, which OpenPouch then checks against the proven tag as it
+// opens it; done closes the stream.
+func fetchForOpen(ctx *cmdContext, cf *clientFlags, me *keys.Principal, arg string) (*pouchJSON, *letter.File, func(), error) {
 	bg := context.Background()
 	c, err := cf.client(bg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	id, err := resolveID(bg, c, me, arg, "pouch", record.KindTag)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	ch, err := c.Chain(bg, me, id)
+	fd, f, done, err := c.OpenFetched(bg, me, id)
 	if err != nil {
-		return nil, nil, &checkError{apiError(fmt.Errorf("pouch %s: %w", id.Short(), err))}
+		return nil, nil, nil, &checkError{apiError(fmt.Errorf("pouch %s: %w", id.Short(), err))}
 	}
-	// A pouch that asks for access (or consent) is given to the
-	// addressee's side once its access record is logged: PayloadFor logs
-	// it first.
-	payload, err := c.PayloadFor(bg, me, ch.Tag)
-	if err != nil {
-		return nil, nil, apiError(fmt.Errorf("pouch %s: fetching its payload: %w", id.Short(), err))
-	}
-	head := &letter.FileHead{Tag: ch.Tag.Signed.Marshal()}
-	for _, st := range ch.Steps {
-		head.Custody = append(head.Custody, st.Custody.Signed.Marshal())
-	}
-	var b bytes.Buffer
-	if err := letter.WriteFile(&b, head, bytes.NewReader(payload), uint64(len(payload))); err != nil {
-		return nil, nil, err
-	}
-	f, err := letter.ReadFile(&b)
-	if err != nil {
-		return nil, nil, &checkError{fmt.Errorf("pouch %s from the server: %w", id.Short(), err)}
-	}
+	ch := fd.Chain
 	d := describePouch(f)
 	_, cp := ch.View.Checkpoint()
 	d.Log = &logJSON{Origin: cp.Origin, Size: cp.Size, Anchor: "the server's log, as this client verified it", Witnessed: cp.Witnessed, Cosigners: cp.Cosigners}
@@ -266,5 +299,5 @@ func fetchForOpen(ctx *cmdContext, cf *clientFlags, me *keys.Principal, arg stri
 	d.Next, _ = ch.Pouch.Next()
 	d.Verified = true
 	d.Notes = append(d.Notes, fmt.Sprintf("proven in the log %s: %s", cp.Origin, ch.View.Witnessing(time.Now())))
-	return d, f, nil
+	return d, f, done, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"pouch.dev/letter"
 	"pouch.dev/record"
@@ -29,6 +30,9 @@ SHA-256.
 Handles are resolved from the home's principals and contacts
 ("pouch key import"); envoys need no keys, as they cannot open the pouch.
 --via, --reader and --attach may be repeated or take comma-separated lists.
+A letter's attachments may hold 1 GiB together: a letter over the limit is
+refused before anything is read. Sealing streams: memory stays small
+whatever the letter's size, and a progress line shows on a terminal.
 The .pouch file goes to standard output (never to a terminal) or to -o.
 
 Example, scene 1 of the reference scenario: the Leader writes to the
@@ -111,21 +115,13 @@ func runSeal(ctx *cmdContext, args []string) error {
 		req.Thread = letter.ReplyThread(f.Tag)
 		done()
 	}
-	for _, path := range attach {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		if !st.Mode().IsRegular() {
-			return usagef("", "--attach %s: not a regular file", path)
-		}
-		req.Attach = append(req.Attach, letter.Attachment{Name: filepath.Base(path), Size: st.Size(), Content: f})
+	pr := newProgress(ctx)
+	defer pr.end()
+	var closeAttach func()
+	if req.Attach, closeAttach, err = openAttachments(attach, pr); err != nil {
+		return err
 	}
+	defer closeAttach()
 	me, err := loadPrincipal(ctx, h, *as)
 	if err != nil {
 		return err
@@ -139,8 +135,8 @@ func runSeal(ctx *cmdContext, args []string) error {
 	defer dst.discard()
 
 	// The tag, which comes first in the file, signs the payload's digest:
-	// the payload is sealed to a buffer (a temporary file when attachments
-	// make it large) and copied after the tag.
+	// the payload is sealed to a buffer (a temporary file beside the
+	// output when attachments make it large) and copied after the tag.
 	var payload interface {
 		io.Writer
 		io.Reader
@@ -149,7 +145,7 @@ func runSeal(ctx *cmdContext, args []string) error {
 	if len(req.Attach) == 0 {
 		payload = new(bytes.Buffer)
 	} else {
-		tmp, err := os.CreateTemp("", "pouch-seal-*")
+		tmp, err := os.CreateTemp(tempDirFor(*out), ".pouch-seal-*")
 		if err != nil {
 			return err
 		}
@@ -167,12 +163,14 @@ func runSeal(ctx *cmdContext, args []string) error {
 			return err
 		}
 	}
-	if err := letter.WriteFile(dst, &letter.FileHead{Tag: sealed.Tag.Signed.Marshal()}, payload, size); err != nil {
+	pr.phase("writing the pouch", int64(size))
+	if err := letter.WriteFile(dst, &letter.FileHead{Tag: sealed.Tag.Signed.Marshal()}, pr.reader(payload), size); err != nil {
 		return err
 	}
 	if err := dst.commit(); err != nil {
 		return err
 	}
+	pr.end()
 	if *out == "" || *out == "-" {
 		return nil
 	}
@@ -199,4 +197,94 @@ func classifySealError(err error) error {
 		return withHint(err, "split the letter, or send large files separately")
 	}
 	return err
+}
+
+// tempDirFor is where a verb writing to out keeps a large temporary file:
+// beside out (on the same disk, which has room for it), or the system's
+// temporary folder for standard output.
+func tempDirFor(out string) string {
+	if out == "" || out == "-" {
+		return ""
+	}
+	return dirOf(out)
+}
+
+// openAttachments opens the files to attach to a letter and checks them
+// against the limit on a letter's attachments before anything is read or
+// asked (a passphrase, the server), so that a letter too large is refused
+// at once. closeAll closes the files. Sealing reads each twice (to hash it
+// for the header, then to encrypt it), which pr shows.
+//
+// SPEC: spec/letter.md#limits
+func openAttachments(paths []string, pr *progress) (_ []letter.Attachment, closeAll func(), err error) {
+	var out []letter.Attachment
+	var files []*os.File
+	closeFiles := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeFiles()
+		}
+	}()
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		files = append(files, f)
+		st, err := f.Stat()
+		if err != nil {
+			return nil, nil, err
+		}
+		if !st.Mode().IsRegular() {
+			return nil, nil, usagef("", "--attach %s: not a regular file", path)
+		}
+		out = append(out, letter.Attachment{Name: filepath.Base(path), Size: st.Size(), Content: f})
+	}
+	if err := letter.CheckAttachments(out, record.MaxAttachmentsSize); err != nil {
+		return nil, nil, classifySealError(err)
+	}
+	sp := &sealProgress{p: pr, pass: map[int]bool{}}
+	for i := range out {
+		sp.total += out[i].Size
+		out[i].Content = &sealCounting{sp: sp, i: i, r: pr.readerAt(out[i].Content)}
+	}
+	if sp.total > 0 {
+		pr.phase("hashing the attachments", sp.total)
+	}
+	return out, closeFiles, nil
+}
+
+// sealProgress tells the two passes of sealing over the attachments
+// apart: hashing, then encrypting, which starts when an attachment is read
+// from its start a second time.
+type sealProgress struct {
+	p     *progress
+	total int64
+	mu    sync.Mutex
+	pass  map[int]bool // attachments read once from their start
+	enc   bool
+}
+
+type sealCounting struct {
+	sp *sealProgress
+	i  int
+	r  io.ReaderAt
+}
+
+func (c *sealCounting) ReadAt(b []byte, off int64) (int, error) {
+	if off == 0 {
+		sp := c.sp
+		sp.mu.Lock()
+		if sp.pass[c.i] && !sp.enc {
+			sp.enc = true
+			sp.p.phase("encrypting", sp.total)
+		}
+		sp.pass[c.i] = true
+		sp.mu.Unlock()
+	}
+	return c.r.ReadAt(b, off)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -17,7 +18,7 @@ var errDryRun = fmt.Errorf("dry run: nothing sealed or sent")
 func init() {
 	register(&verb{
 		name:  "send",
-		args:  "[flags] --to HOUSE/OFFICE [--via H...] LETTER.md",
+		args:  "[flags] --to HOUSE/OFFICE [--via H...] [--attach FILE...] LETTER.md",
 		short: "seal a letter and submit it through the server",
 		long: `
 pouch send reads LETTER.md (each "##" heading starts a section), asks the
@@ -36,6 +37,12 @@ may be delivered or read (pouch accept), or refuse it (pouch refuse);
 letter (pouch open does so). "pouch evidence ID" then writes the
 pouch's evidence, which "pouch verify" checks with no network.
 
+--attach adds files to the letter. A letter's attachments may hold 1 GiB
+together, or less if the server says so (GET /v1/limits): a letter over
+the limit is refused before anything is read. A large letter is sealed
+to a temporary file (in $TMPDIR) and streamed to the server; a progress
+line shows on a terminal.
+
 Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
 
 Example (scene 1):
@@ -50,7 +57,7 @@ Example (scene 7):
 	})
 	register(&verb{
 		name:  "reply",
-		args:  "[flags] ID LETTER.md",
+		args:  "[flags] [--attach FILE...] ID LETTER.md",
 		short: "reply to a pouch, threaded to it, on a route of your choice",
 		long: `
 pouch reply seals LETTER.md to the sender of pouch ID (and its receive
@@ -74,8 +81,10 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 		to = fs.String("to", "", "the addressee `HOUSE/OFFICE`")
 	}
 	var via, readers handles
+	var attach strs
 	fs.Var(&via, "via", "the envoys in order, `HANDLE` (repeatable, or comma-separated)")
 	fs.Var(&readers, "reader", "also seal to `HANDLE` (repeatable)")
+	fs.Var(&attach, "attach", "attach `FILE` (repeatable)")
 	dry := fs.Bool("dry-run", false, "print who would be able to open it, and stop")
 	deliverBy := fs.String("deliver-by", "", "the deadline for delivery: a `TIME` (RFC 3339, or a date, UTC), or a duration from now such as 48h; past it undelivered, the deployment logs the pouch's non-delivery and why")
 	consent := fs.Bool("consent", false, "ask the addressee's side to accept the letter (pouch accept) before it may be delivered or read")
@@ -107,12 +116,19 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 	if err != nil {
 		return withHint(err, "write the letter in Markdown, each section under a \"## Title\" heading")
 	}
+	pr := newProgress(ctx)
+	defer pr.end()
 	l := &client.Letter{Sections: sections, Consent: *consent, Access: *access && !*consent}
 	if *deliverBy != "" {
 		if l.DeliverBy, err = parseDeadline(*deliverBy, time.Now()); err != nil {
 			return usagef("such as --deliver-by 2020-10-18T00:00:00Z, --deliver-by 2020-10-18 or --deliver-by 48h", "--deliver-by: %v", err)
 		}
 	}
+	var closeAttach func()
+	if l.Attach, closeAttach, err = openAttachments(attach, pr); err != nil {
+		return err
+	}
+	defer closeAttach()
 	if name == "send" {
 		if l.To, err = record.ParseHandle(*to); err != nil {
 			return usagef("", "--to: %v", err)
@@ -170,12 +186,30 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 		}
 		return nil
 	}
+	// The server's limit on attachments is checked before anything is
+	// proven or read (Send does it too, for callers of the library).
+	if err := c.CheckSize(bg, l); err != nil {
+		if errors.Is(err, record.ErrTooLarge) {
+			return withHint(fmt.Errorf("%w, on the server at %s", err, c.URL), "split the letter, or send large files separately")
+		}
+		return apiError(err)
+	}
 	var sent *client.Sent
+	upload := false
+	c.Progress = func(done, total uint64) {
+		if !upload {
+			upload = true
+			pr.phase("uploading", int64(total))
+		}
+		pr.set(done, total)
+	}
 	if name == "reply" {
 		sent, err = c.Reply(bg, me, orig, l, show)
 	} else {
 		sent, err = c.Send(bg, me, l, show)
 	}
+	c.Progress = nil
+	pr.end()
 	if err == errDryRun {
 		return nil
 	}

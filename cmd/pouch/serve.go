@@ -11,10 +11,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"pouch.dev/record"
 	"pouch.dev/server"
 	"pouch.dev/store"
 	"pouch.dev/store/sqlite"
@@ -171,9 +173,16 @@ func runServe(ctx *cmdContext, args []string) error {
 	}
 	open := fs.Bool("open", ctx.getenv("POUCH_OPEN") == "1", "open mode: anyone may found a house, first claim wins (demos and tests; default: the operator key in DIR/operator.key countersigns houses)")
 	rate := fs.Float64("rate", 0, "limit each principal to `N` requests per second (0: no limit)")
+	maxAttach := fs.String("max-attachments", ctx.getenv("POUCH_MAX_ATTACHMENTS"), "accept letters whose attachments hold at most `SIZE` together, such as 64MiB (default and most: 1GiB); advertised at GET /v1/limits")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
+	}
+	var maxAttachments int64
+	if *maxAttach != "" {
+		if maxAttachments, err = parseSize(*maxAttach); err != nil || maxAttachments <= 0 || maxAttachments > record.MaxAttachmentsSize {
+			return usagef("give a size of at most 1GiB, such as --max-attachments 64MiB", "--max-attachments %q: not a size from 1 byte to 1GiB", *maxAttach)
+		}
 	}
 	if len(pos) > 0 {
 		return usagef("", "serve takes no arguments, got %q", pos)
@@ -248,7 +257,7 @@ func runServe(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	api, metrics, err := correspondence(sctx, st, lg, logger, *data, *open, *rate)
+	api, metrics, err := correspondence(sctx, st, lg, logger, *data, *open, *rate, maxAttachments)
 	if err != nil {
 		return err
 	}
@@ -306,4 +315,24 @@ func runServe(ctx *cmdContext, args []string) error {
 	<-seqDone
 	<-watchDone
 	return nil
+}
+
+// parseSize parses a size in bytes: a number, optionally followed by KiB,
+// MiB or GiB (or K, M, G, all powers of 1024).
+func parseSize(s string) (int64, error) {
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	return n * mult, nil
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"pouch.dev/api"
 	"pouch.dev/client"
+	"pouch.dev/letter"
 	"pouch.dev/record"
 )
 
@@ -53,19 +53,21 @@ func runSubmit(ctx *cmdContext, args []string) error {
 		return err
 	}
 	defer done()
-	payload, err := io.ReadAll(f.Payload)
-	if err != nil {
-		return err
-	}
-	if err := f.Finish(); err != nil {
-		return &checkError{withHint(fmt.Errorf("%s: %w", pos[0], err), "the pouch was changed after it was sealed; ask its sender for a fresh copy")}
-	}
 	bg := context.Background()
 	c, err := cf.client(bg)
 	if err != nil {
 		return err
 	}
 	id := f.Tag.PouchID()
+	size := f.Tag.Tag.Size
+	// The server's limit, before anything is sent.
+	if lim, err := c.Limits(bg); err == nil && int64(size) > lim.MaxPayload {
+		return withHint(fmt.Errorf("%s: a payload of %d bytes, more than the server accepts (%d bytes, for letters whose attachments hold at most %s together): %w",
+			pos[0], size, lim.MaxPayload, letter.Bytes(lim.MaxAttachments), record.ErrTooLarge),
+			"hand it over another way (on a secure line, or as a file), or seal the letter again with smaller attachments")
+	} else if err != nil && !errors.Is(err, client.ErrNotFound) {
+		return apiError(fmt.Errorf("asking the server how large a pouch it accepts: %w", err))
+	}
 	var out struct {
 		Pouch   record.ID       `json:"pouch"`
 		Index   *uint64         `json:"index,omitempty"`
@@ -73,7 +75,19 @@ func runSubmit(ctx *cmdContext, args []string) error {
 		Custody []*api.Accepted `json:"custody"`
 	}
 	out.Pouch, out.Custody = id, []*api.Accepted{}
-	a, err := c.SubmitPouch(bg, f.Tag.Signed, payload)
+	// The payload streams from the file to the server, hashed on the way:
+	// a file changed after it was sealed is refused by the server, and
+	// named as such here.
+	pr := newProgress(ctx)
+	defer pr.end()
+	pr.phase("uploading", int64(size))
+	a, err := c.SubmitPouchFrom(bg, f.Tag.Signed, pr.reader(f.Payload), size)
+	pr.end()
+	if err != nil && !errors.Is(err, client.ErrReplay) {
+		if ferr := f.Finish(); ferr != nil {
+			return &checkError{withHint(fmt.Errorf("%s: %w", pos[0], ferr), "the pouch was changed after it was sealed; ask its sender for a fresh copy")}
+		}
+	}
 	switch {
 	case errors.Is(err, client.ErrReplay):
 		out.Already = true

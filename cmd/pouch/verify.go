@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -102,17 +103,22 @@ func runVerify(ctx *cmdContext, args []string) error {
 	if err != nil {
 		h = nil // verifying needs no home; keys are compared when there is one
 	}
-	b, err := os.ReadFile(pos[0])
+	// A signed record is at most record.MaxRecordSize bytes: only that
+	// much is read to tell one from a .pouch file, which is streamed.
+	b, err := readAtMost(pos[0], record.MaxRecordSize)
 	if err != nil {
 		return err
 	}
 	if _, _, rerr := record.Parse(b); rerr == nil {
 		return verifyRecord(ctx, h, b, pos[0], *cf.json)
 	}
-	fc, err := checkPouchFile(h, pos[0], cf)
+	pr := newProgress(ctx)
+	defer pr.end()
+	fc, err := checkPouchFile(h, pos[0], cf, pr, true)
 	if err != nil {
 		return err
 	}
+	pr.end()
 	if len(fc.unknown) > 0 {
 		return &checkError{fc.unknownError(pos[0])}
 	}
@@ -134,6 +140,17 @@ func runVerify(ctx *cmdContext, args []string) error {
 		fmt.Fprintln(ctx.stdout, "ok: tag, payload and custody verified")
 	}
 	return nil
+}
+
+// readAtMost reads path whole if it holds at most n bytes, or its first
+// n+1 bytes.
+func readAtMost(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, n+1))
 }
 
 // pqHint adds the hint for a payload that is not sealed to post-quantum

@@ -212,7 +212,11 @@ func Scene3(ctx context.Context, w *World) error {
 				return abort("ir/fm could not hand the pouch over: %v", err)
 			}
 			m, err := pl.Receive(dctx)
-			if err != nil || m.Pouch == nil || m.Pouch.ID != pouch || !bytes.Equal(m.Pouch.File, file) {
+			var got []byte
+			if err == nil && m.Pouch != nil {
+				got, err = io.ReadAll(m.Pouch)
+			}
+			if err != nil || m.Pouch == nil || m.Pouch.ID != pouch || !bytes.Equal(got, file) {
 				return abort("the pouch did not arrive unchanged over the line: %v", err)
 			}
 			r.Step("ir/fm", fmt.Sprintf("hands over pouch %s on the line (%d bytes)", pouch.Short(), len(file)), nil)

@@ -57,6 +57,9 @@ type Options struct {
 	// this operator key, which signs the log's genesis record (Found then
 	// no longer works without it).
 	Operator ed25519.PrivateKey
+	// MaxAttachments, if not 0, is the in-process server's lower limit on
+	// a letter's attachments (server.CorrOptions.MaxAttachments).
+	MaxAttachments int64
 }
 
 // OriginPrefix starts the origin of every in-process server's log; each
@@ -252,7 +255,7 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	corr, err := server.NewCorrespondence(ctx, server.CorrOptions{
 		Store: st, Directory: dcfg, OperatorKey: opt.Operator, Origin: w.Origin, Log: lgx,
 		Logger: lg, Registerer: prometheus.NewRegistry(), Now: w.Clock.Now,
-		LineTap: w.relay.tap, OnLineClose: w.relay.closed, Evidence: w.Evidence,
+		LineTap: w.relay.tap, OnLineClose: w.relay.closed, Evidence: w.Evidence, MaxAttachments: opt.MaxAttachments,
 	})
 	if err != nil {
 		return err
