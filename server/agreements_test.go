@@ -18,6 +18,7 @@ import (
 	"pouch.dev/agreement/jcpoa"
 	"pouch.dev/client"
 	"pouch.dev/directory"
+	"pouch.dev/internal/testkeys"
 	"pouch.dev/record"
 	"pouch.dev/server"
 	"pouch.dev/store"
@@ -87,7 +88,7 @@ func (s *agServer) size(t *testing.T) uint64 {
 }
 
 // setup founds the scenario's houses and admits jcpoa.Principals with
-// their jcpoa.TestKey, then builds the scenario's records.
+// their testkeys.Key, then builds the scenario's records.
 func setup(t *testing.T, s *agServer) *jcpoa.Scenario {
 	t.Helper()
 	ctx := context.Background()
@@ -104,12 +105,12 @@ func setup(t *testing.T, s *agServer) *jcpoa.Scenario {
 			}
 		}
 		id, _ := age.GenerateHybridIdentity()
-		pub := jcpoa.TestKey(h).Public().(ed25519.PublicKey)
+		pub := testkeys.Key(h).Public().(ed25519.PublicKey)
 		if _, err := s.cl.Admit(ctx, regs[house], h, pub, id.Recipient().String(), "holder of "+string(h)); err != nil {
 			t.Fatalf("admitting %s: %v", h, err)
 		}
 	}
-	sc, err := jcpoa.Build(agOrigin, jcpoa.TestKey, time.Now().UnixMilli())
+	sc, err := jcpoa.Build(agOrigin, testkeys.Key, time.Now().UnixMilli())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func TestAgreementConcurrentSigns(t *testing.T) {
 		var signs []*record.Signed
 		for _, by := range []record.Handle{"us/president", "us/secretary-of-state"} {
 			sg, err := record.Sign(&record.Record{Kind: record.KindAgreementSign, Origin: agOrigin, By: []record.Handle{by},
-				Time: time.Now().UnixMilli()}, &agreement.Sign{Agreement: id, Party: "us", Date: signDay}, jcpoa.TestKey(by))
+				Time: time.Now().UnixMilli()}, &agreement.Sign{Agreement: id, Party: "us", Date: signDay}, testkeys.Key(by))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -262,7 +263,7 @@ func TestAgreementConcurrentSigns(t *testing.T) {
 			t.Fatalf("round %d: %d of 2 signatures for us accepted, want 1: %v", round, ok, errs)
 		}
 		w, err := record.Sign(&record.Record{Kind: record.KindAgreementWithdraw, Origin: agOrigin, By: []record.Handle{"us/president"},
-			Time: time.Now().UnixMilli()}, &agreement.Withdraw{Agreement: id, Party: "us", Date: signDay.AddDays(1)}, jcpoa.TestKey("us/president"))
+			Time: time.Now().UnixMilli()}, &agreement.Withdraw{Agreement: id, Party: "us", Date: signDay.AddDays(1)}, testkeys.Key("us/president"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/internal/scenario"
+	"pouch.dev/internal/testkeys"
 	"pouch.dev/keys"
 	"pouch.dev/record"
 )
@@ -33,9 +34,9 @@ func agreementWorld(t *testing.T) (w *scenario.World, sc *jcpoa.Scenario) {
 	t.Cleanup(w.Close)
 	regs := map[string]*client.Identity{}
 	for _, h := range jcpoa.Principals() {
-		admitKey(t, w.Client, regs, h, jcpoa.TestKey(h).Public().(ed25519.PublicKey))
+		admitKey(t, w.Client, regs, h, testkeys.Key(h).Public().(ed25519.PublicKey))
 	}
-	sc, err = jcpoa.Build(w.Client.Origin, jcpoa.TestKey, time.Now().UnixMilli())
+	sc, err = jcpoa.Build(w.Client.Origin, testkeys.Key, time.Now().UnixMilli())
 	if err != nil {
 		t.Fatal(err)
 	}
