@@ -266,7 +266,7 @@ func handleOf(r *http.Request) (record.Handle, error) {
 	return h, nil
 }
 
-// SPEC: spec/api.md#directory
+// SPEC: spec/api.md#endpoints
 func (c *Correspondence) handlePrincipal(w http.ResponseWriter, r *http.Request) {
 	h, err := handleOf(r)
 	if err != nil {

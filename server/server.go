@@ -17,7 +17,7 @@
 // budget is answered 503 with Retry-After, a full disk 507. The limits are
 // the constants of budget.go (spec/api.md#limits), shown in /metrics.
 //
-// SPEC: spec/log.md#http
+// SPEC: spec/log.md#http-api
 package server
 
 import (
