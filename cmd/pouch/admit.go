@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 
+	"pouch.dev/api"
 	"pouch.dev/record"
 )
 
@@ -64,9 +64,8 @@ func runAdmit(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return apiError(err)
 	}
-	if *cf.json {
-		return printV1(ctx.stdout, "admit", a)
-	}
-	fmt.Fprintf(ctx.stdout, "admitted %s at log index %d (record %s)\n", hd, a.Index, a.ID)
-	return nil
+	return recorded(ctx, a.ID, struct {
+		*api.Accepted
+		Handle record.Handle `json:"handle"`
+	}{a, hd}, "admitted %s at log index %d (record %s)", hd, a.Index, a.ID.Short())
 }

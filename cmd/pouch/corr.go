@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,10 +188,39 @@ func (f *clientFlags) trust() (*client.Trust, error) {
 	return t, nil
 }
 
-// newClient returns a client of the --server, with the log's origin, that
+// Errors of reaching a server, with their codes (spec/cli.md#codes).
+var (
+	errUnreachable    = errors.New("cannot reach the server")
+	errNotPouchServer = errors.New("not a pouch server")
+)
+
+// serverURL checks the --server URL before anything is asked of it: an
+// http or https URL with a host.
+func serverURL(s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		return "", usagef(fmt.Sprintf("write it with its scheme: --server http://%s (or POUCH_SERVER)", s),
+			"--server %q has no scheme (http:// or https://)", s)
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "", usagef("give the server's URL, such as --server http://127.0.0.1:8470 (or POUCH_SERVER)", "--server %q: %v", s, unwrapURLError(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", usagef("give an http:// or https:// URL, such as --server http://127.0.0.1:8470", "--server %q: pouch servers speak http or https, not %s", s, u.Scheme)
+	case u.Host == "":
+		return "", usagef("give the server's address, such as --server http://127.0.0.1:8470", "--server %q has no host", s)
+	}
+	return strings.TrimRight(s, "/"), nil
+}
+
+// client returns a client of the --server, with the log's origin, that
 // verifies what the server says against the log (client.Trust).
 func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
-	c := client.New(*f.server)
+	base, err := serverURL(*f.server)
+	if err != nil {
+		return nil, err
+	}
+	c := client.New(base)
 	t, err := f.trust()
 	if err != nil {
 		return nil, err
@@ -199,21 +229,49 @@ func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
 	// A command's records are in the published log before it exits, so
 	// the next command, which proves what it reads, sees them.
 	c.WaitLogged = true
-	req, err := http.NewRequestWithContext(ctx, "GET", c.URL+"/v1/log", nil)
+	info, err := logInfo(ctx, c.URL)
 	if err != nil {
-		return nil, usagef("", "--server %q: %v", *f.server, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, withHint(fmt.Errorf("cannot reach the server: %w", err), "start one with \"pouch serve\", or point --server (POUCH_SERVER) at yours")
-	}
-	defer resp.Body.Close()
-	var info api.LogInfo
-	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
-		return nil, fmt.Errorf("%s/v1/log: %w", c.URL, err)
+		return nil, err
 	}
 	c.Origin = info.Origin
 	return c, nil
+}
+
+// logInfo asks the server at base for its log (GET /v1/log), telling a
+// server that is down from one that is not a pouch server.
+func logInfo(ctx context.Context, base string) (*api.LogInfo, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/log", nil)
+	if err != nil {
+		return nil, usagef("", "--server %q: %v", base, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("%w at %s: %v", errUnreachable, base, unwrapURLError(err)),
+			"start one with \"pouch serve\", or point --server (POUCH_SERVER) at yours")
+	}
+	defer resp.Body.Close()
+	notPouch := func(why string) error {
+		return withHint(fmt.Errorf("%s is %w: %s", base, errNotPouchServer, why),
+			"point --server (POUCH_SERVER) at a pouch server, such as http://127.0.0.1:8470 (\"pouch serve\" prints its address)")
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, notPouch(fmt.Sprintf("GET /v1/log answered %s", resp.Status))
+	}
+	var info api.LogInfo
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info); err != nil || info.Origin == "" || info.Key == "" {
+		return nil, notPouch("GET /v1/log did not answer a log's origin and key")
+	}
+	return &info, nil
+}
+
+// unwrapURLError drops the method and URL that net/http puts before a
+// transport error, which the message already names.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // me loads the acting principal from the home.
@@ -223,11 +281,6 @@ func (f *clientFlags) me(ctx *cmdContext) (*client.Identity, error) {
 		return nil, err
 	}
 	return loadPrincipal(ctx, h, *f.as)
-}
-
-// printV1 writes v as indented JSON wrapped in {"v": 1, key: v}.
-func printV1(w io.Writer, key string, v any) error {
-	return printJSON(w, map[string]any{"v": 1, key: v})
 }
 
 // apiError turns a client error into the CLI's error, with the server's

@@ -140,19 +140,15 @@ func runDemo(ctx *cmdContext, args []string) error {
 	}
 	w.Report.Summary()
 	fmt.Fprintf(out, "(%s)\n", time.Since(start).Round(time.Millisecond))
-	if *asJSON {
-		sum := map[string]any{"checks": w.Report.Checks, "failures": w.Report.Failures, "ok": err == nil && w.Report.Failures == 0,
-			"seconds": time.Since(start).Seconds()}
-		if err != nil {
-			sum["error"] = err.Error()
-		}
-		printV1(ctx.stdout, "demo", sum)
-	}
+	sum := map[string]any{"checks": w.Report.Checks, "failures": w.Report.Failures, "seconds": time.Since(start).Seconds()}
 	if err != nil || w.Report.Failures > 0 {
 		if err == nil {
 			err = errors.New("a check failed")
 		}
-		return &checkError{fmt.Errorf("demo: %w", err)}
+		return failWith(sum, &checkError{fmt.Errorf("demo: %w", err)})
+	}
+	if *asJSON {
+		emit(ctx, sum)
 	}
 	if *withUI {
 		return demoUI(ctx, w, record.Handle(*as), *listen)

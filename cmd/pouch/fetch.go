@@ -58,7 +58,7 @@ func runFetch(ctx *cmdContext, args []string) error {
 	if err := idSyntax(pos[0], "fetch"); err != nil {
 		return err
 	}
-	if *cf.json && (*out == "" || *out == "-") {
+	if ctx.json && (*out == "" || *out == "-") {
 		return usagef("pass -o FILE with --json", "fetch: --json prints a summary, and standard output holds the pouch")
 	}
 	me, err := cf.me(ctx)
@@ -124,8 +124,8 @@ func runFetch(ctx *cmdContext, args []string) error {
 			unproven++
 		}
 	}
-	if *cf.json {
-		return printV1(ctx.stdout, "fetched", map[string]any{"pouch": id, "file": *out, "custody": len(fd.Head.Custody),
+	if ctx.json {
+		return emit(ctx, map[string]any{"pouch": id, "file": *out, "custody": len(fd.Head.Custody),
 			"records": len(fd.Head.Records), "proofs": len(fd.Head.Proofs), "origin": cp.Origin, "size": cp.Size,
 			"witnessed": cp.Witnessed, "cosigners": cp.Cosigners, "unproven_steps": unproven})
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/directory"
 	"pouch.dev/record"
@@ -112,11 +113,13 @@ func runGrant(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return apiError(err)
 	}
-	if *cf.json {
-		return printV1(ctx.stdout, "grant", a)
-	}
-	fmt.Fprintf(ctx.stdout, "granted %s to %s at log index %d\ngrant %s\n", pos[0], g.To, a.Index, a.ID)
-	return nil
+	return recorded(ctx, a.ID, struct {
+		*api.Accepted
+		By        record.Handle       `json:"by"`
+		To        record.Handle       `json:"to"`
+		Abilities []directory.Ability `json:"abilities"`
+		Private   bool                `json:"private"`
+	}{a, me.Handle, g.To, g.Abilities, *private}, "%s granted %s to %s at log index %d (grant %s)", me.Handle, pos[0], g.To, a.Index, a.ID.Short())
 }
 
 // resolveLetter returns the letter ID s names: 32 hex digits are a letter

@@ -43,6 +43,11 @@ at first start) in $POUCH_HOME/server, or
 pouch/server in the user's configuration directory, and listens on
 ` + DefaultListen + `.
 
+--print-key prints the log's verifier key (as GET /v1/log shows it),
+making the log's key in DIR if it is not there yet, and exits: the key
+to give to witnesses (pouch witness --log KEY) and to write in the log
+line of a policy file.
+
 Every log has its own origin, the first line of its checkpoints: the
 first start names it (--origin, or a fresh pouch.localhost/log-XXXX), and
 the data folder keeps it. The first record of the log, its genesis, names
@@ -174,6 +179,7 @@ func runServe(ctx *cmdContext, args []string) error {
 	open := fs.Bool("open", ctx.getenv("POUCH_OPEN") == "1", "open mode: anyone may found a house, first claim wins (demos and tests; default: the operator key in DIR/operator.key countersigns houses)")
 	rate := fs.Float64("rate", 0, "limit each principal to `N` requests per second (0: no limit)")
 	maxAttach := fs.String("max-attachments", ctx.getenv("POUCH_MAX_ATTACHMENTS"), "accept letters whose attachments hold at most `SIZE` together, such as 64MiB (default and most: 1GiB); advertised at GET /v1/limits")
+	printKey := fs.Bool("print-key", false, "print the log's verifier key (made at first use in DIR) and exit, for witnesses and policy files")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -235,6 +241,14 @@ func runServe(ctx *cmdContext, args []string) error {
 		return err
 	}
 	*origin = name
+	if *printKey {
+		vkey, err := tlog.VerifierKey(key)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(ctx.stdout, vkey)
+		return err
+	}
 	if policy != nil && len(policy.Logs) > 0 {
 		vkey, err := tlog.VerifierKey(key)
 		if err != nil {
