@@ -32,7 +32,7 @@ func runAdmit(ctx *cmdContext, args []string) error {
 	v := verbs["admit"]
 	fs := newFlags(ctx, v)
 	cf := addClientFlags(ctx, fs)
-	holder := fs.String("holder", "", "the holder's name for people")
+	holder := fs.String("holder", "", "the holder's `NAME`, for people")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ package main
 // uses it when it holds the principal (loadPrincipal in home.go).
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -209,7 +208,7 @@ func agentForeground(ctx *cmdContext, sock string, timeout time.Duration) error 
 			return fmt.Errorf("agent: making the process non-dumpable: %w", err)
 		}
 	}
-	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sig, stop := signal.NotifyContext(ctx.context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
 		select {

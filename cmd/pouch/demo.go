@@ -72,7 +72,7 @@ func runDemo(ctx *cmdContext, args []string) error {
 	noFail := fs.Bool("skip-must-fail", false, "do not play the cases that must fail")
 	asJSON := fs.Bool("json", false, "print only a JSON summary (checks passed and failed)")
 	withUI := fs.Bool("ui", false, "then keep the server, with its explorer, and start the desk on the cast's keys")
-	as := fs.String("as", "ru/president", "with --ui, the cast member the desk opens as")
+	as := fs.String("as", "ru/president", "with --ui, the cast member `HANDLE` the desk opens as")
 	listen := fs.String("listen", "127.0.0.1:0", "with --ui, the desk's `127.0.0.1:PORT`")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
@@ -91,7 +91,7 @@ func runDemo(ctx *cmdContext, args []string) error {
 			only = append(only, n)
 		}
 	}
-	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	sctx, stop := signal.NotifyContext(ctx.context(), os.Interrupt)
 	defer stop()
 	sctx, cancel := context.WithTimeout(sctx, 5*time.Minute)
 	defer cancel()
@@ -185,7 +185,7 @@ func demoUI(ctx *cmdContext, w *scenario.World, as record.Handle, listen string)
 	c.Trust = &client.Trust{Policy: w.Policy, Dir: filepath.Join(dir, "logs")}
 	fmt.Fprintf(ctx.stdout, "\npouch demo --ui: the demo's server is still running; its explorer is at %s/\n", w.URL)
 	fmt.Fprintf(ctx.stdout, "pouch: the cast's keys are in POUCH_HOME=%s (passphrase %s), removed when the desk stops\n", dir, pass)
-	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sctx, stop := signal.NotifyContext(ctx.context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	kr := &homeKeyring{ctx: ctx, home: h, pass: pass, held: map[record.Handle]*keys.Principal{}}
 	return serveDesk(sctx, ctx, c, kr, as, listen)

@@ -47,7 +47,7 @@ func runGrant(ctx *cmdContext, args []string) error {
 	fs.Var(&from, "from", "only for letters from `HANDLE` (repeatable, or comma-separated)")
 	thread := fs.String("thread", "", "only for pouch `ID` (or a unique prefix of 8 hex digits or more) and its replies")
 	letterID := fs.String("letter", "", "disclose only the letter `ID` (32 hex digits, or the 64 of its pouch)")
-	purpose := fs.String("purpose", "", "why, for people")
+	purpose := fs.String("purpose", "", "why, for people: a `SENTENCE`")
 	dur := fs.Duration("for", 0, "valid for `DURATION` from now (such as 720h)")
 	until := fs.String("until", "", "valid until `TIME` (RFC 3339, such as 2021-03-01T00:00:00Z)")
 	private := fs.Bool("private", false, "a private grant, served only to its two parties")

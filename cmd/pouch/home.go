@@ -113,15 +113,28 @@ func loadPrincipalInMemory(ctx *cmdContext, h *keys.Home, as string) (*keys.Prin
 // pickPrincipal chooses the principal to act as: --as, or the only one in
 // the home.
 func pickPrincipal(h *keys.Home, as string) (record.Handle, error) {
-	hd, err := h.Pick(as)
-	if err != nil {
-		switch {
-		case errors.Is(err, keys.ErrNotFound) || strings.HasPrefix(err.Error(), "no principal"):
-			return "", withHint(err, "create one with \"pouch init HOUSE/OFFICE\", or set POUCH_HOME to the folder that holds it")
+	if as == "" {
+		hs, err := h.List()
+		if err != nil {
+			return "", err
 		}
-		return "", err
+		switch len(hs) {
+		case 0:
+			return "", withHint(fmt.Errorf("no principal in %s: %w", h.Dir, keys.ErrNotFound),
+				"create one with \"pouch init HOUSE/OFFICE\", or set POUCH_HOME to the folder that holds it")
+		case 1:
+			return hs[0], nil
+		}
+		return "", usagef("say which one with --as HANDLE (or POUCH_AS)", "%s holds %d principals (%s)", h.Dir, len(hs), strings.Join(handleStrings(hs), ", "))
 	}
-	return hd, nil
+	if _, err := record.ParseHandle(as); err != nil {
+		return "", usagef("a handle is HOUSE/OFFICE, such as ru/president", "--as: %v", err)
+	}
+	hd, err := h.Pick(as)
+	if errors.Is(err, keys.ErrNotFound) {
+		return "", withHint(err, "create it with \"pouch init %s\", or set POUCH_HOME to the folder that holds it (\"pouch key list\" shows what this one holds)", as)
+	}
+	return hd, err
 }
 
 // errLocked is wrapped by the error of a command that needs a private

@@ -80,7 +80,8 @@ the house record's ID.
 
 Environment: POUCH_SERVER, POUCH_HOME, POUCH_DATA, POUCH_OPERATOR_KEY.
 
-Example, the operator founds house ir, on the server's machine:
+Example, the operator founds Iran's house, on the server's machine, with
+the request its founder sent:
 
   pouch house approve --house ir ir.req`,
 			run: runHouseApprove,

@@ -61,15 +61,23 @@ func looksLikePouch(start []byte) bool {
 	return len(start) == 3 && start[0] >= 0xa1 && start[0] <= 0xb7 && start[1] == 0x61 && start[2] == 'v'
 }
 
+// notPouchError is a file that is no .pouch file, or no longer a whole
+// one: it stands for letter.ErrMalformedFile alone, whatever the decoder
+// tripped on.
+type notPouchError struct{ msg string }
+
+func (e *notPouchError) Error() string { return e.msg }
+func (e *notPouchError) Unwrap() error { return letter.ErrMalformedFile }
+
 // pouchFileError says what is wrong with a file that is not a readable
 // .pouch file: not one at all, cut short, or changed.
 func pouchFileError(path string, err error, pouchLike bool) error {
 	switch {
 	case !pouchLike:
-		return &checkError{withHint(fmt.Errorf("%s is not a .pouch file (%w)", path, err),
+		return &checkError{withHint(&notPouchError{fmt.Sprintf("%s is not a .pouch file (%v)", path, err)},
 			"give a file written by \"pouch seal\" or \"pouch fetch\"")}
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return &checkError{withHint(fmt.Errorf("%s is cut short: %w", path, err),
+		return &checkError{withHint(&notPouchError{fmt.Sprintf("%s is cut short (%v)", path, err)},
 			"the file is incomplete (an interrupted copy or download?): ask its sender for it again")}
 	case errors.Is(err, letter.ErrPayload):
 		return &checkError{withHint(fmt.Errorf("%s: %w", path, err),
@@ -234,8 +242,14 @@ func runInspect(ctx *cmdContext, args []string) error {
 		}
 		// The payload is read to its end, so that a file cut short or
 		// changed after sealing is said so, even by inspect.
-		if _, err := io.Copy(io.Discard, f.Payload); err != nil {
+		n, err := io.Copy(io.Discard, f.Payload)
+		if err != nil {
 			return pouchFileError(pos[0], err, true)
+		}
+		if size := f.Tag.Tag.Size; uint64(n) < size {
+			f.Finish()
+			return &checkError{withHint(&notPouchError{fmt.Sprintf("%s is cut short: its payload has %d of the %d bytes its tag names", pos[0], n, size)},
+				"the file is incomplete (an interrupted copy or download?): ask its sender for it again")}
 		}
 		if err := f.Finish(); err != nil {
 			return pouchFileError(pos[0], err, true)

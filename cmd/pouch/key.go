@@ -77,9 +77,9 @@ holds) and its contacts (public keys imported).
 
 Environment: POUCH_HOME.
 
-Example:
+Example, on the Leader's machine:
 
-  pouch key list`,
+  pouch key list     # principal ir/leader, contact ru/president`,
 				run: runKeyList,
 			},
 		},

@@ -82,8 +82,8 @@ func runLine(ctx *cmdContext, args []string) error {
 	var pouches strs
 	fs.Var(&pouches, "pouch", "hand the .pouch `FILE` (or the pouch with this ID, fetched from the server) over once the line is open (repeatable)")
 	save := fs.String("save", ".", "save pouches received in `DIR`")
-	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the other side to pick up")
-	linger := fs.Duration("linger", 10*time.Second, "in script mode, how long to keep listening after the end of input")
+	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the other side to pick up, a `DURATION`")
+	linger := fs.Duration("linger", 10*time.Second, "in script mode, how long to keep listening after the end of input, a `DURATION`")
 	recordOut := fs.String("record", "", "also write the signed call record to `FILE`")
 	noCustody := fs.Bool("no-custody", false, "do not sign custody (take or delivery) of pouches received")
 	pos, err := parseFlags(ctx, v, fs, args)
@@ -129,7 +129,7 @@ func runLine(ctx *cmdContext, args []string) error {
 	if err := me.Ready(); err != nil {
 		return err
 	}
-	bg, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	bg, stop := signal.NotifyContext(ctx.context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cl, err := cf.client(bg)
 	if err != nil {

@@ -24,6 +24,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -105,6 +106,18 @@ type cmdContext struct {
 	// flagsOnly makes --help print the flags alone, for the help of a
 	// verb with subcommands, which lists each one's.
 	flagsOnly bool
+	// base, if set, ends the verbs that run until interrupted (serve,
+	// inbox --follow, line, ui) when it is done, as SIGINT does; tests
+	// set it.
+	base context.Context
+}
+
+// context returns the context a verb runs under.
+func (ctx *cmdContext) context() context.Context {
+	if ctx.base != nil {
+		return ctx.base
+	}
+	return context.Background()
 }
 
 // usageError is a misuse of the command line: exit status 2.

@@ -50,7 +50,7 @@ func runRevoke(ctx *cmdContext, sub string, args []string) error {
 	v := verbNamed("revoke " + sub)
 	fs := newFlags(ctx, v)
 	cf := addClientFlags(ctx, fs)
-	reason := fs.String("reason", "", "why, for people")
+	reason := fs.String("reason", "", "why, for people: a `SENTENCE`")
 	var self *bool
 	if sub == "key" {
 		self = fs.Bool("self", false, "revoke your own key (--as), not as the registrar")

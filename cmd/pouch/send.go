@@ -225,9 +225,14 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 	if len(l.Via) > 0 {
 		route = " via " + strings.Join(via, ", ")
 	}
+	tag := sent.Sealed.Tag.Tag
+	tagVia := tag.Via
+	if tagVia == nil {
+		tagVia = []record.Handle{}
+	}
 	return recorded(ctx, sent.Pouch, map[string]any{"id": sent.Pouch, "kind": record.KindTag, "index": sent.Accepted.Index, "time": sent.Accepted.Time,
-		"readers": readersJSON(sent.Readers), "unreadable_grants": sent.Plan.Unreadable, "via": viaOf(l), "to": l.To},
-		"sent pouch %s to %s%s (log index %d)", sent.Pouch.Short(), l.To, route, sent.Accepted.Index)
+		"readers": readersJSON(sent.Readers), "unreadable_grants": sent.Plan.Unreadable, "via": tagVia, "to": tag.To},
+		"sent pouch %s to %s%s (log index %d)", sent.Pouch.Short(), tag.To, route, sent.Accepted.Index)
 }
 
 // readersJSON lists whom a letter is sealed to, and why, for --json.

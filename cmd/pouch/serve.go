@@ -233,7 +233,7 @@ func runServe(ctx *cmdContext, args []string) error {
 		debug.SetMemoryLimit(serveMemoryLimit)
 	}
 
-	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sctx, stop := signal.NotifyContext(ctx.context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	key, name, err := tlog.LoadOrCreateKey(filepath.Join(*data, "log.key"), *origin)

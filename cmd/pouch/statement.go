@@ -55,7 +55,7 @@ pouch statement show prints the statement and its signatories (the first
 signer's key in the directory and proven in the log as this client
 verified it.
 
-Example:
+Example, the 85 experts who co-signed the statement on the JCPOA:
 
   pouch statement show --all 1879983a`},
 		},

@@ -124,7 +124,7 @@ func runWitness(ctx *cmdContext, args []string) error {
 	fmt.Fprintf(ctx.stderr, "pouch: witness %s on http://%s\npouch: witness key %s\n", w.Name(), addr, w.VerifierKey())
 	logger.Info("witnessing", "addr", addr, "key", w.VerifierKey(), "logs", len(logs))
 
-	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sctx, stop := signal.NotifyContext(ctx.context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hs := &http.Server{Handler: w, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
