@@ -81,10 +81,11 @@ func anchors(t *testing.T, path string) map[string]bool {
 	return out
 }
 
-// reference matches a reference to a specification: spec/FILE.md and an
-// optional #anchor. FILE is lower case; "spec/FILE.md" itself, which
-// documents the convention, is not a reference.
-var reference = regexp.MustCompile(`\bspec/([a-z0-9-]+\.md)(#[A-Za-z0-9_-]+)?`)
+// reference matches a reference to a specification or a design note:
+// spec/FILE.md or docs/FILE.md, and an optional #anchor. FILE is lower
+// case; "spec/FILE.md" itself, which documents the convention, is not a
+// reference.
+var reference = regexp.MustCompile(`\b(spec|docs)/([a-z0-9-]+\.md)(#[A-Za-z0-9_-]+)?`)
 
 // scanned says which files may hold references.
 func scanned(path string) bool {
@@ -95,9 +96,10 @@ func scanned(path string) bool {
 	return filepath.Base(path) == "run"
 }
 
-// TestReferencesResolve checks every reference to a specification in the
-// repository: the document exists, and so does the heading its anchor
-// names. It fails on none found, so that it cannot pass by looking in the
+// TestReferencesResolve checks every reference to a specification or a
+// design note in the repository ("// SPEC: spec/FILE.md#anchor" in code,
+// spec/FILE.md#anchor or docs/FILE.md#anchor in text): the document
+// exists, and so does the heading its anchor names. It fails on none found, so that it cannot pass by looking in the
 // wrong place.
 func TestReferencesResolve(t *testing.T) {
 	cache := map[string]map[string]bool{}
@@ -123,17 +125,17 @@ func TestReferencesResolve(t *testing.T) {
 		rel, _ := filepath.Rel(root, path)
 		for i, line := range strings.Split(string(b), "\n") {
 			for _, m := range reference.FindAllStringSubmatch(line, -1) {
-				file, anchor := m[1], strings.TrimPrefix(m[2], "#")
+				file, anchor := filepath.Join(m[1], m[2]), strings.TrimPrefix(m[3], "#")
 				refs = append(refs, m[0])
 				where := rel + ":" + itoa(i+1) + ": " + m[0]
 				as, ok := cache[file]
 				if !ok {
-					if _, err := os.Stat(filepath.Join(root, "spec", file)); err != nil {
+					if _, err := os.Stat(filepath.Join(root, file)); err != nil {
 						broken = append(broken, where+": no such document")
 						cache[file] = nil
 						continue
 					}
-					as = anchors(t, filepath.Join(root, "spec", file))
+					as = anchors(t, filepath.Join(root, file))
 					cache[file] = as
 				}
 				if as == nil {

@@ -1,5 +1,5 @@
 // Package jcpoa builds the agreements and statement of pouch's reference
-// scenario (scenes 4, 5 and 6 of SCENARIO.md) as signed records, so that
+// scenario (scenes 4, 5 and 6 of docs/scenario.md) as signed records, so that
 // `pouch demo`, the server's tests and this package's tests play the same
 // history:
 //

@@ -30,7 +30,7 @@ func init() {
 		long: `
 pouch demo starts a fresh pouch server in a temporary folder (or uses the
 one at --server, which must be in open mode with the scenario's houses not
-yet founded), creates the cast of SCENARIO.md with throwaway keys held in
+yet founded), creates the cast of docs/scenario.md with throwaway keys held in
 memory, and plays its scenes: who sealed each letter, who carried it, who
 received it on whose behalf, who could and could not open it; Rouhani's
 message handed over on a secure line through the server's relay; the JCPOA's
@@ -120,7 +120,7 @@ func runDemo(ctx *cmdContext, args []string) error {
 	if w.Remote {
 		where = "the server at " + w.URL + " (its log key taken from the server itself: trust on first use)"
 	}
-	fmt.Fprintf(out, "pouch demo: the reference scenario (SCENARIO.md) on %s\n", where)
+	fmt.Fprintf(out, "pouch demo: the reference scenario (docs/scenario.md) on %s\n", where)
 	fmt.Fprintf(out, "every record is sequenced in the log %q; every actor's client proves what it acts on from the log (keys, recipients, grants, custody, agreements), against checkpoints each consistent with those seen before\n", w.Client.Origin)
 	if w.Policy != nil {
 		fmt.Fprintf(out, "the clients' witness policy: each checkpoint cosigned by the witness %s (ML-DSA-44, post-quantum), at most %v old\n", scenario.WitnessName, tlog.DefaultMaxAge)
@@ -178,7 +178,7 @@ func demoUI(ctx *cmdContext, w *scenario.World, as record.Handle, listen string)
 		}
 	}
 	if !found {
-		return usagef("pick a member of the cast (SCENARIO.md), such as --as ir/leader", "--as %s is not in the cast", as)
+		return usagef("pick a member of the cast (docs/scenario.md), such as --as ir/leader", "--as %s is not in the cast", as)
 	}
 	c := client.New(w.URL)
 	c.Origin, c.Now = w.Client.Origin, w.Clock.Now

@@ -114,7 +114,7 @@ func TestOfflineSealOpen(t *testing.T) {
 	}
 }
 
-// SCENARIO.md, "What must fail": each fails offline with a message that
+// docs/scenario.md, "What must fail": each fails offline with a message that
 // names the problem, and changes nothing.
 func TestOfflineMustFail(t *testing.T) {
 	env, dir, p := offWorld(t)

@@ -15,7 +15,7 @@
 // proxy saw — requests asked, records submitted — tells the test whether a
 // client signed or sent anything because of a lie.
 //
-// The lies the trust model names (DESIGN.md, "Trust model") are in lies.go.
+// The lies the trust model names (docs/design.md#trust-model) are in lies.go.
 package liar
 
 import (

@@ -1,4 +1,4 @@
-// Package scenario is pouch's reference scenario (SCENARIO.md) as code: a
+// Package scenario is pouch's reference scenario (docs/scenario.md) as code: a
 // harness that starts a server in-process (or talks to one at a URL),
 // creates the cast of principals, and plays scenes in which they act —
 // w.As("ru/president").Send(...) — with every outcome checked. The same
