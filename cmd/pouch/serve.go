@@ -285,6 +285,16 @@ func runServe(ctx *cmdContext, args []string) error {
 	}
 	ex.Mount(srv.Handle)
 
+	// With witnesses, the checkpoint served first is cosigned too: the
+	// witnesses are asked before the server listens (and keep being
+	// asked by the sequencer if none answers now).
+	if len(witnesses) > 0 {
+		rctx, cancel := context.WithTimeout(sctx, 15*time.Second)
+		if n, err := lg.Refresh(rctx, true); err != nil || n == 0 {
+			logger.Warn("the checkpoint is not cosigned yet: no witness answered; clients that require a quorum refuse it until one does", "err", err)
+		}
+		cancel()
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return withHint(err, "pick another address with --listen, such as --listen 127.0.0.1:0")
