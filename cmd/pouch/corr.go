@@ -332,7 +332,10 @@ func resolveID(ctx context.Context, c *client.Client, me *client.Identity, s, wh
 		if me != nil {
 			who = string(me.Handle)
 		}
-		return id, withHint(fmt.Errorf("%s: %w", what, err),
+		if strings.HasPrefix(what, "--") {
+			err = fmt.Errorf("%s: %w", what, err)
+		}
+		return id, withHint(err,
 			"check the ID; a private record (a pouch, its custody, a private grant) resolves only for its parties: %s may not read it, or act --as one of them", who)
 	}
 	return id, apiError(fmt.Errorf("%s %s: resolving the ID: %w", what, s, err))
