@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -48,23 +47,14 @@ func startAgServer(t *testing.T, dir string) *agServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lg, err := tlog.New(context.Background(), st, tlog.Config{Origin: agOrigin, Key: skey, Logger: slog.New(slog.DiscardHandler)})
+	node, err := server.Start(context.Background(), server.Options{Store: st, Origin: agOrigin, Key: skey, Directory: directory.Config{Mode: directory.ModeOpen}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { lg.Run(ctx); close(done) }()
-	corr, err := server.NewCorrespondence(context.Background(), server.CorrOptions{
-		Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: agOrigin, Log: lg,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(server.New(server.Config{Store: st, Log: lg, API: corr, Logger: slog.New(slog.DiscardHandler)}))
+	hs := httptest.NewServer(node.Server)
 	cl := client.New(hs.URL)
 	cl.Origin = agOrigin
-	s := &agServer{st: st, hs: hs, cl: cl, stop: func() { stop(); <-done }}
+	s := &agServer{st: st, hs: hs, cl: cl, stop: node.Close}
 	t.Cleanup(s.close)
 	return s
 }

@@ -182,7 +182,7 @@ type cliSpec struct {
 
 var (
 	fenceRE      = regexp.MustCompile("(?s)```(shape|result|event) ([^\n]+)\n(.*?)```")
-	sectionRE    = regexp.MustCompile("(?m)^### pouch ([a-z -]+?) \\{#")
+	sectionRE    = regexp.MustCompile(`(?m)^### pouch ([a-z -]+?) \{#`)
 	specFlagItem = regexp.MustCompile("(?m)^- `(--?[a-z][a-z0-9-]*)")
 	codeRow      = regexp.MustCompile("(?m)^\\| `([a-z-]+)` \\|")
 )

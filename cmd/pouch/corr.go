@@ -22,7 +22,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"pouch.dev/api"
 	"pouch.dev/client"
@@ -100,41 +99,42 @@ func loadOrCreateEvidence(path string) (*keys.Principal, error) {
 	return p, nil
 }
 
-// correspondence builds the correspondence API of pouch serve and the
-// /metrics handler. The operator key is made at first start as
-// operator.key in the data directory: it signs the log's genesis record
-// and, in operator mode, countersigns house records (pouch house approve).
-func correspondence(ctx context.Context, st store.Store, lg *tlog.Log, logger *slog.Logger, data string, open bool, rate float64, maxAttachments int64) (*server.Correspondence, http.Handler, error) {
+// startNode starts pouch serve's server (server.Start) on store st with
+// the options opt, adding the founding rule and the operator key: made at
+// first start as operator.key in the data directory, it signs the log's
+// genesis record and, in operator mode, countersigns house records
+// (pouch house approve). The evidence office's keys, made at first start
+// as evidence.key, sign the non-delivery of pouches past their deadline.
+// Metrics, with the Go runtime's and the
+// process's, are served at /metrics.
+func startNode(ctx context.Context, st store.Store, logger *slog.Logger, data string, opt server.Options, open bool) (*server.Node, error) {
 	k, err := loadOrCreateEd25519(filepath.Join(data, "operator.key"), true)
 	if err != nil {
-		return nil, nil, fmt.Errorf("operator key: %w", err)
+		return nil, fmt.Errorf("operator key: %w", err)
 	}
-	cfg := directory.Config{Mode: directory.ModeOperator, Operator: k.Public().(ed25519.PublicKey)}
+	opt.Directory = directory.Config{Mode: directory.ModeOperator, Operator: k.Public().(ed25519.PublicKey)}
+	opt.OperatorKey = k
 	if open {
-		cfg.Mode = directory.ModeOpen
+		opt.Directory.Mode = directory.ModeOpen
 		logger.Warn("open mode: anyone may found a house, first claim wins (for demos and tests)")
 	} else {
 		logger.Info("operator mode: houses are founded with the operator key's countersignature", "key", filepath.Join(data, "operator.key"))
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ev, err := loadOrCreateEvidence(filepath.Join(data, "evidence.key"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("the evidence office's key: %w", err)
+		return nil, fmt.Errorf("the evidence office's key: %w", err)
 	}
-	c, err := server.NewCorrespondence(ctx, server.CorrOptions{
-		Store: st, Directory: cfg, OperatorKey: k, Origin: lg.Origin(), Log: lg, Logger: logger, Registerer: reg,
-		Rate: rate, Burst: int(rate * 2), Evidence: ev, MaxAttachments: maxAttachments,
-	})
+	opt.Store, opt.Logger, opt.Evidence = st, logger, ev
+	opt.Metrics = prometheus.NewRegistry()
+	opt.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n, err := server.Start(ctx, opt)
 	switch {
 	case errors.Is(err, directory.ErrGenesis) && open:
-		return nil, nil, withHint(err, "this data folder's log was founded in operator mode: start without --open, or use another --data")
+		return nil, withHint(err, "this data folder's log was founded in operator mode: start without --open, or use another --data")
 	case errors.Is(err, directory.ErrGenesis):
-		return nil, nil, withHint(err, "this data folder's log was founded in open mode: start with --open, or use another --data")
-	case err != nil:
-		return nil, nil, err
+		return nil, withHint(err, "this data folder's log was founded in open mode: start with --open, or use another --data")
 	}
-	return c, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+	return n, err
 }
 
 // clientFlags are the flags of every verb that talks to a server.

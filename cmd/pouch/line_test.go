@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -67,17 +66,12 @@ func serverWithHome(t testing.TB, logN int, handles ...record.Handle) (url, home
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet := slog.New(slog.DiscardHandler)
-	lg, err := tlog.New(ctx, st, tlog.Config{Origin: lineOrigin, Key: skey, Logger: quiet})
+	node, err := server.Start(ctx, server.Options{Store: st, Origin: lineOrigin, Key: skey, Directory: directory.Config{Mode: directory.ModeOpen}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	go lg.Run(ctx)
-	corr, err := server.NewCorrespondence(ctx, server.CorrOptions{Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: lineOrigin, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(server.Config{Store: st, Log: lg, API: corr, Logger: quiet})
+	t.Cleanup(node.Close)
+	srv := node.Server
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 

@@ -267,16 +267,13 @@ func runServe(ctx *cmdContext, args []string) error {
 		return err
 	}
 	defer st.Close()
-	lg, err := tlog.New(sctx, st, tlog.Config{Origin: *origin, Key: key, Witnesses: witnesses, RefreshInterval: *refresh, Logger: logger})
+	node, err := startNode(sctx, st, logger, *data, server.Options{Origin: *origin, Key: key, Witnesses: witnesses,
+		RefreshInterval: *refresh, Rate: *rate, Burst: int(*rate * 2), WatchDeadlines: true, MaxAttachments: maxAttachments}, *open)
 	if err != nil {
 		return err
 	}
-	api, metrics, err := correspondence(sctx, st, lg, logger, *data, *open, *rate, maxAttachments)
-	if err != nil {
-		return err
-	}
-	srv := server.New(server.Config{Store: st, Log: lg, Logger: logger, API: api})
-	srv.Handle("GET /metrics", metrics)
+	defer node.Close()
+	srv, lg := node.Server, node.Log
 	// The public explorer at /: it shows the log's proofs and lets the
 	// visitor's browser check them (package ui).
 	ex, err := ui.NewExplorer(ui.ExplorerConfig{API: srv, LogKey: lg.VerifierKey(), Dir: filepath.Join(*data, "explorer"), Logger: logger})
@@ -303,30 +300,15 @@ func runServe(ctx *cmdContext, args []string) error {
 	fmt.Fprintf(ctx.stderr, "pouch: serving log %s on http://%s (data %s)\n", *origin, addr, *data)
 	logger.Info("serving", "addr", addr, "origin", *origin, "key", lg.VerifierKey(), "data", *data)
 
-	seqDone := make(chan struct{})
-	go func() {
-		defer close(seqDone)
-		lg.Run(sctx)
-	}()
-	// The deadline watcher runs in the process that sequences the log: a
-	// pouch past its deadline undelivered gets its non-delivery record.
-	watchDone := make(chan struct{})
-	go func() {
-		defer close(watchDone)
-		api.Watch(sctx, 0)
-	}()
 	// The limits of package server: timeouts, header size, and the
 	// connection cap below the descriptor limit, evicting idle
 	// connections (spec/api.md#limits).
-	lim := api.Limits()
+	lim := node.API.Limits()
 	hs := lim.HTTPServer(srv, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(lim.Listen(ln)) }()
 	select {
 	case err := <-serveErr:
-		stop()
-		<-seqDone
-		<-watchDone
 		return err
 	case <-sctx.Done():
 	}
@@ -336,8 +318,6 @@ func runServe(ctx *cmdContext, args []string) error {
 	if err := hs.Shutdown(shctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("shutdown", "err", err)
 	}
-	<-seqDone
-	<-watchDone
 	return nil
 }
 
