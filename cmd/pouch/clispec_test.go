@@ -800,6 +800,7 @@ func TestCLISpecJSON(t *testing.T) {
 		r.result("ui", "ui", lines[0])
 	}
 	r.ok("demo", "demo", "--scene", "5")
+	r.ok("bench", "bench", "--n", "16", "--workers", "2")
 	r.ok("version", "version")
 
 	// The failures a script meets: each an envelope with its code.
