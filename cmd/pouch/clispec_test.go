@@ -747,6 +747,20 @@ func TestCLISpecJSON(t *testing.T) {
 		r.ok("verify RECORD", "verify", call)
 	}
 
+	// Scene 7's events: a letter that asks for consent and has a
+	// deadline, refused; another, accepted; the evidence of the first,
+	// checked with no network.
+	{
+		refused := str(r.ok("send", "send", "--as", "ir/leader", "--to", "ru/president", "--via", "ir/speaker", "--consent", "--deliver-by", "168h", md), "id")
+		r.ok("take", "take", "--as", "ir/speaker", refused)
+		r.ok("refuse", "refuse", "--as", "ru/president", "--reason", "declined", "--text", "Not by this route.", refused)
+		accepted := str(r.ok("send", "send", "--as", "ir/leader", "--to", "ru/president", "--consent", md), "id")
+		r.ok("accept", "accept", "--as", "ru/president", accepted)
+		bundle := filepath.Join(dir, "refused.evidence")
+		r.ok("evidence", "evidence", "--as", "ir/leader", refused, "-o", bundle)
+		r.ok("verify BUNDLE", "verify", bundle)
+	}
+
 	// An agreement and a statement.
 	{
 		ag, text := filepath.Join(dir, "ag.json"), filepath.Join(dir, "text.txt")

@@ -15,6 +15,7 @@ import (
 
 	"pouch.dev/api"
 	"pouch.dev/client"
+	"pouch.dev/evidence"
 	"pouch.dev/keys"
 	"pouch.dev/keys/agent"
 	"pouch.dev/letter"
@@ -111,6 +112,7 @@ var cliCodes = []struct {
 
 	// Files and letters.
 	{"not-a-pouch-file", letter.ErrMalformedFile},
+	{"not-an-evidence-bundle", evidence.ErrMalformed},
 	{"not-sealed-to-you", letter.ErrNotSealedToYou},
 	{"attachment-mismatch", letter.ErrAttachment},
 	{"no-sections", letter.ErrNoSections},

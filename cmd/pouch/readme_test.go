@@ -277,6 +277,7 @@ func TestReadme(t *testing.T) {
 		"call record ", "handed over on line ", // scene 3: over the line
 		"Parties: 2 of 7 in force", // the JCPOA
 		"co-signatures, each verified",
+		"refused (declined), returned to its sender", "outcome   refused (declined)", // scene 7
 		"the desk is at http://127.0.0.1:",
 		"cosigned by [iaea]", // the log, witnessed
 	} {

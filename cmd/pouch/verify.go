@@ -89,12 +89,18 @@ func runVerify(ctx *cmdContext, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("", "verify: want one .pouch file, pouch ID or record file")
+		return usagef("", "verify: want one .pouch file, evidence bundle, pouch ID or record file")
 	}
 	if idArg(pos[0]) {
 		return runVerifyOnline(ctx, cf, pos[0]) // a pouch on a server: chain.go
 	}
 	if b, ok, err := isBundle(pos[0]); err != nil {
+		if errors.Is(err, os.ErrNotExist) && len(pos[0]) < 8 && strings.Trim(strings.ToLower(pos[0]), "0123456789abcdef") == "" {
+			return usagef("give at least the first 8 hex digits of the pouch ID", "verify: %q is no file here, and too short for a pouch ID", pos[0])
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 		return &checkError{err}
 	} else if ok {
 		return verifyEvidence(ctx, cf, pos[0], b)
@@ -107,9 +113,6 @@ func runVerify(ctx *cmdContext, args []string) error {
 	// much is read to tell one from a .pouch file, which is streamed.
 	b, err := readAtMost(pos[0], record.MaxRecordSize)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && len(pos[0]) < 8 && strings.Trim(strings.ToLower(pos[0]), "0123456789abcdef") == "" {
-			return usagef("give at least the first 8 hex digits of the pouch ID", "verify: %q is no file here, and too short for a pouch ID", pos[0])
-		}
 		return err
 	}
 	if _, _, rerr := record.Parse(b); rerr == nil {
