@@ -7,6 +7,7 @@ import (
 
 	"pouch.dev/agreement"
 	"pouch.dev/agreement/jcpoa"
+	"pouch.dev/internal/testkeys"
 	"pouch.dev/record"
 )
 
@@ -15,11 +16,11 @@ import (
 // IAEA are told; the United States, withdrawn, is not.
 func TestAlerts(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC).UnixMilli()
-	sc, err := jcpoa.Build("pouch.example/log", jcpoa.TestKey, now)
+	sc, err := jcpoa.Build("pouch.example/log", testkeys.Key, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl, err := agreement.Replay(jcpoa.TestDirectory(), jcpoa.Entries(sc.JCPOA, 100, now))
+	tl, err := agreement.Replay(testkeys.NewDirectory(jcpoa.Principals()...), jcpoa.Entries(sc.JCPOA, 100, now))
 	if err != nil {
 		t.Fatal(err)
 	}

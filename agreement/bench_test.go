@@ -50,18 +50,18 @@ func bigAgreement(tb testing.TB) []agreement.Entry {
 			b.Parties = append(b.Parties, agreement.Party{House: house(i), Signers: []record.Handle{record.Handle(house(i) + "/fm")}})
 		}
 		id := l.add(record.KindAgreement, "dep/sg", b).Signed.ID()
-		start := agreement.MustDate("2010-01-01")
+		start := agreement.Date("2010-01-01")
 		for i := range benchParties {
 			l.add(record.KindAgreementSign, record.Handle(house(i)+"/fm"), &agreement.Sign{Agreement: id, Party: house(i), Date: start.AddDays(i)})
 		}
 		for i := range 40 {
-			l.add(record.KindAgreementWithdraw, record.Handle(house(i*5)+"/fm"), &agreement.Withdraw{Agreement: id, Party: house(i * 5), Date: agreement.MustDate("2015-01-01").AddDays(i * 7)})
+			l.add(record.KindAgreementWithdraw, record.Handle(house(i*5)+"/fm"), &agreement.Withdraw{Agreement: id, Party: house(i * 5), Date: agreement.Date("2015-01-01").AddDays(i * 7)})
 		}
 		for i := range 20 {
-			l.add(record.KindAgreementSign, record.Handle(house(i*10)+"/fm"), &agreement.Sign{Agreement: id, Party: house(i * 10), Date: agreement.MustDate("2017-01-01").AddDays(i * 7)})
+			l.add(record.KindAgreementSign, record.Handle(house(i*10)+"/fm"), &agreement.Sign{Agreement: id, Party: house(i * 10), Date: agreement.Date("2017-01-01").AddDays(i * 7)})
 		}
 		for q := 0; len(l.entries) < benchActions+1; q++ {
-			from := agreement.MustDate("2011-01-01").AddDays(91 * q)
+			from := agreement.Date("2011-01-01").AddDays(91 * q)
 			to := from.AddDays(90)
 			for i := 0; i < benchParties && len(l.entries) < benchActions+1; i++ {
 				for _, v := range []record.Handle{"va/dg", "vb/dg"} {
@@ -215,7 +215,7 @@ func BenchmarkApplyThenStatus(b *testing.B) {
 	l := &log{t: &testing.T{}}
 	l.entries = make([]agreement.Entry, benchActions+1) // next index
 	id := tl.ID()
-	d := agreement.MustDate("2025-01-01")
+	d := agreement.Date("2025-01-01")
 	for b.Loop() {
 		b.StopTimer()
 		e := l.add(record.KindAttest, "va/dg", &agreement.Attest{Agreement: id, Party: "p001", Clause: "core", From: d, To: d, Date: d})

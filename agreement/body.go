@@ -51,11 +51,11 @@ type Force struct {
 type Clause struct {
 	ID      string   `cbor:"id" json:"id"`
 	Title   string   `cbor:"title" json:"title"`
-	From    Date     `cbor:"from,omitempty" json:"from,omitempty"`        // effective date
-	Until   Date     `cbor:"until,omitempty" json:"until,omitempty"`      // sunset: the first day the clause is no longer active
-	StartOn *Trigger `cbor:"start-on,omitempty" json:"startOn,omitempty"` // active only from the day this attestation is made
-	EndOn   *Trigger `cbor:"end-on,omitempty" json:"endOn,omitempty"`     // lapses on the day this attestation is made
-	Attest  *Expect  `cbor:"attest,omitempty" json:"attest,omitempty"`    // attestations expected while active
+	From    Date     `cbor:"from,omitempty" json:"from,omitempty"`         // effective date
+	Until   Date     `cbor:"until,omitempty" json:"until,omitempty"`       // sunset: the first day the clause is no longer active
+	StartOn *Trigger `cbor:"start-on,omitempty" json:"start-on,omitempty"` // active only from the day this attestation is made
+	EndOn   *Trigger `cbor:"end-on,omitempty" json:"end-on,omitempty"`     // lapses on the day this attestation is made
+	Attest  *Expect  `cbor:"attest,omitempty" json:"attest,omitempty"`     // attestations expected while active
 }
 
 // A Trigger is an attestation by a named verifier, of a party, on a

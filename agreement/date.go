@@ -25,15 +25,6 @@ func ParseDate(s string) (Date, error) {
 	return Date(s), nil
 }
 
-// MustDate is ParseDate for constants; it panics on a malformed date.
-func MustDate(s string) Date {
-	d, err := ParseDate(s)
-	if err != nil {
-		panic(err)
-	}
-	return d
-}
-
 func (d Date) check() error {
 	s := string(d)
 	if len(s) != 10 || s[4] != '-' || s[7] != '-' {

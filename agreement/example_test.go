@@ -7,16 +7,17 @@ import (
 
 	"pouch.dev/agreement"
 	"pouch.dev/agreement/jcpoa"
+	"pouch.dev/internal/testkeys"
 )
 
 func ExampleTimeline_Status() {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC).UnixMilli()
-	sc, err := jcpoa.Build("pouch.example/log", jcpoa.TestKey, now)
+	sc, err := jcpoa.Build("pouch.example/log", testkeys.Key, now)
 	if err != nil {
 		panic(err)
 	}
 	// The JCPOA's records as a log would sequence them, from index 100.
-	tl, err := agreement.Replay(jcpoa.TestDirectory(), jcpoa.Entries(sc.JCPOA, 100, now))
+	tl, err := agreement.Replay(testkeys.NewDirectory(jcpoa.Principals()...), jcpoa.Entries(sc.JCPOA, 100, now))
 	if err != nil {
 		panic(err)
 	}
@@ -34,11 +35,11 @@ func ExampleTimeline_Status() {
 
 func ExampleWriteRoll() {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC).UnixMilli()
-	sc, err := jcpoa.Build("pouch.example/log", jcpoa.TestKey, now)
+	sc, err := jcpoa.Build("pouch.example/log", testkeys.Key, now)
 	if err != nil {
 		panic(err)
 	}
-	roll, err := agreement.ReplayStatement(jcpoa.TestDirectory(), jcpoa.Entries(sc.Statement, 500, now))
+	roll, err := agreement.ReplayStatement(testkeys.NewDirectory(jcpoa.Principals()...), jcpoa.Entries(sc.Statement, 500, now))
 	if err != nil {
 		panic(err)
 	}

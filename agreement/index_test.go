@@ -14,7 +14,7 @@ import (
 func TestIncrementalIndex(t *testing.T) {
 	l, tl, id := newTimeline(t, threeParties())
 	r := rand.New(rand.NewPCG(1, 2))
-	day := func() agreement.Date { return agreement.MustDate("2019-01-01").AddDays(r.IntN(800)) }
+	day := func() agreement.Date { return agreement.Date("2019-01-01").AddDays(r.IntN(800)) }
 	probe := []agreement.Date{"2018-12-31", "2019-03-01", "2019-06-15", "2019-12-31", "2020-04-15", "2020-09-01", "2021-03-01"}
 	signed := map[string]bool{}
 	for i := 0; i < 300; i++ {

@@ -23,16 +23,16 @@ type Status struct {
 	Title          string              `json:"title"`
 	Depositary     record.Handle       `json:"depositary"`
 	At             Date                `json:"at"`
-	InForce        bool                `json:"inForce"`
+	InForce        bool                `json:"in_force"`
 	Entered        Date                `json:"entered,omitempty"` // the day it entered into force, if on or before At
 	Ended          Date                `json:"ended,omitempty"`   // the day it ceased to be in force, if on or before At
 	Rule           string              `json:"rule"`
-	PartiesInForce int                 `json:"partiesInForce"`
+	PartiesInForce int                 `json:"parties_in_force"`
 	Parties        []PartyStatus       `json:"parties"`
 	Clauses        []ClauseStatus      `json:"clauses"`
 	Attestations   []AttestationStatus `json:"attestations"`
 	Missing        []Missing           `json:"missing"`
-	KnownAt        uint64              `json:"knownAt"`  // the log size this status is derived from
+	KnownAt        uint64              `json:"known_at"` // the log size this status is derived from
 	Rejected       int                 `json:"rejected"` // actions in the log that the rules refused
 }
 

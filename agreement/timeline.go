@@ -51,10 +51,10 @@ func (p *party) last() *Term {
 type Term struct {
 	From     Date          `json:"from"`
 	Until    Date          `json:"until,omitempty"`
-	SignedBy record.Handle `json:"signedBy"`
+	SignedBy record.Handle `json:"signed_by"`
 	Sign     record.ID     `json:"sign"`
 	// WithdrawnBy and Withdraw are set once a withdrawal is logged.
-	WithdrawnBy record.Handle `json:"withdrawnBy,omitempty"`
+	WithdrawnBy record.Handle `json:"withdrawn_by,omitempty"`
 	Withdraw    *record.ID    `json:"withdraw,omitempty"`
 }
 

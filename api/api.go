@@ -267,7 +267,7 @@ type Limits struct {
 
 // LogInfo is the JSON of GET /v1/log.
 //
-// SPEC: spec/log.md#v1-log
+// SPEC: spec/log.md#http-api
 type LogInfo struct {
 	Origin     string   `json:"origin"`
 	Key        string   `json:"key"`  // the log's verifier key
@@ -278,7 +278,7 @@ type LogInfo struct {
 
 // InclusionProof is the JSON of GET /v1/log/proof/inclusion.
 //
-// SPEC: spec/log.md#v1-log-proof-inclusion
+// SPEC: spec/log.md#http-api
 type InclusionProof struct {
 	Index uint64      `json:"index"`
 	Size  uint64      `json:"size"`
@@ -293,7 +293,7 @@ type InclusionProof struct {
 
 // ConsistencyProof is the JSON of GET /v1/log/proof/consistency.
 //
-// SPEC: spec/log.md#v1-log-proof-consistency
+// SPEC: spec/log.md#http-api
 type ConsistencyProof struct {
 	From  uint64   `json:"from"`
 	To    uint64   `json:"to"`

@@ -76,7 +76,7 @@ func (d *Directory) find(grantee, grantor record.Handle, a Ability, counterpart 
 // thread's root), at pos. It returns the grant relied upon, or nil when p is
 // the addressee.
 //
-// SPEC: spec/directory.md#receive
+// SPEC: spec/directory.md#grant
 func (d *Directory) MayReceive(p, addressee, sender record.Handle, ids []record.ID, pos Pos) (*GrantEntry, error) {
 	if p == addressee {
 		return nil, nil
@@ -87,7 +87,7 @@ func (d *Directory) MayReceive(p, addressee, sender record.Handle, ids []record.
 // MayCarry reports whether p may take custody in place of envoy on a pouch
 // from sender, at pos.
 //
-// SPEC: spec/directory.md#carry
+// SPEC: spec/directory.md#grant
 func (d *Directory) MayCarry(p, envoy, sender record.Handle, ids []record.ID, pos Pos) (*GrantEntry, error) {
 	if p == envoy {
 		return nil, nil
@@ -102,7 +102,7 @@ func (d *Directory) MayCarry(p, envoy, sender record.Handle, ids []record.ID, po
 // thread covers the replies in that thread. Nothing a discloser merely
 // claims (such as the pouch the letter came in) widens it.
 //
-// SPEC: spec/directory.md#disclose
+// SPEC: spec/directory.md#grant
 func (d *Directory) MayDisclose(p, author record.Handle, letter []byte, thread *record.ID, pos Pos) (*GrantEntry, error) {
 	if p == author {
 		return nil, nil

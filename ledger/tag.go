@@ -16,7 +16,7 @@ import (
 // with that ID). The tag's signature and body were checked by
 // letter.VerifyTag; its payload is the server's and the reader's business.
 //
-// SPEC: spec/api.md#post-v1-pouches
+// SPEC: spec/api.md#post-pouches
 func CheckTag(d *directory.Directory, st *letter.SignedTag, pos Pos, known func(record.ID) bool) error {
 	if err := d.Check(st.Signed, st.Record, pos); err != nil {
 		return err

@@ -42,7 +42,7 @@ const Version = 1
 const ContextPrefix = "pouch.dev/v1/"
 
 // A Kind names what a record says. Each kind has its own signature context,
-// Context(kind).
+// ContextPrefix followed by the kind, such as "pouch.dev/v1/custody".
 type Kind string
 
 // The record kinds. spec/records.md describes each body.
@@ -106,10 +106,6 @@ func (k Kind) AlwaysPublic() bool {
 	}
 	return false
 }
-
-// Context returns the signature context string of kind k, such as
-// "pouch.dev/v1/custody".
-func Context(k Kind) string { return ContextPrefix + string(k) }
 
 // A Record is the signed content of every pouch statement.
 //

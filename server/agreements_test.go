@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"pouch.dev/agreement/jcpoa"
 	"pouch.dev/client"
 	"pouch.dev/directory"
+	"pouch.dev/internal/testkeys"
 	"pouch.dev/record"
 	"pouch.dev/server"
 	"pouch.dev/store"
@@ -47,23 +47,14 @@ func startAgServer(t *testing.T, dir string) *agServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lg, err := tlog.New(context.Background(), st, tlog.Config{Origin: agOrigin, Key: skey, Logger: slog.New(slog.DiscardHandler)})
+	node, err := server.Start(context.Background(), server.Options{Store: st, Origin: agOrigin, Key: skey, Directory: directory.Config{Mode: directory.ModeOpen}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { lg.Run(ctx); close(done) }()
-	corr, err := server.NewCorrespondence(context.Background(), server.CorrOptions{
-		Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: agOrigin, Log: lg,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(server.New(server.Config{Store: st, Log: lg, API: corr, Logger: slog.New(slog.DiscardHandler)}))
+	hs := httptest.NewServer(node.Server)
 	cl := client.New(hs.URL)
 	cl.Origin = agOrigin
-	s := &agServer{st: st, hs: hs, cl: cl, stop: func() { stop(); <-done }}
+	s := &agServer{st: st, hs: hs, cl: cl, stop: node.Close}
 	t.Cleanup(s.close)
 	return s
 }
@@ -87,7 +78,7 @@ func (s *agServer) size(t *testing.T) uint64 {
 }
 
 // setup founds the scenario's houses and admits jcpoa.Principals with
-// their jcpoa.TestKey, then builds the scenario's records.
+// their testkeys.Key, then builds the scenario's records.
 func setup(t *testing.T, s *agServer) *jcpoa.Scenario {
 	t.Helper()
 	ctx := context.Background()
@@ -104,12 +95,12 @@ func setup(t *testing.T, s *agServer) *jcpoa.Scenario {
 			}
 		}
 		id, _ := age.GenerateHybridIdentity()
-		pub := jcpoa.TestKey(h).Public().(ed25519.PublicKey)
+		pub := testkeys.Key(h).Public().(ed25519.PublicKey)
 		if _, err := s.cl.Admit(ctx, regs[house], h, pub, id.Recipient().String(), "holder of "+string(h)); err != nil {
 			t.Fatalf("admitting %s: %v", h, err)
 		}
 	}
-	sc, err := jcpoa.Build(agOrigin, jcpoa.TestKey, time.Now().UnixMilli())
+	sc, err := jcpoa.Build(agOrigin, testkeys.Key, time.Now().UnixMilli())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +228,7 @@ func TestAgreementConcurrentSigns(t *testing.T) {
 		var signs []*record.Signed
 		for _, by := range []record.Handle{"us/president", "us/secretary-of-state"} {
 			sg, err := record.Sign(&record.Record{Kind: record.KindAgreementSign, Origin: agOrigin, By: []record.Handle{by},
-				Time: time.Now().UnixMilli()}, &agreement.Sign{Agreement: id, Party: "us", Date: signDay}, jcpoa.TestKey(by))
+				Time: time.Now().UnixMilli()}, &agreement.Sign{Agreement: id, Party: "us", Date: signDay}, testkeys.Key(by))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -262,7 +253,7 @@ func TestAgreementConcurrentSigns(t *testing.T) {
 			t.Fatalf("round %d: %d of 2 signatures for us accepted, want 1: %v", round, ok, errs)
 		}
 		w, err := record.Sign(&record.Record{Kind: record.KindAgreementWithdraw, Origin: agOrigin, By: []record.Handle{"us/president"},
-			Time: time.Now().UnixMilli()}, &agreement.Withdraw{Agreement: id, Party: "us", Date: signDay.AddDays(1)}, jcpoa.TestKey("us/president"))
+			Time: time.Now().UnixMilli()}, &agreement.Withdraw{Agreement: id, Party: "us", Date: signDay.AddDays(1)}, testkeys.Key("us/president"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -65,15 +65,12 @@ func TestOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lg, err := tlog.New(ctx, st, tlog.Config{Origin: origin, Key: skey})
+	node, err := server.Start(ctx, server.Options{Store: st, Origin: origin, Key: skey, Directory: directory.Config{Mode: directory.ModeOpen}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	corr, err := server.NewCorrespondence(ctx, server.CorrOptions{Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: origin, Log: lg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(server.Config{Store: st, Log: lg, API: corr})
+	t.Cleanup(node.Close)
+	srv := node.Server
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 

@@ -27,7 +27,7 @@ func (s *Server) registerLog() {
 // never changes.
 const immutable = "public, max-age=31536000, immutable"
 
-// SPEC: spec/log.md#http
+// SPEC: spec/log.md#tiles
 func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 	cp, _ := s.log.Checkpoint()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

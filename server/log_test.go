@@ -18,12 +18,16 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 	sumdb "golang.org/x/mod/sumdb/tlog"
 
+	"pouch.dev/agreement"
 	"pouch.dev/api"
+	"pouch.dev/client"
+	"pouch.dev/directory"
 	"pouch.dev/record"
 	"pouch.dev/server"
 	"pouch.dev/store/sqlite"
@@ -35,10 +39,19 @@ const origin = "pouch.test/log"
 type testServer struct {
 	URL  string
 	Log  *tlog.Log
-	Key  ed25519.PrivateKey
+	Key  ed25519.PrivateKey // ru/president's
 	VKey string
+	// Base is the log's size once the server is set up: the genesis
+	// record, house ru, and its two offices. The records the tests append
+	// follow.
+	Base int
+	// Kinds are the kinds of the records the tests appended, by index.
+	Kinds map[int]record.Kind
 }
 
+// startServer starts the whole server (server.Start) in open mode, and
+// founds house ru with two offices, ru/president and ru/duma-chair, so
+// that the records the tests append pass the correspondence API's rules.
 func startServer(t *testing.T) *testServer {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "pouch.db"))
@@ -46,36 +59,57 @@ func startServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	skey, vkey, _ := tlog.GenerateKey(origin)
-	ctx, cancel := context.WithCancel(context.Background())
-	l, err := tlog.New(ctx, st, tlog.Config{Origin: origin, Key: skey})
+	ctx := context.Background()
+	node, err := server.Start(ctx, server.Options{Store: st, Origin: origin, Key: skey, Directory: directory.Config{Mode: directory.ModeOpen}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { l.Run(ctx); close(done) }()
-	hs := httptest.NewServer(server.New(server.Config{Store: st, Log: l}))
+	hs := httptest.NewServer(node.Server)
 	t.Cleanup(func() {
 		hs.Close()
-		cancel()
-		<-done
+		node.Close()
 		st.Close()
 	})
-	_, key, _ := ed25519.GenerateKey(nil)
-	return &testServer{URL: hs.URL, Log: l, Key: key, VKey: vkey}
+	cl := client.New(hs.URL)
+	cl.Origin = origin
+	_, rk, _ := ed25519.GenerateKey(nil)
+	reg := client.Registrar("ru", rk)
+	if _, err := cl.FoundHouse(ctx, "ru", "Russian Federation", reg, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{URL: hs.URL, Log: node.Log, VKey: vkey, Kinds: map[int]record.Kind{}}
+	for _, h := range []record.Handle{"ru/president", "ru/duma-chair"} {
+		_, key, _ := ed25519.GenerateKey(nil)
+		id, err := age.GenerateHybridIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := cl.Admit(ctx, reg, h, key.Public().(ed25519.PublicKey), id.Recipient().String(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h == "ru/president" {
+			s.Key = key
+		}
+		s.Base = int(a.Index) + 1
+	}
+	return s
 }
 
-// sign returns a signed statement numbered n, and its ID.
-func (s *testServer) sign(t *testing.T, n int) ([]byte, record.ID) {
-	r := &record.Record{Kind: record.KindStatement, By: []record.Handle{"ru/president"}, Time: record.Now()}
+// sign returns the record numbered n and its ID: a public statement for
+// an even n, a private grant (it carries a salt) for an odd one.
+func (s *testServer) sign(t *testing.T, n int) ([]byte, record.ID, record.Kind) {
+	r := &record.Record{Kind: record.KindStatement, Origin: origin, By: []record.Handle{"ru/president"}, Time: record.Now()}
+	var body any = &agreement.Statement{Title: fmt.Sprintf("Statement %d", n), Text: agreement.Digest([]byte(fmt.Sprint(n))), Opened: agreement.DateOf(time.Now())}
 	if n%2 == 1 {
-		r.Salt = record.NewSalt()
+		r.Kind, r.Salt = record.KindGrant, record.NewSalt()
+		body = &directory.Grant{To: "ru/duma-chair", Abilities: []directory.Ability{directory.Receive}, Purpose: fmt.Sprint(n)}
 	}
-	sg, err := record.Sign(r, map[string]any{"n": n}, s.Key)
+	sg, err := record.Sign(r, body, s.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := sg.Marshal()
-	return b, sha256.Sum256(sg.Record)
+	return sg.Marshal(), sha256.Sum256(sg.Record), r.Kind
 }
 
 func post(t *testing.T, url string, body []byte) (int, []byte) {
@@ -100,16 +134,17 @@ func get(t *testing.T, url string) (int, []byte, http.Header) {
 	return resp.StatusCode, b, resp.Header
 }
 
-// appendRecords posts n signed records and returns their IDs in log order.
-func (s *testServer) appendRecords(t *testing.T, n int) []record.ID {
-	ids := make([]record.ID, n)
-	for i := 0; i < n; i++ {
-		b, id := s.sign(t, i)
+// appendRecords posts signed records until the log holds size, and
+// returns their IDs by log index (the setup's records have none).
+func (s *testServer) appendRecords(t *testing.T, size int) []record.ID {
+	ids := make([]record.ID, size)
+	for i := s.Base; i < size; i++ {
+		b, id, kind := s.sign(t, i)
 		code, body := post(t, s.URL, b)
 		if code != http.StatusCreated {
 			t.Fatalf("POST /v1/records: %d %s", code, body)
 		}
-		var a server.Appended
+		var a api.Accepted
 		if err := json.Unmarshal(body, &a); err != nil {
 			t.Fatal(err)
 		}
@@ -117,11 +152,12 @@ func (s *testServer) appendRecords(t *testing.T, n int) []record.ID {
 			t.Fatalf("record %d appended as %+v", i, a)
 		}
 		ids[i] = id
+		s.Kinds[i] = kind
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, _, err := s.Log.WaitCheckpoint(ctx, uint64(n)); err != nil {
-		t.Fatalf("no checkpoint of %d leaves: %v", n, err)
+	if _, _, err := s.Log.WaitCheckpoint(ctx, uint64(size)); err != nil {
+		t.Fatalf("no checkpoint of %d leaves: %v", size, err)
 	}
 	return ids
 }
@@ -201,16 +237,38 @@ func TestIndependentCheck(t *testing.T) {
 			entry := bundle[2 : 2+l]
 			bundle = bundle[2+l:]
 			idx := b*256 + i
-			// CBOR array(4), text "statement", bytes(32) ID, the time of
+			// CBOR array(4), the kind's text, bytes(32) ID, the time of
 			// sequencing as a uint64 of Unix milliseconds, and whether it
 			// is private: odd records carry a salt (true, f5), even ones
-			// do not (false, f4).
-			want := append([]byte{0x84, 0x69}, "statement"...)
-			want = append(append(want, 0x58, 0x20), ids[idx][:]...)
-			if len(entry) != len(want)+1+8+1 || !bytes.Equal(entry[:len(want)], want) || entry[len(want)] != 0x1b || entry[len(entry)-1] != 0xf4+byte(idx%2) {
-				t.Fatalf("entry %d = %x, want %x, 1b, 8 bytes of time, f%d", idx, entry, want, 4+idx%2)
+			// do not (false, f4). The setup's records (genesis, house,
+			// admissions) are public.
+			kind, private := record.Kind(""), byte(0)
+			if int(idx) >= s.Base {
+				kind, private = s.Kinds[int(idx)], byte(idx%2)
+			} else {
+				for _, k := range []record.Kind{record.KindGenesis, record.KindHouse, record.KindAdmit} {
+					if bytes.HasPrefix(entry[2:], []byte(k)) {
+						kind = k
+					}
+				}
 			}
-			ms := int64(binary.BigEndian.Uint64(entry[len(want)+1:]))
+			want := append([]byte{0x84, 0x60 + byte(len(kind))}, kind...)
+			want = append(want, 0x58, 0x20)
+			if int(idx) >= s.Base {
+				want = append(want, ids[idx][:]...)
+			}
+			idLen := 0
+			if int(idx) < s.Base {
+				idLen = 32 // the setup's IDs, which the test does not know
+			}
+			if kind == "" || len(entry) != len(want)+idLen+1+8+1 || !bytes.Equal(entry[:len(want)], want) {
+				t.Fatalf("entry %d = %x, want %x...", idx, entry, want)
+			}
+			rest := entry[len(entry)-10:]
+			if rest[0] != 0x1b || rest[9] != 0xf4+private {
+				t.Fatalf("entry %d = %x: want 1b, 8 bytes of time, f%d", idx, entry, 4+private)
+			}
+			ms := int64(binary.BigEndian.Uint64(rest[1:9]))
 			if seq := time.UnixMilli(ms); seq.Before(started.Add(-time.Second)) || seq.After(time.Now()) {
 				t.Fatalf("entry %d sequenced at %v, not during the test", idx, seq)
 			}
@@ -285,8 +343,8 @@ func TestLogAPI(t *testing.T) {
 	if err != nil || cp.Size != 260 {
 		t.Fatalf("Sync = %+v, %v", cp, err)
 	}
-	for _, i := range []int{0, 1, 255, 256, 259} {
-		if idx, err := c.VerifyRecord(ctx, r, record.KindStatement, ids[i]); err != nil || idx != uint64(i) {
+	for _, i := range []int{s.Base, s.Base + 1, 255, 256, 259} {
+		if idx, err := c.VerifyRecord(ctx, r, s.Kinds[i], ids[i]); err != nil || idx != uint64(i) {
 			t.Fatalf("VerifyRecord(%d) = %d, %v", i, idx, err)
 		}
 	}
@@ -337,14 +395,14 @@ func TestLogAPI(t *testing.T) {
 	}
 
 	// A replay is refused; so is a forged signature.
-	b, _ := s.sign(t, 0)
+	b, _, _ := s.sign(t, 0)
 	if code, body := post(t, s.URL, b); code != http.StatusCreated {
 		t.Fatalf("a fresh record: %d %s", code, body)
 	}
 	if code, _ := post(t, s.URL, b); code != http.StatusConflict {
 		t.Errorf("replay: %d, want 409", code)
 	}
-	b2, _ := s.sign(t, 1)
+	b2, _, _ := s.sign(t, 1)
 	b2[len(b2)-1] ^= 1
 	if code, _ := post(t, s.URL, b2); code != http.StatusBadRequest {
 		t.Errorf("forged signature: %d, want 400", code)
@@ -356,7 +414,7 @@ func TestLogAPI(t *testing.T) {
 
 func (s *testServer) appendRecordsFrom(t *testing.T, first, n int) {
 	for i := first; i < first+n; i++ {
-		b, _ := s.sign(t, i)
+		b, _, _ := s.sign(t, i)
 		if code, body := post(t, s.URL, b); code != http.StatusCreated {
 			t.Fatalf("POST: %d %s", code, body)
 		}

@@ -137,7 +137,7 @@ func (c *Correspondence) readableBy(r *http.Request, id record.ID, what reveal) 
 		return nil, nil, "", err
 	}
 	if !c.mayRead(h, e) {
-		return nil, nil, "", errorf(http.StatusForbidden, "", "%s is not a party to private record %s", h, id.Short())
+		return nil, nil, "", errorf(http.StatusForbidden, "", "%s is not a party to private record %s: %w", h, id.Short(), ledger.ErrNotParty)
 	}
 	return e, pub, h, nil
 }
@@ -266,7 +266,7 @@ func handleOf(r *http.Request) (record.Handle, error) {
 	return h, nil
 }
 
-// SPEC: spec/api.md#directory
+// SPEC: spec/api.md#endpoints
 func (c *Correspondence) handlePrincipal(w http.ResponseWriter, r *http.Request) {
 	h, err := handleOf(r)
 	if err != nil {

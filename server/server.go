@@ -2,8 +2,9 @@
 // tlog-tiles paths, the log's proofs under /v1/log, and the API through
 // which records are submitted and read.
 //
-// New assembles a Server from a Config; the correspondence API plugs in
-// through Config.API, and further parts through Server.Handle.
+// Start assembles a whole server (Node) from Options: the log over a
+// store, its witnesses, the correspondence API and every route; further
+// parts plug in through Server.Handle.
 //
 // # Limits
 //
@@ -17,7 +18,7 @@
 // budget is answered 503 with Retry-After, a full disk 507. The limits are
 // the constants of budget.go (spec/api.md#limits), shown in /metrics.
 //
-// SPEC: spec/log.md#http
+// SPEC: spec/log.md#http-api
 package server
 
 import (
@@ -33,7 +34,7 @@ import (
 	"pouch.dev/tlog"
 )
 
-// Config configures a Server.
+// Config configures a Server: the HTTP handler of a Node.
 type Config struct {
 	// Store holds the records and the tree. Required.
 	Store store.Store
@@ -41,9 +42,7 @@ type Config struct {
 	Log *tlog.Log
 	// Logger receives request errors; nil means slog.Default().
 	Logger *slog.Logger
-	// API, if set, adds the correspondence API's routes, including
-	// POST /v1/records. If nil, the minimal POST /v1/records of
-	// records.go is served instead.
+	// API adds the correspondence API's routes. Required.
 	API interface{ Register(mux Mux) }
 	// ProofWait bounds how long a proof request with ?wait=1 waits for a
 	// checkpoint covering the record; 0 means 10 seconds.
@@ -68,8 +67,8 @@ type Server struct {
 	routes   []string
 }
 
-// New returns a Server serving cfg's log and store.
-func New(cfg Config) *Server {
+// newServer returns a Server serving cfg's log, store and API.
+func newServer(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -82,11 +81,7 @@ func New(cfg Config) *Server {
 		w.Write([]byte("ok\n"))
 	}))
 	s.registerLog()
-	if cfg.API != nil {
-		cfg.API.Register(s)
-	} else {
-		s.registerRecords()
-	}
+	cfg.API.Register(s)
 	return s
 }
 

@@ -529,7 +529,7 @@ func (c *Correspondence) replayFirst(ctx context.Context, kind record.Kind, id r
 	return err
 }
 
-// SPEC: spec/api.md#tag
+// SPEC: spec/api.md#post-pouches
 func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload *incoming) (*api.Accepted, error) {
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()

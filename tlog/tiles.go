@@ -75,7 +75,7 @@ const MaxEntrySize = 1<<16 - 1
 // AppendEntry appends entry to bundle in the C2SP entry bundle encoding: a
 // big-endian uint16 length, then the entry.
 //
-// SPEC: spec/log.md#entry-bundles
+// SPEC: spec/log.md#tiles
 func AppendEntry(bundle, entry []byte) []byte {
 	if len(entry) > MaxEntrySize {
 		panic("tlog: entry too large for a bundle")

@@ -226,7 +226,7 @@ func innerHashes(data []byte) [TileHeight + 1][]byte {
 // inclusion returns the RFC 6962 inclusion proof of leaf index in the tree
 // of size size.
 //
-// SPEC: spec/log.md#proofs
+// SPEC: spec/log.md#http-api
 func (h *hashes) inclusion(ctx context.Context, index, size uint64) ([][]byte, error) {
 	ns, err := proof.Inclusion(index, size)
 	if err != nil {

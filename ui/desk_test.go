@@ -287,11 +287,11 @@ func TestAgreementSVG(t *testing.T) {
 	}
 	tl := v.Agreements().Agreement(w.Facts["scene4.jcpoa"])
 	// Before the withdrawal, neither it nor the sunset is drawn.
-	early := ui.AgreementSVG(tl, agreement.MustDate("2017-06-01"))
+	early := ui.AgreementSVG(tl, agreement.Date("2017-06-01"))
 	if s := string(early.SVG); strings.Contains(s, "withdraws") || strings.Contains(s, "lapses") {
 		t.Error("the timeline as of 2017 shows events of later years")
 	}
-	late := ui.AgreementSVG(tl, agreement.MustDate("2021-01-01"))
+	late := ui.AgreementSVG(tl, agreement.Date("2021-01-01"))
 	for _, want := range []string{"us withdraws 2018-05-08", "arms-embargo sunset: lapses 2020-10-18", `data-party="us"`, `class="attest"`} {
 		if !strings.Contains(string(late.SVG), want) {
 			t.Errorf("the timeline as of 2021 lacks %q", want)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"pouch.dev/agreement"
+	"pouch.dev/internal/testkeys"
 	"pouch.dev/record"
 )
 
@@ -13,7 +14,7 @@ import (
 // nothing.
 func FuzzRegistry(f *testing.F) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC).UnixMilli()
-	sc, err := Build("", TestKey, now)
+	sc, err := Build("", testkeys.Key, now)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -25,7 +26,7 @@ func FuzzRegistry(f *testing.F) {
 	for _, b := range append(sc.BadJCPOA, sc.BadStatement...) {
 		f.Add(b.Signed.Marshal())
 	}
-	g := agreement.NewRegistry(TestDirectory())
+	g := agreement.NewRegistry(testkeys.NewDirectory(Principals()...))
 	i := uint64(0)
 	for _, steps := range [][]Step{sc.JCPOA, sc.Statement[:2]} {
 		for _, s := range steps {

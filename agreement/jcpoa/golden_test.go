@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"pouch.dev/internal/testkeys"
 	"pouch.dev/record"
 )
 
@@ -21,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite testdata/scenario.golden")
 // spec/agreement.md's worked example quotes the first signature's record.
 func TestGolden(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC).UnixMilli()
-	sc, err := Build("pouch.example/log", TestKey, now)
+	sc, err := Build("pouch.example/log", testkeys.Key, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Package jcpoa builds the agreements and statement of pouch's reference
-// scenario (scenes 4, 5 and 6 of SCENARIO.md) as signed records, so that
+// scenario (scenes 4, 5 and 6 of docs/scenario.md) as signed records, so that
 // `pouch demo`, the server's tests and this package's tests play the same
 // history:
 //
@@ -20,13 +20,12 @@
 // days) are illustrative; Illustrative says which.
 //
 // Build takes the signing keys from the caller, so the demo signs with the
-// keys of the principals it admitted; TestKey gives deterministic keys for
-// tests.
+// keys of the principals it admitted, and tests with deterministic ones
+// (package internal/testkeys).
 package jcpoa
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"fmt"
 
 	"pouch.dev/agreement"
@@ -93,13 +92,6 @@ func Principals() []record.Handle {
 		hs = append(hs, Expert(i))
 	}
 	return hs
-}
-
-// TestKey returns a deterministic key for office h, for tests: the
-// Ed25519 key whose seed is SHA-256("pouch.dev/test-key/" || h).
-func TestKey(h record.Handle) ed25519.PrivateKey {
-	seed := sha256.Sum256([]byte("pouch.dev/test-key/" + string(h)))
-	return ed25519.NewKeyFromSeed(seed[:])
 }
 
 // A Step is one record to log, with a line for people.
@@ -284,37 +276,6 @@ func (b *builder) signAt(kind record.Kind, by record.Handle, body any, now int64
 		return nil, fmt.Errorf("jcpoa: %s by %s: %w", kind, by, err)
 	}
 	return s, nil
-}
-
-// A KeyDirectory is a fixed directory for tests: each office in it holds
-// one key from the start of the log, and acts for its own house.
-type KeyDirectory map[record.Handle]ed25519.PublicKey
-
-// TestDirectory returns a KeyDirectory of Principals with their TestKey.
-func TestDirectory() KeyDirectory {
-	d := KeyDirectory{}
-	for _, h := range Principals() {
-		d[h] = TestKey(h).Public().(ed25519.PublicKey)
-	}
-	return d
-}
-
-// CheckKey implements agreement.KeyChecker.
-func (d KeyDirectory) CheckKey(h record.Handle, key []byte, index uint64) error {
-	k, ok := d[h]
-	if !ok {
-		return fmt.Errorf("%s is not in the directory", h)
-	}
-	if !k.Equal(ed25519.PublicKey(key)) {
-		return fmt.Errorf("key is not the current key of %s", h)
-	}
-	return nil
-}
-
-// Authorised implements agreement.Directory: an office acts for its house.
-func (d KeyDirectory) Authorised(h record.Handle, house string, index uint64) bool {
-	_, ok := d[h]
-	return ok && h.House() == house
 }
 
 // Entries numbers steps as consecutive log entries from index first,

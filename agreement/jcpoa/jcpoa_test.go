@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"pouch.dev/agreement"
+	"pouch.dev/internal/testkeys"
 	"pouch.dev/record"
 )
 
@@ -15,13 +16,13 @@ const origin = "pouch.test/log"
 
 var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC).UnixMilli()
 
-func build(t *testing.T) (*Scenario, KeyDirectory) {
+func build(t *testing.T) (*Scenario, testkeys.Directory) {
 	t.Helper()
-	sc, err := Build(origin, TestKey, now)
+	sc, err := Build(origin, testkeys.Key, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sc, TestDirectory()
+	return sc, testkeys.NewDirectory(Principals()...)
 }
 
 func jcpoa(t *testing.T) (*Scenario, *agreement.Timeline) {
@@ -224,7 +225,7 @@ func TestMustFail(t *testing.T) {
 	for i, b := range sc.BadJCPOA {
 		es = append(es, agreement.Entry{Signed: b.Signed, Index: 200 + uint64(i), Time: now})
 	}
-	tl2, err := agreement.Replay(TestDirectory(), es)
+	tl2, err := agreement.Replay(testkeys.NewDirectory(Principals()...), es)
 	if err != nil {
 		t.Fatal(err)
 	}

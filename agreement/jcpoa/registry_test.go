@@ -11,6 +11,7 @@ import (
 
 	"pouch.dev/agreement"
 	"pouch.dev/directory"
+	"pouch.dev/internal/testkeys"
 	"pouch.dev/record"
 )
 
@@ -70,7 +71,7 @@ func (sv *server) signDir(kind record.Kind, by record.Handle, k ed25519.PrivateK
 }
 
 // admitAll founds every house of the scenario and admits its offices with
-// their TestKey.
+// their testkeys.Key.
 func (sv *server) admitAll() {
 	for _, h := range Principals() {
 		house := h.House()
@@ -85,7 +86,7 @@ func (sv *server) admitAll() {
 			sv.t.Fatal(err)
 		}
 		sv.must(sv.signDir(record.KindAdmit, directory.Registrar(house), sv.regs[house],
-			&directory.Admit{Handle: h, Key: TestKey(h).Public().(ed25519.PublicKey), Recipient: id.Recipient().String()}))
+			&directory.Admit{Handle: h, Key: testkeys.Key(h).Public().(ed25519.PublicKey), Recipient: id.Recipient().String()}))
 	}
 }
 
@@ -94,7 +95,7 @@ func (sv *server) admitAll() {
 func TestRegistryWithDirectory(t *testing.T) {
 	sv := newServer(t)
 	sv.admitAll()
-	sc, err := Build("", TestKey, sv.now.UnixMilli())
+	sc, err := Build("", testkeys.Key, sv.now.UnixMilli())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +130,9 @@ func TestRegistryWithDirectory(t *testing.T) {
 
 	// The Russian Foreign Minister's key is revoked. A new attestation
 	// with it is refused; the one made before still counts.
-	sv.must(sv.signDir(record.KindKeyRevoke, "ru/registrar", sv.regs["ru"], &directory.KeyRevoke{Handle: "ru/fm", Key: TestKey("ru/fm").Public().(ed25519.PublicKey)}))
+	sv.must(sv.signDir(record.KindKeyRevoke, "ru/registrar", sv.regs["ru"], &directory.KeyRevoke{Handle: "ru/fm", Key: testkeys.Key("ru/fm").Public().(ed25519.PublicKey)}))
 	late, err := record.Sign(&record.Record{Kind: record.KindAttest, By: []record.Handle{"ru/fm"}, Time: sv.now.UnixMilli() + 5},
-		&agreement.Attest{Agreement: ags[0], Party: "ir", Clause: ClauseNuclear, From: "2019-01-01", To: "2019-12-31", Date: "2020-01-01"}, TestKey("ru/fm"))
+		&agreement.Attest{Agreement: ags[0], Party: "ir", Clause: ClauseNuclear, From: "2019-01-01", To: "2019-12-31", Date: "2020-01-01"}, testkeys.Key("ru/fm"))
 	if err != nil {
 		t.Fatal(err)
 	}

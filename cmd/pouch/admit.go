@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 
+	"pouch.dev/api"
 	"pouch.dev/record"
 )
 
@@ -32,7 +32,7 @@ func runAdmit(ctx *cmdContext, args []string) error {
 	v := verbs["admit"]
 	fs := newFlags(ctx, v)
 	cf := addClientFlags(ctx, fs)
-	holder := fs.String("holder", "", "the holder's name for people")
+	holder := fs.String("holder", "", "the holder's `NAME`, for people")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -64,9 +64,8 @@ func runAdmit(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return apiError(err)
 	}
-	if *cf.json {
-		return printV1(ctx.stdout, "admit", a)
-	}
-	fmt.Fprintf(ctx.stdout, "admitted %s at log index %d (record %s)\n", hd, a.Index, a.ID)
-	return nil
+	return recorded(ctx, a.ID, struct {
+		*api.Accepted
+		Handle record.Handle `json:"handle"`
+	}{a, hd}, "admitted %s at log index %d (record %s)", hd, a.Index, a.ID.Short())
 }

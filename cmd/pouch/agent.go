@@ -5,7 +5,6 @@ package main
 // uses it when it holds the principal (loadPrincipal in home.go).
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -136,7 +135,7 @@ func runAgent(ctx *cmdContext, args []string) error {
 	fg := fs.Bool("foreground", false, "run in this process until stopped (for systemd, tests)")
 	status := fs.Bool("status", false, "list the unlocked principals")
 	stop := fs.Bool("stop", false, "stop the agent, forgetting every key")
-	asJSON := fs.Bool("json", false, "print JSON (stable, versioned shape)")
+	fs.Bool("json", false, "print JSON (spec/cli.md)")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -144,6 +143,7 @@ func runAgent(ctx *cmdContext, args []string) error {
 	if len(pos) != 0 {
 		return usagef("", "agent: unexpected argument %q", pos[0])
 	}
+	asJSON := &ctx.json
 	if n := btoi(*fg) + btoi(*status) + btoi(*stop); n > 1 {
 		return usagef("", "agent: --foreground, --status and --stop exclude each other")
 	}
@@ -168,8 +168,8 @@ func runAgent(ctx *cmdContext, args []string) error {
 			return err
 		}
 		switch {
-		case *asJSON:
-			return printJSON(ctx.stdout, map[string]any{"v": 1, "socket": c.Path, "stopped": running})
+		case ctx.json:
+			return emit(ctx, map[string]any{"socket": c.Path, "stopped": running})
 		case running:
 			fmt.Fprintf(ctx.stdout, "the agent at %s stopped; it forgot every key\n", c.Path)
 		default:
@@ -208,7 +208,7 @@ func agentForeground(ctx *cmdContext, sock string, timeout time.Duration) error 
 			return fmt.Errorf("agent: making the process non-dumpable: %w", err)
 		}
 	}
-	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sig, stop := signal.NotifyContext(ctx.context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
 		select {
@@ -228,8 +228,7 @@ func agentForeground(ctx *cmdContext, sock string, timeout time.Duration) error 
 func agentBackground(ctx *cmdContext, h *keys.Home, c *agent.Client, timeout time.Duration, asJSON bool) error {
 	started := func(st *agent.Status, fresh bool) error {
 		if asJSON {
-			return printJSON(ctx.stdout, map[string]any{"v": 1, "started": fresh,
-				"agent": map[string]any{"socket": c.Path, "pid": st.PID, "timeout_ms": st.Timeout}})
+			return emit(ctx, map[string]any{"started": fresh, "socket": c.Path, "pid": st.PID, "timeout_ms": st.Timeout})
 		}
 		if !fresh {
 			fmt.Fprintf(ctx.stdout, "an agent is already running at %s (pid %d)\n", c.Path, st.PID)
@@ -329,8 +328,7 @@ func agentStatus(ctx *cmdContext, c *agent.Client, asJSON bool) error {
 		for _, k := range held {
 			ks = append(ks, heldJSON{k.Handle, base64.StdEncoding.EncodeToString(k.Ed25519), k.Age, time.UnixMilli(k.Used).UTC(), time.UnixMilli(k.Expires).UTC()})
 		}
-		return printJSON(ctx.stdout, map[string]any{"v": 1, "agent": map[string]any{
-			"socket": c.Path, "pid": st.PID, "timeout_ms": st.Timeout}, "keys": ks})
+		return emit(ctx, map[string]any{"socket": c.Path, "pid": st.PID, "timeout_ms": st.Timeout, "keys": ks})
 	}
 	fmt.Fprintf(ctx.stdout, "agent: pid %d at %s; a key unused for %v is forgotten\n", st.PID, c.Path, time.Duration(st.Timeout)*time.Millisecond)
 	if len(held) == 0 {
@@ -349,11 +347,12 @@ func runUnlock(ctx *cmdContext, args []string) error {
 	fs := newFlags(ctx, v)
 	as := fs.String("as", asFlag(ctx), "unlock principal `HANDLE` (env POUCH_AS)")
 	all := fs.Bool("all", false, "unlock every principal of the home")
-	asJSON := fs.Bool("json", false, "print JSON (stable, versioned shape)")
+	fs.Bool("json", false, "print JSON (spec/cli.md)")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
 	}
+	asJSON := &ctx.json
 	if len(pos) != 0 {
 		return usagef("name the principal with --as", "unlock: unexpected argument %q", pos[0])
 	}
@@ -417,7 +416,7 @@ func runUnlock(ctx *cmdContext, args []string) error {
 		}
 	}
 	if *asJSON {
-		return printJSON(ctx.stdout, map[string]any{"v": 1, "unlocked": unlocked, "already": already, "timeout_ms": st.Timeout})
+		return emit(ctx, map[string]any{"unlocked": unlocked, "already": already, "timeout_ms": st.Timeout})
 	}
 	return nil
 }
@@ -463,11 +462,12 @@ func runLock(ctx *cmdContext, args []string) error {
 	v := verbs["lock"]
 	fs := newFlags(ctx, v)
 	as := fs.String("as", "", "forget only principal `HANDLE`")
-	asJSON := fs.Bool("json", false, "print JSON (stable, versioned shape)")
+	fs.Bool("json", false, "print JSON (spec/cli.md)")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
 	}
+	asJSON := &ctx.json
 	if len(pos) != 0 {
 		return usagef("", "lock: unexpected argument %q", pos[0])
 	}
@@ -489,7 +489,7 @@ func runLock(ctx *cmdContext, args []string) error {
 	}
 	switch {
 	case *asJSON:
-		return printJSON(ctx.stdout, map[string]any{"v": 1, "running": running, "forgot": n})
+		return emit(ctx, map[string]any{"running": running, "forgot": n})
 	case !running:
 		fmt.Fprintf(ctx.stdout, "no agent is running at %s: no key is unlocked\n", c.Path)
 	case hd != "" && n == 0:

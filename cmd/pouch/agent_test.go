@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"maps"
@@ -108,19 +107,14 @@ func TestAgentCLI(t *testing.T) {
 		t.Fatalf("unlock --all: %s", out)
 	}
 	var st struct {
-		V     int
-		Agent struct {
-			Socket    string
-			PID       int
-			TimeoutMS int64 `json:"timeout_ms"`
-		}
-		Keys []struct{ Handle string }
+		Socket    string
+		PID       int
+		TimeoutMS int64 `json:"timeout_ms"`
+		Keys      []struct{ Handle string }
 	}
-	if err := json.Unmarshal([]byte(offMust(t, env, "agent", "--status", "--json")), &st); err != nil {
-		t.Fatal(err)
-	}
-	if st.V != 1 || st.Agent.PID != os.Getpid() || st.Agent.TimeoutMS != (10*time.Minute).Milliseconds() ||
-		st.Agent.Socket != filepath.Join(env["POUCH_HOME"], "agent", "sock") || len(st.Keys) != 2 || st.Keys[1].Handle != "ru/president" {
+	result(t, offMust(t, env, "agent", "--status", "--json"), &st)
+	if st.PID != os.Getpid() || st.TimeoutMS != (10*time.Minute).Milliseconds() ||
+		st.Socket != filepath.Join(env["POUCH_HOME"], "agent", "sock") || len(st.Keys) != 2 || st.Keys[1].Handle != "ru/president" {
 		t.Fatalf("status: %+v", st)
 	}
 
@@ -160,12 +154,11 @@ func TestAgentCLI(t *testing.T) {
 
 	// Locking one principal leaves the other.
 	var un struct {
-		V                 int
 		Unlocked, Already []string
 	}
-	if err := json.Unmarshal([]byte(offMust(t, env, "unlock", "--all", "--json")), &un); err != nil ||
-		un.V != 1 || len(un.Unlocked) != 2 || len(un.Already) != 0 {
-		t.Fatalf("unlock --json: %+v %v", un, err)
+	result(t, offMust(t, env, "unlock", "--all", "--json"), &un)
+	if len(un.Unlocked) != 2 || len(un.Already) != 0 {
+		t.Fatalf("unlock --json: %+v", un)
 	}
 	if out := offMust(t, env, "lock", "--as", "ir/leader"); !strings.Contains(out, "forgot the key of ir/leader") {
 		t.Fatalf("lock --as: %s", out)
@@ -188,12 +181,12 @@ func TestAgentCLI(t *testing.T) {
 	})
 
 	var lk struct {
-		V       int
 		Running bool
 		Forgot  int
 	}
-	if err := json.Unmarshal([]byte(offMust(t, env, "lock", "--json")), &lk); err != nil || lk.V != 1 || !lk.Running || lk.Forgot != 1 {
-		t.Fatalf("lock --json: %+v %v", lk, err)
+	result(t, offMust(t, env, "lock", "--json"), &lk)
+	if !lk.Running || lk.Forgot != 1 {
+		t.Fatalf("lock --json: %+v", lk)
 	}
 
 	stop()
@@ -284,16 +277,16 @@ func TestAgentBinary(t *testing.T) {
 		t.Fatalf("second start: %v\n%s", err, out)
 	}
 	var again struct {
-		V       int
 		Started bool
-		Agent   struct {
-			Socket string
-			PID    int
-		}
+		Socket  string
+		PID     int
 	}
-	if out, err := run(false, "agent", "--json"); err != nil || json.Unmarshal([]byte(out), &again) != nil ||
-		again.V != 1 || again.Started || again.Agent.PID != pid || again.Agent.Socket != sock {
-		t.Fatalf("second start, JSON: %v %+v\n%s", err, again, out)
+	out, err = run(false, "agent", "--json")
+	if err != nil {
+		t.Fatalf("second start, JSON: %v\n%s", err, out)
+	}
+	if result(t, out, &again); again.Started || again.PID != pid || again.Socket != sock {
+		t.Fatalf("second start, JSON: %+v\n%s", again, out)
 	}
 	if out, err := run(true, "unlock", "--all"); err != nil || !strings.Contains(out, "unlocked ru/president") {
 		t.Fatalf("unlock: %v\n%s", err, out)

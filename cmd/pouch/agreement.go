@@ -11,63 +11,98 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"pouch.dev/agreement"
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/record"
 )
 
 func init() {
+	sub := func(name string) func(*cmdContext, []string) error {
+		return func(ctx *cmdContext, args []string) error { return runAgreement(ctx, name, args) }
+	}
 	register(&verb{
 		name:  "agreement",
-		args:  "register|sign|withdraw|attest|status [flags] ...",
 		short: "register an agreement, sign, withdraw, attest, and show its status at any date",
 		long: `
-pouch agreement register [--as H] AGREEMENT.json TEXT
-    registers an instrument as its depositary. AGREEMENT.json holds the
-    body of spec/agreement.md#agreement in JSON (name, title, parties with
-    their signers, force, verifiers, clauses); the text digest is computed
-    from the file TEXT.
-pouch agreement sign [--as H] --party HOUSE [--date YYYY-MM-DD] ID
-    signs for a party (default date: today).
-pouch agreement withdraw [--as H] --party HOUSE --date YYYY-MM-DD ID
-    withdraws a party, effective on the date.
-pouch agreement attest [--as H] --party HOUSE --clause C --from D --to D [--date D] [--note N] ID
-    attests, as a named verifier, a party's compliance with a clause.
-pouch agreement status [--at YYYY-MM-DD] [--history] [--json] ID
-    derives the agreement's status on a day (default: today) by replaying
-    its records from the log, each one's inclusion proof checked against
-    the log's signed checkpoint; --history prints its whole story.
+An agreement is an instrument registered in the log by its depositary,
+with its invited parties, the offices that sign for each, its
+entry-into-force rule, its verifiers and its clauses (spec/agreement.md).
+Parties sign and withdraw, verifiers attest compliance, and its status
+on any day is derived from the log.
 
-Every action is checked against the agreement's history before it is
-submitted: one the rules refuse (a signer not authorised for the party, a
-second signature, a withdrawal by a non-party, an attestation by someone
-who is not a named verifier) fails with the reason, and nothing is sent.
+Every action is checked against the agreement's history, as this client
+proved it from the log, before it is submitted: one the rules refuse (a
+signer not authorised for the party, a second signature, a withdrawal by
+a non-party, an attestation by someone who is not a named verifier)
+fails with the reason, and nothing is sent. Each prints the ID of the
+record it made.
 
 ID is the agreement's ID, or a unique prefix of at least 8 hex digits.
 
-Example, scene 4 of the reference scenario:
+Example, scene 4 of the reference scenario (examples/jcpoa.json):
 
+  pouch agreement register --as eu/hr jcpoa.json jcpoa.txt
   pouch agreement sign --as ir/fm --party ir --date 2015-07-14 5e10c7b3
   pouch agreement withdraw --as us/president --party us --date 2018-05-08 5e10c7b3
   pouch agreement status --at 2019-06-01 5e10c7b3`,
-		run: runAgreement,
+		subs: []*verb{
+			{name: "agreement register", args: "[flags] AGREEMENT.json TEXT", short: "register an instrument, as its depositary", run: sub("register"), long: `
+pouch agreement register signs and submits an agreement record, as its
+depositary (--as). AGREEMENT.json holds the body of
+spec/agreement.md#agreement in JSON, with the same field names (name,
+title, parties with their signers, force, verifiers, clauses with from,
+until, start-on, end-on, attest); the text digest is computed from the
+file TEXT, the instrument's text. It prints the agreement's ID.
+
+Example, the EU High Representative registers the JCPOA
+(examples/jcpoa.json and examples/jcpoa.txt in the repository):
+
+  pouch agreement register --as eu/hr jcpoa.json jcpoa.txt`},
+			{name: "agreement sign", args: "[flags] --party HOUSE [--date YYYY-MM-DD] ID", short: "sign for a party", run: sub("sign"), long: `
+pouch agreement sign signs the agreement for --party, as one of the
+offices the agreement names for it, on --date (default: today).
+
+Example, Iran's Foreign Minister signs the JCPOA in Vienna:
+
+  pouch agreement sign --as ir/fm --party ir --date 2015-07-14 5e10c7b3`},
+			{name: "agreement withdraw", args: "[flags] --party HOUSE --date YYYY-MM-DD ID", short: "withdraw a party, effective on a date", run: sub("withdraw"), long: `
+pouch agreement withdraw withdraws --party from the agreement, effective
+on --date (the first day it is no longer bound), as one of the offices
+the agreement names for it.
+
+Example, the United States leave the JCPOA:
+
+  pouch agreement withdraw --as us/president --party us --date 2018-05-08 5e10c7b3`},
+			{name: "agreement attest", args: "[flags] --party HOUSE --clause ID --from D --to D [--date D] [--note N] ID", short: "attest a party's compliance with a clause, as a named verifier", run: sub("attest"), long: `
+pouch agreement attest attests, as one of the agreement's verifiers,
+that --party complied with --clause from --from to --to (both
+included), on --date (default: today), citing --note.
+
+Example, the IAEA's Director General attests Iran's implementation:
+
+  pouch agreement attest --as iaea/dg --party ir --clause nuclear \
+      --from 2016-01-16 --to 2016-11-09 --date 2016-11-09 --note GOV/2016/55 5e10c7b3`},
+			{name: "agreement status", args: "[--at YYYY-MM-DD] [--history] [--json] ID", short: "the agreement's status on a day, replayed from the log", run: sub("status"), long: `
+pouch agreement status derives the agreement's status on a day (--at,
+default: today, UTC) by replaying its records from the log, each one's
+inclusion proof checked against a checkpoint this client verified
+(--policy, --log-key, or the key pinned at first use): the parties in
+force, the clauses active, pending or lapsed, the attestations and those
+missing. --history prints its whole story instead.
+
+Example, the JCPOA after the United States left it:
+
+  pouch agreement status --at 2019-06-01 5e10c7b3`},
+		},
 	})
 }
 
-func runAgreement(ctx *cmdContext, args []string) error {
-	v := verbs["agreement"]
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		if len(args) == 0 {
-			return usagef("see \"pouch agreement --help\"", "agreement: want register, sign, withdraw, attest or status")
-		}
-		printVerbHelp(ctx.stdout, v)
-		return nil
-	}
-	sub, args := args[0], args[1:]
+func runAgreement(ctx *cmdContext, sub string, args []string) error {
+	v := verbNamed("agreement " + sub)
 	fs := newFlags(ctx, v)
 	cf := addClientFlags(ctx, fs)
 	var (
@@ -88,8 +123,6 @@ func runAgreement(ctx *cmdContext, args []string) error {
 	case "status":
 		at = fs.String("at", "", "the day, `YYYY-MM-DD` (default: today, UTC)")
 		history = fs.Bool("history", false, "print the agreement's whole history")
-	default:
-		return usagef("want register, sign, withdraw, attest or status", "agreement: unknown subcommand %q", sub)
 	}
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
@@ -189,14 +222,14 @@ func runAgreement(ctx *cmdContext, args []string) error {
 		return err
 	}
 	if *history {
-		if *cf.json {
+		if ctx.json {
 			return usagef("use one of them", "agreement status: --history and --json exclude each other")
 		}
 		return agreement.History(ctx.stdout, tl, day)
 	}
 	st := tl.Status(day)
-	if *cf.json {
-		return printV1(ctx.stdout, "status", st)
+	if ctx.json {
+		return emit(ctx, st)
 	}
 	printStatus(ctx.stdout, st, tl, pl)
 	return nil
@@ -205,11 +238,11 @@ func runAgreement(ctx *cmdContext, args []string) error {
 // readAgreementJSON reads an agreement body from JSON, strictly, and sets
 // its text digest from the text file.
 func readAgreementJSON(path, textPath string) (*agreement.Agreement, error) {
-	b, err := os.ReadFile(path)
+	b, err := readInput(path, "an agreement's body in JSON (spec/agreement.md#agreement; examples/jcpoa.json is one)")
 	if err != nil {
 		return nil, err
 	}
-	text, err := os.ReadFile(textPath)
+	text, err := readInput(textPath, "the instrument's text, whose SHA-256 the agreement records")
 	if err != nil {
 		return nil, err
 	}
@@ -217,11 +250,14 @@ func readAgreementJSON(path, textPath string) (*agreement.Agreement, error) {
 	dec.DisallowUnknownFields()
 	var body agreement.Agreement
 	if err := dec.Decode(&body); err != nil {
-		return nil, withHint(fmt.Errorf("%s: %w", path, err), "see spec/agreement.md#agreement for the fields")
+		return nil, usagef("write the body of spec/agreement.md#agreement in JSON, with its field names (examples/jcpoa.json is one)", "%s: %v", path, err)
+	}
+	if dec.More() {
+		return nil, usagef("give one JSON object", "%s: more than one JSON value", path)
 	}
 	body.Text = agreement.Digest(text)
 	if err := body.Check(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, withHint(fmt.Errorf("%s: %w", path, err), "see spec/agreement.md#agreement for what each field may hold")
 	}
 	return &body, nil
 }
@@ -273,15 +309,23 @@ func submitAction(ctx *cmdContext, bg context.Context, cf *clientFlags, kind rec
 	if err != nil {
 		return apiError(err)
 	}
-	if *cf.json {
-		return printV1(ctx.stdout, "accepted", a)
-	}
 	msg := done
 	if kind == record.KindAgreement {
 		msg = fmt.Sprintf(done, body.(*agreement.Agreement).Name)
 	}
-	fmt.Fprintf(ctx.stdout, "%s %s: %s record %s, log index %d\n", me.Handle, msg, kind, a.ID, a.Index)
-	return nil
+	out := struct {
+		*api.Accepted
+		By        record.Handle `json:"by"`
+		Agreement *record.ID    `json:"agreement,omitempty"`
+		Statement *record.ID    `json:"statement,omitempty"`
+	}{Accepted: a, By: me.Handle}
+	switch kind {
+	case record.KindCosign:
+		out.Statement = target
+	case record.KindAgreementSign, record.KindAgreementWithdraw, record.KindAttest:
+		out.Agreement = target
+	}
+	return recorded(ctx, a.ID, out, "%s %s: %s record %s, log index %d", me.Handle, msg, kind, a.ID.Short(), a.Index)
 }
 
 func printStatus(w io.Writer, st *agreement.Status, tl *agreement.Timeline, pl *provenLog) {

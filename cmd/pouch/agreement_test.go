@@ -16,6 +16,7 @@ import (
 	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/internal/scenario"
+	"pouch.dev/internal/testkeys"
 	"pouch.dev/keys"
 	"pouch.dev/record"
 )
@@ -33,9 +34,9 @@ func agreementWorld(t *testing.T) (w *scenario.World, sc *jcpoa.Scenario) {
 	t.Cleanup(w.Close)
 	regs := map[string]*client.Identity{}
 	for _, h := range jcpoa.Principals() {
-		admitKey(t, w.Client, regs, h, jcpoa.TestKey(h).Public().(ed25519.PublicKey))
+		admitKey(t, w.Client, regs, h, testkeys.Key(h).Public().(ed25519.PublicKey))
 	}
-	sc, err = jcpoa.Build(w.Client.Origin, jcpoa.TestKey, time.Now().UnixMilli())
+	sc, err = jcpoa.Build(w.Client.Origin, testkeys.Key, time.Now().UnixMilli())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,18 +111,13 @@ func TestAgreementStatusCLI(t *testing.T) {
 	}
 	out = offMust(t, env, "agreement", "status", "--at", "2020-11-01", "--json", id)
 	var js struct {
-		V      int
-		Status struct {
-			PartiesInForce int
-			Clauses        []struct{ ID, State string }
-			Missing        []struct{ By string }
-		}
+		PartiesInForce int `json:"parties_in_force"`
+		Clauses        []struct{ ID, State string }
+		Missing        []struct{ By string }
 	}
-	if err := json.Unmarshal([]byte(out), &js); err != nil || js.V != 1 {
-		t.Fatalf("--json: %v\n%s", err, out)
-	}
-	if js.Status.PartiesInForce != 6 || js.Status.Clauses[2].State != "lapsed" || len(js.Status.Missing) != 1 {
-		t.Errorf("2020-11-01: %+v", js.Status)
+	result(t, out, &js)
+	if js.PartiesInForce != 6 || js.Clauses[2].State != "lapsed" || len(js.Missing) != 1 {
+		t.Errorf("2020-11-01: %+v", js)
 	}
 	out = offMust(t, env, "agreement", "status", "--at", "2021-01-01", "--history", id)
 	if !strings.Contains(out, "2020-10-18  clause arms-embargo lapses (sunset)") {
@@ -164,15 +160,16 @@ func TestAgreementWriteCLI(t *testing.T) {
   "force": {}
 }`), 0o644)
 	out := offMust(t, env, "agreement", "register", "--as", "zz/fm", "--json", filepath.Join(dir, "ag.json"), filepath.Join(dir, "text.txt"))
-	var acc struct{ Accepted api.Accepted }
-	if err := json.Unmarshal([]byte(out), &acc); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	id := acc.Accepted.ID.String()
+	var acc api.Accepted
+	result(t, out, &acc)
+	id := acc.ID.String()
 	waitIntegrated(t, w)
-	out = offMust(t, env, "agreement", "sign", "--as", "zz/fm", "--party", "zz", "--date", "2026-01-02", id)
-	if !strings.Contains(out, "zz/fm signed for zz") {
-		t.Errorf("sign: %s", out)
+	signed, said := offSay(t, env, "agreement", "sign", "--as", "zz/fm", "--party", "zz", "--date", "2026-01-02", id)
+	if !strings.Contains(said, "zz/fm signed for zz") {
+		t.Errorf("sign: %s", said)
+	}
+	if _, err := record.ParseID(signed); err != nil {
+		t.Errorf("sign printed %q, not the record's ID", signed)
 	}
 	waitIntegrated(t, w)
 	before, _ := w.Store.State(context.Background())
@@ -199,10 +196,8 @@ func TestAgreementWriteCLI(t *testing.T) {
 	}
 	// A statement, co-signed once.
 	out = offMust(t, env, "statement", "open", "--as", "yy/fm", "--title", "A joint statement", "--json", filepath.Join(dir, "text.txt"))
-	if err := json.Unmarshal([]byte(out), &acc); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	sid := acc.Accepted.ID.String()
+	result(t, out, &acc)
+	sid := acc.ID.String()
 	waitIntegrated(t, w)
 	offMust(t, env, "statement", "cosign", "--as", "zz/fm", sid)
 	waitIntegrated(t, w)

@@ -53,8 +53,8 @@ With --server, the pouches go to a server already running in a process
 of its own ("pouch serve --open", no house founded yet), so that the load
 generator's CPU is not the server's; --server-pid names that process, and
 phase 1 then reports the server's own CPU per acknowledged pouch (Linux).
---json prints one JSON object with the figures instead of the text
-(bench/run reads it).
+--json prints the figures as a JSON envelope (spec/cli.md) instead of
+the text (bench/run reads it).
 
 Example:
 
@@ -75,7 +75,7 @@ func runBench(ctx *cmdContext, args []string) error {
 	batch := fs.Int("batch", 1, "pouches per request (POST /v1/pouches/batch when more than 1)")
 	server := fs.String("server", "", "`URL` of a running server in open mode (default: one in this process)")
 	serverPID := fs.Int("server-pid", 0, "the --server's process `ID`, for its CPU per pouch (Linux)")
-	asJSON := fs.Bool("json", false, "print one JSON object with the figures instead of text")
+	asJSON := fs.Bool("json", false, "print the figures as JSON (spec/cli.md) instead of text")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -89,7 +89,7 @@ func runBench(ctx *cmdContext, args []string) error {
 	bg, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	out := ctx.stdout
-	res := benchResult{V: 1, Workers: *workers, Batch: *batch, N: *n, CPUs: runtime.NumCPU(), Remote: *server != ""}
+	res := benchResult{Workers: *workers, Batch: *batch, N: *n, CPUs: runtime.NumCPU(), Remote: *server != ""}
 	if *asJSON {
 		out = io.Discard
 	}
@@ -301,20 +301,17 @@ func runBench(ctx *cmdContext, args []string) error {
 		}
 	}
 	res.Errors = errs.Load()
-	if *asJSON {
-		if err := printJSON(ctx.stdout, res); err != nil {
-			return err
-		}
-	}
 	if errs.Load() > 0 {
-		return &checkError{fmt.Errorf("bench: %d submissions failed", errs.Load())}
+		return failWith(res, &checkError{fmt.Errorf("bench: %d submissions failed", errs.Load())})
+	}
+	if *asJSON {
+		return emit(ctx, res)
 	}
 	return nil
 }
 
-// benchResult is pouch bench --json's output (version 1).
+// benchResult is the result of pouch bench --json (spec/cli.md#bench).
 type benchResult struct {
-	V             int     `json:"v"`
 	Remote        bool    `json:"remote"` // the server ran in a process of its own
 	N             int     `json:"n"`
 	Workers       int     `json:"workers"`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -54,17 +55,20 @@ func runVerifyOnline(ctx *cmdContext, cf *clientFlags, arg string) error {
 	}
 	var failed error
 	if ch.Unproven() {
-		failed = withHint(fmt.Errorf("pouch %s: some of its chain could not be proven to %s (see above)", id.Short(), me.Handle),
-			"a step that rests on a private grant can be checked by the grant's parties (--as them)")
+		failed = &checkError{withHint(fmt.Errorf("pouch %s: %w to %s (see above)", id.Short(), errUnprovenChain, me.Handle),
+			"a step that rests on a private grant can be checked by the grant's parties (--as them)")}
 	}
-	if *cf.json {
+	if ctx.json {
 		next, _ := ch.Pouch.Next()
-		err := printV1(ctx.stdout, "chain", map[string]any{"pouch": id, "from": ch.Tag.Tag.From, "to": ch.Tag.Tag.To, "via": ch.Tag.Tag.Via,
-			"delivered": ch.Delivered(), "next": next, "hops": hops, "witnessed": cp.Witnessed, "checkpoint": string(cp.Note)})
-		if err == nil && failed != nil {
-			return &checkError{failed}
+		out := &chainJSON{Pouch: id, From: ch.Tag.Tag.From, To: ch.Tag.Tag.To, Via: ch.Tag.Tag.Via, Delivered: ch.Delivered(), Next: next,
+			Hops: hops, Witnessed: cp.Witnessed, Cosigners: cp.Cosigners, Origin: cp.Origin, Size: cp.Size, Checkpoint: string(cp.Note)}
+		if out.Via == nil {
+			out.Via = []record.Handle{}
 		}
-		return err
+		if failed != nil {
+			return failWith(out, failed)
+		}
+		return emit(ctx, out)
 	}
 	mark := "✓"
 	if !cp.Witnessed {
@@ -97,8 +101,25 @@ func runVerifyOnline(ctx *cmdContext, cf *clientFlags, arg string) error {
 		next, _ := ch.Pouch.Next()
 		fmt.Fprintf(ctx.stdout, "  … in transit: awaits %s\n", next)
 	}
-	if failed != nil {
-		return &checkError{failed}
-	}
-	return nil
+	return failed
+}
+
+// errUnprovenChain is wrapped by the error of a chain of custody that the
+// client could not prove whole.
+var errUnprovenChain = errors.New("some of its chain of custody could not be proven")
+
+// chainJSON is the result of "pouch verify ID".
+type chainJSON struct {
+	Pouch      record.ID       `json:"pouch"`
+	From       record.Handle   `json:"from"`
+	To         record.Handle   `json:"to"`
+	Via        []record.Handle `json:"via"`
+	Delivered  bool            `json:"delivered"`
+	Next       record.Handle   `json:"next,omitempty"`
+	Hops       []hopJSON       `json:"hops"`
+	Origin     string          `json:"origin"`
+	Size       uint64          `json:"size"`
+	Witnessed  bool            `json:"witnessed"`
+	Cosigners  []string        `json:"cosigners,omitempty"`
+	Checkpoint string          `json:"checkpoint"`
 }

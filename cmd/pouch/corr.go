@@ -15,13 +15,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"pouch.dev/api"
 	"pouch.dev/client"
@@ -99,41 +99,42 @@ func loadOrCreateEvidence(path string) (*keys.Principal, error) {
 	return p, nil
 }
 
-// correspondence builds the correspondence API of pouch serve and the
-// /metrics handler. The operator key is made at first start as
-// operator.key in the data directory: it signs the log's genesis record
-// and, in operator mode, countersigns house records (pouch house approve).
-func correspondence(ctx context.Context, st store.Store, lg *tlog.Log, logger *slog.Logger, data string, open bool, rate float64, maxAttachments int64) (*server.Correspondence, http.Handler, error) {
+// startNode starts pouch serve's server (server.Start) on store st with
+// the options opt, adding the founding rule and the operator key: made at
+// first start as operator.key in the data directory, it signs the log's
+// genesis record and, in operator mode, countersigns house records
+// (pouch house approve). The evidence office's keys, made at first start
+// as evidence.key, sign the non-delivery of pouches past their deadline.
+// Metrics, with the Go runtime's and the
+// process's, are served at /metrics.
+func startNode(ctx context.Context, st store.Store, logger *slog.Logger, data string, opt server.Options, open bool) (*server.Node, error) {
 	k, err := loadOrCreateEd25519(filepath.Join(data, "operator.key"), true)
 	if err != nil {
-		return nil, nil, fmt.Errorf("operator key: %w", err)
+		return nil, fmt.Errorf("operator key: %w", err)
 	}
-	cfg := directory.Config{Mode: directory.ModeOperator, Operator: k.Public().(ed25519.PublicKey)}
+	opt.Directory = directory.Config{Mode: directory.ModeOperator, Operator: k.Public().(ed25519.PublicKey)}
+	opt.OperatorKey = k
 	if open {
-		cfg.Mode = directory.ModeOpen
+		opt.Directory.Mode = directory.ModeOpen
 		logger.Warn("open mode: anyone may found a house, first claim wins (for demos and tests)")
 	} else {
 		logger.Info("operator mode: houses are founded with the operator key's countersignature", "key", filepath.Join(data, "operator.key"))
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ev, err := loadOrCreateEvidence(filepath.Join(data, "evidence.key"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("the evidence office's key: %w", err)
+		return nil, fmt.Errorf("the evidence office's key: %w", err)
 	}
-	c, err := server.NewCorrespondence(ctx, server.CorrOptions{
-		Store: st, Directory: cfg, OperatorKey: k, Origin: lg.Origin(), Log: lg, Logger: logger, Registerer: reg,
-		Rate: rate, Burst: int(rate * 2), Evidence: ev, MaxAttachments: maxAttachments,
-	})
+	opt.Store, opt.Logger, opt.Evidence = st, logger, ev
+	opt.Metrics = prometheus.NewRegistry()
+	opt.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n, err := server.Start(ctx, opt)
 	switch {
 	case errors.Is(err, directory.ErrGenesis) && open:
-		return nil, nil, withHint(err, "this data folder's log was founded in operator mode: start without --open, or use another --data")
+		return nil, withHint(err, "this data folder's log was founded in operator mode: start without --open, or use another --data")
 	case errors.Is(err, directory.ErrGenesis):
-		return nil, nil, withHint(err, "this data folder's log was founded in open mode: start with --open, or use another --data")
-	case err != nil:
-		return nil, nil, err
+		return nil, withHint(err, "this data folder's log was founded in open mode: start with --open, or use another --data")
 	}
-	return c, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+	return n, err
 }
 
 // clientFlags are the flags of every verb that talks to a server.
@@ -187,10 +188,39 @@ func (f *clientFlags) trust() (*client.Trust, error) {
 	return t, nil
 }
 
-// newClient returns a client of the --server, with the log's origin, that
+// Errors of reaching a server, with their codes (spec/cli.md#codes).
+var (
+	errUnreachable    = errors.New("cannot reach the server")
+	errNotPouchServer = errors.New("not a pouch server")
+)
+
+// serverURL checks the --server URL before anything is asked of it: an
+// http or https URL with a host.
+func serverURL(s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		return "", usagef(fmt.Sprintf("write it with its scheme: --server http://%s (or POUCH_SERVER)", s),
+			"--server %q has no scheme (http:// or https://)", s)
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "", usagef("give the server's URL, such as --server http://127.0.0.1:8470 (or POUCH_SERVER)", "--server %q: %v", s, unwrapURLError(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", usagef("give an http:// or https:// URL, such as --server http://127.0.0.1:8470", "--server %q: pouch servers speak http or https, not %s", s, u.Scheme)
+	case u.Host == "":
+		return "", usagef("give the server's address, such as --server http://127.0.0.1:8470", "--server %q has no host", s)
+	}
+	return strings.TrimRight(s, "/"), nil
+}
+
+// client returns a client of the --server, with the log's origin, that
 // verifies what the server says against the log (client.Trust).
 func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
-	c := client.New(*f.server)
+	base, err := serverURL(*f.server)
+	if err != nil {
+		return nil, err
+	}
+	c := client.New(base)
 	t, err := f.trust()
 	if err != nil {
 		return nil, err
@@ -199,21 +229,49 @@ func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
 	// A command's records are in the published log before it exits, so
 	// the next command, which proves what it reads, sees them.
 	c.WaitLogged = true
-	req, err := http.NewRequestWithContext(ctx, "GET", c.URL+"/v1/log", nil)
+	info, err := logInfo(ctx, c.URL)
 	if err != nil {
-		return nil, usagef("", "--server %q: %v", *f.server, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, withHint(fmt.Errorf("cannot reach the server: %w", err), "start one with \"pouch serve\", or point --server (POUCH_SERVER) at yours")
-	}
-	defer resp.Body.Close()
-	var info api.LogInfo
-	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
-		return nil, fmt.Errorf("%s/v1/log: %w", c.URL, err)
+		return nil, err
 	}
 	c.Origin = info.Origin
 	return c, nil
+}
+
+// logInfo asks the server at base for its log (GET /v1/log), telling a
+// server that is down from one that is not a pouch server.
+func logInfo(ctx context.Context, base string) (*api.LogInfo, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/log", nil)
+	if err != nil {
+		return nil, usagef("", "--server %q: %v", base, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("%w at %s: %v", errUnreachable, base, unwrapURLError(err)),
+			"start one with \"pouch serve\", or point --server (POUCH_SERVER) at yours")
+	}
+	defer resp.Body.Close()
+	notPouch := func(why string) error {
+		return withHint(fmt.Errorf("%s is %w: %s", base, errNotPouchServer, why),
+			"point --server (POUCH_SERVER) at a pouch server, such as http://127.0.0.1:8470 (\"pouch serve\" prints its address)")
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, notPouch(fmt.Sprintf("GET /v1/log answered %s", resp.Status))
+	}
+	var info api.LogInfo
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info); err != nil || info.Origin == "" || info.Key == "" {
+		return nil, notPouch("GET /v1/log did not answer a log's origin and key")
+	}
+	return &info, nil
+}
+
+// unwrapURLError drops the method and URL that net/http puts before a
+// transport error, which the message already names.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // me loads the acting principal from the home.
@@ -223,11 +281,6 @@ func (f *clientFlags) me(ctx *cmdContext) (*client.Identity, error) {
 		return nil, err
 	}
 	return loadPrincipal(ctx, h, *f.as)
-}
-
-// printV1 writes v as indented JSON wrapped in {"v": 1, key: v}.
-func printV1(w io.Writer, key string, v any) error {
-	return printJSON(w, map[string]any{"v": 1, key: v})
 }
 
 // apiError turns a client error into the CLI's error, with the server's
@@ -279,7 +332,10 @@ func resolveID(ctx context.Context, c *client.Client, me *client.Identity, s, wh
 		if me != nil {
 			who = string(me.Handle)
 		}
-		return id, withHint(fmt.Errorf("%s: %w", what, err),
+		if strings.HasPrefix(what, "--") {
+			err = fmt.Errorf("%s: %w", what, err)
+		}
+		return id, withHint(err,
 			"check the ID; a private record (a pouch, its custody, a private grant) resolves only for its parties: %s may not read it, or act --as one of them", who)
 	}
 	return id, apiError(fmt.Errorf("%s %s: resolving the ID: %w", what, s, err))

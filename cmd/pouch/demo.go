@@ -30,7 +30,7 @@ func init() {
 		long: `
 pouch demo starts a fresh pouch server in a temporary folder (or uses the
 one at --server, which must be in open mode with the scenario's houses not
-yet founded), creates the cast of SCENARIO.md with throwaway keys held in
+yet founded), creates the cast of docs/scenario.md with throwaway keys held in
 memory, and plays its scenes: who sealed each letter, who carried it, who
 received it on whose behalf, who could and could not open it; Rouhani's
 message handed over on a secure line through the server's relay; the JCPOA's
@@ -72,7 +72,7 @@ func runDemo(ctx *cmdContext, args []string) error {
 	noFail := fs.Bool("skip-must-fail", false, "do not play the cases that must fail")
 	asJSON := fs.Bool("json", false, "print only a JSON summary (checks passed and failed)")
 	withUI := fs.Bool("ui", false, "then keep the server, with its explorer, and start the desk on the cast's keys")
-	as := fs.String("as", "ru/president", "with --ui, the cast member the desk opens as")
+	as := fs.String("as", "ru/president", "with --ui, the cast member `HANDLE` the desk opens as")
 	listen := fs.String("listen", "127.0.0.1:0", "with --ui, the desk's `127.0.0.1:PORT`")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
@@ -91,7 +91,7 @@ func runDemo(ctx *cmdContext, args []string) error {
 			only = append(only, n)
 		}
 	}
-	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	sctx, stop := signal.NotifyContext(ctx.context(), os.Interrupt)
 	defer stop()
 	sctx, cancel := context.WithTimeout(sctx, 5*time.Minute)
 	defer cancel()
@@ -120,7 +120,7 @@ func runDemo(ctx *cmdContext, args []string) error {
 	if w.Remote {
 		where = "the server at " + w.URL + " (its log key taken from the server itself: trust on first use)"
 	}
-	fmt.Fprintf(out, "pouch demo: the reference scenario (SCENARIO.md) on %s\n", where)
+	fmt.Fprintf(out, "pouch demo: the reference scenario (docs/scenario.md) on %s\n", where)
 	fmt.Fprintf(out, "every record is sequenced in the log %q; every actor's client proves what it acts on from the log (keys, recipients, grants, custody, agreements), against checkpoints each consistent with those seen before\n", w.Client.Origin)
 	if w.Policy != nil {
 		fmt.Fprintf(out, "the clients' witness policy: each checkpoint cosigned by the witness %s (ML-DSA-44, post-quantum), at most %v old\n", scenario.WitnessName, tlog.DefaultMaxAge)
@@ -140,19 +140,15 @@ func runDemo(ctx *cmdContext, args []string) error {
 	}
 	w.Report.Summary()
 	fmt.Fprintf(out, "(%s)\n", time.Since(start).Round(time.Millisecond))
-	if *asJSON {
-		sum := map[string]any{"checks": w.Report.Checks, "failures": w.Report.Failures, "ok": err == nil && w.Report.Failures == 0,
-			"seconds": time.Since(start).Seconds()}
-		if err != nil {
-			sum["error"] = err.Error()
-		}
-		printV1(ctx.stdout, "demo", sum)
-	}
+	sum := map[string]any{"checks": w.Report.Checks, "failures": w.Report.Failures, "seconds": time.Since(start).Seconds()}
 	if err != nil || w.Report.Failures > 0 {
 		if err == nil {
 			err = errors.New("a check failed")
 		}
-		return &checkError{fmt.Errorf("demo: %w", err)}
+		return failWith(sum, &checkError{fmt.Errorf("demo: %w", err)})
+	}
+	if *asJSON {
+		emit(ctx, sum)
 	}
 	if *withUI {
 		return demoUI(ctx, w, record.Handle(*as), *listen)
@@ -182,14 +178,14 @@ func demoUI(ctx *cmdContext, w *scenario.World, as record.Handle, listen string)
 		}
 	}
 	if !found {
-		return usagef("pick a member of the cast (SCENARIO.md), such as --as ir/leader", "--as %s is not in the cast", as)
+		return usagef("pick a member of the cast (docs/scenario.md), such as --as ir/leader", "--as %s is not in the cast", as)
 	}
 	c := client.New(w.URL)
 	c.Origin, c.Now = w.Client.Origin, w.Clock.Now
 	c.Trust = &client.Trust{Policy: w.Policy, Dir: filepath.Join(dir, "logs")}
 	fmt.Fprintf(ctx.stdout, "\npouch demo --ui: the demo's server is still running; its explorer is at %s/\n", w.URL)
 	fmt.Fprintf(ctx.stdout, "pouch: the cast's keys are in POUCH_HOME=%s (passphrase %s), removed when the desk stops\n", dir, pass)
-	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sctx, stop := signal.NotifyContext(ctx.context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	kr := &homeKeyring{ctx: ctx, home: h, pass: pass, held: map[record.Handle]*keys.Principal{}}
 	return serveDesk(sctx, ctx, c, kr, as, listen)

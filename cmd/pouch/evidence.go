@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/evidence"
 	"pouch.dev/letter"
@@ -135,29 +136,29 @@ func runEvent(ctx *cmdContext, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	var what string
-	switch name {
-	case "accept":
+	if name == "accept" {
 		a, err := c.Accept(bg, me, id)
 		if err != nil {
 			return apiError(err)
 		}
-		if *cf.json {
-			return printV1(ctx.stdout, "acceptance", a)
-		}
-		what = fmt.Sprintf("%s accepted pouch %s (acceptance %s, log index %d): it may be delivered", me.Handle, id, a.ID, a.Index)
-	case "refuse":
-		a, err := c.Refuse(bg, me, id, rr, *text)
-		if err != nil {
-			return apiError(err)
-		}
-		if *cf.json {
-			return printV1(ctx.stdout, "refusal", a)
-		}
-		what = fmt.Sprintf("%s refused pouch %s, reason %s (refusal %s, log index %d): it returns to its sender", me.Handle, id, rr, a.ID, a.Index)
+		return recorded(ctx, a.ID, eventResult{Accepted: a, Pouch: id, By: me.Handle},
+			"%s accepted pouch %s (acceptance %s, log index %d): it may be delivered", me.Handle, id.Short(), a.ID.Short(), a.Index)
 	}
-	fmt.Fprintln(ctx.stdout, what)
-	return nil
+	a, err := c.Refuse(bg, me, id, rr, *text)
+	if err != nil {
+		return apiError(err)
+	}
+	return recorded(ctx, a.ID, eventResult{Accepted: a, Pouch: id, By: me.Handle, Reason: string(rr), Text: *text},
+		"%s refused pouch %s, reason %s (refusal %s, log index %d): it returns to its sender", me.Handle, id.Short(), rr, a.ID.Short(), a.Index)
+}
+
+// eventResult is the result of accept and refuse.
+type eventResult struct {
+	*api.Accepted
+	Pouch  record.ID     `json:"pouch"`
+	By     record.Handle `json:"by"`
+	Reason string        `json:"reason,omitempty"`
+	Text   string        `json:"text,omitempty"`
 }
 
 func runEvidence(ctx *cmdContext, args []string) error {
@@ -176,7 +177,7 @@ func runEvidence(ctx *cmdContext, args []string) error {
 	if err := idSyntax(pos[0], "evidence"); err != nil {
 		return err
 	}
-	if *cf.json && (*out == "" || *out == "-") {
+	if ctx.json && (*out == "" || *out == "-") {
 		return usagef("pass -o FILE with --json", "evidence: --json prints a summary, and standard output holds the bundle")
 	}
 	var me *client.Identity
@@ -214,9 +215,17 @@ func runEvidence(ctx *cmdContext, args []string) error {
 	}
 	ve := bt.Verified
 	cp := ve.Checkpoint
-	if *cf.json {
-		return printV1(ctx.stdout, "evidence", map[string]any{"pouch": ve.Pouch, "file": *out, "bytes": len(bt.Bundle),
-			"events": len(ve.Events), "origin": cp.Origin, "size": cp.Size, "witnessed": cp.Witnessed, "cosigners": cp.Cosigners})
+	if ctx.json {
+		return emit(ctx, struct {
+			Pouch     record.ID `json:"pouch"`
+			File      string    `json:"file"`
+			Bytes     int       `json:"bytes"`
+			Events    int       `json:"events"`
+			Origin    string    `json:"origin"`
+			Size      uint64    `json:"size"`
+			Witnessed bool      `json:"witnessed"`
+			Cosigners []string  `json:"cosigners,omitempty"`
+		}{ve.Pouch, *out, len(bt.Bundle), len(ve.Events), cp.Origin, cp.Size, cp.Witnessed, cp.Cosigners})
 	}
 	fmt.Fprintf(ctx.stdout, "wrote the evidence of pouch %s to %s: %d events, each with its proof in the log %s at size %d and the checkpoints around it (%s)\n",
 		ve.Pouch, *out, len(ve.Events), cp.Origin, cp.Size, witnessing(cp.Witnessed, cp.Cosigners))
@@ -230,10 +239,8 @@ func witnessing(witnessed bool, cosigners []string) string {
 	return fmt.Sprintf("cosigned by %v", cosigners)
 }
 
-// evidenceJSON is what pouch verify prints of a bundle with --json.
+// evidenceJSON is the result of pouch verify of a bundle (spec/cli.md).
 type evidenceJSON struct {
-	OK       bool            `json:"ok"`
-	V        int             `json:"v"`
 	Pouch    record.ID       `json:"pouch"`
 	Log      *logJSON        `json:"log"`
 	Outcome  string          `json:"outcome,omitempty"`
@@ -285,7 +292,7 @@ func verifyEvidence(ctx *cmdContext, cf *clientFlags, path string, b []byte) err
 		return &checkError{fmt.Errorf("%s: %w", path, err)}
 	}
 	cp := ve.Checkpoint
-	out := &evidenceJSON{OK: true, V: 1, Pouch: ve.Pouch, Notes: ve.Notes, Verified: true, Events: []evidenceEvent{},
+	out := &evidenceJSON{Pouch: ve.Pouch, Notes: ve.Notes, Verified: true, Events: []evidenceEvent{},
 		Log: &logJSON{Origin: cp.Origin, Size: cp.Size, Anchor: how, Witnessed: cp.Witnessed, Cosigners: cp.Cosigners}}
 	if st := ve.State; st != nil {
 		switch {
@@ -312,8 +319,8 @@ func verifyEvidence(ctx *cmdContext, cf *clientFlags, path string, b []byte) err
 		}
 		out.Events = append(out.Events, ej)
 	}
-	if *cf.json {
-		return printJSON(ctx.stdout, out)
+	if ctx.json {
+		return emit(ctx, out)
 	}
 	w := ctx.stdout
 	fmt.Fprintf(w, "evidence of pouch %s\n", ve.Pouch)
@@ -362,7 +369,7 @@ func checkpointOrigin(note []byte) string {
 // isBundle reports whether the file at path is an evidence bundle, and
 // returns its bytes if so.
 func isBundle(path string) ([]byte, bool, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path, "a .pouch file, an evidence bundle, a signed record, or a pouch ID")
 	if err != nil {
 		return nil, false, err
 	}

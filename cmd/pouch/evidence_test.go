@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,14 +43,10 @@ func TestEvidenceCLI(t *testing.T) {
 		t.Helper()
 		out := offMust(t, env, append([]string{"send", "--as", "us/secretary-of-state", "--to", "ir/fm", "--via", "ch/amb-tehran", "--json"}, append(args, md)...)...)
 		var sent struct {
-			Pouch struct {
-				ID record.ID `json:"id"`
-			} `json:"pouch"`
+			ID record.ID `json:"id"`
 		}
-		if err := json.Unmarshal([]byte(out), &sent); err != nil {
-			t.Fatalf("send --json: %v\n%s", err, out)
-		}
-		return sent.Pouch.ID.String()
+		result(t, out, &sent)
+		return sent.ID.String()
 	}
 	_, errs, code := offRun(t, env, "send", "--as", "us/secretary-of-state", "--to", "ir/fm", "--deliver-by", "yesterday", md)
 	if code != 2 || !strings.Contains(errs, "--deliver-by") {
@@ -74,8 +69,8 @@ func TestEvidenceCLI(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "is an envoy, who carries it") {
 		t.Fatalf("refusal by the envoy: exit %d\n%s", code, errs)
 	}
-	if out := offMust(t, env, "refuse", "--as", "ir/fm", "--reason", "declined", "--text", "Tehran firmly rejects Washington's plans", id[:12]); !strings.Contains(out, "refused pouch "+id+", reason declined") {
-		t.Fatalf("refuse:\n%s", out)
+	if _, said := offSay(t, env, "refuse", "--as", "ir/fm", "--reason", "declined", "--text", "Tehran firmly rejects Washington's plans", id[:12]); !strings.Contains(said, "refused pouch "+id[:12]+", reason declined") {
+		t.Fatalf("refuse:\n%s", said)
 	}
 	if out := offMust(t, env, "inbox", "--as", "us/secretary-of-state"); !strings.Contains(out, "refused (declined), returned to its sender") {
 		t.Fatalf("the sender's inbox:\n%s", out)
@@ -102,7 +97,6 @@ func TestEvidenceCLI(t *testing.T) {
 	os.WriteFile(pol, w.Policy.Marshal(), 0o600)
 	out = offMust(t, off, "verify", "--policy", pol, "--json", ev)
 	var vj struct {
-		OK      bool   `json:"ok"`
 		Outcome string `json:"outcome"`
 		Events  []struct {
 			Kind      string  `json:"kind"`
@@ -110,8 +104,9 @@ func TestEvidenceCLI(t *testing.T) {
 			NotAfter  *string `json:"not_after"`
 		} `json:"events"`
 	}
-	if err := json.Unmarshal([]byte(out), &vj); err != nil || !vj.OK || vj.Outcome != "refused" || len(vj.Events) != 3 || vj.Events[2].Kind != "refusal" || vj.Events[2].NotAfter == nil {
-		t.Fatalf("verify --policy --json: %v\n%s", err, out)
+	result(t, out, &vj)
+	if vj.Outcome != "refused" || len(vj.Events) != 3 || vj.Events[2].Kind != "refusal" || vj.Events[2].NotAfter == nil {
+		t.Fatalf("verify --policy --json:\n%s", out)
 	}
 	b, _ := os.ReadFile(ev)
 	b[len(b)/2] ^= 1
@@ -129,8 +124,8 @@ func TestEvidenceCLI(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "consent") {
 		t.Fatalf("deliver before consent: exit %d\n%s", code, errs)
 	}
-	if out := offMust(t, env, "accept", "--as", "ir/fm", id2); !strings.Contains(out, "accepted pouch "+id2) {
-		t.Fatalf("accept:\n%s", out)
+	if _, said := offSay(t, env, "accept", "--as", "ir/fm", id2); !strings.Contains(said, "accepted pouch "+id2[:12]) {
+		t.Fatalf("accept:\n%s", said)
 	}
 	if out := offMust(t, env, "open", "--as", "ir/fm", id2); !strings.Contains(out, "strong and strategic") {
 		t.Fatalf("open after consent:\n%s", out)

@@ -58,7 +58,7 @@ func runFetch(ctx *cmdContext, args []string) error {
 	if err := idSyntax(pos[0], "fetch"); err != nil {
 		return err
 	}
-	if *cf.json && (*out == "" || *out == "-") {
+	if ctx.json && (*out == "" || *out == "-") {
 		return usagef("pass -o FILE with --json", "fetch: --json prints a summary, and standard output holds the pouch")
 	}
 	me, err := cf.me(ctx)
@@ -124,10 +124,19 @@ func runFetch(ctx *cmdContext, args []string) error {
 			unproven++
 		}
 	}
-	if *cf.json {
-		return printV1(ctx.stdout, "fetched", map[string]any{"pouch": id, "file": *out, "custody": len(fd.Head.Custody),
-			"records": len(fd.Head.Records), "proofs": len(fd.Head.Proofs), "origin": cp.Origin, "size": cp.Size,
-			"witnessed": cp.Witnessed, "cosigners": cp.Cosigners, "unproven_steps": unproven})
+	if ctx.json {
+		return emit(ctx, struct {
+			Pouch         record.ID `json:"pouch"`
+			File          string    `json:"file"`
+			Custody       int       `json:"custody"`
+			Records       int       `json:"records"`
+			Proofs        int       `json:"proofs"`
+			Origin        string    `json:"origin"`
+			Size          uint64    `json:"size"`
+			Witnessed     bool      `json:"witnessed"`
+			Cosigners     []string  `json:"cosigners,omitempty"`
+			UnprovenSteps int       `json:"unproven_steps"`
+		}{id, *out, len(fd.Head.Custody), len(fd.Head.Records), len(fd.Head.Proofs), cp.Origin, cp.Size, cp.Witnessed, cp.Cosigners, unproven})
 	}
 	fmt.Fprintf(ctx.stdout, "fetched pouch %s to %s: the tag, %d custody records and %d directory records, each with its proof in the log %s at size %d (%s)\n",
 		id, *out, len(fd.Head.Custody), len(fd.Head.Records), cp.Origin, cp.Size, fd.Chain.View.Witnessing(time.Now()))

@@ -197,7 +197,7 @@ func checkPouchFile(h *keys.Home, path string, cf *clientFlags, pr *progress, pa
 	f.Payload = pr.reader(f.Payload)
 	rerr := f.CheckRecipients()
 	if err := f.Finish(); err != nil {
-		return fail(err)
+		return nil, pouchFileError(path, err, true)
 	}
 	if rerr != nil {
 		return fail(pqHint(rerr))

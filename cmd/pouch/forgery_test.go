@@ -44,8 +44,13 @@ func TestForgeryUnknownKey(t *testing.T) {
 		if !strings.Contains(errs, "ir/leader") || !strings.Contains(errs, "pouch: hint: ") || !strings.Contains(errs, "pouch key import") {
 			t.Errorf("%v: no error naming the unknown signer with a hint:\n%s", args, errs)
 		}
-		if strings.Contains(out, "gold") || strings.Contains(out, "verified") {
+		if strings.Contains(out, "gold") || strings.Contains(out, "verified\":true") || strings.Contains(out, "ok: ") {
 			t.Errorf("%v: printed %q", args, out)
+		}
+		if args[1] == "--json" {
+			if e := failure(t, out); e.Code != "unknown-signer" || e.Exit != 1 {
+				t.Errorf("%v: error %+v, want code unknown-signer, exit 1", args, e)
+			}
 		}
 	}
 

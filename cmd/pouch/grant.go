@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/directory"
 	"pouch.dev/record"
@@ -46,7 +47,7 @@ func runGrant(ctx *cmdContext, args []string) error {
 	fs.Var(&from, "from", "only for letters from `HANDLE` (repeatable, or comma-separated)")
 	thread := fs.String("thread", "", "only for pouch `ID` (or a unique prefix of 8 hex digits or more) and its replies")
 	letterID := fs.String("letter", "", "disclose only the letter `ID` (32 hex digits, or the 64 of its pouch)")
-	purpose := fs.String("purpose", "", "why, for people")
+	purpose := fs.String("purpose", "", "why, for people: a `SENTENCE`")
 	dur := fs.Duration("for", 0, "valid for `DURATION` from now (such as 720h)")
 	until := fs.String("until", "", "valid until `TIME` (RFC 3339, such as 2021-03-01T00:00:00Z)")
 	private := fs.Bool("private", false, "a private grant, served only to its two parties")
@@ -112,11 +113,13 @@ func runGrant(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return apiError(err)
 	}
-	if *cf.json {
-		return printV1(ctx.stdout, "grant", a)
-	}
-	fmt.Fprintf(ctx.stdout, "granted %s to %s at log index %d\ngrant %s\n", pos[0], g.To, a.Index, a.ID)
-	return nil
+	return recorded(ctx, a.ID, struct {
+		*api.Accepted
+		By        record.Handle       `json:"by"`
+		To        record.Handle       `json:"to"`
+		Abilities []directory.Ability `json:"abilities"`
+		Private   bool                `json:"private"`
+	}{a, me.Handle, g.To, g.Abilities, *private}, "%s granted %s to %s at log index %d (grant %s)", me.Handle, pos[0], g.To, a.Index, a.ID.Short())
 }
 
 // resolveLetter returns the letter ID s names: 32 hex digits are a letter

@@ -5,13 +5,13 @@ package main
 // output conventions (JSON, binary output never to a terminal).
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/term"
 
@@ -113,16 +113,42 @@ func loadPrincipalInMemory(ctx *cmdContext, h *keys.Home, as string) (*keys.Prin
 // pickPrincipal chooses the principal to act as: --as, or the only one in
 // the home.
 func pickPrincipal(h *keys.Home, as string) (record.Handle, error) {
-	hd, err := h.Pick(as)
-	if err != nil {
-		switch {
-		case errors.Is(err, keys.ErrNotFound) || strings.HasPrefix(err.Error(), "no principal"):
-			return "", withHint(err, "create one with \"pouch init HOUSE/OFFICE\", or set POUCH_HOME to the folder that holds it")
+	if as == "" {
+		hs, err := h.List()
+		if err != nil {
+			return "", err
 		}
-		return "", err
+		switch len(hs) {
+		case 0:
+			return "", withHint(fmt.Errorf("no principal in %s: %w", h.Dir, keys.ErrNotFound),
+				"create one with \"pouch init HOUSE/OFFICE\", or set POUCH_HOME to the folder that holds it")
+		case 1:
+			return hs[0], nil
+		}
+		return "", usagef("say which one with --as HANDLE (or POUCH_AS)", "%s holds %d principals (%s)", h.Dir, len(hs), strings.Join(handleStrings(hs), ", "))
 	}
-	return hd, nil
+	if _, err := record.ParseHandle(as); err != nil {
+		return "", usagef("a handle is HOUSE/OFFICE, such as ru/president", "--as: %v", err)
+	}
+	hd, err := h.Pick(as)
+	if errors.Is(err, keys.ErrNotFound) {
+		return "", withHint(err, "create it with \"pouch init %s\", or set POUCH_HOME to the folder that holds it (\"pouch key list\" shows what this one holds)", as)
+	}
+	return hd, err
 }
+
+// errLocked is wrapped by the error of a command that needs a private
+// key it cannot unlock: no agent holds it, and no passphrase can be had.
+var errLocked = errors.New("the key is locked")
+
+// lockedError is errLocked for one principal.
+type lockedError struct{ hd record.Handle }
+
+func (e *lockedError) Error() string {
+	return fmt.Sprintf("the key of %s is locked: no agent holds it, and there is no terminal to ask for its passphrase", e.hd)
+}
+
+func (e *lockedError) Unwrap() error { return errLocked }
 
 // decryptPrincipal asks for hd's passphrase (POUCH_PASSPHRASE, or the
 // terminal) and decrypts its key file. With agentHint, the prompt says
@@ -131,7 +157,7 @@ func decryptPrincipal(ctx *cmdContext, h *keys.Home, hd record.Handle, agentHint
 	pass := ctx.getenv("POUCH_PASSPHRASE")
 	if pass == "" {
 		if !stdinIsTerminal(ctx) {
-			return nil, withHint(fmt.Errorf("the key of %s is locked: no agent holds it, and there is no terminal to ask for its passphrase", hd),
+			return nil, withHint(&lockedError{hd},
 				"run \"pouch unlock --as %s\" once (with \"pouch agent\" running), or set POUCH_PASSPHRASE for scripts", hd)
 		}
 		if agentHint {
@@ -183,11 +209,60 @@ type strs []string
 func (l *strs) String() string     { return strings.Join(*l, " ") }
 func (l *strs) Set(s string) error { *l = append(*l, s); return nil }
 
-// printJSON writes v as indented JSON.
-func printJSON(w io.Writer, v any) error {
-	e := json.NewEncoder(w)
-	e.SetIndent("", "  ")
-	return e.Encode(v)
+// fileError is a file that could not be read, said for people: its path,
+// what is wrong, and what it should have been.
+type fileError struct {
+	path, what string
+	err        error
+}
+
+func (e *fileError) Error() string {
+	if errors.Is(e.err, os.ErrNotExist) {
+		return e.path + ": no such file"
+	}
+	if errors.Is(e.err, os.ErrPermission) {
+		return e.path + ": permission denied"
+	}
+	var pe *os.PathError
+	if errors.As(e.err, &pe) {
+		return e.path + ": " + pe.Err.Error()
+	}
+	return e.path + ": " + e.err.Error()
+}
+
+func (e *fileError) Unwrap() error { return e.err }
+
+// readInput reads the file at path, which is to hold what ("a Markdown
+// letter"); an error names the file and says what it should be.
+func readInput(path, what string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, inputError(path, what, err)
+	}
+	return b, nil
+}
+
+// openInput opens the file at path, as readInput reads it.
+func openInput(path, what string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, inputError(path, what, err)
+	}
+	return f, nil
+}
+
+func inputError(path, what string, err error) error {
+	fe := &fileError{path: path, what: what, err: err}
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return withHint(fe, "check the path: it should name %s", what)
+	case errors.Is(err, os.ErrPermission):
+		return withHint(fe, "check the file's permissions: pouch reads %s from it", what)
+	}
+	if errors.Is(err, syscall.EISDIR) {
+		return withHint(fe, "give a file, not a folder: %s", what)
+	}
+	return fe
 }
 
 // isTerminal reports whether w is a terminal.

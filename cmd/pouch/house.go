@@ -17,6 +17,7 @@ import (
 	"filippo.io/age"
 	"golang.org/x/term"
 
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/directory"
 	"pouch.dev/internal/atomicfile"
@@ -27,7 +28,7 @@ import (
 func init() {
 	register(&verb{
 		name:  "house",
-		args:  "[flags] HOUSE | HOUSE --request [-o FILE] | approve [flags] FILE",
+		args:  "[flags] HOUSE | [flags] HOUSE --request [-o FILE]",
 		short: "found a house, with a registrar key that admits its offices",
 		long: `
 pouch house founds HOUSE on the server with a registrar key, kept in
@@ -62,6 +63,29 @@ operator approves, and the founder admits the Leader:
   pouch house approve ir.req                  # on the operator's machine
   pouch admit ir/leader --holder "Ali Khamenei"`,
 		run: runHouse,
+		subs: []*verb{{
+			name:  "house approve",
+			args:  "[flags] [--yes] [--house HOUSE] FILE",
+			short: "countersign a founding request as the server's operator, and submit it",
+			long: `
+pouch house approve checks a founding request (the file "pouch house
+HOUSE --request" wrote, or - for standard input): its signature, that it
+is for this server's log, and that the house is still free (--house
+HOUSE insists on one). It shows the house, its name and the registrar
+key's fingerprint, to compare with what the founder tells you by a
+channel you trust, asks for confirmation (--yes in scripts),
+countersigns with the operator key (operator.key in the server's data
+folder: --data DIR, or --operator-key FILE) and submits it. It prints
+the house record's ID.
+
+Environment: POUCH_SERVER, POUCH_HOME, POUCH_DATA, POUCH_OPERATOR_KEY.
+
+Example, the operator founds Iran's house, on the server's machine, with
+the request its founder sent:
+
+  pouch house approve --house ir ir.req`,
+			run: runHouseApprove,
+		}},
 	})
 }
 
@@ -137,9 +161,6 @@ func registrarKey(ctx *cmdContext, house string, create bool) (*client.Identity,
 }
 
 func runHouse(ctx *cmdContext, args []string) error {
-	if len(args) > 0 && args[0] == "approve" {
-		return runHouseApprove(ctx, args[1:])
-	}
 	v := verbs["house"]
 	fs := newFlags(ctx, v)
 	cf := addClientFlags(ctx, fs)
@@ -190,12 +211,16 @@ func runHouse(ctx *cmdContext, args []string) error {
 		}
 		return apiError(err)
 	}
-	if *cf.json {
-		return printV1(ctx.stdout, "house", a)
-	}
-	fmt.Fprintf(ctx.stdout, "founded house %s at log index %d (record %s)\nregistrar key %s in $POUCH_HOME/registrars/%s.key.age\n",
-		house, a.Index, a.ID, directory.KeyFingerprint(reg.SigningPublic()), house)
-	return nil
+	fp := directory.KeyFingerprint(reg.SigningPublic())
+	return recorded(ctx, a.ID, &houseJSON{Accepted: a, House: house, Registrar: fp},
+		"founded house %s at log index %d (record %s); registrar key %s in $POUCH_HOME/registrars/%s.key.age", house, a.Index, a.ID.Short(), fp, house)
+}
+
+// houseJSON is the result of founding a house.
+type houseJSON struct {
+	*api.Accepted
+	House     string `json:"house"`
+	Registrar string `json:"registrar"` // the registrar key's fingerprint
 }
 
 type requestJSON struct {
@@ -227,8 +252,8 @@ func houseRequest(ctx *cmdContext, c *client.Client, cf *clientFlags, house, nam
 			return withHint(err, "pick another file name; nothing was overwritten")
 		}
 	}
-	if *cf.json {
-		return printV1(ctx.stdout, "request", &requestJSON{House: house, Name: name, Registrar: fp, Log: q.Record.Origin, Request: string(text)})
+	if ctx.json {
+		return emit(ctx, &requestJSON{House: house, Name: name, Registrar: fp, Log: q.Record.Origin, Request: string(text)})
 	}
 	where := out
 	if out == "" {
@@ -243,7 +268,7 @@ func houseRequest(ctx *cmdContext, c *client.Client, cf *clientFlags, house, nam
 }
 
 func runHouseApprove(ctx *cmdContext, args []string) error {
-	v := verbs["house"]
+	v := verbNamed("house approve")
 	fs := newFlags(ctx, v)
 	cf := addClientFlags(ctx, fs)
 	opKey := fs.String("operator-key", ctx.getenv("POUCH_OPERATOR_KEY"), "countersign with the operator key in `FILE` (default: operator.key in the server's data folder)")
@@ -311,8 +336,11 @@ func runHouseApprove(ctx *cmdContext, args []string) error {
 		return apiError(err)
 	}
 	opPub := k.Public().(ed25519.PublicKey)
-	if !*cf.json {
-		w := ctx.stdout
+	if !ctx.json {
+		// What is about to be countersigned, for the operator to compare
+		// with what the founder said: on standard error, beside the
+		// question, so that standard output keeps the record's ID alone.
+		w := ctx.stderr
 		h := q.House
 		fmt.Fprintf(w, "house      %s", h.House)
 		if h.Name != "" {
@@ -339,11 +367,8 @@ func runHouseApprove(ctx *cmdContext, args []string) error {
 		}
 		return apiError(err)
 	}
-	if *cf.json {
-		return printV1(ctx.stdout, "house", a)
-	}
-	fmt.Fprintf(ctx.stdout, "founded house %s at log index %d (record %s)\nits founder admits its offices with the registrar key: pouch admit %s/OFFICE\n", q.House.House, a.Index, a.ID, q.House.House)
-	return nil
+	return recorded(ctx, a.ID, &houseJSON{Accepted: a, House: q.House.House, Registrar: directory.KeyFingerprint(q.House.Registrar)},
+		"founded house %s at log index %d (record %s); its founder admits its offices with the registrar key: pouch admit %s/OFFICE", q.House.House, a.Index, a.ID.Short(), q.House.House)
 }
 
 // stdinIsTerminal reports whether standard input is a terminal.

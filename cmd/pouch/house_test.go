@@ -86,14 +86,17 @@ func TestHouseRequestApprove(t *testing.T) {
 	if houseFounded(t, url, "ir") {
 		t.Fatal("an unconfirmed approval founded the house")
 	}
-	out := offMust(t, operator, "house", "approve", "--yes", irReq)
+	houseID, said := offSay(t, operator, "house", "approve", "--yes", irReq)
 	for _, want := range []string{`house      ir ("Islamic Republic of Iran")`, "registrar  ir/registrar, key " + fp, "founded house ir at log index"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("approve does not show %q:\n%s", want, out)
+		if !strings.Contains(said, want) {
+			t.Errorf("approve does not show %q:\n%s", want, said)
 		}
 	}
-	if out := offMust(t, founder, "admit", "ir/leader", "--holder", "Ali Khamenei"); !strings.Contains(out, "admitted ir/leader") {
-		t.Fatalf("admit after approval:\n%s", out)
+	if _, err := record.ParseID(houseID); err != nil {
+		t.Errorf("approve printed %q, not the house record's ID", houseID)
+	}
+	if _, said := offSay(t, founder, "admit", "ir/leader", "--holder", "Ali Khamenei"); !strings.Contains(said, "admitted ir/leader") {
+		t.Fatalf("admit after approval:\n%s", said)
 	}
 	if _, errs, code := offRun(t, operator, "house", "approve", "--yes", irReq); code != 1 || !strings.Contains(errs, "house ir was founded at log index") {
 		t.Fatalf("second approval: exit %d\n%s", code, errs)

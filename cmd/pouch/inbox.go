@@ -1,13 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 
+	"pouch.dev/agreement"
 	"pouch.dev/api"
 	"pouch.dev/record"
 )
@@ -56,19 +56,53 @@ func runInbox(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	sctx, stop := signal.NotifyContext(ctx.context(), os.Interrupt)
 	defer stop()
 	c, err := cf.client(sctx)
 	if err != nil {
 		return err
 	}
-	print := func(items []api.InboxItem) error {
+	mine := func(items []api.InboxItem) []api.InboxItem {
+		out := []api.InboxItem{}
 		for _, it := range items {
-			if *awaiting && !it.Awaiting {
-				continue
+			if !*awaiting || it.Awaiting {
+				out = append(out, it)
 			}
-			if *cf.json {
-				if err := printV1(ctx.stdout, "pouch", it); err != nil {
+		}
+		return out
+	}
+	if !*follow {
+		items, err := c.Inbox(sctx, me)
+		if err != nil {
+			return apiError(err)
+		}
+		items = mine(items)
+		alerts, err := c.Alerts(sctx, me)
+		if err != nil {
+			return apiError(err)
+		}
+		if ctx.json {
+			if alerts == nil {
+				alerts = []agreement.Alert{}
+			}
+			return emit(ctx, map[string]any{"principal": me.Handle, "alerts": alerts, "pouches": items})
+		}
+		for _, a := range alerts {
+			fmt.Fprintf(ctx.stdout, "! overdue   %s (%s): %s, as %s\n", a.Name, a.Agreement.Short(), a.Missing, a.Notify[0].Role)
+		}
+		if len(items) == 0 && len(alerts) == 0 {
+			fmt.Fprintf(ctx.stderr, "pouch: nothing concerns %s yet\n", me.Handle)
+		}
+		for _, it := range items {
+			printItem(ctx.stdout, it)
+		}
+		return nil
+	}
+	// A stream: one line per pouch, as it arrives or changes hands.
+	err = c.Follow(sctx, me, func(items []api.InboxItem) error {
+		for _, it := range mine(items) {
+			if ctx.json {
+				if err := emitEvent(ctx, "pouch", it); err != nil {
 					return err
 				}
 				continue
@@ -76,31 +110,7 @@ func runInbox(ctx *cmdContext, args []string) error {
 			printItem(ctx.stdout, it)
 		}
 		return nil
-	}
-	if !*follow {
-		items, err := c.Inbox(sctx, me)
-		if err != nil {
-			return apiError(err)
-		}
-		alerts, err := c.Alerts(sctx, me)
-		if err != nil {
-			return apiError(err)
-		}
-		for _, a := range alerts {
-			if *cf.json {
-				if err := printV1(ctx.stdout, "alert", a); err != nil {
-					return err
-				}
-				continue
-			}
-			fmt.Fprintf(ctx.stdout, "! overdue   %s (%s): %s, as %s\n", a.Name, a.Agreement.Short(), a.Missing, a.Notify[0].Role)
-		}
-		if len(items) == 0 && len(alerts) == 0 && !*cf.json {
-			fmt.Fprintf(ctx.stderr, "pouch: nothing concerns %s yet\n", me.Handle)
-		}
-		return print(items)
-	}
-	err = c.Follow(sctx, me, print)
+	})
 	if sctx.Err() != nil {
 		return nil
 	}

@@ -38,7 +38,7 @@ Example, the Speaker of Iran's parliament on a fresh machine:
 func runInit(ctx *cmdContext, args []string) error {
 	v := verbs["init"]
 	fs := newFlags(ctx, v)
-	asJSON := fs.Bool("json", false, "print the public keys as JSON")
+	fs.Bool("json", false, "print the public keys as JSON (spec/cli.md)")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -75,12 +75,11 @@ func runInit(ctx *cmdContext, args []string) error {
 		return err
 	}
 	pub := p.Public()
-	if *asJSON {
-		return printJSON(ctx.stdout, struct {
-			V    int          `json:"v"`
-			Home string       `json:"home"`
-			Key  *keys.Public `json:"public"`
-		}{1, h.Dir, pub})
+	if ctx.json {
+		return emit(ctx, struct {
+			publicJSON
+			Home string `json:"home"`
+		}{publicOf(pub), h.Dir})
 	}
 	fmt.Fprintf(ctx.stdout, "created %s in %s\n", hd, h.Dir)
 	fmt.Fprintf(ctx.stdout, "  signing key (ed25519): %s\n", b64(pub.Ed25519))

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -40,21 +39,56 @@ office opens its copy with age alone:
 
 // openPouchFile opens and reads the head of a .pouch file.
 func openPouchFile(path string) (*letter.File, func(), error) {
-	f, err := os.Open(path)
+	f, err := openInput(path, "a .pouch file, such as one pouch seal or pouch fetch wrote")
 	if err != nil {
 		return nil, nil, err
 	}
-	pf, err := letter.ReadFile(bufio.NewReaderSize(f, 64<<10))
+	br := bufio.NewReaderSize(f, 64<<10)
+	start, _ := br.Peek(3)
+	pf, err := letter.ReadFile(br)
 	if err != nil {
 		f.Close()
-		return nil, nil, &checkError{fmt.Errorf("%s: %w", path, err)}
+		return nil, nil, pouchFileError(path, err, looksLikePouch(start))
 	}
 	return pf, func() { pf.Close(); f.Close() }, nil
 }
 
-// pouchJSON is the stable JSON shape of a pouch's outside (version 1).
+// looksLikePouch reports whether a file starts as a .pouch file does: its
+// head is a deterministic CBOR map whose first key is "v"
+// (spec/letter.md#pouch-file). It tells a file cut short from one that is
+// no pouch at all.
+func looksLikePouch(start []byte) bool {
+	return len(start) == 3 && start[0] >= 0xa1 && start[0] <= 0xb7 && start[1] == 0x61 && start[2] == 'v'
+}
+
+// notPouchError is a file that is no .pouch file, or no longer a whole
+// one: it stands for letter.ErrMalformedFile alone, whatever the decoder
+// tripped on.
+type notPouchError struct{ msg string }
+
+func (e *notPouchError) Error() string { return e.msg }
+func (e *notPouchError) Unwrap() error { return letter.ErrMalformedFile }
+
+// pouchFileError says what is wrong with a file that is not a readable
+// .pouch file: not one at all, cut short, or changed.
+func pouchFileError(path string, err error, pouchLike bool) error {
+	switch {
+	case !pouchLike:
+		return &checkError{withHint(&notPouchError{fmt.Sprintf("%s is not a .pouch file (%v)", path, err)},
+			"give a file written by \"pouch seal\" or \"pouch fetch\"")}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &checkError{withHint(&notPouchError{fmt.Sprintf("%s is cut short (%v)", path, err)},
+			"the file is incomplete (an interrupted copy or download?): ask its sender for it again")}
+	case errors.Is(err, letter.ErrPayload):
+		return &checkError{withHint(fmt.Errorf("%s: %w", path, err),
+			"the pouch was changed or cut short after it was sealed: ask its sender for a fresh copy")}
+	}
+	return &checkError{withHint(fmt.Errorf("%s: %w", path, err), "the file is damaged: ask its sender for a fresh copy")}
+}
+
+// pouchJSON is the JSON shape of a pouch's outside, the result of
+// inspect and verify (spec/cli.md).
 type pouchJSON struct {
-	V         int             `json:"v"`
 	Pouch     record.ID       `json:"pouch"`
 	Letter    letter.ID       `json:"letter"`
 	From      record.Handle   `json:"from"`
@@ -106,7 +140,7 @@ type custodyJSON struct {
 func describePouch(f *letter.File) *pouchJSON {
 	t := f.Tag.Tag
 	out := &pouchJSON{
-		V: 1, Pouch: f.Tag.PouchID(), Letter: t.ID, From: t.From, To: t.To, Via: t.Via, Thread: t.Thread,
+		Pouch: f.Tag.PouchID(), Letter: t.ID, From: t.From, To: t.To, Via: t.Via, Thread: t.Thread,
 		Payload: payloadJSON{SHA256: hex.EncodeToString(t.Payload[:]), Size: t.Size},
 		Sealed:  f.Tag.Record.Claimed(), Origin: f.Tag.Record.Origin, Custody: []custodyJSON{},
 	}
@@ -178,7 +212,7 @@ func printPouch(w io.Writer, p *pouchJSON, unknown map[record.Handle]bool) {
 func runInspect(ctx *cmdContext, args []string) error {
 	v := verbs["inspect"]
 	fs := newFlags(ctx, v)
-	asJSON := fs.Bool("json", false, "print JSON")
+	fs.Bool("json", false, "print JSON (spec/cli.md)")
 	payload := fs.Bool("payload", false, "write the raw age payload instead")
 	out := fs.String("o", "", "with --payload, write to `FILE` instead of standard output")
 	pos, err := parseFlags(ctx, v, fs, args)
@@ -206,11 +240,28 @@ func runInspect(ctx *cmdContext, args []string) error {
 		} else {
 			d.Notes = append(d.Notes, "custody does not follow the route: "+err.Error())
 		}
-		if *asJSON {
-			return printJSON(ctx.stdout, d)
+		// The payload is read to its end, so that a file cut short or
+		// changed after sealing is said so, even by inspect.
+		n, err := io.Copy(io.Discard, f.Payload)
+		if err != nil {
+			return pouchFileError(pos[0], err, true)
+		}
+		if size := f.Tag.Tag.Size; uint64(n) < size {
+			f.Finish()
+			return &checkError{withHint(&notPouchError{fmt.Sprintf("%s is cut short: its payload has %d of the %d bytes its tag names", pos[0], n, size)},
+				"the file is incomplete (an interrupted copy or download?): ask its sender for it again")}
+		}
+		if err := f.Finish(); err != nil {
+			return pouchFileError(pos[0], err, true)
+		}
+		if ctx.json {
+			return emit(ctx, d)
 		}
 		printPouch(ctx.stdout, d, nil)
 		return nil
+	}
+	if ctx.json {
+		return usagef("drop --json: --payload writes the age file", "inspect: --payload and --json exclude each other")
 	}
 	o, err := binaryOut(ctx, *out, "an age payload")
 	if err != nil {
@@ -218,10 +269,10 @@ func runInspect(ctx *cmdContext, args []string) error {
 	}
 	defer o.discard()
 	if _, err := io.Copy(o, f.Payload); err != nil {
-		return err
+		return pouchFileError(pos[0], err, true)
 	}
 	if err := f.Finish(); err != nil {
-		return &checkError{withHint(err, "the pouch was changed after it was sealed; ask its sender for a fresh copy")}
+		return pouchFileError(pos[0], err, true)
 	}
 	return o.commit()
 }

@@ -79,8 +79,8 @@ func TestLetterLimitsCLI(t *testing.T) {
 	if strings.Contains(errs, "sealing to") {
 		t.Errorf("send proved whom to seal to before refusing a letter over the server's limit:\n%s", errs)
 	}
-	if got := offMust(t, env, "send", "--as", "ir/leader", "--to", "ru/president", "--attach", atLimit, md); !strings.Contains(got, "sent pouch ") {
-		t.Fatalf("send at the server's limit: %s", got)
+	if _, said := offSay(t, env, "send", "--as", "ir/leader", "--to", "ru/president", "--attach", atLimit, md); !strings.Contains(said, "sent pouch ") {
+		t.Fatalf("send at the server's limit: %s", said)
 	}
 
 	// Sealed offline within the protocol's limit, over the server's.

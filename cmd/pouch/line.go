@@ -82,8 +82,8 @@ func runLine(ctx *cmdContext, args []string) error {
 	var pouches strs
 	fs.Var(&pouches, "pouch", "hand the .pouch `FILE` (or the pouch with this ID, fetched from the server) over once the line is open (repeatable)")
 	save := fs.String("save", ".", "save pouches received in `DIR`")
-	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the other side to pick up")
-	linger := fs.Duration("linger", 10*time.Second, "in script mode, how long to keep listening after the end of input")
+	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the other side to pick up, a `DURATION`")
+	linger := fs.Duration("linger", 10*time.Second, "in script mode, how long to keep listening after the end of input, a `DURATION`")
 	recordOut := fs.String("record", "", "also write the signed call record to `FILE`")
 	noCustody := fs.Bool("no-custody", false, "do not sign custody (take or delivery) of pouches received")
 	pos, err := parseFlags(ctx, v, fs, args)
@@ -129,7 +129,7 @@ func runLine(ctx *cmdContext, args []string) error {
 	if err := me.Ready(); err != nil {
 		return err
 	}
-	bg, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	bg, stop := signal.NotifyContext(ctx.context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cl, err := cf.client(bg)
 	if err != nil {
@@ -596,23 +596,17 @@ func (s *lineSession) printMessage(m line.Message) {
 	if m.Pouch != nil {
 		note := s.savePouch(m)
 		if s.json {
-			printJSONLine(w, map[string]any{"v": 1, "time": m.Time.UTC(), "from": m.From, "pouch": m.Pouch.ID, "file": filepath.Join(s.save, m.Pouch.ID.String()+".pouch")})
+			emitEvent(s.ctx, "pouch", map[string]any{"time": m.Time.UTC(), "from": m.From, "pouch": m.Pouch.ID, "file": filepath.Join(s.save, m.Pouch.ID.String()+".pouch")})
 		} else {
 			fmt.Fprintf(w, "%s %s\n", clock(m.Time), note)
 		}
 		return
 	}
 	if s.json {
-		printJSONLine(w, map[string]any{"v": 1, "time": m.Time.UTC(), "from": m.From, "text": m.Text})
+		emitEvent(s.ctx, "message", map[string]any{"time": m.Time.UTC(), "from": m.From, "text": m.Text})
 		return
 	}
 	fmt.Fprintf(w, "%s %s: %s\n", clock(m.Time), m.From, m.Text)
-}
-
-func printJSONLine(w io.Writer, v any) {
-	var b strings.Builder
-	printJSON(&b, v)
-	fmt.Fprint(w, strings.Join(strings.Fields(b.String()), " ")+"\n")
 }
 
 // finish submits the call record, saves it if asked, and says what
@@ -638,7 +632,11 @@ func (s *lineSession) finish(ctx context.Context, cl *client.Client, c *line.Cal
 	b := c.Body
 	d := time.UnixMilli(b.End).Sub(time.UnixMilli(b.Start)).Round(time.Second)
 	if s.json {
-		printJSONLine(s.ctx.stdout, map[string]any{"v": 1, "call_record": id, "participants": b.Participants, "start": time.UnixMilli(b.Start).UTC(), "end": time.UnixMilli(b.End).UTC(), "bytes": b.Bytes, "pouches": c.PouchIDs(), "logged": err == nil || errors.Is(err, client.ErrReplay)})
+		pouches := c.PouchIDs()
+		if pouches == nil {
+			pouches = []record.ID{}
+		}
+		emitEvent(s.ctx, "call_record", map[string]any{"id": id, "participants": b.Participants, "start": time.UnixMilli(b.Start).UTC(), "end": time.UnixMilli(b.End).UTC(), "bytes": b.Bytes, "pouches": pouches, "logged": err == nil || errors.Is(err, client.ErrReplay)})
 	}
 	fmt.Fprintf(s.ctx.stderr, "pouch: line with %s closed after %v; call record %s signed by both, %s\n", s.peer, d, id.Short(), logged)
 	s.mu.Lock()
@@ -654,7 +652,15 @@ func (s *lineSession) finish(ctx context.Context, cl *client.Client, c *line.Cal
 			fmt.Fprintf(s.ctx.stderr, "pouch: hint: pouch %s came over line %s: take custody with \"pouch take --over-line %s %s\", or sign delivery with \"pouch deliver --over-line %s %s\"\n", h.id.Short(), id.Short(), id, h.id, id, h.id)
 			continue
 		}
-		fmt.Fprintf(s.ctx.stderr, "pouch: %s\n", s.signCustody(ctx, cl, id, h.id))
+		msg, a, delivery := s.signCustody(ctx, cl, id, h.id)
+		fmt.Fprintf(s.ctx.stderr, "pouch: %s\n", msg)
+		if s.json {
+			res := map[string]any{"pouch": h.id, "call_record": id, "signed": a != nil, "note": msg}
+			if a != nil {
+				res["id"], res["index"], res["delivery"] = a.ID, a.Index, delivery
+			}
+			emitEvent(s.ctx, "custody", res)
+		}
 	}
 	return nil
 }
@@ -665,20 +671,20 @@ func (s *lineSession) finish(ctx context.Context, cl *client.Client, c *line.Cal
 // hand-over if we are its next envoy. It returns what it did, or why not.
 //
 // SPEC: spec/line.md#custody
-func (s *lineSession) signCustody(ctx context.Context, cl *client.Client, call, pouch record.ID) string {
+func (s *lineSession) signCustody(ctx context.Context, cl *client.Client, call, pouch record.ID) (msg string, signed *api.Accepted, delivery bool) {
 	pv, err := cl.Pouch(ctx, pouch, s.id)
 	if err != nil {
-		return fmt.Sprintf("pouch %s: no custody signed: the server does not show it to %s (%v); if it was never sent, send it first", pouch.Short(), s.me, err)
+		return fmt.Sprintf("pouch %s: no custody signed: the server does not show it to %s (%v); if it was never sent, send it first", pouch.Short(), s.me, err), nil, false
 	}
 	if pv.Delivered {
-		return fmt.Sprintf("pouch %s was delivered already; no custody signed", pouch.Short())
+		return fmt.Sprintf("pouch %s was delivered already; no custody signed", pouch.Short()), nil, false
 	}
 	last := pv.From
 	if n := len(pv.Custody); n > 0 {
 		last = pv.Custody[n-1].By
 	}
 	if last != s.peer {
-		return fmt.Sprintf("pouch %s: no custody signed: its last holder on record is %s, not %s (who handed it over); %s must take custody first", pouch.Short(), last, s.peer, s.peer)
+		return fmt.Sprintf("pouch %s: no custody signed: its last holder on record is %s, not %s (who handed it over); %s must take custody first", pouch.Short(), last, s.peer, s.peer), nil, false
 	}
 	over := client.OverLine(call)
 	what, deliver := "took custody of", false
@@ -689,7 +695,7 @@ func (s *lineSession) signCustody(ctx context.Context, cl *client.Client, call, 
 	case pv.Next == pv.To:
 		what, deliver = "signed delivery, on behalf of "+string(pv.To)+", of", true
 	default:
-		return fmt.Sprintf("pouch %s awaits %s, not %s; no custody signed", pouch.Short(), pv.Next, s.me)
+		return fmt.Sprintf("pouch %s awaits %s, not %s; no custody signed", pouch.Short(), pv.Next, s.me), nil, false
 	}
 	var a *api.Accepted
 	if deliver {
@@ -698,11 +704,11 @@ func (s *lineSession) signCustody(ctx context.Context, cl *client.Client, call, 
 		a, err = cl.Take(ctx, s.id, pouch, "", over)
 	}
 	if err != nil {
-		return fmt.Sprintf("pouch %s: custody refused: %v", pouch.Short(), err)
+		return fmt.Sprintf("pouch %s: custody refused: %v", pouch.Short(), err), nil, false
 	}
-	msg := fmt.Sprintf("%s pouch %s, handed over on line %s (custody record %s)", what, pouch.Short(), call.Short(), a.ID)
+	msg = fmt.Sprintf("%s pouch %s, handed over on line %s (custody record %s)", what, pouch.Short(), call.Short(), a.ID)
 	if deliver {
 		msg += "; either of you may publish the receipt with \"pouch publish " + a.ID.String() + "\""
 	}
-	return msg
+	return msg, a, deliver
 }

@@ -63,7 +63,7 @@ func TestLineBinaryTerminals(t *testing.T) {
 	// President Rouhani's letter, sent via the minister, who takes it.
 	letterMD := filepath.Join(t.TempDir(), "rouhani.md")
 	os.WriteFile(letterMD, []byte("## The nuclear deal\n\nIran asks Russia to uphold the JCPOA.\n"), 0o644)
-	m := regexp.MustCompile(`sent pouch ([0-9a-f]{64})`).FindStringSubmatch(run("send", "--as", "ir/president", "--to", "ru/president", "--via", "ir/fm", letterMD))
+	m := regexp.MustCompile(`(?m)^([0-9a-f]{64})$`).FindStringSubmatch(run("send", "--as", "ir/president", "--to", "ru/president", "--via", "ir/fm", letterMD))
 	if m == nil {
 		t.Fatal("pouch send printed no pouch ID")
 	}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -67,17 +66,12 @@ func serverWithHome(t testing.TB, logN int, handles ...record.Handle) (url, home
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet := slog.New(slog.DiscardHandler)
-	lg, err := tlog.New(ctx, st, tlog.Config{Origin: lineOrigin, Key: skey, Logger: quiet})
+	node, err := server.Start(ctx, server.Options{Store: st, Origin: lineOrigin, Key: skey, Directory: directory.Config{Mode: directory.ModeOpen}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	go lg.Run(ctx)
-	corr, err := server.NewCorrespondence(ctx, server.CorrOptions{Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: lineOrigin, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(server.Config{Store: st, Log: lg, API: corr, Logger: quiet})
+	t.Cleanup(node.Close)
+	srv := node.Server
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 
@@ -297,24 +291,39 @@ func TestLineScriptPouch(t *testing.T) {
 	// The Speaker's JSON lines: the text, the pouch, the call record.
 	var pouchID, callID string
 	for _, ln := range strings.Split(strings.TrimSpace(spOut.String()), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(ln), &m); err != nil {
+		var e struct {
+			V      int            `json:"v"`
+			Verb   string         `json:"verb"`
+			OK     bool           `json:"ok"`
+			Event  string         `json:"event"`
+			Result map[string]any `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(ln), &e); err != nil {
 			t.Fatalf("not a JSON line: %q", ln)
 		}
-		if m["v"] != 1.0 {
-			t.Errorf("no version in %q", ln)
+		if e.V != JSONVersion || e.Verb != "line" || !e.OK {
+			t.Errorf("not a line envelope: %q", ln)
 		}
-		switch {
-		case m["text"] != nil && m["text"] != "I bring the President's letter.":
-			t.Errorf("text %v", m["text"])
-		case m["pouch"] != nil:
+		m := e.Result
+		switch e.Event {
+		case "message":
+			if m["text"] != "I bring the President's letter." {
+				t.Errorf("text %v", m["text"])
+			}
+		case "pouch":
 			pouchID = m["pouch"].(string)
-		case m["call_record"] != nil:
-			callID = m["call_record"].(string)
+		case "call_record":
+			callID = m["id"].(string)
 			ps := m["pouches"].([]any)
 			if len(ps) != 1 || ps[0] != pouchID || m["logged"] != true {
 				t.Errorf("call record line %q, pouch %s", ln, pouchID)
 			}
+		case "custody":
+			if m["pouch"] != pouchID || m["signed"] != true || m["call_record"] != callID {
+				t.Errorf("custody line %q", ln)
+			}
+		default:
+			t.Errorf("unknown event in %q", ln)
 		}
 	}
 	if pouchID == "" || callID == "" {

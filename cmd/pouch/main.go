@@ -3,13 +3,20 @@
 //
 // Each verb lives in its own file in this folder and registers itself with
 // register in an init function, so adding a verb never touches this file.
-// Conventions (see ../../../shared/CLI.md and spec/cli.md):
+// A verb with subcommands ("key export") lists them in its subs. The
+// conventions every verb keeps are in spec/cli.md:
 //
 //   - errors go to stderr as "pouch: <what is wrong>", then
 //     "pouch: hint: <how to fix>" where there is a fix;
-//   - exit status 0 on success, 1 when a check failed (a signature, a proof),
-//     2 on usage errors;
+//   - exit status 0 on success, 1 when a check or the operation failed (a
+//     signature, a proof, a refusal), 2 on usage errors;
+//   - with --json, every line of standard output is one envelope
+//     {"v":1,"verb":...,"ok":...,"result"|"error":...} (output.go);
+//   - a verb that makes a record prints its ID alone on standard output,
+//     and says what it did on standard error;
 //   - every flag that scripts need has a POUCH_* environment variable;
+//   - every verb's --help shows its flags and an example from the
+//     reference scenario (docs/scenario.md).
 //   - work that takes more than a second (sealing, sending, submitting,
 //     fetching, opening or verifying a large letter) shows one progress
 //     line on stderr when stderr is a terminal, cleared when it ends, and
@@ -17,6 +24,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,12 +36,49 @@ import (
 
 // A verb is one pouch subcommand.
 type verb struct {
-	name  string // "seal"
+	name  string // "seal"; a subcommand's is its verb's and its own: "key export"
 	args  string // "[flags] LETTER.md"
 	short string // one line for the verb list
 	long  string // the rest of the help text, with an example from the scenario
-	// run executes the verb. args are the arguments after the verb name.
+	// run executes the verb. args are the arguments after the verb name
+	// (and the subcommand's). For a verb with subcommands, run, if set,
+	// takes the command lines whose first argument names none ("pouch
+	// house ir").
 	run func(ctx *cmdContext, args []string) error
+	// subs are the verb's subcommands, in the order help lists them.
+	subs []*verb
+}
+
+// sub returns v's subcommand named name ("export"), or nil.
+func (v *verb) sub(name string) *verb {
+	for _, s := range v.subs {
+		if s.name == v.name+" "+name {
+			return s
+		}
+	}
+	return nil
+}
+
+// subNames lists v's subcommands: "export, import or list".
+func (v *verb) subNames() string {
+	var ns []string
+	for _, s := range v.subs {
+		ns = append(ns, strings.TrimPrefix(s.name, v.name+" "))
+	}
+	if len(ns) < 2 {
+		return strings.Join(ns, "")
+	}
+	return strings.Join(ns[:len(ns)-1], ", ") + " or " + ns[len(ns)-1]
+}
+
+// verbNamed returns the verb or subcommand named name ("key export").
+func verbNamed(name string) *verb {
+	top, rest, _ := strings.Cut(name, " ")
+	v := verbs[top]
+	if v == nil || rest == "" {
+		return v
+	}
+	return v.sub(rest)
 }
 
 var verbs = map[string]*verb{}
@@ -51,6 +96,28 @@ type cmdContext struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+
+	// verb is the verb being run, with its subcommand ("key export"), as
+	// the JSON envelope names it.
+	verb string
+	// json is set when the command line asks for --json: standard output
+	// then carries envelopes only, failures included.
+	json bool
+	// flagsOnly makes --help print the flags alone, for the help of a
+	// verb with subcommands, which lists each one's.
+	flagsOnly bool
+	// base, if set, ends the verbs that run until interrupted (serve,
+	// inbox --follow, line, ui) when it is done, as SIGINT does; tests
+	// set it.
+	base context.Context
+}
+
+// context returns the context a verb runs under.
+func (ctx *cmdContext) context() context.Context {
+	if ctx.base != nil {
+		return ctx.base
+	}
+	return context.Background()
 }
 
 // usageError is a misuse of the command line: exit status 2.
@@ -90,11 +157,11 @@ func main() {
 
 // runMain runs one command line and returns the exit status.
 func runMain(ctx *cmdContext, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || isHelp(args[0]) {
 		if len(args) > 1 {
-			if v, ok := verbs[args[1]]; ok {
-				printVerbHelp(ctx.stdout, v)
-				return 0
+			if _, ok := verbs[args[1]]; ok {
+				// "pouch help VERB [SUB]" is "pouch VERB [SUB] --help".
+				return runMain(ctx, append(append([]string{}, args[1:]...), "--help"))
 			}
 		}
 		printUsage(ctx.stdout)
@@ -104,25 +171,75 @@ func runMain(ctx *cmdContext, args []string) int {
 		return 0
 	}
 	if args[0] == "version" || args[0] == "--version" {
+		if jsonRequested(args[1:]) {
+			ctx.verb = "version"
+			writeEnvelope(ctx.stdout, &envelope{V: JSONVersion, Verb: "version", OK: true, Result: map[string]string{"version": version()}})
+			return 0
+		}
 		fmt.Fprintln(ctx.stdout, "pouch", version())
 		return 0
 	}
+	ctx.json = jsonRequested(args[1:])
 	v, ok := verbs[args[0]]
 	if !ok {
-		fmt.Fprintf(ctx.stderr, "pouch: unknown verb %q\n", args[0])
+		ctx.verb = args[0]
+		hint := "run \"pouch help\" for the list of verbs"
 		if s := suggest(args[0]); s != "" {
-			fmt.Fprintf(ctx.stderr, "pouch: hint: did you mean \"pouch %s\"?\n", s)
-		} else {
-			fmt.Fprintln(ctx.stderr, "pouch: hint: run \"pouch help\" for the list of verbs")
+			hint = fmt.Sprintf("did you mean \"pouch %s\"?", s)
 		}
-		return 2
+		return report(ctx, nil, usagef(hint, "unknown verb %q", args[0]))
 	}
-	err := v.run(ctx, args[1:])
-	return report(ctx.stderr, v, err)
+	rest := args[1:]
+	for len(v.subs) > 0 {
+		if len(rest) > 0 && isHelp(rest[0]) {
+			printVerbHelp(ctx.stdout, v)
+			printSubFlags(ctx, v)
+			return 0
+		}
+		if len(rest) > 0 {
+			if s := v.sub(rest[0]); s != nil {
+				v, rest = s, rest[1:]
+				continue
+			}
+		}
+		if v.run == nil {
+			ctx.verb = v.name
+			if len(rest) == 0 {
+				return report(ctx, v, usagef("", "%s: want a subcommand: %s", v.name, v.subNames()))
+			}
+			return report(ctx, v, usagef("", "%s: unknown subcommand %q (want %s)", v.name, rest[0], v.subNames()))
+		}
+		break
+	}
+	ctx.verb = v.name
+	err := v.run(ctx, rest)
+	return report(ctx, v, err)
 }
 
-// report prints err in the CLI's convention and returns the exit status.
-func report(w io.Writer, v *verb, err error) int {
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
+}
+
+// printSubFlags prints the flags of each of v's subcommands (and of v
+// itself, if it runs without one), by running each with --help in
+// flags-only mode: every verb parses its flags before it does anything.
+func printSubFlags(ctx *cmdContext, v *verb) {
+	quiet := *ctx
+	quiet.flagsOnly = true
+	if v.run != nil {
+		quiet.verb = v.name
+		v.run(&quiet, []string{"--help"})
+	}
+	for _, s := range v.subs {
+		quiet.verb = s.name
+		s.run(&quiet, []string{"--help"})
+	}
+}
+
+// report prints err in the CLI's convention and returns the exit status:
+// "pouch: ..." and "pouch: hint: ..." on standard error, and with --json
+// the error's envelope on standard output.
+func report(ctx *cmdContext, v *verb, err error) int {
 	if err == nil {
 		return 0
 	}
@@ -134,15 +251,27 @@ func report(w io.Writer, v *verb, err error) int {
 	if errors.As(err, &ue) {
 		status = 2
 	}
-	fmt.Fprintf(w, "pouch: %s\n", err)
+	hint := ""
 	var h *hinted
 	switch {
 	case ue != nil && ue.hint != "":
-		fmt.Fprintf(w, "pouch: hint: %s\n", ue.hint)
+		hint = ue.hint
 	case errors.As(err, &h):
-		fmt.Fprintf(w, "pouch: hint: %s\n", h.hint)
+		hint = h.hint
 	case ue != nil && v != nil:
-		fmt.Fprintf(w, "pouch: hint: run \"pouch %s --help\"\n", v.name)
+		hint = fmt.Sprintf("run \"pouch %s --help\"", v.name)
+	}
+	fmt.Fprintf(ctx.stderr, "pouch: %s\n", err)
+	if hint != "" {
+		fmt.Fprintf(ctx.stderr, "pouch: hint: %s\n", hint)
+	}
+	if ctx.json {
+		e := &envelope{V: JSONVersion, Verb: ctx.verb, Error: &jsonError{Code: errorCode(err), Message: err.Error(), Hint: hint, Exit: status}}
+		var re *resultError
+		if errors.As(err, &re) {
+			e.Result = re.result
+		}
+		writeEnvelope(ctx.stdout, e)
 	}
 	return status
 }
@@ -165,7 +294,16 @@ func printUsage(w io.Writer) {
 }
 
 func printVerbHelp(w io.Writer, v *verb) {
-	fmt.Fprintf(w, "Usage: pouch %s %s\n\n%s\n", v.name, v.args, v.short)
+	usage := "Usage:"
+	if v.run != nil || len(v.subs) == 0 {
+		fmt.Fprintf(w, "%s pouch %s %s\n", usage, v.name, v.args)
+		usage = "      "
+	}
+	for _, s := range v.subs {
+		fmt.Fprintf(w, "%s pouch %s %s\n", usage, s.name, s.args)
+		usage = "      "
+	}
+	fmt.Fprintf(w, "\n%s\n", v.short)
 	if v.long != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(v.long))
 	}
@@ -186,13 +324,13 @@ func parseFlags(ctx *cmdContext, v *verb, fs *flag.FlagSet, args []string) ([]st
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				printVerbHelp(ctx.stdout, v)
-				fmt.Fprintln(ctx.stdout, "\nFlags:")
-				fs.SetOutput(ctx.stdout)
-				fs.PrintDefaults()
+				printFlags(ctx, v, fs)
 				return nil, flag.ErrHelp
 			}
 			return nil, usagef("", "%s: %v", v.name, err)
+		}
+		if f := fs.Lookup("json"); f != nil && f.Value.String() == "true" {
+			ctx.json = true
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -204,6 +342,26 @@ func parseFlags(ctx *cmdContext, v *verb, fs *flag.FlagSet, args []string) ([]st
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// printFlags prints v's help and its flags, or with ctx.flagsOnly the
+// flags alone, under the subcommand's name.
+func printFlags(ctx *cmdContext, v *verb, fs *flag.FlagSet) {
+	fs.SetOutput(ctx.stdout)
+	if ctx.flagsOnly {
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n == 0 {
+			fmt.Fprintf(ctx.stdout, "\nFlags of pouch %s: none\n", v.name)
+			return
+		}
+		fmt.Fprintf(ctx.stdout, "\nFlags of pouch %s:\n", v.name)
+		fs.PrintDefaults()
+		return
+	}
+	printVerbHelp(ctx.stdout, v)
+	fmt.Fprintln(ctx.stdout, "\nFlags:")
+	fs.PrintDefaults()
 }
 
 func suggest(name string) string {

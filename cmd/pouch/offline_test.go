@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -31,6 +30,18 @@ func offRun(t *testing.T, env map[string]string, args ...string) (stdout, stderr
 	ctx := &cmdContext{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return env[k] }}
 	code = runMain(ctx, args)
 	return out.String(), errb.String(), code
+}
+
+// offSay runs a command that must succeed, and returns what it said on
+// standard error: a verb that makes a record says there what it did, and
+// prints only the record's ID on standard output.
+func offSay(t *testing.T, env map[string]string, args ...string) (id, said string) {
+	t.Helper()
+	out, errs, code := offRun(t, env, args...)
+	if code != 0 {
+		t.Fatalf("pouch %s: exit %d\n%s", strings.Join(args, " "), code, errs)
+	}
+	return strings.TrimSpace(out), errs
 }
 
 func offMust(t *testing.T, env map[string]string, args ...string) string {
@@ -65,10 +76,14 @@ func offWorld(t *testing.T) (env map[string]string, dir, pouchPath string) {
 	md := filepath.Join(dir, "letter.md")
 	os.WriteFile(md, []byte(offLetter), 0o644)
 	pouchPath = filepath.Join(dir, "letter.pouch")
-	out := offMust(t, env, "seal", "--as", "ir/leader", "--to", "ru/president", "--via", "ir/speaker",
+	out, errs, code := offRun(t, env, "seal", "--as", "ir/leader", "--to", "ru/president", "--via", "ir/speaker",
 		"--reader", "ru/duma-chair", "-o", pouchPath, md)
-	if !strings.Contains(out, "sealed to [ir/leader ru/duma-chair ru/president]") {
-		t.Fatalf("seal said: %s", out)
+	if code != 0 || !strings.Contains(errs, "sealed to [ir/leader ru/duma-chair ru/president]") {
+		t.Fatalf("seal: exit %d, said: %s", code, errs)
+	}
+	// Standard output holds the pouch's ID alone, for scripts.
+	if _, err := record.ParseID(strings.TrimSpace(out)); err != nil {
+		t.Fatalf("seal printed %q, not a pouch ID", out)
 	}
 	return env, dir, pouchPath
 }
@@ -83,9 +98,7 @@ func TestOfflineSealOpen(t *testing.T) {
 	}
 	out := offMust(t, env, "inspect", "--json", p)
 	var d pouchJSON
-	if err := json.Unmarshal([]byte(out), &d); err != nil {
-		t.Fatal(err)
-	}
+	result(t, out, &d)
 	if d.From != "ir/leader" || d.To != "ru/president" || len(d.Via) != 1 || d.Next != "ir/speaker" {
 		t.Fatalf("inspect: %+v", d)
 	}
@@ -101,7 +114,7 @@ func TestOfflineSealOpen(t *testing.T) {
 	}
 }
 
-// SCENARIO.md, "What must fail": each fails offline with a message that
+// docs/scenario.md, "What must fail": each fails offline with a message that
 // names the problem, and changes nothing.
 func TestOfflineMustFail(t *testing.T) {
 	env, dir, p := offWorld(t)

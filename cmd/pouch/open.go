@@ -126,7 +126,7 @@ func runOpen(ctx *cmdContext, args []string) error {
 			return err
 		}
 		if len(fc.unknown) > 0 && !*unverified {
-			return &checkError{fc.unknownError(pos[0])}
+			return failWith(fc.d, &checkError{fc.unknownError(pos[0])})
 		}
 		d, kc = fc.d, fc.keyCheck
 		if me, err = loadPrincipal(ctx, h, *cf.as); err != nil {
@@ -161,13 +161,13 @@ func runOpen(ctx *cmdContext, args []string) error {
 		}
 	}
 	hd := o.Header.Header
-	if *cf.json {
+	if ctx.json {
 		out := &openedJSON{pouchJSON: d, Sections: o.Sections, Attachments: hd.Attachments, Saved: saved, Unverified: kc.unknown,
 			Header: headerJSON{ID: o.Header.Signed.ID(), Written: o.Header.Record.Claimed(), Readers: hd.Readers}}
 		if out.Attachments == nil {
 			out.Attachments = []letter.AttachmentRef{}
 		}
-		return printJSON(ctx.stdout, out)
+		return emit(ctx, out)
 	}
 	w := ctx.stdout
 	banner := ""

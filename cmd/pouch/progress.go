@@ -175,22 +175,3 @@ func (c *countingReaderAt) ReadAt(b []byte, off int64) (int, error) {
 	c.p.add(int64(n))
 	return n, err
 }
-
-// writer counts what is written to w.
-func (p *progress) writer(w io.Writer) io.Writer {
-	if p == nil || !p.on {
-		return w
-	}
-	return &countingWriter{w: w, p: p}
-}
-
-type countingWriter struct {
-	w io.Writer
-	p *progress
-}
-
-func (c *countingWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.p.add(int64(n))
-	return n, err
-}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -69,23 +68,19 @@ func TestReaderWorkflow(t *testing.T) {
 	os.WriteFile(md, []byte(offLetter), 0o644)
 	out := offMust(t, leader, "send", "--as", "ir/leader", "--to", "ru/president", "--via", "ir/speaker", "--json", md)
 	var sent struct {
-		Pouch struct {
-			ID record.ID `json:"id"`
-		} `json:"pouch"`
+		ID record.ID `json:"id"`
 	}
-	if err := json.Unmarshal([]byte(out), &sent); err != nil {
-		t.Fatalf("send --json: %v\n%s", err, out)
-	}
-	id := sent.Pouch.ID
+	result(t, out, &sent)
+	id := sent.ID
 	short := id.Short()
 	if out := offMust(t, speaker, "inbox", "--awaiting"); !strings.Contains(out, short) {
 		t.Fatalf("the Speaker's inbox:\n%s", out)
 	}
-	if out := offMust(t, speaker, "take", short); !strings.Contains(out, "ir/speaker holds pouch "+id.String()) {
-		t.Fatalf("take:\n%s", out)
+	if _, said := offSay(t, speaker, "take", short); !strings.Contains(said, "ir/speaker holds pouch "+short) {
+		t.Fatalf("take:\n%s", said)
 	}
-	if out := offMust(t, president, "deliver", id.String()[:8]); !strings.Contains(out, "ru/president signed delivery of pouch "+id.String()) {
-		t.Fatalf("deliver:\n%s", out)
+	if _, said := offSay(t, president, "deliver", id.String()[:8]); !strings.Contains(said, "ru/president signed delivery of pouch "+short) {
+		t.Fatalf("deliver:\n%s", said)
 	}
 
 	// The addressee opens it by its ID: proven from the log. He never
@@ -118,12 +113,10 @@ func TestReaderWorkflow(t *testing.T) {
 	offMust(t, leader, "key", "import", pub(president, "ru/president", "president.pub"))
 	offline := filepath.Join(dir, "offline.pouch")
 	offMust(t, leader, "seal", "--as", "ir/leader", "--to", "ru/president", "-o", offline, md)
-	out = offMust(t, leader, "submit", offline)
-	m := regexp.MustCompile(`submitted pouch ([0-9a-f]{64}) from ir/leader to ru/president`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("submit:\n%s", out)
+	direct, said := offSay(t, leader, "submit", offline)
+	if _, err := record.ParseID(direct); err != nil || !regexp.MustCompile(`submitted pouch [0-9a-f]{12} from ir/leader to ru/president`).MatchString(said) {
+		t.Fatalf("submit: %q\n%s", direct, said)
 	}
-	direct := m[1]
 	if out := offMust(t, president, "open", direct[:10]); !strings.Contains(out, "strong and strategic") {
 		t.Fatalf("open the submitted pouch:\n%s", out)
 	}
@@ -168,8 +161,8 @@ func TestReaderWorkflow(t *testing.T) {
 		!strings.Contains(errs, b.ID().String()) || !strings.Contains(errs, "hint: give more of its digits") {
 		t.Fatalf("an ambiguous prefix: exit %d\n%s", code, errs)
 	}
-	if out := offMust(t, president, "revoke", "grant", a.ID().String()[:12]); !strings.Contains(out, "revoked") {
-		t.Fatalf("revoke by a longer prefix:\n%s", out)
+	if _, said := offSay(t, president, "revoke", "grant", a.ID().String()[:12]); !strings.Contains(said, "revoked") {
+		t.Fatalf("revoke by a longer prefix:\n%s", said)
 	}
 
 	// The server stops; the file verifies with what the President's home

@@ -4,50 +4,73 @@ import (
 	"context"
 	"fmt"
 
+	"pouch.dev/api"
 	"pouch.dev/record"
 )
 
 func init() {
 	register(&verb{
 		name:  "revoke",
-		args:  "grant ID | key HOUSE/OFFICE",
 		short: "withdraw a grant, or revoke an office's current key",
 		long: `
-pouch revoke grant ID withdraws a grant; only its grantor (--as) may.
-
-pouch revoke key HOUSE/OFFICE revokes the office's current key, signed with
-the house's registrar key (or, with --self, by the holder itself with that
-key). From the revocation's log index on, records signed with it are refused.
-
-Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
+A grant is withdrawn by its grantor; an office's key is revoked by its
+house's registrar, or by its holder. From the revocation's log index on,
+records that rely on the grant, or are signed with the key, are refused.
+Each prints the ID of the revocation record.
 
 Examples:
 
-  pouch revoke grant 9c1e07d4 --as ru/president
-  pouch revoke key ir/fm --reason "key lost"`,
-		run: runRevoke,
+  pouch revoke grant --as ru/president 9c1e07d4
+  pouch revoke key --reason "key lost" ir/fm`,
+		subs: []*verb{
+			{name: "revoke grant", args: "[flags] ID", short: "withdraw a grant you made", run: func(ctx *cmdContext, args []string) error { return runRevoke(ctx, "grant", args) }, long: `
+pouch revoke grant withdraws grant ID (or a unique prefix of at least 8
+hex digits); only its grantor (--as) may.
+
+Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
+
+Example, the President ends the Duma chairman's receive grant:
+
+  pouch revoke grant --as ru/president 9c1e07d4`},
+			{name: "revoke key", args: "[flags] HOUSE/OFFICE", short: "revoke an office's current key", run: func(ctx *cmdContext, args []string) error { return runRevoke(ctx, "key", args) }, long: `
+pouch revoke key revokes the office's current key, signed with the
+house's registrar key (in $POUCH_HOME/registrars), or with --self by the
+holder itself, with that key.
+
+Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
+
+Example, Iran's registrar revokes the Foreign Minister's lost key:
+
+  pouch revoke key --reason "key lost" ir/fm`},
+		},
 	})
 }
 
-func runRevoke(ctx *cmdContext, args []string) error {
-	v := verbs["revoke"]
+func runRevoke(ctx *cmdContext, sub string, args []string) error {
+	v := verbNamed("revoke " + sub)
 	fs := newFlags(ctx, v)
 	cf := addClientFlags(ctx, fs)
-	reason := fs.String("reason", "", "why, for people")
-	self := fs.Bool("self", false, "revoke your own key (--as), not as the registrar")
+	reason := fs.String("reason", "", "why, for people: a `SENTENCE`")
+	var self *bool
+	if sub == "key" {
+		self = fs.Bool("self", false, "revoke your own key (--as), not as the registrar")
+	}
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 2 || (pos[0] != "grant" && pos[0] != "key") {
-		return usagef("such as: pouch revoke grant ID, or pouch revoke key ir/fm", "revoke takes grant ID or key HOUSE/OFFICE")
+	if len(pos) != 1 {
+		if sub == "grant" {
+			return usagef("such as: pouch revoke grant --as ru/president 9c1e07d4", "revoke grant takes one grant ID")
+		}
+		return usagef("such as: pouch revoke key ir/fm", "revoke key takes one HOUSE/OFFICE")
 	}
+	pos = append([]string{sub}, pos...)
 	bg := context.Background()
 	c, err := cf.client(bg)
 	if err != nil {
 		return err
 	}
-	var a any
 	switch pos[0] {
 	case "grant":
 		if err := idSyntax(pos[1], "grant"); err != nil {
@@ -65,10 +88,10 @@ func runRevoke(ctx *cmdContext, args []string) error {
 		if err != nil {
 			return apiError(err)
 		}
-		a = acc
-		if !*cf.json {
-			fmt.Fprintf(ctx.stdout, "grant %s revoked at log index %d\n", id.Short(), acc.Index)
-		}
+		return recorded(ctx, acc.ID, struct {
+			*api.Accepted
+			Grant record.ID `json:"grant"`
+		}{acc, id}, "grant %s revoked at log index %d (record %s)", id.Short(), acc.Index, acc.ID.Short())
 	case "key":
 		hd, err := record.ParseHandle(pos[1])
 		if err != nil {
@@ -92,13 +115,11 @@ func runRevoke(ctx *cmdContext, args []string) error {
 		if err != nil {
 			return apiError(err)
 		}
-		a = acc
-		if !*cf.json {
-			fmt.Fprintf(ctx.stdout, "key %x… of %s revoked at log index %d\n", p.Current.Key[:6], hd, acc.Index)
-		}
-	}
-	if *cf.json {
-		return printV1(ctx.stdout, "revoke", a)
+		return recorded(ctx, acc.ID, struct {
+			*api.Accepted
+			Handle record.Handle `json:"handle"`
+			Key    string        `json:"key"` // standard base64
+		}{acc, hd, b64(p.Current.Key)}, "key %x… of %s revoked at log index %d (record %s)", p.Current.Key[:6], hd, acc.Index, acc.ID.Short())
 	}
 	return nil
 }

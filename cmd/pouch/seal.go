@@ -56,7 +56,7 @@ func runSeal(ctx *cmdContext, args []string) error {
 	fs.Var(&attach, "attach", "attach `FILE` (repeatable)")
 	replyTo := fs.String("reply-to", "", "thread the letter as a reply to the pouch in `FILE`")
 	out := fs.String("o", "", "write the pouch to `FILE` instead of standard output")
-	asJSON := fs.Bool("json", false, "print a JSON summary to standard output (needs -o)")
+	fs.Bool("json", false, "print a JSON summary to standard output (needs -o)")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -67,14 +67,14 @@ func runSeal(ctx *cmdContext, args []string) error {
 	if *to == "" {
 		return usagef("name the addressee, such as --to ru/president", "seal: --to is required")
 	}
-	if *asJSON && (*out == "" || *out == "-") {
+	if ctx.json && (*out == "" || *out == "-") {
 		return usagef("pass -o FILE with --json", "seal: --json prints a summary, and standard output holds the pouch")
 	}
 	var md []byte
 	if pos[0] == "-" {
 		md, err = io.ReadAll(io.LimitReader(ctx.stdin, record.MaxLetterText+1))
 	} else {
-		md, err = os.ReadFile(pos[0])
+		md, err = readInput(pos[0], "a letter in Markdown (each \"## \" heading starts a section)")
 	}
 	if err != nil {
 		return err
@@ -171,7 +171,22 @@ func runSeal(ctx *cmdContext, args []string) error {
 		return err
 	}
 	pr.end()
+	t := sealed.Tag.Tag
+	where := "to standard output"
+	if *out != "" && *out != "-" {
+		where = "to " + *out
+	}
+	say := func() {
+		fmt.Fprintf(ctx.stderr, "pouch: sealed pouch %s %s: letter %s from %s to %s, %d sections, sealed to %v\n",
+			sealed.Tag.PouchID().Short(), where, t.ID, t.From, t.To, len(sealed.Sections), sealed.Header.Header.Readers)
+	}
 	if *out == "" || *out == "-" {
+		say()
+		return nil
+	}
+	if !ctx.json {
+		fmt.Fprintln(ctx.stdout, sealed.Tag.PouchID())
+		say()
 		return nil
 	}
 	f, done, err := openPouchFile(*out)
@@ -179,17 +194,12 @@ func runSeal(ctx *cmdContext, args []string) error {
 		return err
 	}
 	defer done()
-	d := describePouch(f)
-	if *asJSON {
-		return printJSON(ctx.stdout, struct {
-			*pouchJSON
-			Readers  []record.Handle `json:"readers"`
-			Sections int             `json:"sections"`
-		}{d, sealed.Header.Header.Readers, len(sealed.Sections)})
-	}
-	fmt.Fprintf(ctx.stdout, "sealed %s: letter %s from %s to %s, %d sections, sealed to %v\n",
-		*out, d.Letter, d.From, d.To, len(sealed.Sections), sealed.Header.Header.Readers)
-	return nil
+	return emit(ctx, struct {
+		*pouchJSON
+		File     string          `json:"file"`
+		Readers  []record.Handle `json:"readers"`
+		Sections int             `json:"sections"`
+	}{describePouch(f), *out, sealed.Header.Header.Readers, len(sealed.Sections)})
 }
 
 func classifySealError(err error) error {
@@ -230,7 +240,7 @@ func openAttachments(paths []string, pr *progress) (_ []letter.Attachment, close
 		}
 	}()
 	for _, path := range paths {
-		f, err := os.Open(path)
+		f, err := openInput(path, "a file to attach")
 		if err != nil {
 			return nil, nil, err
 		}

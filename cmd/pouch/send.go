@@ -163,7 +163,12 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 		}
 	}
 	show := func(p *client.Plan) error {
-		if !*cf.json {
+		if *dry && ctx.json {
+			if err := emit(ctx, map[string]any{"dry_run": true, "to": l.To, "via": viaOf(l), "readers": readersJSON(p.Readers), "unreadable_grants": p.Unreadable}); err != nil {
+				return err
+			}
+		}
+		if !ctx.json {
 			var who []string
 			for _, r := range p.Readers {
 				d := string(r.Handle) + " (" + r.Role
@@ -216,24 +221,38 @@ func runSend(ctx *cmdContext, name string, args []string) error {
 	if err != nil {
 		return apiError(err)
 	}
-	if *cf.json {
-		var readers []map[string]any
-		for _, r := range sent.Readers {
-			m := map[string]any{"handle": r.Handle, "role": r.Role, "recipient": r.Recipient}
-			if r.Grant != nil {
-				m["grant"] = r.Grant.ID
-			}
-			readers = append(readers, m)
-		}
-		return printV1(ctx.stdout, "pouch", map[string]any{"id": sent.Pouch, "index": sent.Accepted.Index, "time": sent.Accepted.Time,
-			"readers": readers, "unreadable_grants": sent.Plan.Unreadable, "via": l.Via, "to": l.To})
-	}
 	route := ""
 	if len(l.Via) > 0 {
 		route = " via " + strings.Join(via, ", ")
 	}
-	fmt.Fprintf(ctx.stdout, "sent pouch %s to %s%s (log index %d)\n", sent.Pouch, l.To, route, sent.Accepted.Index)
-	return nil
+	tag := sent.Sealed.Tag.Tag
+	tagVia := tag.Via
+	if tagVia == nil {
+		tagVia = []record.Handle{}
+	}
+	return recorded(ctx, sent.Pouch, map[string]any{"id": sent.Pouch, "kind": record.KindTag, "index": sent.Accepted.Index, "time": sent.Accepted.Time,
+		"readers": readersJSON(sent.Readers), "unreadable_grants": sent.Plan.Unreadable, "via": tagVia, "to": tag.To},
+		"sent pouch %s to %s%s (log index %d)", sent.Pouch.Short(), tag.To, route, sent.Accepted.Index)
+}
+
+// readersJSON lists whom a letter is sealed to, and why, for --json.
+func readersJSON(rs []client.Reader) []map[string]any {
+	out := []map[string]any{}
+	for _, r := range rs {
+		m := map[string]any{"handle": r.Handle, "role": r.Role, "recipient": r.Recipient}
+		if r.Grant != nil {
+			m["grant"] = r.Grant.ID
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func viaOf(l *client.Letter) []record.Handle {
+	if l.Via == nil {
+		return []record.Handle{}
+	}
+	return l.Via
 }
 
 // parseDeadline reads a --deliver-by value: an RFC 3339 time, a date

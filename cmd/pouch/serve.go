@@ -43,6 +43,11 @@ at first start) in $POUCH_HOME/server, or
 pouch/server in the user's configuration directory, and listens on
 ` + DefaultListen + `.
 
+--print-key prints the log's verifier key (as GET /v1/log shows it),
+making the log's key in DIR if it is not there yet, and exits: the key
+to give to witnesses (pouch witness --log KEY) and to write in the log
+line of a policy file.
+
 Every log has its own origin, the first line of its checkpoints: the
 first start names it (--origin, or a fresh pouch.localhost/log-XXXX), and
 the data folder keeps it. The first record of the log, its genesis, names
@@ -174,6 +179,7 @@ func runServe(ctx *cmdContext, args []string) error {
 	open := fs.Bool("open", ctx.getenv("POUCH_OPEN") == "1", "open mode: anyone may found a house, first claim wins (demos and tests; default: the operator key in DIR/operator.key countersigns houses)")
 	rate := fs.Float64("rate", 0, "limit each principal to `N` requests per second (0: no limit)")
 	maxAttach := fs.String("max-attachments", ctx.getenv("POUCH_MAX_ATTACHMENTS"), "accept letters whose attachments hold at most `SIZE` together, such as 64MiB (default and most: 1GiB); advertised at GET /v1/limits")
+	printKey := fs.Bool("print-key", false, "print the log's verifier key (made at first use in DIR) and exit, for witnesses and policy files")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -227,7 +233,7 @@ func runServe(ctx *cmdContext, args []string) error {
 		debug.SetMemoryLimit(serveMemoryLimit)
 	}
 
-	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sctx, stop := signal.NotifyContext(ctx.context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	key, name, err := tlog.LoadOrCreateKey(filepath.Join(*data, "log.key"), *origin)
@@ -235,6 +241,14 @@ func runServe(ctx *cmdContext, args []string) error {
 		return err
 	}
 	*origin = name
+	if *printKey {
+		vkey, err := tlog.VerifierKey(key)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(ctx.stdout, vkey)
+		return err
+	}
 	if policy != nil && len(policy.Logs) > 0 {
 		vkey, err := tlog.VerifierKey(key)
 		if err != nil {
@@ -253,16 +267,13 @@ func runServe(ctx *cmdContext, args []string) error {
 		return err
 	}
 	defer st.Close()
-	lg, err := tlog.New(sctx, st, tlog.Config{Origin: *origin, Key: key, Witnesses: witnesses, RefreshInterval: *refresh, Logger: logger})
+	node, err := startNode(sctx, st, logger, *data, server.Options{Origin: *origin, Key: key, Witnesses: witnesses,
+		RefreshInterval: *refresh, Rate: *rate, Burst: int(*rate * 2), WatchDeadlines: true, MaxAttachments: maxAttachments}, *open)
 	if err != nil {
 		return err
 	}
-	api, metrics, err := correspondence(sctx, st, lg, logger, *data, *open, *rate, maxAttachments)
-	if err != nil {
-		return err
-	}
-	srv := server.New(server.Config{Store: st, Log: lg, Logger: logger, API: api})
-	srv.Handle("GET /metrics", metrics)
+	defer node.Close()
+	srv, lg := node.Server, node.Log
 	// The public explorer at /: it shows the log's proofs and lets the
 	// visitor's browser check them (package ui).
 	ex, err := ui.NewExplorer(ui.ExplorerConfig{API: srv, LogKey: lg.VerifierKey(), Dir: filepath.Join(*data, "explorer"), Logger: logger})
@@ -271,6 +282,16 @@ func runServe(ctx *cmdContext, args []string) error {
 	}
 	ex.Mount(srv.Handle)
 
+	// With witnesses, the checkpoint served first is cosigned too: the
+	// witnesses are asked before the server listens (and keep being
+	// asked by the sequencer if none answers now).
+	if len(witnesses) > 0 {
+		rctx, cancel := context.WithTimeout(sctx, 15*time.Second)
+		if n, err := lg.Refresh(rctx, true); err != nil || n == 0 {
+			logger.Warn("the checkpoint is not cosigned yet: no witness answered; clients that require a quorum refuse it until one does", "err", err)
+		}
+		cancel()
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return withHint(err, "pick another address with --listen, such as --listen 127.0.0.1:0")
@@ -279,30 +300,15 @@ func runServe(ctx *cmdContext, args []string) error {
 	fmt.Fprintf(ctx.stderr, "pouch: serving log %s on http://%s (data %s)\n", *origin, addr, *data)
 	logger.Info("serving", "addr", addr, "origin", *origin, "key", lg.VerifierKey(), "data", *data)
 
-	seqDone := make(chan struct{})
-	go func() {
-		defer close(seqDone)
-		lg.Run(sctx)
-	}()
-	// The deadline watcher runs in the process that sequences the log: a
-	// pouch past its deadline undelivered gets its non-delivery record.
-	watchDone := make(chan struct{})
-	go func() {
-		defer close(watchDone)
-		api.Watch(sctx, 0)
-	}()
 	// The limits of package server: timeouts, header size, and the
 	// connection cap below the descriptor limit, evicting idle
 	// connections (spec/api.md#limits).
-	lim := api.Limits()
+	lim := node.API.Limits()
 	hs := lim.HTTPServer(srv, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(lim.Listen(ln)) }()
 	select {
 	case err := <-serveErr:
-		stop()
-		<-seqDone
-		<-watchDone
 		return err
 	case <-sctx.Done():
 	}
@@ -312,8 +318,6 @@ func runServe(ctx *cmdContext, args []string) error {
 	if err := hs.Shutdown(shctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("shutdown", "err", err)
 	}
-	<-seqDone
-	<-watchDone
 	return nil
 }
 

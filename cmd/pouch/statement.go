@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"pouch.dev/agreement"
@@ -13,39 +12,58 @@ import (
 )
 
 func init() {
+	sub := func(name string) func(*cmdContext, []string) error {
+		return func(ctx *cmdContext, args []string) error { return runStatement(ctx, name, args) }
+	}
 	register(&verb{
 		name:  "statement",
-		args:  "open|cosign|show [flags] ...",
 		short: "open a joint statement, co-sign it, show its verified signatories",
 		long: `
-pouch statement open [--as H] --title T [--opened YYYY-MM-DD] [--closes YYYY-MM-DD] TEXT
-    opens a joint statement for co-signature; its text digest is computed
-    from the file TEXT. Co-signatures logged after --closes are refused.
-pouch statement cosign [--as H] ID
-    co-signs the statement. A second co-signature is refused.
-pouch statement show [--all] [--json] ID
-    the statement and its signatories, each co-signature verified against
-    its signer's key in the directory and proven in the log.
+A joint statement is a text opened for co-signature in the log; anyone
+admitted may co-sign it once, until it closes (spec/agreement.md#statement).
+Its roll of signatories is replayed from the log, every co-signature
+verified against its signer's key and proven in the log.
 
-Example, scene 5 of the reference scenario:
+ID is the statement's ID, or a unique prefix of at least 8 hex digits.
+
+Example, scene 5 of the reference scenario (examples/statement.txt):
 
   pouch statement open --as experts/convener --title "Experts' statement on the JCPOA" statement.txt
   pouch statement cosign --as experts/expert-01 1879983a
   pouch statement show 1879983a`,
-		run: runStatement,
+		subs: []*verb{
+			{name: "statement open", args: "[flags] --title T [--opened YYYY-MM-DD] [--closes YYYY-MM-DD] TEXT", short: "open a joint statement for co-signature", run: sub("open"), long: `
+pouch statement open signs and submits a statement record: --title, and
+the SHA-256 of the file TEXT, the statement's text. Co-signatures logged
+after --closes are refused. It prints the statement's ID.
+
+Example, the convener of the experts opens their statement:
+
+  pouch statement open --as experts/convener --title "Experts' statement on the JCPOA" statement.txt`},
+			{name: "statement cosign", args: "[flags] ID", short: "co-sign a statement", run: sub("cosign"), long: `
+pouch statement cosign co-signs statement ID as the acting principal. A
+second co-signature by the same office, or one after the statement
+closes, is refused before anything is sent. It prints the ID of the
+cosign record.
+
+Example, the first of the experts co-signs:
+
+  pouch statement cosign --as experts/expert-01 1879983a`},
+			{name: "statement show", args: "[--all] [--json] ID", short: "the statement and its signatories, replayed from the log", run: sub("show"), long: `
+pouch statement show prints the statement and its signatories (the first
+20; --all for every one), each co-signature verified against its
+signer's key in the directory and proven in the log as this client
+verified it.
+
+Example, the 85 experts who co-signed the statement on the JCPOA:
+
+  pouch statement show --all 1879983a`},
+		},
 	})
 }
 
-func runStatement(ctx *cmdContext, args []string) error {
-	v := verbs["statement"]
-	if len(args) == 0 {
-		return usagef("see \"pouch statement --help\"", "statement: want open, cosign or show")
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		printVerbHelp(ctx.stdout, v)
-		return nil
-	}
-	sub, args := args[0], args[1:]
+func runStatement(ctx *cmdContext, sub string, args []string) error {
+	v := verbNamed("statement " + sub)
 	fs := newFlags(ctx, v)
 	cf := addClientFlags(ctx, fs)
 	var title, opened, closes *string
@@ -58,8 +76,6 @@ func runStatement(ctx *cmdContext, args []string) error {
 	case "cosign":
 	case "show":
 		all = fs.Bool("all", false, "list every signatory (default: the first 20)")
-	default:
-		return usagef("want open, cosign or show", "statement: unknown subcommand %q", sub)
 	}
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
@@ -71,7 +87,7 @@ func runStatement(ctx *cmdContext, args []string) error {
 		if len(pos) != 1 {
 			return usagef("pouch statement open --title T TEXT", "statement open: want the statement's TEXT file, got %d arguments", len(pos))
 		}
-		text, err := os.ReadFile(pos[0])
+		text, err := readInput(pos[0], "the statement's text, whose SHA-256 the statement records")
 		if err != nil {
 			return err
 		}
@@ -109,8 +125,8 @@ func runStatement(ctx *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *cf.json {
-		return printV1(ctx.stdout, "statement", map[string]any{
+	if ctx.json {
+		return emit(ctx, map[string]any{
 			"id": roll.ID(), "opener": roll.Opener(), "statement": roll.Statement(),
 			"count": roll.Count(), "signatories": roll.Signatories(), "rejected": len(roll.Rejected()),
 			"log_size": pl.v.Size(),

@@ -71,7 +71,7 @@ func runSubmit(ctx *cmdContext, args []string) error {
 	var out struct {
 		Pouch   record.ID       `json:"pouch"`
 		Index   *uint64         `json:"index,omitempty"`
-		Already bool            `json:"already,omitempty"`
+		Already bool            `json:"already"`
 		Custody []*api.Accepted `json:"custody"`
 	}
 	out.Pouch, out.Custody = id, []*api.Accepted{}
@@ -85,7 +85,7 @@ func runSubmit(ctx *cmdContext, args []string) error {
 	pr.end()
 	if err != nil && !errors.Is(err, client.ErrReplay) {
 		if ferr := f.Finish(); ferr != nil {
-			return &checkError{withHint(fmt.Errorf("%s: %w", pos[0], ferr), "the pouch was changed after it was sealed; ask its sender for a fresh copy")}
+			return pouchFileError(pos[0], ferr, true)
 		}
 	}
 	switch {
@@ -106,16 +106,17 @@ func runSubmit(ctx *cmdContext, args []string) error {
 		}
 		out.Custody = append(out.Custody, a)
 	}
-	if *cf.json {
-		return printV1(ctx.stdout, "submitted", out)
+	if ctx.json {
+		return emit(ctx, out)
 	}
+	fmt.Fprintln(ctx.stdout, id)
 	if out.Already {
-		fmt.Fprintf(ctx.stdout, "pouch %s was already in the log\n", id)
+		fmt.Fprintf(ctx.stderr, "pouch: pouch %s was already in the log\n", id.Short())
 	} else {
-		fmt.Fprintf(ctx.stdout, "submitted pouch %s from %s to %s (log index %d)\n", id, f.Tag.Tag.From, f.Tag.Tag.To, *out.Index)
+		fmt.Fprintf(ctx.stderr, "pouch: submitted pouch %s from %s to %s (log index %d)\n", id.Short(), f.Tag.Tag.From, f.Tag.Tag.To, *out.Index)
 	}
 	for _, a := range out.Custody {
-		fmt.Fprintf(ctx.stdout, "submitted custody record %s (log index %d)\n", a.ID, a.Index)
+		fmt.Fprintf(ctx.stderr, "pouch: submitted custody record %s (log index %d)\n", a.ID.Short(), a.Index)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"pouch.dev/api"
 	"pouch.dev/client"
 	"pouch.dev/record"
 )
@@ -53,13 +54,16 @@ Example (scene 1):
 		long: `
 pouch publish signs a public record that makes private record ID — one you
 are a party to — readable by anyone, with its inclusion proof. Publishing a
-delivery receipt proves that a letter was delivered without revealing it.
+delivery receipt proves that a letter was delivered without revealing it:
+with --delivery, ID names the pouch, and its receipt, proven from the log,
+is published. It prints the ID of the publish record.
 
 Environment: POUCH_SERVER, POUCH_AS, POUCH_HOME, POUCH_PASSPHRASE.
 
 Example (scene 3):
 
-  pouch publish --as ir/fm 9c1e07d4`,
+  pouch publish --as ir/fm 9c1e07d4
+  pouch publish --as ir/fm --delivery 3f2a9c1e   # the receipt of pouch 3f2a9c1e`,
 		run: func(ctx *cmdContext, args []string) error { return runCustody(ctx, "publish", args) },
 	})
 }
@@ -69,6 +73,10 @@ func runCustody(ctx *cmdContext, name string, args []string) error {
 	fs := newFlags(ctx, v)
 	cf := addClientFlags(ctx, fs)
 	var forEnvoy, overLine *string
+	var delivery *bool
+	if name == "publish" {
+		delivery = fs.Bool("delivery", false, "ID names a pouch: publish its delivery receipt")
+	}
 	if name == "take" {
 		forEnvoy = fs.String("for", "", "take it in place of envoy `HANDLE` (carry grant)")
 	}
@@ -100,26 +108,33 @@ func runCustody(ctx *cmdContext, name string, args []string) error {
 		return err
 	}
 	var kinds []record.Kind
-	if name != "publish" {
+	if name != "publish" || *delivery {
 		kinds = []record.Kind{record.KindTag}
 	}
 	what := "pouch"
-	if name == "publish" {
+	if name == "publish" && !*delivery {
 		what = "record"
 	}
 	id, err := resolveID(bg, c, me, pos[0], what, kinds...)
 	if err != nil {
 		return err
 	}
+	if delivery != nil && *delivery {
+		if id, err = deliveryReceipt(bg, c, me, id); err != nil {
+			return err
+		}
+	}
 	var opts []client.CustodyOption
+	var call *record.ID
 	over := ""
 	if overLine != nil && *overLine != "" {
-		call, err := resolveID(bg, c, me, *overLine, "--over-line", record.KindLine)
+		id, err := resolveID(bg, c, me, *overLine, "--over-line", record.KindLine)
 		if err != nil {
 			return err
 		}
-		opts = append(opts, client.OverLine(call))
-		over = ", handed over on line " + call.String()
+		call = &id
+		opts = append(opts, client.OverLine(id))
+		over = ", handed over on line " + id.Short()
 	}
 	switch name {
 	case "take":
@@ -133,29 +148,53 @@ func runCustody(ctx *cmdContext, name string, args []string) error {
 		if err != nil {
 			return apiError(err)
 		}
-		if *cf.json {
-			return printV1(ctx.stdout, "custody", a)
-		}
-		what = fmt.Sprintf("%s holds pouch %s (custody %s, log index %d)%s", me.Handle, id, a.ID, a.Index, over)
+		return recorded(ctx, a.ID, custodyResult(a, id, me.Handle, on, false, call),
+			"%s holds pouch %s (custody record %s, log index %d)%s", me.Handle, id.Short(), a.ID.Short(), a.Index, over)
 	case "deliver":
 		a, err := c.Deliver(bg, me, id, opts...)
 		if err != nil {
 			return apiError(err)
 		}
-		if *cf.json {
-			return printV1(ctx.stdout, "custody", a)
-		}
-		what = fmt.Sprintf("%s signed delivery of pouch %s (receipt %s, log index %d)%s", me.Handle, id, a.ID, a.Index, over)
+		return recorded(ctx, a.ID, custodyResult(a, id, me.Handle, "", true, call),
+			"%s signed delivery of pouch %s (receipt %s, log index %d)%s", me.Handle, id.Short(), a.ID.Short(), a.Index, over)
 	case "publish":
 		a, err := c.Publish(bg, me, id)
 		if err != nil {
 			return apiError(err)
 		}
-		if *cf.json {
-			return printV1(ctx.stdout, "publish", a)
-		}
-		what = fmt.Sprintf("record %s is public (publish record %s, log index %d)", id, a.ID, a.Index)
+		return recorded(ctx, a.ID, struct {
+			*api.Accepted
+			Published record.ID `json:"published"`
+		}{a, id}, "record %s is public (publish record %s, log index %d)", id.Short(), a.ID.Short(), a.Index)
 	}
-	fmt.Fprintln(ctx.stdout, what)
 	return nil
+}
+
+// deliveryReceipt returns the ID of pouch's delivery receipt, from its
+// chain of custody as the client proves it.
+func deliveryReceipt(ctx context.Context, c *client.Client, me *client.Identity, pouch record.ID) (record.ID, error) {
+	ch, err := c.Chain(ctx, me, pouch)
+	if err != nil {
+		return record.ID{}, &checkError{apiError(fmt.Errorf("pouch %s: %w", pouch.Short(), err))}
+	}
+	for _, st := range ch.Steps {
+		if st.Hop.Delivery {
+			return st.At.ID, nil
+		}
+	}
+	next, _ := ch.Pouch.Next()
+	return record.ID{}, withHint(fmt.Errorf("pouch %s is not delivered yet: it awaits %s", pouch.Short(), next),
+		"publish its receipt once it is delivered (\"pouch verify %s\" shows its chain)", pouch.Short())
+}
+
+// custodyResult is the result of take and deliver.
+func custodyResult(a *api.Accepted, pouch record.ID, by, on record.Handle, delivery bool, overLine *record.ID) any {
+	return struct {
+		*api.Accepted
+		Pouch    record.ID     `json:"pouch"`
+		By       record.Handle `json:"by"`
+		For      record.Handle `json:"for,omitempty"`
+		Delivery bool          `json:"delivery"`
+		OverLine *record.ID    `json:"over_line,omitempty"`
+	}{a, pouch, by, on, delivery, overLine}
 }

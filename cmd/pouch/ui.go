@@ -84,7 +84,7 @@ func runUI(ctx *cmdContext, args []string) error {
 			return withHint(err, "pick one of the principals of %s with --as", h.Dir)
 		}
 	}
-	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sctx, stop := signal.NotifyContext(ctx.context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c, err := cf.client(sctx)
 	if err != nil {
@@ -109,8 +109,15 @@ func serveDesk(sctx context.Context, ctx *cmdContext, c *client.Client, kr ui.Ke
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(ctx.stdout, "pouch: the desk is at %s\n", desk.LoginURL())
-	fmt.Fprintf(ctx.stdout, "pouch: open that address in your browser; it carries this session's secret, so keep it to yourself. Ctrl-C stops the desk.\n")
+	if ctx.json {
+		// One envelope once the desk listens, for the script that started it.
+		if err := emit(ctx, map[string]any{"url": desk.LoginURL(), "addr": ln.Addr().String()}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(ctx.stdout, "pouch: the desk is at %s\n", desk.LoginURL())
+		fmt.Fprintf(ctx.stdout, "pouch: open that address in your browser; it carries this session's secret, so keep it to yourself. Ctrl-C stops the desk.\n")
+	}
 	hs := &http.Server{Handler: desk, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -89,12 +89,18 @@ func runVerify(ctx *cmdContext, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("", "verify: want one .pouch file, pouch ID or record file")
+		return usagef("", "verify: want one .pouch file, evidence bundle, pouch ID or record file")
 	}
 	if idArg(pos[0]) {
 		return runVerifyOnline(ctx, cf, pos[0]) // a pouch on a server: chain.go
 	}
 	if b, ok, err := isBundle(pos[0]); err != nil {
+		if errors.Is(err, os.ErrNotExist) && len(pos[0]) < 8 && strings.Trim(strings.ToLower(pos[0]), "0123456789abcdef") == "" {
+			return usagef("give at least the first 8 hex digits of the pouch ID", "verify: %q is no file here, and too short for a pouch ID", pos[0])
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 		return &checkError{err}
 	} else if ok {
 		return verifyEvidence(ctx, cf, pos[0], b)
@@ -110,7 +116,7 @@ func runVerify(ctx *cmdContext, args []string) error {
 		return err
 	}
 	if _, _, rerr := record.Parse(b); rerr == nil {
-		return verifyRecord(ctx, h, b, pos[0], *cf.json)
+		return verifyRecord(ctx, h, b, pos[0])
 	}
 	pr := newProgress(ctx)
 	defer pr.end()
@@ -120,13 +126,10 @@ func runVerify(ctx *cmdContext, args []string) error {
 	}
 	pr.end()
 	if len(fc.unknown) > 0 {
-		return &checkError{fc.unknownError(pos[0])}
+		return failWith(fc.d, &checkError{fc.unknownError(pos[0])})
 	}
-	if *cf.json {
-		return printJSON(ctx.stdout, struct {
-			OK bool `json:"ok"`
-			*pouchJSON
-		}{true, fc.d})
+	if ctx.json {
+		return emit(ctx, fc.d)
 	}
 	printPouch(ctx.stdout, fc.d, nil)
 	switch {
@@ -145,7 +148,7 @@ func runVerify(ctx *cmdContext, args []string) error {
 // readAtMost reads path whole if it holds at most n bytes, or its first
 // n+1 bytes.
 func readAtMost(path string, n int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path, "a .pouch file, a signed record, or a pouch ID")
 	if err != nil {
 		return nil, err
 	}
@@ -163,8 +166,6 @@ func pqHint(err error) error {
 }
 
 type recordJSON struct {
-	OK         bool            `json:"ok"`
-	V          int             `json:"v"`
 	ID         record.ID       `json:"id"`
 	Kind       record.Kind     `json:"kind"`
 	By         []record.Handle `json:"by"`
@@ -184,12 +185,12 @@ type disclosureJSON struct {
 	Undisclosed int               `json:"undisclosed"`
 }
 
-func verifyRecord(ctx *cmdContext, h *keys.Home, b []byte, path string, asJSON bool) error {
+func verifyRecord(ctx *cmdContext, h *keys.Home, b []byte, path string) error {
 	s, r, err := record.Verify(b)
 	if err != nil {
 		return &checkError{err}
 	}
-	out := &recordJSON{OK: true, V: 1, ID: s.ID(), Kind: r.Kind, By: r.By, Time: r.Claimed(), Private: r.Private()}
+	out := &recordJSON{ID: s.ID(), Kind: r.Kind, By: r.By, Time: r.Claimed(), Private: r.Private()}
 	kc := &keyCheck{notes: &out.Notes}
 	for i, by := range r.By {
 		if err := kc.known(h, by, s.KeyOf(i), "the "+string(r.Kind)+" record", false); err != nil {
@@ -215,10 +216,10 @@ func verifyRecord(ctx *cmdContext, h *keys.Home, b []byte, path string, asJSON b
 		}
 	}
 	if len(kc.unknown) > 0 {
-		return &checkError{kc.unknownError(path)}
+		return failWith(out, &checkError{kc.unknownError(path)})
 	}
-	if asJSON {
-		return printJSON(ctx.stdout, out)
+	if ctx.json {
+		return emit(ctx, out)
 	}
 	w := ctx.stdout
 	fmt.Fprintf(w, "record   %s\nkind     %s\nby       %v\ntime     %s (claimed)\n", out.ID, out.Kind, out.By, out.Time.Format(time.RFC3339))

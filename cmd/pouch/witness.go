@@ -42,13 +42,15 @@ Its key is made at first start and kept in DIR (default
 $POUCH_HOME/witness), with the last checkpoint of each log. It prints its
 verifier key, to give to the log (pouch serve --witness URL,KEY, or a
 witness line in its --witness-policy file) and to clients that require
-its cosignature.
+its cosignature; --print-key prints it alone (making it, the first
+time) and exits.
 
 Environment: POUCH_WITNESS_DATA, POUCH_WITNESS_LISTEN, POUCH_WITNESS_LOGS
 (space-separated keys).
 
 Example, the IAEA runs a witness for the deployment's log:
 
+  pouch witness --name iaea-witness --print-key    # for the log's policy file
   pouch witness --name iaea-witness \
       --log pouch.localhost/log+6aeaec4e+AXuCXZPJ9Elr0zrCsQboqQ5Dy4JqHSV8WidcLImf24+Z`,
 		run: runWitness,
@@ -66,6 +68,7 @@ func runWitness(ctx *cmdContext, args []string) error {
 		logs = strings.Fields(e)
 	}
 	fs.Var(&logs, "log", "witness the log with verifier `KEY` (repeatable)")
+	printKey := fs.Bool("print-key", false, "print the witness's verifier key (made at first use in DIR) and exit")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
 		return err
@@ -73,8 +76,8 @@ func runWitness(ctx *cmdContext, args []string) error {
 	if len(pos) > 0 {
 		return usagef("", "witness takes no arguments, got %q", pos)
 	}
-	if len(logs) == 0 {
-		return usagef("name a log with --log KEY; GET /v1/log on the server shows its key", "no log to witness")
+	if len(logs) == 0 && !*printKey {
+		return usagef("name a log with --log KEY; \"pouch serve --print-key\" prints it, and GET /v1/log on the server shows it", "no log to witness")
 	}
 	if *data == "" {
 		d, err := defaultDataDir(ctx)
@@ -97,6 +100,14 @@ func runWitness(ctx *cmdContext, args []string) error {
 	} else {
 		return err
 	}
+	if *printKey {
+		vkey, err := tlog.VerifierKey(key)
+		if err != nil {
+			return fmt.Errorf("%s: %w", keyPath, err)
+		}
+		_, err = fmt.Fprintln(ctx.stdout, vkey)
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(ctx.stderr, nil))
 	w, err := witness.New(witness.Config{Key: key, Logs: logs, Dir: filepath.Join(*data, "logs"), Logger: logger})
 	if errors.Is(err, witness.ErrOriginTaken) {
@@ -113,7 +124,7 @@ func runWitness(ctx *cmdContext, args []string) error {
 	fmt.Fprintf(ctx.stderr, "pouch: witness %s on http://%s\npouch: witness key %s\n", w.Name(), addr, w.VerifierKey())
 	logger.Info("witnessing", "addr", addr, "key", w.VerifierKey(), "logs", len(logs))
 
-	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sctx, stop := signal.NotifyContext(ctx.context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hs := &http.Server{Handler: w, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)

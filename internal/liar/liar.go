@@ -15,7 +15,7 @@
 // proxy saw — requests asked, records submitted — tells the test whether a
 // client signed or sent anything because of a lie.
 //
-// The lies the trust model names (DESIGN.md, "Trust model") are in lies.go.
+// The lies the trust model names (docs/design.md#trust-model) are in lies.go.
 package liar
 
 import (
@@ -133,7 +133,8 @@ func Start(t testing.TB, opt Options) *Server {
 	if s.LogKey, s.VerifierKey, err = tlog.GenerateKey(s.Origin); err != nil {
 		t.Fatal(err)
 	}
-	cfg := tlog.Config{Origin: s.Origin, Key: s.LogKey, Logger: quiet, RefreshInterval: -1}
+	sopt := server.Options{Store: st, Origin: s.Origin, Key: s.LogKey, Logger: quiet, RefreshInterval: -1,
+		Directory: directory.Config{Mode: directory.ModeOpen}, Metrics: prometheus.NewRegistry()}
 	if opt.Witness {
 		wkey, _, err := tlog.GenerateKey("witness.liar.test")
 		if err != nil {
@@ -146,24 +147,15 @@ func Start(t testing.TB, opt Options) *Server {
 		ws := httptest.NewServer(w)
 		s.closeAll = append([]func(){ws.Close}, s.closeAll...)
 		s.WitnessKey, s.WitnessURL = w.VerifierKey(), ws.URL
-		cfg.Witnesses = []tlog.WitnessConfig{{URL: ws.URL, Key: s.WitnessKey}}
+		sopt.Witnesses = []tlog.WitnessConfig{{URL: ws.URL, Key: s.WitnessKey}}
 	}
-	if s.Log, err = tlog.New(ctx, st, cfg); err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Log.Run(runCtx); close(done) }()
-	s.closeAll = append([]func(){func() { stop(); <-done }}, s.closeAll...)
-
-	corr, err := server.NewCorrespondence(ctx, server.CorrOptions{
-		Store: st, Directory: directory.Config{Mode: directory.ModeOpen}, Origin: s.Origin, Log: s.Log,
-		Logger: quiet, Registerer: prometheus.NewRegistry(),
-	})
+	node, err := server.Start(ctx, sopt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	honest := s.listen(server.New(server.Config{Store: st, Log: s.Log, API: corr, Logger: quiet}))
+	s.Log = node.Log
+	s.closeAll = append([]func(){node.Close}, s.closeAll...)
+	honest := s.listen(node.Server)
 	s.Honest = honest
 	if s.backend, err = url.Parse(honest); err != nil {
 		t.Fatal(err)

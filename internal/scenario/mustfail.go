@@ -13,7 +13,7 @@ import (
 	"pouch.dev/store"
 )
 
-// MustFail plays SCENARIO.md's "what must fail" cases that concern the
+// MustFail plays docs/scenario.md's "what must fail" cases that concern the
 // correspondence. Each is refused by the rule it names (errors.Is on the
 // sentinel the refusal's code maps to), with a message that names the
 // problem, and the log does not grow (see refuse). It needs the cast
@@ -21,7 +21,7 @@ import (
 // moves the clock, so it runs last, and only in-process.
 func MustFail(ctx context.Context, w *World) error {
 	r := w.Report
-	r.Scene(90, "What must fail", "SCENARIO.md", "each refused by the rule it names, with a message that names the problem, and the log did not grow")
+	r.Scene(90, "What must fail", "docs/scenario.md", "each refused by the rule it names, with a message that names the problem, and the log did not grow")
 	leader, speaker := w.As("ir/leader"), w.As("ir/speaker")
 	sent, err := leader.Send(ctx, &client.Letter{To: "ru/president", Via: []record.Handle{"ir/speaker"},
 		Sections: []letter.Section{{Title: "A second message", Text: "For the President."}}})

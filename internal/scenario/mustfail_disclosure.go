@@ -10,7 +10,7 @@ import (
 	"pouch.dev/record"
 )
 
-// MustFailDisclosure plays SCENARIO.md's "a disclosure whose section does
+// MustFailDisclosure plays docs/scenario.md's "a disclosure whose section does
 // not match the signed commitment": the Speaker, who may disclose the
 // Leader's letter of scene 1, publishes section 1 with one word changed.
 // The server must refuse it by the rule of commitments and store nothing.

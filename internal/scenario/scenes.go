@@ -12,7 +12,7 @@ import (
 	"pouch.dev/record"
 )
 
-// A Scene is one scene of SCENARIO.md. Run returns an error if any check
+// A Scene is one scene of docs/scenario.md. Run returns an error if any check
 // failed; scenes run in order and may use Facts left by earlier ones.
 type Scene struct {
 	N      int

@@ -1,4 +1,4 @@
-// Package scenario is pouch's reference scenario (SCENARIO.md) as code: a
+// Package scenario is pouch's reference scenario (docs/scenario.md) as code: a
 // harness that starts a server in-process (or talks to one at a URL),
 // creates the cast of principals, and plays scenes in which they act —
 // w.As("ru/president").Send(...) — with every outcome checked. The same
@@ -231,19 +231,9 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	whs := &http.Server{Handler: wit, ReadHeaderTimeout: 10 * time.Second}
 	go whs.Serve(wln)
 	w.closers = append([]func(){func() { whs.Close() }}, w.closers...)
-	lgx, err := tlog.New(ctx, st, tlog.Config{Origin: w.Origin, Key: skey, Logger: lg,
-		Witnesses: []tlog.WitnessConfig{{URL: "http://" + wln.Addr().String(), Key: wvkey}}})
-	if err != nil {
-		return err
-	}
-	w.log = lgx
 	if w.Policy, err = tlog.KOfN(vkey, []string{wvkey}, 1); err != nil {
 		return err
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { lgx.Run(runCtx); close(done) }()
-	w.closers = append([]func(){func() { stop(); <-done }}, w.closers...)
 	w.relay = &relayView{}
 	dcfg := directory.Config{Mode: directory.ModeOpen}
 	if opt.Operator != nil {
@@ -252,9 +242,9 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	if w.Evidence, err = keys.Generate(directory.EvidenceHandle); err != nil {
 		return err
 	}
-	corr, err := server.NewCorrespondence(ctx, server.CorrOptions{
-		Store: st, Directory: dcfg, OperatorKey: opt.Operator, Origin: w.Origin, Log: lgx,
-		Logger: lg, Registerer: prometheus.NewRegistry(), Now: w.Clock.Now,
+	node, err := server.Start(ctx, server.Options{
+		Store: st, Origin: w.Origin, Key: skey, Witnesses: []tlog.WitnessConfig{{URL: "http://" + wln.Addr().String(), Key: wvkey}},
+		Directory: dcfg, OperatorKey: opt.Operator, Logger: lg, Metrics: prometheus.NewRegistry(), Now: w.Clock.Now,
 		LineTap: w.relay.tap, OnLineClose: w.relay.closed, Evidence: w.Evidence, MaxAttachments: opt.MaxAttachments,
 	})
 	if err != nil {
@@ -264,8 +254,10 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	// time passes deadlines (pouch serve runs it beside its sequencer):
 	// so no record is logged behind a scene's back while it measures the
 	// log.
-	w.corr = corr
-	srv := server.New(server.Config{Store: st, Log: lgx, API: corr, Logger: lg})
+	w.closers = append([]func(){node.Close}, w.closers...)
+	w.log = node.Log
+	w.corr = node.API
+	srv := node.Server
 	w.Server, w.LogKey = srv, vkey
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -10,31 +10,41 @@
 //
 // A vector names the decoder it exercises (Kind), its input, what the
 // decoder must say (Expect: "ok" or the name of an error in Errors) and,
-// for valid inputs, some of what it must find.
+// for valid inputs, some of what it must find. The kinds pin records and
+// their bodies (record, grant, agreement, call-record), letters and
+// pouches (commitment, markdown, pouch, disclosure), keys (public-key,
+// key-file) and the log's signed checkpoints (checkpoint).
 package testvectors
 
 import (
 	"bufio"
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 
 	"filippo.io/age"
+	"golang.org/x/mod/sumdb/note"
 
+	"pouch.dev/agreement"
+	"pouch.dev/agreement/jcpoa"
 	"pouch.dev/directory"
 	"pouch.dev/keys"
 	"pouch.dev/ledger"
 	"pouch.dev/letter"
 	"pouch.dev/letter/lettertest"
+	"pouch.dev/line"
 	"pouch.dev/record"
+	"pouch.dev/tlog"
 )
 
 // A Vector is one test case.
 type Vector struct {
 	Name    string `json:"name"`
-	Kind    string `json:"kind"` // "record", "tag", "event", "pouch", "disclosure", "commitment", "public-key", "key-file", "markdown"
+	Kind    string `json:"kind"` // "record", "tag", "event", "grant", "agreement", "call-record", "checkpoint", "pouch", "disclosure", "commitment", "public-key", "key-file", "markdown"
 	Comment string `json:"comment"`
 	Input   []byte `json:"input"`  // base64 in JSON
 	Expect  string `json:"expect"` // "ok" or an error name from Errors
@@ -46,6 +56,11 @@ type Vector struct {
 	Index int    `json:"index,omitempty"`
 	Title string `json:"title,omitempty"`
 	Salt  []byte `json:"salt,omitempty"`
+	// For "checkpoint": the log's verifier key, and the witnesses' and
+	// their quorum the verifier requires.
+	LogKey      string   `json:"log_key,omitempty"`
+	WitnessKeys []string `json:"witness_keys,omitempty"`
+	Quorum      int      `json:"quorum,omitempty"`
 
 	Want *Want `json:"want,omitempty"`
 }
@@ -64,6 +79,12 @@ type Want struct {
 	Text        string          `json:"text,omitempty"`     // a section's text, or the commitment in hex
 	Attachments int             `json:"attachments,omitempty"`
 	Undisclosed int             `json:"undisclosed,omitempty"`
+	Abilities   []string        `json:"abilities,omitempty"` // a grant's
+	Name        string          `json:"name,omitempty"`      // an agreement's
+	Parties     int             `json:"parties,omitempty"`   // an agreement's
+	Clauses     int             `json:"clauses,omitempty"`   // an agreement's
+	Size        uint64          `json:"size,omitempty"`      // a checkpoint's tree size
+	Root        string          `json:"root,omitempty"`      // a checkpoint's root hash, hex
 }
 
 // Errors names the errors vectors may expect.
@@ -82,6 +103,11 @@ var Errors = map[string]error{
 	"ErrNotSealedToYou":  letter.ErrNotSealedToYou,
 	"ErrNoSections":      letter.ErrNoSections,
 	"ErrNotPostQuantum":  letter.ErrNotPostQuantum,
+	"ErrBadCall":         line.ErrBadCall,
+	"ErrMissingSig":      record.ErrMissingSig,
+	"ErrBadCheckpoint":   tlog.ErrBadCheckpoint,
+	"ErrNoQuorum":        tlog.ErrNoQuorum,
+	"ErrMalformedBody":   directory.ErrMalformedBody,
 	"error":              nil, // any error
 }
 
@@ -362,6 +388,113 @@ func Generate(rnd io.Reader) ([]*Vector, error) {
 		return nil, err
 	}
 	add(&Vector{Name: "event-refusal-public", Kind: "event", Comment: "a refusal without a salt: events are private", Input: pubRef.Marshal(), Expect: "ErrMalformedLetter"})
+
+	// Made after the vectors above, so that the randomness they draw
+	// changes none of them.
+	more, err := g.moreVectors(leader, president)
+	if err != nil {
+		return nil, err
+	}
+	return append(vs, more...), nil
+}
+
+// moreVectors makes the vectors of grants, agreements, call records and
+// checkpoints.
+func (g *gen) moreVectors(leader, president *keys.Principal) ([]*Vector, error) {
+	var vs []*Vector
+	add := func(v *Vector) { vs = append(vs, v) }
+	const origin = "pouch.example/log"
+
+	// Grants: scene 1's, public and bounded, and a private one.
+	grant := &directory.Grant{To: "ru/duma-chair", Abilities: []directory.Ability{directory.Receive}, Counterparts: []record.Handle{"ir/leader"},
+		Purpose: "special representative", NotAfter: t0 + 30*86400_000}
+	pub, err := record.Sign(&record.Record{Kind: record.KindGrant, Origin: origin, By: []record.Handle{"ru/president"}, Time: t0 - 86400_000}, grant, president.Signing)
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "grant-receive", Kind: "grant", Comment: "scene 1: the President grants the Duma chairman receive for letters from the Leader, for 30 days; public",
+		Input: pub.Marshal(), Expect: "ok", Want: &Want{ID: pub.ID().String(), Kind: "grant", By: []record.Handle{"ru/president"}, To: "ru/duma-chair", Abilities: []string{"receive"}}})
+	priv, err := record.Sign(&record.Record{Kind: record.KindGrant, Origin: origin, By: []record.Handle{"ir/leader"}, Time: t0, Salt: g.salt()},
+		&directory.Grant{To: "ir/speaker", Abilities: []directory.Ability{directory.Disclose}, Letter: bytes.Repeat([]byte{0x5a}, record.LetterIDSize)}, leader.Signing)
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "grant-disclose-private", Kind: "grant", Comment: "scene 1: the Leader grants the Speaker disclose on one letter; private (salted)",
+		Input: priv.Marshal(), Expect: "ok", Want: &Want{ID: priv.ID().String(), Kind: "grant", By: []record.Handle{"ir/leader"}, To: "ir/speaker", Abilities: []string{"disclose"}}})
+	unknownField, err := record.Sign(&record.Record{Kind: record.KindGrant, Origin: origin, By: []record.Handle{"ru/president"}, Time: t0},
+		map[string]any{"to": "ru/duma-chair", "abilities": []string{"receive"}, "scope": "all"}, president.Signing)
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "grant-unknown-field", Kind: "grant", Comment: "a grant body with a field the format does not have", Input: unknownField.Marshal(), Expect: "error"})
+
+	// Agreements: the JCPOA as scene 4 registers it, and a withdrawal.
+	sc, err := jcpoa.Build(origin, func(h record.Handle) ed25519.PrivateKey { return g.principal(h).Signing.(ed25519.PrivateKey) }, t0)
+	if err != nil {
+		return nil, err
+	}
+	reg := sc.JCPOA[0].Signed
+	add(&Vector{Name: "agreement-jcpoa", Kind: "agreement", Comment: "scene 4: the JCPOA registered by its depositary: 7 parties, 4 clauses",
+		Input: reg.Marshal(), Expect: "ok", Want: &Want{ID: reg.ID().String(), Kind: "agreement", By: []record.Handle{jcpoa.Depositary}, Name: "jcpoa", Parties: 7, Clauses: 4}})
+	for _, st := range sc.JCPOA {
+		if st.Signed.ID() == reg.ID() {
+			continue
+		}
+		_, r, err := record.Verify(st.Signed.Marshal())
+		if err != nil {
+			return nil, err
+		}
+		if r.Kind == record.KindAgreementWithdraw {
+			add(&Vector{Name: "agreement-withdraw-us", Kind: "agreement", Comment: "scene 4: the United States withdraw from the JCPOA, effective 2018-05-08",
+				Input: st.Signed.Marshal(), Expect: "ok", Want: &Want{ID: st.Signed.ID().String(), Kind: "agreement-withdraw", By: []record.Handle{"us/president"}}})
+		}
+	}
+
+	// A call record, signed by both ends of the line, with a pouch handed
+	// over; and one signature short.
+	fm := g.principal("ir/fm")
+	binding := make([]byte, line.BindingSize)
+	io.ReadFull(g.rnd, binding)
+	pouch := make([]byte, 32)
+	io.ReadFull(g.rnd, pouch)
+	call := &line.CallBody{Participants: []record.Handle{"ir/fm", "ru/president"}, Start: t0, End: t0 + 3600_000, Binding: binding,
+		Bytes: []uint64{5120, 812}, Pouches: []line.Handover{{ID: pouch, From: "ir/fm"}}}
+	callRec := &record.Record{Kind: record.KindLine, Origin: origin, By: call.Participants, Time: call.End, Salt: g.salt()}
+	signed, err := record.Sign(callRec, call, fm.Signing, president.Signing)
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "call-record-scene3", Kind: "call-record", Comment: "scene 3: the hour-long line between the Foreign Minister and the President, one pouch handed over; signed by both",
+		Input: signed.Marshal(), Expect: "ok", Want: &Want{ID: signed.ID().String(), Kind: "line", By: call.Participants}})
+	half := *signed
+	half.Sigs = signed.Sigs[:1]
+	add(&Vector{Name: "call-record-one-signature", Kind: "call-record", Comment: "the call record with the second participant's signature removed", Input: half.Marshal(), Expect: "ErrMissingSig"})
+
+	// Checkpoints: signed by the log; changed; and lacking a witness's
+	// cosignature the verifier requires.
+	skey, vkey, err := tlog.GenerateKey(origin)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, err
+	}
+	root := sha256.Sum256([]byte("pouch test vector tree"))
+	cp, err := note.Sign(&note.Note{Text: string(tlog.CheckpointBody(origin, 1234, root[:]))}, signer)
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "checkpoint-signed", Kind: "checkpoint", Comment: "a C2SP tlog-checkpoint signed note: origin, size, root; no witness required",
+		Input: cp, LogKey: vkey, Expect: "ok", Want: &Want{Size: 1234, Root: hex.EncodeToString(root[:])}})
+	changed := bytes.Replace(cp, []byte("\n1234\n"), []byte("\n1235\n"), 1)
+	add(&Vector{Name: "checkpoint-changed-size", Kind: "checkpoint", Comment: "the size changed after signing", Input: changed, LogKey: vkey, Expect: "ErrBadCheckpoint"})
+	_, wkey, err := tlog.GenerateKey("witness.example")
+	if err != nil {
+		return nil, err
+	}
+	add(&Vector{Name: "checkpoint-no-quorum", Kind: "checkpoint", Comment: "the verifier requires a witness's cosignature, which the checkpoint lacks",
+		Input: cp, LogKey: vkey, WitnessKeys: []string{wkey}, Quorum: 1, Expect: "ErrNoQuorum"})
 	return vs, nil
 }
 
@@ -474,8 +607,80 @@ func run(v *Vector) (*Want, error) {
 			w.Text = string(e.NonDelivery.Reason)
 		}
 		return w, nil
+
+	case "grant":
+		s, r, err := verifyCanonical(v.Input)
+		if err != nil {
+			return nil, err
+		}
+		var g directory.Grant
+		if err := r.DecodeBody(&g); err != nil {
+			return nil, err
+		}
+		w := &Want{ID: s.ID().String(), Kind: string(r.Kind), By: r.By, To: g.To}
+		for _, a := range g.Abilities {
+			w.Abilities = append(w.Abilities, string(a))
+		}
+		return w, nil
+	case "agreement":
+		s, r, err := verifyCanonical(v.Input)
+		if err != nil {
+			return nil, err
+		}
+		w := &Want{ID: s.ID().String(), Kind: string(r.Kind), By: r.By}
+		switch r.Kind {
+		case record.KindAgreement:
+			var a agreement.Agreement
+			if err := r.DecodeBody(&a); err != nil {
+				return nil, err
+			}
+			if err := a.Check(); err != nil {
+				return nil, err
+			}
+			w.Name, w.Parties, w.Clauses = a.Name, len(a.Parties), len(a.Clauses)
+		case record.KindAgreementWithdraw:
+			var a agreement.Withdraw
+			if err := r.DecodeBody(&a); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("an agreement vector of kind %s", r.Kind)
+		}
+		return w, nil
+	case "call-record":
+		c, err := line.VerifyCall(v.Input)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(c.Signed.Marshal(), v.Input) {
+			return nil, errors.New("re-encoding differs")
+		}
+		return &Want{ID: c.Signed.ID().String(), Kind: string(c.Record.Kind), By: c.Body.Participants}, nil
+	case "checkpoint":
+		ver, err := tlog.NewVerifier(v.LogKey, v.WitnessKeys, v.Quorum)
+		if err != nil {
+			return nil, err
+		}
+		cp, err := ver.Open(v.Input)
+		if err != nil {
+			return nil, err
+		}
+		return &Want{Size: cp.Size, Root: hex.EncodeToString(cp.Hash)}, nil
 	}
 	return nil, fmt.Errorf("unknown vector kind %q", v.Kind)
+}
+
+// verifyCanonical verifies a signed record and checks that it re-encodes
+// to the same bytes.
+func verifyCanonical(b []byte) (*record.Signed, *record.Record, error) {
+	s, r, err := record.Verify(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !bytes.Equal(s.Marshal(), b) {
+		return nil, nil, errors.New("re-encoding differs")
+	}
+	return s, r, nil
 }
 
 func runPouch(v *Vector) (*Want, error) {

@@ -1298,18 +1298,3 @@ func (s *Store) Cosigned(ctx context.Context, size uint64, note []byte) error {
 	s.mu.Unlock()
 	return nil
 }
-
-// LogBytes returns the bytes the SQLite file at path spends on the log's
-// tree (the tiles table) and on its checkpoints, as SQLite's dbstat table
-// counts them (pages, including free space in them).
-func LogBytes(path string) (tiles, checkpoints int64, err error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(1)")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer db.Close()
-	err = db.QueryRow(`SELECT
-		(SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = 'tiles'),
-		(SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = 'checkpoints')`).Scan(&tiles, &checkpoints)
-	return tiles, checkpoints, err
-}

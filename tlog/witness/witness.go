@@ -22,7 +22,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -285,11 +284,6 @@ func (w *Witness) AddCheckpoint(body []byte) ([]byte, error) {
 		}
 	}
 	return signed[len(text)+1:], nil
-}
-
-// ParseSize parses a 409 body (text/x.tlog.size).
-func ParseSize(b []byte) (uint64, error) {
-	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 }
 
 // GenerateMLDSAKey returns a new ML-DSA-44 witness key pair named name:

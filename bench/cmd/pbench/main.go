@@ -109,9 +109,9 @@ func quantiles(ds []time.Duration) (p50, p99, max float64) {
 	return q(0.5), q(0.99), q(1)
 }
 
-// runJSON turns a JSON object on standard input (pouch bench --json) into
-// one result line named by the argument: each number a value, its key the
-// unit.
+// runJSON turns a JSON object on standard input (the result of pouch
+// bench --json, in its envelope: spec/cli.md#envelope) into one result
+// line named by the argument: each number a value, its key the unit.
 func runJSON(args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("usage: pbench json NAME < file.json")
@@ -119,6 +119,9 @@ func runJSON(args []string) error {
 	var m map[string]any
 	if err := json.NewDecoder(os.Stdin).Decode(&m); err != nil {
 		return err
+	}
+	if r, ok := m["result"].(map[string]any); ok {
+		m = r
 	}
 	keys := make([]string, 0, len(m))
 	for k, v := range m {
