@@ -3,10 +3,13 @@ package client
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"pouch.dev/api"
@@ -232,27 +235,74 @@ func checkAllServed(public []tlog.IndexedLeaf, prs []provenRecord) error {
 	return fmt.Errorf("%w: the log holds the public %s, which the server did not serve", ErrWithheld, strings.Join(missing, ", "))
 }
 
-// entries fetches the log's entries [from, to) from its entry bundles.
+// fetchers is how many entry bundles a client fetches at once: a first
+// sync of a big log reads thousands of them, and one at a time it would
+// wait on a round trip for each.
+const fetchers = 8
+
+// entries fetches the log's entries [from, to) from its entry bundles,
+// several at a time (fetchers), and returns them in order.
 func (c *Client) entries(ctx context.Context, from, to uint64) ([][]byte, error) {
-	var out [][]byte
-	for n := from / 256; n*256 < to; n++ {
-		w := min(256, to-n*256)
-		tp := tlog.TilePath{Level: tlog.EntriesLevel, Index: n, Width: int(w)}
-		var b []byte
-		if err := c.do(ctx, "GET", "/"+tp.Path(), nil, "", nil, &b); err != nil {
-			return nil, fmt.Errorf("fetching the log's entries %d to %d: %w", n*256, n*256+w, err)
+	if to <= from {
+		return nil, nil
+	}
+	first, last := from/256, (to-1)/256
+	bundles := make([][][]byte, last-first+1)
+	errs := make([]error, len(bundles))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(fetchers, len(bundles)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(bundles) || ctx.Err() != nil {
+					return
+				}
+				if bundles[i], errs[i] = c.entryBundle(ctx, first+uint64(i), to); errs[i] != nil {
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// The error of the lowest bundle that failed for itself, not because
+	// another's failure cancelled it.
+	var failed error
+	for _, err := range errs {
+		if err != nil && (failed == nil || errors.Is(failed, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			failed = err
 		}
-		es, err := tlog.ParseEntryBundle(b)
-		if err != nil || uint64(len(es)) != w {
-			return nil, fmt.Errorf("%w: entry bundle %d: %d entries (want %d), %v", ErrMismatch, n, len(es), w, err)
-		}
-		for i, e := range es {
-			if idx := n*256 + uint64(i); idx >= from {
+	}
+	if failed != nil {
+		return nil, failed
+	}
+	out := make([][]byte, 0, to-from)
+	for i, es := range bundles {
+		for j, e := range es {
+			if idx := (first+uint64(i))*256 + uint64(j); idx >= from {
 				out = append(out, e)
 			}
 		}
 	}
 	return out, nil
+}
+
+// entryBundle fetches entry bundle n of a log of size to.
+func (c *Client) entryBundle(ctx context.Context, n, to uint64) ([][]byte, error) {
+	w := min(256, to-n*256)
+	tp := tlog.TilePath{Level: tlog.EntriesLevel, Index: n, Width: int(w)}
+	var b []byte
+	if err := c.do(ctx, "GET", "/"+tp.Path(), nil, "", nil, &b); err != nil {
+		return nil, fmt.Errorf("fetching the log's entries %d to %d: %w", n*256, n*256+w, err)
+	}
+	es, err := tlog.ParseEntryBundle(b)
+	if err != nil || uint64(len(es)) != w {
+		return nil, fmt.Errorf("%w: entry bundle %d: %d entries (want %d), %v", ErrMismatch, n, len(es), w, err)
+	}
+	return es, nil
 }
 
 // records fetches the tracked records at indexes [from, to): the public
