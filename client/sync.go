@@ -111,7 +111,7 @@ func (c *Client) sync(ctx context.Context, v *View, as *Identity) (bool, error) 
 	byIndex := map[uint64]tlog.IndexedLeaf{}
 	var public []tlog.IndexedLeaf
 	var opaque []opaqueLeaf
-	for _, l := range fresh {
+	for _, l := range fresh.kept {
 		// A record every client must read, sequenced as one only its
 		// parties may: the server hides it (a revocation, a withdrawal).
 		// SPEC: spec/records.md#leaf
@@ -174,8 +174,8 @@ func (c *Client) sync(ctx context.Context, v *View, as *Identity) (bool, error) 
 	// log holds what the rules refuse. (On error the caller discards v.)
 	changed := cp.Size != old || string(note) != string(v.note) || len(proven) > 0 || (as != nil && asOf != cp.Size)
 	v.note, v.cp, v.rng = note, cp, rng
-	if len(fresh) > 0 {
-		v.lastTime = fresh[len(fresh)-1].Time
+	if fresh.n > 0 {
+		v.lastTime = fresh.last.Time
 	}
 	v.opaque = append(v.opaque, opaque...)
 	if as != nil {
@@ -197,11 +197,11 @@ func (c *Client) sync(ctx context.Context, v *View, as *Identity) (bool, error) 
 // checkpoint's quorum cosigned it, and no earlier than the quorum last
 // saw the tree without it (spec/log.md#sequencing-time), with maxSkew of
 // clock difference allowed.
-func (v *View) checkTimes(cp *tlog.Checkpoint, fresh []tlog.IndexedLeaf, maxSkew time.Duration) error {
-	if len(fresh) == 0 {
+func (v *View) checkTimes(cp *tlog.Checkpoint, fresh *newLeaves, maxSkew time.Duration) error {
+	if fresh.n == 0 {
 		return nil
 	}
-	first, last := fresh[0], fresh[len(fresh)-1]
+	first, last := fresh.first, fresh.last
 	if cp.Witnessed && !cp.SequencedBy.IsZero() && last.Sequenced().After(cp.SequencedBy.Add(maxSkew)) {
 		return fmt.Errorf("%w: leaf %d says it was sequenced at %v, but the witnesses cosigned a tree holding it by %v",
 			ErrRulesBroken, last.Index, last.Sequenced(), cp.SequencedBy)

@@ -198,12 +198,24 @@ func (v *View) apply(pr provenRecord) error {
 	return nil
 }
 
+// newLeaves is what accept learned of the leaves new to a View: how
+// many, the first and the last (whose times the witnesses bound), and the
+// ones a sync must look at further: those of the kinds it tracks, and any
+// private one of a kind that must be public. Only these are kept, so that
+// a first sync of a big log does not hold every leaf.
+type newLeaves struct {
+	n           uint64
+	first, last tlog.IndexedLeaf
+	kept        []tlog.IndexedLeaf
+}
+
 // accept checks a newer checkpoint (verified by the caller) against the
 // View and the leaves [Size, cp.Size) read from the log: each leaf parses,
 // times never decrease, and the leaves hash, after the View's, to the
-// checkpoint's root. It returns the new tree and the new leaves; a
-// checkpoint that cannot extend the View is a *tlog.SplitViewError.
-func (v *View) accept(note []byte, cp *tlog.Checkpoint, leaves [][]byte) (*compact.Range, []tlog.IndexedLeaf, error) {
+// checkpoint's root. It returns the new tree and what it learned of the
+// new leaves; a checkpoint that cannot extend the View is a
+// *tlog.SplitViewError.
+func (v *View) accept(note []byte, cp *tlog.Checkpoint, leaves [][]byte) (*compact.Range, *newLeaves, error) {
 	if v.cp != nil {
 		if cp.Size < v.cp.Size {
 			return nil, nil, &tlog.SplitViewError{Kind: tlog.ErrRollback, Old: v.note, New: note}
@@ -220,7 +232,7 @@ func (v *View) accept(note []byte, cp *tlog.Checkpoint, leaves [][]byte) (*compa
 		return nil, nil, err
 	}
 	last := v.lastTime
-	var out []tlog.IndexedLeaf
+	out := &newLeaves{n: uint64(len(leaves))}
 	for i, b := range leaves {
 		idx := v.Size() + uint64(i)
 		l, err := record.ParseLeaf(b)
@@ -235,7 +247,14 @@ func (v *View) accept(note []byte, cp *tlog.Checkpoint, leaves [][]byte) (*compa
 		if err := rng.Append(tlog.LeafHash(b), nil); err != nil {
 			return nil, nil, err
 		}
-		out = append(out, tlog.IndexedLeaf{Leaf: l, Index: idx})
+		il := tlog.IndexedLeaf{Leaf: l, Index: idx}
+		if i == 0 {
+			out.first = il
+		}
+		out.last = il
+		if tracked(l.Kind) || l.Private && l.Kind.AlwaysPublic() {
+			out.kept = append(out.kept, il)
+		}
 	}
 	root := rootOf(rng)
 	if !bytes.Equal(root, cp.Hash) {
