@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -92,13 +91,12 @@ func (c *Client) sync(ctx context.Context, v *View, as *Identity) (bool, error) 
 		}
 	}
 	old := v.Size()
-	var leaves [][]byte
-	if cp.Size > old {
-		if leaves, err = c.entries(ctx, old, cp.Size); err != nil {
-			return false, err
+	rng, fresh, err := v.accept(note, cp, func(each func(uint64, []byte) error) error {
+		if cp.Size <= old {
+			return nil
 		}
-	}
-	rng, fresh, err := v.accept(note, cp, leaves)
+		return c.entries(ctx, old, cp.Size, each)
+	})
 	if err != nil {
 		return false, err
 	}
@@ -237,57 +235,82 @@ func checkAllServed(public []tlog.IndexedLeaf, prs []provenRecord) error {
 
 // fetchers is how many entry bundles a client fetches at once: a first
 // sync of a big log reads thousands of them, and one at a time it would
-// wait on a round trip for each.
-const fetchers = 8
+// wait on a round trip for each. At most ahead bundles are held, fetched
+// but not yet handed over.
+const (
+	fetchers = 8
+	ahead    = 4 * fetchers
+)
 
 // entries fetches the log's entries [from, to) from its entry bundles,
-// several at a time (fetchers), and returns them in order.
-func (c *Client) entries(ctx context.Context, from, to uint64) ([][]byte, error) {
+// several at a time (fetchers), and hands each to each in index order, as
+// its bundle comes. The first error, in index order, ends it.
+func (c *Client) entries(ctx context.Context, from, to uint64, each func(idx uint64, e []byte) error) error {
 	if to <= from {
-		return nil, nil
+		return nil
 	}
 	first, last := from/256, (to-1)/256
-	bundles := make([][][]byte, last-first+1)
-	errs := make([]error, len(bundles))
+	type slot struct {
+		es   [][]byte
+		err  error
+		done chan struct{}
+	}
+	slots := make([]slot, last-first+1)
+	for i := range slots {
+		slots[i].done = make(chan struct{})
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(fetchers, len(bundles)) {
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	tokens := make(chan struct{}, ahead) // a token per bundle held
+	var next atomic.Int64
+	for range min(fetchers, len(slots)) {
 		wg.Go(func() {
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(bundles) || ctx.Err() != nil {
+				select {
+				case tokens <- struct{}{}:
+				case <-ctx.Done():
 					return
 				}
-				if bundles[i], errs[i] = c.entryBundle(ctx, first+uint64(i), to); errs[i] != nil {
-					cancel()
+				i := int(next.Add(1) - 1)
+				if i >= len(slots) {
+					return
+				}
+				s := &slots[i]
+				s.es, s.err = c.entryBundle(ctx, first+uint64(i), to)
+				close(s.done)
+				if s.err != nil {
 					return
 				}
 			}
 		})
 	}
-	wg.Wait()
-	// The error of the lowest bundle that failed for itself, not because
-	// another's failure cancelled it.
-	var failed error
-	for _, err := range errs {
-		if err != nil && (failed == nil || errors.Is(failed, context.Canceled) && !errors.Is(err, context.Canceled)) {
-			failed = err
+	// Slots are taken in order: one below a slot that failed was taken,
+	// and is done in the end, unless ctx ends first.
+	for i := range slots {
+		s := &slots[i]
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-	}
-	if failed != nil {
-		return nil, failed
-	}
-	out := make([][]byte, 0, to-from)
-	for i, es := range bundles {
-		for j, e := range es {
+		if s.err != nil {
+			return s.err
+		}
+		for j, e := range s.es {
 			if idx := (first+uint64(i))*256 + uint64(j); idx >= from {
-				out = append(out, e)
+				if err := each(idx, e); err != nil {
+					return err
+				}
 			}
 		}
+		s.es = nil
+		<-tokens
 	}
-	return out, nil
+	return nil
 }
 
 // entryBundle fetches entry bundle n of a log of size to.

@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"pouch.dev/client"
 	"pouch.dev/internal/biglog"
@@ -140,6 +143,8 @@ func BenchmarkViewWarm(b *testing.B) {
 						every = 0
 					}
 					m = meter{}
+					var ops []time.Duration
+					var cpu time.Duration
 					b.ReportAllocs()
 					b.ResetTimer()
 					for range b.N {
@@ -149,6 +154,7 @@ func BenchmarkViewWarm(b *testing.B) {
 						}
 						reader, author := l.ID(l.Reader), l.ID(l.Cast()[0])
 						b.StartTimer()
+						t0, cpu0 := time.Now(), processCPU()
 						c, done := m.client(l, dir)
 						var err error
 						switch cmd {
@@ -160,12 +166,15 @@ func BenchmarkViewWarm(b *testing.B) {
 							_, err = c.PlanFor(ctx, author, &client.Letter{To: l.Reader, Sections: []letter.Section{{Text: "x"}}})
 						}
 						done()
+						ops, cpu = append(ops, time.Since(t0)), cpu+processCPU()-cpu0
 						if err != nil {
 							b.Fatal(err)
 						}
 					}
 					b.StopTimer()
 					b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
+					b.ReportMetric(float64(median(ops).Microseconds())/1000, "p50-ms")
+					b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 					b.ReportMetric(float64(m.bytes.Load())/float64(b.N), "fetched-B/op")
 					b.ReportMetric(float64(m.requests.Load())/float64(b.N), "requests/op")
 					b.ReportMetric(float64(viewBytes(dir)), "view-file-B")
@@ -188,6 +197,7 @@ func BenchmarkViewFirstSync(b *testing.B) {
 			var m meter
 			var live uint64
 			var file int64
+			var cpu time.Duration
 			b.ReportAllocs()
 			for range b.N {
 				b.StopTimer()
@@ -199,9 +209,11 @@ func BenchmarkViewFirstSync(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				b.StartTimer()
+				cpu0 := processCPU()
 				c, done := m.client(l, dir)
 				v, err := c.View(ctx, l.ID(l.Reader))
 				done()
+				cpu += processCPU() - cpu0
 				b.StopTimer()
 				if err != nil {
 					b.Fatal(err)
@@ -216,10 +228,30 @@ func BenchmarkViewFirstSync(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 			b.ReportMetric(float64(m.bytes.Load())/float64(b.N)/1e6, "fetched-MB/op")
 			b.ReportMetric(float64(m.requests.Load())/float64(b.N), "requests/op")
 			b.ReportMetric(float64(live)/1e6, "live-MB")
 			b.ReportMetric(float64(file), "view-file-B")
 		})
 	}
+}
+
+// processCPU returns the CPU time this process has used, user and system:
+// the client's and the in-process server's.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
