@@ -53,17 +53,21 @@ func (c *Client) View(ctx context.Context, as *Identity) (*View, error) {
 	// from the last one this client accepted, never from an empty log:
 	// a fork or a rollback since is caught as it is on disk.
 	var v *View
+	rebuilt := func() error { return nil }
 	if last := c.view; path == "" && last != nil && last.Origin == origin && last.LogKey == key {
 		if v, err = last.clone(); err == nil {
 			v.verifier = verifier
 		}
-	} else {
-		v, err = loadView(path, origin, key, verifier)
+	} else if v, err = loadView(path, origin, key, verifier); err == nil {
+		rebuilt = v.rebuildAsync(path)
 	}
 	if err != nil {
 		return nil, err
 	}
-	changed, err := c.sync(ctx, v, as)
+	changed, err := c.sync(ctx, v, as, rebuilt)
+	if rerr := rebuilt(); err == nil {
+		err = rerr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -77,9 +81,11 @@ func (c *Client) View(ctx context.Context, as *Identity) (*View, error) {
 }
 
 // sync catches v up with the server's latest checkpoint; it reports
-// whether v changed. On error v is left half-updated and must be
-// discarded.
-func (c *Client) sync(ctx context.Context, v *View, as *Identity) (bool, error) {
+// whether v changed. rebuilt waits until v's records are replayed (they
+// may be replaying still, rebuildAsync): sync reads nothing of v's
+// directory or agreements before. On error v is left half-updated and
+// must be discarded.
+func (c *Client) sync(ctx context.Context, v *View, as *Identity, rebuilt func() error) (bool, error) {
 	note, cp, err := c.checkpoint(ctx, v, c.submitted.Load())
 	if err != nil {
 		return false, err
@@ -170,6 +176,9 @@ func (c *Client) sync(ctx context.Context, v *View, as *Identity) (bool, error) 
 
 	// Nothing failed: apply it all. A rule refusing a record now means the
 	// log holds what the rules refuse. (On error the caller discards v.)
+	if err := rebuilt(); err != nil {
+		return false, err
+	}
 	changed := cp.Size != old || string(note) != string(v.note) || len(proven) > 0 || (as != nil && asOf != cp.Size)
 	v.note, v.cp, v.rng = note, cp, rng
 	if fresh.n > 0 {
