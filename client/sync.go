@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"pouch.dev/api"
@@ -51,17 +53,21 @@ func (c *Client) View(ctx context.Context, as *Identity) (*View, error) {
 	// from the last one this client accepted, never from an empty log:
 	// a fork or a rollback since is caught as it is on disk.
 	var v *View
+	rebuilt := func() error { return nil }
 	if last := c.view; path == "" && last != nil && last.Origin == origin && last.LogKey == key {
 		if v, err = last.clone(); err == nil {
 			v.verifier = verifier
 		}
-	} else {
-		v, err = loadView(path, origin, key, verifier)
+	} else if v, err = loadView(path, origin, key, verifier); err == nil {
+		rebuilt = v.rebuildAsync(path)
 	}
 	if err != nil {
 		return nil, err
 	}
-	changed, err := c.sync(ctx, v, as)
+	changed, err := c.sync(ctx, v, as, rebuilt)
+	if rerr := rebuilt(); err == nil {
+		err = rerr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -75,9 +81,11 @@ func (c *Client) View(ctx context.Context, as *Identity) (*View, error) {
 }
 
 // sync catches v up with the server's latest checkpoint; it reports
-// whether v changed. On error v is left half-updated and must be
-// discarded.
-func (c *Client) sync(ctx context.Context, v *View, as *Identity) (bool, error) {
+// whether v changed. rebuilt waits until v's records are replayed (they
+// may be replaying still, rebuildAsync): sync reads nothing of v's
+// directory or agreements before. On error v is left half-updated and
+// must be discarded.
+func (c *Client) sync(ctx context.Context, v *View, as *Identity, rebuilt func() error) (bool, error) {
 	note, cp, err := c.checkpoint(ctx, v, c.submitted.Load())
 	if err != nil {
 		return false, err
@@ -89,13 +97,12 @@ func (c *Client) sync(ctx context.Context, v *View, as *Identity) (bool, error) 
 		}
 	}
 	old := v.Size()
-	var leaves [][]byte
-	if cp.Size > old {
-		if leaves, err = c.entries(ctx, old, cp.Size); err != nil {
-			return false, err
+	rng, fresh, err := v.accept(note, cp, func(each func(uint64, []byte) error) error {
+		if cp.Size <= old {
+			return nil
 		}
-	}
-	rng, fresh, err := v.accept(note, cp, leaves)
+		return c.entries(ctx, old, cp.Size, each)
+	})
 	if err != nil {
 		return false, err
 	}
@@ -108,7 +115,7 @@ func (c *Client) sync(ctx context.Context, v *View, as *Identity) (bool, error) 
 	byIndex := map[uint64]tlog.IndexedLeaf{}
 	var public []tlog.IndexedLeaf
 	var opaque []opaqueLeaf
-	for _, l := range fresh {
+	for _, l := range fresh.kept {
 		// A record every client must read, sequenced as one only its
 		// parties may: the server hides it (a revocation, a withdrawal).
 		// SPEC: spec/records.md#leaf
@@ -169,10 +176,13 @@ func (c *Client) sync(ctx context.Context, v *View, as *Identity) (bool, error) 
 
 	// Nothing failed: apply it all. A rule refusing a record now means the
 	// log holds what the rules refuse. (On error the caller discards v.)
+	if err := rebuilt(); err != nil {
+		return false, err
+	}
 	changed := cp.Size != old || string(note) != string(v.note) || len(proven) > 0 || (as != nil && asOf != cp.Size)
 	v.note, v.cp, v.rng = note, cp, rng
-	if len(fresh) > 0 {
-		v.lastTime = fresh[len(fresh)-1].Time
+	if fresh.n > 0 {
+		v.lastTime = fresh.last.Time
 	}
 	v.opaque = append(v.opaque, opaque...)
 	if as != nil {
@@ -194,11 +204,11 @@ func (c *Client) sync(ctx context.Context, v *View, as *Identity) (bool, error) 
 // checkpoint's quorum cosigned it, and no earlier than the quorum last
 // saw the tree without it (spec/log.md#sequencing-time), with maxSkew of
 // clock difference allowed.
-func (v *View) checkTimes(cp *tlog.Checkpoint, fresh []tlog.IndexedLeaf, maxSkew time.Duration) error {
-	if len(fresh) == 0 {
+func (v *View) checkTimes(cp *tlog.Checkpoint, fresh *newLeaves, maxSkew time.Duration) error {
+	if fresh.n == 0 {
 		return nil
 	}
-	first, last := fresh[0], fresh[len(fresh)-1]
+	first, last := fresh.first, fresh.last
 	if cp.Witnessed && !cp.SequencedBy.IsZero() && last.Sequenced().After(cp.SequencedBy.Add(maxSkew)) {
 		return fmt.Errorf("%w: leaf %d says it was sequenced at %v, but the witnesses cosigned a tree holding it by %v",
 			ErrRulesBroken, last.Index, last.Sequenced(), cp.SequencedBy)
@@ -232,27 +242,99 @@ func checkAllServed(public []tlog.IndexedLeaf, prs []provenRecord) error {
 	return fmt.Errorf("%w: the log holds the public %s, which the server did not serve", ErrWithheld, strings.Join(missing, ", "))
 }
 
-// entries fetches the log's entries [from, to) from its entry bundles.
-func (c *Client) entries(ctx context.Context, from, to uint64) ([][]byte, error) {
-	var out [][]byte
-	for n := from / 256; n*256 < to; n++ {
-		w := min(256, to-n*256)
-		tp := tlog.TilePath{Level: tlog.EntriesLevel, Index: n, Width: int(w)}
-		var b []byte
-		if err := c.do(ctx, "GET", "/"+tp.Path(), nil, "", nil, &b); err != nil {
-			return nil, fmt.Errorf("fetching the log's entries %d to %d: %w", n*256, n*256+w, err)
+// fetchers is how many entry bundles a client fetches at once: a first
+// sync of a big log reads thousands of them, and one at a time it would
+// wait on a round trip for each. At most ahead bundles are held, fetched
+// but not yet handed over.
+const (
+	fetchers = 8
+	ahead    = 4 * fetchers
+)
+
+// entries fetches the log's entries [from, to) from its entry bundles,
+// several at a time (fetchers), and hands each to each in index order, as
+// its bundle comes. The first error, in index order, ends it.
+func (c *Client) entries(ctx context.Context, from, to uint64, each func(idx uint64, e []byte) error) error {
+	if to <= from {
+		return nil
+	}
+	first, last := from/256, (to-1)/256
+	type slot struct {
+		es   [][]byte
+		err  error
+		done chan struct{}
+	}
+	slots := make([]slot, last-first+1)
+	for i := range slots {
+		slots[i].done = make(chan struct{})
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	tokens := make(chan struct{}, ahead) // a token per bundle held
+	var next atomic.Int64
+	for range min(fetchers, len(slots)) {
+		wg.Go(func() {
+			for {
+				select {
+				case tokens <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				i := int(next.Add(1) - 1)
+				if i >= len(slots) {
+					return
+				}
+				s := &slots[i]
+				s.es, s.err = c.entryBundle(ctx, first+uint64(i), to)
+				close(s.done)
+				if s.err != nil {
+					return
+				}
+			}
+		})
+	}
+	// Slots are taken in order: one below a slot that failed was taken,
+	// and is done in the end, unless ctx ends first.
+	for i := range slots {
+		s := &slots[i]
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		es, err := tlog.ParseEntryBundle(b)
-		if err != nil || uint64(len(es)) != w {
-			return nil, fmt.Errorf("%w: entry bundle %d: %d entries (want %d), %v", ErrMismatch, n, len(es), w, err)
+		if s.err != nil {
+			return s.err
 		}
-		for i, e := range es {
-			if idx := n*256 + uint64(i); idx >= from {
-				out = append(out, e)
+		for j, e := range s.es {
+			if idx := (first+uint64(i))*256 + uint64(j); idx >= from {
+				if err := each(idx, e); err != nil {
+					return err
+				}
 			}
 		}
+		s.es = nil
+		<-tokens
 	}
-	return out, nil
+	return nil
+}
+
+// entryBundle fetches entry bundle n of a log of size to.
+func (c *Client) entryBundle(ctx context.Context, n, to uint64) ([][]byte, error) {
+	w := min(256, to-n*256)
+	tp := tlog.TilePath{Level: tlog.EntriesLevel, Index: n, Width: int(w)}
+	var b []byte
+	if err := c.do(ctx, "GET", "/"+tp.Path(), nil, "", nil, &b); err != nil {
+		return nil, fmt.Errorf("fetching the log's entries %d to %d: %w", n*256, n*256+w, err)
+	}
+	es, err := tlog.ParseEntryBundle(b)
+	if err != nil || uint64(len(es)) != w {
+		return nil, fmt.Errorf("%w: entry bundle %d: %d entries (want %d), %v", ErrMismatch, n, len(es), w, err)
+	}
+	return es, nil
 }
 
 // records fetches the tracked records at indexes [from, to): the public

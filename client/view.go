@@ -198,12 +198,24 @@ func (v *View) apply(pr provenRecord) error {
 	return nil
 }
 
+// newLeaves is what accept learned of the leaves new to a View: how
+// many, the first and the last (whose times the witnesses bound), and the
+// ones a sync must look at further: those of the kinds it tracks, and any
+// private one of a kind that must be public. Only these are kept, so that
+// a first sync of a big log does not hold every leaf.
+type newLeaves struct {
+	n           uint64
+	first, last tlog.IndexedLeaf
+	kept        []tlog.IndexedLeaf
+}
+
 // accept checks a newer checkpoint (verified by the caller) against the
-// View and the leaves [Size, cp.Size) read from the log: each leaf parses,
-// times never decrease, and the leaves hash, after the View's, to the
-// checkpoint's root. It returns the new tree and the new leaves; a
-// checkpoint that cannot extend the View is a *tlog.SplitViewError.
-func (v *View) accept(note []byte, cp *tlog.Checkpoint, leaves [][]byte) (*compact.Range, []tlog.IndexedLeaf, error) {
+// View and the leaves [Size, cp.Size) read from the log, as entries hands
+// them over: each leaf parses, times never decrease, and the leaves hash,
+// after the View's, to the checkpoint's root. It returns the new tree and
+// what it learned of the new leaves; a checkpoint that cannot extend the
+// View is a *tlog.SplitViewError.
+func (v *View) accept(note []byte, cp *tlog.Checkpoint, entries func(each func(idx uint64, b []byte) error) error) (*compact.Range, *newLeaves, error) {
 	if v.cp != nil {
 		if cp.Size < v.cp.Size {
 			return nil, nil, &tlog.SplitViewError{Kind: tlog.ErrRollback, Old: v.note, New: note}
@@ -212,30 +224,44 @@ func (v *View) accept(note []byte, cp *tlog.Checkpoint, leaves [][]byte) (*compa
 			return nil, nil, &tlog.SplitViewError{Kind: tlog.ErrFork, Old: v.note, New: note}
 		}
 	}
-	if uint64(len(leaves)) != cp.Size-v.Size() {
-		return nil, nil, fmt.Errorf("%w: %d leaves for a log growing from %d to %d", ErrMismatch, len(leaves), v.Size(), cp.Size)
-	}
 	rng := rangeFactory.NewEmptyRange(0)
 	if err := rng.AppendRange(v.rng, nil); err != nil {
 		return nil, nil, err
 	}
 	last := v.lastTime
-	var out []tlog.IndexedLeaf
-	for i, b := range leaves {
-		idx := v.Size() + uint64(i)
+	out := &newLeaves{}
+	err := entries(func(idx uint64, b []byte) error {
+		if idx != v.Size()+out.n {
+			return fmt.Errorf("%w: leaf %d where leaf %d was expected", ErrMismatch, idx, v.Size()+out.n)
+		}
 		l, err := record.ParseLeaf(b)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: leaf %d: %v", ErrMismatch, idx, err)
+			return fmt.Errorf("%w: leaf %d: %v", ErrMismatch, idx, err)
 		}
 		if l.Time < last {
-			return nil, nil, fmt.Errorf("%w: leaf %d was sequenced at %v, before leaf %d (%v): times of sequencing must not decrease",
+			return fmt.Errorf("%w: leaf %d was sequenced at %v, before leaf %d (%v): times of sequencing must not decrease",
 				ErrRulesBroken, idx, l.Sequenced(), idx-1, time.UnixMilli(last).UTC())
 		}
 		last = l.Time
 		if err := rng.Append(tlog.LeafHash(b), nil); err != nil {
-			return nil, nil, err
+			return err
 		}
-		out = append(out, tlog.IndexedLeaf{Leaf: l, Index: idx})
+		il := tlog.IndexedLeaf{Leaf: l, Index: idx}
+		if out.n == 0 {
+			out.first = il
+		}
+		out.last = il
+		out.n++
+		if tracked(l.Kind) || l.Private && l.Kind.AlwaysPublic() {
+			out.kept = append(out.kept, il)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if out.n != cp.Size-v.Size() {
+		return nil, nil, fmt.Errorf("%w: %d leaves for a log growing from %d to %d", ErrMismatch, out.n, v.Size(), cp.Size)
 	}
 	root := rootOf(rng)
 	if !bytes.Equal(root, cp.Hash) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/fxamacker/cbor/v2"
 	"golang.org/x/sys/unix"
@@ -49,7 +50,8 @@ var viewCBOR = func() cbor.DecMode {
 }()
 
 // loadView reads the View kept at path for log (origin, key); a View of
-// an empty log if there is none.
+// an empty log if there is none. Its records are not replayed yet: the
+// caller calls rebuild or rebuildAsync.
 func loadView(path, origin, key string, v *tlog.Verifier) (*View, error) {
 	vw := newView(origin, key, v)
 	if path == "" {
@@ -94,10 +96,25 @@ func loadView(path, origin, key string, v *tlog.Verifier) (*View, error) {
 	for h, n := range f.AsOf {
 		vw.asOf[record.Handle(h)] = n
 	}
-	if err := vw.rebuild(); err != nil {
-		return nil, fmt.Errorf("the records kept in %s: %w", path, err)
-	}
 	return vw, nil
+}
+
+// rebuildAsync replays v's records into its directory and agreements (as
+// rebuild) on another goroutine, so that the replay, the most a warm
+// command spends of its own, runs while the sync waits on the server. The
+// function returned waits for it and returns its error; until then only
+// what the sync reads of v before it adds records may be read (the
+// checkpoint, the tree, the records themselves).
+func (v *View) rebuildAsync(path string) func() error {
+	done := make(chan error, 1)
+	go func() {
+		err := v.rebuild()
+		if err != nil {
+			err = fmt.Errorf("the records kept in %s: %w", path, err)
+		}
+		done <- err
+	}()
+	return sync.OnceValue(func() error { return <-done })
 }
 
 // save writes v at path atomically.
