@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"net/url"
 	"os"
@@ -67,6 +68,8 @@ CREATE TABLE IF NOT EXISTS record_payloads (
 	payload INTEGER NOT NULL,    -- the key of its chunks
 	size    INTEGER NOT NULL
 );
+-- The largest payload key, read when the store opens (Open).
+CREATE INDEX IF NOT EXISTS record_payloads_payload ON record_payloads(payload);
 CREATE TABLE IF NOT EXISTS payload_staged (
 	payload INTEGER PRIMARY KEY, -- a payload written but taken by no record yet
 	created INTEGER NOT NULL     -- Unix ms
@@ -101,6 +104,11 @@ type Store struct {
 	now     func() time.Time     // the clock of sequencing
 	pending []record.Leaf        // writer goroutine only: leaves of the transaction in progress
 	stmts   map[string]*sql.Stmt // writer goroutine only: prepared multi-row inserts
+
+	// rstmts are the read queries prepared on the readers' pool, by text
+	// (readStmt).
+	rmu    sync.Mutex
+	rstmts map[string]*sql.Stmt
 
 	// staged holds the payloads written with a PayloadWriter that no
 	// record took yet, by key: their size so far, and whether they are
@@ -221,6 +229,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		ckDone:  make(chan struct{}),
 		changed: make(chan struct{}),
 		stmts:   make(map[string]*sql.Stmt),
+		rstmts:  make(map[string]*sql.Stmt),
 		staged:  make(map[int64]*stagedPayload),
 		now:     time.Now,
 	}
@@ -902,6 +911,50 @@ func (s *Store) prepare() error {
 }
 
 // stmt returns the prepared statement q, if it is one of the prepared.
+// maxReadStmts bounds the read queries kept prepared: List's shapes (which
+// filters, how many kinds) are few, so the bound is rarely reached.
+const maxReadStmts = 256
+
+// query runs read query q on the readers' pool, prepared once: parsing a
+// query costs more than running it on an index, and a pouch or an inbox
+// page is read with many small queries.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	s.rmu.Lock()
+	st := s.rstmts[q]
+	if st == nil && len(s.rstmts) < maxReadStmts {
+		var err error
+		if st, err = s.r.PrepareContext(ctx, q); err != nil {
+			s.rmu.Unlock()
+			return nil, err
+		}
+		s.rstmts[q] = st
+	}
+	s.rmu.Unlock()
+	if st == nil {
+		return s.r.QueryContext(ctx, q, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// queryRow is query for one row.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	s.rmu.Lock()
+	st := s.rstmts[q]
+	if st == nil && len(s.rstmts) < maxReadStmts {
+		var err error
+		if st, err = s.r.PrepareContext(ctx, q); err != nil {
+			st = nil
+		} else {
+			s.rstmts[q] = st
+		}
+	}
+	s.rmu.Unlock()
+	if st == nil {
+		return s.r.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
 func (s *Store) stmt(q string) (*sql.Stmt, error) {
 	if st, ok := s.stmts[q]; ok {
 		return st, nil
@@ -1014,7 +1067,7 @@ func notFound(err error, what string) error {
 
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context, id record.ID) (*store.Stored, error) {
-	st, err := scanStored(s.r.QueryRowContext(ctx, `SELECT `+recCols+` FROM records r WHERE r.id = ?`, id[:]))
+	st, err := scanStored(s.queryRow(ctx, `SELECT `+recCols+` FROM records r WHERE r.id = ?`, id[:]))
 	if err != nil {
 		return nil, notFound(err, "record "+id.String())
 	}
@@ -1023,7 +1076,7 @@ func (s *Store) Get(ctx context.Context, id record.ID) (*store.Stored, error) {
 
 // GetByIndex implements store.Store.
 func (s *Store) GetByIndex(ctx context.Context, idx uint64) (*store.Stored, error) {
-	st, err := scanStored(s.r.QueryRowContext(ctx, `SELECT `+recCols+` FROM records r WHERE r.idx = ?`, int64(idx)))
+	st, err := scanStored(s.queryRow(ctx, `SELECT `+recCols+` FROM records r WHERE r.idx = ?`, int64(idx)))
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("record at index %d", idx))
 	}
@@ -1088,10 +1141,19 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Stored, error
 	if q.Public {
 		where = append(where, `r.public = 1`)
 	}
+	// Before bounds the same index column as From, so the scan is one
+	// range of the index, walked backwards for Desc.
+	if q.Before > 0 {
+		where = append(where, order+` < ?`)
+		args = append(args, int64(min(q.Before, math.MaxInt64)))
+	}
+	if q.Desc {
+		order += ` DESC`
+	}
 	query := `SELECT ` + recCols + ` FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
 		` ORDER BY ` + order + ` LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing records: %w", err)
 	}
@@ -1142,7 +1204,7 @@ func (s *Store) Leaves(ctx context.Context, start uint64, n int) ([]record.Leaf,
 		return out, nil
 	}
 	s.mu.Unlock()
-	rows, err := s.r.QueryContext(ctx, `SELECT kind, id, time, public FROM records WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(start), int64(start)+int64(n))
+	rows, err := s.query(ctx, `SELECT kind, id, time, public FROM records WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(start), int64(start)+int64(n))
 	if err != nil {
 		return nil, fmt.Errorf("store: reading leaves: %w", err)
 	}
