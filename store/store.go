@@ -1,6 +1,6 @@
 // Package store defines where a pouch server keeps its records and its log:
 // one interface, Store, implemented by store/sqlite (the embedded default)
-// and, later, by a PostgreSQL backend for scale-out.
+// and store/postgres (PostgreSQL, which many server processes share).
 //
 // # Records and leaves
 //
@@ -96,7 +96,10 @@ type Entry struct {
 	// readable through the store's read methods but those that precede it
 	// in the same transaction (spec/store.md#append). Check must be quick
 	// and may read the store, must not append, and may be called more
-	// than once for one entry (a retried transaction).
+	// than once for one entry (a retried transaction). Where several
+	// processes append to one store (PostgreSQL), Check runs holding the
+	// log's append lock: every record another process appended below the
+	// entry is committed and readable.
 	Check func(Sequenced) error
 }
 
