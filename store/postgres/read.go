@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -125,6 +126,14 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Stored, error
 	}
 	if q.Public {
 		where = append(where, `r.public`)
+	}
+	// Before bounds the same index column as From, so the scan is one
+	// range of the index, walked backwards for Desc.
+	if q.Before > 0 {
+		where = append(where, order+` < `+arg(int64(min(q.Before, math.MaxInt64))))
+	}
+	if q.Desc {
+		order += ` DESC`
 	}
 	query := `SELECT ` + recCols + ` FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
 		` ORDER BY ` + order + ` LIMIT ` + arg(limit)

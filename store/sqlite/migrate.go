@@ -11,7 +11,8 @@ import (
 // migrations are the schema's versions: migrations[i] takes a database
 // from version i to version i+1. A database records its version in the
 // one-row table schema_version; a database written before that table
-// existed holds version 1, and is adopted as such. Open applies the
+// existed holds (part of) version 1, and is adopted as such, version 1
+// applied over it to complete it. Open applies the
 // missing migrations in one transaction, and refuses a database of a
 // newer version than len(migrations).
 //
@@ -41,13 +42,10 @@ func migrate(db *sql.DB, path string) error {
 			return fmt.Errorf("reading the schema version of %s: %w", path, classify(err))
 		}
 	} else {
-		// Before schema_version, there was version 1.
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'records'`).Scan(&tables); err != nil {
-			return fmt.Errorf("reading %s: %w", path, classify(err))
-		}
-		if tables == 1 {
-			have = 1
-		}
+		// A database written before schema_version, with none or part of
+		// version 1 (which grew an index or two before versions were
+		// kept), or a new one: version 1 is made of CREATE ... IF NOT
+		// EXISTS, so applying it completes the one and makes the other.
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE schema_version (
 			one     INTEGER PRIMARY KEY CHECK (one = 1),
 			version INTEGER NOT NULL

@@ -27,6 +27,20 @@ func version(t *testing.T, path string) int {
 	return v
 }
 
+func count(t *testing.T, path, q string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(q).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func exec(t *testing.T, path, q string, args ...any) {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path)
@@ -58,8 +72,10 @@ func TestSchemaVersion(t *testing.T) {
 		t.Fatalf("a new database is at version %d, want %d", v, sqlite.SchemaVersion)
 	}
 
-	// As written before schema_version: adopted as version 1.
+	// As written before schema_version, and before version 1 had all its
+	// indexes: adopted as version 1, and completed.
 	exec(t, path, `DROP TABLE schema_version`)
+	exec(t, path, `DROP INDEX record_payloads_payload`)
 	s, err = sqlite.Open(path)
 	if err != nil {
 		t.Fatalf("opening a database without schema_version: %v", err)
@@ -70,6 +86,9 @@ func TestSchemaVersion(t *testing.T) {
 	s.Close()
 	if v := version(t, path); v != sqlite.SchemaVersion {
 		t.Fatalf("the adopted database is at version %d, want %d", v, sqlite.SchemaVersion)
+	}
+	if n := count(t, path, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'record_payloads_payload'`); n != 1 {
+		t.Fatalf("the adopted database was not completed: %d record_payloads_payload indexes", n)
 	}
 
 	exec(t, path, `UPDATE schema_version SET version = ?`, sqlite.SchemaVersion+1)
