@@ -1,6 +1,6 @@
 // Package store defines where a pouch server keeps its records and its log:
 // one interface, Store, implemented by store/sqlite (the embedded default)
-// and, later, by a PostgreSQL backend for scale-out.
+// and store/postgres (PostgreSQL, which many server processes share).
 //
 // # Records and leaves
 //
@@ -96,7 +96,10 @@ type Entry struct {
 	// readable through the store's read methods but those that precede it
 	// in the same transaction (spec/store.md#append). Check must be quick
 	// and may read the store, must not append, and may be called more
-	// than once for one entry (a retried transaction).
+	// than once for one entry (a retried transaction). Where several
+	// processes append to one store (PostgreSQL), Check runs holding the
+	// log's append lock: every record another process appended below the
+	// entry is committed and readable.
 	Check func(Sequenced) error
 }
 
@@ -262,7 +265,24 @@ var (
 	// ErrNotStaged: an entry names a staged payload that is not staged
 	// (aborted, or taken by another record).
 	ErrNotStaged = errors.New("payload not staged")
+	// ErrNewerSchema: the database's schema has a newer version than
+	// this program knows (a newer pouch wrote it). Nothing was changed;
+	// run a pouch at least as new.
+	ErrNewerSchema = errors.New("database schema newer than this pouch")
 )
+
+// CheckSchemaVersion returns nil if a database at schema version have can
+// be opened by a store that knows versions up to know (older ones it
+// migrates), and otherwise an error wrapping ErrNewerSchema that names db.
+//
+// SPEC: spec/store.md#schema-versions
+func CheckSchemaVersion(db string, have, know int) error {
+	if have > know {
+		return fmt.Errorf("%s has schema version %d, but this pouch knows versions up to %d: %w; run the newer pouch that wrote it (or restore a copy made before)",
+			db, have, know, ErrNewerSchema)
+	}
+	return nil
+}
 
 // PrefixRange returns the lowest and the highest record ID whose
 // lowercase hexadecimal form starts with prefix.
@@ -292,6 +312,39 @@ func PrefixRange(prefix string) (lo, hi record.ID, err error) {
 		}
 	}
 	return lo, hi, nil
+}
+
+// An Importer is a store that takes a copy of another store's log, as
+// pouch migrate makes it: records at the places and times they have there.
+type Importer interface {
+	// Import appends entries at exactly the places and times at gives,
+	// in one transaction: at[0].Index must be the number of leaves
+	// appended, the indexes consecutive, and the times not before the
+	// latest time of sequencing nor decreasing. Checks are not called;
+	// duplicates and payloads not staged are refused as by Append.
+	Import(ctx context.Context, entries []*Entry, at []Sequenced) error
+	// ImportCheckpoints stores checkpoints as they are, with their
+	// cosignatures, in one transaction, without changing the tree's size:
+	// the earlier checkpoints of a log whose tree (with its latest
+	// checkpoint) an Integrate then stores. It refuses a size beyond the
+	// leaves appended, and a size already stored.
+	ImportCheckpoints(ctx context.Context, cps []StoredCheckpoint) error
+}
+
+// CheckImport checks places and times for Importer.Import into a log of
+// next leaves whose latest time of sequencing is lastMS (Unix ms).
+func CheckImport(at []Sequenced, next uint64, lastMS int64) error {
+	for i, sq := range at {
+		if sq.Index != next+uint64(i) {
+			return fmt.Errorf("store: importing a record at index %d, where the log's next index is %d", sq.Index, next+uint64(i))
+		}
+		ms := sq.Time.UnixMilli()
+		if ms < lastMS {
+			return fmt.Errorf("store: importing a record at index %d sequenced at %d ms, before the one below it (%d ms)", sq.Index, ms, lastMS)
+		}
+		lastMS = ms
+	}
+	return nil
 }
 
 // Store keeps a server's records and log. Its methods are safe for
