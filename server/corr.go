@@ -80,6 +80,11 @@ type CorrOptions struct {
 	// (OperatorKey). Without it, or without the office, the server logs
 	// no non-delivery and refuses pouches with a deadline.
 	Evidence *keys.Principal
+	// Advertise is the base URL (http://host:port) at which the other
+	// replicas of a deployment reach this one, when its store is shared
+	// (store.Replicas): where the ends of a secure line that reach
+	// different replicas meet.
+	Advertise string
 }
 
 // Correspondence is the part of the pouch server that accepts and serves
