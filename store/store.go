@@ -1,6 +1,6 @@
 // Package store defines where a pouch server keeps its records and its log:
 // one interface, Store, implemented by store/sqlite (the embedded default)
-// and, later, by a PostgreSQL backend for scale-out.
+// and store/postgres (PostgreSQL, which many server processes share).
 //
 // # Records and leaves
 //
@@ -89,7 +89,10 @@ type Entry struct {
 	// commits it. An error refuses the entry's Append call: nothing of
 	// the call is written and Append returns that error. It is how a
 	// server judges a record's rules at its sequencing time rather than
-	// at the time it looked. Check must be quick, must not block, and may
+	// at the time it looked. Where several processes append to one store,
+	// Check runs holding the log's append lock: every record another
+	// process appended below the entry is committed and readable.
+	// Check must be quick, must not block, and may
 	// be called more than once for one entry (a retried transaction).
 	Check func(Sequenced) error
 }
@@ -248,7 +251,24 @@ var (
 	// ErrNotStaged: an entry names a staged payload that is not staged
 	// (aborted, or taken by another record).
 	ErrNotStaged = errors.New("payload not staged")
+	// ErrNewerSchema: the database's schema has a newer version than
+	// this program knows (a newer pouch wrote it). Nothing was changed;
+	// run a pouch at least as new.
+	ErrNewerSchema = errors.New("database schema newer than this pouch")
 )
+
+// CheckSchemaVersion returns nil if a database at schema version have can
+// be opened by a store that knows versions up to know (older ones it
+// migrates), and otherwise an error wrapping ErrNewerSchema that names db.
+//
+// SPEC: spec/store.md#schema-versions
+func CheckSchemaVersion(db string, have, know int) error {
+	if have > know {
+		return fmt.Errorf("%s has schema version %d, but this pouch knows versions up to %d: %w; run the newer pouch that wrote it (or restore a copy made before)",
+			db, have, know, ErrNewerSchema)
+	}
+	return nil
+}
 
 // PrefixRange returns the lowest and the highest record ID whose
 // lowercase hexadecimal form starts with prefix.
@@ -278,6 +298,33 @@ func PrefixRange(prefix string) (lo, hi record.ID, err error) {
 		}
 	}
 	return lo, hi, nil
+}
+
+// An Importer is a store that takes a copy of another store's log, as
+// pouch migrate makes it: records at the places and times they have there.
+type Importer interface {
+	// Import appends entries at exactly the places and times at gives,
+	// in one transaction: at[0].Index must be the number of leaves
+	// appended, the indexes consecutive, and the times not before the
+	// latest time of sequencing nor decreasing. Checks are not called;
+	// duplicates and payloads not staged are refused as by Append.
+	Import(ctx context.Context, entries []*Entry, at []Sequenced) error
+}
+
+// CheckImport checks places and times for Importer.Import into a log of
+// next leaves whose latest time of sequencing is lastMS (Unix ms).
+func CheckImport(at []Sequenced, next uint64, lastMS int64) error {
+	for i, sq := range at {
+		if sq.Index != next+uint64(i) {
+			return fmt.Errorf("store: importing a record at index %d, where the log's next index is %d", sq.Index, next+uint64(i))
+		}
+		ms := sq.Time.UnixMilli()
+		if ms < lastMS {
+			return fmt.Errorf("store: importing a record at index %d sequenced at %d ms, before the one below it (%d ms)", sq.Index, ms, lastMS)
+		}
+		lastMS = ms
+	}
+	return nil
 }
 
 // Store keeps a server's records and log. Its methods are safe for
