@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"time"
 
 	"pouch.dev/internal/httpsig"
@@ -104,4 +105,70 @@ func (c *Correspondence) heartbeat(ctx context.Context, rs store.Replicas) {
 			}
 		}
 	}
+}
+
+// wakeStreams wakes this replica's inbox streams when a record of a pouch
+// is appended, by this replica or any other sharing the store, until ctx
+// is done: it follows the log's size (store.WaitSize, which PostgreSQL
+// wakes with a notification that carries the new size, not the record),
+// reads the leaves' kinds, and loads the pouches of those that concern
+// one. A stream may be woken twice for a record this replica appended;
+// it sends the pouch's state as it is then, which is the same.
+func (c *Correspondence) wakeStreams(ctx context.Context) {
+	st, err := c.st.State(ctx)
+	if err != nil {
+		c.log.Error("inbox streams: reading the log's size", "err", err)
+		return
+	}
+	from := st.Size
+	for ctx.Err() == nil {
+		n, err := c.st.WaitSize(ctx, from)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
+				return
+			}
+			c.log.Warn("inbox streams: waiting for records", "err", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		for from < n && ctx.Err() == nil {
+			leaves, err := c.st.Leaves(ctx, from, int(min(n-from, store.MaxList)))
+			if err != nil || len(leaves) == 0 {
+				break
+			}
+			if c.broker.any() {
+				for i, lf := range leaves {
+					if lf.Kind == record.KindTag || slices.Contains(pouchKinds, lf.Kind) {
+						c.wakeFor(ctx, from+uint64(i))
+					}
+				}
+			}
+			from += uint64(len(leaves))
+		}
+	}
+}
+
+// wakeFor wakes the streams of the pouch that the record at idx concerns.
+func (c *Correspondence) wakeFor(ctx context.Context, idx uint64) {
+	e, err := c.st.GetByIndex(ctx, idx)
+	if err != nil {
+		return
+	}
+	pid := e.ID
+	if e.Kind != record.KindTag {
+		if len(e.Refs) == 0 {
+			return
+		}
+		pid = e.Refs[0]
+	}
+	p, err := c.loadPouch(ctx, pid)
+	if err != nil {
+		return
+	}
+	c.dirMu.RLock()
+	c.notifyPouch(p)
+	c.dirMu.RUnlock()
 }

@@ -141,6 +141,10 @@ func Start(ctx context.Context, opt Options) (*Node, error) {
 	if shared && opt.Advertise != "" {
 		wg.Go(func() { api.heartbeat(run, rs) })
 	}
+	if shared {
+		// Records other replicas append wake this one's inbox streams.
+		wg.Go(func() { api.wakeStreams(run) })
+	}
 	go func() {
 		wg.Wait()
 		close(n.done)
