@@ -149,9 +149,10 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 	if opt.Limits == nil {
 		opt.Limits = NewLimits(opt.Registerer)
 	}
-	if opt.Directory.Mode == directory.ModeOperator && len(opt.Directory.Operator) == 0 {
-		return nil, errors.New("server: operator mode needs the operator's public key")
-	}
+	// A zero Directory (operator mode, no key) takes the founding rule
+	// from the log's genesis record: a replica of a founded log needs
+	// neither the operator's key nor its public half (found refuses to
+	// found a log without the key).
 	c := &Correspondence{
 		opt:        opt,
 		st:         opt.Store,
