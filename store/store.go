@@ -248,7 +248,24 @@ var (
 	// ErrNotStaged: an entry names a staged payload that is not staged
 	// (aborted, or taken by another record).
 	ErrNotStaged = errors.New("payload not staged")
+	// ErrNewerSchema: the database's schema has a newer version than
+	// this program knows (a newer pouch wrote it). Nothing was changed;
+	// run a pouch at least as new.
+	ErrNewerSchema = errors.New("database schema newer than this pouch")
 )
+
+// CheckSchemaVersion returns nil if a database at schema version have can
+// be opened by a store that knows versions up to know (older ones it
+// migrates), and otherwise an error wrapping ErrNewerSchema that names db.
+//
+// SPEC: spec/store.md#schema-versions
+func CheckSchemaVersion(db string, have, know int) error {
+	if have > know {
+		return fmt.Errorf("%s has schema version %d, but this pouch knows versions up to %d: %w; run the newer pouch that wrote it (or restore a copy made before)",
+			db, have, know, ErrNewerSchema)
+	}
+	return nil
+}
 
 // PrefixRange returns the lowest and the highest record ID whose
 // lowercase hexadecimal form starts with prefix.
