@@ -1,6 +1,6 @@
 // Package store defines where a pouch server keeps its records and its log:
 // one interface, Store, implemented by store/sqlite (the embedded default)
-// and, later, by a PostgreSQL backend for scale-out.
+// and store/postgres (PostgreSQL, which many server processes share).
 //
 // # Records and leaves
 //
@@ -89,7 +89,10 @@ type Entry struct {
 	// commits it. An error refuses the entry's Append call: nothing of
 	// the call is written and Append returns that error. It is how a
 	// server judges a record's rules at its sequencing time rather than
-	// at the time it looked. Check must be quick, must not block, and may
+	// at the time it looked. Where several processes append to one store,
+	// Check runs holding the log's append lock: every record another
+	// process appended below the entry is committed and readable.
+	// Check must be quick, must not block, and may
 	// be called more than once for one entry (a retried transaction).
 	Check func(Sequenced) error
 }

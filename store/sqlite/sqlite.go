@@ -31,7 +31,8 @@ import (
 	"pouch.dev/store"
 )
 
-const schema = `
+// schemaV1 is the first version of the schema (migrations[0]).
+const schemaV1 = `
 CREATE TABLE IF NOT EXISTS records (
 	idx     INTEGER PRIMARY KEY, -- leaf index
 	id      BLOB NOT NULL,       -- SHA-256 of the record bytes
@@ -181,9 +182,9 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
-	if _, err := w.Exec(schema); err != nil {
+	if err := migrate(w, path); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("creating the schema in %s: %w", path, classify(err))
+		return nil, err
 	}
 	// Payloads staged before the last stop belong to no record and never
 	// will: no writer outlives its process.

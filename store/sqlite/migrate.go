@@ -1,0 +1,78 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"pouch.dev/store"
+)
+
+// migrations are the schema's versions: migrations[i] takes a database
+// from version i to version i+1. A database records its version in the
+// one-row table schema_version; a database written before that table
+// existed holds version 1, and is adopted as such. Open applies the
+// missing migrations in one transaction, and refuses a database of a
+// newer version than len(migrations).
+//
+// SPEC: spec/store.md#schema-versions
+var migrations = []string{
+	schemaV1,
+}
+
+// SchemaVersion is the schema version this package writes and reads.
+var SchemaVersion = len(migrations)
+
+// migrate brings the database of db (at path) to SchemaVersion.
+func migrate(db *sql.DB, path string) error {
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: one process migrates
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", path, classify(err))
+	}
+	defer tx.Rollback()
+	var tables int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`).Scan(&tables); err != nil {
+		return fmt.Errorf("reading %s: %w", path, classify(err))
+	}
+	have := 0
+	if tables == 1 {
+		if err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&have); err != nil {
+			return fmt.Errorf("reading the schema version of %s: %w", path, classify(err))
+		}
+	} else {
+		// Before schema_version, there was version 1.
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'records'`).Scan(&tables); err != nil {
+			return fmt.Errorf("reading %s: %w", path, classify(err))
+		}
+		if tables == 1 {
+			have = 1
+		}
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE schema_version (
+			one     INTEGER PRIMARY KEY CHECK (one = 1),
+			version INTEGER NOT NULL
+		)`); err != nil {
+			return fmt.Errorf("creating the schema in %s: %w", path, classify(err))
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (one, version) VALUES (1, ?)`, have); err != nil {
+			return fmt.Errorf("creating the schema in %s: %w", path, classify(err))
+		}
+	}
+	if err := store.CheckSchemaVersion(path, have, SchemaVersion); err != nil {
+		return err
+	}
+	for v := have; v < SchemaVersion; v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migrating %s to schema version %d: %w", path, v+1, classify(err))
+		}
+	}
+	if have < SchemaVersion {
+		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, SchemaVersion); err != nil {
+			return fmt.Errorf("migrating %s: %w", path, classify(err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrating %s: %w", path, classify(err))
+	}
+	return nil
+}
