@@ -18,8 +18,6 @@ import (
 
 	"pouch.dev/record"
 	"pouch.dev/server"
-	"pouch.dev/store"
-	"pouch.dev/store/sqlite"
 	"pouch.dev/tlog"
 	"pouch.dev/ui"
 )
@@ -34,7 +32,7 @@ const serveMemoryLimit = 768 << 20
 func init() {
 	register(&verb{
 		name:  "serve",
-		args:  "[--data DIR] [--listen ADDR] [--origin NAME] [--witness URL,KEY ...] [--witness-policy FILE] [--witness-refresh DURATION]",
+		args:  "[--data DIR] [--db URL] [--listen ADDR] [--origin NAME] [--witness URL,KEY ...] [--witness-policy FILE] [--witness-refresh DURATION]",
 		short: "run a pouch server: the log, its tiles, checkpoints and proofs, and the API",
 		long: `
 With no flags, pouch serve keeps its data (one SQLite file, the log's key,
@@ -42,6 +40,11 @@ the operator's key and the keys of the deployment's evidence office, made
 at first start) in $POUCH_HOME/server, or
 pouch/server in the user's configuration directory, and listens on
 ` + DefaultListen + `.
+
+--db postgres://USER@HOST:PORT/DB keeps the log (records, payloads, tiles
+and checkpoints) in that PostgreSQL database instead of the SQLite file;
+the keys stay in the data folder. The database's schema is made or
+migrated at start. Several servers may share one database.
 
 --print-key prints the log's verifier key (as GET /v1/log shows it),
 making the log's key in DIR if it is not there yet, and exits: the key
@@ -161,6 +164,7 @@ func runServe(ctx *cmdContext, args []string) error {
 	fs := newFlags(ctx, v)
 	data := fs.String("data", ctx.getenv("POUCH_DATA"), "data `DIR` (default $POUCH_HOME/server)")
 	listen := fs.String("listen", envOr(ctx, "POUCH_LISTEN", DefaultListen), "listen on `ADDR`")
+	dbFlag := fs.String("db", ctx.getenv("POUCH_DB"), "keep the log in the PostgreSQL database at `URL` (postgres://USER@HOST:PORT/DB; default: the SQLite file DIR/pouch.db)")
 	origin := fs.String("origin", ctx.getenv("POUCH_ORIGIN"), "the log's origin `NAME` at first start (default: the data folder's, or a fresh unique one)")
 	var wspecs listFlag
 	if e := ctx.getenv("POUCH_WITNESSES"); e != "" {
@@ -192,6 +196,14 @@ func runServe(ctx *cmdContext, args []string) error {
 	}
 	if len(pos) > 0 {
 		return usagef("", "serve takes no arguments, got %q", pos)
+	}
+	var db dbSpec
+	if *dbFlag != "" {
+		if !isPostgresURL(*dbFlag) {
+			return usagef("give a URL such as --db postgres://pouch@127.0.0.1:5432/pouch?sslmode=disable, or leave --db out for the SQLite file in the data folder",
+				"--db %q is not a postgres:// URL", redactURL(*dbFlag))
+		}
+		db = dbSpec{url: *dbFlag}
 	}
 	witnesses, err := parseWitnesses(wspecs)
 	if err != nil {
@@ -258,11 +270,10 @@ func runServe(ctx *cmdContext, args []string) error {
 			return withHint(fmt.Errorf("%s: %w", *policyFile, err), "the policy's log line must be this server's key, %s (or leave the log line out)", vkey)
 		}
 	}
-	dbPath := filepath.Join(*data, "pouch.db")
-	st, err := sqlite.Open(dbPath)
-	if errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrIO) {
-		return withHint(err, "the disk of %s is full or failing: free space or check the device, then start again", *data)
+	if db.url == "" {
+		db.path = filepath.Join(*data, "pouch.db")
 	}
+	st, err := openDB(sctx, db)
 	if err != nil {
 		return err
 	}
@@ -298,6 +309,7 @@ func runServe(ctx *cmdContext, args []string) error {
 	}
 	addr := ln.Addr().String()
 	fmt.Fprintf(ctx.stderr, "pouch: serving log %s on http://%s (data %s)\n", *origin, addr, *data)
+	logger.Info("store", "db", db.String())
 	logger.Info("serving", "addr", addr, "origin", *origin, "key", lg.VerifierKey(), "data", *data)
 
 	// The limits of package server: timeouts, header size, and the

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"pouch.dev/agreement"
+	"pouch.dev/internal/pgtest"
 	"pouch.dev/record"
 	"pouch.dev/tlog"
 )
@@ -47,9 +48,9 @@ type proc struct {
 
 // startServe runs "pouch serve" on a free loopback port and waits for the
 // address it prints.
-func startServe(t *testing.T, bin, data string) *proc {
+func startServe(t *testing.T, bin, data string, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--open", "--data", data, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"serve", "--open", "--data", data, "--listen", "127.0.0.1:0"}, extra...)...)
 	cmd.Env = append(os.Environ(), "POUCH_HOME="+t.TempDir())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -90,7 +91,17 @@ type acked struct {
 // SIGKILL mid-stream, restarts it on the same data, and checks that every
 // acknowledged record is in the log at the index it was given, and that the
 // new checkpoint is consistent with every checkpoint published before.
-func TestKill9(t *testing.T) {
+func TestKill9(t *testing.T) { testKill9(t) }
+
+// TestKill9Postgres is TestKill9 with the log in PostgreSQL (serve --db).
+func TestKill9Postgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the real binary")
+	}
+	testKill9(t, "--db", pgtest.DB(t))
+}
+
+func testKill9(t *testing.T, extra ...string) {
 	if testing.Short() {
 		t.Skip("builds and kills the real binary")
 	}
@@ -110,7 +121,7 @@ func TestKill9(t *testing.T) {
 		total int
 	)
 	for round := 0; round < rounds; round++ {
-		p := startServe(t, bin, data)
+		p := startServe(t, bin, data, extra...)
 		if vkey == "" {
 			vkey = logKey(t, p.url)
 			admitForTest(t, p.url, "ru/president", key)
@@ -177,7 +188,7 @@ func TestKill9(t *testing.T) {
 	}
 
 	// Restart and check.
-	p := startServe(t, bin, data)
+	p := startServe(t, bin, data, extra...)
 	defer func() {
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		p.cmd.Wait()
