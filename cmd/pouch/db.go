@@ -86,4 +86,3 @@ func redactURL(s string) string {
 	}
 	return s
 }
-
