@@ -19,17 +19,62 @@ import (
 	"pouch.dev/directory"
 	"pouch.dev/record"
 	"pouch.dev/server"
+	"pouch.dev/internal/pgtest"
+	"pouch.dev/store"
+	"pouch.dev/store/postgres"
 	"pouch.dev/store/sqlite"
 	"pouch.dev/tlog"
 )
 
-func startCorr(t *testing.T, opt server.CorrOptions) (*httptest.Server, *client.Client) {
+// onPostgres, while set, has startCorr keep the log in PostgreSQL
+// (TestCorrespondencePostgres).
+var onPostgres bool
+
+// newTestStore opens an empty store for t's server: a SQLite file, or
+// with onPostgres a PostgreSQL database of its own. It closes it at the
+// end of t.
+func newTestStore(t *testing.T) store.Store {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "pouch.db"))
+	var st store.Store
+	var err error
+	if onPostgres {
+		st, err = postgres.Open(context.Background(), pgtest.DB(t), postgres.Options{})
+	} else {
+		st, err = sqlite.Open(filepath.Join(t.TempDir(), "pouch.db"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestCorrespondencePostgres runs the tests of the correspondence API
+// (those that start it with startCorr) with the log in PostgreSQL.
+func TestCorrespondencePostgres(t *testing.T) {
+	pgtest.Require(t)
+	onPostgres = true
+	defer func() { onPostgres = false }()
+	for _, tt := range []struct {
+		name string
+		f    func(*testing.T)
+	}{
+		{"RequestBoundToOrigin", TestRequestBoundToOrigin},
+		{"Limits", TestLimits},
+		{"LetterLimits", TestLetterLimits},
+		{"ClassicalPayloadRefused", TestClassicalPayloadRefused},
+		{"StreamedPouch", TestStreamedPouch},
+		{"TagBeforePayload", TestTagBeforePayload},
+		{"BodyLimits", TestBodyLimits},
+		{"PayloadOnlyWithTag", TestPayloadOnlyWithTag},
+	} {
+		t.Run(tt.name, tt.f)
+	}
+}
+
+func startCorr(t *testing.T, opt server.CorrOptions) (*httptest.Server, *client.Client) {
+	t.Helper()
+	st := newTestStore(t)
 	opt.Store = st
 	if opt.Origin == "" {
 		opt.Origin = "pouch.test/corr"

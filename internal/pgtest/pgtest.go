@@ -28,16 +28,23 @@ const Env = "POUCH_TEST_POSTGRES"
 // Enabled reports whether POUCH_TEST_POSTGRES is set.
 func Enabled() bool { return os.Getenv(Env) != "" }
 
+// Require skips t unless POUCH_TEST_POSTGRES is set, saying how to set
+// it.
+func Require(t testing.TB) {
+	t.Helper()
+	if !Enabled() {
+		t.Skipf("no PostgreSQL server for this test: set %s to a connection string, such as %s=postgres://postgres@127.0.0.1:5432/test?sslmode=disable", Env, Env)
+	}
+}
+
 // DB creates a fresh, empty database for t and returns its connection
 // string; the database is dropped when t ends (after the cleanups
 // registered later, such as closing a store). Without POUCH_TEST_POSTGRES,
 // it skips t.
 func DB(t testing.TB) string {
 	t.Helper()
+	Require(t)
 	dsn := os.Getenv(Env)
-	if dsn == "" {
-		t.Skipf("no PostgreSQL server for this test: set %s to a connection string, such as %s=postgres://postgres@127.0.0.1:5432/test?sslmode=disable", Env, Env)
-	}
 	name, err := Create(dsn)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)

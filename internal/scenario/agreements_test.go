@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"pouch.dev/agreement"
 	"pouch.dev/agreement/jcpoa"
 	"pouch.dev/client"
+	"pouch.dev/internal/pgtest"
 	"pouch.dev/record"
 )
 
@@ -188,6 +190,16 @@ func TestAgreementMustFail(t *testing.T) {
 // TestDemo plays everything `pouch demo` plays, in its order.
 func TestDemo(t *testing.T) {
 	w, out := start(t)
+	testDemo(t, w, out)
+}
+
+// TestDemoPostgres plays the demo with the server's log in PostgreSQL.
+func TestDemoPostgres(t *testing.T) {
+	w, out := startWith(t, Options{DB: pgtest.DB(t)})
+	testDemo(t, w, out)
+}
+
+func testDemo(t *testing.T, w *World, out *bytes.Buffer) {
 	c := ctx(t)
 	err := Play(c, w)
 	if err == nil {

@@ -9,8 +9,15 @@ import (
 
 func start(t *testing.T) (*World, *bytes.Buffer) {
 	t.Helper()
+	return startWith(t, Options{})
+}
+
+// startWith starts a world with opt, its timeline verbose into a buffer.
+func startWith(t *testing.T, opt Options) (*World, *bytes.Buffer) {
+	t.Helper()
 	var out bytes.Buffer
-	w, err := Start(context.Background(), Options{Out: &out, Verbose: true})
+	opt.Out, opt.Verbose = &out, true
+	w, err := Start(context.Background(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}

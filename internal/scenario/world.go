@@ -33,6 +33,8 @@ import (
 	"pouch.dev/keys"
 	"pouch.dev/record"
 	"pouch.dev/server"
+	"pouch.dev/store"
+	"pouch.dev/store/postgres"
 	"pouch.dev/store/sqlite"
 	"pouch.dev/tlog"
 	"pouch.dev/tlog/witness"
@@ -60,6 +62,10 @@ type Options struct {
 	// MaxAttachments, if not 0, is the in-process server's lower limit on
 	// a letter's attachments (server.CorrOptions.MaxAttachments).
 	MaxAttachments int64
+	// DB, if set, is the URL of an empty PostgreSQL database that holds
+	// the in-process server's log (store/postgres) instead of a SQLite
+	// file in Dir.
+	DB string
 }
 
 // OriginPrefix starts the origin of every in-process server's log; each
@@ -130,7 +136,7 @@ type World struct {
 	// clock cannot be moved and the server's internals are not at hand.
 	Remote bool
 	// Store is the in-process server's store (nil when Remote).
-	Store *sqlite.Store
+	Store store.Store
 	// URL is the server's base URL.
 	URL string
 	// Policy is the in-process log's witness policy (nil when Remote):
@@ -202,7 +208,13 @@ func (w *World) startLocal(ctx context.Context, opt Options) error {
 	}
 	// The store's clock is the world's: records are sequenced, and their
 	// time rules judged, at the time the world's tests move.
-	st, err := sqlite.Open(filepath.Join(dir, "pouch.db"), sqlite.WithClock(w.Clock.Now))
+	var st store.Store
+	var err error
+	if opt.DB != "" {
+		st, err = postgres.Open(ctx, opt.DB, postgres.Options{Clock: w.Clock.Now})
+	} else {
+		st, err = sqlite.Open(filepath.Join(dir, "pouch.db"), sqlite.WithClock(w.Clock.Now))
+	}
 	if err != nil {
 		return err
 	}
