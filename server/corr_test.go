@@ -17,9 +17,9 @@ import (
 
 	"pouch.dev/client"
 	"pouch.dev/directory"
+	"pouch.dev/internal/pgtest"
 	"pouch.dev/record"
 	"pouch.dev/server"
-	"pouch.dev/internal/pgtest"
 	"pouch.dev/store"
 	"pouch.dev/store/postgres"
 	"pouch.dev/store/sqlite"
