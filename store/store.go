@@ -300,6 +300,33 @@ func PrefixRange(prefix string) (lo, hi record.ID, err error) {
 	return lo, hi, nil
 }
 
+// An Importer is a store that takes a copy of another store's log, as
+// pouch migrate makes it: records at the places and times they have there.
+type Importer interface {
+	// Import appends entries at exactly the places and times at gives,
+	// in one transaction: at[0].Index must be the number of leaves
+	// appended, the indexes consecutive, and the times not before the
+	// latest time of sequencing nor decreasing. Checks are not called;
+	// duplicates and payloads not staged are refused as by Append.
+	Import(ctx context.Context, entries []*Entry, at []Sequenced) error
+}
+
+// CheckImport checks places and times for Importer.Import into a log of
+// next leaves whose latest time of sequencing is lastMS (Unix ms).
+func CheckImport(at []Sequenced, next uint64, lastMS int64) error {
+	for i, sq := range at {
+		if sq.Index != next+uint64(i) {
+			return fmt.Errorf("store: importing a record at index %d, where the log's next index is %d", sq.Index, next+uint64(i))
+		}
+		ms := sq.Time.UnixMilli()
+		if ms < lastMS {
+			return fmt.Errorf("store: importing a record at index %d sequenced at %d ms, before the one below it (%d ms)", sq.Index, ms, lastMS)
+		}
+		lastMS = ms
+	}
+	return nil
+}
+
 // Store keeps a server's records and log. Its methods are safe for
 // concurrent use.
 type Store interface {

@@ -113,12 +113,16 @@ type Store struct {
 	changed chan struct{} // closed and replaced when size grows
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store    = (*Store)(nil)
+	_ store.Importer = (*Store)(nil)
+)
 
 // A writeReq is one Append call, committed by the writer goroutine with
 // the others pending (group commit).
 type writeReq struct {
 	entries []*store.Entry
+	at      []store.Sequenced // Import: the places and times the entries get
 	res     []store.Sequenced
 	err     error
 	done    chan struct{}
@@ -449,6 +453,30 @@ func (s *Store) Append(ctx context.Context, entries []*store.Entry) ([]store.Seq
 	}
 }
 
+// Import implements store.Importer: it appends entries at the places and
+// times at gives, as another store placed them (pouch migrate).
+func (s *Store) Import(ctx context.Context, entries []*store.Entry, at []store.Sequenced) error {
+	if len(entries) != len(at) {
+		return fmt.Errorf("store: importing %d entries at %d places", len(entries), len(at))
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if len(entries) > store.MaxBatch {
+		return fmt.Errorf("%d entries: %w (limit %d)", len(entries), store.ErrTooLarge, store.MaxBatch)
+	}
+	req := &writeReq{entries: entries, at: at, done: make(chan struct{})}
+	select {
+	case s.reqs <- req:
+	case <-s.closing:
+		return store.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-req.done
+	return req.err
+}
+
 func (s *Store) writer() {
 	defer close(s.done)
 	for {
@@ -606,6 +634,7 @@ func (s *Store) commitTx(batch []*writeReq) (uint64, error) {
 	}
 	ms := max(nowMS, lastMS)
 	now := time.UnixMilli(ms).UTC()
+	floor := lastMS // the time of the latest leaf, as this transaction goes
 	next := uint64(head)
 
 	var (
@@ -628,7 +657,12 @@ func (s *Store) commitTx(batch []*writeReq) (uint64, error) {
 			r.err = err
 			continue
 		}
-		if err := checkEntries(r.entries, next, now); err != nil {
+		if r.at != nil {
+			if err := store.CheckImport(r.at, next, floor); err != nil {
+				r.err = err
+				continue
+			}
+		} else if err := checkEntries(r.entries, next, now); err != nil {
 			r.err = err
 			continue
 		}
@@ -637,10 +671,19 @@ func (s *Store) commitTx(batch []*writeReq) (uint64, error) {
 			idx := int64(next)
 			next++
 			seen[e.ID] = true
+			t := ms
+			if r.at != nil {
+				// Imported at its own time, which later calls in the
+				// group do not precede.
+				t = r.at[i].Time.UnixMilli()
+				ms = max(ms, t)
+				now = time.UnixMilli(ms).UTC()
+			}
+			floor = t
 			rIdx = append(rIdx, idx)
 			rID = append(rID, e.ID[:])
 			rKind = append(rKind, string(e.Kind))
-			rTime = append(rTime, ms)
+			rTime = append(rTime, t)
 			rPublic = append(rPublic, e.Public)
 			rParties = append(rParties, joinHandles(e.Parties))
 			rRefs = append(rRefs, joinIDs(e.Refs))
@@ -668,7 +711,7 @@ func (s *Store) commitTx(batch []*writeReq) (uint64, error) {
 				}
 				payIdx, payKey, paySize = append(payIdx, idx), append(payKey, key), append(paySize, int64(len(e.Payload)))
 			}
-			r.res[i] = store.Sequenced{Index: uint64(idx), Time: now}
+			r.res[i] = store.Sequenced{Index: uint64(idx), Time: time.UnixMilli(t).UTC()}
 		}
 	}
 	if len(rIdx) == 0 {
@@ -694,7 +737,7 @@ func (s *Store) commitTx(batch []*writeReq) (uint64, error) {
 	if len(taken) > 0 {
 		b.Queue(`DELETE FROM payload_staged WHERE payload = ANY($1)`, taken)
 	}
-	b.Queue(`UPDATE log_head SET size = $1, last_ms = $2`, int64(next), ms)
+	b.Queue(`UPDATE log_head SET size = $1, last_ms = $2`, int64(next), floor)
 	b.Queue(`SELECT pg_notify($1, $2)`, NotifyChannel, strconv.FormatUint(next, 10))
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return 0, fmt.Errorf("store: writing records: %w", err)

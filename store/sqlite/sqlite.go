@@ -118,13 +118,17 @@ type Store struct {
 // maxRecent bounds the leaves kept in memory for the sequencer.
 const maxRecent = 1 << 17
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store    = (*Store)(nil)
+	_ store.Importer = (*Store)(nil)
+)
 
 // A writeReq is an Append call, a sequencing round, a chunk of a staged
 // payload or the discarding of one, committed by the writer goroutine
 // together with the others pending (group commit).
 type writeReq struct {
 	entries []*store.Entry
+	at      []store.Sequenced // Import: the places and times the entries get
 	round   *store.Round
 	chunk   *chunkReq
 	discard int64 // the key of a staged payload to discard
@@ -306,6 +310,26 @@ func (s *Store) Append(ctx context.Context, entries []*store.Entry) ([]store.Seq
 		// The batch may still commit; a retry then meets ErrDuplicate.
 		return nil, ctx.Err()
 	}
+}
+
+// Import implements store.Importer: it appends entries at the places and
+// times at gives, as another store placed them (pouch migrate).
+func (s *Store) Import(ctx context.Context, entries []*store.Entry, at []store.Sequenced) error {
+	if len(entries) != len(at) {
+		return fmt.Errorf("store: importing %d entries at %d places", len(entries), len(at))
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if len(entries) > store.MaxBatch {
+		return fmt.Errorf("%d entries: %w (limit %d)", len(entries), store.ErrTooLarge, store.MaxBatch)
+	}
+	req := &writeReq{entries: entries, at: at, done: make(chan struct{})}
+	if err := s.send(ctx, s.reqs, req); err != nil {
+		return err
+	}
+	<-req.done
+	return req.err
 }
 
 func (s *Store) writer() {
@@ -539,6 +563,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 	// the clock does.
 	ms := max(s.now().UnixMilli(), s.last)
 	now := time.UnixMilli(ms).UTC()
+	floor := s.last // the time of the latest leaf, as this transaction goes
 	// Sized up front: the argument lists of a large group commit would
 	// otherwise be copied several times as they grow.
 	var n, nParties, nRefs, nPay, nChunks int
@@ -631,7 +656,12 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 			r.err = err
 			continue
 		}
-		if err := checkEntries(r.entries, s.next, now); err != nil {
+		if r.at != nil {
+			if err := store.CheckImport(r.at, s.next, floor); err != nil {
+				r.err = err
+				continue
+			}
+		} else if err := checkEntries(r.entries, s.next, now); err != nil {
 			r.err = err
 			continue
 		}
@@ -644,7 +674,16 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 			if e.Public {
 				pub = 1
 			}
-			recArgs = append(recArgs, idx, e.ID[:], string(e.Kind), ms, pub, joinHandles(e.Parties), joinIDs(e.Refs), e.Signed)
+			t := ms
+			if r.at != nil {
+				// Imported at its own time, which later calls in the
+				// group do not precede.
+				t = r.at[i].Time.UnixMilli()
+				ms = max(ms, t)
+				now = time.UnixMilli(ms).UTC()
+			}
+			floor = t
+			recArgs = append(recArgs, idx, e.ID[:], string(e.Kind), t, pub, joinHandles(e.Parties), joinIDs(e.Refs), e.Signed)
 			for k, p := range e.Parties {
 				if !slices.Contains(e.Parties[:k], p) {
 					partyArgs = append(partyArgs, string(p), idx, string(e.Kind))
@@ -667,7 +706,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 				}
 				payArgs = append(payArgs, idx, key, len(e.Payload))
 			}
-			r.res[i] = store.Sequenced{Index: uint64(idx), Time: now}
+			r.res[i] = store.Sequenced{Index: uint64(idx), Time: time.UnixMilli(t).UTC()}
 			s.pending = append(s.pending, e.Leaf(r.res[i]))
 		}
 	}
@@ -716,7 +755,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: committing appends: %w", err)
 	}
-	s.last = ms
+	s.last = floor
 	return []func(){func() {
 		for k, sp := range staging {
 			s.staged[k] = sp

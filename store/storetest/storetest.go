@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Check", testCheck},
 		{"TimeNeverDecreases", testTimeNeverDecreases},
 		{"Integrate", testIntegrate},
+		{"Import", testImport},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -799,5 +800,63 @@ func testIntegrate(t *testing.T, s store.Store) {
 			t.Errorf("CheckpointsAround(%d) = %d %q, %d %q, %v; want %d %q, %d %q", tc.index, b.Size, b.Note, a.Size, a.Note, err,
 				tc.bsize, tc.before, tc.asize, tc.after)
 		}
+	}
+}
+
+// testImport: a store that implements store.Importer takes records at the
+// places and times given, payloads with them, and refuses places out of
+// order and times that go back; an Append after them is not sequenced
+// before them.
+func testImport(t *testing.T, s store.Store) {
+	im, ok := s.(store.Importer)
+	if !ok {
+		t.Skip("the store does not implement store.Importer")
+	}
+	c := ctx(t)
+	t0 := time.Date(2021, 2, 8, 12, 0, 0, 0, time.UTC)
+	future := time.Now().Add(time.Hour).Truncate(time.Millisecond).UTC()
+	var es []*store.Entry
+	var at []store.Sequenced
+	for i, tm := range []time.Time{t0, t0, t0.Add(time.Second), future} {
+		es = append(es, Entry(i, record.KindTag, "ir/president"))
+		at = append(at, store.Sequenced{Index: uint64(i), Time: tm})
+	}
+	p := pattern(store.ChunkSize + 3)
+	es[1].Staged = stage(t, s, p)
+	if err := im.Import(c, es[:1], at[1:2]); err == nil {
+		t.Fatalf("Import at index 1 into an empty log succeeded")
+	}
+	if err := im.Import(c, es[:2], []store.Sequenced{at[1], at[0]}); err == nil {
+		t.Fatalf("Import of indexes out of order succeeded")
+	}
+	if err := im.Import(c, es[:3], at[:3]); err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	if err := im.Import(c, es[3:], []store.Sequenced{{Index: 3, Time: t0}}); err == nil {
+		t.Fatalf("Import of a time before the last leaf's succeeded")
+	}
+	if err := im.Import(c, es[3:], at[3:]); err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	for i, e := range es {
+		st, err := s.GetByIndex(c, uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Staged = nil
+		checkSame(t, st, e, at[i])
+	}
+	if got := readPayload(t, s, es[1].ID); !bytes.Equal(got, p) {
+		t.Fatalf("imported payload read back as %d bytes, not %d", len(got), len(p))
+	}
+	sq, err := s.Append(c, []*store.Entry{Entry(9, record.KindHouse)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sq[0].Index != 4 || sq[0].Time.Before(future) {
+		t.Fatalf("an Append after an import placed at %d %v, want 4 and not before %v", sq[0].Index, sq[0].Time, future)
+	}
+	if st, _ := s.State(c); st.Size != 5 {
+		t.Fatalf("State after imports = %+v, want 5 leaves", st)
 	}
 }
