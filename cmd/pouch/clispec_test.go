@@ -28,8 +28,8 @@ import (
 	"pouch.dev/agreement"
 	"pouch.dev/api"
 	"pouch.dev/internal/scenario"
-	"pouch.dev/store/sqlite"
 	"pouch.dev/record"
+	"pouch.dev/store/sqlite"
 )
 
 // A shape is a JSON shape of spec/cli.md.
