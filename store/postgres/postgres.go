@@ -322,7 +322,11 @@ func (s *Store) listen(ready chan<- error) {
 	}()
 	backoff := 100 * time.Millisecond
 	for {
-		conn, err := s.listenConn(ctx)
+		conn, locked, err := s.listenConn(ctx)
+		if err == nil && !locked && ready != nil {
+			conn.Close(context.Background())
+			err = fmt.Errorf("the advisory lock (%d, %d) of this store's staged payloads is taken", LockClassStager, int32(s.owner))
+		}
 		if ready != nil {
 			ready <- err
 			if err != nil {
@@ -332,7 +336,7 @@ func (s *Store) listen(ready chan<- error) {
 		}
 		if err == nil {
 			backoff = 100 * time.Millisecond
-			err = s.wait(ctx, conn)
+			err = s.wait(ctx, conn, locked)
 			conn.Close(context.Background())
 		}
 		if ctx.Err() != nil {
@@ -347,29 +351,41 @@ func (s *Store) listen(ready chan<- error) {
 	}
 }
 
-// listenConn connects, takes this store's stager lock, and listens.
-func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
+// listenConn connects, listens, and tries to take this store's stager
+// lock.
+func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, bool, error) {
 	conn, err := pgx.ConnectConfig(ctx, s.cfg.ConnConfig.Copy())
 	if err != nil {
-		return nil, err
-	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, LockClassStager, int32(s.owner)); err != nil {
-		conn.Close(context.Background())
-		return nil, err
+		return nil, false, err
 	}
 	if _, err := conn.Exec(ctx, `LISTEN `+NotifyChannel); err != nil {
 		conn.Close(context.Background())
-		return nil, err
+		return nil, false, err
 	}
-	return conn, nil
+	// After a reconnection, the session of the broken connection may
+	// hold the lock a while longer: wait tries again until it holds.
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, LockClassStager, int32(s.owner)).Scan(&locked); err != nil {
+		conn.Close(context.Background())
+		return nil, false, err
+	}
+	return conn, locked, nil
 }
 
 // wait reads notifications on conn until it fails, and the head every
 // pollInterval.
-func (s *Store) wait(ctx context.Context, conn *pgx.Conn) error {
+func (s *Store) wait(ctx context.Context, conn *pgx.Conn, locked bool) error {
 	for {
+		// A server that stopped answering (a partition) fails the poll,
+		// and the listener reconnects.
+		qctx, cancel := context.WithTimeout(ctx, s.opt.ConnectTimeout)
 		var size int64
-		if err := conn.QueryRow(ctx, `SELECT size FROM log_head`).Scan(&size); err != nil {
+		err := conn.QueryRow(qctx, `SELECT size FROM log_head`).Scan(&size)
+		if err == nil && !locked {
+			err = conn.QueryRow(qctx, `SELECT pg_try_advisory_lock($1, $2)`, LockClassStager, int32(s.owner)).Scan(&locked)
+		}
+		cancel()
+		if err != nil {
 			return err
 		}
 		s.grow(uint64(size))
