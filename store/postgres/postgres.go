@@ -335,9 +335,13 @@ func (s *Store) listen(ready chan<- error) {
 			ready = nil
 		}
 		if err == nil {
-			backoff = 100 * time.Millisecond
-			err = s.wait(ctx, conn, locked)
+			// It returns when the connection fails: connect again.
+			t0 := time.Now()
+			s.wait(ctx, conn, locked)
 			conn.Close(context.Background())
+			if time.Since(t0) > time.Minute {
+				backoff = 100 * time.Millisecond
+			}
 		}
 		if ctx.Err() != nil {
 			return
