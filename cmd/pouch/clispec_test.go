@@ -29,6 +29,7 @@ import (
 	"pouch.dev/api"
 	"pouch.dev/internal/scenario"
 	"pouch.dev/record"
+	"pouch.dev/store/sqlite"
 )
 
 // A shape is a JSON shape of spec/cli.md.
@@ -816,6 +817,14 @@ func TestCLISpecJSON(t *testing.T) {
 	r.ok("demo", "demo", "--scene", "5")
 	r.ok("bench", "bench", "--n", "16", "--workers", "2")
 	r.ok("version", "version")
+
+	// A migration (of an empty deployment: TestMigrate copies a full one).
+	if st, err := sqlite.Open(filepath.Join(dir, "src.db")); err != nil {
+		t.Fatal(err)
+	} else {
+		st.Close()
+	}
+	r.ok("migrate", "migrate", "--from", filepath.Join(dir, "src.db"), "--to", filepath.Join(dir, "dst.db"))
 
 	// The failures a script meets: each an envelope with its code.
 	r.fail("usage", 2, "take", "--bogus")

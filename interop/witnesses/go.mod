@@ -52,13 +52,12 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 	modernc.org/sqlite v1.62.0 // indirect
 	sigsum.org/sigsum-go v0.6.1 // indirect
-	zombiezen.com/go/sqlite v1.4.2 // indirect
+	zombiezen.com/go/sqlite v1.4.2
 )
 
 replace pouch.dev => ../..
 
 tool (
 	filippo.io/torchwood/cmd/litewitness
-	filippo.io/torchwood/cmd/witnessctl
 	github.com/transparency-dev/witness/cmd/omniwitness
 )

@@ -14,6 +14,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -32,6 +34,8 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/mod/sumdb/note"
+	zsqlite "zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
 
 	"pouch.dev/record"
 	"pouch.dev/store"
@@ -48,8 +52,10 @@ var (
 	buildErr  error
 )
 
-// binaries builds litewitness, witnessctl and omniwitness once, from the
-// versions this module pins.
+// binaries builds litewitness and omniwitness once, from the versions this
+// module pins. (torchwood's witnessctl is not built: it imports sigsum-go,
+// which the Go module proxy no longer serves; configureLitewitness writes
+// what its add-log and add-key would.)
 func binaries(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -60,7 +66,7 @@ func binaries(t *testing.T) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", binDir+string(filepath.Separator),
-			"filippo.io/torchwood/cmd/litewitness", "filippo.io/torchwood/cmd/witnessctl",
+			"filippo.io/torchwood/cmd/litewitness",
 			"github.com/transparency-dev/witness/cmd/omniwitness")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -174,19 +180,15 @@ type thirdParty struct {
 }
 
 // startLitewitness runs torchwood's litewitness for the log with verifier
-// key logKey: a SQLite database configured with witnessctl, and its
-// Ed25519 key in an ssh-agent served by this test.
+// key logKey: a SQLite database configured as witnessctl would
+// (configureLitewitness), and its Ed25519 key in an ssh-agent served by
+// this test.
 func startLitewitness(t *testing.T, logKey string) *thirdParty {
 	bin := binaries(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "litewitness.db")
-	for _, args := range [][]string{
-		{"add-log", "-db", db, "-origin", origin},
-		{"add-key", "-db", db, "-origin", origin, "-key", logKey},
-	} {
-		if out, err := exec.Command(filepath.Join(bin, "witnessctl"), args...).CombinedOutput(); err != nil {
-			t.Fatalf("witnessctl %s: %v\n%s", args[0], err, out)
-		}
+	if err := configureLitewitness(db, origin, logKey); err != nil {
+		t.Fatal(err)
 	}
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -441,4 +443,47 @@ func TestLitewitnessOrigin(t *testing.T) {
 	if !errors.Is(err, tlog.ErrWitnessRefused) {
 		t.Fatalf("litewitness given a checkpoint of another key for the same origin: %v, want a refusal", err)
 	}
+}
+
+// configureLitewitness does what torchwood's `witnessctl add-log` and
+// `witnessctl add-key` do (torchwood v0.9.0, cmd/witnessctl): litewitness's
+// schema, the log at the empty tree, and its verifier key. It writes with
+// the SQLite driver litewitness itself uses.
+func configureLitewitness(path, origin, vkey string) error {
+	db, err := zsqlite.OpenConn(path, 0)
+	if err != nil {
+		return fmt.Errorf("opening litewitness's database: %v", err)
+	}
+	defer db.Close()
+	empty := sha256.Sum256(nil) // RFC 6962: the hash of the empty tree
+	if err := sqlitex.ExecScript(db, `
+		PRAGMA strict_types = ON;
+		PRAGMA foreign_keys = ON;
+		CREATE TABLE IF NOT EXISTS log (
+			origin TEXT PRIMARY KEY,
+			tree_size INTEGER NOT NULL,
+			tree_hash TEXT NOT NULL -- base64-encoded
+		);
+		CREATE TABLE IF NOT EXISTS key (
+			origin TEXT NOT NULL,
+			key TEXT NOT NULL, -- note verifier key
+			FOREIGN KEY(origin) REFERENCES log(origin)
+		);
+		CREATE TABLE IF NOT EXISTS bastion (
+			origin TEXT NOT NULL,
+			bastion TEXT NOT NULL, -- addr:port
+			FOREIGN KEY(origin) REFERENCES log(origin)
+		);
+	`); err != nil {
+		return fmt.Errorf("litewitness's schema: %v", err)
+	}
+	if err := sqlitex.Execute(db, "INSERT INTO log (origin, tree_size, tree_hash) VALUES (?, 0, ?)",
+		&sqlitex.ExecOptions{Args: []any{origin, base64.StdEncoding.EncodeToString(empty[:])}}); err != nil {
+		return fmt.Errorf("adding the log to litewitness: %v", err)
+	}
+	if err := sqlitex.Execute(db, "INSERT INTO key (origin, key) VALUES (?, ?)",
+		&sqlitex.ExecOptions{Args: []any{origin, vkey}}); err != nil {
+		return fmt.Errorf("adding the log's key to litewitness: %v", err)
+	}
+	return nil
 }

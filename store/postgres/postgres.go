@@ -323,7 +323,11 @@ func (s *Store) listen(ready chan<- error) {
 	}()
 	backoff := 100 * time.Millisecond
 	for {
-		conn, err := s.listenConn(ctx)
+		conn, locked, err := s.listenConn(ctx)
+		if err == nil && !locked && ready != nil {
+			conn.Close(context.Background())
+			err = fmt.Errorf("the advisory lock (%d, %d) of this store's staged payloads is taken", LockClassStager, int32(s.owner))
+		}
 		if ready != nil {
 			ready <- err
 			if err != nil {
@@ -332,9 +336,13 @@ func (s *Store) listen(ready chan<- error) {
 			ready = nil
 		}
 		if err == nil {
-			backoff = 100 * time.Millisecond
-			err = s.wait(ctx, conn)
+			// It returns when the connection fails: connect again.
+			t0 := time.Now()
+			s.wait(ctx, conn, locked)
 			conn.Close(context.Background())
+			if time.Since(t0) > time.Minute {
+				backoff = 100 * time.Millisecond
+			}
 		}
 		if ctx.Err() != nil {
 			return
@@ -348,29 +356,41 @@ func (s *Store) listen(ready chan<- error) {
 	}
 }
 
-// listenConn connects, takes this store's stager lock, and listens.
-func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
+// listenConn connects, listens, and tries to take this store's stager
+// lock.
+func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, bool, error) {
 	conn, err := pgx.ConnectConfig(ctx, s.cfg.ConnConfig.Copy())
 	if err != nil {
-		return nil, err
-	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, LockClassStager, int32(s.owner)); err != nil {
-		conn.Close(context.Background())
-		return nil, err
+		return nil, false, err
 	}
 	if _, err := conn.Exec(ctx, `LISTEN `+NotifyChannel); err != nil {
 		conn.Close(context.Background())
-		return nil, err
+		return nil, false, err
 	}
-	return conn, nil
+	// After a reconnection, the session of the broken connection may
+	// hold the lock a while longer: wait tries again until it holds.
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, LockClassStager, int32(s.owner)).Scan(&locked); err != nil {
+		conn.Close(context.Background())
+		return nil, false, err
+	}
+	return conn, locked, nil
 }
 
 // wait reads notifications on conn until it fails, and the head every
 // pollInterval.
-func (s *Store) wait(ctx context.Context, conn *pgx.Conn) error {
+func (s *Store) wait(ctx context.Context, conn *pgx.Conn, locked bool) error {
 	for {
+		// A server that stopped answering (a partition) fails the poll,
+		// and the listener reconnects.
+		qctx, cancel := context.WithTimeout(ctx, s.opt.ConnectTimeout)
 		var size int64
-		if err := conn.QueryRow(ctx, `SELECT size FROM log_head`).Scan(&size); err != nil {
+		err := conn.QueryRow(qctx, `SELECT size FROM log_head`).Scan(&size)
+		if err == nil && !locked {
+			err = conn.QueryRow(qctx, `SELECT pg_try_advisory_lock($1, $2)`, LockClassStager, int32(s.owner)).Scan(&locked)
+		}
+		cancel()
+		if err != nil {
 			return err
 		}
 		s.grow(uint64(size))
@@ -481,27 +501,32 @@ func (s *Store) Import(ctx context.Context, entries []*store.Entry, at []store.S
 func (s *Store) writer() {
 	defer close(s.done)
 	for {
-		var first *writeReq
 		select {
-		case first = <-s.reqs:
+		case first := <-s.reqs:
+			s.commit(first)
 		case <-s.closing:
 			s.failPending()
 			return
 		}
-		batch := []*writeReq{first}
-		n := len(first.entries)
-	drain:
-		for n < maxGroup {
-			select {
-			case r := <-s.reqs:
-				batch = append(batch, r)
-				n += len(r.entries)
-			default:
-				break drain
-			}
-		}
-		s.commit(batch)
 	}
+}
+
+// drain adds to batch the Append calls pending, up to maxGroup entries.
+func (s *Store) drain(batch []*writeReq) []*writeReq {
+	n := 0
+	for _, r := range batch {
+		n += len(r.entries)
+	}
+	for n < maxGroup {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch, r)
+			n += len(r.entries)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (s *Store) failPending() {
@@ -518,8 +543,8 @@ func (s *Store) failPending() {
 
 // commit writes one group of Append calls in one transaction, and tells
 // each caller its fate.
-func (s *Store) commit(batch []*writeReq) {
-	size, err := s.commitTx(batch)
+func (s *Store) commit(first *writeReq) {
+	batch, size, err := s.commitTx(first)
 	if err != nil {
 		err = classify(err)
 		for _, r := range batch {
@@ -540,18 +565,28 @@ func (s *Store) commit(batch []*writeReq) {
 // txTimeout bounds one append transaction, whatever its callers' contexts.
 const txTimeout = 60 * time.Second
 
-// commitTx writes batch in one transaction and returns the new number of
-// leaves, or 0 if it appended none. Calls refused on their own (a
-// duplicate, a payload not staged, a Check) get their error in r.err and
-// write nothing.
+// commitTx locks the log's head, takes first and the Append calls pending
+// by then (those that came while it waited for the lock join it: group
+// commit, across processes too), writes them in one transaction, and
+// returns them and the new number of leaves, or 0 if it appended none.
+// Calls refused on their own (a duplicate, a payload not staged, a Check)
+// get their error in r.err and write nothing.
 //
 // SPEC: spec/store.md#append
-func (s *Store) commitTx(batch []*writeReq) (uint64, error) {
+func (s *Store) commitTx(first *writeReq) (batch []*writeReq, size uint64, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), txTimeout)
 	defer cancel()
-	for _, r := range batch {
-		r.err, r.res = nil, nil
+	batch = []*writeReq{first}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return batch, 0, fmt.Errorf("store: beginning the append transaction: %w", err)
 	}
+	defer tx.Rollback(context.Background())
+	var head, lastMS, nowMS int64
+	if err := tx.QueryRow(ctx, `SELECT size, last_ms FROM log_head FOR UPDATE`).Scan(&head, &lastMS); err != nil {
+		return batch, 0, fmt.Errorf("store: locking the log's head: %w", err)
+	}
+	batch = s.drain(batch)
 	var ids [][]byte
 	var stagedKeys []int64
 	nPay := 0
@@ -566,26 +601,16 @@ func (s *Store) commitTx(batch []*writeReq) (uint64, error) {
 			}
 		}
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("store: beginning the append transaction: %w", err)
-	}
-	defer tx.Rollback(context.Background())
 
-	// One round trip: the head's lock first, then, holding it, the
-	// database's clock, the IDs already stored, the staged payloads named
-	// (locked against a concurrent Abort), and keys for the payloads that
-	// come in memory.
+	// One round trip, holding the head's lock: the database's clock, the
+	// IDs already stored, the staged payloads named (locked against a
+	// concurrent Abort), and keys for the payloads that come in memory.
 	var (
-		head, lastMS, nowMS int64
-		stored              = map[record.ID]bool{}
-		staged              = map[int64]stagedRow{}
-		keys                []int64
+		stored = map[record.ID]bool{}
+		staged = map[int64]stagedRow{}
+		keys   []int64
 	)
 	b := &pgx.Batch{}
-	b.Queue(`SELECT size, last_ms FROM log_head FOR UPDATE`).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&head, &lastMS)
-	})
 	b.Queue(`SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint`).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&nowMS)
 	})
@@ -625,7 +650,7 @@ func (s *Store) commitTx(batch []*writeReq) (uint64, error) {
 		})
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return 0, fmt.Errorf("store: locking the log's head: %w", err)
+		return batch, 0, fmt.Errorf("store: reading the log's head: %w", err)
 	}
 
 	// The time of sequencing never decreases with the index, whatever
@@ -716,7 +741,7 @@ func (s *Store) commitTx(batch []*writeReq) (uint64, error) {
 		}
 	}
 	if len(rIdx) == 0 {
-		return 0, nil // every call refused: nothing to write
+		return batch, 0, nil // every call refused: nothing to write
 	}
 	b = &pgx.Batch{}
 	b.Queue(`INSERT INTO records (idx, id, kind, time, public, parties, refs, signed)
@@ -741,14 +766,14 @@ func (s *Store) commitTx(batch []*writeReq) (uint64, error) {
 	b.Queue(`UPDATE log_head SET size = $1, last_ms = $2`, int64(next), floor)
 	b.Queue(`SELECT pg_notify($1, $2)`, NotifyChannel, strconv.FormatUint(next, 10))
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return 0, fmt.Errorf("store: writing records: %w", err)
+		return batch, 0, fmt.Errorf("store: writing records: %w", err)
 	}
 	// SPEC: spec/store.md#failpoints
 	failpoint.Hit("store/append-before-commit")
 	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("store: committing appends: %w", err)
+		return batch, 0, fmt.Errorf("store: committing appends: %w", err)
 	}
-	return next, nil
+	return batch, next, nil
 }
 
 type stagedRow struct {

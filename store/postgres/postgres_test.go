@@ -221,3 +221,53 @@ func TestBadURL(t *testing.T) {
 		t.Errorf("an unreachable server: %v, want ErrIO saying it cannot reach it", err)
 	}
 }
+
+// TestListenerReconnects: when the server drops every connection of the
+// stores (a restart, a failover), WaitSize still wakes when another
+// store appends, and appends work again.
+func TestListenerReconnects(t *testing.T) {
+	url := pgtest.DB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, b := open(t, url, postgres.Options{}), open(t, url, postgres.Options{})
+	if _, err := a.Append(ctx, []*store.Entry{storetest.Entry(0, record.KindHouse)}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var killed int
+	if err := c.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed < 2 {
+		t.Fatalf("terminated %d connections, want both stores' listeners at least", killed)
+	}
+	woke := make(chan uint64, 1)
+	go func() {
+		n, _ := b.WaitSize(ctx, 1)
+		woke <- n
+	}()
+	time.Sleep(100 * time.Millisecond)
+	// The first use of a pooled connection that was dropped may fail
+	// (store.ErrIO); the next goes through.
+	e := storetest.Entry(1, record.KindHouse)
+	if _, err := a.Append(ctx, []*store.Entry{e}); err != nil {
+		if !errors.Is(err, store.ErrIO) {
+			t.Fatalf("append after the connections dropped: %v, want ErrIO or success", err)
+		}
+		if _, err := a.Append(ctx, []*store.Entry{e}); err != nil {
+			t.Fatalf("the append after that: %v", err)
+		}
+	}
+	select {
+	case n := <-woke:
+		if n != 2 {
+			t.Fatalf("WaitSize returned %d, want 2", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitSize did not wake after the connections dropped and another store appended")
+	}
+}

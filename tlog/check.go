@@ -1,0 +1,84 @@
+package tlog
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+
+	"pouch.dev/record"
+	"pouch.dev/store"
+)
+
+// TileIDs returns the tiles a tree of size leaves is stored in: at each
+// level, the full tiles and the partial one at the right edge, if any.
+func TileIDs(size uint64) []store.TileID {
+	var ids []store.TileID
+	for level := 0; level <= 63/TileHeight; level++ {
+		n := size >> (TileHeight * uint(level)) // hashes at this level
+		if n == 0 {
+			break
+		}
+		for i := uint64(0); i*store.TileWidth < n; i++ {
+			ids = append(ids, store.TileID{Level: level, Index: i})
+		}
+	}
+	return ids
+}
+
+// CheckTree recomputes the root hash of the tree of the store's latest
+// checkpoint twice, from the leaves the store holds and from its tiles,
+// and checks that both are the checkpoint's. It returns the tree's size.
+// It does not verify the checkpoint's signatures.
+func CheckTree(ctx context.Context, st store.Store) (uint64, error) {
+	state, err := st.State(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if state.Checkpoint == nil {
+		return 0, fmt.Errorf("the store holds no checkpoint")
+	}
+	_, size, want, err := ParseCheckpointBody(checkpointText(state.Checkpoint))
+	if err != nil {
+		return 0, err
+	}
+	if size != state.TreeSize {
+		return 0, fmt.Errorf("the latest checkpoint is of size %d, the store's tree of %d", size, state.TreeSize)
+	}
+	rng := rangeFactory.NewEmptyRange(0)
+	for start := uint64(0); start < size; {
+		n := int(min(size-start, 4096))
+		leaves, err := st.Leaves(ctx, start, n)
+		if err != nil {
+			return 0, err
+		}
+		if len(leaves) != n {
+			return 0, fmt.Errorf("the store returned %d leaves from index %d, want %d", len(leaves), start, n)
+		}
+		for _, l := range leaves {
+			if err := rng.Append(LeafHash(record.LeafData(l)), nil); err != nil {
+				return 0, err
+			}
+		}
+		start += uint64(n)
+	}
+	fromLeaves := hasher.EmptyRoot()
+	if size > 0 {
+		if fromLeaves, err = rng.GetRootHash(nil); err != nil {
+			return 0, err
+		}
+	}
+	if !bytes.Equal(fromLeaves, want) {
+		return 0, fmt.Errorf("the root of the store's %d leaves is %s, the checkpoint says %s",
+			size, base64.StdEncoding.EncodeToString(fromLeaves), base64.StdEncoding.EncodeToString(want))
+	}
+	fromTiles, err := newHashes(st).root(ctx, size)
+	if err != nil {
+		return 0, fmt.Errorf("reading the tree from the store's tiles: %w", err)
+	}
+	if !bytes.Equal(fromTiles, want) {
+		return 0, fmt.Errorf("the root of the store's tiles is %s, the checkpoint says %s",
+			base64.StdEncoding.EncodeToString(fromTiles), base64.StdEncoding.EncodeToString(want))
+	}
+	return size, nil
+}
