@@ -83,6 +83,9 @@ type CorrOptions struct {
 	// (store.Replicas): where the ends of a secure line that reach
 	// different replicas meet.
 	Advertise string
+
+	// noFollow leaves out the goroutine that follows the log (tests).
+	noFollow bool
 }
 
 // Correspondence is the part of the pouch server that accepts and serves
@@ -190,7 +193,9 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 		return nil, err
 	}
 	// Both end when the store closes.
-	go c.follow()
+	if !c.opt.noFollow {
+		go c.follow()
+	}
 	go c.loadDeadlines()
 	return c, nil
 }
