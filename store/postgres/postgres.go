@@ -497,6 +497,38 @@ func (s *Store) Import(ctx context.Context, entries []*store.Entry, at []store.S
 	return req.err
 }
 
+// ImportCheckpoints implements store.Importer.
+func (s *Store) ImportCheckpoints(ctx context.Context, cps []store.StoredCheckpoint) error {
+	if len(cps) == 0 {
+		return nil
+	}
+	sizes := make([]int64, len(cps))
+	notes := make([][]byte, len(cps))
+	for i, cp := range cps {
+		if cp.Note == nil {
+			return fmt.Errorf("store: importing an empty checkpoint of size %d", cp.Size)
+		}
+		sizes[i], notes[i] = int64(cp.Size), cp.Note
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var leaves int64
+		if err := tx.QueryRow(ctx, `SELECT size FROM log_head`).Scan(&leaves); err != nil {
+			return err
+		}
+		for _, n := range sizes {
+			if n > leaves {
+				return fmt.Errorf("store: importing a checkpoint of size %d into a log of %d leaves", n, leaves)
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO checkpoints (size, note) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, sizes, notes)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: importing checkpoints: %w", classify(err))
+	}
+	return nil
+}
+
 func (s *Store) writer() {
 	defer close(s.done)
 	for {
