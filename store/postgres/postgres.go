@@ -81,8 +81,13 @@ const (
 )
 
 // NotifyChannel is the channel on which every append transaction
-// notifies the new number of leaves, in decimal.
-const NotifyChannel = "pouch_log"
+// notifies the new number of leaves, in decimal; TreeNotifyChannel the
+// one on which Integrate notifies the new tree size, in decimal, when a
+// round commits.
+const (
+	NotifyChannel     = "pouch_log"
+	TreeNotifyChannel = "pouch_tree"
+)
 
 // Advisory lock classes (the first key of PostgreSQL's two-key advisory
 // locks) that the store takes. Other users of the database pick others.
