@@ -317,6 +317,12 @@ type Importer interface {
 	// latest time of sequencing nor decreasing. Checks are not called;
 	// duplicates and payloads not staged are refused as by Append.
 	Import(ctx context.Context, entries []*Entry, at []Sequenced) error
+	// ImportCheckpoints stores checkpoints as they are, with their
+	// cosignatures, in one transaction, without changing the tree's size:
+	// the earlier checkpoints of a log whose tree (with its latest
+	// checkpoint) an Integrate then stores. It refuses a size beyond the
+	// leaves appended, and a size already stored.
+	ImportCheckpoints(ctx context.Context, cps []StoredCheckpoint) error
 }
 
 // CheckImport checks places and times for Importer.Import into a log of

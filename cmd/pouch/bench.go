@@ -76,6 +76,7 @@ func runBench(ctx *cmdContext, args []string) error {
 	server := fs.String("server", "", "`URL` of a running server in open mode (default: one in this process)")
 	replicas := fs.String("replicas", "", "more `URLs` (comma-separated) of replicas of the --server's deployment over one database: the pouches go round-robin to the --server and them")
 	serverPID := fs.Int("server-pid", 0, "the --server's process `ID`, for its CPU per pouch (Linux)")
+	dbURL := fs.String("db", "", "keep the in-process server's log in the empty PostgreSQL database at `URL` (default: a SQLite file)")
 	asJSON := fs.Bool("json", false, "print the figures as JSON (spec/cli.md) instead of text")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
@@ -90,6 +91,9 @@ func runBench(ctx *cmdContext, args []string) error {
 	if *serverPID != 0 && *server == "" {
 		return usagef("", "--server-pid names the process of a --server")
 	}
+	if *dbURL != "" && (*server != "" || !isPostgresURL(*dbURL)) {
+		return usagef("give --db a postgres:// URL of an empty database, without --server", "--db %q: not a postgres:// URL for the in-process server", redactURL(*dbURL))
+	}
 	bg, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	out := ctx.stdout
@@ -97,7 +101,7 @@ func runBench(ctx *cmdContext, args []string) error {
 	if *asJSON {
 		out = io.Discard
 	}
-	w, err := scenario.Start(bg, scenario.Options{Server: *server})
+	w, err := scenario.Start(bg, scenario.Options{Server: *server, DB: *dbURL})
 	if err != nil {
 		return err
 	}

@@ -81,8 +81,13 @@ const (
 )
 
 // NotifyChannel is the channel on which every append transaction
-// notifies the new number of leaves, in decimal.
-const NotifyChannel = "pouch_log"
+// notifies the new number of leaves, in decimal; TreeNotifyChannel the
+// one on which Integrate notifies the new tree size, in decimal, when a
+// round commits.
+const (
+	NotifyChannel     = "pouch_log"
+	TreeNotifyChannel = "pouch_tree"
+)
 
 // Advisory lock classes (the first key of PostgreSQL's two-key advisory
 // locks) that the store takes. Other users of the database pick others.
@@ -496,6 +501,38 @@ func (s *Store) Import(ctx context.Context, entries []*store.Entry, at []store.S
 	}
 	<-req.done
 	return req.err
+}
+
+// ImportCheckpoints implements store.Importer.
+func (s *Store) ImportCheckpoints(ctx context.Context, cps []store.StoredCheckpoint) error {
+	if len(cps) == 0 {
+		return nil
+	}
+	sizes := make([]int64, len(cps))
+	notes := make([][]byte, len(cps))
+	for i, cp := range cps {
+		if cp.Note == nil {
+			return fmt.Errorf("store: importing an empty checkpoint of size %d", cp.Size)
+		}
+		sizes[i], notes[i] = int64(cp.Size), cp.Note
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var leaves int64
+		if err := tx.QueryRow(ctx, `SELECT size FROM log_head`).Scan(&leaves); err != nil {
+			return err
+		}
+		for _, n := range sizes {
+			if n > leaves {
+				return fmt.Errorf("store: importing a checkpoint of size %d into a log of %d leaves", n, leaves)
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO checkpoints (size, note) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, sizes, notes)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: importing checkpoints: %w", classify(err))
+	}
+	return nil
 }
 
 func (s *Store) writer() {

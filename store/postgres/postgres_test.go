@@ -271,3 +271,51 @@ func TestListenerReconnects(t *testing.T) {
 		t.Fatal("WaitSize did not wake after the connections dropped and another store appended")
 	}
 }
+
+// TestConflictAcrossProcesses: two stores over one database, as two
+// server processes, each append a record that claims the same slot (it
+// refers to it), with a Check that refuses the claim if the database
+// already holds one. Exactly one of each pair is accepted: a Check sees
+// every record another process appended below its entry.
+func TestConflictAcrossProcesses(t *testing.T) {
+	url := pgtest.DB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stores := []*postgres.Store{open(t, url, postgres.Options{}), open(t, url, postgres.Options{})}
+	taken := errors.New("slot already claimed")
+	for slot := range 20 {
+		var id record.ID
+		id[0], id[1] = 0xcc, byte(slot)
+		errs := make([]error, len(stores))
+		var wg sync.WaitGroup
+		for i, s := range stores {
+			e := storetest.Entry(slot*10+i, record.KindCustody, "ru/amb-tehran")
+			e.Refs = []record.ID{id}
+			e.Check = func(store.Sequenced) error {
+				l, err := s.List(ctx, store.Query{Ref: &id})
+				if err != nil {
+					return err
+				}
+				if len(l) > 0 {
+					return taken
+				}
+				return nil
+			}
+			wg.Go(func() { _, errs[i] = s.Append(ctx, []*store.Entry{e}) })
+		}
+		wg.Wait()
+		accepted := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				accepted++
+			case !errors.Is(err, taken):
+				t.Fatalf("slot %d: %v", slot, err)
+			}
+		}
+		l, err := stores[0].List(ctx, store.Query{Ref: &id})
+		if accepted != 1 || err != nil || len(l) != 1 {
+			t.Fatalf("slot %d: %d claims accepted, %d stored (%v); want exactly one", slot, accepted, len(l), err)
+		}
+	}
+}

@@ -312,6 +312,7 @@ func (s *Store) Integrate(ctx context.Context, r *store.Round) error {
 	}
 	b.Queue(`INSERT INTO checkpoints (size, note) VALUES ($1, $2) ON CONFLICT (size) DO UPDATE SET note = excluded.note`, int64(r.NewSize), r.Checkpoint)
 	b.Queue(`UPDATE tree_head SET size = $1`, int64(r.NewSize))
+	b.Queue(`SELECT pg_notify($1, $2)`, TreeNotifyChannel, strconv.FormatUint(r.NewSize, 10))
 	if err := tx.SendBatch(tctx, b).Close(); err != nil {
 		return fmt.Errorf("store: writing a round: %w", classify(err))
 	}

@@ -339,6 +339,30 @@ func (s *Store) Import(ctx context.Context, entries []*store.Entry, at []store.S
 	return req.err
 }
 
+// ImportCheckpoints implements store.Importer.
+func (s *Store) ImportCheckpoints(ctx context.Context, cps []store.StoredCheckpoint) error {
+	s.mu.Lock()
+	size := s.size
+	s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: importing checkpoints: %w", classify(err))
+	}
+	defer tx.Rollback()
+	for _, cp := range cps {
+		if cp.Size > size || cp.Note == nil {
+			return fmt.Errorf("store: importing a checkpoint of size %d into a log of %d leaves", cp.Size, size)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (size, note) VALUES (?, ?)`, int64(cp.Size), cp.Note); err != nil {
+			return fmt.Errorf("store: importing the checkpoint of size %d: %w", cp.Size, classify(err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: importing checkpoints: %w", classify(err))
+	}
+	return nil
+}
+
 func (s *Store) writer() {
 	defer close(s.done)
 	for {

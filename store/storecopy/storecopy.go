@@ -123,7 +123,8 @@ func Copy(ctx context.Context, from, to store.Store, progress func(Progress)) (*
 		return res, nil
 	}
 
-	// Checkpoints, in order of size, then the tiles with the last.
+	// The earlier checkpoints, a thousand per transaction; then the tree
+	// with the last, in one round.
 	progress(Progress{Phase: "checkpoints", Records: res.Records, TotalRecords: src.Size, PayloadBytes: res.PayloadBytes})
 	cps, err := checkpoints(ctx, from, src.TreeSize)
 	if err != nil {
@@ -132,12 +133,12 @@ func Copy(ctx context.Context, from, to store.Store, progress func(Progress)) (*
 	if len(cps) == 0 || cps[len(cps)-1].Size != src.TreeSize {
 		return nil, fmt.Errorf("the source's checkpoints do not reach its tree size %d", src.TreeSize)
 	}
-	var tree uint64
-	for _, cp := range cps[:len(cps)-1] {
-		if err := to.Integrate(ctx, &store.Round{OldSize: tree, NewSize: cp.Size, Checkpoint: cp.Note}); err != nil {
-			return nil, fmt.Errorf("storing the checkpoint of size %d: %w", cp.Size, err)
+	for rest := cps[:len(cps)-1]; len(rest) > 0; {
+		n := min(len(rest), batch)
+		if err := im.ImportCheckpoints(ctx, rest[:n]); err != nil {
+			return nil, err
 		}
-		tree = cp.Size
+		rest = rest[n:]
 	}
 	progress(Progress{Phase: "tiles", Records: res.Records, TotalRecords: src.Size, PayloadBytes: res.PayloadBytes})
 	var tiles []store.Tile
@@ -156,7 +157,7 @@ func Copy(ctx context.Context, from, to store.Store, progress func(Progress)) (*
 		ids = ids[n:]
 	}
 	last := cps[len(cps)-1]
-	if err := to.Integrate(ctx, &store.Round{OldSize: tree, NewSize: last.Size, Tiles: tiles, Checkpoint: last.Note}); err != nil {
+	if err := to.Integrate(ctx, &store.Round{OldSize: 0, NewSize: last.Size, Tiles: tiles, Checkpoint: last.Note}); err != nil {
 		return nil, fmt.Errorf("storing the tree and the checkpoint of size %d: %w", last.Size, err)
 	}
 	res.Checkpoints, res.Tiles = len(cps), len(tiles)

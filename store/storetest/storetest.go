@@ -871,4 +871,26 @@ func testImport(t *testing.T, s store.Store) {
 	if st, _ := s.State(c); st.Size != 5 {
 		t.Fatalf("State after imports = %+v, want 5 leaves", st)
 	}
+
+	// Checkpoints come as they are, without moving the tree; the tree
+	// comes with the last of them.
+	if err := im.ImportCheckpoints(c, []store.StoredCheckpoint{{Size: 99, Note: []byte("cp 99")}}); err == nil {
+		t.Fatalf("ImportCheckpoints beyond the leaves appended succeeded")
+	}
+	if err := im.ImportCheckpoints(c, []store.StoredCheckpoint{{Size: 1, Note: []byte("cp 1")}, {Size: 3, Note: []byte("cp 3 cosigned")}}); err != nil {
+		t.Fatalf("ImportCheckpoints: %v", err)
+	}
+	if st, _ := s.State(c); st.TreeSize != 0 || st.Checkpoint != nil {
+		t.Fatalf("ImportCheckpoints moved the tree: %+v", st)
+	}
+	if err := s.Integrate(c, &store.Round{OldSize: 0, NewSize: 5, Checkpoint: []byte("cp 5")}); err != nil {
+		t.Fatalf("Integrate after ImportCheckpoints: %v", err)
+	}
+	b, a, err := s.CheckpointsAround(c, 2)
+	if err != nil || string(b.Note) != "cp 1" || string(a.Note) != "cp 3 cosigned" {
+		t.Fatalf("CheckpointsAround(2) after an import = %q, %q, %v", b.Note, a.Note, err)
+	}
+	if st, _ := s.State(c); st.TreeSize != 5 || string(st.Checkpoint) != "cp 5" {
+		t.Fatalf("State = %+v, want the tree of 5 and its checkpoint", st)
+	}
 }
