@@ -69,6 +69,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -565,6 +566,28 @@ func (c *Client) SealTo(ctx context.Context, from, to record.Handle, thread *rec
 func (c *Client) Inbox(ctx context.Context, as *Identity) ([]api.InboxItem, error) {
 	var v []api.InboxItem
 	err := c.do(ctx, "GET", "/v1/inbox", nil, "", as, &v)
+	return v, err
+}
+
+// InboxPage lists a page of as's inbox: at most limit pouches (0: the
+// server's default), newest first, those sequenced before log index
+// before if it is not 0 (GET /v1/inbox?limit=&before=).
+//
+// SPEC: spec/api.md#inbox
+func (c *Client) InboxPage(ctx context.Context, as *Identity, limit int, before uint64) ([]api.InboxItem, error) {
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if before > 0 {
+		q.Set("before", strconv.FormatUint(before, 10))
+	}
+	path := "/v1/inbox"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var v []api.InboxItem
+	err := c.do(ctx, "GET", path, nil, "", as, &v)
 	return v, err
 }
 

@@ -66,9 +66,13 @@ func (w *world) chainRefuses(t *testing.T, dir string, pouch, custody record.ID,
 }
 
 // delivered lists custody record id, a delivery by by for ru/amb, as the
-// last of pouch's custody.
+// last of pouch's custody. The server derives a pouch's custody from the
+// log, so it may list the record already: it is then listed once.
 func delivered(pouch, id record.ID, by record.Handle, at time.Time) *liar.Lie {
 	return listCustody("listed", pouch, func(hs []api.HopView) []api.HopView {
+		if slices.ContainsFunc(hs, func(h api.HopView) bool { return h.ID == id }) {
+			return hs
+		}
 		return append(hs, api.HopView{ID: id, By: by, As: "ru/amb", Delivery: true, Time: at})
 	})
 }

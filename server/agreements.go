@@ -21,8 +21,9 @@ import (
 // roll of signatories at a log size.
 //
 // The server keeps an agreement.Registry fed with every record of
-// agreement.Kinds in log order: from the store when it starts (rebuild),
-// then as it sequences them. A record of these kinds is checked against
+// agreement.Kinds in log order: from the store when it starts, then as it
+// sequences them, and those other server processes append as it follows
+// the log (projection.go). A record of these kinds is checked against
 // the registry before it is appended and applied after, under one lock, so
 // two actions cannot both pass the check against the same state (two
 // signatures by one party, say).
@@ -55,6 +56,13 @@ func (b *agreementBook) applyStored(s *record.Signed, pos directory.Pos) error {
 	return b.reg.Apply(agreement.Entry{Signed: s, Index: pos.Index, Time: pos.Time.UnixMilli(), SigsChecked: true})
 }
 
+// applied returns the log index after the last record applied.
+func (b *agreementBook) applied() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.next
+}
+
 // submitAgreement checks an agreement, agreement-sign, agreement-withdraw,
 // attest, statement or cosign record against the directory and the
 // registry as of now, appends it and applies it. Its signatures have been
@@ -62,38 +70,45 @@ func (b *agreementBook) applyStored(s *record.Signed, pos directory.Pos) error {
 //
 // SPEC: spec/agreement.md#replay
 func (c *Correspondence) submitAgreement(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry) (*api.Accepted, error) {
-	c.dirMu.RLock()
-	defer c.dirMu.RUnlock()
-	b := c.agreements
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	// Judged at the record's place and time of sequencing: no directory
-	// record can come between (dirMu is held), and none of these kinds
-	// either (b.mu is held).
-	e.Check = func(sq store.Sequenced) error {
-		if err := c.dir.Check(s, r, posOf(sq)); err != nil {
-			return err
-		}
-		ent := agreement.Entry{Signed: s, Index: sq.Index, Time: sq.Time.UnixMilli(), SigsChecked: true}
-		if err := b.reg.Check(ent); err != nil {
-			return refusalError(err)
-		}
-		return nil
-	}
 	e.Parties = r.By
 	e.Refs = agreement.Refs(r)
-	sq, err := c.append(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	b.next = sq.Index + 1
-	ent := agreement.Entry{Signed: s, Index: sq.Index, Time: sq.Time.UnixMilli(), SigsChecked: true}
-	if err := b.reg.Apply(ent); err != nil {
-		// Checked at this very place under the same locks: this cannot
-		// happen.
-		c.log.Error("agreement record sequenced but refused on apply", "index", sq.Index, "kind", r.Kind, "err", err)
-	}
-	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+	return c.retryStale(ctx, func() (*api.Accepted, error) {
+		c.dirMu.RLock()
+		defer c.dirMu.RUnlock()
+		b := c.agreements
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		// Judged at the record's place and time of sequencing: no
+		// directory record of this process can come between (dirMu is
+		// held), and no agreement record either (b.mu is held); one of
+		// another process is caught up with first (changedBelow).
+		e.Check = func(sq store.Sequenced) error {
+			if err := c.changedBelow(sq.Index, projectionChanged); err != nil {
+				return err
+			}
+			if err := c.dir.Check(s, r, posOf(sq)); err != nil {
+				return err
+			}
+			ent := agreement.Entry{Signed: s, Index: sq.Index, Time: sq.Time.UnixMilli(), SigsChecked: true}
+			if err := b.reg.Check(ent); err != nil {
+				return refusalError(err)
+			}
+			return nil
+		}
+		sq, err := c.append(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		b.next = sq.Index + 1
+		ent := agreement.Entry{Signed: s, Index: sq.Index, Time: sq.Time.UnixMilli(), SigsChecked: true}
+		if err := b.reg.Apply(ent); err != nil {
+			// Checked at this very place under the same locks: this cannot
+			// happen.
+			c.log.Error("agreement record sequenced but refused on apply", "index", sq.Index, "kind", r.Kind, "err", err)
+		}
+		c.proj.advance(sq.Index + 1)
+		return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+	})
 }
 
 // refusalError gives an *agreement.Refusal its HTTP status and a hint.

@@ -81,6 +81,12 @@ func (s *agServer) size(t *testing.T) uint64 {
 // their testkeys.Key, then builds the scenario's records.
 func setup(t *testing.T, s *agServer) *jcpoa.Scenario {
 	t.Helper()
+	return setupWith(t, s.cl)
+}
+
+// setupWith is setup through the client cl, of a server of log agOrigin.
+func setupWith(t *testing.T, cl *client.Client) *jcpoa.Scenario {
+	t.Helper()
 	ctx := context.Background()
 	houses := map[string]bool{}
 	regs := map[string]*client.Identity{}
@@ -90,13 +96,13 @@ func setup(t *testing.T, s *agServer) *jcpoa.Scenario {
 			houses[house] = true
 			_, k, _ := ed25519.GenerateKey(nil)
 			regs[house] = client.Registrar(house, k)
-			if _, err := s.cl.FoundHouse(ctx, house, "House "+house, regs[house], nil); err != nil {
+			if _, err := cl.FoundHouse(ctx, house, "House "+house, regs[house], nil); err != nil {
 				t.Fatalf("founding %s: %v", house, err)
 			}
 		}
 		id, _ := age.GenerateHybridIdentity()
 		pub := testkeys.Key(h).Public().(ed25519.PublicKey)
-		if _, err := s.cl.Admit(ctx, regs[house], h, pub, id.Recipient().String(), "holder of "+string(h)); err != nil {
+		if _, err := cl.Admit(ctx, regs[house], h, pub, id.Recipient().String(), "holder of "+string(h)); err != nil {
 			t.Fatalf("admitting %s: %v", h, err)
 		}
 	}

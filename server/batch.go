@@ -130,13 +130,6 @@ func (c *Correspondence) SubmitBatch(ctx context.Context, subs []api.PouchSubmis
 // submitBatch is SubmitBatch, with the pouches refused before their
 // payload was read (early[i] not nil).
 func (c *Correspondence) submitBatch(ctx context.Context, subs []api.PouchSubmission, early []*earlyRefusal) []api.BatchResult {
-	type item struct {
-		i  int
-		s  *record.Signed
-		r  *record.Record
-		st *letter.SignedTag
-		e  *store.Entry
-	}
 	res := make([]api.BatchResult, len(subs))
 	refuse := func(i int, kind record.Kind, err error) {
 		err = asRefusal(err)
@@ -180,7 +173,7 @@ func (c *Correspondence) submitBatch(ctx context.Context, subs []api.PouchSubmis
 		})
 	}
 	wg.Wait()
-	var ok []item
+	var ok []batchItem
 	for i, sub := range subs {
 		st, err := tags[i], errs[i]
 		if err != nil {
@@ -192,12 +185,45 @@ func (c *Correspondence) submitBatch(ctx context.Context, subs []api.PouchSubmis
 			continue
 		}
 		e := &store.Entry{ID: st.PouchID(), Kind: record.KindTag, Signed: sub.Tag, Public: false}
-		ok = append(ok, item{i, st.Signed, st.Record, st, e})
+		ok = append(ok, batchItem{i, st.Signed, st.Record, st, e})
 	}
+	// A directory record of another server sequenced among the batch
+	// (errStale) has the batch judged again once this server caught up.
+	for try := 0; ; try++ {
+		stale := c.commitBatch(ctx, subs, ok, digests, res, refuse)
+		if len(stale) == 0 {
+			return res
+		}
+		if try < maxStaleRetries {
+			if err := c.catchUp(ctx); err == nil {
+				ok = stale
+				continue
+			}
+		}
+		for _, it := range stale {
+			refuse(it.i, record.KindTag, errorf(http.StatusServiceUnavailable, "retry: the directory is changing fast", "%w", errStale))
+		}
+		return res
+	}
+}
+
+// A batchItem is a pouch of a batch whose tag verified.
+type batchItem struct {
+	i  int
+	s  *record.Signed
+	r  *record.Record
+	st *letter.SignedTag
+	e  *store.Entry
+}
+
+// commitBatch checks the pouches ok of a batch against the directory and
+// commits those that pass in one transaction, filling in res. It returns
+// the pouches to judge again (errStale), with nothing of them written.
+func (c *Correspondence) commitBatch(ctx context.Context, subs []api.PouchSubmission, ok []batchItem, digests [][32]byte, res []api.BatchResult, refuse func(int, record.Kind, error)) []batchItem {
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
 	var entries []*store.Entry
-	var items []item
+	var items []batchItem
 	seen := map[record.ID]bool{}
 	for _, it := range ok {
 		if seen[it.e.ID] {
@@ -206,7 +232,7 @@ func (c *Correspondence) submitBatch(ctx context.Context, subs []api.PouchSubmis
 		}
 		seen[it.e.ID] = true
 		in := &incoming{size: uint64(len(subs[it.i].Payload)), digest: digests[it.i], data: subs[it.i].Payload}
-		if err := c.checkTag(it.s, it.r, it.e, it.st, in); err != nil {
+		if err := c.checkTag(ctx, it.s, it.r, it.e, it.st, in); err != nil {
 			// As by POST /v1/pouches: a replay is named first.
 			refuse(it.i, record.KindTag, c.replayFirst(ctx, record.KindTag, it.e.ID, err))
 			continue
@@ -215,15 +241,23 @@ func (c *Correspondence) submitBatch(ctx context.Context, subs []api.PouchSubmis
 		items = append(items, it)
 	}
 	if len(entries) == 0 {
-		return res
+		return nil
 	}
 	sqs, err := c.st.Append(ctx, entries)
+	if errors.Is(err, errStale) {
+		return items
+	}
 	if errors.Is(err, store.ErrDuplicate) || errors.Is(err, ledger.ErrOverdue) {
 		// A replay inside the batch fails the whole transaction, as does a
 		// deadline that passed by the time of sequencing: commit one by
 		// one, so that only those are refused.
+		var stale []batchItem
 		for _, it := range items {
 			sq, err := c.append(ctx, it.e)
+			if errors.Is(err, errStale) {
+				stale = append(stale, it)
+				continue
+			}
 			if err != nil {
 				refuse(it.i, record.KindTag, err)
 				continue
@@ -231,17 +265,17 @@ func (c *Correspondence) submitBatch(ctx context.Context, subs []api.PouchSubmis
 			res[it.i] = api.BatchResult{Accepted: c.tagAppended(it.e, it.r, it.st, sq), Status: http.StatusCreated}
 			c.metrics.accepted(record.KindTag)
 		}
-		return res
+		return stale
 	}
 	if err != nil {
 		for _, it := range items {
 			refuse(it.i, record.KindTag, &storeFailure{err})
 		}
-		return res
+		return nil
 	}
 	for k, it := range items {
 		res[it.i] = api.BatchResult{Accepted: c.tagAppended(it.e, it.r, it.st, sqs[k]), Status: http.StatusCreated}
 		c.metrics.accepted(record.KindTag)
 	}
-	return res
+	return nil
 }

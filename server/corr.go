@@ -15,13 +15,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"pouch.dev/agreement"
 	"pouch.dev/api"
 	"pouch.dev/directory"
 	"pouch.dev/internal/httpsig"
 	"pouch.dev/keys"
 	"pouch.dev/ledger"
-	"pouch.dev/letter"
 	"pouch.dev/line"
 	"pouch.dev/record"
 	"pouch.dev/store"
@@ -85,11 +83,14 @@ type CorrOptions struct {
 // Correspondence is the part of the pouch server that accepts and serves
 // records: the directory, pouches, custody, delivery, a pouch's other
 // events (acceptance, refusal, access, non-delivery), publishing, the
-// inbox. It keeps the directory and the pouches' state in memory, rebuilt
-// from the store when it starts, and checks every record against them "as
-// of now" before the store sequences it. Its deadline watcher (Watch,
-// Sweep) logs the non-delivery of pouches past their deadline, signed by
-// the deployment's evidence office (spec/evidence.md).
+// inbox. It keeps the directory and the agreements in memory, replayed
+// from their records in the store when it starts and kept caught up with
+// the log by a goroutine that follows it (projection.go); every pouch is
+// read from the store when a request needs it (pouches.go). It checks
+// every record against that state as of the record's place in the log,
+// which the store gives it as it sequences the record. Its deadline
+// watcher (Watch, Sweep) logs the non-delivery of pouches past their
+// deadline, signed by the deployment's evidence office (spec/evidence.md).
 //
 // SPEC: spec/api.md
 type Correspondence struct {
@@ -103,19 +104,15 @@ type Correspondence struct {
 	// records hold it for reading.
 	dirMu sync.RWMutex
 	dir   *directory.Directory
+	// proj tells how far dir and agreements have come in the log.
+	proj projection
 
-	// custodyMu serialises custody records, so that hops apply in order;
-	// publishMu serialises publish records, so that a record is published
-	// once.
-	custodyMu, publishMu sync.Mutex
+	// pouchLocks serialise the records that change one pouch, and the
+	// publishing of one record, from check to append.
+	pouchLocks *pouchLocks
 
 	// agreements holds the agreements and statements (agreements.go).
 	agreements *agreementBook
-
-	pmu       sync.RWMutex
-	pouches   map[record.ID]*pouchState
-	involved  map[record.Handle][]*pouchState // by sender, addressee and envoys
-	published map[record.ID]record.ID         // private record -> publish record
 
 	// deadlines is the deadline watcher's state (events.go).
 	deadlines *deadlineWatch
@@ -127,20 +124,10 @@ type Correspondence struct {
 	metrics *corrMetrics
 }
 
-// A pouchState is what the server knows of one pouch: the rules' view of
-// it (its tag and the custody accepted so far) and who may read it.
-type pouchState struct {
-	*ledger.Pouch
-	From   record.Handle   // the sender, Tag.From
-	Sealed []record.Handle // parties at submission: sender, addressee, envoys, delegates, readers
-}
-
-func newPouchState(p *ledger.Pouch, sealed []record.Handle) *pouchState {
-	return &pouchState{Pouch: p, From: p.Tag.From, Sealed: sealed}
-}
-
-// NewCorrespondence returns the API over opt.Store, rebuilding the
-// directory and the pouches from the records already stored.
+// NewCorrespondence returns the API over opt.Store, replaying the
+// directory and agreement records already stored. The pouches are not
+// read: the deadline watcher finds those with a deadline in the
+// background (Watching and Sweep wait for it).
 func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, error) {
 	if opt.Store == nil {
 		return nil, errors.New("server: no store")
@@ -161,27 +148,28 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 		return nil, errors.New("server: operator mode needs the operator's public key")
 	}
 	c := &Correspondence{
-		opt:       opt,
-		st:        opt.Store,
-		log:       opt.Logger,
-		now:       opt.Now,
-		dir:       directory.New(opt.Directory),
-		pouches:   map[record.ID]*pouchState{},
-		involved:  map[record.Handle][]*pouchState{},
-		published: map[record.ID]record.ID{},
-		deadlines: newDeadlineWatch(),
-		limits:    newLimiter(opt.Rate, opt.Burst),
-		lim:       opt.Limits,
-		broker:    newBroker(),
-		metrics:   newCorrMetrics(opt.Registerer),
+		opt:        opt,
+		st:         opt.Store,
+		log:        opt.Logger,
+		now:        opt.Now,
+		dir:        directory.New(opt.Directory),
+		pouchLocks: newPouchLocks(),
+		deadlines:  newDeadlineWatch(),
+		limits:     newLimiter(opt.Rate, opt.Burst),
+		lim:        opt.Limits,
+		broker:     newBroker(),
+		metrics:    newCorrMetrics(opt.Registerer),
 	}
 	c.agreements = newAgreementBook(c.dir)
 	if err := c.found(ctx); err != nil {
 		return nil, err
 	}
-	if err := c.rebuild(ctx); err != nil {
+	start := time.Now()
+	n, err := c.replayProjection(ctx)
+	if err != nil {
 		return nil, err
 	}
+	c.log.Info("directory rebuilt from the log", "records", n, "houses", len(c.dir.Houses()), "took", time.Since(start))
 	g, ok := c.dir.Genesis()
 	if !ok {
 		return nil, fmt.Errorf("server: the log's first record is not a valid genesis record; this store was written by an earlier version of pouch, whose formats changed: start from an empty data folder")
@@ -195,6 +183,9 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 	if err := c.admitEvidence(ctx); err != nil {
 		return nil, err
 	}
+	// Both end when the store closes.
+	go c.follow()
+	go c.loadDeadlines()
 	return c, nil
 }
 
@@ -238,109 +229,13 @@ func (c *Correspondence) found(ctx context.Context) error {
 	return nil
 }
 
-// rebuild replays the stored records in log order.
-func (c *Correspondence) rebuild(ctx context.Context) error {
-	start := time.Now()
-	var from uint64
-	n := 0
-	for {
-		rs, err := c.st.List(ctx, store.Query{From: from, Limit: store.MaxList})
-		if err != nil {
-			return fmt.Errorf("server: reading the log to rebuild the directory: %w", err)
-		}
-		for _, e := range rs {
-			s, r, err := record.Parse(e.Signed)
-			if err != nil {
-				c.log.Error("stored record does not parse", "index", e.Index, "err", err)
-				continue
-			}
-			pos := directory.Pos{Index: e.Index, Time: e.Time}
-			if err := c.applyStored(s, r, e.ID, pos); err != nil {
-				if e.Index == 0 {
-					return fmt.Errorf("server: the log's genesis record: %w", err)
-				}
-				c.log.Error("stored record does not apply", "index", e.Index, "kind", r.Kind, "err", err)
-			}
-			from = e.Index + 1
-			n++
-		}
-		if len(rs) < store.MaxList {
-			break
-		}
-	}
-	// The deadline watcher: every pouch with a deadline and no outcome.
-	for _, p := range c.pouches {
-		c.watchDeadline(p.Pouch)
-	}
-	c.log.Info("directory rebuilt from the log", "records", n, "houses", len(c.dir.Houses()), "pouches", len(c.pouches), "took", time.Since(start))
-	return nil
-}
-
-// applyStored applies an accepted record to the in-memory state. The
-// caller holds the locks it needs (or none, during rebuild).
-func (c *Correspondence) applyStored(s *record.Signed, r *record.Record, id record.ID, pos directory.Pos) error {
-	switch {
-	case directory.IsDirectoryKind(r.Kind):
-		return c.dir.Apply(s, r, pos)
-	case agreement.IsKind(r.Kind):
-		return c.agreements.applyStored(s, pos)
-	case r.Kind == record.KindTag:
-		st, err := parseTag(s.Marshal())
-		if err != nil {
-			return err
-		}
-		c.addPouch(newPouchState(ledger.NewPouch(st, pos), nil))
-	case r.Kind == record.KindCustody:
-		sc, err := parseCustody(s.Marshal())
-		if err != nil {
-			return err
-		}
-		b := sc.Custody
-		c.pmu.Lock()
-		defer c.pmu.Unlock()
-		p := c.pouches[b.Pouch]
-		if p == nil {
-			return fmt.Errorf("custody of unknown pouch %s", b.Pouch.Short())
-		}
-		hop := ledger.Hop{By: r.By[0], Delivery: b.Delivered, As: b.OnBehalf}
-		if hop.As == "" {
-			hop.As = r.By[0]
-		}
-		p.Accept(id, pos, hop)
-	case letter.IsEventKind(r.Kind):
-		return c.applyEvent(s, r, id, pos)
-	case r.Kind == record.KindPublish:
-		b, err := parsePublish(r)
-		if err != nil {
-			return err
-		}
-		c.pmu.Lock()
-		c.published[b.Record] = id
-		c.pmu.Unlock()
-	}
-	return nil
-}
-
-// addPouch adds an accepted tag's pouch to the in-memory state.
-func (c *Correspondence) addPouch(p *pouchState) {
-	if p.Sealed == nil {
-		p.Sealed = c.sealedParties(p)
-	}
-	c.pmu.Lock()
-	c.pouches[p.ID] = p
-	for _, h := range append([]record.Handle{p.From, p.Tag.To}, p.Tag.Via...) {
-		c.involved[h] = append(c.involved[h], p)
-	}
-	c.pmu.Unlock()
-}
-
 // sealedParties lists who a pouch's private records are served to, as of
 // its submission: sender, addressee, envoys and the addressee's receive
-// delegates then.
-func (c *Correspondence) sealedParties(p *pouchState) []record.Handle {
-	hs := []record.Handle{p.From, p.Tag.To}
+// delegates then. The caller holds dirMu for reading.
+func (c *Correspondence) sealedParties(p *ledger.Pouch) []record.Handle {
+	hs := []record.Handle{p.Tag.From, p.Tag.To}
 	hs = append(hs, p.Tag.Via...)
-	for _, d := range c.dir.ReceiveDelegates(p.Tag.To, p.From, p.ThreadIDs(), p.Pos) {
+	for _, d := range c.dir.ReceiveDelegates(p.Tag.To, p.Tag.From, p.ThreadIDs(), p.Pos) {
 		hs = append(hs, d.Handle)
 	}
 	slices.Sort(hs)

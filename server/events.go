@@ -7,7 +7,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -28,73 +27,23 @@ import (
 //
 // The watcher's state is small and kept behind a few functions
 // (deadlineWatch): the pouches with a deadline that have neither their
-// delivery nor their non-delivery, by deadline. It is rebuilt from the log
-// when the server starts (each tag with a deadline, minus those delivered
-// or reported), so a deadline that passes while the server is down is
-// reported when it comes back.
+// delivery nor their non-delivery, by deadline. It is loaded from the log
+// in the background when the server starts, and then follows the log
+// (loadDeadlines): a tag with a deadline names the evidence office as a
+// party, so the parties index finds them without reading every pouch. A
+// deadline that passes while the server is down is reported when it comes
+// back.
 
 // submitEvent checks an acceptance, refusal, access or non-delivery record
 // against its pouch and the directory at its place and time of
-// sequencing, appends it and applies it.
+// sequencing, and appends it.
 //
 // SPEC: spec/evidence.md#events
 func (c *Correspondence) submitEvent(ctx context.Context, r *record.Record, e *store.Entry, ev *letter.Event) (*api.Accepted, error) {
-	pid := ev.Pouch()
-	// Events and custody records change a pouch's state: they are
-	// serialised, as custody records are.
-	c.custodyMu.Lock()
-	defer c.custodyMu.Unlock()
-	c.dirMu.RLock()
-	defer c.dirMu.RUnlock()
-	p, ok := c.pouch(pid)
-	if !ok {
-		return nil, fmt.Errorf("%w: pouch %s", ledger.ErrUnknownPouch, pid.Short())
-	}
-	c.pmu.RLock()
-	snap := p.Pouch.Clone()
-	sealed := p.Sealed
-	c.pmu.RUnlock()
-	var done ledger.Event
-	e.Check = func(sq store.Sequenced) (err error) {
-		done, err = ledger.CheckEvent(c.dir, snap, ev, posOf(sq))
+	return c.submitToPouch(ctx, r, e, ev.Pouch(), func(p *ledger.Pouch, pos ledger.Pos) error {
+		_, err := ledger.CheckEvent(c.dir, p, ev, pos)
 		return err
-	}
-	e.Parties = append(slices.Clone(sealed), r.By[0])
-	slices.Sort(e.Parties)
-	e.Parties = slices.Compact(e.Parties)
-	e.Refs = []record.ID{pid}
-	sq, err := c.append(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	c.pmu.Lock()
-	p.Apply(done)
-	c.pmu.Unlock()
-	c.notifyPouch(pid)
-	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
-}
-
-// applyEvent applies a stored event during rebuild.
-func (c *Correspondence) applyEvent(s *record.Signed, r *record.Record, id record.ID, pos directory.Pos) error {
-	ev, err := letter.EventOf(s, r)
-	if err != nil {
-		return err
-	}
-	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	p := c.pouches[ev.Pouch()]
-	if p == nil {
-		return fmt.Errorf("%s of unknown pouch %s", r.Kind, ev.Pouch().Short())
-	}
-	done := ledger.Event{ID: id, Kind: r.Kind, Pos: pos, By: r.By[0]}
-	switch {
-	case ev.Refusal != nil:
-		done.Reason = string(ev.Refusal.Reason)
-	case ev.NonDelivery != nil:
-		done.Reason = string(ev.NonDelivery.Reason)
-	}
-	p.Apply(done)
-	return nil
+	})
 }
 
 // A deadlineWatch holds the pouches whose deadline the server watches:
@@ -102,9 +51,12 @@ func (c *Correspondence) applyEvent(s *record.Signed, r *record.Record, id recor
 // under the time it is next due (its deadline, or a retry after a failed
 // report).
 type deadlineWatch struct {
-	mu   sync.Mutex
-	h    dueHeap
-	wake chan struct{} // signalled when an earlier deadline is added
+	mu      sync.Mutex
+	h       dueHeap
+	watched map[record.ID]bool // the pouches in h
+	wake    chan struct{}      // signalled when an earlier deadline is added
+	// loaded is closed once the pouches stored at start-up are watched.
+	loaded chan struct{}
 }
 
 type due struct {
@@ -126,11 +78,18 @@ func (h *dueHeap) Pop() any {
 	return x
 }
 
-func newDeadlineWatch() *deadlineWatch { return &deadlineWatch{wake: make(chan struct{}, 1)} }
+func newDeadlineWatch() *deadlineWatch {
+	return &deadlineWatch{watched: map[record.ID]bool{}, wake: make(chan struct{}, 1), loaded: make(chan struct{})}
+}
 
-// add watches pouch, due at at.
+// add watches pouch, due at at, unless it is watched already.
 func (w *deadlineWatch) add(d due) {
 	w.mu.Lock()
+	if w.watched[d.pouch] {
+		w.mu.Unlock()
+		return
+	}
+	w.watched[d.pouch] = true
 	earliest := w.h.Len() == 0 || d.at.Before(w.h[0].at)
 	heap.Push(&w.h, d)
 	w.mu.Unlock()
@@ -148,7 +107,9 @@ func (w *deadlineWatch) take(now time.Time) []due {
 	defer w.mu.Unlock()
 	var out []due
 	for w.h.Len() > 0 && !w.h[0].at.After(now) {
-		out = append(out, heap.Pop(&w.h).(due))
+		d := heap.Pop(&w.h).(due)
+		delete(w.watched, d.pouch)
+		out = append(out, d)
 	}
 	return out
 }
@@ -163,15 +124,17 @@ func (w *deadlineWatch) next() (time.Time, bool) {
 	return w.h[0].at, true
 }
 
-// Watching returns how many pouches the deadline watcher holds.
+// Watching returns how many pouches the deadline watcher holds, once it
+// has loaded those stored when the server started.
 func (c *Correspondence) Watching() int {
+	<-c.deadlines.loaded
 	c.deadlines.mu.Lock()
 	defer c.deadlines.mu.Unlock()
 	return c.deadlines.h.Len()
 }
 
 // watchDeadline adds p to the watcher if it has a deadline and no
-// outcome yet. The caller holds pmu (or runs alone, in rebuild).
+// outcome yet.
 func (c *Correspondence) watchDeadline(p *ledger.Pouch) {
 	dl, ok := p.Tag.Deadline()
 	if !ok || p.Delivered() || p.NonDelivery != nil {
@@ -200,25 +163,29 @@ func (c *Correspondence) Sweep(ctx context.Context) (int, error) {
 	if c.opt.Evidence == nil {
 		return 0, nil
 	}
+	select {
+	case <-c.deadlines.loaded:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 	now := c.now()
 	n := 0
 	var errs []error
 	for _, d := range c.deadlines.take(now) {
-		p, ok := c.pouch(d.pouch)
-		if !ok {
+		p, err := c.loadPouch(ctx, d.pouch)
+		if err == nil && (p.Delivered() || p.NonDelivery != nil) {
 			continue
 		}
-		c.pmu.RLock()
-		settled := p.Delivered() || p.NonDelivery != nil
-		c.pmu.RUnlock()
-		if settled {
-			continue
+		if err == nil {
+			var a *api.Accepted
+			if a, err = c.reportNonDelivery(ctx, p); err == nil {
+				n++
+				c.log.Info("non-delivery logged", "pouch", d.pouch.Short(), "index", a.Index)
+				continue
+			}
 		}
-		a, err := c.reportNonDelivery(ctx, p)
 		switch {
-		case err == nil:
-			n++
-			c.log.Info("non-delivery logged", "pouch", d.pouch.Short(), "index", a.Index)
+		case errors.Is(err, errNoPouch):
 		case errors.Is(err, ledger.ErrClosed), errors.Is(err, directory.ErrDelivered), errors.Is(err, store.ErrDuplicate):
 			// Settled meanwhile.
 		default:
@@ -235,9 +202,7 @@ func (c *Correspondence) Sweep(ctx context.Context) (int, error) {
 // submits it.
 func (c *Correspondence) reportNonDelivery(ctx context.Context, p *pouchState) (*api.Accepted, error) {
 	c.dirMu.RLock()
-	c.pmu.RLock()
 	nd := ledger.NonDeliveryFor(c.dir, p.Pouch, c.nowPos())
-	c.pmu.RUnlock()
 	c.dirMu.RUnlock()
 	ev := c.opt.Evidence
 	s, err := letter.SignEvent(nd, ev.Handle, ev.Signing, record.NewSalt(), c.now().UnixMilli(), c.opt.Origin)
@@ -245,6 +210,71 @@ func (c *Correspondence) reportNonDelivery(ctx context.Context, p *pouchState) (
 		return nil, err
 	}
 	return c.Submit(ctx, s.Marshal(), nil, nil)
+}
+
+// loadDeadlines watches the pouches with a deadline and no outcome, found
+// by the evidence office's entry in the parties index (checkTag names it
+// on every tag with a deadline): first those stored when the server
+// started, then, following the log, those any server process appends. It
+// runs until the store closes.
+//
+// SPEC: spec/evidence.md#deadlines
+func (c *Correspondence) loadDeadlines() {
+	loaded := false
+	done := func() {
+		if !loaded {
+			loaded = true
+			close(c.deadlines.loaded)
+		}
+	}
+	defer done()
+	if c.opt.Evidence == nil {
+		return
+	}
+	ctx := context.Background()
+	var from uint64
+	for {
+		st, err := c.st.State(ctx)
+		if err == nil {
+			err = c.watchTags(ctx, &from, st.Size)
+		}
+		if err == nil {
+			done()
+			from = max(from, st.Size)
+			_, err = c.st.WaitSize(ctx, from)
+		}
+		if errors.Is(err, store.ErrClosed) {
+			return
+		}
+		if err != nil {
+			c.log.Error("deadline watcher: reading the pouches with a deadline", "err", err)
+			time.Sleep(time.Second)
+		}
+	}
+}
+
+// watchTags watches the pouches with a deadline whose tags are stored
+// from index *from on and below size, and moves *from past those read.
+func (c *Correspondence) watchTags(ctx context.Context, from *uint64, size uint64) error {
+	for {
+		rs, err := c.st.List(ctx, store.Query{Party: directory.EvidenceHandle, Kinds: []record.Kind{record.KindTag}, From: *from, Before: size})
+		if err != nil {
+			return err
+		}
+		for _, e := range rs {
+			p, err := c.pouchOfTag(ctx, e)
+			if err != nil && !errors.Is(err, errNoPouch) {
+				return err
+			}
+			if p != nil {
+				c.watchDeadline(p.Pouch)
+			}
+			*from = e.Index + 1
+		}
+		if len(rs) < store.MaxList {
+			return nil
+		}
+	}
 }
 
 // DefaultWatchEvery is how often the deadline watcher looks at the clock
@@ -316,7 +346,12 @@ func (c *Correspondence) admitEvidence(ctx context.Context) error {
 		return err
 	}
 	e := &store.Entry{ID: s.ID(), Kind: record.KindAdmit, Signed: s.Marshal(), Public: true}
-	e.Check = func(sq store.Sequenced) error { return c.dir.Check(s, r, posOf(sq)) }
+	e.Check = func(sq store.Sequenced) error {
+		if err := c.changedBelow(sq.Index, dirChanged); err != nil {
+			return err
+		}
+		return c.dir.Check(s, r, posOf(sq))
+	}
 	sq, err := c.append(ctx, e)
 	if err != nil {
 		return fmt.Errorf("server: admitting the evidence office %s: %w", directory.EvidenceHandle, err)
@@ -324,6 +359,7 @@ func (c *Correspondence) admitEvidence(ctx context.Context) error {
 	if err := c.dir.Apply(s, r, posOf(sq)); err != nil {
 		return err
 	}
+	c.proj.advance(sq.Index + 1)
 	c.log.Info("evidence office admitted", "office", directory.EvidenceHandle, "index", sq.Index)
 	return nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"pouch.dev/directory"
 	"pouch.dev/ledger"
 	"pouch.dev/record"
+	"pouch.dev/store"
 )
 
 // A broker wakes inbox streams when a pouch involving their principal is
@@ -63,78 +65,118 @@ func (b *broker) publish(hs []record.Handle, id record.ID) {
 }
 
 // notifyPouch wakes the streams of everyone a pouch concerns: sender,
-// addressee, envoys and the addressee's current receive delegates.
-func (c *Correspondence) notifyPouch(id record.ID) {
-	p, ok := c.pouch(id)
-	if !ok {
-		return
-	}
+// addressee, envoys and the addressee's current receive delegates. The
+// caller holds dirMu for reading.
+func (c *Correspondence) notifyPouch(p *pouchState) {
 	hs := append([]record.Handle{p.From, p.Tag.To}, p.Tag.Via...)
 	for _, d := range c.dir.ReceiveDelegates(p.Tag.To, p.From, p.ThreadIDs(), c.nowPos()) {
 		hs = append(hs, d.Handle)
 	}
-	c.broker.publish(hs, id)
+	c.broker.publish(hs, p.ID)
+}
+
+// An inboxSource is one stream of an inbox's candidates, newest first:
+// the tags naming a principal as a party (q.Party), read from the store a
+// page at a time.
+type inboxSource struct {
+	q       store.Query
+	buf     []*store.Stored
+	done    bool
+	grantor record.Handle // for a receive delegate's source: the grantor; "" for the principal's own
+}
+
+// head returns the source's next candidate, reading a page if needed.
+func (s *inboxSource) head(ctx context.Context, st store.Store) (*store.Stored, error) {
+	if len(s.buf) == 0 && !s.done {
+		rs, err := st.List(ctx, s.q)
+		if err != nil {
+			return nil, &storeFailure{err}
+		}
+		s.buf = rs
+		if len(rs) < s.q.Limit {
+			s.done = true
+		} else {
+			s.q.Before = rs[len(rs)-1].Index
+		}
+	}
+	if len(s.buf) == 0 {
+		return nil, nil
+	}
+	return s.buf[0], nil
 }
 
 // inbox returns the pouches concerning h, newest first, with its role in
 // each and whether it may act on it now. The caller holds dirMu for
 // reading.
 //
+// The candidates come from the store's parties index, newest first: the
+// tags naming h (as sender, addressee, envoy, or a delegate the pouch was
+// sealed to), merged by log index with, for each grant to h with Receive,
+// the tags naming its grantor that are addressed to the grantor and that
+// h may receive now. A page reads about its own length from each source,
+// not the principal's whole history.
+//
 // SPEC: spec/api.md#inbox
-func (c *Correspondence) inbox(h record.Handle, pos directory.Pos, q inboxQuery) []api.InboxItem {
-	c.pmu.RLock()
-	defer c.pmu.RUnlock()
-	type cand struct {
-		p    *pouchState
-		role string
-	}
-	seen := map[record.ID]bool{}
-	var cands []cand
-	add := func(p *pouchState, role string) {
-		if seen[p.ID] || (q.before > 0 && p.Pos.Index >= q.before) {
-			return
-		}
-		seen[p.ID] = true
-		cands = append(cands, cand{p, role})
-	}
-	for _, p := range c.involved[h] {
-		role := "envoy"
-		switch h {
-		case p.Tag.To:
-			role = "addressee"
-		case p.From:
-			role = "sender"
-		}
-		add(p, role)
-	}
-	// As a receive delegate: pouches to the grantors.
+func (c *Correspondence) inbox(ctx context.Context, h record.Handle, pos directory.Pos, q inboxQuery) ([]api.InboxItem, error) {
+	page := min(max(q.limit, 16), store.MaxList)
+	tags := []record.Kind{record.KindTag}
+	srcs := []*inboxSource{{q: store.Query{Party: h, Kinds: tags, Before: q.before, Desc: true, Limit: page}}}
 	for _, g := range c.dir.GrantsTo(h) {
-		if !g.Grant.Has(directory.Receive) {
-			continue
-		}
-		for _, p := range c.involved[g.From] {
-			if p.Tag.To != g.From {
-				continue
-			}
-			if _, err := c.dir.MayReceive(h, p.Tag.To, p.From, p.ThreadIDs(), pos); err != nil && !slices.Contains(p.Sealed, h) {
-				continue
-			}
-			add(p, "delegate")
+		if g.Grant.Has(directory.Receive) && !slices.ContainsFunc(srcs, func(s *inboxSource) bool { return s.q.Party == g.From }) {
+			srcs = append(srcs, &inboxSource{q: store.Query{Party: g.From, Kinds: tags, Before: q.before, Desc: true, Limit: page}, grantor: g.From})
 		}
 	}
-	slices.SortFunc(cands, func(a, b cand) int { return int(b.p.Pos.Index) - int(a.p.Pos.Index) })
 	items := []api.InboxItem{}
-	for _, x := range cands {
-		if len(items) >= q.limit {
+	var last *uint64
+	for len(items) < q.limit {
+		// The newest head of all sources; the principal's own first on a
+		// tie (one tag found by two sources).
+		var best *inboxSource
+		var be *store.Stored
+		for _, s := range srcs {
+			e, err := s.head(ctx, c.st)
+			if err != nil {
+				return nil, err
+			}
+			if e != nil && (be == nil || e.Index > be.Index) {
+				best, be = s, e
+			}
+		}
+		if best == nil {
 			break
 		}
-		it := c.item(h, x.p, x.role, pos)
+		best.buf = best.buf[1:]
+		if last != nil && *last == be.Index {
+			continue
+		}
+		p, err := tagState(be)
+		if err != nil {
+			c.log.Error("stored tag does not parse", "index", be.Index, "err", err)
+			continue
+		}
+		role := ""
+		if best.grantor == "" {
+			role = c.roleOf(h, p, pos)
+		} else if p.Tag.To == best.grantor {
+			if _, err := c.dir.MayReceive(h, p.Tag.To, p.From, p.ThreadIDs(), pos); err == nil || slices.Contains(p.Sealed, h) {
+				role = "delegate"
+			}
+		}
+		if role == "" {
+			continue
+		}
+		idx := be.Index
+		last = &idx
+		if err := c.catchUpPouch(ctx, p, 0); err != nil {
+			return nil, err
+		}
+		it := c.item(h, p, role, pos)
 		if q.awaiting && !it.Awaiting {
 			continue
 		}
 		items = append(items, it)
 	}
-	return items
+	return items, nil
 }
 
 // An inboxQuery selects a page of an inbox: at most limit pouches, newest
@@ -171,8 +213,8 @@ func parseInboxQuery(r *http.Request) (inboxQuery, error) {
 	return q, nil
 }
 
-// item returns p as an item of h's inbox. The caller holds dirMu and pmu
-// for reading.
+// item returns p as an item of h's inbox. The caller holds dirMu for
+// reading.
 func (c *Correspondence) item(h record.Handle, p *pouchState, role string, pos directory.Pos) api.InboxItem {
 	it := api.InboxItem{PouchView: p.view(), Role: role}
 	if !it.Delivered {
@@ -215,13 +257,23 @@ func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	list := func() []api.InboxItem {
+	list := func() ([]api.InboxItem, error) {
 		c.dirMu.RLock()
 		defer c.dirMu.RUnlock()
-		return c.inbox(h, c.nowPos(), q)
+		return c.inbox(r.Context(), h, c.nowPos(), q)
 	}
 	if r.URL.Query().Get("follow") == "" && r.Header.Get("Accept") != "text/event-stream" {
-		writeJSONTo(w, http.StatusOK, list())
+		items, err := list()
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		writeJSONTo(w, http.StatusOK, items)
+		return
+	}
+	first, err := list()
+	if err != nil {
+		c.fail(w, r, err)
 		return
 	}
 	fl, ok := w.(http.Flusher)
@@ -249,7 +301,7 @@ func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
 		fl.Flush()
 		return true
 	}
-	if !send("inbox", list()) {
+	if !send("inbox", first) {
 		return
 	}
 	if as := c.alerts(h); len(as) > 0 && !send("alerts", as) {
@@ -275,13 +327,11 @@ func (c *Correspondence) handleInbox(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			var it *api.InboxItem
-			if p, ok := c.pouch(id); ok {
+			if p, err := c.loadPouch(r.Context(), id); err == nil {
 				c.dirMu.RLock()
 				pos := c.nowPos()
 				if role := c.roleOf(h, p, pos); role != "" {
-					c.pmu.RLock()
 					x := c.item(h, p, role, pos)
-					c.pmu.RUnlock()
 					it = &x
 				}
 				c.dirMu.RUnlock()

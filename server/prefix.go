@@ -41,11 +41,15 @@ func (c *Correspondence) handleFindRecords(w http.ResponseWriter, r *http.Reques
 	}
 	out := api.RecordMatches{Matches: []api.RecordMatch{}}
 	for _, e := range es {
-		c.pmu.RLock()
-		_, published := c.published[e.ID]
-		c.pmu.RUnlock()
-		if !e.Public && !published && (as == "" || !c.mayRead(as, e)) {
-			continue
+		if !e.Public && (as == "" || !c.mayRead(r.Context(), as, e)) {
+			pub, err := c.publishedBy(r.Context(), e.ID, 0)
+			if err != nil {
+				c.fail(w, r, err)
+				return
+			}
+			if pub == nil {
+				continue
+			}
 		}
 		if len(out.Matches) == api.MaxIDMatches {
 			out.More = true

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -62,23 +63,26 @@ func parseIDParam(r *http.Request, name string) (record.ID, error) {
 // mayRead reports whether h may read the private record e: a party named
 // when it was stored, or, for a pouch's records, a current receive
 // delegate of the addressee.
-func (c *Correspondence) mayRead(h record.Handle, e *store.Stored) bool {
+func (c *Correspondence) mayRead(ctx context.Context, h record.Handle, e *store.Stored) bool {
 	if slices.Contains(e.Parties, h) {
 		return true
 	}
-	pid := e.ID
-	if e.Kind == record.KindCustody && len(e.Refs) > 0 {
-		pid = e.Refs[0]
-	} else if e.Kind != record.KindTag {
+	var p *pouchState
+	var err error
+	switch {
+	case e.Kind == record.KindTag:
+		p, err = tagState(e)
+	case e.Kind == record.KindCustody && len(e.Refs) > 0:
+		p, err = c.loadTag(ctx, e.Refs[0])
+	default:
 		return false
 	}
-	p, ok := c.pouch(pid)
-	if !ok {
+	if err != nil {
 		return false
 	}
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
-	_, err := c.dir.MayReceive(h, p.Tag.To, p.From, p.ThreadIDs(), c.nowPos())
+	_, err = c.dir.MayReceive(h, p.Tag.To, p.From, p.ThreadIDs(), c.nowPos())
 	return err == nil
 }
 
@@ -117,14 +121,12 @@ func (c *Correspondence) readableBy(r *http.Request, id record.ID, what reveal) 
 	} else if err != nil {
 		return nil, nil, "", &storeFailure{err}
 	}
-	var pub *record.ID
-	c.pmu.RLock()
-	if p, ok := c.published[id]; ok {
-		pub = &p
-	}
-	c.pmu.RUnlock()
 	if e.Public {
 		return e, nil, "", nil
+	}
+	pub, err := c.publishedBy(r.Context(), id, 0)
+	if err != nil {
+		return nil, nil, "", err
 	}
 	if pub != nil && what == revealRecord {
 		return e, pub, "", nil
@@ -136,7 +138,7 @@ func (c *Correspondence) readableBy(r *http.Request, id record.ID, what reveal) 
 		}
 		return nil, nil, "", err
 	}
-	if !c.mayRead(h, e) {
+	if !c.mayRead(r.Context(), h, e) {
 		return nil, nil, "", errorf(http.StatusForbidden, "", "%s is not a party to private record %s: %w", h, id.Short(), ledger.ErrNotParty)
 	}
 	return e, pub, h, nil
@@ -167,7 +169,7 @@ func (c *Correspondence) handlePayload(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	if err := c.mayFetch(e, h); err != nil {
+	if err := c.mayFetch(r.Context(), e, h); err != nil {
 		c.fail(w, r, err)
 		return
 	}
@@ -213,13 +215,16 @@ func (c *Correspondence) handlePayload(w http.ResponseWriter, r *http.Request) {
 // h's access record is logged.
 //
 // SPEC: spec/evidence.md#access
-func (c *Correspondence) mayFetch(e *store.Stored, h record.Handle) error {
-	p, ok := c.pouch(e.ID)
-	if !ok || h == "" {
+func (c *Correspondence) mayFetch(ctx context.Context, e *store.Stored, h record.Handle) error {
+	if e.Kind != record.KindTag || h == "" {
 		return nil
 	}
-	c.pmu.RLock()
-	defer c.pmu.RUnlock()
+	p, err := c.pouchOfTag(ctx, e)
+	if errors.Is(err, errNoPouch) {
+		return nil
+	} else if err != nil {
+		return err
+	}
 	side := h != p.From && !slices.Contains(p.Tag.Via, h)
 	if err := ledger.MayFetch(p.Pouch, h, side); err != nil {
 		return withHint(err, "pouch open and pouch fetch log the access record themselves; pouch accept gives consent")
@@ -233,19 +238,21 @@ func (c *Correspondence) handleGetPouch(w http.ResponseWriter, r *http.Request) 
 		c.fail(w, r, err)
 		return
 	}
-	if _, _, err := c.readable(r, id, revealPouch); err != nil {
+	e, _, err := c.readable(r, id, revealPouch)
+	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	p, ok := c.pouch(id)
-	if !ok {
+	if e.Kind != record.KindTag {
 		c.fail(w, r, errorf(http.StatusNotFound, "", "%s is not a pouch", id.Short()))
 		return
 	}
-	c.pmu.RLock()
-	v := p.view()
-	c.pmu.RUnlock()
-	writeJSONTo(w, http.StatusOK, v)
+	p, err := c.pouchOfTag(r.Context(), e)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	writeJSONTo(w, http.StatusOK, p.view())
 }
 
 func (c *Correspondence) handleHouses(w http.ResponseWriter, r *http.Request) {

@@ -128,7 +128,7 @@ func (c *Correspondence) handleSubmitPouch(w http.ResponseWriter, r *http.Reques
 		c.fail(w, r, err)
 		return
 	}
-	if err := c.precheckTag(st, n); err != nil {
+	if err := c.precheckTag(r.Context(), st, n); err != nil {
 		err = asRefusal(c.replayFirst(r.Context(), record.KindTag, st.Signed.ID(), err))
 		c.metrics.refused(record.KindTag, reasonOf(err))
 		c.fail(w, r, err)
@@ -186,9 +186,9 @@ func (c *Correspondence) rateLimit(r *record.Record) error {
 // a principal who holds a current key makes the server store anything).
 // They are judged again, at the tag's place in the log, when it is
 // appended.
-func (c *Correspondence) precheckTag(st *letter.SignedTag, n uint64) error {
+func (c *Correspondence) precheckTag(ctx context.Context, st *letter.SignedTag, n uint64) error {
 	id := st.Signed.ID()
-	if _, ok := c.pouch(id); ok {
+	if _, err := c.st.Get(ctx, id); err == nil {
 		return fmt.Errorf("tag record %s: %w", id.Short(), store.ErrDuplicate)
 	}
 	if n != st.Tag.Size {
@@ -202,7 +202,16 @@ func (c *Correspondence) precheckTag(st *letter.SignedTag, n uint64) error {
 	}
 	c.dirMu.RLock()
 	defer c.dirMu.RUnlock()
-	return ledger.CheckTag(c.dir, st, c.nowPos(), func(id record.ID) bool { _, ok := c.pouch(id); return ok })
+	return ledger.CheckTag(c.dir, st, c.nowPos(), c.knownPouch(ctx))
+}
+
+// knownPouch reports whether the log holds a pouch of ID id, for a
+// reply's thread.
+func (c *Correspondence) knownPouch(ctx context.Context) func(id record.ID) bool {
+	return func(id record.ID) bool {
+		e, err := c.st.Get(ctx, id)
+		return err == nil && e.Kind == record.KindTag
+	}
 }
 
 // receivePayload streams a payload of n bytes from body into the store,
@@ -352,9 +361,8 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 	id := s.ID()
 	// A replay is named as such, before any other rule could refuse it
 	// for a less telling reason. Append refuses duplicates too, so a tag,
-	// whose checks do not depend on what follows it, needs no lookup; a
-	// custody record is looked up in its pouch's chain, in memory.
-	if c.replayed(ctx, r, id, pre) {
+	// whose checks do not depend on what follows it, needs no lookup.
+	if c.replayed(ctx, r, id) {
 		return nil, fmt.Errorf("%s record %s: %w", r.Kind, id.Short(), store.ErrDuplicate)
 	}
 	// b parsed strictly, so it is the deterministic encoding of s, which
@@ -377,8 +385,6 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 		return c.submitAgreement(ctx, s, r, e)
 	}
 	if directory.IsDirectoryKind(r.Kind) {
-		c.dirMu.Lock()
-		defer c.dirMu.Unlock()
 		switch r.Kind {
 		case record.KindGrant:
 			var g directory.Grant
@@ -390,17 +396,7 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 			e.Refs = []record.ID{g.Grant}
 			e.Parties = r.By
 		}
-		e.Check = func(sq store.Sequenced) error { return c.dir.Check(s, r, posOf(sq)) }
-		sq, err := c.append(ctx, e)
-		if err != nil {
-			return nil, err
-		}
-		if err := c.dir.Apply(s, r, posOf(sq)); err != nil {
-			// The check passed at this very place, under the same lock:
-			// this cannot happen.
-			c.log.Error("directory record accepted but not applied", "index", sq.Index, "err", err)
-		}
-		return &api.Accepted{ID: id, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+		return c.retryStale(ctx, func() (*api.Accepted, error) { return c.submitDirectory(ctx, s, r, e) })
 	}
 	// The kinds above have their own paths; the others are logged only if
 	// this server has rules for them. A kind without rules is not taken
@@ -419,18 +415,6 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 			return nil, err
 		}
 	}
-	c.dirMu.RLock()
-	defer c.dirMu.RUnlock()
-	e.Check = func(sq store.Sequenced) error {
-		pos := posOf(sq)
-		if err := c.dir.Check(s, r, pos); err != nil {
-			return err
-		}
-		if rules.Check != nil {
-			return rules.Check(c.dir, v, pos)
-		}
-		return nil
-	}
 	e.Parties = r.By
 	if rules.Parties != nil {
 		e.Parties = rules.Parties(r)
@@ -438,11 +422,53 @@ func (c *Correspondence) submit(ctx context.Context, s *record.Signed, r *record
 	if rules.Refs != nil {
 		e.Refs = rules.Refs(r)
 	}
+	return c.retryStale(ctx, func() (*api.Accepted, error) {
+		c.dirMu.RLock()
+		defer c.dirMu.RUnlock()
+		e.Check = func(sq store.Sequenced) error {
+			if err := c.changedBelow(sq.Index, dirChanged); err != nil {
+				return err
+			}
+			pos := posOf(sq)
+			if err := c.dir.Check(s, r, pos); err != nil {
+				return err
+			}
+			if rules.Check != nil {
+				return rules.Check(c.dir, v, pos)
+			}
+			return nil
+		}
+		sq, err := c.append(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		return &api.Accepted{ID: id, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+	})
+}
+
+// submitDirectory checks, appends and applies a directory record, holding
+// dirMu for writing throughout, so that directory records apply in log
+// order and no other record of this process is appended beside one.
+func (c *Correspondence) submitDirectory(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry) (*api.Accepted, error) {
+	c.dirMu.Lock()
+	defer c.dirMu.Unlock()
+	e.Check = func(sq store.Sequenced) error {
+		if err := c.changedBelow(sq.Index, dirChanged); err != nil {
+			return err
+		}
+		return c.dir.Check(s, r, posOf(sq))
+	}
 	sq, err := c.append(ctx, e)
 	if err != nil {
 		return nil, err
 	}
-	return &api.Accepted{ID: id, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+	if err := c.dir.Apply(s, r, posOf(sq)); err != nil {
+		// The check passed at this very place, under the same lock:
+		// this cannot happen.
+		c.log.Error("directory record accepted but not applied", "index", sq.Index, "err", err)
+	}
+	c.proj.advance(sq.Index + 1)
+	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
 }
 
 // posOf is the rules' view of a place in the log.
@@ -531,24 +557,27 @@ func (c *Correspondence) replayFirst(ctx context.Context, kind record.Kind, id r
 
 // SPEC: spec/api.md#post-pouches
 func (c *Correspondence) submitTag(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload *incoming) (*api.Accepted, error) {
-	c.dirMu.RLock()
-	defer c.dirMu.RUnlock()
-	if err := c.checkTag(s, r, e, st, payload); err != nil {
-		return nil, err
-	}
-	sq, err := c.append(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	return c.tagAppended(e, r, st, sq), nil
+	return c.retryStale(ctx, func() (*api.Accepted, error) {
+		c.dirMu.RLock()
+		defer c.dirMu.RUnlock()
+		if err := c.checkTag(ctx, s, r, e, st, payload); err != nil {
+			return nil, err
+		}
+		sq, err := c.append(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		return c.tagAppended(e, r, st, sq), nil
+	})
 }
 
 // checkTag checks a tag and its payload against the directory as of now
-// and fills in e. The caller holds dirMu for
-// reading. A tag's rules depend on keys alone, which no record can change
-// while dirMu is held, so they are judged now, before the append (a batch
-// of tags is then one transaction).
-func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload *incoming) error {
+// and fills in e. The caller holds dirMu for reading. A tag's rules
+// depend on keys alone, which no record of this process can change while
+// dirMu is held, so they are judged now, before the append (a batch of
+// tags is then one transaction); its Check refuses it with errStale if a
+// directory record of another process came between (changedBelow).
+func (c *Correspondence) checkTag(ctx context.Context, s *record.Signed, r *record.Record, e *store.Entry, st *letter.SignedTag, payload *incoming) error {
 	b := st.Tag
 	if payload == nil {
 		return errorf(http.StatusBadRequest, "submit a pouch with POST /v1/pouches", "a tag must come with its payload")
@@ -566,28 +595,36 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 		}
 	}
 	pos := c.nowPos()
-	if err := ledger.CheckTag(c.dir, st, pos, func(id record.ID) bool { _, ok := c.pouch(id); return ok }); err != nil {
+	if err := ledger.CheckTag(c.dir, st, pos, c.knownPouch(ctx)); err != nil {
 		return err
 	}
 	// A deadline is watched by this server, which must be able to sign
 	// the pouch's non-delivery.
-	if _, ok := b.Deadline(); ok && c.opt.Evidence == nil {
+	dl, hasDeadline := b.Deadline()
+	if hasDeadline && c.opt.Evidence == nil {
 		return errorf(http.StatusForbidden, "send it without --deliver-by, or ask the operator to start the server with the evidence office's keys",
 			"%w: this server does not hold the key of the office %s, so it cannot report a non-delivery and takes no deadline", directory.ErrNotAuthorised, directory.EvidenceHandle)
 	}
-	if dl, ok := b.Deadline(); ok {
+	e.Check = func(sq store.Sequenced) error {
+		if err := c.changedBelow(sq.Index, dirChanged); err != nil {
+			return err
+		}
 		// The deadline is judged again at the tag's time of sequencing,
 		// the time its leaf commits to, as every verifier judges it.
-		e.Check = func(sq store.Sequenced) error {
-			if !dl.After(sq.Time) {
-				return fmt.Errorf("%w: pouch with a deadline of %s, sequenced at %s: a deadline must be after the pouch is logged",
-					ledger.ErrOverdue, dl.Format("2006-01-02T15:04:05.000Z"), sq.Time.UTC().Format("2006-01-02T15:04:05.000Z"))
-			}
-			return nil
+		if hasDeadline && !dl.After(sq.Time) {
+			return fmt.Errorf("%w: pouch with a deadline of %s, sequenced at %s: a deadline must be after the pouch is logged",
+				ledger.ErrOverdue, dl.Format("2006-01-02T15:04:05.000Z"), sq.Time.UTC().Format("2006-01-02T15:04:05.000Z"))
 		}
+		return nil
 	}
-	p := newPouchState(ledger.NewPouch(st, pos), nil)
-	e.Parties = c.sealedParties(p)
+	e.Parties = c.sealedParties(ledger.NewPouch(st, pos))
+	if hasDeadline && !slices.Contains(e.Parties, directory.EvidenceHandle) {
+		// The deadline watcher finds the pouch by this party (sealedOf).
+		//
+		// SPEC: spec/evidence.md#deadlines
+		e.Parties = append(e.Parties, directory.EvidenceHandle)
+		slices.Sort(e.Parties)
+	}
 	e.Payload, e.Staged = payload.data, payload.staged
 	if b.Thread != nil {
 		e.Refs = append(e.Refs, *b.Thread)
@@ -595,12 +632,12 @@ func (c *Correspondence) checkTag(s *record.Signed, r *record.Record, e *store.E
 	return nil
 }
 
-// tagAppended records an appended tag's pouch and wakes its inbox streams.
+// tagAppended watches an appended tag's deadline and wakes its inbox
+// streams.
 func (c *Correspondence) tagAppended(e *store.Entry, r *record.Record, st *letter.SignedTag, sq store.Sequenced) *api.Accepted {
-	p := ledger.NewPouch(st, posOf(sq))
-	c.addPouch(newPouchState(p, e.Parties))
-	c.watchDeadline(p)
-	c.notifyPouch(e.ID)
+	p := &pouchState{Pouch: ledger.NewPouch(st, posOf(sq)), From: st.Tag.From, Sealed: sealedOf(e.Parties, st.Tag), next: sq.Index + 1}
+	c.watchDeadline(p.Pouch)
+	c.notifyPouch(p)
 	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}
 }
 
@@ -611,39 +648,63 @@ func (c *Correspondence) submitCustody(ctx context.Context, r *record.Record, e 
 	if b.OverLine != nil {
 		cited = c.cite(ctx, *b.OverLine)
 	}
-	c.custodyMu.Lock()
-	defer c.custodyMu.Unlock()
-	c.dirMu.RLock()
-	defer c.dirMu.RUnlock()
-	p, ok := c.pouch(b.Pouch)
-	if !ok {
-		return nil, fmt.Errorf("%w: pouch %s", ledger.ErrUnknownPouch, b.Pouch.Short())
-	}
-	// Custody records are serialised (custodyMu): the pouch's chain
-	// cannot grow under this one.
-	c.pmu.RLock()
-	snap := p.Pouch.Clone()
-	sealed := p.Sealed
-	c.pmu.RUnlock()
-	var hop ledger.Hop
-	e.Check = func(sq store.Sequenced) (err error) {
-		hop, err = ledger.CheckCustody(c.dir, snap, sc, posOf(sq), cited)
+	return c.submitToPouch(ctx, r, e, b.Pouch, func(p *ledger.Pouch, pos ledger.Pos) error {
+		_, err := ledger.CheckCustody(c.dir, p, sc, pos, cited)
 		return err
+	})
+}
+
+// submitToPouch checks and appends a record that changes pouch pid (a
+// custody record or an event), judged by check against the pouch as its
+// records stand at the record's place in the log, and the directory
+// then. The pouch's lock keeps this process's other records of the pouch
+// out of the same group commit; the store's Append serialises those of
+// other processes (spec/store.md#append).
+func (c *Correspondence) submitToPouch(ctx context.Context, r *record.Record, e *store.Entry, pid record.ID, check func(p *ledger.Pouch, pos ledger.Pos) error) (*api.Accepted, error) {
+	unlock := c.pouchLocks.lock(pid)
+	defer unlock()
+	p, err := c.loadTag(ctx, pid)
+	if errors.Is(err, errNoPouch) {
+		return nil, fmt.Errorf("%w: pouch %s", ledger.ErrUnknownPouch, pid.Short())
+	} else if err != nil {
+		return nil, err
 	}
 	by := r.By[0]
-	e.Parties = append(slices.Clone(sealed), by)
+	e.Parties = append(slices.Clone(p.Sealed), by)
 	slices.Sort(e.Parties)
 	e.Parties = slices.Compact(e.Parties)
-	e.Refs = []record.ID{b.Pouch}
-	sq, err := c.append(ctx, e)
+	e.Refs = []record.ID{pid}
+	var now *pouchState
+	a, err := c.retryStale(ctx, func() (*api.Accepted, error) {
+		c.dirMu.RLock()
+		defer c.dirMu.RUnlock()
+		e.Check = func(sq store.Sequenced) error {
+			if err := c.changedBelow(sq.Index, dirChanged); err != nil {
+				return err
+			}
+			q, err := c.pouchAt(p, sq.Index)
+			if err != nil {
+				return err
+			}
+			if err := check(q.Pouch, posOf(sq)); err != nil {
+				return err
+			}
+			now = q
+			return nil
+		}
+		sq, err := c.append(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	c.pmu.Lock()
-	p.Accept(e.ID, posOf(sq), hop)
-	c.pmu.Unlock()
-	c.notifyPouch(b.Pouch)
-	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+	c.dirMu.RLock()
+	c.notifyPouch(now)
+	c.dirMu.RUnlock()
+	return a, nil
 }
 
 // cite returns the record id as the log holds it, for a custody record's
@@ -674,54 +735,50 @@ func (c *Correspondence) submitPublish(ctx context.Context, s *record.Signed, r 
 	} else if err != nil {
 		return nil, &storeFailure{err}
 	}
-	// Publishing is serialised, so that one record is published once.
-	c.publishMu.Lock()
-	defer c.publishMu.Unlock()
-	c.pmu.RLock()
-	_, done := c.published[b.Record]
-	c.pmu.RUnlock()
-	if err := ledger.CheckPublish(b.Record, target.Parties, target.Public || done, r.By[0]); err != nil {
-		return nil, err
-	}
-	c.dirMu.RLock()
-	defer c.dirMu.RUnlock()
-	e.Check = func(sq store.Sequenced) error { return c.dir.Check(s, r, posOf(sq)) }
-	e.Refs = []record.ID{b.Record}
-	sq, err := c.append(ctx, e)
+	// A record is published once: its publish records are serialised in
+	// this process, and each one's check reads the others from the store.
+	unlock := c.pouchLocks.lock(b.Record)
+	defer unlock()
+	done, err := c.publishedBy(ctx, b.Record, 0)
 	if err != nil {
 		return nil, err
 	}
-	c.pmu.Lock()
-	c.published[b.Record] = e.ID
-	c.pmu.Unlock()
-	return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
-}
-
-func (c *Correspondence) pouch(id record.ID) (*pouchState, bool) {
-	c.pmu.RLock()
-	defer c.pmu.RUnlock()
-	p, ok := c.pouches[id]
-	return p, ok
+	if err := ledger.CheckPublish(b.Record, target.Parties, target.Public || done != nil, r.By[0]); err != nil {
+		return nil, err
+	}
+	e.Refs = []record.ID{b.Record}
+	return c.retryStale(ctx, func() (*api.Accepted, error) {
+		c.dirMu.RLock()
+		defer c.dirMu.RUnlock()
+		e.Check = func(sq store.Sequenced) error {
+			if err := c.changedBelow(sq.Index, dirChanged); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), checkReadTimeout)
+			defer cancel()
+			done, err := c.publishedBy(ctx, b.Record, sq.Index)
+			if err != nil {
+				return err
+			}
+			if err := ledger.CheckPublish(b.Record, target.Parties, target.Public || done != nil, r.By[0]); err != nil {
+				return err
+			}
+			return c.dir.Check(s, r, posOf(sq))
+		}
+		sq, err := c.append(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		return &api.Accepted{ID: e.ID, Kind: r.Kind, Index: sq.Index, Time: sq.Time}, nil
+	})
 }
 
 // replayed reports whether record id is already in the log, for the kinds
-// whose other rules would refuse a replay for another reason.
-func (c *Correspondence) replayed(ctx context.Context, r *record.Record, id record.ID, pre any) bool {
-	switch r.Kind {
-	case record.KindTag:
-		return false
-	case record.KindCustody:
-		p, ok := c.pouch(pre.(*letter.SignedCustody).Custody.Pouch)
-		if !ok {
-			return false
-		}
-		c.pmu.RLock()
-		defer c.pmu.RUnlock()
-		for _, st := range p.Custody {
-			if st.ID == id {
-				return true
-			}
-		}
+// whose other rules would refuse a replay for another reason. Append
+// refuses duplicates too, so a tag, whose checks do not depend on what
+// follows it, needs no lookup.
+func (c *Correspondence) replayed(ctx context.Context, r *record.Record, id record.ID) bool {
+	if r.Kind == record.KindTag {
 		return false
 	}
 	_, err := c.st.Get(ctx, id)

@@ -116,14 +116,22 @@ type Stored struct {
 }
 
 // A Query selects records for List. Zero fields select everything;
-// results are in leaf index order, starting at From.
+// results are in leaf index order, starting at From, or, with Desc, in
+// reverse leaf index order, starting below Before.
 type Query struct {
 	Party  record.Handle // records naming this party (Entry.Parties)
 	Kinds  []record.Kind // records of one of these kinds
 	Ref    *record.ID    // records referring to this ID (Entry.Refs)
 	Public bool          // only public records
 	From   uint64        // first leaf index to consider
-	Limit  int           // at most this many results; 0 or more than MaxList means MaxList
+	// Before, if not 0, is an exclusive upper bound: only records at
+	// leaf indexes below it are considered.
+	Before uint64
+	// Desc lists newest first (highest leaf index first): with Before and
+	// Limit, a page of an inbox going back in time. It is served from the
+	// same indexes as the ascending order, walked backwards.
+	Desc  bool
+	Limit int // at most this many results; 0 or more than MaxList means MaxList
 
 	// IDPrefix, if not empty, selects the records whose ID, in lowercase
 	// hexadecimal, starts with it (1 to 64 digits): how a short ID that a
@@ -297,7 +305,8 @@ type Store interface {
 	Get(ctx context.Context, id record.ID) (*Stored, error)
 	// GetByIndex returns the record at leaf index idx, without its payload.
 	GetByIndex(ctx context.Context, idx uint64) (*Stored, error)
-	// List returns the records q selects, in leaf index order.
+	// List returns the records q selects, in leaf index order (reversed
+	// if q.Desc).
 	List(ctx context.Context, q Query) ([]*Stored, error)
 	// StagePayload returns a writer that stores a payload in chunks, for
 	// an entry to name once it is committed (Entry.Staged). A staged

@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"net/url"
 	"os"
@@ -1087,6 +1088,15 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Stored, error
 	}
 	if q.Public {
 		where = append(where, `r.public = 1`)
+	}
+	// Before bounds the same index column as From, so the scan is one
+	// range of the index, walked backwards for Desc.
+	if q.Before > 0 {
+		where = append(where, order+` < ?`)
+		args = append(args, int64(min(q.Before, math.MaxInt64)))
+	}
+	if q.Desc {
+		order += ` DESC`
 	}
 	query := `SELECT ` + recCols + ` FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
 		` ORDER BY ` + order + ` LIMIT ?`

@@ -250,6 +250,18 @@ func testList(t *testing.T, s store.Store) {
 	want(store.Query{Ref: &cust.ID}, deliv)
 	want(store.Query{Kinds: []record.Kind{record.KindHouse}}, house)
 	want(store.Query{Ref: &tag.ID, Kinds: []record.Kind{record.KindCustody}, From: 3}, deliv)
+	// Before and Desc: a page going back in time, as an inbox reads.
+	want(store.Query{Before: 3}, tag, house, cust)
+	want(store.Query{Desc: true}, other, deliv, cust, house, tag)
+	want(store.Query{Desc: true, Before: 4, Limit: 2}, deliv, cust)
+	want(store.Query{Desc: true, From: 1, Before: 4}, deliv, cust, house)
+	want(store.Query{Party: "ru/president", Desc: true}, other, deliv, tag)
+	want(store.Query{Party: "ru/president", Kinds: []record.Kind{record.KindTag}, Desc: true, Before: 4}, tag)
+	want(store.Query{Party: "ru/president", Kinds: []record.Kind{record.KindTag}, Desc: true, Limit: 1}, other)
+	want(store.Query{Ref: &tag.ID, Desc: true}, deliv, cust)
+	want(store.Query{Ref: &tag.ID, Before: 3}, cust)
+	want(store.Query{Kinds: []record.Kind{record.KindTag, record.KindHouse}, Desc: true, Before: 4}, house, tag)
+	want(store.Query{Public: true, Desc: true, Before: 1})
 }
 
 // testListByIDPrefix: records are found by a prefix of their ID's
