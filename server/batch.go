@@ -195,7 +195,7 @@ func (c *Correspondence) submitBatch(ctx context.Context, subs []api.PouchSubmis
 			return res
 		}
 		if try < maxStaleRetries {
-			if err := c.catchUp(ctx); err == nil {
+			if _, err := c.catchUp(ctx); err == nil {
 				ok = stale
 				continue
 			}

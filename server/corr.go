@@ -78,6 +78,9 @@ type CorrOptions struct {
 	// (OperatorKey). Without it, or without the office, the server logs
 	// no non-delivery and refuses pouches with a deadline.
 	Evidence *keys.Principal
+
+	// noFollow leaves out the goroutine that follows the log (tests).
+	noFollow bool
 }
 
 // Correspondence is the part of the pouch server that accepts and serves
@@ -184,7 +187,9 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 		return nil, err
 	}
 	// Both end when the store closes.
-	go c.follow()
+	if !c.opt.noFollow {
+		go c.follow()
+	}
 	go c.loadDeadlines()
 	return c, nil
 }

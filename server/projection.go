@@ -125,25 +125,26 @@ func (c *Correspondence) applyProjected(e *store.Stored) error {
 }
 
 // catchUp applies the directory and agreement records the log holds
-// beyond the projection, whoever appended them.
-func (c *Correspondence) catchUp(ctx context.Context) error {
+// beyond the projection, whoever appended them, and returns how many it
+// applied.
+func (c *Correspondence) catchUp(ctx context.Context) (int, error) {
 	p := &c.proj
 	p.catchMu.Lock()
 	defer p.catchMu.Unlock()
 	st, err := c.st.State(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	from := p.applied.Load()
 	if st.Size <= from {
-		return nil
+		return 0, nil
 	}
 	// Read without the lock, which requests wait on; applied under it.
 	var rs []*store.Stored
 	for next := from; ; {
 		page, err := c.st.List(ctx, store.Query{Kinds: projectedKinds, From: next, Before: st.Size})
 		if err != nil {
-			return err
+			return 0, err
 		}
 		rs = append(rs, page...)
 		if len(page) < store.MaxList {
@@ -154,10 +155,11 @@ func (c *Correspondence) catchUp(ctx context.Context) error {
 	if len(rs) == 0 {
 		// Nothing to apply: no lock that requests would wait on.
 		p.advance(st.Size)
-		return nil
+		return 0, nil
 	}
 	c.dirMu.Lock()
 	defer c.dirMu.Unlock()
+	n := 0
 	for _, e := range rs {
 		if e.Index < p.applied.Load() || (directory.IsDirectoryKind(e.Kind) && e.Index < c.dir.Next()) ||
 			(agreement.IsKind(e.Kind) && e.Index < c.agreements.applied()) {
@@ -166,10 +168,11 @@ func (c *Correspondence) catchUp(ctx context.Context) error {
 		if err := c.applyProjected(e); err != nil {
 			c.log.Error("record appended by another server does not apply", "index", e.Index, "kind", e.Kind, "err", err)
 		}
+		n++
 		p.advance(e.Index + 1)
 	}
 	p.advance(st.Size)
-	return nil
+	return n, nil
 }
 
 // follow keeps the projection caught up with the log until the store
@@ -179,7 +182,7 @@ func (c *Correspondence) follow() {
 	for {
 		_, err := c.st.WaitSize(ctx, c.proj.applied.Load())
 		if err == nil {
-			err = c.catchUp(ctx)
+			_, err = c.catchUp(ctx)
 		}
 		if errors.Is(err, store.ErrClosed) {
 			return
@@ -253,19 +256,36 @@ func projectionChanged(k record.Kind) bool {
 	return directory.IsDirectoryKind(k) || agreement.IsKind(k)
 }
 
-// retryStale runs submit, which takes and releases its locks, again after
-// catching up while it fails with errStale, a bounded number of times.
+// retryStale runs submit, which takes and releases its locks, and judges
+// the record again, a bounded number of times, after catching up with the
+// log: while it fails with errStale (a directory or agreement record came
+// between the state held and the record's place), and once if a rule
+// refused it and catching up applied something (another server admitted
+// the signer a moment ago, say), so that a server that lags behind the log
+// neither accepts nor refuses on an old state.
 func (c *Correspondence) retryStale(ctx context.Context, submit func() (*api.Accepted, error)) (*api.Accepted, error) {
 	for try := 0; ; try++ {
 		a, err := submit()
-		if !errors.Is(err, errStale) {
-			return a, err
+		if err == nil {
+			return a, nil
+		}
+		stale := errors.Is(err, errStale)
+		var sf *storeFailure
+		if !stale && (errors.As(err, &sf) || errors.Is(err, store.ErrDuplicate) || ctx.Err() != nil) {
+			return nil, err
 		}
 		if try == maxStaleRetries {
-			return nil, errorf(http.StatusServiceUnavailable, "retry: the directory is changing fast", "%w (%d times)", err, try+1)
+			if stale {
+				return nil, errorf(http.StatusServiceUnavailable, "retry: the directory is changing fast", "%w (%d times)", err, try+1)
+			}
+			return nil, err
 		}
-		if err := c.catchUp(ctx); err != nil {
-			return nil, &storeFailure{err}
+		applied, cerr := c.catchUp(ctx)
+		if cerr != nil {
+			return nil, &storeFailure{cerr}
+		}
+		if !stale && applied == 0 {
+			return nil, err // the refusal stands: the state was the log's
 		}
 	}
 }

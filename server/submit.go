@@ -626,8 +626,9 @@ func (c *Correspondence) checkTag(ctx context.Context, s *record.Signed, r *reco
 		slices.Sort(e.Parties)
 	}
 	e.Payload, e.Staged = payload.data, payload.staged
+	e.Refs = nil
 	if b.Thread != nil {
-		e.Refs = append(e.Refs, *b.Thread)
+		e.Refs = []record.ID{*b.Thread}
 	}
 	return nil
 }

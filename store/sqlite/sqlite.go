@@ -103,6 +103,11 @@ type Store struct {
 	pending []record.Leaf        // writer goroutine only: leaves of the transaction in progress
 	stmts   map[string]*sql.Stmt // writer goroutine only: prepared multi-row inserts
 
+	// rstmts are the read queries prepared on the readers' pool, by text
+	// (readStmt).
+	rmu    sync.Mutex
+	rstmts map[string]*sql.Stmt
+
 	// staged holds the payloads written with a PayloadWriter that no
 	// record took yet, by key: their size so far, and whether they are
 	// committed. Writer goroutine only.
@@ -222,6 +227,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		ckDone:  make(chan struct{}),
 		changed: make(chan struct{}),
 		stmts:   make(map[string]*sql.Stmt),
+		rstmts:  make(map[string]*sql.Stmt),
 		staged:  make(map[int64]*stagedPayload),
 		now:     time.Now,
 	}
@@ -903,6 +909,50 @@ func (s *Store) prepare() error {
 }
 
 // stmt returns the prepared statement q, if it is one of the prepared.
+// maxReadStmts bounds the read queries kept prepared: List's shapes (which
+// filters, how many kinds) are few, so the bound is rarely reached.
+const maxReadStmts = 256
+
+// query runs read query q on the readers' pool, prepared once: parsing a
+// query costs more than running it on an index, and a pouch or an inbox
+// page is read with many small queries.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	s.rmu.Lock()
+	st := s.rstmts[q]
+	if st == nil && len(s.rstmts) < maxReadStmts {
+		var err error
+		if st, err = s.r.PrepareContext(ctx, q); err != nil {
+			s.rmu.Unlock()
+			return nil, err
+		}
+		s.rstmts[q] = st
+	}
+	s.rmu.Unlock()
+	if st == nil {
+		return s.r.QueryContext(ctx, q, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// queryRow is query for one row.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	s.rmu.Lock()
+	st := s.rstmts[q]
+	if st == nil && len(s.rstmts) < maxReadStmts {
+		var err error
+		if st, err = s.r.PrepareContext(ctx, q); err != nil {
+			st = nil
+		} else {
+			s.rstmts[q] = st
+		}
+	}
+	s.rmu.Unlock()
+	if st == nil {
+		return s.r.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
 func (s *Store) stmt(q string) (*sql.Stmt, error) {
 	if st, ok := s.stmts[q]; ok {
 		return st, nil
@@ -1015,7 +1065,7 @@ func notFound(err error, what string) error {
 
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context, id record.ID) (*store.Stored, error) {
-	st, err := scanStored(s.r.QueryRowContext(ctx, `SELECT `+recCols+` FROM records r WHERE r.id = ?`, id[:]))
+	st, err := scanStored(s.queryRow(ctx, `SELECT `+recCols+` FROM records r WHERE r.id = ?`, id[:]))
 	if err != nil {
 		return nil, notFound(err, "record "+id.String())
 	}
@@ -1024,7 +1074,7 @@ func (s *Store) Get(ctx context.Context, id record.ID) (*store.Stored, error) {
 
 // GetByIndex implements store.Store.
 func (s *Store) GetByIndex(ctx context.Context, idx uint64) (*store.Stored, error) {
-	st, err := scanStored(s.r.QueryRowContext(ctx, `SELECT `+recCols+` FROM records r WHERE r.idx = ?`, int64(idx)))
+	st, err := scanStored(s.queryRow(ctx, `SELECT `+recCols+` FROM records r WHERE r.idx = ?`, int64(idx)))
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("record at index %d", idx))
 	}
@@ -1101,7 +1151,7 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Stored, error
 	query := `SELECT ` + recCols + ` FROM ` + from + ` WHERE ` + strings.Join(where, ` AND `) +
 		` ORDER BY ` + order + ` LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing records: %w", err)
 	}
@@ -1152,7 +1202,7 @@ func (s *Store) Leaves(ctx context.Context, start uint64, n int) ([]record.Leaf,
 		return out, nil
 	}
 	s.mu.Unlock()
-	rows, err := s.r.QueryContext(ctx, `SELECT kind, id, time, public FROM records WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(start), int64(start)+int64(n))
+	rows, err := s.query(ctx, `SELECT kind, id, time, public FROM records WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(start), int64(start)+int64(n))
 	if err != nil {
 		return nil, fmt.Errorf("store: reading leaves: %w", err)
 	}
