@@ -241,6 +241,9 @@ func (c *Correspondence) loadDeadlines() {
 		if err == nil {
 			done()
 			from = max(from, st.Size)
+			// The tags this server appends are watched as they are
+			// (tagAppended); those of other servers a moment later.
+			time.Sleep(50 * time.Millisecond)
 			_, err = c.st.WaitSize(ctx, from)
 		}
 		if errors.Is(err, store.ErrClosed) {

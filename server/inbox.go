@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"pouch.dev/api"
@@ -135,6 +136,42 @@ func (c *Correspondence) inbox(ctx context.Context, h record.Handle, pos directo
 	}
 	items := []api.InboxItem{}
 	var last *uint64
+	// Candidates are read from the sources in order, and their custody
+	// and events a batch at a time, by a few goroutines: a page costs
+	// about one indexed read per pouch, spread over the cores.
+	type cand struct {
+		p    *pouchState
+		role string
+	}
+	var batch []cand
+	flush := func() error {
+		errs := make([]error, len(batch))
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range min(inboxReaders, len(batch)) {
+			wg.Go(func() {
+				for i := int(next.Add(1)) - 1; i < len(batch); i = int(next.Add(1)) - 1 {
+					errs[i] = c.catchUpPouch(ctx, batch[i].p, 0)
+				}
+			})
+		}
+		wg.Wait()
+		for i, x := range batch {
+			if errs[i] != nil {
+				return errs[i]
+			}
+			if len(items) == q.limit {
+				break
+			}
+			it := c.item(h, x.p, x.role, pos)
+			if q.awaiting && !it.Awaiting {
+				continue
+			}
+			items = append(items, it)
+		}
+		batch = batch[:0]
+		return nil
+	}
 	for len(items) < q.limit {
 		// The newest head of all sources; the principal's own first on a
 		// tie (one tag found by two sources).
@@ -174,17 +211,22 @@ func (c *Correspondence) inbox(ctx context.Context, h record.Handle, pos directo
 		}
 		idx := be.Index
 		last = &idx
-		if err := c.catchUpPouch(ctx, p, 0); err != nil {
-			return nil, err
+		batch = append(batch, cand{p, role})
+		if len(items)+len(batch) == q.limit {
+			if err := flush(); err != nil {
+				return nil, err
+			}
 		}
-		it := c.item(h, p, role, pos)
-		if q.awaiting && !it.Awaiting {
-			continue
-		}
-		items = append(items, it)
+	}
+	if err := flush(); err != nil {
+		return nil, err
 	}
 	return items, nil
 }
+
+// inboxReaders is how many goroutines read the custody and events of an
+// inbox page's pouches.
+const inboxReaders = 4
 
 // An inboxQuery selects a page of an inbox: at most limit pouches, newest
 // first, sequenced before index before (if not 0), only those awaiting

@@ -190,9 +190,16 @@ func (c *Correspondence) follow() {
 		if err != nil {
 			c.log.Error("following the log", "err", err)
 			time.Sleep(time.Second)
+			continue
 		}
+		// At most one catch-up per followEvery, however fast records
+		// come: a record's own check never waits for it (changedBelow).
+		time.Sleep(followEvery)
 	}
 }
+
+// followEvery paces the goroutine that follows the log.
+const followEvery = 5 * time.Millisecond
 
 // changedBelow returns errStale if a record of a kind that match selects
 // was sequenced at or above the projection's applied index and below

@@ -15,9 +15,12 @@
 // are durable: a record acknowledged to a client is never lost.
 //
 // Records are read back by ID, by leaf index, or listed by party, kind and
-// reference after a leaf index (an inbox is "records naming principal X
-// after the last index I saw"). WaitSize blocks until new records arrive,
-// for inbox streaming.
+// reference after a leaf index, or newest first below one (an inbox page
+// is "the tags naming principal X below the last index I saw"), each from
+// an index, whatever the log's size: a server derives a pouch's state from
+// them on demand rather than holding every pouch in memory. WaitSize
+// blocks until new records arrive, for inbox streaming and for servers
+// following what others append.
 //
 // # Payloads
 //
@@ -89,11 +92,11 @@ type Entry struct {
 	// commits it. An error refuses the entry's Append call: nothing of
 	// the call is written and Append returns that error. It is how a
 	// server judges a record's rules at its sequencing time rather than
-	// at the time it looked. Where several processes append to one store,
-	// Check runs holding the log's append lock: every record another
-	// process appended below the entry is committed and readable.
-	// Check must be quick, must not block, and may
-	// be called more than once for one entry (a retried transaction).
+	// at the time it looked. Every record below the entry's index is then
+	// readable through the store's read methods but those that precede it
+	// in the same transaction (spec/store.md#append). Check must be quick
+	// and may read the store, must not append, and may be called more
+	// than once for one entry (a retried transaction).
 	Check func(Sequenced) error
 }
 

@@ -69,6 +69,8 @@ CREATE TABLE IF NOT EXISTS record_payloads (
 	payload INTEGER NOT NULL,    -- the key of its chunks
 	size    INTEGER NOT NULL
 );
+-- The largest payload key, read when the store opens (Open).
+CREATE INDEX IF NOT EXISTS record_payloads_payload ON record_payloads(payload);
 CREATE TABLE IF NOT EXISTS payload_staged (
 	payload INTEGER PRIMARY KEY, -- a payload written but taken by no record yet
 	created INTEGER NOT NULL     -- Unix ms
