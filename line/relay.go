@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,19 @@ type Relay struct {
 	// was written to the other side, as the relay sees it. It exists so
 	// tests can show the relay sees no plaintext; it must not retain p.
 	Tap func(from, to record.Handle, p []byte)
+
+	// UseNonce, if set, records the nonce of each line request until
+	// expires, instead of the relay's memory, and fails if it was used:
+	// how replicas of one deployment share what they have seen.
+	UseNonce func(ctx context.Context, nonce []byte, expires time.Time) error
+	// Meet, if set, says where the line between a and b meets, when the
+	// deployment has several replicas: at "" (here), or at the base URL
+	// of the replica where one end already waits, to which the relay
+	// forwards the request as it came. done is called when the request
+	// ends here. A request that another replica forwarded is served here.
+	//
+	// SPEC: spec/line.md#replicas
+	Meet func(ctx context.Context, a, b record.Handle) (at string, done func(), err error)
 
 	mu      sync.Mutex
 	waiting map[route]*waiter
@@ -150,6 +165,22 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	ctx := req.Context()
+	if r.Meet != nil {
+		at, done, err := r.Meet(ctx, lr.From, lr.To)
+		if err != nil {
+			r.refuse(w, http.StatusServiceUnavailable, fmt.Errorf("line: finding where the line to %s meets: %w", lr.To, err))
+			return
+		}
+		switch {
+		case at == "":
+			defer done()
+		case req.Header.Get(ForwardedHeader) == "":
+			r.forwardTo(w, req, at, lr)
+			return
+		}
+		// A forwarded request is served here, wherever the line was
+		// meant to meet: one hop at most.
+	}
 	// SPEC: spec/line.md#relay-auth
 	if err := checkKey(ctx, r.Directory, lr.From, key); err != nil {
 		code := http.StatusForbidden
@@ -170,7 +201,7 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.refuse(w, code, fmt.Errorf("line: no line to %s: %w", lr.To, err))
 		return
 	}
-	if err := r.useNonce(lr, now); err != nil {
+	if err := r.useNonce(ctx, lr, now); err != nil {
 		r.refuse(w, http.StatusUnauthorized, err)
 		return
 	}
@@ -196,7 +227,14 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // useNonce records lr's nonce, refusing one seen within the window.
 //
 // SPEC: spec/line.md#relay-auth
-func (r *Relay) useNonce(lr *Request, now time.Time) error {
+func (r *Relay) useNonce(ctx context.Context, lr *Request, now time.Time) error {
+	if r.UseNonce != nil {
+		err := r.UseNonce(ctx, lr.Nonce, time.UnixMilli(lr.Time).Add(2*RequestWindow))
+		if errors.Is(err, ErrReplay) {
+			return fmt.Errorf("line: request from %s: %w", lr.From, ErrReplay)
+		}
+		return err
+	}
 	var n [NonceSize]byte
 	copy(n[:], lr.Nonce)
 	r.mu.Lock()
@@ -220,6 +258,35 @@ func (r *Relay) useNonce(lr *Request, now time.Time) error {
 	}
 	r.nonces[n] = now.Add(2 * RequestWindow)
 	return nil
+}
+
+// ForwardedHeader marks a line request that one replica forwarded to
+// another, where the line's other end waits: that replica serves it.
+const ForwardedHeader = "Pouch-Line-Forwarded"
+
+// forwardTo forwards req, a WebSocket request for a line, to the replica
+// at base and relays the connection both ways. The replica at base checks
+// the request as this one would; this one has used neither its nonce nor
+// anything else of it.
+func (r *Relay) forwardTo(w http.ResponseWriter, req *http.Request, base string, lr *Request) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.refuse(w, http.StatusServiceUnavailable, fmt.Errorf("line: the replica where the line meets has no usable address %q", base))
+		return
+	}
+	r.logger().Info("line: forwarded to the replica where the other end waits", "from", lr.From, "to", lr.To, "replica", base)
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.SetXForwarded()
+			pr.Out.Header.Set(ForwardedHeader, "1")
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			r.refuse(w, http.StatusBadGateway, fmt.Errorf("line: the replica where the line meets, %s: %w; ask again", base, err))
+		},
+		ErrorLog: slog.NewLogLogger(r.logger().Handler(), slog.LevelInfo),
+	}
+	rp.ServeHTTP(w, req)
 }
 
 // pair waits for me's peer, or pairs me with the peer already waiting,

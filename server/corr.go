@@ -78,6 +78,11 @@ type CorrOptions struct {
 	// (OperatorKey). Without it, or without the office, the server logs
 	// no non-delivery and refuses pouches with a deadline.
 	Evidence *keys.Principal
+	// Advertise is the base URL (http://host:port) at which the other
+	// replicas of a deployment reach this one, when its store is shared
+	// (store.Replicas): where the ends of a secure line that reach
+	// different replicas meet.
+	Advertise string
 
 	// noFollow leaves out the goroutine that follows the log (tests).
 	noFollow bool
@@ -147,9 +152,10 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 	if opt.Limits == nil {
 		opt.Limits = NewLimits(opt.Registerer)
 	}
-	if opt.Directory.Mode == directory.ModeOperator && len(opt.Directory.Operator) == 0 {
-		return nil, errors.New("server: operator mode needs the operator's public key")
-	}
+	// A zero Directory (operator mode, no key) takes the founding rule
+	// from the log's genesis record: a replica of a founded log needs
+	// neither the operator's key nor its public half (found refuses to
+	// found a log without the key).
 	c := &Correspondence{
 		opt:        opt,
 		st:         opt.Store,

@@ -43,6 +43,13 @@ func (b *broker) subscribe(h record.Handle) chan record.ID {
 	return ch
 }
 
+// any reports whether any stream is subscribed.
+func (b *broker) any() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs) > 0
+}
+
 func (b *broker) unsubscribe(h record.Handle, ch chan record.ID) {
 	b.mu.Lock()
 	delete(b.subs[h], ch)

@@ -64,6 +64,7 @@ func (c *Correspondence) newLineRelay() *line.Relay {
 	r := line.NewRelay(c, c.opt.Origin)
 	r.Logger = c.log
 	r.Tap = c.opt.LineTap
+	c.shareLines(r)
 	r.OnClose = func(s line.Session) {
 		c.log.Info("line closed", "a", s.A, "b", s.B, "took", s.Duration(), "bytes_ab", s.BytesAB, "bytes_ba", s.BytesBA)
 		if c.opt.OnLineClose != nil {

@@ -43,8 +43,10 @@ func (c *Correspondence) authenticate(r *http.Request) (record.Handle, error) {
 	} else if err != nil {
 		return "", errorf(http.StatusUnauthorized, "sign with the current key of "+string(h), "request signed as %s: %w", h, err)
 	}
-	if err := c.replay.Check(sg, c.now()); err != nil {
+	if err := c.checkNonce(r.Context(), sg); errors.Is(err, httpsig.ErrReplay) || errors.Is(err, httpsig.ErrStale) {
 		return "", errorf(http.StatusUnauthorized, "", "request signed as %s: %w", h, err)
+	} else if err != nil {
+		return "", errorf(http.StatusServiceUnavailable, "retry in a moment", "request signed as %s: checking its nonce: %v", h, err)
 	}
 	if !c.limits.allow(string(h)) {
 		return "", errorf(http.StatusTooManyRequests, "slow down and retry", "too many requests from %s", h)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -67,6 +68,12 @@ type Options struct {
 	// gets its non-delivery record: one per deployment, in the process
 	// that sequences the log. Tests that sweep by hand leave it unset.
 	WatchDeadlines bool
+	// Advertise is the base URL (http://host:port) at which the other
+	// replicas reach this one when the store is shared by several
+	// (store.Replicas, such as PostgreSQL's): Start registers it, and
+	// keeps it alive, so that a secure line whose two ends reach
+	// different replicas meets at one.
+	Advertise string
 }
 
 // A Node is a running pouch server: the log over its store, sequenced and
@@ -92,8 +99,15 @@ func Start(ctx context.Context, opt Options) (*Node, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
+	// The deadline watcher runs where the log is sequenced: one replica
+	// at a time.
+	var api *Correspondence
+	var whileLeading func(context.Context)
+	if opt.WatchDeadlines {
+		whileLeading = func(ctx context.Context) { api.Watch(ctx, 0) }
+	}
 	lg, err := tlog.New(ctx, opt.Store, tlog.Config{Origin: opt.Origin, Key: opt.Key, Witnesses: opt.Witnesses,
-		RefreshInterval: opt.RefreshInterval, Logger: opt.Logger})
+		RefreshInterval: opt.RefreshInterval, Logger: opt.Logger, WhileLeading: whileLeading})
 	if err != nil {
 		return nil, err
 	}
@@ -101,14 +115,20 @@ func Start(ctx context.Context, opt Options) (*Node, error) {
 	if opt.Metrics != nil {
 		reg = opt.Metrics
 	}
-	api, err := NewCorrespondence(ctx, CorrOptions{
+	api, err = NewCorrespondence(ctx, CorrOptions{
 		Store: opt.Store, Directory: opt.Directory, OperatorKey: opt.OperatorKey, Origin: opt.Origin, Log: lg,
 		Logger: opt.Logger, Registerer: reg, Now: opt.Now, Rate: opt.Rate, Burst: opt.Burst,
 		LineTap: opt.LineTap, OnLineClose: opt.OnLineClose, Limits: opt.Limits, Evidence: opt.Evidence,
-		MaxAttachments: opt.MaxAttachments,
+		MaxAttachments: opt.MaxAttachments, Advertise: opt.Advertise,
 	})
 	if err != nil {
 		return nil, err
+	}
+	rs, shared := opt.Store.(store.Replicas)
+	if shared && opt.Advertise != "" {
+		if err := rs.Heartbeat(ctx, opt.Advertise, HeartbeatTTL); err != nil {
+			return nil, fmt.Errorf("server: registering this replica at %s: %w", opt.Advertise, err)
+		}
 	}
 	srv := newServer(Config{Store: opt.Store, Log: lg, Logger: opt.Logger, API: api, ProofWait: opt.ProofWait})
 	if opt.Metrics != nil {
@@ -118,8 +138,12 @@ func Start(ctx context.Context, opt Options) (*Node, error) {
 	n := &Node{Server: srv, Log: lg, API: api, stop: stop, done: make(chan struct{})}
 	var wg sync.WaitGroup
 	wg.Go(func() { lg.Run(run) })
-	if opt.WatchDeadlines {
-		wg.Go(func() { api.Watch(run, 0) })
+	if shared && opt.Advertise != "" {
+		wg.Go(func() { api.heartbeat(run, rs) })
+	}
+	if shared {
+		// Records other replicas append wake this one's inbox streams.
+		wg.Go(func() { api.wakeStreams(run) })
 	}
 	go func() {
 		wg.Wait()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	fnote "github.com/transparency-dev/formats/note"
@@ -40,6 +41,11 @@ type Config struct {
 	Logger *slog.Logger
 	// HTTPClient is used to reach witnesses; nil means a default client.
 	HTTPClient *http.Client
+	// WhileLeading, if set, runs while this replica sequences the log
+	// (Run), with a context that ends when it stops: work that one
+	// replica of a deployment does at a time, such as the deadline
+	// watcher.
+	WhileLeading func(ctx context.Context)
 }
 
 // A Log is the sequencer and reader of one transparency log kept in a
@@ -62,6 +68,7 @@ type Log struct {
 	size     uint64 // its size
 	waiters  waiters
 	failures int
+	leading  atomic.Bool
 }
 
 // New opens the log kept in st. If the store holds no checkpoint yet, New
@@ -236,7 +243,124 @@ func (l *Log) publish(cp []byte, size uint64) {
 // integrates them in rounds, and while the log is idle it keeps the
 // published checkpoint's cosignatures fresh (Refresh). It returns ctx's
 // error.
+//
+// If the store is shared by several replicas (it implements
+// store.Leader), Run sequences only while this replica holds the lead:
+// until it does, and after it loses it, Run follows the checkpoints the
+// leader stores, so that this replica serves them, their tiles and
+// proofs, and tries to take the lead. Config.WhileLeading runs while it
+// holds the lead.
+//
+// SPEC: spec/log.md#replicas
 func (l *Log) Run(ctx context.Context) error {
+	ld, ok := l.st.(store.Leader)
+	if !ok {
+		return l.lead(ctx)
+	}
+	for {
+		lost, release, err := l.await(ctx, ld)
+		if ctx.Err() != nil {
+			if release != nil {
+				release()
+			}
+			return ctx.Err()
+		}
+		if err != nil {
+			l.log.Error("taking the lead", "err", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		lctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-lost:
+				cancel()
+			case <-lctx.Done():
+			}
+		}()
+		l.log.Info("sequencing: this replica holds the lead")
+		l.leading.Store(true)
+		l.lead(lctx)
+		l.leading.Store(false)
+		cancel()
+		release()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.log.Warn("sequencing: this replica lost the lead; following")
+	}
+}
+
+// FollowInterval is how often a replica that does not sequence reads the
+// latest checkpoint from the store.
+const FollowInterval = 100 * time.Millisecond
+
+// await follows the leader's checkpoints until ld gives this replica the
+// lead or ctx is done.
+func (l *Log) await(ctx context.Context, ld store.Leader) (lost <-chan struct{}, release func(), err error) {
+	type lead struct {
+		lost    <-chan struct{}
+		release func()
+		err     error
+	}
+	got := make(chan lead, 1)
+	go func() {
+		lost, release, err := ld.Lead(ctx)
+		got <- lead{lost, release, err}
+	}()
+	t := time.NewTicker(FollowInterval)
+	defer t.Stop()
+	for {
+		select {
+		case g := <-got:
+			// Catch up before sequencing, so that the first round starts
+			// from what the last leader stored.
+			l.follow(ctx)
+			return g.lost, g.release, g.err
+		case <-t.C:
+			l.follow(ctx)
+		}
+	}
+}
+
+// follow publishes the latest checkpoint the store holds, if it is newer
+// or carries more cosignatures than the published one.
+func (l *Log) follow(ctx context.Context) {
+	state, err := l.st.State(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			l.log.Warn("following the log", "err", err)
+		}
+		return
+	}
+	if state.Checkpoint != nil {
+		l.publish(state.Checkpoint, state.TreeSize)
+	}
+}
+
+// Leading reports whether this replica sequences the log now: always
+// true of a store that one process has alone, while Run runs.
+func (l *Log) Leading() bool {
+	if _, ok := l.st.(store.Leader); !ok {
+		return true
+	}
+	return l.leading.Load()
+}
+
+// lead sequences until ctx is done.
+func (l *Log) lead(ctx context.Context) error {
+	if l.cfg.WhileLeading != nil {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			l.cfg.WhileLeading(ctx)
+		}()
+	}
 	for {
 		n, err := l.Integrate(ctx)
 		if ctx.Err() != nil {

@@ -31,7 +31,7 @@ import (
 func init() {
 	register(&verb{
 		name:  "bench",
-		args:  "[--n N] [--workers W] [--batch B] [--streams S] [--server URL [--server-pid PID]] [--json]",
+		args:  "[--n N] [--workers W] [--batch B] [--streams S] [--server URL [--server-pid PID] [--replicas URL,...]] [--json]",
 		short: "load generator: pouches submitted per second over loopback HTTP, latency, idle inbox streams",
 		long: `
 pouch bench starts a fresh embedded server (SQLite in a temporary folder,
@@ -74,6 +74,7 @@ func runBench(ctx *cmdContext, args []string) error {
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the timed phases to `FILE`")
 	batch := fs.Int("batch", 1, "pouches per request (POST /v1/pouches/batch when more than 1)")
 	server := fs.String("server", "", "`URL` of a running server in open mode (default: one in this process)")
+	replicas := fs.String("replicas", "", "more `URLs` (comma-separated) of replicas of the --server's deployment over one database: the pouches go round-robin to the --server and them")
 	serverPID := fs.Int("server-pid", 0, "the --server's process `ID`, for its CPU per pouch (Linux)")
 	dbURL := fs.String("db", "", "keep the in-process server's log in the empty PostgreSQL database at `URL` (default: a SQLite file)")
 	asJSON := fs.Bool("json", false, "print the figures as JSON (spec/cli.md) instead of text")
@@ -83,6 +84,9 @@ func runBench(ctx *cmdContext, args []string) error {
 	}
 	if len(pos) > 0 || *n < 1 || *workers < 1 || *streams < 0 || *batch < 1 || *batch > api.MaxPouchBatch {
 		return usagef("", "bench takes no arguments and positive counts")
+	}
+	if *replicas != "" && *server == "" {
+		return usagef("give the first replica with --server and the others with --replicas", "--replicas names more replicas of a --server")
 	}
 	if *serverPID != 0 && *server == "" {
 		return usagef("", "--server-pid names the process of a --server")
@@ -105,6 +109,16 @@ func runBench(ctx *cmdContext, args []string) error {
 	tr := &http.Transport{MaxIdleConns: *workers * 2, MaxIdleConnsPerHost: *workers * 2, MaxConnsPerHost: 0}
 	w.Client.HTTP = &http.Client{Transport: tr}
 
+	// Submissions go round-robin to the server and its replicas.
+	cls := []*client.Client{w.Client}
+	for _, u := range strings.Split(*replicas, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			c := client.New(u)
+			c.Origin, c.HTTP = w.Client.Origin, w.Client.HTTP
+			cls = append(cls, c)
+		}
+	}
+	res.Replicas = len(cls)
 	if err := w.Found(bg, "bench", "benchmark house"); err != nil {
 		return err
 	}
@@ -180,10 +194,12 @@ func runBench(ctx *cmdContext, args []string) error {
 	var next atomic.Int64
 	var errs atomic.Int64
 	var wg sync.WaitGroup
+	var rr atomic.Int64
 	submitChunk := func(ps []*client.Sent, lat []time.Duration) {
 		st := time.Now()
+		cl := cls[int(rr.Add(1))%len(cls)]
 		if len(ps) == 1 {
-			_, err := w.Client.SubmitPouch(bg, ps[0].Sealed.Tag.Signed, ps[0].Payload)
+			_, err := cl.SubmitPouch(bg, ps[0].Sealed.Tag.Signed, ps[0].Payload)
 			if err != nil && errs.Add(1) == 1 {
 				fmt.Fprintf(ctx.stderr, "pouch: bench: %v\n", err)
 			}
@@ -192,7 +208,7 @@ func runBench(ctx *cmdContext, args []string) error {
 			for i, p := range ps {
 				subs[i] = api.PouchSubmission{Tag: p.Sealed.Tag.Signed.Marshal(), Payload: p.Payload}
 			}
-			res, err := w.Client.SubmitPouches(bg, subs)
+			res, err := cl.SubmitPouches(bg, subs)
 			if err != nil {
 				if errs.Add(int64(len(ps))) == int64(len(ps)) {
 					fmt.Fprintf(ctx.stderr, "pouch: bench: %v\n", err)
@@ -316,7 +332,8 @@ func runBench(ctx *cmdContext, args []string) error {
 
 // benchResult is the result of pouch bench --json (spec/cli.md#bench).
 type benchResult struct {
-	Remote        bool    `json:"remote"` // the server ran in a process of its own
+	Remote        bool    `json:"remote"`   // the server ran in a process of its own
+	Replicas      int     `json:"replicas"` // servers the pouches went to (--server and --replicas)
 	N             int     `json:"n"`
 	Workers       int     `json:"workers"`
 	Batch         int     `json:"batch"`

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -108,17 +109,32 @@ func loadOrCreateEvidence(path string) (*keys.Principal, error) {
 // Metrics, with the Go runtime's and the
 // process's, are served at /metrics.
 func startNode(ctx context.Context, st store.Store, logger *slog.Logger, data string, opt server.Options, open bool) (*server.Node, error) {
-	k, err := loadOrCreateEd25519(filepath.Join(data, "operator.key"), true)
+	opPath := filepath.Join(data, "operator.key")
+	state, err := st.State(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("operator key: %w", err)
+		return nil, err
 	}
-	opt.Directory = directory.Config{Mode: directory.ModeOperator, Operator: k.Public().(ed25519.PublicKey)}
-	opt.OperatorKey = k
-	if open {
-		opt.Directory.Mode = directory.ModeOpen
-		logger.Warn("open mode: anyone may found a house, first claim wins (for demos and tests)")
-	} else {
-		logger.Info("operator mode: houses are founded with the operator key's countersignature", "key", filepath.Join(data, "operator.key"))
+	_, statErr := os.Stat(opPath)
+	switch {
+	case state.Size > 0 && errors.Is(statErr, fs.ErrNotExist) && !open:
+		// A replica of a deployment whose log is founded: the genesis
+		// record names the founding rule and the operator's public key,
+		// and the operator's private key stays on the operator's
+		// machine (pouch house approve --operator-key).
+		logger.Info("no operator key in the data folder: the log's genesis record names the operator's; houses are approved where that key is")
+	default:
+		k, err := loadOrCreateEd25519(opPath, true)
+		if err != nil {
+			return nil, fmt.Errorf("operator key: %w", err)
+		}
+		opt.Directory = directory.Config{Mode: directory.ModeOperator, Operator: k.Public().(ed25519.PublicKey)}
+		opt.OperatorKey = k
+		if open {
+			opt.Directory.Mode = directory.ModeOpen
+			logger.Warn("open mode: anyone may found a house, first claim wins (for demos and tests)")
+		} else {
+			logger.Info("operator mode: houses are founded with the operator key's countersignature", "key", opPath)
+		}
 	}
 	ev, err := loadOrCreateEvidence(filepath.Join(data, "evidence.key"))
 	if err != nil {

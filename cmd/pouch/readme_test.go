@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"pouch.dev/internal/pgtest"
 )
 
 // The README's shell blocks are run as a reader would type them, in
@@ -24,6 +26,8 @@ import (
 //	<!-- readme-test: wait -->            first wait for the blocks of the second terminal
 //	<!-- readme-test: needs=chromium -->  skip it, saying so, where a command it needs is missing
 //	<!-- readme-test: skip="why" -->      never run it (the test suite itself, say)
+//	<!-- readme-test: postgres -->        run it only where POUCH_TEST_POSTGRES is set: it
+//	                                      uses the PostgreSQL server at 127.0.0.1:5432 as typed
 //
 // Attributes combine: "terminal=2 needs=curl".
 
@@ -36,6 +40,7 @@ type readmeBlock struct {
 	wait     bool
 	needs    []string
 	skip     string
+	postgres bool
 }
 
 var (
@@ -71,6 +76,8 @@ func readmeBlocks(t *testing.T) []readmeBlock {
 					pending.needs = strings.Split(v, ",")
 				case "skip":
 					pending.skip = v
+				case "postgres":
+					pending.postgres = true
 				default:
 					t.Fatalf("README.md:%d: unknown readme-test attribute %q", i+1, a[1])
 				}
@@ -174,6 +181,11 @@ func TestReadme(t *testing.T) {
 	for i, b := range blocks {
 		if b.skip != "" {
 			t.Logf("README.md:%d: not run: %s", b.line, b.skip)
+			skipped++
+			continue
+		}
+		if b.postgres && !pgtest.Enabled() {
+			t.Logf("README.md:%d: skipped: it needs PostgreSQL; set %s to run it", b.line, pgtest.Env)
 			skipped++
 			continue
 		}

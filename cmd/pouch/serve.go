@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -32,7 +33,7 @@ const serveMemoryLimit = 768 << 20
 func init() {
 	register(&verb{
 		name:  "serve",
-		args:  "[--data DIR] [--db URL] [--listen ADDR] [--origin NAME] [--witness URL,KEY ...] [--witness-policy FILE] [--witness-refresh DURATION]",
+		args:  "[--data DIR] [--db URL] [--listen ADDR] [--origin NAME] [--witness URL,KEY ...] [--witness-policy FILE] [--witness-refresh DURATION] [--advertise URL]",
 		short: "run a pouch server: the log, its tiles, checkpoints and proofs, and the API",
 		long: `
 With no flags, pouch serve keeps its data (one SQLite file, the log's key,
@@ -83,9 +84,15 @@ Retry-After, a full disk 507. The limits are in spec/api.md#limits and
 in /metrics (pouch_limit, pouch_budget_*). The Go runtime's soft memory
 limit is 768 MiB unless GOMEMLIMIT says otherwise.
 
+Over a database shared by several replicas, each replica registers the
+URL the others reach it at (--advertise, default http:// and the address
+it listens on), where a secure line whose two ends reach different
+replicas meets; one replica at a time sequences the log (README,
+"Running several replicas").
+
 Environment: POUCH_DATA, POUCH_LISTEN, POUCH_ORIGIN, POUCH_WITNESSES
-(space-separated URL,KEY pairs), POUCH_WITNESS_POLICY and
-POUCH_WITNESS_REFRESH.
+(space-separated URL,KEY pairs), POUCH_WITNESS_POLICY,
+POUCH_WITNESS_REFRESH and POUCH_ADVERTISE.
 
 Example, the reference scenario's server with the IAEA's witness:
 
@@ -183,6 +190,7 @@ func runServe(ctx *cmdContext, args []string) error {
 	open := fs.Bool("open", ctx.getenv("POUCH_OPEN") == "1", "open mode: anyone may found a house, first claim wins (demos and tests; default: the operator key in DIR/operator.key countersigns houses)")
 	rate := fs.Float64("rate", 0, "limit each principal to `N` requests per second (0: no limit)")
 	maxAttach := fs.String("max-attachments", ctx.getenv("POUCH_MAX_ATTACHMENTS"), "accept letters whose attachments hold at most `SIZE` together, such as 64MiB (default and most: 1GiB); advertised at GET /v1/limits")
+	advertise := fs.String("advertise", ctx.getenv("POUCH_ADVERTISE"), "with a shared database, the `URL` at which the other replicas reach this one (default: http:// and the address it listens on)")
 	printKey := fs.Bool("print-key", false, "print the log's verifier key (made at first use in DIR) and exit, for witnesses and policy files")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
@@ -278,8 +286,22 @@ func runServe(ctx *cmdContext, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// Listen first, so that the address is known to the other replicas
+	// (--advertise); nothing is served before the server is ready.
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return withHint(err, "pick another address with --listen, such as --listen 127.0.0.1:0")
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	if *advertise == "" {
+		*advertise = advertiseURL(ln.Addr())
+	} else if u, err := url.Parse(*advertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return usagef("give the base URL the other replicas reach this one at, such as --advertise http://10.0.0.2:8470", "--advertise %q is not an http(s) base URL", *advertise)
+	}
 	node, err := startNode(sctx, st, logger, *data, server.Options{Origin: *origin, Key: key, Witnesses: witnesses,
-		RefreshInterval: *refresh, Rate: *rate, Burst: int(*rate * 2), WatchDeadlines: true, MaxAttachments: maxAttachments}, *open)
+		RefreshInterval: *refresh, Rate: *rate, Burst: int(*rate * 2), WatchDeadlines: true, MaxAttachments: maxAttachments,
+		Advertise: strings.TrimSuffix(*advertise, "/")}, *open)
 	if err != nil {
 		return err
 	}
@@ -303,11 +325,6 @@ func runServe(ctx *cmdContext, args []string) error {
 		}
 		cancel()
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return withHint(err, "pick another address with --listen, such as --listen 127.0.0.1:0")
-	}
-	addr := ln.Addr().String()
 	fmt.Fprintf(ctx.stderr, "pouch: serving log %s on http://%s (data %s)\n", *origin, addr, *data)
 	logger.Info("store", "db", db.String())
 	logger.Info("serving", "addr", addr, "origin", *origin, "key", lg.VerifierKey(), "data", *data)
@@ -331,6 +348,21 @@ func runServe(ctx *cmdContext, args []string) error {
 		logger.Warn("shutdown", "err", err)
 	}
 	return nil
+}
+
+// advertiseURL is the URL other replicas reach a server listening on a
+// at, by default: an unspecified host (":8470", "0.0.0.0:8470") becomes
+// the loopback address, which serves replicas on one machine; replicas on
+// several machines are given --advertise.
+func advertiseURL(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "http://" + a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // parseSize parses a size in bytes: a number, optionally followed by KiB,

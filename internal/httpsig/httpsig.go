@@ -224,6 +224,19 @@ func (s *Signed) Verify(r *http.Request, origin string, pub ed25519.PublicKey) e
 	return nil
 }
 
+// CheckWindow reports an error wrapping ErrStale if s was created more
+// than Window away from now.
+func CheckWindow(s *Signed, now time.Time) error {
+	if d := now.Sub(s.Created); d > Window || d < -Window {
+		return fmt.Errorf("%w: created %s, server time %s (check your clock)", ErrStale, s.Created.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// NonceKey is the name under which a shared replay cache keeps s's nonce:
+// nonces are the signer's, so two principals' nonces never collide.
+func NonceKey(s *Signed) string { return "request " + s.KeyID + " " + s.Nonce }
+
 // A Replay remembers nonces seen within Window.
 type Replay struct {
 	mu   sync.Mutex
@@ -234,8 +247,8 @@ type Replay struct {
 // Check reports an error if s is outside the window around now or its
 // nonce was seen; otherwise it remembers the nonce.
 func (rp *Replay) Check(s *Signed, now time.Time) error {
-	if d := now.Sub(s.Created); d > Window || d < -Window {
-		return fmt.Errorf("%w: created %s, server time %s (check your clock)", ErrStale, s.Created.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	if err := CheckWindow(s, now); err != nil {
+		return err
 	}
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
@@ -250,7 +263,7 @@ func (rp *Replay) Check(s *Signed, now time.Time) error {
 		}
 		rp.last = now
 	}
-	k := s.KeyID + " " + s.Nonce
+	k := NonceKey(s)
 	if _, ok := rp.seen[k]; ok {
 		return ErrReplay
 	}

@@ -116,6 +116,7 @@ type Store struct {
 	mu      sync.Mutex
 	size    uint64        // leaves appended, as far as this process knows
 	changed chan struct{} // closed and replaced when size grows
+	swept   time.Time     // when expired nonces were last deleted (replicas.go)
 }
 
 var (

@@ -84,6 +84,8 @@ CREATE TABLE checkpoints (
 	note bytea NOT NULL
 );
 `,
+	// Version 2: the replicas' nonces, registry and meeting places.
+	migrationReplicas,
 }
 
 // SchemaVersion is the schema version this package writes and reads.
