@@ -253,3 +253,66 @@ func slicesContain(hs []record.Handle, h record.Handle) bool {
 	}
 	return false
 }
+
+// TestEvidenceOfficeCannotPublish: a tag with a deadline names the
+// evidence office among its stored parties, so that the deadline watcher
+// finds it by index; that makes the office no party of the pouch, and its
+// key (which the server holds) cannot publish the tag. The sender can.
+func TestEvidenceOfficeCannotPublish(t *testing.T) {
+	ctx := context.Background()
+	ev, err := keys.Generate(directory.EvidenceHandle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, opk, _ := ed25519.GenerateKey(nil)
+	d := &deployment{t: t, path: filepath.Join(t.TempDir(), "pouch.db"), clock: &clock{t: time.Date(2020, 8, 14, 9, 0, 0, 0, time.UTC)},
+		opt: server.CorrOptions{Origin: "pouch.test/deadline-publish", Evidence: ev, OperatorKey: opk,
+			Directory: directory.Config{Mode: directory.ModeOperator, Operator: opk.Public().(ed25519.PublicKey)}}}
+	d.start()
+	defer d.stop()
+	op := client.Operator(opk)
+	ps := map[record.Handle]*keys.Principal{}
+	for _, h := range []record.Handle{"us/president", "ir/president"} {
+		_, rk, _ := ed25519.GenerateKey(nil)
+		reg := client.Registrar(h.House(), rk)
+		if _, err := d.cl.FoundHouse(ctx, h.House(), "", reg, op); err != nil {
+			t.Fatal(err)
+		}
+		p, err := keys.Generate(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.cl.Admit(ctx, reg, h, p.SigningPublic(), p.Recipient().String(), ""); err != nil {
+			t.Fatal(err)
+		}
+		ps[h] = p
+	}
+	pouch, err := d.sendWithDeadline(ps["us/president"], ps["ir/president"], time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := d.st.Get(ctx, pouch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slicesContain(tag.Parties, directory.EvidenceHandle) {
+		t.Fatalf("the tag's stored parties %v do not name the evidence office: the watcher would not find it", tag.Parties)
+	}
+	before, err := d.st.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.cl.Publish(ctx, ev, pouch); !errors.Is(err, ledger.ErrNotParty) {
+		t.Fatalf("the evidence office published a pouch's tag: %v, want %v", err, ledger.ErrNotParty)
+	}
+	after, err := d.st.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Size != before.Size {
+		t.Fatalf("the refused publish changed the log: %d leaves, then %d", before.Size, after.Size)
+	}
+	if _, err := d.cl.Publish(ctx, ps["us/president"], pouch); err != nil {
+		t.Fatalf("the sender publishing its tag: %v", err)
+	}
+}

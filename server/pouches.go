@@ -56,6 +56,21 @@ func storedTag(e *store.Stored) (*letter.SignedTag, error) {
 	return &letter.SignedTag{Signed: s, Record: r, Tag: &t}, nil
 }
 
+// readersOf returns who a stored record is served to as a reader: its
+// parties, but for a tag, without the evidence office that a deadline
+// adds to them (sealedOf). The office watches such a pouch; it is not one
+// of its parties, and may not publish its tag.
+func readersOf(e *store.Stored) ([]record.Handle, error) {
+	if e.Kind != record.KindTag {
+		return e.Parties, nil
+	}
+	st, err := storedTag(e)
+	if err != nil {
+		return nil, err
+	}
+	return sealedOf(e.Parties, st.Tag), nil
+}
+
 // sealedOf returns who a pouch's private records are served to, from the
 // parties its tag was stored with: they are the sealed parties
 // (sealedParties), and, for a pouch with a deadline, the deployment's

@@ -744,7 +744,11 @@ func (c *Correspondence) submitPublish(ctx context.Context, s *record.Signed, r 
 	if err != nil {
 		return nil, err
 	}
-	if err := ledger.CheckPublish(b.Record, target.Parties, target.Public || done != nil, r.By[0]); err != nil {
+	parties, err := readersOf(target)
+	if err != nil {
+		return nil, err
+	}
+	if err := ledger.CheckPublish(b.Record, parties, target.Public || done != nil, r.By[0]); err != nil {
 		return nil, err
 	}
 	e.Refs = []record.ID{b.Record}
@@ -761,7 +765,7 @@ func (c *Correspondence) submitPublish(ctx context.Context, s *record.Signed, r 
 			if err != nil {
 				return err
 			}
-			if err := ledger.CheckPublish(b.Record, target.Parties, target.Public || done != nil, r.By[0]); err != nil {
+			if err := ledger.CheckPublish(b.Record, parties, target.Public || done != nil, r.By[0]); err != nil {
 				return err
 			}
 			return c.dir.Check(s, r, posOf(sq))
