@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"pouch.dev/client"
 	"pouch.dev/directory"
 	"pouch.dev/internal/liar"
+	"pouch.dev/keys"
 	"pouch.dev/letter"
 	"pouch.dev/record"
 	"pouch.dev/tlog"
@@ -311,4 +313,52 @@ func testTamperedEntries(t *testing.T) {
 	}))
 	w.everyVerbRefuses(t, dirs[2], client.ErrMismatch, "entry bundle")
 	w.truthful(t, dirs[2])
+}
+
+// The server answers, once, with a checkpoint from before the record the
+// client just wrote and without the cosignature the policy requires (as a
+// replica serves the empty tree's until it takes the lead and has it
+// cosigned): the client waits for a newer one and judges that. A server
+// that answers only so is refused.
+func testBehindUncosigned(t *testing.T) {
+	w := newWorld(t, liar.Options{Witness: true})
+	dirs, held := w.synced(2)
+	old := liar.Strip(held, w.srv.Origin)
+	serveOld := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(old)
+	}
+	admit := func(c *client.Client, h record.Handle) {
+		t.Helper()
+		p, err := keys.Generate(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Admit(w.ctx, w.regs[h.House()], h, p.SigningPublic(), p.Recipient().String(), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	c := w.victim(dirs[0])
+	admit(c, "un/observer")
+	var n atomic.Int32
+	w.srv.Tell(&liar.Lie{Name: "behind once", Serve: serveOld,
+		Match: func(r *http.Request) bool { return liar.GET("/checkpoint")(r) && n.Add(1) == 1 }})
+	v, err := c.View(w.ctx, nil)
+	if err != nil {
+		t.Fatalf("a checkpoint behind the client's own record, uncosigned, then the truth: %v", err)
+	}
+	if w.srv.Told("behind once") != 1 {
+		t.Fatalf("the lie was told %d times, want 1", w.srv.Told("behind once"))
+	}
+	if _, cp := v.Checkpoint(); !slices.Contains(cp.Cosigners, w.witnessName()) {
+		t.Errorf("the checkpoint accepted is cosigned by %v", cp.Cosigners)
+	}
+	w.srv.Truth()
+
+	c = w.victim(dirs[1])
+	admit(c, "un/second")
+	w.srv.Tell(&liar.Lie{Name: "behind always", Match: liar.GET("/checkpoint"), Serve: serveOld})
+	_, err = c.View(w.ctx, nil)
+	refused(t, "view, the checkpoint always behind and uncosigned", err, tlog.ErrNoQuorum, "no cosignature from "+w.witnessName())
 }

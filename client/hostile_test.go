@@ -485,6 +485,7 @@ func TestHostileServer(t *testing.T) {
 	t.Run("fork with a witness", testForkWitnessed)
 	t.Run("rollback", testRollback)
 	t.Run("uncosigned checkpoint", testUncosigned)
+	t.Run("uncosigned checkpoint behind the client's record", testBehindUncosigned)
 	t.Run("stale checkpoint", testStale)
 	t.Run("another pouch's payload", testPayloadSwap)
 	t.Run("line peer's key", testLinePeer)

@@ -396,6 +396,16 @@ func (c *Client) checkpoint(ctx context.Context, v *View, size uint64) ([]byte, 
 		}
 		cp, err := v.verifier.Open(note)
 		if err != nil {
+			// A checkpoint older than the records this client wrote may
+			// lack what the policy requires (the empty tree's, signed
+			// before a replica took the lead and had it cosigned): wait
+			// for a newer one, and judge that. The log's own signature
+			// tells its size; nothing is taken from it.
+			lv := &tlog.Verifier{Origin: v.verifier.Origin, Log: v.verifier.Log}
+			if old, lerr := lv.Open(note); lerr == nil && old.Size < size && try < 3 {
+				c.waitIntegrated(ctx, size-1)
+				continue
+			}
 			return nil, nil, fmt.Errorf("the log's checkpoint: %w", err)
 		}
 		if cp.Size >= size || try == 3 {
