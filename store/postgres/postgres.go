@@ -46,6 +46,7 @@ import (
 	"pouch.dev/internal/failpoint"
 	"pouch.dev/record"
 	"pouch.dev/store"
+	"pouch.dev/store/internal/columns"
 )
 
 // Options configure Open. The zero value is ready to use.
@@ -748,8 +749,8 @@ func (s *Store) commitTx(first *writeReq) (batch []*writeReq, size uint64, err e
 			rKind = append(rKind, string(e.Kind))
 			rTime = append(rTime, t)
 			rPublic = append(rPublic, e.Public)
-			rParties = append(rParties, joinHandles(e.Parties))
-			rRefs = append(rRefs, joinIDs(e.Refs))
+			rParties = append(rParties, columns.JoinHandles(e.Parties))
+			rRefs = append(rRefs, columns.JoinIDs(e.Refs))
 			rSigned = append(rSigned, e.Signed)
 			for k, p := range e.Parties {
 				if !contains(e.Parties[:k], p) {
@@ -912,46 +913,4 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", store.ErrIO, err)
 	}
 	return err
-}
-
-func joinHandles(hs []record.Handle) string {
-	var b strings.Builder
-	for i, h := range hs {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(string(h))
-	}
-	return b.String()
-}
-
-func splitHandles(s string) []record.Handle {
-	if s == "" {
-		return nil
-	}
-	parts := strings.Split(s, "\n")
-	hs := make([]record.Handle, len(parts))
-	for i, p := range parts {
-		hs[i] = record.Handle(p)
-	}
-	return hs
-}
-
-func joinIDs(ids []record.ID) []byte {
-	b := make([]byte, 0, 32*len(ids))
-	for _, id := range ids {
-		b = append(b, id[:]...)
-	}
-	return b
-}
-
-func splitIDs(b []byte) []record.ID {
-	if len(b) == 0 {
-		return nil
-	}
-	ids := make([]record.ID, len(b)/32)
-	for i := range ids {
-		copy(ids[i][:], b[32*i:])
-	}
-	return ids
 }

@@ -14,6 +14,7 @@ import (
 	"pouch.dev/internal/failpoint"
 	"pouch.dev/record"
 	"pouch.dev/store"
+	"pouch.dev/store/internal/columns"
 )
 
 const recCols = `r.idx, r.id, r.kind, r.time, r.public, r.parties, r.refs, r.signed`
@@ -37,8 +38,8 @@ func scanStored(row pgx.Row) (*store.Stored, error) {
 	st.Kind = record.Kind(kind)
 	st.Signed = signed
 	st.Public = pub
-	st.Parties = splitHandles(par)
-	st.Refs = splitIDs(refs)
+	st.Parties = columns.SplitHandles(par)
+	st.Refs = columns.SplitIDs(refs)
 	st.Index = uint64(idx)
 	st.Time = time.UnixMilli(ms).UTC()
 	return &st, nil

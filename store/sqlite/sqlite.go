@@ -30,6 +30,7 @@ import (
 	"pouch.dev/internal/failpoint"
 	"pouch.dev/record"
 	"pouch.dev/store"
+	"pouch.dev/store/internal/columns"
 )
 
 // schemaV1 is the first version of the schema (migrations[0]).
@@ -716,7 +717,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 				now = time.UnixMilli(ms).UTC()
 			}
 			floor = t
-			recArgs = append(recArgs, idx, e.ID[:], string(e.Kind), t, pub, joinHandles(e.Parties), joinIDs(e.Refs), e.Signed)
+			recArgs = append(recArgs, idx, e.ID[:], string(e.Kind), t, pub, columns.JoinHandles(e.Parties), columns.JoinIDs(e.Refs), e.Signed)
 			for k, p := range e.Parties {
 				if !slices.Contains(e.Parties[:k], p) {
 					partyArgs = append(partyArgs, string(p), idx, string(e.Kind))
@@ -1050,48 +1051,6 @@ func classify(err error) error {
 	return err
 }
 
-func joinHandles(hs []record.Handle) string {
-	var b strings.Builder
-	for i, h := range hs {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(string(h))
-	}
-	return b.String()
-}
-
-func splitHandles(s string) []record.Handle {
-	if s == "" {
-		return nil
-	}
-	parts := strings.Split(s, "\n")
-	hs := make([]record.Handle, len(parts))
-	for i, p := range parts {
-		hs[i] = record.Handle(p)
-	}
-	return hs
-}
-
-func joinIDs(ids []record.ID) []byte {
-	b := make([]byte, 0, 32*len(ids))
-	for _, id := range ids {
-		b = append(b, id[:]...)
-	}
-	return b
-}
-
-func splitIDs(b []byte) []record.ID {
-	if len(b) == 0 {
-		return nil
-	}
-	ids := make([]record.ID, len(b)/32)
-	for i := range ids {
-		copy(ids[i][:], b[32*i:])
-	}
-	return ids
-}
-
 const recCols = `r.idx, r.id, r.kind, r.time, r.public, r.parties, r.refs, r.signed`
 
 type scanner interface{ Scan(...any) error }
@@ -1115,8 +1074,8 @@ func scanStored(sc scanner) (*store.Stored, error) {
 	st.Kind = record.Kind(kind)
 	st.Signed = signed
 	st.Public = pub != 0
-	st.Parties = splitHandles(par)
-	st.Refs = splitIDs(refs)
+	st.Parties = columns.SplitHandles(par)
+	st.Refs = columns.SplitIDs(refs)
 	st.Index = uint64(idx)
 	st.Time = time.UnixMilli(ms).UTC()
 	return &st, nil
