@@ -91,6 +91,30 @@ func (d *deployment) sendWithDeadline(from, to *keys.Principal, deadline time.Du
 	return sealed.Tag.PouchID(), err
 }
 
+// cast founds the house of each of hs (countersigned by op, unless nil)
+// and admits a principal of new keys to it.
+func (d *deployment) cast(op *client.Identity, hs ...record.Handle) map[record.Handle]*keys.Principal {
+	d.t.Helper()
+	ctx := context.Background()
+	ps := map[record.Handle]*keys.Principal{}
+	for _, h := range hs {
+		_, rk, _ := ed25519.GenerateKey(nil)
+		reg := client.Registrar(h.House(), rk)
+		if _, err := d.cl.FoundHouse(ctx, h.House(), "", reg, op); err != nil {
+			d.t.Fatal(err)
+		}
+		p, err := keys.Generate(h)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		if _, err := d.cl.Admit(ctx, reg, h, p.SigningPublic(), p.Recipient().String(), ""); err != nil {
+			d.t.Fatal(err)
+		}
+		ps[h] = p
+	}
+	return ps
+}
+
 // TestDeadlineSurvivesRestart: a pouch whose deadline passes while the
 // server is down gets its non-delivery when the server starts again, its
 // watch rebuilt from the log; once reported, it is watched no more, and a
@@ -107,22 +131,7 @@ func TestDeadlineSurvivesRestart(t *testing.T) {
 			Directory: directory.Config{Mode: directory.ModeOperator, Operator: opk.Public().(ed25519.PublicKey)}}}
 	d.start()
 	op := client.Operator(opk)
-	ps := map[record.Handle]*keys.Principal{}
-	for _, h := range []record.Handle{"us/president", "ir/president"} {
-		_, rk, _ := ed25519.GenerateKey(nil)
-		reg := client.Registrar(h.House(), rk)
-		if _, err := d.cl.FoundHouse(ctx, h.House(), "", reg, op); err != nil {
-			t.Fatal(err)
-		}
-		p, err := keys.Generate(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := d.cl.Admit(ctx, reg, h, p.SigningPublic(), p.Recipient().String(), ""); err != nil {
-			t.Fatal(err)
-		}
-		ps[h] = p
-	}
+	ps := d.cast(op, "us/president", "ir/president")
 	pouch, err := d.sendWithDeadline(ps["us/president"], ps["ir/president"], time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -205,22 +214,7 @@ func TestDeadlineJudgedAtSequencing(t *testing.T) {
 		ahead: time.Hour, opt: server.CorrOptions{Origin: "pouch.test/late", Evidence: ev, Directory: directory.Config{Mode: directory.ModeOpen}}}
 	d.start()
 	defer d.stop()
-	ps := map[record.Handle]*keys.Principal{}
-	for _, h := range []record.Handle{"us/president", "ir/president"} {
-		_, rk, _ := ed25519.GenerateKey(nil)
-		reg := client.Registrar(h.House(), rk)
-		if _, err := d.cl.FoundHouse(ctx, h.House(), "", reg, nil); err != nil {
-			t.Fatal(err)
-		}
-		p, err := keys.Generate(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := d.cl.Admit(ctx, reg, h, p.SigningPublic(), p.Recipient().String(), ""); err != nil {
-			t.Fatal(err)
-		}
-		ps[h] = p
-	}
+	ps := d.cast(nil, "us/president", "ir/president")
 	if _, err := d.sendWithDeadline(ps["us/president"], ps["ir/president"], 30*time.Minute); !errors.Is(err, ledger.ErrOverdue) {
 		t.Fatalf("a deadline before the time of sequencing: %v, want ErrOverdue", err)
 	}
@@ -271,22 +265,7 @@ func TestEvidenceOfficeCannotPublish(t *testing.T) {
 	d.start()
 	defer d.stop()
 	op := client.Operator(opk)
-	ps := map[record.Handle]*keys.Principal{}
-	for _, h := range []record.Handle{"us/president", "ir/president"} {
-		_, rk, _ := ed25519.GenerateKey(nil)
-		reg := client.Registrar(h.House(), rk)
-		if _, err := d.cl.FoundHouse(ctx, h.House(), "", reg, op); err != nil {
-			t.Fatal(err)
-		}
-		p, err := keys.Generate(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := d.cl.Admit(ctx, reg, h, p.SigningPublic(), p.Recipient().String(), ""); err != nil {
-			t.Fatal(err)
-		}
-		ps[h] = p
-	}
+	ps := d.cast(op, "us/president", "ir/president")
 	pouch, err := d.sendWithDeadline(ps["us/president"], ps["ir/president"], time.Hour)
 	if err != nil {
 		t.Fatal(err)
