@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"pouch.dev/agreement"
 	"pouch.dev/internal/pgtest"
 	"pouch.dev/record"
-	"pouch.dev/tlog"
 )
 
 // leadMessage is what pouch serve logs when it takes the sequencer's lead.
@@ -244,72 +242,8 @@ func TestReplicasKill9Postgres(t *testing.T) {
 
 	// Check through a replica: every acknowledged record at its index;
 	// every checkpoint seen consistent with the final one.
-	ctx := context.Background()
 	p := pick(0)
-	var maxIndex uint64
-	for _, a := range all {
-		maxIndex = max(maxIndex, a.index)
-	}
-	v, err := tlog.NewVerifier(vkey, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var final *tlog.Checkpoint
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, err := httpGet(ctx, p.url+"/checkpoint")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if final, err = v.Open(b); err != nil {
-			t.Fatal(err)
-		}
-		if final.Size > maxIndex {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the checkpoint has %d leaves; acknowledged records reach index %d", final.Size, maxIndex)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	r := &tlog.Remote{URL: p.url}
-	for _, b := range seen {
-		old, err := v.Open(b)
-		if err != nil {
-			t.Fatalf("a checkpoint served before a kill does not verify: %v", err)
-		}
-		var pr [][]byte
-		if old.Size > 0 && old.Size < final.Size {
-			if pr, err = r.Consistency(ctx, old.Size, final.Size); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := tlog.VerifyConsistency(old, final, pr); err != nil {
-			t.Fatalf("checkpoint of size %d is inconsistent with the final one: a fork: %v", old.Size, err)
-		}
-	}
-	entries := map[uint64][]byte{}
-	for b := uint64(0); b*256 < final.Size; b++ {
-		w := min(256, final.Size-b*256)
-		tp := tlog.TilePath{Level: tlog.EntriesLevel, Index: b, Width: int(w)}
-		bundle, err := httpGet(ctx, p.url+"/"+tp.Path())
-		if err != nil {
-			t.Fatal(err)
-		}
-		es, err := tlog.ParseEntryBundle(bundle)
-		if err != nil || len(es) != int(w) {
-			t.Fatalf("bundle %d: %d entries, %v", b, len(es), err)
-		}
-		for i, e := range es {
-			entries[b*256+uint64(i)] = e
-		}
-	}
-	for _, a := range all {
-		want := record.LeafData(record.Leaf{Kind: record.KindStatement, ID: a.id, Time: a.time.UnixMilli()})
-		if !bytes.Equal(entries[a.index], want) {
-			t.Fatalf("acknowledged record %v at index %d is not in the log", a.id.Short(), a.index)
-		}
-	}
+	final, _, _ := checkAcknowledged(t, p.url, vkey, all, seen)
 	var worst time.Duration
 	for _, d := range takes {
 		worst = max(worst, d)

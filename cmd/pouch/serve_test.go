@@ -194,72 +194,7 @@ func testKill9(t *testing.T, extra ...string) {
 		p.cmd.Wait()
 	}()
 	ctx := context.Background()
-	var maxIndex uint64
-	for _, a := range all {
-		maxIndex = max(maxIndex, a.index)
-	}
-	v, err := tlog.NewVerifier(vkey, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var final *tlog.Checkpoint
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, err := httpGet(ctx, p.url+"/checkpoint")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if final, err = v.Open(b); err != nil {
-			t.Fatal(err)
-		}
-		if final.Size > maxIndex {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after restart the checkpoint has %d leaves; acknowledged records reach index %d", final.Size, maxIndex)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	r := &tlog.Remote{URL: p.url}
-	// Every checkpoint published before is consistent with the new one.
-	for _, b := range seen {
-		old, err := v.Open(b)
-		if err != nil {
-			t.Fatalf("a checkpoint served before the kill does not verify: %v", err)
-		}
-		var pr [][]byte
-		if old.Size > 0 && old.Size < final.Size {
-			if pr, err = r.Consistency(ctx, old.Size, final.Size); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := tlog.VerifyConsistency(old, final, pr); err != nil {
-			t.Fatalf("checkpoint of size %d before a kill is inconsistent with the one after: %v", old.Size, err)
-		}
-	}
-	// Every acknowledged record is at its index: read the entry bundles.
-	entries := map[uint64][]byte{}
-	for b := uint64(0); b*256 < final.Size; b++ {
-		w := min(256, final.Size-b*256)
-		tp := tlog.TilePath{Level: tlog.EntriesLevel, Index: b, Width: int(w)}
-		bundle, err := httpGet(ctx, p.url+"/"+tp.Path())
-		if err != nil {
-			t.Fatal(err)
-		}
-		es, err := tlog.ParseEntryBundle(bundle)
-		if err != nil || len(es) != int(w) {
-			t.Fatalf("bundle %d: %d entries, %v", b, len(es), err)
-		}
-		for i, e := range es {
-			entries[b*256+uint64(i)] = e
-		}
-	}
-	for _, a := range all {
-		want := record.LeafData(record.Leaf{Kind: record.KindStatement, ID: a.id, Time: a.time.UnixMilli()})
-		if !bytes.Equal(entries[a.index], want) {
-			t.Fatalf("acknowledged record %v at index %d is not in the log after kill -9", a.id.Short(), a.index)
-		}
-	}
+	final, r, v := checkAcknowledged(t, p.url, vkey, all, seen)
 	// And a few inclusion proofs check against the new checkpoint.
 	c := &tlog.Client{V: v}
 	if _, err := c.Update(final.Note, nil); err != nil {
@@ -331,4 +266,81 @@ func httpGet(ctx context.Context, url string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return b, nil
+}
+
+// checkAcknowledged reads the log of the server at url, once its
+// checkpoint covers every record in all, and checks that every checkpoint
+// in seen (served before a kill) is consistent with it — no fork — and
+// that every acknowledged record is at its index: no acknowledged record
+// lost. It returns that checkpoint, a reader of the log and its verifier.
+func checkAcknowledged(t *testing.T, url, vkey string, all []acked, seen [][]byte) (*tlog.Checkpoint, *tlog.Remote, *tlog.Verifier) {
+	t.Helper()
+	ctx := context.Background()
+	var maxIndex uint64
+	for _, a := range all {
+		maxIndex = max(maxIndex, a.index)
+	}
+	v, err := tlog.NewVerifier(vkey, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var final *tlog.Checkpoint
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := httpGet(ctx, url+"/checkpoint")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if final, err = v.Open(b); err != nil {
+			t.Fatal(err)
+		}
+		if final.Size > maxIndex {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the kills the checkpoint has %d leaves; acknowledged records reach index %d", final.Size, maxIndex)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := &tlog.Remote{URL: url}
+	// Every checkpoint published before is consistent with the last one.
+	for _, b := range seen {
+		old, err := v.Open(b)
+		if err != nil {
+			t.Fatalf("a checkpoint served before a kill does not verify: %v", err)
+		}
+		var pr [][]byte
+		if old.Size > 0 && old.Size < final.Size {
+			if pr, err = r.Consistency(ctx, old.Size, final.Size); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tlog.VerifyConsistency(old, final, pr); err != nil {
+			t.Fatalf("checkpoint of size %d before a kill is inconsistent with the one after: a fork: %v", old.Size, err)
+		}
+	}
+	// Every acknowledged record is at its index: read the entry bundles.
+	entries := map[uint64][]byte{}
+	for b := uint64(0); b*256 < final.Size; b++ {
+		w := min(256, final.Size-b*256)
+		tp := tlog.TilePath{Level: tlog.EntriesLevel, Index: b, Width: int(w)}
+		bundle, err := httpGet(ctx, url+"/"+tp.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, err := tlog.ParseEntryBundle(bundle)
+		if err != nil || len(es) != int(w) {
+			t.Fatalf("bundle %d: %d entries, %v", b, len(es), err)
+		}
+		for i, e := range es {
+			entries[b*256+uint64(i)] = e
+		}
+	}
+	for _, a := range all {
+		want := record.LeafData(record.Leaf{Kind: record.KindStatement, ID: a.id, Time: a.time.UnixMilli()})
+		if !bytes.Equal(entries[a.index], want) {
+			t.Fatalf("acknowledged record %v at index %d is not in the log after kill -9", a.id.Short(), a.index)
+		}
+	}
+	return final, r, v
 }
