@@ -55,6 +55,10 @@ type projection struct {
 	applied atomic.Uint64
 	// catchMu serialises catch-ups.
 	catchMu sync.Mutex
+	// caught counts the records catch-ups have applied: those appended
+	// by other server processes sharing the store. retryStale compares
+	// it before and after a refusal.
+	caught atomic.Uint64
 
 	// The leaves scanned by changedBelow: those below upTo, and among
 	// them the directory and agreement records at or above applied.
@@ -171,6 +175,7 @@ func (c *Correspondence) catchUp(ctx context.Context) (int, error) {
 		n++
 		p.advance(e.Index + 1)
 	}
+	p.caught.Add(uint64(n))
 	p.advance(st.Size)
 	return n, nil
 }
@@ -267,11 +272,13 @@ func projectionChanged(k record.Kind) bool {
 // the record again, a bounded number of times, after catching up with the
 // log: while it fails with errStale (a directory or agreement record came
 // between the state held and the record's place), and once if a rule
-// refused it and catching up applied something (another server admitted
-// the signer a moment ago, say), so that a server that lags behind the log
-// neither accepts nor refuses on an old state.
+// refused it and a catch-up applied something since it was judged
+// (another server admitted the signer a moment ago, say: this catch-up,
+// or the goroutine following the log, applied it), so that a server that
+// lags behind the log neither accepts nor refuses on an old state.
 func (c *Correspondence) retryStale(ctx context.Context, submit func() (*api.Accepted, error)) (*api.Accepted, error) {
 	for try := 0; ; try++ {
+		seen := c.proj.caught.Load()
 		a, err := submit()
 		if err == nil {
 			return a, nil
@@ -287,11 +294,10 @@ func (c *Correspondence) retryStale(ctx context.Context, submit func() (*api.Acc
 			}
 			return nil, err
 		}
-		applied, cerr := c.catchUp(ctx)
-		if cerr != nil {
+		if _, cerr := c.catchUp(ctx); cerr != nil {
 			return nil, &storeFailure{cerr}
 		}
-		if !stale && applied == 0 {
+		if !stale && c.proj.caught.Load() == seen {
 			return nil, err // the refusal stands: the state was the log's
 		}
 	}
