@@ -2,8 +2,10 @@ package directory
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"fmt"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
 	"pouch.dev/record"
@@ -213,6 +215,53 @@ func checkRecipient(s string) error {
 	if s == "" || strings.ContainsAny(s, "\n\r# ") {
 		return fmt.Errorf("recipient %q: want one hybrid age recipient such as age1pq1…", s)
 	}
+	sum := sha256.Sum256([]byte(s))
+	if acceptedRecipients.has(sum) {
+		return nil
+	}
+	if err := parseRecipient(s); err != nil {
+		return err
+	}
+	acceptedRecipients.add(sum)
+	return nil
+}
+
+// acceptedRecipients remembers, by their SHA-256, the recipients
+// checkRecipient has accepted in this process. Parsing a hybrid recipient
+// (a 1.9 kB bech32 string and an ML-KEM-768 key) takes about 100 µs, and a
+// client replays every admit its View holds in each command, twice in a
+// sync (whose work is done on a copy); hashing the string takes about
+// 1 µs. The verdict is a pure function of the string, so remembering it
+// changes no outcome; refusals are not remembered.
+var acceptedRecipients = recipientSet{m: make(map[[sha256.Size]byte]struct{})}
+
+// maxAcceptedRecipients bounds acceptedRecipients (about 3 MiB when full);
+// when full it is emptied and fills again.
+const maxAcceptedRecipients = 1 << 16
+
+type recipientSet struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]struct{}
+}
+
+func (rs *recipientSet) has(sum [sha256.Size]byte) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	_, ok := rs.m[sum]
+	return ok
+}
+
+func (rs *recipientSet) add(sum [sha256.Size]byte) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if len(rs.m) >= maxAcceptedRecipients {
+		clear(rs.m)
+	}
+	rs.m[sum] = struct{}{}
+}
+
+// parseRecipient is checkRecipient's parse of s, not remembered.
+func parseRecipient(s string) error {
 	rs, err := age.ParseRecipients(strings.NewReader(s))
 	if err != nil || len(rs) != 1 {
 		return fmt.Errorf("recipient %q is not an age recipient: %v", short(s), err)
