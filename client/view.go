@@ -166,27 +166,34 @@ func (v *View) clone() (*View, error) {
 
 // rebuild replays the tracked records, in index order, into a fresh
 // directory and agreement registry. Their signatures were verified when
-// they were proven.
-func (v *View) rebuild() error {
+// they were proven, and each was applied then (directory.Replay).
+func (v *View) rebuild() error { return v.replay(nil) }
+
+// replay is rebuild, but the records at the indexes in fresh were not
+// applied before and are applied with every check.
+func (v *View) replay(fresh map[uint64]bool) error {
 	// Partial: the private grants of others are not in it.
 	v.dir = directory.New(directory.Config{Partial: true})
 	v.reg = agreement.NewRegistry(agreement.Offices(v.dir))
 	for _, pr := range v.records {
-		if err := v.apply(pr); err != nil {
+		if err := v.apply(pr, !fresh[pr.Index]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// apply replays one proven record through the rules.
-func (v *View) apply(pr provenRecord) error {
+// apply replays one proven record through the rules; again says it was
+// applied before, from the same bytes (directory.Replay).
+func (v *View) apply(pr provenRecord, again bool) error {
 	s, r, err := record.Parse(pr.Signed)
 	if err != nil {
 		return fmt.Errorf("%w: record at index %d: %v", ErrMismatch, pr.Index, err)
 	}
 	pos := ledger.Pos{Index: pr.Index, Time: time.UnixMilli(pr.Time).UTC()}
 	switch {
+	case directory.IsDirectoryKind(r.Kind) && again:
+		err = v.dir.Replay(s, r, pos)
 	case directory.IsDirectoryKind(r.Kind):
 		err = v.dir.Apply(s, r, pos)
 	case agreement.IsKind(r.Kind):
@@ -331,6 +338,7 @@ func (v *View) add(prs []provenRecord) error {
 	}
 	slices.SortFunc(prs, func(a, b provenRecord) int { return cmpIndex(a.Index, b.Index) })
 	late := len(v.records) > 0 && prs[0].Index < v.records[len(v.records)-1].Index
+	fresh := map[uint64]bool{}
 	for _, pr := range prs {
 		i, found := slices.BinarySearchFunc(v.records, pr.Index, func(a provenRecord, idx uint64) int { return cmpIndex(a.Index, idx) })
 		if found {
@@ -338,14 +346,15 @@ func (v *View) add(prs []provenRecord) error {
 		}
 		v.records = slices.Insert(v.records, i, pr)
 		v.opaque = slices.DeleteFunc(v.opaque, func(o opaqueLeaf) bool { return o.Index == pr.Index })
+		fresh[pr.Index] = true
 		if !late {
-			if err := v.apply(pr); err != nil {
+			if err := v.apply(pr, false); err != nil {
 				return err
 			}
 		}
 	}
 	if late {
-		return v.rebuild()
+		return v.replay(fresh)
 	}
 	return nil
 }

@@ -179,7 +179,9 @@ func (b *House) check() error {
 	return nil
 }
 
-func (b *Admit) check() error {
+// check checks an admit's body; the recipient is parsed only if
+// parseRecipient (Directory.Replay says when it need not be).
+func (b *Admit) check(parseRecipient bool) error {
 	if _, err := record.ParseHandle(string(b.Handle)); err != nil {
 		return err
 	}
@@ -195,11 +197,13 @@ func (b *Admit) check() error {
 	if len(b.Recipient) > MaxRecipientLen {
 		return fmt.Errorf("admit %s: recipient longer than %d bytes", b.Handle, MaxRecipientLen)
 	}
-	if err := checkRecipient(b.Recipient); err != nil {
-		return fmt.Errorf("admit %s: %w", b.Handle, err)
-	}
 	if len(b.Holder) > MaxNameLen {
 		return fmt.Errorf("admit %s: holder name longer than %d bytes", b.Handle, MaxNameLen)
+	}
+	if parseRecipient {
+		if err := checkRecipient(b.Recipient); err != nil {
+			return fmt.Errorf("admit %s: %w", b.Handle, err)
+		}
 	}
 	return nil
 }

@@ -197,6 +197,9 @@ type Directory struct {
 	// unknownRevokes are revocations of grants a Partial directory does
 	// not hold, by grant ID.
 	unknownRevokes map[record.ID]unknownRevoke
+	// replaying: Replay is applying a record this package accepted
+	// before.
+	replaying bool
 }
 
 // New returns an empty directory with founding rule cfg.
@@ -261,6 +264,19 @@ func (d *Directory) Apply(s *record.Signed, r *record.Record, pos Pos) error {
 	}
 	d.next = pos.Index + 1
 	return nil
+}
+
+// Replay applies s as Apply does, for a record whose very bytes this
+// package has applied before: a client replaying the records of its own
+// View, which it proved and applied when they were new, into a fresh
+// directory at each start. Every rule is judged again but one: an
+// admitted recipient, which Apply parses (about 100 µs for a hybrid age
+// recipient, most of a View's replay), is not parsed again; its size is
+// still checked. A record not applied before must go through Apply.
+func (d *Directory) Replay(s *record.Signed, r *record.Record, pos Pos) error {
+	d.replaying = true
+	defer func() { d.replaying = false }()
+	return d.Apply(s, r, pos)
 }
 
 // check returns the state change s makes, or nil if it makes none.
@@ -423,7 +439,7 @@ func (d *Directory) checkAdmit(s *record.Signed, r *record.Record, id record.ID,
 	if err := r.DecodeBody(&b); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
 	}
-	if err := b.check(); err != nil {
+	if err := b.check(!d.replaying); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
 	}
 	if err := d.registrarSigned(s, r, b.Handle.House()); err != nil {
