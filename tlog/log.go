@@ -444,6 +444,7 @@ func (l *Log) Integrate(ctx context.Context) (int, error) {
 	if err := l.st.Integrate(ctx, &store.Round{OldSize: old, NewSize: newSize, Tiles: tiles, Checkpoint: cp}); err != nil {
 		return 0, l.reload(ctx, err)
 	}
+	l.h.stored(tiles)
 	if len(l.witness) > 0 {
 		if cosigned := l.cosign(ctx, cp, newSize); cosigned != nil {
 			if err := l.st.Cosigned(ctx, newSize, cosigned); err != nil {

@@ -213,6 +213,30 @@ func (h *hashes) tiles(ctx context.Context, ids []store.TileID, widths []int) ([
 	return out, nil
 }
 
+// stored caches tiles a round has just stored, as the store now holds
+// them: the proofs asked next, by the witnesses and by clients about the
+// records just integrated, need them.
+func (h *hashes) stored(tiles []store.Tile) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, t := range tiles {
+		if t.Width() == store.TileWidth {
+			h.cache(t.TileID).put(t.TileID, t.Hashes)
+			delete(h.part, t.TileID)
+		} else if t.Width() > 0 {
+			if len(h.part) >= maxCachedPartial {
+				if _, ok := h.part[t.TileID]; !ok {
+					for k := range h.part {
+						delete(h.part, k)
+						break
+					}
+				}
+			}
+			h.part[t.TileID] = t.Hashes
+		}
+	}
+}
+
 // nodes returns the hashes of perfect subtrees ids.
 func (h *hashes) nodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
 	tids := make([]store.TileID, len(ids))
