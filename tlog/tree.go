@@ -19,10 +19,37 @@ import (
 // hasher is the RFC 6962 tree hasher (SHA-256).
 var hasher = rfc6962.DefaultHasher
 
-var rangeFactory = &compact.RangeFactory{Hash: hasher.HashChildren}
+var rangeFactory = &compact.RangeFactory{Hash: nodeHash}
 
-// LeafHash returns the RFC 6962 leaf hash of log entry data.
-func LeafHash(data []byte) []byte { return hasher.HashLeaf(data) }
+// LeafHash returns the RFC 6962 leaf hash of log entry data, as
+// hasher.HashLeaf computes it (SHA-256 of 0x00, data), with one
+// allocation, the hash, for the entries of up to 127 bytes a log of
+// records holds.
+func LeafHash(data []byte) []byte {
+	if len(data) >= 128 {
+		return hasher.HashLeaf(data)
+	}
+	var b [128]byte
+	b[0] = rfc6962.RFC6962LeafHashPrefix
+	copy(b[1:], data)
+	sum := sha256.Sum256(b[:1+len(data)])
+	return sum[:]
+}
+
+// nodeHash returns the RFC 6962 hash of the interior node with children
+// l and r, as hasher.HashChildren computes it, with one allocation, the
+// hash: the sequencer computes one or two per leaf.
+func nodeHash(l, r []byte) []byte {
+	if len(l) != 32 || len(r) != 32 {
+		return hasher.HashChildren(l, r)
+	}
+	var b [1 + 64]byte
+	b[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(b[1:], l)
+	copy(b[33:], r)
+	sum := sha256.Sum256(b[:])
+	return sum[:]
+}
 
 // ErrNotIntegrated is returned for a proof about leaves the tree does not
 // hold yet.

@@ -33,6 +33,25 @@ func TestInnerHashes(t *testing.T) {
 	}
 }
 
+// LeafHash and nodeHash compute what the merkle package's hasher does.
+func TestLeafAndNodeHash(t *testing.T) {
+	for _, n := range []int{0, 1, 31, 32, 64, 126, 127, 128, 129, 300} {
+		data := make([]byte, n)
+		rand.Read(data)
+		if !bytes.Equal(LeafHash(data), hasher.HashLeaf(data)) {
+			t.Fatalf("LeafHash of %d bytes differs from hasher.HashLeaf's", n)
+		}
+	}
+	for _, n := range [][2]int{{32, 32}, {31, 32}, {32, 33}, {0, 0}} {
+		l, r := make([]byte, n[0]), make([]byte, n[1])
+		rand.Read(l)
+		rand.Read(r)
+		if !bytes.Equal(nodeHash(l, r), hasher.HashChildren(l, r)) {
+			t.Fatalf("nodeHash of %d and %d bytes differs from hasher.HashChildren's", n[0], n[1])
+		}
+	}
+}
+
 // A tileLRU drops the least recently used tile.
 func TestTileLRU(t *testing.T) {
 	c := tileLRU{max: 2, m: make(map[store.TileID]*fullTile)}
