@@ -9,7 +9,9 @@ import (
 
 	"github.com/transparency-dev/merkle/proof"
 
+	"pouch.dev/record"
 	"pouch.dev/store"
+	"pouch.dev/store/storetest"
 )
 
 // hashChildren and innerHashes compute what the merkle package computes.
@@ -145,6 +147,28 @@ func TestProofsAcrossCacheStates(t *testing.T) {
 		}
 		if err := proof.VerifyConsistency(hasher, old, size, c, oldRoots[old], root); err != nil {
 			t.Fatalf("consistency from %d (cache state %d): %v", old, i%3, err)
+		}
+	}
+}
+
+// BenchmarkSequencerHashing hashes 10,000 leaves into the tree, as a
+// sequencing round does before it signs: leaf hashes, the compact range,
+// the changed tiles.
+func BenchmarkSequencerHashing(b *testing.B) {
+	var leaves []record.Leaf
+	for i := range 10000 {
+		e := storetest.Entry(i, record.Kinds[i%len(record.Kinds)])
+		leaves = append(leaves, record.Leaf{Kind: e.Kind, ID: e.ID, Time: 1700000000000})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		e := &edge{rng: rangeFactory.NewEmptyRange(0), tiles: make(map[store.TileID][]byte)}
+		lh := make([][]byte, len(leaves))
+		for i, l := range leaves {
+			lh[i] = LeafHash(record.LeafData(l))
+		}
+		if _, err := e.add(lh); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
