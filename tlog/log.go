@@ -444,6 +444,7 @@ func (l *Log) Integrate(ctx context.Context) (int, error) {
 	if err := l.st.Integrate(ctx, &store.Round{OldSize: old, NewSize: newSize, Tiles: tiles, Checkpoint: cp}); err != nil {
 		return 0, l.reload(ctx, err)
 	}
+	l.h.stored(tiles)
 	if len(l.witness) > 0 {
 		if cosigned := l.cosign(ctx, cp, newSize); cosigned != nil {
 			if err := l.st.Cosigned(ctx, newSize, cosigned); err != nil {
@@ -538,6 +539,13 @@ func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte,
 	}
 	return b, nil
 }
+
+// DropTileCache empties the log's caches of tiles and of the tree hashes
+// computed from them, so that the next proofs read every tile they need
+// from the store: a benchmark calls it to measure proofs with the cache
+// in the same (cold) state at every size of the log. The log never needs
+// it.
+func (l *Log) DropTileCache() { l.h.drop() }
 
 // Store returns the store the log is kept in.
 func (l *Log) Store() store.Store { return l.st }

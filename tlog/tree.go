@@ -2,8 +2,10 @@ package tlog
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -17,10 +19,37 @@ import (
 // hasher is the RFC 6962 tree hasher (SHA-256).
 var hasher = rfc6962.DefaultHasher
 
-var rangeFactory = &compact.RangeFactory{Hash: hasher.HashChildren}
+var rangeFactory = &compact.RangeFactory{Hash: nodeHash}
 
-// LeafHash returns the RFC 6962 leaf hash of log entry data.
-func LeafHash(data []byte) []byte { return hasher.HashLeaf(data) }
+// LeafHash returns the RFC 6962 leaf hash of log entry data, as
+// hasher.HashLeaf computes it (SHA-256 of 0x00, data), with one
+// allocation, the hash, for the entries of up to 127 bytes a log of
+// records holds.
+func LeafHash(data []byte) []byte {
+	if len(data) >= 128 {
+		return hasher.HashLeaf(data)
+	}
+	var b [128]byte
+	b[0] = rfc6962.RFC6962LeafHashPrefix
+	copy(b[1:], data)
+	sum := sha256.Sum256(b[:1+len(data)])
+	return sum[:]
+}
+
+// nodeHash returns the RFC 6962 hash of the interior node with children
+// l and r, as hasher.HashChildren computes it, with one allocation, the
+// hash: the sequencer computes one or two per leaf.
+func nodeHash(l, r []byte) []byte {
+	if len(l) != 32 || len(r) != 32 {
+		return hasher.HashChildren(l, r)
+	}
+	var b [1 + 64]byte
+	b[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(b[1:], l)
+	copy(b[33:], r)
+	sum := sha256.Sum256(b[:])
+	return sum[:]
+}
 
 // ErrNotIntegrated is returned for a proof about leaves the tree does not
 // hold yet.
@@ -29,17 +58,25 @@ var ErrNotIntegrated = errors.New("not yet in the tree")
 // maxCachedPartial bounds the partial tiles kept in memory.
 const maxCachedPartial = 64
 
-// maxCachedTiles bounds the full (immutable) tiles kept in memory.
-const maxCachedTiles = 8192
+// The full tiles kept in memory, with their inner hashes once a proof
+// needed them (16 KiB each then): level-0 tiles, one per 256 leaves, in
+// least-recently-used order, at most maxCachedLeafTiles of them; tiles of
+// the levels above, one per 65,536 leaves and read by nearly every
+// proof, at most maxCachedUpperTiles (every one that a log of up to 2^28
+// leaves holds), also in least-recently-used order.
+const (
+	maxCachedLeafTiles  = 6144
+	maxCachedUpperTiles = 4096
+)
 
 // hashes reads tree hashes out of a store's tiles. Full tiles never change
 // and are cached.
 type hashes struct {
-	st     store.Store
-	mu     sync.Mutex
-	full   map[store.TileID][]byte
-	part   map[store.TileID][]byte // partial tiles, as wide as last read
-	inners map[store.TileID][TileHeight + 1][]byte
+	st    store.Store
+	mu    sync.Mutex
+	leaf  tileLRU                 // full tiles of level 0
+	upper tileLRU                 // full tiles of the levels above
+	part  map[store.TileID][]byte // partial tiles, as wide as last read
 	// edgeNodes memoizes nodes computed from partial tiles, by stored
 	// hash index.
 	edgeNodes map[int64][]byte
@@ -49,25 +86,119 @@ type hashes struct {
 const maxEdgeNodes = 4096
 
 func newHashes(st store.Store) *hashes {
-	return &hashes{st: st, full: make(map[store.TileID][]byte), part: make(map[store.TileID][]byte), inners: make(map[store.TileID][TileHeight + 1][]byte), edgeNodes: make(map[int64][]byte)}
+	h := &hashes{st: st}
+	h.drop()
+	return h
+}
+
+// drop empties the caches.
+func (h *hashes) drop() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.leaf = tileLRU{max: maxCachedLeafTiles, m: make(map[store.TileID]*fullTile)}
+	h.upper = tileLRU{max: maxCachedUpperTiles, m: make(map[store.TileID]*fullTile)}
+	h.part = make(map[store.TileID][]byte)
+	h.edgeNodes = make(map[int64][]byte)
+}
+
+// A fullTile is a cached full tile: its 256 hashes, and once computed the
+// levels of the perfect tree over them (innerHashes).
+type fullTile struct {
+	id         store.TileID
+	data       []byte
+	inner      *[TileHeight + 1][]byte
+	prev, next *fullTile // in a tileLRU's list, most recent first
+}
+
+// A tileLRU holds at most max full tiles and drops the least recently
+// used. Its users hold hashes.mu.
+type tileLRU struct {
+	max  int
+	m    map[store.TileID]*fullTile
+	head *fullTile // most recently used
+	tail *fullTile // least
+}
+
+func (c *tileLRU) unlink(t *fullTile) {
+	if t.prev != nil {
+		t.prev.next = t.next
+	} else {
+		c.head = t.next
+	}
+	if t.next != nil {
+		t.next.prev = t.prev
+	} else {
+		c.tail = t.prev
+	}
+	t.prev, t.next = nil, nil
+}
+
+func (c *tileLRU) front(t *fullTile) {
+	t.next = c.head
+	if c.head != nil {
+		c.head.prev = t
+	}
+	c.head = t
+	if c.tail == nil {
+		c.tail = t
+	}
+}
+
+// get returns the cached tile id, now the most recently used, or nil.
+func (c *tileLRU) get(id store.TileID) *fullTile {
+	t := c.m[id]
+	if t != nil && c.head != t {
+		c.unlink(t)
+		c.front(t)
+	}
+	return t
+}
+
+// put caches full tile id, dropping the least recently used beyond max.
+func (c *tileLRU) put(id store.TileID, data []byte) {
+	if c.m[id] != nil {
+		return
+	}
+	t := &fullTile{id: id, data: data}
+	c.m[id] = t
+	c.front(t)
+	for len(c.m) > c.max {
+		old := c.tail
+		c.unlink(old)
+		delete(c.m, old.id)
+	}
+}
+
+// cache returns the LRU that holds full tiles of id's level.
+func (h *hashes) cache(id store.TileID) *tileLRU {
+	if id.Level == 0 {
+		return &h.leaf
+	}
+	return &h.upper
 }
 
 // tiles returns the stored hashes of tiles ids, each at least the width
 // asked for.
 func (h *hashes) tiles(ctx context.Context, ids []store.TileID, widths []int) ([][]byte, error) {
 	out := make([][]byte, len(ids))
+	// The tiles to read, each once: a proof's nodes lie mostly in a few
+	// tiles. missAt[i] is the place in miss of ids[i], or -1.
 	var miss []store.TileID
-	var missAt []int
+	missAt := make([]int, len(ids))
 	h.mu.Lock()
 	for i, id := range ids {
-		if d, ok := h.full[id]; ok {
-			out[i] = d
+		missAt[i] = -1
+		if t := h.cache(id).get(id); t != nil {
+			out[i] = t.data
 		} else if d, ok := h.part[id]; ok && len(d) >= 32*widths[i] {
 			// A partial tile's hashes are a prefix of its later versions.
 			out[i] = d
 		} else {
-			miss = append(miss, id)
-			missAt = append(missAt, i)
+			missAt[i] = slices.Index(miss, id)
+			if missAt[i] < 0 {
+				missAt[i] = len(miss)
+				miss = append(miss, id)
+			}
 		}
 	}
 	h.mu.Unlock()
@@ -76,17 +207,18 @@ func (h *hashes) tiles(ctx context.Context, ids []store.TileID, widths []int) ([
 		if err != nil {
 			return nil, err
 		}
+		if len(ts) != len(miss) {
+			return nil, fmt.Errorf("store returned %d tiles, want %d", len(ts), len(miss))
+		}
+		for i, j := range missAt {
+			if j >= 0 {
+				out[i] = ts[j].Hashes
+			}
+		}
 		h.mu.Lock()
-		for j, t := range ts {
-			out[missAt[j]] = t.Hashes
+		for _, t := range ts {
 			if t.Width() == store.TileWidth {
-				if len(h.full) >= maxCachedTiles {
-					for k := range h.full {
-						delete(h.full, k)
-						break
-					}
-				}
-				h.full[t.TileID] = t.Hashes
+				h.cache(t.TileID).put(t.TileID, t.Hashes)
 				delete(h.part, t.TileID)
 			} else if t.Width() > 0 {
 				if len(h.part) >= maxCachedPartial {
@@ -108,6 +240,30 @@ func (h *hashes) tiles(ctx context.Context, ids []store.TileID, widths []int) ([
 	return out, nil
 }
 
+// stored caches tiles a round has just stored, as the store now holds
+// them: the proofs asked next, by the witnesses and by clients about the
+// records just integrated, need them.
+func (h *hashes) stored(tiles []store.Tile) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, t := range tiles {
+		if t.Width() == store.TileWidth {
+			h.cache(t.TileID).put(t.TileID, t.Hashes)
+			delete(h.part, t.TileID)
+		} else if t.Width() > 0 {
+			if len(h.part) >= maxCachedPartial {
+				if _, ok := h.part[t.TileID]; !ok {
+					for k := range h.part {
+						delete(h.part, k)
+						break
+					}
+				}
+			}
+			h.part[t.TileID] = t.Hashes
+		}
+	}
+}
+
 // nodes returns the hashes of perfect subtrees ids.
 func (h *hashes) nodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
 	tids := make([]store.TileID, len(ids))
@@ -120,7 +276,7 @@ func (h *hashes) nodes(ctx context.Context, ids []compact.NodeID) ([][]byte, err
 		if id.Level > 63 || id.Index >= 1<<(63-id.Level) {
 			return nil, fmt.Errorf("tree node %d/%d out of range", id.Level, id.Index)
 		}
-		// A node inside a full tile whose inner hashes are cached.
+		// A node inside a cached full tile.
 		tid := store.TileID{Level: int(id.Level / TileHeight), Index: id.Index >> (TileHeight - id.Level%TileHeight)}
 		if hh := h.inner(tid, int(id.Level%TileHeight), id.Index); hh != nil {
 			out[i] = hh
@@ -181,46 +337,52 @@ func (h *hashes) nodes(ctx context.Context, ids []compact.NodeID) ([][]byte, err
 // computes and caches the tile's inner hashes on first use.
 func (h *hashes) inner(tid store.TileID, k int, n uint64) []byte {
 	h.mu.Lock()
-	data, ok := h.full[tid]
-	in, have := h.inners[tid]
-	h.mu.Unlock()
-	if !ok {
+	t := h.cache(tid).get(tid)
+	if t == nil {
+		h.mu.Unlock()
 		return nil
 	}
-	if !have {
-		in = innerHashes(data)
+	data, in := t.data, t.inner
+	h.mu.Unlock()
+	if in == nil {
+		lv := innerHashes(data)
+		in = &lv
 		h.mu.Lock()
-		if len(h.inners) >= maxCachedInner {
-			for k := range h.inners {
-				delete(h.inners, k)
-				break
-			}
-		}
-		h.inners[tid] = in
+		t.inner = in
 		h.mu.Unlock()
 	}
 	pos := int(n & (1<<(TileHeight-k) - 1))
 	return in[k][32*pos : 32*pos+32]
 }
 
-// maxCachedInner bounds the full tiles whose inner hashes (16 KiB each)
-// are cached.
-const maxCachedInner = 2048
-
 // innerHashes returns the levels of the perfect tree over a full tile's
-// 256 hashes: level 0 is the tile, level 8 its root.
+// 256 hashes: level 0 is the tile, level 8 its root. The levels above the
+// tile share one allocation.
 func innerHashes(data []byte) [TileHeight + 1][]byte {
 	var lv [TileHeight + 1][]byte
 	lv[0] = data
+	buf := make([]byte, len(data)-32)
 	for k := 1; k <= TileHeight; k++ {
 		prev := lv[k-1]
-		cur := make([]byte, len(prev)/2)
+		cur := buf[: len(prev)/2 : len(prev)/2]
+		buf = buf[len(cur):]
 		for i := 0; i < len(cur)/32; i++ {
-			copy(cur[32*i:], hasher.HashChildren(prev[64*i:64*i+32], prev[64*i+32:64*i+64]))
+			hashChildren(cur[32*i:32*i+32], prev[64*i:64*i+64])
 		}
 		lv[k] = cur
 	}
 	return lv
+}
+
+// hashChildren writes into dst the RFC 6962 hash of the interior node
+// whose children's hashes are the 64 bytes of lr, as hasher.HashChildren
+// computes it (SHA-256 of 0x01, left, right), without allocating.
+func hashChildren(dst, lr []byte) {
+	var b [1 + 64]byte
+	b[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(b[1:], lr)
+	sum := sha256.Sum256(b[:])
+	copy(dst, sum[:])
 }
 
 // inclusion returns the RFC 6962 inclusion proof of leaf index in the tree

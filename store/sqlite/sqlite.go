@@ -1273,7 +1273,7 @@ func (s *Store) Tiles(ctx context.Context, ids []store.TileID) ([]store.Tile, er
 		if id.Level < 0 || id.Level > 63/store.TileHeight || id.Index >= 1<<56 {
 			continue
 		}
-		err := s.r.QueryRowContext(ctx, `SELECT hashes FROM tiles WHERE key = ?`, tileKey(id)).Scan(&out[i].Hashes)
+		err := s.queryRow(ctx, `SELECT hashes FROM tiles WHERE key = ?`, tileKey(id)).Scan(&out[i].Hashes)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("store: reading tile %d/%d: %w", id.Level, id.Index, err)
 		}

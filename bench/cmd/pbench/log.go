@@ -40,6 +40,11 @@ type pouchLog struct {
 	l    *tlog.Log
 	st   store.Store
 	stop func()
+
+	// acks, if not nil, receives the time each append took to be
+	// durable (store.Append), before the wait for a checkpoint.
+	ackMu sync.Mutex
+	acks  *[]time.Duration
 }
 
 // openPouch opens (or creates) a log in dir; with a witness, every
@@ -112,9 +117,16 @@ func (p *pouchLog) Add(ctx context.Context, b []byte) error {
 		return err
 	}
 	e := &store.Entry{ID: s.ID(), Kind: r.Kind, Signed: b, Public: !r.Private(), Parties: r.By}
+	t0 := time.Now()
 	seq, err := p.st.Append(ctx, []*store.Entry{e})
 	if err != nil {
 		return err
+	}
+	if p.acks != nil {
+		d := time.Since(t0)
+		p.ackMu.Lock()
+		*p.acks = append(*p.acks, d)
+		p.ackMu.Unlock()
 	}
 	_, _, err = p.l.WaitCheckpoint(ctx, seq[0].Index+1)
 	return err
@@ -297,6 +309,31 @@ func runLatency(args []string) error {
 	defer a.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), *d+2*time.Minute)
 	defer cancel()
+	// For pouch, what the latency is made of: the append made durable
+	// (group commit), then the wait for the sequencer's round; and how
+	// many checkpoints it published.
+	var acks []time.Duration
+	var rounds atomic.Int64
+	watched := make(chan struct{})
+	wctx, wcancel := context.WithCancel(ctx)
+	if pl, ok := a.(*pouchLog); ok {
+		acks = make([]time.Duration, 0, len(recs))
+		pl.acks = &acks
+		go func() {
+			defer close(watched)
+			_, size := pl.l.Checkpoint()
+			for {
+				_, n, err := pl.l.WaitCheckpoint(wctx, size+1)
+				if err != nil {
+					return
+				}
+				rounds.Add(1)
+				size = n
+			}
+		}()
+	} else {
+		close(watched)
+	}
 	lat := make([]time.Duration, len(recs))
 	var failed atomic.Int64
 	start := time.Now()
@@ -321,12 +358,19 @@ func runLatency(args []string) error {
 	}
 	sent := time.Since(start)
 	wg.Wait()
+	all := time.Since(start)
+	wcancel()
+	<-watched
 	if failed.Load() > 0 {
 		return fmt.Errorf("%d appends failed", failed.Load())
 	}
 	p50, p99, mx := quantiles(lat)
-	emit(fmt.Sprintf("LogLatency/impl=%s/rate=%d", *impl, *rate),
-		float64(len(recs))/sent.Seconds(), "offered/s", p50, "p50-ms", p99, "p99-ms", mx, "max-ms", len(recs), "records")
+	kv := []any{float64(len(recs)) / sent.Seconds(), "offered/s", p50, "p50-ms", p99, "p99-ms", mx, "max-ms", len(recs), "records"}
+	if acks != nil {
+		a50, a99, _ := quantiles(acks)
+		kv = append(kv, a50, "durable-p50-ms", a99, "durable-p99-ms", float64(rounds.Load())/all.Seconds(), "checkpoints/s")
+	}
+	emit(fmt.Sprintf("LogLatency/impl=%s/rate=%d", *impl, *rate), kv...)
 	return nil
 }
 
@@ -334,8 +378,10 @@ func runLatency(args []string) error {
 // (synthetic entries in batches of store.MaxBatch, sequenced as they come),
 // kept in -cache between runs, then measures at that size the latency of
 // an inclusion proof for a random leaf (tiles read from SQLite, proof
-// hashed) and of a consistency proof, and append throughput with
-// -clients clients for -d.
+// hashed) and of a consistency proof from a random size, first as a
+// server meets them (the log's tile cache as the previous proofs left
+// it), then with the cache emptied before each proof (the same state at
+// every size), and append throughput with -clients clients for -d.
 func runProof(args []string) error {
 	fs := flags("proof")
 	leaves := fs.Int("leaves", 10000, "log size")
@@ -390,7 +436,9 @@ func runProof(args []string) error {
 	if grown > 0 {
 		fmt.Fprintf(os.Stderr, "pbench proof: grew the log by %d leaves in %s\n", grown, time.Since(grow).Round(time.Millisecond))
 	}
-	_, size := p.l.Checkpoint()
+	// Proofs in the tree of -leaves leaves, though earlier runs' appends
+	// made the cached log larger.
+	size := uint64(*leaves)
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	var incl, cons []time.Duration
 	for end := time.Now().Add(*d); time.Now().Before(end); {
@@ -407,10 +455,33 @@ func runProof(args []string) error {
 		}
 		cons = append(cons, time.Since(t0))
 	}
+	// The same with the log's tile cache emptied before each proof, so
+	// that every size is measured in the same cache state: each proof
+	// reads every tile it needs from SQLite and hashes inside them.
+	var inclCold, consCold []time.Duration
+	for end := time.Now().Add(*d); time.Now().Before(end); {
+		p.l.DropTileCache()
+		t0 := time.Now()
+		if _, err := p.l.Inclusion(ctx, rnd.Uint64N(size), size); err != nil {
+			return err
+		}
+		inclCold = append(inclCold, time.Since(t0))
+	}
+	for end := time.Now().Add(*d); time.Now().Before(end); {
+		p.l.DropTileCache()
+		t0 := time.Now()
+		if _, err := p.l.Consistency(ctx, 1+rnd.Uint64N(size-1), size); err != nil {
+			return err
+		}
+		consCold = append(consCold, time.Since(t0))
+	}
 	ip50, ip99, _ := quantiles(incl)
 	cp50, cp99, _ := quantiles(cons)
+	icp50, icp99, _ := quantiles(inclCold)
+	ccp50, ccp99, _ := quantiles(consCold)
 	emit(fmt.Sprintf("Proof/leaves=%d", *leaves), float64(size), "leaves",
-		ip50*1000, "inclusion-p50-µs", ip99*1000, "inclusion-p99-µs", cp50*1000, "consistency-p50-µs", cp99*1000, "consistency-p99-µs")
+		ip50*1000, "inclusion-p50-µs", ip99*1000, "inclusion-p99-µs", cp50*1000, "consistency-p50-µs", cp99*1000, "consistency-p99-µs",
+		icp50*1000, "inclusion-cold-p50-µs", icp99*1000, "inclusion-cold-p99-µs", ccp50*1000, "consistency-cold-p50-µs", ccp99*1000, "consistency-cold-p99-µs")
 	recs := signRecords(int(d.Seconds()*30000), 16)
 	n, el, cpu, _, err := appendFor(p, recs, *clients, *d)
 	if err != nil {

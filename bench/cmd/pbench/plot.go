@@ -193,6 +193,7 @@ func writePlots(r *results, dir string) error {
 	for k, m := range []struct{ unit, name string }{
 		{"inclusion-p50-µs", "inclusion p50"}, {"inclusion-p99-µs", "inclusion p99"},
 		{"consistency-p50-µs", "consistency p50"}, {"consistency-p99-µs", "consistency p99"},
+		{"inclusion-cold-p50-µs", "inclusion p50, cache emptied"}, {"inclusion-cold-p99-µs", "inclusion p99, cache emptied"},
 	} {
 		sl.series = append(sl.series, series{name: m.name, x: fl(sizes), y: bySize("Proof/leaves=%d", m.unit), color: k / 2, dash: k%2 == 1})
 	}
