@@ -92,6 +92,7 @@ type Store struct {
 
 	reqs    chan *writeReq // appends, rounds, discards
 	chunks  chan *writeReq // chunks of staged payloads
+	truncs  chan chan bool // TRUNCATE checkpoints for the writer to run
 	closing chan struct{}
 	done    chan struct{}
 	ckDone  chan struct{}
@@ -230,6 +231,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		w: w, r: r,
 		reqs:    make(chan *writeReq, 1024),
 		chunks:  make(chan *writeReq, 64),
+		truncs:  make(chan chan bool),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		ckDone:  make(chan struct{}),
@@ -373,6 +375,9 @@ func (s *Store) writer() {
 		select {
 		case first = <-s.reqs:
 		case first = <-s.chunks:
+		case res := <-s.truncs:
+			res <- s.truncateWAL(s.w)
+			continue
 		case <-s.closing:
 			s.failPending()
 			return
@@ -436,7 +441,11 @@ const (
 // PASSIVE checkpoint never blocks the writer, but it leaves the WAL file
 // at the largest size it reached; so now and then, if the WAL file has
 // grown beyond truncateSize, a TRUNCATE checkpoint empties it. That one
-// waits for the writer, at most truncateWait.
+// blocks the writer, so the writer runs it, between two commits, on its
+// own connection: run from another, it would make the writer's next
+// transaction drop its whole page cache (SQLite's pager sees the WAL
+// changed under it), which costs tens of milliseconds of freeing and
+// reading pages back.
 func (s *Store) checkpointer(path string) {
 	defer close(s.ckDone)
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
@@ -465,13 +474,20 @@ func (s *Store) checkpointer(path string) {
 		}
 		if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > truncateSize {
 			tried = time.Now()
-			s.truncateWAL(db)
+			res := make(chan bool, 1)
+			select {
+			case s.truncs <- res:
+				<-res
+			case <-s.closing:
+				return
+			}
 		}
 	}
 }
 
 // truncateWAL runs a TRUNCATE checkpoint on db, waiting at most
-// truncateWait for the others, and reports whether it emptied the WAL.
+// truncateWait for the others (readers), and reports whether it emptied
+// the WAL. The writer goroutine runs it, between commits (checkpointer).
 func (s *Store) truncateWAL(db *sql.DB) bool {
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)
@@ -1221,8 +1237,12 @@ func (s *Store) WaitSize(ctx context.Context, size uint64) (uint64, error) {
 // Leaves implements store.Store.
 func (s *Store) Leaves(ctx context.Context, start uint64, n int) ([]record.Leaf, error) {
 	s.mu.Lock()
-	if start >= s.recentBase && start+uint64(n) <= s.recentBase+uint64(len(s.recent)) {
-		out := append([]record.Leaf(nil), s.recent[start-s.recentBase:start-s.recentBase+uint64(n)]...)
+	// From memory when recent holds them all, or holds every leaf from
+	// start on (the log has no more): a record's Check asks for the
+	// leaves up to its own index, some of which are not committed yet.
+	end := s.recentBase + uint64(len(s.recent))
+	if start >= s.recentBase && (start+uint64(n) <= end || end == s.size && start <= end) {
+		out := append([]record.Leaf(nil), s.recent[start-s.recentBase:min(start+uint64(n), end)-s.recentBase]...)
 		s.mu.Unlock()
 		return out, nil
 	}
