@@ -329,3 +329,49 @@ func TestStorageFullAnswer(t *testing.T) {
 		t.Fatalf("once there is room: %v", err)
 	}
 }
+
+// TestInlinePouchReplay: a pouch small enough to be read whole is looked
+// up only by the store, yet its replay is still refused as one, with
+// ErrDuplicate, whatever else is wrong with it (a short payload), and
+// replays sent at once are acknowledged once in all.
+func TestInlinePouchReplay(t *testing.T) {
+	_, c := startCorr(t, server.CorrOptions{})
+	ctx := context.Background()
+	ps := cast(t, c, "ir/leader", "ru/president")
+	leader, president := ps[0], ps[1]
+	s, payload := bigLetter(t, leader, president, 1<<10)
+	if len(payload) > server.InlinePayload {
+		t.Fatalf("a payload of %d bytes is streamed", len(payload))
+	}
+	if _, err := c.SubmitPouch(ctx, s.Tag.Signed, payload); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SubmitPouch(ctx, s.Tag.Signed, payload); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("the pouch again: %v, want ErrDuplicate", err)
+	}
+	if _, err := c.SubmitPouch(ctx, s.Tag.Signed, payload[:len(payload)-1]); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("the pouch again, a byte short: %v, want ErrDuplicate", err)
+	}
+
+	s2, p2 := bigLetter(t, leader, president, 1<<10)
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := c.SubmitPouch(ctx, s2.Tag.Signed, p2)
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case !errors.Is(err, store.ErrDuplicate):
+			t.Errorf("a replay sent at once: %v, want ErrDuplicate", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d identical pouches sent at once acknowledged, want 1", ok, n)
+	}
+}

@@ -180,12 +180,11 @@ func runBench(ctx *cmdContext, args []string) error {
 	res.BytesPerPouch = len(protos[0].sent.Payload) + len(batch1[0].Sealed.Tag.Signed.Marshal())
 
 	if *cpuprof != "" {
-		f, err := os.Create(*cpuprof)
+		stopProfile, err := startCPUProfile(*cpuprof)
 		if err != nil {
 			return err
 		}
-		pprof.StartCPUProfile(f)
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer stopProfile()
 	}
 
 	// Phase 1: as fast as acknowledged. Each request carries --batch
@@ -527,4 +526,18 @@ func rssOf(pid int) uint64 {
 		}
 	}
 	return 0
+}
+
+// startCPUProfile starts a CPU profile into the file at path; the
+// function it returns stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

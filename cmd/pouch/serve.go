@@ -247,6 +247,15 @@ func runServe(ctx *cmdContext, args []string) error {
 		return withHint(fmt.Errorf("creating the data directory: %w", err), "pass --data DIR with a directory you can write")
 	}
 	logger := slog.New(slog.NewTextHandler(ctx.stderr, nil))
+	// POUCH_CPUPROFILE=FILE: a CPU profile of the whole run, written when
+	// the server stops (SIGINT or SIGTERM), for performance work.
+	if f := ctx.getenv("POUCH_CPUPROFILE"); f != "" {
+		stopProfile, err := startCPUProfile(f)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	// The server's budgets keep what clients make it hold well below
 	// this; the runtime collects more eagerly as the heap nears it.
 	if ctx.getenv("GOMEMLIMIT") == "" {
