@@ -278,6 +278,9 @@ func (l *Log) Run(ctx context.Context) error {
 		go func() {
 			select {
 			case <-lost:
+				// Another replica may take the lead at once: say so
+				// before this one's round, if any, is abandoned.
+				l.leading.Store(false)
 				cancel()
 			case <-lctx.Done():
 			}
