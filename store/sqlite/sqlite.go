@@ -380,7 +380,7 @@ func (s *Store) writer() {
 		case first = <-s.chunks:
 			lastReq = time.Now()
 		case req := <-s.truncs:
-			if !req.force && s.commits.Load() > req.from+1 {
+			if !req.force && s.commits.Load() > req.from+truncateBehind {
 				req.res <- truncDeclined
 				continue
 			}
@@ -447,10 +447,10 @@ func (s *Store) writer() {
 // truncateRetry of appends (100 MiB at 10,000 records/s, 4 KiB pages
 // rewritten by every small commit), which the next commit would then
 // trim while appends wait. The writer runs it, waiting at most truncateWait for the
-// readers, once the checkpointer has left it at most one commit's frames
-// to copy first (at most truncatePasses more PASSIVE checkpoints, the
-// writer declining while more commits came since), or once it has been
-// asked for truncateRetry. TRUNCATE only if no request came for
+// readers, once the checkpointer has left it the frames of at most
+// truncateBehind commits to copy first (at most truncatePasses more
+// PASSIVE checkpoints, the writer declining while more commits came
+// since), or once it has been asked for truncateAsk. TRUNCATE only if no request came for
 // truncateIdle: appends coming while a large file is emptied would wait.
 //
 // SPEC: spec/store.md#sqlite
@@ -462,6 +462,8 @@ const (
 	truncateForce      = 30 * time.Second
 	truncateIdle       = time.Second
 	truncatePasses     = 8
+	truncateBehind     = 2
+	truncateAsk        = time.Second
 )
 
 // checkpointer copies the WAL into the database file from its own
@@ -510,11 +512,11 @@ func (s *Store) checkpointer(path string) {
 		}
 		// The writer's checkpoint first copies what this one has not,
 		// while appends wait: it runs only once this one left it at most
-		// one commit to copy (a few more passes, each shorter than the
-		// last), or after truncateRetry of trying, or if this one could
-		// not copy it all (readers).
+		// truncateBehind commits to copy (a few more passes, each shorter
+		// than the last), or after truncateAsk of asking, or if this one
+		// could not copy it all (readers).
 		for pass := 0; ; pass++ {
-			req := truncReq{from: from, force: !all || time.Since(over) >= truncateRetry, res: make(chan truncResult, 1)}
+			req := truncReq{from: from, force: !all || time.Since(over) >= truncateAsk, res: make(chan truncResult, 1)}
 			select {
 			case s.truncs <- req:
 			case <-s.closing:
@@ -541,9 +543,9 @@ func (s *Store) checkpointer(path string) {
 }
 
 // A truncReq asks the writer for a RESTART or TRUNCATE checkpoint
-// (truncateWAL), unless more than one commit came after the checkpointer
-// started its last checkpoint, the writer's count of commits then being
-// from, and unless force.
+// (truncateWAL), unless more than truncateBehind commits came after the
+// checkpointer started its last checkpoint, the writer's count of
+// commits then being from, and unless force.
 type truncReq struct {
 	from  uint64
 	force bool
@@ -553,7 +555,7 @@ type truncReq struct {
 type truncResult int
 
 const (
-	truncDeclined truncResult = iota // more than one commit to copy
+	truncDeclined truncResult = iota // more than truncateBehind commits to copy
 	truncFailed                      // readers kept the WAL from restarting
 	truncDone                        // the WAL restarted
 )
