@@ -92,7 +92,8 @@ type Store struct {
 
 	reqs    chan *writeReq // appends, rounds, discards
 	chunks  chan *writeReq // chunks of staged payloads
-	truncs  chan chan bool // TRUNCATE checkpoints for the writer to run
+	truncs  chan truncReq  // TRUNCATE checkpoints for the writer to run
+	commits atomic.Uint64  // the writer's transactions so far
 	closing chan struct{}
 	done    chan struct{}
 	ckDone  chan struct{}
@@ -231,7 +232,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		w: w, r: r,
 		reqs:    make(chan *writeReq, 1024),
 		chunks:  make(chan *writeReq, 64),
-		truncs:  make(chan chan bool),
+		truncs:  make(chan truncReq),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		ckDone:  make(chan struct{}),
@@ -370,13 +371,26 @@ func (s *Store) ImportCheckpoints(ctx context.Context, cps []store.StoredCheckpo
 
 func (s *Store) writer() {
 	defer close(s.done)
+	var lastReq time.Time // when the latest request came
 	for {
 		var first *writeReq
 		select {
 		case first = <-s.reqs:
+			lastReq = time.Now()
 		case first = <-s.chunks:
-		case res := <-s.truncs:
-			res <- s.truncateWAL(s.w, len(s.reqs) > 0)
+			lastReq = time.Now()
+		case req := <-s.truncs:
+			if !req.force && s.commits.Load() > req.from+truncateBehind {
+				req.res <- truncDeclined
+				continue
+			}
+			// TRUNCATE only if idle: emptying a large file takes tens of
+			// milliseconds, which appends coming meanwhile would wait.
+			res := truncFailed
+			if s.truncateWAL(s.w, len(s.reqs) > 0 || time.Since(lastReq) < truncateIdle) {
+				res = truncDone
+			}
+			req.res <- res
 			continue
 		case <-s.closing:
 			s.failPending()
@@ -416,6 +430,7 @@ func (s *Store) writer() {
 			}
 		}
 		s.commit(batch)
+		s.commits.Add(1)
 	}
 }
 
@@ -423,11 +438,20 @@ func (s *Store) writer() {
 // database file. A WAL file larger than truncateSize is truncated: by the
 // writer when the WAL starts over after a complete checkpoint (SQLite's
 // journal_size_limit), and by a TRUNCATE checkpoint (RESTART if appends
-// are waiting: the next commit then starts the WAL over and trims it), at
-// most every truncateRetry, once a checkpoint has copied it all or
-// truncateForce has passed without one that did (readers kept old
-// snapshots). The writer runs it, waiting at most truncateWait for the
-// readers.
+// are waiting: the next commit then starts the WAL over and trims it),
+// at the first checkpoint that finds it larger (truncateRetry after one
+// that readers kept from restarting the WAL), once a checkpoint has
+// copied it all or truncateForce has passed without one that did
+// (readers kept old snapshots). Restarting every time the WAL passes
+// truncateSize, not every truncateRetry, keeps the file from growing by
+// truncateRetry of appends (100 MiB at 10,000 records/s, 4 KiB pages
+// rewritten by every small commit), which the next commit would then
+// trim while appends wait. The writer runs it, waiting at most truncateWait for the
+// readers, once the checkpointer has left it the frames of at most
+// truncateBehind commits to copy first (at most truncatePasses more
+// PASSIVE checkpoints, the writer declining while more commits came
+// since), or once it has been asked for truncateAsk. TRUNCATE only if no request came for
+// truncateIdle: appends coming while a large file is emptied would wait.
 //
 // SPEC: spec/store.md#sqlite
 const (
@@ -436,6 +460,10 @@ const (
 	truncateWait       = 200 * time.Millisecond
 	truncateRetry      = 2 * time.Second
 	truncateForce      = 30 * time.Second
+	truncateIdle       = time.Second
+	truncatePasses     = 8
+	truncateBehind     = 2
+	truncateAsk        = time.Second
 )
 
 // checkpointer copies the WAL into the database file from its own
@@ -458,7 +486,7 @@ func (s *Store) checkpointer(path string) {
 	db.SetMaxOpenConns(1)
 	t := time.NewTicker(checkpointInterval)
 	defer t.Stop()
-	var tried time.Time
+	var tried, over time.Time
 	complete := time.Now()
 	for {
 		select {
@@ -467,6 +495,7 @@ func (s *Store) checkpointer(path string) {
 		case <-t.C:
 		}
 		var busy, frames, copied int
+		from := s.commits.Load()
 		all := db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied) == nil && frames == copied
 		if all {
 			complete = time.Now()
@@ -474,18 +503,62 @@ func (s *Store) checkpointer(path string) {
 		if time.Since(tried) < truncateRetry || !all && time.Since(complete) < truncateForce {
 			continue
 		}
-		if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > truncateSize {
-			tried = time.Now()
-			res := make(chan bool, 1)
+		if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() <= truncateSize {
+			over = time.Time{}
+			continue
+		}
+		if over.IsZero() {
+			over = time.Now()
+		}
+		// The writer's checkpoint first copies what this one has not,
+		// while appends wait: it runs only once this one left it at most
+		// truncateBehind commits to copy (a few more passes, each shorter
+		// than the last), or after truncateAsk of asking, or if this one
+		// could not copy it all (readers).
+		for pass := 0; ; pass++ {
+			req := truncReq{from: from, force: !all || time.Since(over) >= truncateAsk, res: make(chan truncResult, 1)}
 			select {
-			case s.truncs <- res:
-				<-res
+			case s.truncs <- req:
 			case <-s.closing:
 				return
+			}
+			res := <-req.res
+			if res == truncFailed {
+				tried = time.Now()
+			}
+			if res != truncDeclined {
+				over = time.Time{}
+				break
+			}
+			if pass == truncatePasses {
+				break
+			}
+			from = s.commits.Load()
+			all = db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied) == nil && frames == copied
+			if !all {
+				break
 			}
 		}
 	}
 }
+
+// A truncReq asks the writer for a RESTART or TRUNCATE checkpoint
+// (truncateWAL), unless more than truncateBehind commits came after the
+// checkpointer started its last checkpoint, the writer's count of
+// commits then being from, and unless force.
+type truncReq struct {
+	from  uint64
+	force bool
+	res   chan truncResult
+}
+
+type truncResult int
+
+const (
+	truncDeclined truncResult = iota // more than truncateBehind commits to copy
+	truncFailed                      // readers kept the WAL from restarting
+	truncDone                        // the WAL restarted
+)
 
 // truncateWAL runs a TRUNCATE checkpoint on db, or a RESTART one if busy
 // (appends are waiting), waiting at most truncateWait for the others
