@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
@@ -40,12 +38,7 @@ func openBehindPair(t *testing.T) *conflictPair {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mux := http.NewServeMux()
-		c.Register(mux)
-		hs := httptest.NewServer(mux)
-		t.Cleanup(hs.Close)
-		cl := client.New(hs.URL)
-		cl.Origin = agOrigin
+		_, cl := serveCorr(t, c, agOrigin)
 		cls = append(cls, cl)
 	}
 	return &conflictPair{st: st, a: cls[0], b: cls[1]}

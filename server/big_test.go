@@ -410,12 +410,7 @@ func BenchmarkBigInbox(b *testing.B) {
 	// Measured once the deadline watcher has loaded its pouches in the
 	// background: a server's steady state.
 	corr.Watching()
-	mux := http.NewServeMux()
-	corr.Register(mux)
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
-	cl := client.New(hs.URL)
-	cl.Origin = bigOrigin
+	_, cl := serveCorr(b, corr, bigOrigin)
 	ctx := context.Background()
 	ls, err := st.State(ctx)
 	if err != nil {

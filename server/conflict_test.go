@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -45,12 +43,9 @@ func openSQLitePair(t *testing.T) *conflictPair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	c.Register(mux)
-	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
-	a, b := client.New(hs.URL), client.New(hs.URL)
-	a.Origin, b.Origin = agOrigin, agOrigin
+	hs, a := serveCorr(t, c, agOrigin)
+	b := client.New(hs.URL)
+	b.Origin = agOrigin
 	return &conflictPair{st: st, a: a, b: b}
 }
 

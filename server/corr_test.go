@@ -86,12 +86,18 @@ func startCorr(t *testing.T, opt server.CorrOptions) (*httptest.Server, *client.
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveCorr(t, c, opt.Origin)
+}
+
+// serveCorr serves c's API on loopback until the test ends, and returns
+// the server and a client of log origin.
+func serveCorr(tb testing.TB, c *server.Correspondence, origin string) (*httptest.Server, *client.Client) {
 	mux := http.NewServeMux()
 	c.Register(mux)
 	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
+	tb.Cleanup(hs.Close)
 	cl := client.New(hs.URL)
-	cl.Origin = opt.Origin
+	cl.Origin = origin
 	return hs, cl
 }
 
@@ -273,13 +279,7 @@ func startCorrF(f *testing.F) (*httptest.Server, *client.Client) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	c.Register(mux)
-	hs := httptest.NewServer(mux)
-	f.Cleanup(hs.Close)
-	cl := client.New(hs.URL)
-	cl.Origin = "pouch.test/fuzz"
-	return hs, cl
+	return serveCorr(f, c, "pouch.test/fuzz")
 }
 
 // TestGenesis: a fresh store gets the log's genesis record at index 0,
