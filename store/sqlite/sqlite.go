@@ -446,12 +446,13 @@ func (s *Store) writer() {
 // truncateSize, not every truncateRetry, keeps the file from growing by
 // truncateRetry of appends (100 MiB at 10,000 records/s, 4 KiB pages
 // rewritten by every small commit), which the next commit would then
-// trim while appends wait. The writer runs it, waiting at most truncateWait for the
-// readers, once the checkpointer has left it the frames of at most
-// truncateBehind commits to copy first (at most truncatePasses more
-// PASSIVE checkpoints, the writer declining while more commits came
-// since), or once it has been asked for truncateAsk. TRUNCATE only if no request came for
-// truncateIdle: appends coming while a large file is emptied would wait.
+// trim while appends wait. The writer runs it, waiting at most
+// truncateWait for the readers, once the checkpointer has left it the
+// frames of at most truncateBehind commits to copy first (at most
+// truncatePasses more PASSIVE checkpoints, the writer declining while more
+// commits came since), or once it has been asked for truncateAsk. It is a
+// TRUNCATE only if no request came for truncateIdle: appends coming while
+// a large file is emptied would wait.
 //
 // SPEC: spec/store.md#sqlite
 const (
