@@ -725,7 +725,8 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 	tree := s.state.TreeSize
 	hasCheckpoint := s.state.Checkpoint != nil
 	s.mu.Unlock()
-	recArgs := make([]any, 0, 8*n)
+	recArgs := make([]any, 0, 7*n)
+	var first []any // the log's first record, if this transaction writes it
 	partyArgs := make([]any, 0, 3*nParties)
 	refArgs := make([]any, 0, 2*nRefs)
 	payArgs := make([]any, 0, 3*nPay)
@@ -822,7 +823,12 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 				now = time.UnixMilli(ms).UTC()
 			}
 			floor = t
-			recArgs = append(recArgs, idx, e.ID[:], string(e.Kind), t, pub, columns.JoinHandles(e.Parties), columns.JoinIDs(e.Refs), e.Signed)
+			if idx == 0 {
+				// The log's first record, inserted alone (insertRecords).
+				first = []any{idx, e.ID[:], string(e.Kind), t, pub, columns.JoinHandles(e.Parties), columns.JoinIDs(e.Refs), e.Signed}
+			} else {
+				recArgs = append(recArgs, e.ID[:], string(e.Kind), t, pub, columns.JoinHandles(e.Parties), columns.JoinIDs(e.Refs), e.Signed)
+			}
 			for k, p := range e.Parties {
 				if !slices.Contains(e.Parties[:k], p) {
 					partyArgs = append(partyArgs, string(p), idx, string(e.Kind))
@@ -851,22 +857,29 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 	}
 	// Conflicts were ruled out above, so the inserts use OR ROLLBACK: SQLite
 	// then needs no statement journal, and a conflict fails the batch.
-	if err := s.insertRows(ctx, tx, insertRecords, 8, recArgs); err != nil {
-		return nil, fmt.Errorf("store: inserting records: %w", err)
+	if first != nil {
+		if _, err := tx.ExecContext(ctx, insertFirst, first...); err != nil {
+			return nil, fmt.Errorf("store: inserting records: %w", err)
+		}
 	}
-	if err := s.insertRows(ctx, tx, insertParties, 3, partyArgs); err != nil {
+	if last, err := s.insertRows(ctx, tx, insertRecords, 7, recArgs); err != nil {
+		return nil, fmt.Errorf("store: inserting records: %w", err)
+	} else if len(recArgs) > 0 && last != int64(s.next)-1 {
+		return nil, fmt.Errorf("store: the records inserted end at index %d, not %d", last, s.next-1)
+	}
+	if _, err := s.insertRows(ctx, tx, insertParties, 3, partyArgs); err != nil {
 		return nil, fmt.Errorf("store: indexing parties: %w", err)
 	}
-	if err := s.insertRows(ctx, tx, insertRefs, 2, refArgs); err != nil {
+	if _, err := s.insertRows(ctx, tx, insertRefs, 2, refArgs); err != nil {
 		return nil, fmt.Errorf("store: indexing references: %w", err)
 	}
-	if err := s.insertRows(ctx, tx, insertStaged, 2, stagedArgs); err != nil {
+	if _, err := s.insertRows(ctx, tx, insertStaged, 2, stagedArgs); err != nil {
 		return nil, fmt.Errorf("store: staging payloads: %w", err)
 	}
 	if err := s.insertChunks(ctx, tx, chunkArgs); err != nil {
 		return nil, fmt.Errorf("store: storing payloads: %w", err)
 	}
-	if err := s.insertRows(ctx, tx, insertPayloads, 3, payArgs); err != nil {
+	if _, err := s.insertRows(ctx, tx, insertPayloads, 3, payArgs); err != nil {
 		return nil, fmt.Errorf("store: storing payloads: %w", err)
 	}
 	for _, k := range discards {
@@ -1004,7 +1017,7 @@ func existing(ctx context.Context, tx *sql.Tx, ids []any) (map[record.ID]bool, e
 // statement it runs is prepared once, when the store opens: full chunks,
 // then what remains in chunks of a power of two rows (64, 32, ... 1), so
 // that no commit pays for parsing SQL, whatever its size.
-func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, width int, args []any) error {
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, width int, args []any) (last int64, err error) {
 	full := maxParams / width
 	for len(args) > 0 {
 		rows := min(len(args)/width, full)
@@ -1012,22 +1025,26 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, width i
 			rows = 1 << (bits.Len(uint(rows)) - 1)
 		}
 		st, err := s.stmt(chunk(head, width, rows))
+		var res sql.Result
 		if err == nil {
-			_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args[:rows*width]...)
+			res, err = tx.StmtContext(ctx, st).ExecContext(ctx, args[:rows*width]...)
+		}
+		if err == nil {
+			last, err = res.LastInsertId()
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
 		args = args[rows*width:]
 	}
-	return nil
+	return last, nil
 }
 
 // The multi-row inserts of the append transaction. Conflicts are ruled
 // out before they run, so they use OR ROLLBACK: SQLite then needs no
 // statement journal, and a conflict fails the batch.
 var inserts = map[string]int{
-	insertRecords:  8,
+	insertRecords:  7,
 	insertParties:  3,
 	insertRefs:     2,
 	insertPayloads: 3,
@@ -1035,7 +1052,16 @@ var inserts = map[string]int{
 }
 
 const (
-	insertRecords  = `INSERT OR ROLLBACK INTO records (idx, id, kind, time, public, parties, refs, signed) VALUES `
+	// insertRecords leaves idx out: each record takes the next rowid,
+	// which is its leaf index (commitTx checks the last). An explicit
+	// INTEGER PRIMARY KEY in a multi-row insert makes SQLite open a
+	// statement journal (the value might not be an integer, which aborts
+	// the statement), and that journal copies each page the statement
+	// changes, about one page of the ID index per record. The log's
+	// first record, whose index 0 is no next rowid, is inserted alone,
+	// which needs no statement journal either.
+	insertRecords  = `INSERT OR ROLLBACK INTO records (id, kind, time, public, parties, refs, signed) VALUES `
+	insertFirst    = `INSERT OR ROLLBACK INTO records (idx, id, kind, time, public, parties, refs, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	insertParties  = `INSERT OR ROLLBACK INTO parties (handle, idx, kind) VALUES `
 	insertRefs     = `INSERT OR ROLLBACK INTO refs (ref, idx) VALUES `
 	insertPayloads = `INSERT OR ROLLBACK INTO record_payloads (idx, payload, size) VALUES `

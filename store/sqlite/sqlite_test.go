@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -97,4 +98,67 @@ func TestClock(t *testing.T) {
 	if !sq[0].Time.Equal(last) {
 		t.Fatalf("after the clock went back, sequenced at %v, before the last record's %v", sq[0].Time, last)
 	}
+}
+
+// TestIndexes: records take their log index as the table's next rowid
+// (the log's first record excepted), so a batch that starts an empty log,
+// a batch after a reopen and a batch after a refused duplicate all land
+// at the indexes Append returns, and the records read back by index are
+// the ones appended there.
+func TestIndexes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pouch.db")
+	ctx := context.Background()
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es []*store.Entry
+	appendN := func(s *sqlite.Store, n int) {
+		t.Helper()
+		batch := make([]*store.Entry, n)
+		for i := range batch {
+			batch[i] = storetest.Entry(len(es)+i, record.KindCosign, "ir/president")
+		}
+		seq, err := s.Append(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, sq := range seq {
+			if sq.Index != uint64(len(es)+i) {
+				t.Fatalf("entry %d appended at index %d", len(es)+i, sq.Index)
+			}
+		}
+		es = append(es, batch...)
+	}
+	check := func(s *sqlite.Store) {
+		t.Helper()
+		for i, e := range es {
+			st, err := s.GetByIndex(ctx, uint64(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.ID != e.ID {
+				t.Fatalf("index %d holds %s, not %s", i, st.ID.Short(), e.ID.Short())
+			}
+			if got, err := s.Get(ctx, e.ID); err != nil || got.Index != uint64(i) {
+				t.Fatalf("Get(%s) = %v, %v; want index %d", e.ID.Short(), got, err, i)
+			}
+		}
+	}
+	appendN(s, 5)
+	appendN(s, 1)
+	// A duplicate fails its call (the transaction is tried again with a
+	// lookup) and takes no index.
+	if _, err := s.Append(ctx, []*store.Entry{es[2]}); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("appending a stored record again: %v, want ErrDuplicate", err)
+	}
+	appendN(s, 300)
+	check(s)
+	s.Close()
+	if s, err = sqlite.Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	appendN(s, 7)
+	check(s)
 }

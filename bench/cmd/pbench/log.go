@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -209,6 +210,7 @@ func runLog(args []string) error {
 	maxRate := fs.Int("max-rate", 40000, "records prepared per second of -d (the most the run can append)")
 	signers := fs.Int("signers", 16, "distinct signing keys")
 	prof := fs.String("cpuprofile", "", "write a CPU profile of the appends to `FILE`")
+	tr := fs.String("trace", "", "write an execution trace of the appends to `FILE` (go tool trace: the store's writer goroutine's scheduler wait)")
 	fs.Parse(args)
 	dir, err := os.MkdirTemp("", "pbench-log-")
 	if err != nil {
@@ -228,9 +230,22 @@ func runLog(args []string) error {
 		pprof.StartCPUProfile(f)
 		defer f.Close()
 	}
+	if *tr != "" {
+		f, err := os.Create(*tr)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+	}
 	n, el, cpu, lat, err := appendFor(a, recs, *clients, *d)
 	if *prof != "" {
 		pprof.StopCPUProfile()
+	}
+	if *tr != "" {
+		trace.Stop()
 	}
 	a.Close()
 	if err != nil {
