@@ -209,10 +209,26 @@ const TileWidth = 1 << TileHeight
 // A Tile is a tile's bottom row of hashes: a multiple of 32 bytes, at most
 // TileWidth hashes. A tile stored with fewer hashes is partial; it only
 // grows.
+//
+// Inner, for a full tile only, holds the upper levels of the perfect tree
+// over its hashes, InnerFrom to TileHeight-1 (16, 8, 4 and 2 hashes, in
+// that order: InnerSize bytes), which the log computes once, when the tile
+// fills, so that a proof through the tile hashes at most 15 nodes rather
+// than 255. A store may keep them (the SQLite store does) or drop them
+// (Tiles then returns nil Inner, and the log hashes the tile); they are
+// never served, since a tile's bytes are its hashes alone.
 type Tile struct {
 	TileID
 	Hashes []byte
+	Inner  []byte
 }
+
+// InnerFrom is the lowest level, counted from a tile's row of hashes (level
+// 0), of a full tile's inner hashes (Tile.Inner); InnerSize is their size.
+const (
+	InnerFrom = 4
+	InnerSize = 32 * (2*(TileWidth>>InnerFrom) - 2) // 16+8+4+2 hashes
+)
 
 // Width returns the number of hashes in t.
 func (t *Tile) Width() int { return len(t.Hashes) / 32 }

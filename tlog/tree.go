@@ -101,11 +101,13 @@ func (h *hashes) drop() {
 	h.edgeNodes = make(map[int64][]byte)
 }
 
-// A fullTile is a cached full tile: its 256 hashes, and once computed the
-// levels of the perfect tree over them (innerHashes).
+// A fullTile is a cached full tile: its 256 hashes, the upper levels of
+// the perfect tree over them if the store keeps them (store.Tile.Inner),
+// and otherwise, once a proof needed them, all its levels (innerHashes).
 type fullTile struct {
 	id         store.TileID
 	data       []byte
+	upper      []byte // store.Tile.Inner: levels InnerFrom to 7, or nil
 	inner      *[TileHeight + 1][]byte
 	prev, next *fullTile // in a tileLRU's list, most recent first
 }
@@ -154,12 +156,19 @@ func (c *tileLRU) get(id store.TileID) *fullTile {
 	return t
 }
 
-// put caches full tile id, dropping the least recently used beyond max.
-func (c *tileLRU) put(id store.TileID, data []byte) {
-	if c.m[id] != nil {
+// put caches full tile id, with its inner hashes upper if the store keeps
+// them, dropping the least recently used beyond max.
+func (c *tileLRU) put(id store.TileID, data, upper []byte) {
+	if t := c.m[id]; t != nil {
+		if t.upper == nil && len(upper) == store.InnerSize {
+			t.upper = upper
+		}
 		return
 	}
-	t := &fullTile{id: id, data: data}
+	if len(upper) != store.InnerSize {
+		upper = nil
+	}
+	t := &fullTile{id: id, data: data, upper: upper}
 	c.m[id] = t
 	c.front(t)
 	for len(c.m) > c.max {
@@ -218,7 +227,7 @@ func (h *hashes) tiles(ctx context.Context, ids []store.TileID, widths []int) ([
 		h.mu.Lock()
 		for _, t := range ts {
 			if t.Width() == store.TileWidth {
-				h.cache(t.TileID).put(t.TileID, t.Hashes)
+				h.cache(t.TileID).put(t.TileID, t.Hashes, t.Inner)
 				delete(h.part, t.TileID)
 			} else if t.Width() > 0 {
 				if len(h.part) >= maxCachedPartial {
@@ -248,7 +257,7 @@ func (h *hashes) stored(tiles []store.Tile) {
 	defer h.mu.Unlock()
 	for _, t := range tiles {
 		if t.Width() == store.TileWidth {
-			h.cache(t.TileID).put(t.TileID, t.Hashes)
+			h.cache(t.TileID).put(t.TileID, t.Hashes, t.Inner)
 			delete(h.part, t.TileID)
 		} else if t.Width() > 0 {
 			if len(h.part) >= maxCachedPartial {
@@ -333,8 +342,10 @@ func (h *hashes) nodes(ctx context.Context, ids []compact.NodeID) ([][]byte, err
 }
 
 // inner returns the hash at level k (0 to 7) within full tile tid of the
-// node with index n at that level, if tid is a cached full tile; it
-// computes and caches the tile's inner hashes on first use.
+// node with index n at that level, if tid is a cached full tile. With the
+// tile's stored upper levels it reads a node of those levels and hashes
+// at most 7 nodes for one below; without them it computes and caches all
+// the tile's levels on first use.
 func (h *hashes) inner(tid store.TileID, k int, n uint64) []byte {
 	h.mu.Lock()
 	t := h.cache(tid).get(tid)
@@ -342,8 +353,19 @@ func (h *hashes) inner(tid store.TileID, k int, n uint64) []byte {
 		h.mu.Unlock()
 		return nil
 	}
-	data, in := t.data, t.inner
+	data, upper, in := t.data, t.upper, t.inner
 	h.mu.Unlock()
+	pos := int(n & (1<<(TileHeight-k) - 1))
+	if in == nil && upper != nil {
+		if k >= store.InnerFrom {
+			off := 0
+			for j := store.InnerFrom; j < k; j++ {
+				off += store.TileWidth >> j
+			}
+			return upper[32*(off+pos) : 32*(off+pos)+32]
+		}
+		return subtreeHash(data[32*(pos<<k) : 32*((pos+1)<<k)])
+	}
 	if in == nil {
 		lv := innerHashes(data)
 		in = &lv
@@ -351,8 +373,31 @@ func (h *hashes) inner(tid store.TileID, k int, n uint64) []byte {
 		t.inner = in
 		h.mu.Unlock()
 	}
-	pos := int(n & (1<<(TileHeight-k) - 1))
 	return in[k][32*pos : 32*pos+32]
+}
+
+// subtreeHash returns the root of the perfect tree over hashes, a power
+// of two of them, at most 8 (2^(InnerFrom-1)).
+func subtreeHash(hashes []byte) []byte {
+	var buf [32 * (1 << (store.InnerFrom - 1))]byte
+	n := copy(buf[:], hashes) / 32
+	for ; n > 1; n /= 2 {
+		for i := 0; i < n/2; i++ {
+			hashChildren(buf[32*i:32*i+32], buf[64*i:64*i+64])
+		}
+	}
+	return append([]byte(nil), buf[:32]...)
+}
+
+// upperHashes returns the inner hashes a store keeps with a full tile
+// (store.Tile.Inner): levels InnerFrom to 7 of innerHashes(data).
+func upperHashes(data []byte) []byte {
+	lv := innerHashes(data)
+	out := make([]byte, 0, store.InnerSize)
+	for k := store.InnerFrom; k < TileHeight; k++ {
+		out = append(out, lv[k]...)
+	}
+	return out
 }
 
 // innerHashes returns the levels of the perfect tree over a full tile's
@@ -505,7 +550,11 @@ func (e *edge) add(leafHashes [][]byte) ([]store.Tile, error) {
 	}
 	out := make([]store.Tile, 0, len(changed))
 	for id := range changed {
-		out = append(out, store.Tile{TileID: id, Hashes: append([]byte(nil), e.tiles[id]...)})
+		t := store.Tile{TileID: id, Hashes: append([]byte(nil), e.tiles[id]...)}
+		if t.Width() == store.TileWidth {
+			t.Inner = upperHashes(t.Hashes)
+		}
+		out = append(out, t)
 	}
 	// Full tiles never change again: drop them from the edge.
 	for id, d := range e.tiles {

@@ -1382,7 +1382,7 @@ func (s *Store) Tiles(ctx context.Context, ids []store.TileID) ([]store.Tile, er
 		if id.Level < 0 || id.Level > 63/store.TileHeight || id.Index >= 1<<56 {
 			continue
 		}
-		err := s.queryRow(ctx, `SELECT hashes FROM tiles WHERE key = ?`, tileKey(id)).Scan(&out[i].Hashes)
+		err := s.queryRow(ctx, `SELECT hashes, inner FROM tiles WHERE key = ?`, tileKey(id)).Scan(&out[i].Hashes, &out[i].Inner)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("store: reading tile %d/%d: %w", id.Level, id.Index, err)
 		}
@@ -1404,6 +1404,9 @@ func (s *Store) Integrate(ctx context.Context, r *store.Round) error {
 		}
 		if t.Level < 0 || t.Level > 63/store.TileHeight || t.Index >= 1<<56 {
 			return fmt.Errorf("store: no tile %d/%d", t.Level, t.Index)
+		}
+		if len(t.Inner) != 0 && (len(t.Inner) != store.InnerSize || t.Width() != store.TileWidth) {
+			return fmt.Errorf("store: tile %d/%d of %d hashes has %d bytes of inner hashes, not %d of a full tile's", t.Level, t.Index, t.Width(), len(t.Inner), store.InnerSize)
 		}
 	}
 	req := &writeReq{round: r, done: make(chan struct{})}
@@ -1431,12 +1434,16 @@ func (s *Store) integrateTx(ctx context.Context, tx *sql.Tx, r *writeReq, tree *
 		return nil
 	}
 	if len(rd.Tiles) > 0 {
-		up, err := tx.PrepareContext(ctx, `INSERT INTO tiles (key, hashes) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes`)
+		up, err := tx.PrepareContext(ctx, `INSERT INTO tiles (key, hashes, inner) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes, inner = excluded.inner`)
 		if err != nil {
 			return err
 		}
 		for _, t := range rd.Tiles {
-			if _, err := up.ExecContext(ctx, tileKey(t.TileID), t.Hashes); err != nil {
+			var inner any // NULL, not an empty blob, for none
+			if len(t.Inner) > 0 {
+				inner = t.Inner
+			}
+			if _, err := up.ExecContext(ctx, tileKey(t.TileID), t.Hashes, inner); err != nil {
 				return fmt.Errorf("store: writing tile %d/%d: %w", t.Level, t.Index, err)
 			}
 		}

@@ -813,6 +813,21 @@ func testIntegrate(t *testing.T, s store.Store) {
 				tc.bsize, tc.before, tc.asize, tc.after)
 		}
 	}
+	// A full tile's inner hashes come back as written, or not at all.
+	full := store.Tile{TileID: store.TileID{Level: 1, Index: 7}, Hashes: h(4, store.TileWidth), Inner: h(5, store.InnerSize/32)}
+	if err := s.Integrate(c, &store.Round{OldSize: 3, NewSize: 3, Checkpoint: []byte("cp 3, a full tile"), Tiles: []store.Tile{full}}); err != nil {
+		t.Fatal(err)
+	}
+	tiles, err = s.Tiles(c, []store.TileID{full.TileID, {Level: 0, Index: 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(tiles[0].Hashes, full.Hashes) || (tiles[0].Inner != nil && !bytes.Equal(tiles[0].Inner, full.Inner)) {
+		t.Errorf("a full tile with inner hashes read back as %d hashes, %d bytes of inner hashes", tiles[0].Width(), len(tiles[0].Inner))
+	}
+	if tiles[1].Inner != nil {
+		t.Errorf("a partial tile read back with %d bytes of inner hashes", len(tiles[1].Inner))
+	}
 }
 
 // testImport: a store that implements store.Importer takes records at the
