@@ -210,13 +210,15 @@ const TileWidth = 1 << TileHeight
 // TileWidth hashes. A tile stored with fewer hashes is partial; it only
 // grows.
 //
-// Inner, for a full tile only, holds the upper levels of the perfect tree
-// over its hashes, InnerFrom to TileHeight-1 (16, 8, 4 and 2 hashes, in
-// that order: InnerSize bytes), which the log computes once, when the tile
-// fills, so that a proof through the tile hashes at most 15 nodes rather
-// than 255. A store may keep them (the SQLite store does) or drop them
-// (Tiles then returns nil Inner, and the log hashes the tile); they are
-// never served, since a tile's bytes are its hashes alone.
+// Inner holds the upper levels of the tree over the tile's hashes: for
+// each level k from InnerFrom to TileHeight-1, the hashes of the first
+// Width()>>k nodes of that level (the roots of its complete runs of 2^k
+// hashes), level by level: InnerLen(Width()) bytes, InnerSize for a full
+// tile. The log computes them as the tile grows, so that a proof through
+// the tile hashes at most 15 nodes in it rather than up to 255. A store
+// may keep them (the SQLite store does) or drop them (Tiles then returns
+// nil Inner, and the log hashes the tile); they are never served, since a
+// tile's bytes are its hashes alone.
 type Tile struct {
 	TileID
 	Hashes []byte
@@ -224,11 +226,21 @@ type Tile struct {
 }
 
 // InnerFrom is the lowest level, counted from a tile's row of hashes (level
-// 0), of a full tile's inner hashes (Tile.Inner); InnerSize is their size.
+// 0), of a tile's inner hashes (Tile.Inner); InnerSize is their size in a
+// full tile.
 const (
 	InnerFrom = 4
 	InnerSize = 32 * (2*(TileWidth>>InnerFrom) - 2) // 16+8+4+2 hashes
 )
+
+// InnerLen returns the size of the inner hashes of a tile of width hashes.
+func InnerLen(width int) int {
+	n := 0
+	for k := InnerFrom; k < TileHeight; k++ {
+		n += width >> k
+	}
+	return 32 * n
+}
 
 // Width returns the number of hashes in t.
 func (t *Tile) Width() int { return len(t.Hashes) / 32 }

@@ -45,7 +45,7 @@ func TestInnerHashes(t *testing.T) {
 		}
 		ref = append(ref, next)
 	}
-	upper := upperHashes(data)
+	upper := innerOf(data)
 	if want := bytes.Join(ref[store.InnerFrom:], nil); !bytes.Equal(upper, want) || len(upper) != store.InnerSize {
 		t.Fatalf("upperHashes: %d bytes, not levels %d to %d (%d bytes)", len(upper), store.InnerFrom, TileHeight-1, len(want))
 	}
@@ -133,9 +133,13 @@ func TestProofsAcrossCacheStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tl := range tiles {
-		if !bytes.Equal(tl.Inner, upperHashes(tl.Hashes)) {
+		if !bytes.Equal(tl.Inner, innerOf(tl.Hashes)) {
 			t.Errorf("full tile %d/%d stored with %d bytes of inner hashes, not its levels %d to %d", tl.Level, tl.Index, len(tl.Inner), store.InnerFrom, TileHeight-1)
 		}
+	}
+	// Every tile, read in queries of many.
+	if k, err := CheckTree(ctx, st); err != nil || k != uint64(n) {
+		t.Fatalf("CheckTree = %d, %v", k, err)
 	}
 }
 
