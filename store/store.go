@@ -209,9 +209,37 @@ const TileWidth = 1 << TileHeight
 // A Tile is a tile's bottom row of hashes: a multiple of 32 bytes, at most
 // TileWidth hashes. A tile stored with fewer hashes is partial; it only
 // grows.
+//
+// Inner holds the upper levels of the tree over the tile's hashes: for
+// each level k from InnerFrom to TileHeight-1, the hashes of the first
+// Width()>>k nodes of that level (the roots of its complete runs of 2^k
+// hashes), level by level: InnerLen(Width()) bytes, InnerSize for a full
+// tile. The log computes them as the tile grows, so that a proof through
+// the tile hashes at most 15 nodes in it rather than up to 255. A store
+// may keep them (the SQLite store does) or drop them (Tiles then returns
+// nil Inner, and the log hashes the tile); they are never served, since a
+// tile's bytes are its hashes alone.
 type Tile struct {
 	TileID
 	Hashes []byte
+	Inner  []byte
+}
+
+// InnerFrom is the lowest level, counted from a tile's row of hashes (level
+// 0), of a tile's inner hashes (Tile.Inner); InnerSize is their size in a
+// full tile.
+const (
+	InnerFrom = 4
+	InnerSize = 32 * (2*(TileWidth>>InnerFrom) - 2) // 16+8+4+2 hashes
+)
+
+// InnerLen returns the size of the inner hashes of a tile of width hashes.
+func InnerLen(width int) int {
+	n := 0
+	for k := InnerFrom; k < TileHeight; k++ {
+		n += width >> k
+	}
+	return 32 * n
 }
 
 // Width returns the number of hashes in t.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 
 	"pouch.dev/record"
@@ -25,6 +26,10 @@ func TileIDs(size uint64) []store.TileID {
 	}
 	return ids
 }
+
+// ErrTreeMismatch is wrapped by CheckTree's errors for a store whose
+// leaves, tiles and checkpoint do not describe one tree.
+var ErrTreeMismatch = errors.New("the store's tree does not match")
 
 // CheckTree recomputes the root hash of the tree of the store's latest
 // checkpoint twice, from the leaves the store holds and from its tiles,
@@ -69,16 +74,32 @@ func CheckTree(ctx context.Context, st store.Store) (uint64, error) {
 		}
 	}
 	if !bytes.Equal(fromLeaves, want) {
-		return 0, fmt.Errorf("the root of the store's %d leaves is %s, the checkpoint says %s",
-			size, base64.StdEncoding.EncodeToString(fromLeaves), base64.StdEncoding.EncodeToString(want))
+		return 0, fmt.Errorf("the root of the store's %d leaves is %s, the checkpoint says %s: %w",
+			size, base64.StdEncoding.EncodeToString(fromLeaves), base64.StdEncoding.EncodeToString(want), ErrTreeMismatch)
 	}
 	fromTiles, err := newHashes(st).root(ctx, size)
 	if err != nil {
 		return 0, fmt.Errorf("reading the tree from the store's tiles: %w", err)
 	}
 	if !bytes.Equal(fromTiles, want) {
-		return 0, fmt.Errorf("the root of the store's tiles is %s, the checkpoint says %s",
-			base64.StdEncoding.EncodeToString(fromTiles), base64.StdEncoding.EncodeToString(want))
+		return 0, fmt.Errorf("the root of the store's tiles is %s, the checkpoint says %s: %w",
+			base64.StdEncoding.EncodeToString(fromTiles), base64.StdEncoding.EncodeToString(want), ErrTreeMismatch)
+	}
+	// The inner hashes kept with full tiles, which proofs read instead of
+	// hashing the tiles.
+	ids := TileIDs(size)
+	for len(ids) > 0 {
+		n := min(len(ids), 1024)
+		tiles, err := st.Tiles(ctx, ids[:n])
+		if err != nil {
+			return 0, err
+		}
+		for _, t := range tiles {
+			if len(t.Inner) > 0 && !bytes.Equal(t.Inner, innerOf(t.Hashes)) {
+				return 0, fmt.Errorf("the inner hashes stored with tile %d/%d are not the tree over its %d hashes: %w", t.Level, t.Index, t.Width(), ErrTreeMismatch)
+			}
+		}
+		ids = ids[n:]
 	}
 	return size, nil
 }

@@ -518,7 +518,7 @@ func (l *Log) Tile(ctx context.Context, level int, index uint64, width int) ([]b
 	if err != nil {
 		return nil, err
 	}
-	return ts[0][:32*width], nil
+	return ts[0].Hashes[:32*width], nil
 }
 
 // EntryBundle returns the C2SP entry bundle of the width leaves starting at

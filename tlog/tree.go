@@ -74,9 +74,9 @@ const (
 type hashes struct {
 	st    store.Store
 	mu    sync.Mutex
-	leaf  tileLRU                 // full tiles of level 0
-	upper tileLRU                 // full tiles of the levels above
-	part  map[store.TileID][]byte // partial tiles, as wide as last read
+	leaf  tileLRU                     // full tiles of level 0
+	upper tileLRU                     // full tiles of the levels above
+	part  map[store.TileID]store.Tile // partial tiles, as wide as last read
 	// edgeNodes memoizes nodes computed from partial tiles, by stored
 	// hash index.
 	edgeNodes map[int64][]byte
@@ -97,15 +97,17 @@ func (h *hashes) drop() {
 	defer h.mu.Unlock()
 	h.leaf = tileLRU{max: maxCachedLeafTiles, m: make(map[store.TileID]*fullTile)}
 	h.upper = tileLRU{max: maxCachedUpperTiles, m: make(map[store.TileID]*fullTile)}
-	h.part = make(map[store.TileID][]byte)
+	h.part = make(map[store.TileID]store.Tile)
 	h.edgeNodes = make(map[int64][]byte)
 }
 
-// A fullTile is a cached full tile: its 256 hashes, and once computed the
-// levels of the perfect tree over them (innerHashes).
+// A fullTile is a cached full tile: its 256 hashes, the upper levels of
+// the perfect tree over them if the store keeps them (store.Tile.Inner),
+// and otherwise, once a proof needed them, all its levels (innerHashes).
 type fullTile struct {
 	id         store.TileID
 	data       []byte
+	upper      []byte // store.Tile.Inner: levels InnerFrom to 7, or nil
 	inner      *[TileHeight + 1][]byte
 	prev, next *fullTile // in a tileLRU's list, most recent first
 }
@@ -154,12 +156,19 @@ func (c *tileLRU) get(id store.TileID) *fullTile {
 	return t
 }
 
-// put caches full tile id, dropping the least recently used beyond max.
-func (c *tileLRU) put(id store.TileID, data []byte) {
-	if c.m[id] != nil {
+// put caches full tile id, with its inner hashes upper if the store keeps
+// them, dropping the least recently used beyond max.
+func (c *tileLRU) put(id store.TileID, data, upper []byte) {
+	if t := c.m[id]; t != nil {
+		if t.upper == nil && len(upper) == store.InnerSize {
+			t.upper = upper
+		}
 		return
 	}
-	t := &fullTile{id: id, data: data}
+	if len(upper) != store.InnerSize {
+		upper = nil
+	}
+	t := &fullTile{id: id, data: data, upper: upper}
 	c.m[id] = t
 	c.front(t)
 	for len(c.m) > c.max {
@@ -178,9 +187,9 @@ func (h *hashes) cache(id store.TileID) *tileLRU {
 }
 
 // tiles returns the stored hashes of tiles ids, each at least the width
-// asked for.
-func (h *hashes) tiles(ctx context.Context, ids []store.TileID, widths []int) ([][]byte, error) {
-	out := make([][]byte, len(ids))
+// asked for, with their inner hashes if the store keeps them.
+func (h *hashes) tiles(ctx context.Context, ids []store.TileID, widths []int) ([]store.Tile, error) {
+	out := make([]store.Tile, len(ids))
 	// The tiles to read, each once: a proof's nodes lie mostly in a few
 	// tiles. missAt[i] is the place in miss of ids[i], or -1.
 	var miss []store.TileID
@@ -189,8 +198,8 @@ func (h *hashes) tiles(ctx context.Context, ids []store.TileID, widths []int) ([
 	for i, id := range ids {
 		missAt[i] = -1
 		if t := h.cache(id).get(id); t != nil {
-			out[i] = t.data
-		} else if d, ok := h.part[id]; ok && len(d) >= 32*widths[i] {
+			out[i] = store.Tile{TileID: id, Hashes: t.data, Inner: t.upper}
+		} else if d, ok := h.part[id]; ok && d.Width() >= widths[i] {
 			// A partial tile's hashes are a prefix of its later versions.
 			out[i] = d
 		} else {
@@ -210,34 +219,47 @@ func (h *hashes) tiles(ctx context.Context, ids []store.TileID, widths []int) ([
 		if len(ts) != len(miss) {
 			return nil, fmt.Errorf("store returned %d tiles, want %d", len(ts), len(miss))
 		}
+		for i := range ts {
+			if len(ts[i].Inner) != store.InnerLen(ts[i].Width()) {
+				ts[i].Inner = nil // none kept, or not for these hashes
+			}
+		}
 		for i, j := range missAt {
 			if j >= 0 {
-				out[i] = ts[j].Hashes
+				out[i] = ts[j]
 			}
 		}
 		h.mu.Lock()
-		for _, t := range ts {
-			if t.Width() == store.TileWidth {
-				h.cache(t.TileID).put(t.TileID, t.Hashes)
-				delete(h.part, t.TileID)
-			} else if t.Width() > 0 {
-				if len(h.part) >= maxCachedPartial {
-					for k := range h.part {
-						delete(h.part, k)
-						break
-					}
-				}
-				h.part[t.TileID] = t.Hashes
-			}
-		}
+		h.keep(ts)
 		h.mu.Unlock()
 	}
 	for i, id := range ids {
-		if len(out[i]) < 32*widths[i] {
-			return nil, fmt.Errorf("tile %d/%d holds %d hashes, need %d: %w", id.Level, id.Index, len(out[i])/32, widths[i], ErrNotIntegrated)
+		if out[i].Width() < widths[i] {
+			return nil, fmt.Errorf("tile %d/%d holds %d hashes, need %d: %w", id.Level, id.Index, out[i].Width(), widths[i], ErrNotIntegrated)
 		}
 	}
 	return out, nil
+}
+
+// keep caches tiles: full ones in the LRUs, partial ones as the widest
+// seen. Its caller holds h.mu.
+func (h *hashes) keep(tiles []store.Tile) {
+	for _, t := range tiles {
+		if t.Width() == store.TileWidth {
+			h.cache(t.TileID).put(t.TileID, t.Hashes, t.Inner)
+			delete(h.part, t.TileID)
+		} else if t.Width() > 0 {
+			if old, ok := h.part[t.TileID]; ok && old.Width() > t.Width() {
+				continue
+			} else if !ok && len(h.part) >= maxCachedPartial {
+				for k := range h.part {
+					delete(h.part, k)
+					break
+				}
+			}
+			h.part[t.TileID] = t
+		}
+	}
 }
 
 // stored caches tiles a round has just stored, as the store now holds
@@ -246,22 +268,7 @@ func (h *hashes) tiles(ctx context.Context, ids []store.TileID, widths []int) ([
 func (h *hashes) stored(tiles []store.Tile) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, t := range tiles {
-		if t.Width() == store.TileWidth {
-			h.cache(t.TileID).put(t.TileID, t.Hashes)
-			delete(h.part, t.TileID)
-		} else if t.Width() > 0 {
-			if len(h.part) >= maxCachedPartial {
-				if _, ok := h.part[t.TileID]; !ok {
-					for k := range h.part {
-						delete(h.part, k)
-						break
-					}
-				}
-			}
-			h.part[t.TileID] = t.Hashes
-		}
-	}
+	h.keep(tiles)
 }
 
 // nodes returns the hashes of perfect subtrees ids.
@@ -278,7 +285,7 @@ func (h *hashes) nodes(ctx context.Context, ids []compact.NodeID) ([][]byte, err
 		}
 		// A node inside a cached full tile.
 		tid := store.TileID{Level: int(id.Level / TileHeight), Index: id.Index >> (TileHeight - id.Level%TileHeight)}
-		if hh := h.inner(tid, int(id.Level%TileHeight), id.Index); hh != nil {
+		if hh := h.inner(tid, int(id.Level%TileHeight), id.Index, true); hh != nil {
 			out[i] = hh
 			continue
 		}
@@ -301,25 +308,31 @@ func (h *hashes) nodes(ctx context.Context, ids []compact.NodeID) ([][]byte, err
 		return nil, err
 	}
 	for j, i := range need {
-		if len(data[j]) == 32*store.TileWidth {
-			if hh := h.inner(tids[i], int(ids[i].Level%TileHeight), ids[i].Index); hh != nil {
+		k := int(ids[i].Level % TileHeight)
+		if data[j].Width() == store.TileWidth {
+			if hh := h.inner(tids[i], k, ids[i].Index, false); hh != nil {
 				out[i] = hh
 				continue
 			}
 		}
 		// A node in a partial tile: its hash never changes either, so it
-		// is computed once.
+		// is computed once, from the tile's inner hashes if the store
+		// keeps them.
 		h.mu.Lock()
 		hh, ok := h.edgeNodes[idx[i]]
 		h.mu.Unlock()
 		if !ok {
-			t := ts[i]
-			t.W = len(data[j]) / 32
-			x, err := sumdb.HashFromTile(t, data[j], idx[i])
-			if err != nil {
-				return nil, fmt.Errorf("tree node %d/%d: %w", ids[i].Level, ids[i].Index, err)
+			if data[j].Inner != nil || store.InnerLen(data[j].Width()) == 0 {
+				hh = nodeInTile(data[j].Hashes, data[j].Inner, k, int(ids[i].Index&(1<<(TileHeight-k)-1)))
+			} else {
+				t := ts[i]
+				t.W = data[j].Width()
+				x, err := sumdb.HashFromTile(t, data[j].Hashes, idx[i])
+				if err != nil {
+					return nil, fmt.Errorf("tree node %d/%d: %w", ids[i].Level, ids[i].Index, err)
+				}
+				hh = x[:]
 			}
-			hh = x[:]
 			h.mu.Lock()
 			if len(h.edgeNodes) >= maxEdgeNodes {
 				clear(h.edgeNodes)
@@ -333,17 +346,25 @@ func (h *hashes) nodes(ctx context.Context, ids []compact.NodeID) ([][]byte, err
 }
 
 // inner returns the hash at level k (0 to 7) within full tile tid of the
-// node with index n at that level, if tid is a cached full tile; it
-// computes and caches the tile's inner hashes on first use.
-func (h *hashes) inner(tid store.TileID, k int, n uint64) []byte {
+// node with index n at that level, if tid is a cached full tile. For a
+// tile just read with its stored upper levels, it reads a node of those
+// levels and hashes at most 7 nodes for one below; for a tile that was
+// already cached (hot: the proofs before this one read it too), or one
+// stored without them, it computes and caches all the tile's levels on
+// first use.
+func (h *hashes) inner(tid store.TileID, k int, n uint64, hot bool) []byte {
 	h.mu.Lock()
 	t := h.cache(tid).get(tid)
 	if t == nil {
 		h.mu.Unlock()
 		return nil
 	}
-	data, in := t.data, t.inner
+	data, upper, in := t.data, t.upper, t.inner
 	h.mu.Unlock()
+	pos := int(n & (1<<(TileHeight-k) - 1))
+	if in == nil && upper != nil && (k >= store.InnerFrom || !hot) {
+		return nodeInTile(data, upper, k, pos)
+	}
 	if in == nil {
 		lv := innerHashes(data)
 		in = &lv
@@ -351,8 +372,67 @@ func (h *hashes) inner(tid store.TileID, k int, n uint64) []byte {
 		t.inner = in
 		h.mu.Unlock()
 	}
-	pos := int(n & (1<<(TileHeight-k) - 1))
 	return in[k][32*pos : 32*pos+32]
+}
+
+// nodeInTile returns the hash of node pos at level k of the tree over a
+// tile's hashes data, whose inner hashes (store.Tile.Inner) are upper:
+// read from upper at levels InnerFrom and above, hashed from at most 8 of
+// the tile's hashes below.
+func nodeInTile(data, upper []byte, k, pos int) []byte {
+	if k < store.InnerFrom {
+		return subtreeHash(data[32*(pos<<k) : 32*((pos+1)<<k)])
+	}
+	off, w := 0, len(data)/32
+	for j := store.InnerFrom; j < k; j++ {
+		off += w >> j
+	}
+	return upper[32*(off+pos) : 32*(off+pos)+32]
+}
+
+// subtreeHash returns the root of the perfect tree over hashes, a power
+// of two of them, at most 2^InnerFrom.
+func subtreeHash(hashes []byte) []byte {
+	var buf [32 << store.InnerFrom]byte
+	n := copy(buf[:], hashes) / 32
+	for ; n > 1; n /= 2 {
+		for i := 0; i < n/2; i++ {
+			hashChildren(buf[32*i:32*i+32], buf[64*i:64*i+64])
+		}
+	}
+	return append([]byte(nil), buf[:32]...)
+}
+
+// innerLevels are a tile's inner hashes (store.Tile.Inner) by level, from
+// InnerFrom: the edge grows them with its partial tiles.
+type innerLevels [TileHeight - store.InnerFrom][]byte
+
+// grow computes the nodes that data, a tile's hashes, completes beyond
+// those in lv, and returns the inner hashes of data.
+func (lv *innerLevels) grow(data []byte) []byte {
+	w := len(data) / 32
+	for k := store.InnerFrom; k < TileHeight; k++ {
+		cur := &lv[k-store.InnerFrom]
+		for j := len(*cur) / 32; j < w>>k; j++ {
+			if k == store.InnerFrom {
+				*cur = append(*cur, subtreeHash(data[32*(j<<k):32*((j+1)<<k)])...)
+			} else {
+				below := lv[k-store.InnerFrom-1]
+				*cur = append(*cur, nodeHash(below[64*j:64*j+32], below[64*j+32:64*j+64])...)
+			}
+		}
+	}
+	out := make([]byte, 0, store.InnerLen(w))
+	for _, l := range lv {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// innerOf returns the inner hashes of a tile's hashes data.
+func innerOf(data []byte) []byte {
+	var lv innerLevels
+	return lv.grow(data)
 }
 
 // innerHashes returns the levels of the perfect tree over a full tile's
@@ -448,12 +528,13 @@ func (h *hashes) root(ctx context.Context, size uint64) ([]byte, error) {
 type edge struct {
 	rng   *compact.Range
 	tiles map[store.TileID][]byte
+	inner map[store.TileID]*innerLevels // of the partial tiles, as far as computed
 	err   error
 }
 
 // loadEdge reads the right edge of the tree of size size from the store.
 func loadEdge(ctx context.Context, h *hashes, size uint64) (*edge, error) {
-	e := &edge{tiles: make(map[store.TileID][]byte)}
+	e := &edge{tiles: make(map[store.TileID][]byte), inner: make(map[store.TileID]*innerLevels)}
 	var err error
 	if size == 0 {
 		e.rng = rangeFactory.NewEmptyRange(0)
@@ -471,7 +552,7 @@ func loadEdge(ctx context.Context, h *hashes, size uint64) (*edge, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the tree's right edge: %w", err)
 		}
-		e.tiles[id] = append([]byte(nil), ts[0][:32*w]...)
+		e.tiles[id] = append([]byte(nil), ts[0].Hashes[:32*w]...)
 	}
 	return e, nil
 }
@@ -505,12 +586,23 @@ func (e *edge) add(leafHashes [][]byte) ([]store.Tile, error) {
 	}
 	out := make([]store.Tile, 0, len(changed))
 	for id := range changed {
-		out = append(out, store.Tile{TileID: id, Hashes: append([]byte(nil), e.tiles[id]...)})
+		lv := e.inner[id]
+		if lv == nil {
+			if e.inner == nil {
+				e.inner = make(map[store.TileID]*innerLevels)
+			}
+			lv = new(innerLevels)
+			e.inner[id] = lv
+		}
+		t := store.Tile{TileID: id, Hashes: append([]byte(nil), e.tiles[id]...)}
+		t.Inner = lv.grow(t.Hashes)
+		out = append(out, t)
 	}
 	// Full tiles never change again: drop them from the edge.
 	for id, d := range e.tiles {
 		if len(d) == 32*store.TileWidth {
 			delete(e.tiles, id)
+			delete(e.inner, id)
 		}
 	}
 	return out, nil

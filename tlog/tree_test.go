@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	mrand "math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -33,6 +35,39 @@ func TestInnerHashes(t *testing.T) {
 	if len(lv[TileHeight]) != 32 {
 		t.Fatalf("the tile's root has %d bytes", len(lv[TileHeight]))
 	}
+	// What a store keeps (store.Tile.Inner), and the nodes below it, each
+	// against hasher.HashChildren's levels.
+	ref := [][]byte{data}
+	for k := 1; k < TileHeight; k++ {
+		var next []byte
+		for i := 0; i < len(ref[k-1]); i += 64 {
+			next = append(next, hasher.HashChildren(ref[k-1][i:i+32], ref[k-1][i+32:i+64])...)
+		}
+		ref = append(ref, next)
+	}
+	upper := innerOf(data)
+	if want := bytes.Join(ref[store.InnerFrom:], nil); !bytes.Equal(upper, want) || len(upper) != store.InnerSize {
+		t.Fatalf("upperHashes: %d bytes, not levels %d to %d (%d bytes)", len(upper), store.InnerFrom, TileHeight-1, len(want))
+	}
+	for k := 0; k < store.InnerFrom; k++ {
+		for pos := 0; pos < store.TileWidth>>k; pos++ {
+			if got := subtreeHash(data[32*(pos<<k) : 32*((pos+1)<<k)]); !bytes.Equal(got, ref[k][32*pos:32*pos+32]) {
+				t.Fatalf("subtreeHash of node %d at level %d differs from hasher.HashChildren's", pos, k)
+			}
+		}
+	}
+}
+
+// noInner is a store that keeps no inner hashes (store.Tile.Inner), as
+// the PostgreSQL store.
+type noInner struct{ store.Store }
+
+func (s noInner) Tiles(ctx context.Context, ids []store.TileID) ([]store.Tile, error) {
+	ts, err := s.Store.Tiles(ctx, ids)
+	for i := range ts {
+		ts[i].Inner = nil
+	}
+	return ts, err
 }
 
 // LeafHash and nodeHash compute what the merkle package's hasher does.
@@ -58,12 +93,12 @@ func TestLeafAndNodeHash(t *testing.T) {
 func TestTileLRU(t *testing.T) {
 	c := tileLRU{max: 2, m: make(map[store.TileID]*fullTile)}
 	id := func(i uint64) store.TileID { return store.TileID{Index: i} }
-	c.put(id(1), []byte{1})
-	c.put(id(2), []byte{2})
+	c.put(id(1), []byte{1}, nil)
+	c.put(id(2), []byte{2}, nil)
 	if c.get(id(1)) == nil {
 		t.Fatal("tile 1 dropped early")
 	}
-	c.put(id(3), []byte{3}) // drops 2, the least recently used
+	c.put(id(3), []byte{3}, nil) // drops 2, the least recently used
 	if c.get(id(2)) != nil || c.get(id(1)) == nil || c.get(id(3)) == nil {
 		t.Fatalf("after putting 3: 1 %v, 2 %v, 3 %v", c.get(id(1)) != nil, c.get(id(2)) != nil, c.get(id(3)) != nil)
 	}
@@ -82,6 +117,37 @@ func TestProofsAcrossCacheStates(t *testing.T) {
 	n := store.TileWidth*store.TileWidth + 300 // a full level-1 tile
 	leaves := appendN(t, st, 0, n)
 	ctx := context.Background()
+	t.Run("inner hashes kept", func(t *testing.T) { checkProofs(t, l, leaves) })
+	// The same tree read through a store that keeps no inner hashes.
+	skey, _, err := GenerateKey(testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := New(ctx, noInner{st}, Config{Origin: testOrigin, Key: skey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("no inner hashes", func(t *testing.T) { checkProofs(t, l2, leaves) })
+	tiles, err := st.Tiles(ctx, []store.TileID{{Level: 0, Index: 0}, {Level: 1, Index: 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tl := range tiles {
+		if !bytes.Equal(tl.Inner, innerOf(tl.Hashes)) {
+			t.Errorf("full tile %d/%d stored with %d bytes of inner hashes, not its levels %d to %d", tl.Level, tl.Index, len(tl.Inner), store.InnerFrom, TileHeight-1)
+		}
+	}
+	// Every tile, read in queries of many.
+	if k, err := CheckTree(ctx, st); err != nil || k != uint64(n) {
+		t.Fatalf("CheckTree = %d, %v", k, err)
+	}
+}
+
+// checkProofs asks l, whose tree holds leaves, for proofs of random leaves
+// and sizes, with its tile cache full, emptied and shrunk.
+func checkProofs(t *testing.T, l *Log, leaves [][]byte) {
+	ctx := context.Background()
+	n := len(leaves)
 	for {
 		k, err := l.Integrate(ctx)
 		if err != nil {
@@ -170,5 +236,39 @@ func BenchmarkSequencerHashing(b *testing.B) {
 		if _, err := e.add(lh); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// badInner is a store whose inner hashes of tile 0/0 are wrong.
+type badInner struct{ store.Store }
+
+func (s badInner) Tiles(ctx context.Context, ids []store.TileID) ([]store.Tile, error) {
+	ts, err := s.Store.Tiles(ctx, ids)
+	for i := range ts {
+		if ts[i].TileID == (store.TileID{}) && len(ts[i].Inner) > 0 {
+			ts[i].Inner = bytes.Clone(ts[i].Inner)
+			ts[i].Inner[store.InnerSize-1] ^= 1
+		}
+	}
+	return ts, err
+}
+
+// CheckTree checks the inner hashes kept with full tiles.
+func TestCheckTreeInnerHashes(t *testing.T) {
+	l, st := newTestLog(t)
+	appendN(t, st, 0, store.TileWidth+10)
+	ctx := context.Background()
+	if _, err := l.Integrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := CheckTree(ctx, st); err != nil || n != store.TileWidth+10 {
+		t.Fatalf("CheckTree = %d, %v", n, err)
+	}
+	if _, err := CheckTree(ctx, noInner{st}); err != nil {
+		t.Fatalf("CheckTree without inner hashes: %v", err)
+	}
+	_, err := CheckTree(ctx, badInner{st})
+	if !errors.Is(err, ErrTreeMismatch) || !strings.Contains(err.Error(), "tile 0/0") {
+		t.Fatalf("CheckTree with wrong inner hashes: %v", err)
 	}
 }

@@ -19,7 +19,13 @@ import (
 // SPEC: spec/store.md#schema-versions
 var migrations = []string{
 	schemaV1,
+	schemaV2,
 }
+
+// schemaV2 keeps, with each full tile, the upper levels of the tree over
+// it (store.Tile.Inner), so that a proof does not hash the tile again.
+// Tiles stored before it have none, and are hashed as before.
+const schemaV2 = `ALTER TABLE tiles ADD COLUMN inner BLOB;`
 
 // SchemaVersion is the schema version this package writes and reads.
 var SchemaVersion = len(migrations)

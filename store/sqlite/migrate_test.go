@@ -76,6 +76,7 @@ func TestSchemaVersion(t *testing.T) {
 	// indexes: adopted as version 1, and completed.
 	exec(t, path, `DROP TABLE schema_version`)
 	exec(t, path, `DROP INDEX record_payloads_payload`)
+	exec(t, path, `ALTER TABLE tiles DROP COLUMN inner`) // version 2's
 	s, err = sqlite.Open(path)
 	if err != nil {
 		t.Fatalf("opening a database without schema_version: %v", err)
@@ -89,6 +90,9 @@ func TestSchemaVersion(t *testing.T) {
 	}
 	if n := count(t, path, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'record_payloads_payload'`); n != 1 {
 		t.Fatalf("the adopted database was not completed: %d record_payloads_payload indexes", n)
+	}
+	if n := count(t, path, `SELECT count(*) FROM pragma_table_info('tiles') WHERE name = 'inner'`); n != 1 {
+		t.Fatalf("the adopted database was not migrated to version 2: %d inner columns in tiles", n)
 	}
 
 	exec(t, path, `UPDATE schema_version SET version = ?`, sqlite.SchemaVersion+1)

@@ -171,6 +171,10 @@ const (
 	maxGroupChunks = 4
 )
 
+// mmapSize is the most of the database file each reader maps
+// (SQLITE_MAX_MMAP_SIZE of the driver's build).
+const mmapSize = 0x7fff0000
+
 // An Option configures Open.
 type Option func(*Store)
 
@@ -222,6 +226,10 @@ func Open(path string, opts ...Option) (*Store, error) {
 	rq.Add("_pragma", "busy_timeout(10000)")
 	rq.Add("_pragma", "query_only(1)")
 	rq.Add("_pragma", "cache_size(-16384)")
+	// Readers map the file (up to SQLite's limit here, 2 GiB) rather than
+	// copy each page they miss with a read(2): a proof in a large tree
+	// reads a few tiles from pages no connection's cache holds.
+	rq.Add("_pragma", fmt.Sprintf("mmap_size(%d)", mmapSize))
 	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
 	if err != nil {
 		w.Close()
@@ -1400,20 +1408,73 @@ func (s *Store) State(ctx context.Context) (store.LogState, error) {
 
 func tileKey(id store.TileID) int64 { return int64(id.Level)<<56 | int64(id.Index) }
 
-// Tiles implements store.Store.
+// Tiles implements store.Store. The tiles are read in one query (a proof
+// asks for two to four), of at most maxTilesQuery keys each.
 func (s *Store) Tiles(ctx context.Context, ids []store.TileID) ([]store.Tile, error) {
 	out := make([]store.Tile, len(ids))
+	var keys []any
+	at := make(map[int64][]int, len(ids)) // places in out, by key
 	for i, id := range ids {
 		out[i].TileID = id
 		if id.Level < 0 || id.Level > 63/store.TileHeight || id.Index >= 1<<56 {
 			continue
 		}
-		err := s.queryRow(ctx, `SELECT hashes FROM tiles WHERE key = ?`, tileKey(id)).Scan(&out[i].Hashes)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("store: reading tile %d/%d: %w", id.Level, id.Index, err)
+		k := tileKey(id)
+		if at[k] == nil {
+			keys = append(keys, k)
 		}
+		at[k] = append(at[k], i)
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), maxTilesQuery)
+		// As many placeholders as the power of two from n up, the last
+		// key repeated: a few query texts, each prepared once.
+		q := tilesQuery[bits.Len(uint(n-1))]
+		args := keys[:n]
+		for len(args) < 1<<bits.Len(uint(n-1)) {
+			args = append(args[:len(args):len(args)], keys[n-1])
+		}
+		if err := s.readTiles(ctx, q, args, out, at); err != nil {
+			return nil, err
+		}
+		keys = keys[n:]
 	}
 	return out, nil
+}
+
+// maxTilesQuery is the most tiles one query reads; tilesQuery[i] reads
+// 2^i of them.
+const maxTilesQuery = 64
+
+var tilesQuery = func() (qs [7]string) {
+	for i := range qs {
+		qs[i] = `SELECT key, hashes, inner FROM tiles WHERE key IN (?` + strings.Repeat(", ?", 1<<i-1) + `)`
+	}
+	return qs
+}()
+
+// readTiles runs tiles query q with args and puts each tile it finds at
+// its places in out.
+func (s *Store) readTiles(ctx context.Context, q string, args []any, out []store.Tile, at map[int64][]int) error {
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("store: reading tiles: %w", classify(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k int64
+		var hashes, inner []byte
+		if err := rows.Scan(&k, &hashes, &inner); err != nil {
+			return fmt.Errorf("store: reading tiles: %w", classify(err))
+		}
+		for _, i := range at[k] {
+			out[i].Hashes, out[i].Inner = hashes, inner
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: reading tiles: %w", classify(err))
+	}
+	return nil
 }
 
 // Integrate implements store.Store. The round is committed by the writer
@@ -1430,6 +1491,9 @@ func (s *Store) Integrate(ctx context.Context, r *store.Round) error {
 		}
 		if t.Level < 0 || t.Level > 63/store.TileHeight || t.Index >= 1<<56 {
 			return fmt.Errorf("store: no tile %d/%d", t.Level, t.Index)
+		}
+		if len(t.Inner) != 0 && len(t.Inner) != store.InnerLen(t.Width()) {
+			return fmt.Errorf("store: tile %d/%d of %d hashes has %d bytes of inner hashes, not %d", t.Level, t.Index, t.Width(), len(t.Inner), store.InnerLen(t.Width()))
 		}
 	}
 	req := &writeReq{round: r, done: make(chan struct{})}
@@ -1457,12 +1521,16 @@ func (s *Store) integrateTx(ctx context.Context, tx *sql.Tx, r *writeReq, tree *
 		return nil
 	}
 	if len(rd.Tiles) > 0 {
-		up, err := tx.PrepareContext(ctx, `INSERT INTO tiles (key, hashes) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes`)
+		up, err := tx.PrepareContext(ctx, `INSERT INTO tiles (key, hashes, inner) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes, inner = excluded.inner`)
 		if err != nil {
 			return err
 		}
 		for _, t := range rd.Tiles {
-			if _, err := up.ExecContext(ctx, tileKey(t.TileID), t.Hashes); err != nil {
+			var inner any // NULL, not an empty blob, for none
+			if len(t.Inner) > 0 {
+				inner = t.Inner
+			}
+			if _, err := up.ExecContext(ctx, tileKey(t.TileID), t.Hashes, inner); err != nil {
 				return fmt.Errorf("store: writing tile %d/%d: %w", t.Level, t.Index, err)
 			}
 		}

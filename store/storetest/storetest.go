@@ -813,6 +813,35 @@ func testIntegrate(t *testing.T, s store.Store) {
 				tc.bsize, tc.before, tc.asize, tc.after)
 		}
 	}
+	// A full tile's inner hashes come back as written, or not at all.
+	full := store.Tile{TileID: store.TileID{Level: 1, Index: 7}, Hashes: h(4, store.TileWidth), Inner: h(5, store.InnerSize/32)}
+	if err := s.Integrate(c, &store.Round{OldSize: 3, NewSize: 3, Checkpoint: []byte("cp 3, a full tile"), Tiles: []store.Tile{full}}); err != nil {
+		t.Fatal(err)
+	}
+	tiles, err = s.Tiles(c, []store.TileID{full.TileID, {Level: 0, Index: 0}, {Level: 9, Index: 0}, full.TileID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(tiles[3].Hashes, full.Hashes) || tiles[2].Hashes != nil {
+		t.Errorf("a tile asked for twice read back as %d and %d hashes; a tile of no level as %d", tiles[0].Width(), tiles[3].Width(), tiles[2].Width())
+	}
+	if !bytes.Equal(tiles[0].Hashes, full.Hashes) || (tiles[0].Inner != nil && !bytes.Equal(tiles[0].Inner, full.Inner)) {
+		t.Errorf("a full tile with inner hashes read back as %d hashes, %d bytes of inner hashes", tiles[0].Width(), len(tiles[0].Inner))
+	}
+	if tiles[1].Inner != nil {
+		t.Errorf("a partial tile stored without inner hashes read back with %d bytes of them", len(tiles[1].Inner))
+	}
+	// A partial tile's, likewise.
+	part := store.Tile{TileID: store.TileID{Level: 1, Index: 8}, Hashes: h(6, 40), Inner: h(7, store.InnerLen(40)/32)}
+	if err := s.Integrate(c, &store.Round{OldSize: 3, NewSize: 3, Checkpoint: []byte("cp 3, a partial tile"), Tiles: []store.Tile{part}}); err != nil {
+		t.Fatal(err)
+	}
+	if tiles, err = s.Tiles(c, []store.TileID{part.TileID}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(tiles[0].Hashes, part.Hashes) || (tiles[0].Inner != nil && !bytes.Equal(tiles[0].Inner, part.Inner)) {
+		t.Errorf("a partial tile with inner hashes read back as %d hashes, %d bytes of inner hashes", tiles[0].Width(), len(tiles[0].Inner))
+	}
 }
 
 // testImport: a store that implements store.Importer takes records at the

@@ -404,6 +404,7 @@ func runProof(args []string) error {
 	cache := fs.String("cache", "", "folder keeping the grown logs between runs (default: a temporary one)")
 	d := fs.Duration("d", 2*time.Second, "how long to measure each")
 	clients := fs.Int("clients", 1000, "concurrent clients appending at this size")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the proofs with the tile cache emptied to this file")
 	fs.Parse(args)
 	var dir string
 	if *cache == "" {
@@ -481,6 +482,16 @@ func runProof(args []string) error {
 	// that every size is measured in the same cache state: each proof
 	// reads every tile it needs from SQLite and hashes inside them.
 	var inclCold, consCold []time.Duration
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	for end := time.Now().Add(*d); time.Now().Before(end); {
 		p.l.DropTileCache()
 		t0 := time.Now()
@@ -496,6 +507,9 @@ func runProof(args []string) error {
 			return err
 		}
 		consCold = append(consCold, time.Since(t0))
+	}
+	if *cpuprofile != "" {
+		pprof.StopCPUProfile()
 	}
 	ip50, ip99, _ := quantiles(incl)
 	cp50, cp99, _ := quantiles(cons)
