@@ -52,11 +52,17 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 		es[i].Payload = make([]byte, 4656)
 		es[i].Payload[0] = byte(i)
 	}
+	appendConcurrently(b, s, es, 64)
+}
+
+// appendConcurrently appends es, one entry a call, from callers
+// goroutines, and reports the process's CPU time per entry.
+func appendConcurrently(b *testing.B, s *sqlite.Store, es []*store.Entry, callers int) {
 	var next atomic.Int64
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	var wg sync.WaitGroup
-	for range 64 {
+	for range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -99,27 +105,5 @@ func BenchmarkAppendClients(b *testing.B) {
 		es[i] = storetest.Entry(i, record.KindCosign, "ir/president")
 		es[i].Signed = append(es[i].Signed, make([]byte, 288-len(es[i].Signed))...)
 	}
-	var next atomic.Int64
-	b.ResetTimer()
-	cpu0 := cpuTime()
-	var wg sync.WaitGroup
-	for range 2000 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(es) {
-					return
-				}
-				if _, err := s.Append(context.Background(), es[i:i+1]); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "CPU-µs/entry")
+	appendConcurrently(b, s, es, 2000)
 }
