@@ -465,7 +465,6 @@ const (
 	truncatePasses     = 8
 	truncateBehind     = 2
 	truncateAsk        = time.Second
-	walIdleIO          = 2 * truncateSize
 )
 
 // checkpointer copies the WAL into the database file from its own
@@ -478,19 +477,8 @@ const (
 // transaction drop its whole page cache (SQLite's pager sees the WAL
 // changed under it), which costs tens of milliseconds of freeing and
 // reading pages back.
-//
-// The checkpointer runs in the background in the kernel's eyes too: its
-// thread has a lower CPU priority, and an idle I/O priority while the WAL
-// is under walIdleIO (background, idleIO), so that a checkpoint's burst
-// of copying and its fsync of the database file delay the commits as
-// little as they can. Beyond walIdleIO it gets the usual I/O priority
-// back, so that a disk kept busy by commits cannot starve it while the
-// WAL grows.
 func (s *Store) checkpointer(path string) {
 	defer close(s.ckDone)
-	background()
-	idle := true
-	idleIO(idle)
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		return
@@ -506,10 +494,6 @@ func (s *Store) checkpointer(path string) {
 		case <-s.closing:
 			return
 		case <-t.C:
-		}
-		if fi, err := os.Stat(path + "-wal"); err == nil && (fi.Size() <= walIdleIO) != idle {
-			idle = !idle
-			idleIO(idle)
 		}
 		var busy, frames, copied int
 		from := s.commits.Load()
