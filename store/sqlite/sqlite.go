@@ -18,6 +18,7 @@ import (
 	"math/bits"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -439,6 +440,14 @@ func (s *Store) writer() {
 		}
 		s.commit(batch)
 		s.commits.Add(1)
+		if n > 0 {
+			// The commit made the appenders' goroutines runnable on this
+			// goroutine's P, where they would wait while it goes on with
+			// the next group (until another P is free to steal them, or
+			// this one blocks in the next fsync): let them answer first.
+			// The next group only grows meanwhile.
+			runtime.Gosched()
+		}
 	}
 }
 
