@@ -58,7 +58,7 @@ var ErrNotIntegrated = errors.New("not yet in the tree")
 // maxCachedPartial bounds the partial tiles kept in memory.
 const maxCachedPartial = 64
 
-// The full tiles kept in memory, with their inner hashes once a proof
+// The full tiles kept in memory, with all their levels once proofs
 // needed them (16 KiB each then): level-0 tiles, one per 256 leaves, in
 // least-recently-used order, at most maxCachedLeafTiles of them; tiles of
 // the levels above, one per 65,536 leaves and read by nearly every
@@ -103,7 +103,8 @@ func (h *hashes) drop() {
 
 // A fullTile is a cached full tile: its 256 hashes, the upper levels of
 // the perfect tree over them if the store keeps them (store.Tile.Inner),
-// and otherwise, once a proof needed them, all its levels (innerHashes).
+// and all its levels (innerHashes) once a second proof needed the tile,
+// or the first if the store keeps no inner hashes.
 type fullTile struct {
 	id         store.TileID
 	data       []byte
