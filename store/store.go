@@ -216,8 +216,8 @@ const TileWidth = 1 << TileHeight
 // hashes), level by level: InnerLen(Width()) bytes, InnerSize for a full
 // tile. The log computes them as the tile grows, so that a proof through
 // the tile hashes at most 15 nodes in it rather than up to 255. A store
-// may keep them (the SQLite store does) or drop them (Tiles then returns
-// nil Inner, and the log hashes the tile); they are never served, since a
+// keeps them (a tile stored before its schema did comes back with nil
+// Inner, and the log hashes the tile); they are never served, since a
 // tile's bytes are its hashes alone.
 type Tile struct {
 	TileID

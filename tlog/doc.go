@@ -16,9 +16,9 @@
 // A round gives the store, with each tile it changed, the upper levels of
 // the tree over the tile's hashes (store.Tile.Inner, computed as the tile
 // grows); a proof reads its nodes there and hashes at most 15 below them,
-// where a tile stored without them (PostgreSQL, or before schema version
-// 2 on SQLite) is hashed whole. Full tiles are cached, in least recently
-// used order, with every level once a second proof needs them.
+// where a tile stored without them (before the store's schema kept them)
+// is hashed whole. Full tiles are cached, in least recently used order,
+// with every level once a second proof needs them.
 //
 // While the log is idle, Run has the published checkpoint cosigned again
 // every Config.RefreshInterval (Refresh), so that a fresh checkpoint is

@@ -58,8 +58,8 @@ func TestInnerHashes(t *testing.T) {
 	}
 }
 
-// noInner is a store that keeps no inner hashes (store.Tile.Inner), as
-// the PostgreSQL store.
+// noInner is a store that returns no inner hashes (store.Tile.Inner), as
+// for tiles stored before the store's schema kept them.
 type noInner struct{ store.Store }
 
 func (s noInner) Tiles(ctx context.Context, ids []store.TileID) ([]store.Tile, error) {

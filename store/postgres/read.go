@@ -247,26 +247,27 @@ func (s *Store) Tiles(ctx context.Context, ids []store.TileID) ([]store.Tile, er
 	if len(keys) == 0 {
 		return out, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT key, hashes FROM tiles WHERE key = ANY($1)`, keys)
+	rows, err := s.pool.Query(ctx, `SELECT key, hashes, inner_hashes FROM tiles WHERE key = ANY($1)`, keys)
 	if err != nil {
 		return nil, fmt.Errorf("store: reading tiles: %w", classify(err))
 	}
 	defer rows.Close()
-	got := map[int64][]byte{}
+	got := map[int64]store.Tile{}
 	for rows.Next() {
 		var k int64
-		var h []byte
-		if err := rows.Scan(&k, &h); err != nil {
+		var t store.Tile
+		if err := rows.Scan(&k, &t.Hashes, &t.Inner); err != nil {
 			return nil, fmt.Errorf("store: reading tiles: %w", err)
 		}
-		got[k] = h
+		got[k] = t
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: reading tiles: %w", classify(err))
 	}
 	for i, id := range ids {
 		if validTile(id) {
-			out[i].Hashes = got[tileKey(id)]
+			t := got[tileKey(id)]
+			out[i].Hashes, out[i].Inner = t.Hashes, t.Inner
 		}
 	}
 	return out, nil
@@ -282,7 +283,7 @@ func (s *Store) Integrate(ctx context.Context, r *store.Round) error {
 		return fmt.Errorf("store: a round cannot shrink the tree from %d to %d", r.OldSize, r.NewSize)
 	}
 	var keys []int64
-	var hashes [][]byte
+	var hashes, inner [][]byte
 	for _, t := range r.Tiles {
 		if len(t.Hashes) == 0 || len(t.Hashes)%32 != 0 || len(t.Hashes) > 32*store.TileWidth {
 			return fmt.Errorf("store: tile %d/%d has %d bytes, not 1 to %d hashes", t.Level, t.Index, len(t.Hashes), store.TileWidth)
@@ -290,7 +291,14 @@ func (s *Store) Integrate(ctx context.Context, r *store.Round) error {
 		if !validTile(t.TileID) {
 			return fmt.Errorf("store: no tile %d/%d", t.Level, t.Index)
 		}
-		keys, hashes = append(keys, tileKey(t.TileID)), append(hashes, t.Hashes)
+		if len(t.Inner) != 0 && len(t.Inner) != store.InnerLen(t.Width()) {
+			return fmt.Errorf("store: tile %d/%d of %d hashes has %d bytes of inner hashes, not %d", t.Level, t.Index, t.Width(), len(t.Inner), store.InnerLen(t.Width()))
+		}
+		var in []byte // NULL for none
+		if len(t.Inner) > 0 {
+			in = t.Inner
+		}
+		keys, hashes, inner = append(keys, tileKey(t.TileID)), append(hashes, t.Hashes), append(inner, in)
 	}
 	if s.closed() {
 		return store.ErrClosed
@@ -318,7 +326,7 @@ func (s *Store) Integrate(ctx context.Context, r *store.Round) error {
 	}
 	b := &pgx.Batch{}
 	if len(keys) > 0 {
-		b.Queue(`INSERT INTO tiles (key, hashes) SELECT * FROM unnest($1::bigint[], $2::bytea[]) ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes`, keys, hashes)
+		b.Queue(`INSERT INTO tiles (key, hashes, inner_hashes) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[]) ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes, inner_hashes = excluded.inner_hashes`, keys, hashes, inner)
 	}
 	b.Queue(`INSERT INTO checkpoints (size, note) VALUES ($1, $2) ON CONFLICT (size) DO UPDATE SET note = excluded.note`, int64(r.NewSize), r.Checkpoint)
 	b.Queue(`UPDATE tree_head SET size = $1`, int64(r.NewSize))

@@ -86,6 +86,9 @@ CREATE TABLE checkpoints (
 `,
 	// Version 2: the replicas' nonces, registry and meeting places.
 	migrationReplicas,
+	// Version 3: each tile's inner hashes (store.Tile.Inner), so that a
+	// proof does not hash the tile again; tiles stored before have none.
+	`ALTER TABLE tiles ADD COLUMN inner_hashes bytea;`,
 }
 
 // SchemaVersion is the schema version this package writes and reads.

@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -162,37 +161,4 @@ func TestIndexes(t *testing.T) {
 	defer s.Close()
 	appendN(s, 7)
 	check(s)
-}
-
-// The store keeps a tile's inner hashes, and refuses them in another size
-// than the tile's width calls for, writing nothing of the round.
-func TestTileInnerHashes(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t).(*sqlite.Store)
-	defer s.Close()
-	if _, err := s.Append(ctx, []*store.Entry{storetest.Entry(0, record.KindHouse)}); err != nil {
-		t.Fatal(err)
-	}
-	id := store.TileID{Level: 1, Index: 3}
-	hashes := bytes.Repeat([]byte{1}, 32*40)
-	bad := &store.Round{NewSize: 1, Checkpoint: []byte("cp 1"),
-		Tiles: []store.Tile{{TileID: id, Hashes: hashes, Inner: bytes.Repeat([]byte{2}, store.InnerLen(64))}}}
-	if err := s.Integrate(ctx, bad); err == nil {
-		t.Fatal("Integrate took inner hashes of a tile of 64 hashes for one of 40")
-	}
-	if st, _ := s.State(ctx); st.TreeSize != 0 {
-		t.Fatalf("a refused round grew the tree to %d", st.TreeSize)
-	}
-	inner := bytes.Repeat([]byte{3}, store.InnerLen(40))
-	good := &store.Round{NewSize: 1, Checkpoint: []byte("cp 1"), Tiles: []store.Tile{{TileID: id, Hashes: hashes, Inner: inner}}}
-	if err := s.Integrate(ctx, good); err != nil {
-		t.Fatal(err)
-	}
-	ts, err := s.Tiles(ctx, []store.TileID{id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(ts[0].Hashes, hashes) || !bytes.Equal(ts[0].Inner, inner) {
-		t.Fatalf("read back %d hashes and %d bytes of inner hashes, want 40 and %d", ts[0].Width(), len(ts[0].Inner), len(inner))
-	}
 }

@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Check", testCheck},
 		{"TimeNeverDecreases", testTimeNeverDecreases},
 		{"Integrate", testIntegrate},
+		{"TileInner", testTileInner},
 		{"Import", testImport},
 	}
 	for _, tt := range tests {
@@ -813,7 +814,7 @@ func testIntegrate(t *testing.T, s store.Store) {
 				tc.bsize, tc.before, tc.asize, tc.after)
 		}
 	}
-	// A full tile's inner hashes come back as written, or not at all.
+	// A full tile's inner hashes come back as written.
 	full := store.Tile{TileID: store.TileID{Level: 1, Index: 7}, Hashes: h(4, store.TileWidth), Inner: h(5, store.InnerSize/32)}
 	if err := s.Integrate(c, &store.Round{OldSize: 3, NewSize: 3, Checkpoint: []byte("cp 3, a full tile"), Tiles: []store.Tile{full}}); err != nil {
 		t.Fatal(err)
@@ -825,7 +826,7 @@ func testIntegrate(t *testing.T, s store.Store) {
 	if !bytes.Equal(tiles[3].Hashes, full.Hashes) || tiles[2].Hashes != nil {
 		t.Errorf("a tile asked for twice read back as %d and %d hashes; a tile of no level as %d", tiles[0].Width(), tiles[3].Width(), tiles[2].Width())
 	}
-	if !bytes.Equal(tiles[0].Hashes, full.Hashes) || (tiles[0].Inner != nil && !bytes.Equal(tiles[0].Inner, full.Inner)) {
+	if !bytes.Equal(tiles[0].Hashes, full.Hashes) || !bytes.Equal(tiles[0].Inner, full.Inner) {
 		t.Errorf("a full tile with inner hashes read back as %d hashes, %d bytes of inner hashes", tiles[0].Width(), len(tiles[0].Inner))
 	}
 	if tiles[1].Inner != nil {
@@ -839,8 +840,40 @@ func testIntegrate(t *testing.T, s store.Store) {
 	if tiles, err = s.Tiles(c, []store.TileID{part.TileID}); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(tiles[0].Hashes, part.Hashes) || (tiles[0].Inner != nil && !bytes.Equal(tiles[0].Inner, part.Inner)) {
+	if !bytes.Equal(tiles[0].Hashes, part.Hashes) || !bytes.Equal(tiles[0].Inner, part.Inner) {
 		t.Errorf("a partial tile with inner hashes read back as %d hashes, %d bytes of inner hashes", tiles[0].Width(), len(tiles[0].Inner))
+	}
+}
+
+// testTileInner: a store refuses a tile's inner hashes in another size
+// than its width calls for, writing nothing of the round, and keeps them
+// in the right one.
+func testTileInner(t *testing.T, s store.Store) {
+	c := ctx(t)
+	if _, err := s.Append(c, []*store.Entry{Entry(0, record.KindHouse)}); err != nil {
+		t.Fatal(err)
+	}
+	id := store.TileID{Level: 1, Index: 3}
+	hashes := bytes.Repeat([]byte{1}, 32*40)
+	bad := &store.Round{NewSize: 1, Checkpoint: []byte("cp 1"),
+		Tiles: []store.Tile{{TileID: id, Hashes: hashes, Inner: bytes.Repeat([]byte{2}, store.InnerLen(64))}}}
+	if err := s.Integrate(c, bad); err == nil {
+		t.Fatal("Integrate took inner hashes of a tile of 64 hashes for one of 40")
+	}
+	if st, _ := s.State(c); st.TreeSize != 0 {
+		t.Fatalf("a refused round grew the tree to %d", st.TreeSize)
+	}
+	inner := bytes.Repeat([]byte{3}, store.InnerLen(40))
+	good := &store.Round{NewSize: 1, Checkpoint: []byte("cp 1"), Tiles: []store.Tile{{TileID: id, Hashes: hashes, Inner: inner}}}
+	if err := s.Integrate(c, good); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := s.Tiles(c, []store.TileID{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ts[0].Hashes, hashes) || !bytes.Equal(ts[0].Inner, inner) {
+		t.Fatalf("read back %d hashes and %d bytes of inner hashes, want 40 and %d", ts[0].Width(), len(ts[0].Inner), len(inner))
 	}
 }
 
