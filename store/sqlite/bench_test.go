@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,10 +17,7 @@ import (
 // BenchmarkAppendBatch measures the writer alone: durable appends of
 // batches of 1000 entries.
 func BenchmarkAppendBatch(b *testing.B) {
-	s, err := sqlite.Open(filepath.Join(b.TempDir(), "pouch.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := openTemp(b)
 	defer s.Close()
 	es := make([]*store.Entry, b.N)
 	for i := range es {
@@ -40,10 +36,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 // 64 concurrent callers each append one entry at a time with a 4,656-byte
 // payload (a pouch's sealed letter), so that group commits are small.
 func BenchmarkAppendConcurrent(b *testing.B) {
-	s, err := sqlite.Open(filepath.Join(b.TempDir(), "pouch.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := openTemp(b)
 	defer s.Close()
 	es := make([]*store.Entry, b.N)
 	for i := range es {
@@ -95,10 +88,7 @@ func cpuTime() time.Duration {
 // ID random as a record's hash is, so that group commits are large and
 // every ID lands at a random place of the ID index.
 func BenchmarkAppendClients(b *testing.B) {
-	s, err := sqlite.Open(filepath.Join(b.TempDir(), "pouch.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := openTemp(b)
 	defer s.Close()
 	es := make([]*store.Entry, b.N)
 	for i := range es {

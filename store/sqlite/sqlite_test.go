@@ -13,13 +13,17 @@ import (
 	"pouch.dev/store/storetest"
 )
 
-func newStore(t *testing.T) store.Store {
-	s, err := sqlite.Open(filepath.Join(t.TempDir(), "pouch.db"))
+// openTemp opens a new store in a temporary folder.
+func openTemp(tb testing.TB) *sqlite.Store {
+	tb.Helper()
+	s, err := sqlite.Open(filepath.Join(tb.TempDir(), "pouch.db"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return s
 }
+
+func newStore(t *testing.T) store.Store { return openTemp(t) }
 
 func TestConformance(t *testing.T) { storetest.Run(t, newStore) }
 
