@@ -222,31 +222,18 @@ func runLog(args []string) error {
 	if err != nil {
 		return err
 	}
-	if *prof != "" {
-		f, err := os.Create(*prof)
-		if err != nil {
-			return err
-		}
-		pprof.StartCPUProfile(f)
-		defer f.Close()
+	stopProf, err := startRecording(*prof, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	if err != nil {
+		return err
 	}
-	if *tr != "" {
-		f, err := os.Create(*tr)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			return err
-		}
+	stopTrace, err := startRecording(*tr, trace.Start, trace.Stop)
+	if err != nil {
+		stopProf()
+		return err
 	}
 	n, el, cpu, lat, err := appendFor(a, recs, *clients, *d)
-	if *prof != "" {
-		pprof.StopCPUProfile()
-	}
-	if *tr != "" {
-		trace.Stop()
-	}
+	stopProf()
+	stopTrace()
 	a.Close()
 	if err != nil {
 		return err
@@ -482,15 +469,9 @@ func runProof(args []string) error {
 	// that every size is measured in the same cache state: each proof
 	// reads every tile it needs from SQLite and hashes inside them.
 	var inclCold, consCold []time.Duration
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	stopProf, err := startRecording(*cpuprofile, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	if err != nil {
+		return err
 	}
 	for end := time.Now().Add(*d); time.Now().Before(end); {
 		p.l.DropTileCache()
@@ -508,9 +489,7 @@ func runProof(args []string) error {
 		}
 		consCold = append(consCold, time.Since(t0))
 	}
-	if *cpuprofile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProf()
 	ip50, ip99, _ := quantiles(incl)
 	cp50, cp99, _ := quantiles(cons)
 	icp50, icp99, _ := quantiles(inclCold)
@@ -526,6 +505,24 @@ func runProof(args []string) error {
 	emit(fmt.Sprintf("LogAppendAtSize/leaves=%d/clients=%d", *leaves, *clients),
 		float64(n)/el.Seconds(), "records/s", float64(cpu.Microseconds())/float64(n), "CPU-µs/record", float64(size), "leaves")
 	return nil
+}
+
+// startRecording starts writing a profile or trace into the file at path with
+// start, and returns what stops it and closes the file; for path "" it
+// does nothing.
+func startRecording(path string, start func(io.Writer) error, stop func()) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { stop(); f.Close() }, nil
 }
 
 // warmFiles reads each file once, to the end (a missing one is skipped),
