@@ -157,17 +157,14 @@ func (c *tileLRU) get(id store.TileID) *fullTile {
 	return t
 }
 
-// put caches full tile id, with its inner hashes upper if the store keeps
-// them, dropping the least recently used beyond max.
+// put caches full tile id, with its inner hashes upper (nil if the store
+// keeps none), dropping the least recently used beyond max.
 func (c *tileLRU) put(id store.TileID, data, upper []byte) {
 	if t := c.m[id]; t != nil {
-		if t.upper == nil && len(upper) == store.InnerSize {
+		if t.upper == nil {
 			t.upper = upper
 		}
 		return
-	}
-	if len(upper) != store.InnerSize {
-		upper = nil
 	}
 	t := &fullTile{id: id, data: data, upper: upper}
 	c.m[id] = t
@@ -535,7 +532,7 @@ type edge struct {
 
 // loadEdge reads the right edge of the tree of size size from the store.
 func loadEdge(ctx context.Context, h *hashes, size uint64) (*edge, error) {
-	e := &edge{tiles: make(map[store.TileID][]byte), inner: make(map[store.TileID]*innerLevels)}
+	e := &edge{tiles: make(map[store.TileID][]byte)}
 	var err error
 	if size == 0 {
 		e.rng = rangeFactory.NewEmptyRange(0)
