@@ -126,6 +126,34 @@ func testRollback(t *testing.T) {
 	w.truthful(t, dirs[0])
 }
 
+// A replica that follows the sequencer a moment behind serves, once, the
+// checkpoint before the one the client holds: the client waits for the
+// replica to catch up and judges the next one, which extends its View. A
+// server that keeps serving the older tree is refused (testRollback).
+func testReplicaBehind(t *testing.T) {
+	w := newWorld(t, liar.Options{})
+	old := w.settle()
+	w.event()
+	dirs, _ := w.synced(1)
+	var served atomic.Int32
+	w.srv.Tell(&liar.Lie{
+		Name:  "behind",
+		Match: func(r *http.Request) bool { return liar.GET("/checkpoint")(r) && served.Add(1) == 1 },
+		Serve: liar.Checkpoint("behind", old).Serve,
+	})
+	w.event()
+	v, err := w.victim(dirs[0]).View(w.ctx, nil)
+	if err != nil {
+		t.Fatalf("a replica a moment behind: %v", err)
+	}
+	if got := w.srv.Told("behind"); got != 1 {
+		t.Fatalf("the older checkpoint was served %d times, want 1", got)
+	}
+	if v.Size() != w.size() {
+		t.Fatalf("the View holds a tree of %d, want the log's %d", v.Size(), w.size())
+	}
+}
+
 // The policy requires the witness; the server serves the log's checkpoint
 // without its cosignature.
 func testUncosigned(t *testing.T) {

@@ -484,6 +484,7 @@ func TestHostileServer(t *testing.T) {
 	t.Run("fork larger than the tree held", testForkLarger)
 	t.Run("fork with a witness", testForkWitnessed)
 	t.Run("rollback", testRollback)
+	t.Run("replica a moment behind", testReplicaBehind)
 	t.Run("uncosigned checkpoint", testUncosigned)
 	t.Run("uncosigned checkpoint behind the client's record", testBehindUncosigned)
 	t.Run("stale checkpoint", testStale)

@@ -386,9 +386,13 @@ func (v *View) unknown(served []servedRecord) ([]servedRecord, error) {
 }
 
 // checkpoint fetches and verifies the log's latest checkpoint, waiting (a
-// few seconds at most) for one of at least size leaves: the records this
-// client just wrote are then in the tree it proves things in.
+// few seconds at most) for one of at least size leaves, and of at least
+// the View's: the records this client just wrote are then in the tree it
+// proves things in, and a replica that follows the sequencer a moment
+// behind (spec/log.md#replicas) is given that moment before an older
+// tree is judged a rollback.
 func (c *Client) checkpoint(ctx context.Context, v *View, size uint64) ([]byte, *tlog.Checkpoint, error) {
+	size = max(size, v.Size())
 	for try := 0; ; try++ {
 		var note []byte
 		if err := c.do(ctx, "GET", "/checkpoint", nil, "", nil, &note); err != nil {

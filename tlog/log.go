@@ -414,6 +414,14 @@ func (l *Log) Integrate(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
+	if _, published := l.Checkpoint(); state.Checkpoint != nil && state.TreeSize > published {
+		// The stored head may be ahead of the published checkpoint: a
+		// replica that takes the lead after the last leader's final round
+		// has nothing to integrate, and must not serve an older tree until
+		// new leaves come (clients that saw the newer one call that a
+		// rollback).
+		l.publish(state.Checkpoint, state.TreeSize)
+	}
 	old := l.edge.size()
 	if state.Size <= old {
 		return 0, nil

@@ -155,6 +155,42 @@ func TestTreeGrowth(t *testing.T) {
 	}
 }
 
+// A Log that takes over a store whose tree another sequencer moved, with
+// nothing left to integrate, publishes the stored head at its first round
+// rather than serving its older checkpoint until new leaves come: a client
+// that saw the newer one through the last leader would call the older one
+// a rollback.
+func TestIntegratePublishesStoredHead(t *testing.T) {
+	l, st := newTestLog(t)
+	ctx := context.Background()
+	appendN(t, st, 0, 3)
+	if _, err := l.Integrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The second replica's Log, made now, publishes the tree of 3.
+	l2, err := New(ctx, st, Config{Origin: testOrigin, Key: l.cfg.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, size := l2.Checkpoint(); size != 3 {
+		t.Fatalf("the new Log publishes a tree of %d, want 3", size)
+	}
+	// The first sequences more; the second does not follow meanwhile.
+	appendN(t, st, 3, 5)
+	if n, err := l.Integrate(ctx); err != nil || n != 5 {
+		t.Fatalf("Integrate = %d, %v; want 5", n, err)
+	}
+	want, _ := l.Checkpoint()
+	// The second takes over: nothing to integrate, the stored head published.
+	if n, err := l2.Integrate(ctx); err != nil || n != 0 {
+		t.Fatalf("the second Log's round = %d, %v; want 0 and no error", n, err)
+	}
+	got, size := l2.Checkpoint()
+	if size != 8 || !bytes.Equal(got, want) {
+		t.Fatalf("after taking over, the second Log publishes a tree of %d, want the stored head of 8", size)
+	}
+}
+
 func TestTilePaths(t *testing.T) {
 	for _, tc := range []struct {
 		p    TilePath
