@@ -12,3 +12,13 @@ func (s *Store) SetMaxPageCount(n int) error {
 	_, err := s.w.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA max_page_count = %d`, n))
 	return err
 }
+
+// WriterPragma reads a setting of the writer's connection.
+func (s *Store) WriterPragma(name string) (string, error) {
+	var v string
+	err := s.w.QueryRowContext(context.Background(), `PRAGMA `+name).Scan(&v)
+	return v, err
+}
+
+// MmapSize is the most of the file each connection maps.
+const MmapSize = mmapSize

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -165,4 +166,33 @@ func TestIndexes(t *testing.T) {
 	defer s.Close()
 	appendN(s, 7)
 	check(s)
+}
+
+// TestWriterSettings checks the writer's connection after appends: its
+// durability (WAL, synchronous=FULL) and its small page cache over a
+// mapped file (a large cache makes the commits after some B-tree splits
+// walk all of it).
+func TestWriterSettings(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := s.Append(ctx, []*store.Entry{storetest.Entry(i, record.KindCosign, "ir/president")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, want := range map[string]string{
+		"journal_mode": "wal",
+		"synchronous":  "2", // FULL
+		"cache_size":   "-8192",
+		"mmap_size":    strconv.Itoa(sqlite.MmapSize),
+	} {
+		got, err := s.WriterPragma(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("writer's %s = %s, want %s", name, got, want)
+		}
+	}
 }
