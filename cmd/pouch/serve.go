@@ -58,7 +58,10 @@ the data folder keeps it. The first record of the log, its genesis, names
 the origin, the founding rule (operator mode, or --open) and the
 operator's key, signed by that key.
 It prints the address it serves on to stderr, then logs in log/slog text
-format. SIGINT or SIGTERM stops it gracefully.
+format, at --log-level and above (default info). A line per record
+accepted, and per request refused, is at debug level: the counts are in
+/metrics (pouch_records_accepted_total, pouch_records_refused_total, by
+kind). SIGINT or SIGTERM stops it gracefully.
 
 The operator admits the deployment's evidence office, pouch/evidence,
 after the genesis record: it signs the non-delivery of a pouch that passes
@@ -92,7 +95,7 @@ replicas meets; one replica at a time sequences the log (README,
 
 Environment: POUCH_DATA, POUCH_LISTEN, POUCH_ORIGIN, POUCH_WITNESSES
 (space-separated URL,KEY pairs), POUCH_WITNESS_POLICY,
-POUCH_WITNESS_REFRESH and POUCH_ADVERTISE.
+POUCH_WITNESS_REFRESH, POUCH_ADVERTISE and POUCH_LOG_LEVEL.
 
 Example, the reference scenario's server with the IAEA's witness:
 
@@ -191,6 +194,7 @@ func runServe(ctx *cmdContext, args []string) error {
 	rate := fs.Float64("rate", 0, "limit each principal to `N` requests per second (0: no limit)")
 	maxAttach := fs.String("max-attachments", ctx.getenv("POUCH_MAX_ATTACHMENTS"), "accept letters whose attachments hold at most `SIZE` together, such as 64MiB (default and most: 1GiB); advertised at GET /v1/limits")
 	advertise := fs.String("advertise", ctx.getenv("POUCH_ADVERTISE"), "with a shared database, the `URL` at which the other replicas reach this one (default: http:// and the address it listens on)")
+	logLevel := fs.String("log-level", envOr(ctx, "POUCH_LOG_LEVEL", "info"), "log at `LEVEL` and above: debug (every record accepted, every request refused), info, warn or error")
 	printKey := fs.Bool("print-key", false, "print the log's verifier key (made at first use in DIR) and exit, for witnesses and policy files")
 	pos, err := parseFlags(ctx, v, fs, args)
 	if err != nil {
@@ -204,6 +208,10 @@ func runServe(ctx *cmdContext, args []string) error {
 	}
 	if len(pos) > 0 {
 		return usagef("", "serve takes no arguments, got %q", pos)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef("give debug, info, warn or error, such as --log-level debug", "--log-level %q: not a level", *logLevel)
 	}
 	var db dbSpec
 	if *dbFlag != "" {
@@ -246,7 +254,7 @@ func runServe(ctx *cmdContext, args []string) error {
 	if err := os.MkdirAll(*data, 0o700); err != nil {
 		return withHint(fmt.Errorf("creating the data directory: %w", err), "pass --data DIR with a directory you can write")
 	}
-	logger := slog.New(slog.NewTextHandler(ctx.stderr, nil))
+	logger := slog.New(slog.NewTextHandler(ctx.stderr, &slog.HandlerOptions{Level: level}))
 	// POUCH_CPUPROFILE=FILE: a CPU profile of the whole run, written when
 	// the server stops (SIGINT or SIGTERM), for performance work.
 	if f := ctx.getenv("POUCH_CPUPROFILE"); f != "" {
