@@ -264,6 +264,15 @@ func runServe(ctx *cmdContext, args []string) error {
 		}
 		defer stopProfile()
 	}
+	// POUCH_ALLOCPROFILE=FILE: the allocations of the whole run, written
+	// when the server stops, for performance work.
+	if f := ctx.getenv("POUCH_ALLOCPROFILE"); f != "" {
+		defer func() {
+			if err := writeAllocProfile(f); err != nil {
+				logger.Error("writing the allocation profile", "file", f, "err", err)
+			}
+		}()
+	}
 	// The server's budgets keep what clients make it hold well below
 	// this; the runtime collects more eagerly as the heap nears it.
 	if ctx.getenv("GOMEMLIMIT") == "" {
