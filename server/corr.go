@@ -358,8 +358,14 @@ func (c *Correspondence) Limits() *Limits { return c.lim }
 // closes the connection instead of using it again, so every request
 // would cost the server a new connection.
 func writeJSONTo(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := answerBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledAnswer {
+			buf.Reset()
+			answerBufs.Put(buf)
+		}
+	}()
+	enc := json.NewEncoder(buf)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
 	h := w.Header()
@@ -368,6 +374,13 @@ func writeJSONTo(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }
+
+// answerBufs are writeJSONTo's buffers; those that grew past
+// maxPooledAnswer (a long list) are left to the collector.
+var (
+	answerBufs      = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	maxPooledAnswer = 64 << 10
+)
 
 // Register adds the API's routes to mux.
 func (c *Correspondence) Register(mux Mux) {
