@@ -283,12 +283,12 @@ func runServe(ctx *cmdContext, args []string) error {
 	if ctx.getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(serveMemoryLimit)
 	}
-	// What a request holds is short-lived and the live heap small (5 to
-	// 25 MiB), so at Go's default the collector ran about 10 times a
+	// What a request holds is short-lived and the live heap small (3 to
+	// 6 MiB), so at Go's default the collector ran about 10 times a
 	// second at saturation (in one run of pouch bench, 137 cycles and
 	// 516 ms of CPU by GODEBUG=gctrace=1); with this, 27 cycles and 114
-	// ms, the heap staying far below the memory limit, which still bounds
-	// it.
+	// ms, the heap's goal at most 32 MiB, far below the memory limit,
+	// which still bounds it.
 	if ctx.getenv("GOGC") == "" {
 		debug.SetGCPercent(serveGCPercent)
 	}
