@@ -1,10 +1,12 @@
 package letter
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
 )
@@ -116,7 +118,16 @@ func (p pqOnly) Unwrap(ss []*age.Stanza) ([]byte, error) {
 //
 // SPEC: spec/letter.md#post-quantum-only
 func CheckRecipients(payload io.Reader) error {
-	_, err := age.Decrypt(payload, pqOnly{})
+	// age's parser reads through a bufio.Reader of 4 KiB, and takes the
+	// one it is given as it is: a server that checks every pouch's header
+	// reuses them rather than allocating one a pouch.
+	br := headerReaders.Get().(*bufio.Reader)
+	br.Reset(payload)
+	defer func() {
+		br.Reset(nil)
+		headerReaders.Put(br)
+	}()
+	_, err := age.Decrypt(br, pqOnly{})
 	switch {
 	case errors.Is(err, errHeaderChecked):
 		return nil
@@ -128,6 +139,11 @@ func CheckRecipients(payload io.Reader) error {
 	}
 	return fmt.Errorf("%w: the payload is not an age file: %w", ErrMalformedLetter, err)
 }
+
+// headerReaders are CheckRecipients' buffers, of the size age's parser
+// uses (bufio's default): age.Decrypt then reads through the one it is
+// given rather than wrapping it in another.
+var headerReaders = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
 
 // CheckRecipients checks the payload's age header as the package function
 // does. It reads the start of f.Payload: use it to verify a pouch without

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"pouch.dev/record"
@@ -54,9 +55,20 @@ func readN(r io.Reader, n, limit int64, h *hold, what string) ([]byte, error) {
 	if n > limit {
 		return nil, errBodyTooLarge(what, limit)
 	}
-	b := make([]byte, 0, min(n, bodyStart))
-	if !h.grow(int64(cap(b))) {
+	if !h.grow(min(n, bodyStart)) {
 		return nil, h.b.busy()
+	}
+	// The first bodyStart bytes of a longer body are read into a buffer
+	// of the pool, which the body outgrows (it is then given back): the
+	// buffer returned is of the body's own, and the one allocation.
+	var b []byte
+	var first *[bodyStart]byte
+	if n > bodyStart {
+		first = firstSteps.Get().(*[bodyStart]byte)
+		defer firstSteps.Put(first)
+		b = first[:0]
+	} else {
+		b = make([]byte, 0, n)
 	}
 	for int64(len(b)) < n {
 		if len(b) == cap(b) {
@@ -83,6 +95,9 @@ func readN(r io.Reader, n, limit int64, h *hold, what string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// firstSteps are readN's first buffers for bodies longer than one.
+var firstSteps = sync.Pool{New: func() any { return new([bodyStart]byte) }}
 
 // readAll reads r to its end, at most limit bytes, as readN does; a body
 // of declared length is read as one of that length.

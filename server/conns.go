@@ -157,6 +157,32 @@ func (l *connLimiter) reject(c net.Conn) {
 	}()
 }
 
+// Read takes the connection off the idle list as soon as it reads a byte
+// of a request, before net/http marks it active (StateActive, once the
+// request's head is parsed). An eviction in between closed a connection
+// whose request net/http then handled: the record was accepted, its
+// answer lost, and the client, seeing the connection closed, sent it
+// again and was told it is a replay. Now a connection evicted before
+// its bytes are taken reads nothing, so its request is not handled, and
+// one whose bytes are taken is no longer idle.
+func (c *limConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		l := c.l
+		l.mu.Lock()
+		closed := c.closed
+		if !closed && c.elem != nil {
+			l.idle.Remove(c.elem)
+			c.elem = nil
+		}
+		l.mu.Unlock()
+		if closed {
+			return 0, net.ErrClosed
+		}
+	}
+	return n, err
+}
+
 func (c *limConn) Close() error {
 	c.l.mu.Lock()
 	c.l.forgetLocked(c)
@@ -176,7 +202,8 @@ func (c *limConn) CloseWrite() error {
 
 // connState is the http.Server's ConnState hook: it keeps the limiter's
 // list of idle connections, longest idle first. A connection that has
-// sent nothing yet counts as idle.
+// sent nothing yet counts as idle; one that has sent a byte of its next
+// request does not (limConn.Read).
 func connState(nc net.Conn, s http.ConnState) {
 	c, ok := nc.(*limConn)
 	if !ok {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -349,13 +351,36 @@ func publicMessage(err error) string {
 // Limits.HTTPServer.
 func (c *Correspondence) Limits() *Limits { return c.lim }
 
+// writeJSONTo answers v, indented, with its Content-Length. The length
+// matters: without it an answer flushed before the handler returns (an
+// acknowledgement) is sent chunked, its last chunk in a second write, and
+// a client that stops reading at the JSON's end (Go's json.Decoder)
+// closes the connection instead of using it again, so every request
+// would cost the server a new connection.
 func writeJSONTo(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
+	buf := answerBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledAnswer {
+			buf.Reset()
+			answerBufs.Put(buf)
+		}
+	}()
+	enc := json.NewEncoder(buf)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
 }
+
+// answerBufs are writeJSONTo's buffers; those that grew past
+// maxPooledAnswer (a long list) are left to the collector.
+var (
+	answerBufs      = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	maxPooledAnswer = 64 << 10
+)
 
 // Register adds the API's routes to mux.
 func (c *Correspondence) Register(mux Mux) {

@@ -22,7 +22,6 @@
 package server
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -135,10 +134,4 @@ func (s *Server) failErr(w http.ResponseWriter, status int, err error, hint stri
 	s.writeJSON(w, status, Problem{Error: err.Error(), Hint: hint, Code: code})
 }
 
-func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) { writeJSONTo(w, status, v) }

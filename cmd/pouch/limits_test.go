@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"strings"
@@ -223,6 +224,34 @@ func TestOpenSaveAllOrNothing(t *testing.T) {
 	for name, want := range map[string][]byte{"a.txt": a, "b.txt": b} {
 		if got, _ := os.ReadFile(filepath.Join(save, name)); !bytes.Equal(got, want) {
 			t.Errorf("%s saved with other content", name)
+		}
+	}
+}
+
+// pouch serve logs a line per record accepted at debug level only
+// (--log-level, POUCH_LOG_LEVEL); a level it does not know is a usage
+// error.
+func TestServeLogLevel(t *testing.T) {
+	for _, bad := range []string{"loud", "", "verbose"} {
+		_, errs, code := offRun(t, offEnv(t.TempDir()), "serve", "--data", t.TempDir(), "--log-level", bad)
+		if code != 2 || !strings.Contains(errs, "--log-level") {
+			t.Errorf("--log-level %q: exit %d\n%s", bad, code, errs)
+		}
+	}
+	bin := servingBinary(t)
+	for _, tt := range []struct {
+		env  []string
+		want bool
+	}{{nil, false}, {[]string{"POUCH_LOG_LEVEL=debug"}, true}} {
+		srv := startServeOpts(t, bin, serveOpts{env: tt.env})
+		_, rk, _ := ed25519.GenerateKey(nil)
+		if _, err := client.New(srv.url).FoundHouse(context.Background(), "ir", "", client.Registrar("ir", rk), nil); err != nil {
+			t.Fatal(err)
+		}
+		srv.cmd.Process.Signal(os.Interrupt)
+		<-srv.exited
+		if got := strings.Contains(srv.stderr.String(), "record accepted"); got != tt.want {
+			t.Errorf("%v: a line per record accepted: %v, want %v\n%s", tt.env, got, tt.want, srv.stderr)
 		}
 	}
 }
