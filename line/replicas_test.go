@@ -104,6 +104,16 @@ func TestLineAcrossReplicas(t *testing.T) {
 		}
 		hangupBoth(t, ra.l, rb.l)
 		cancel()
+		// The relay counts a line closed once both its directions have
+		// ended, after the two ends' hang-ups return: wait for that, so
+		// the next order's count is its own line's.
+		deadline := time.Now().Add(5 * time.Second)
+		for r1.Open()+r2.Open() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d + %d lines still open on the two relays after both hung up", order, r1.Open(), r2.Open())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 
 	// A request used at one relay is a replay at the other.
