@@ -182,3 +182,43 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("payload after the disk had room again: %d bytes, %v", len(got), err)
 	}
 }
+
+// TestCheckpointsAfterEachBurst: the checkpointer copies the WAL into the
+// database file after each burst of commits, also after ticks with
+// nothing to copy (which it skips): the database file grows after the
+// first burst, and again after the second.
+func TestCheckpointsAfterEachBurst(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pouch.db")
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	last := size()
+	for burst := range 2 {
+		for i := range 4 {
+			e := storetest.Entry(burst*4+i, record.KindTag, "ir/president")
+			e.Payload = bytes.Repeat([]byte{byte(i)}, 256<<10)
+			if _, err := s.Append(ctx, []*store.Entry{e}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for size() < last+1<<20 {
+			if time.Now().After(deadline) {
+				t.Fatalf("burst %d: the database file stays at %d bytes, %d before the burst: its MiB of payloads was not checkpointed", burst, size(), last)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		last = size()
+		time.Sleep(100 * time.Millisecond) // idle ticks
+	}
+}
