@@ -30,11 +30,7 @@ func inspect(t *testing.T, path string) *sql.DB {
 // TestPayloadInChunks: a payload is stored in rows of at most
 // store.ChunkSize bytes, whether it came in memory or staged.
 func TestPayloadInChunks(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pouch.db")
-	s, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openTempAt(t)
 	defer s.Close()
 	ctx := context.Background()
 	big := bytes.Repeat([]byte{'x'}, 3*store.ChunkSize+5)
@@ -107,11 +103,7 @@ func TestStagedDiscardedAtOpen(t *testing.T) {
 // TestWALTruncated: the WAL file does not keep the largest size it ever
 // reached; the checkpointer truncates it once it grows beyond a bound.
 func TestWALTruncated(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pouch.db")
-	s, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openTempAt(t)
 	defer s.Close()
 	ctx := context.Background()
 	for i := range 6 {
@@ -142,11 +134,7 @@ func TestWALTruncated(t *testing.T) {
 // an error that wraps store.ErrFull, write nothing, and work again once
 // there is room; the leaf indexes stay contiguous.
 func TestFullDisk(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pouch.db")
-	s, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openTemp(t)
 	defer s.Close()
 	ctx := context.Background()
 	if _, err := s.Append(ctx, []*store.Entry{storetest.Entry(0, record.KindHouse)}); err != nil {
@@ -188,11 +176,7 @@ func TestFullDisk(t *testing.T) {
 // nothing to copy (which it skips): the database file grows after the
 // first burst, and again after the second.
 func TestCheckpointsAfterEachBurst(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pouch.db")
-	s, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openTempAt(t)
 	defer s.Close()
 	ctx := context.Background()
 	size := func() int64 {

@@ -17,11 +17,20 @@ import (
 // openTemp opens a new store in a temporary folder.
 func openTemp(tb testing.TB) *sqlite.Store {
 	tb.Helper()
-	s, err := sqlite.Open(filepath.Join(tb.TempDir(), "pouch.db"))
+	s, _ := openTempAt(tb)
+	return s
+}
+
+// openTempAt is openTemp that also returns the store's file, for tests
+// that look at the file or open it again.
+func openTempAt(tb testing.TB) (*sqlite.Store, string) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "pouch.db")
+	s, err := sqlite.Open(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return s
+	return s, path
 }
 
 func newStore(t *testing.T) store.Store { return openTemp(t) }
