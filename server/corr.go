@@ -377,10 +377,9 @@ func writeJSONTo(w http.ResponseWriter, status int, v any) {
 
 // answerBufs are writeJSONTo's buffers; those that grew past
 // maxPooledAnswer (a long list) are left to the collector.
-var (
-	answerBufs      = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-	maxPooledAnswer = 64 << 10
-)
+var answerBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledAnswer = 64 << 10
 
 // Register adds the API's routes to mux.
 func (c *Correspondence) Register(mux Mux) {

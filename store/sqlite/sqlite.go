@@ -464,8 +464,8 @@ func (s *Store) writer() {
 // whose fsync of the database file held up the commits' fsyncs of the
 // WAL: the HTTP p99 at half load fell from about 16 to 9 ms at 20 ms;
 // BENCHMARKS.md). A tick with no commit since a checkpoint that copied
-// everything checkpoints nothing. A WAL file larger than truncateSize is truncated: by the
-// writer when the WAL starts over after a complete checkpoint (SQLite's
+// everything checkpoints nothing. A WAL file larger than truncateSize is
+// truncated: by the writer when the WAL starts over after a complete checkpoint (SQLite's
 // journal_size_limit), and by a TRUNCATE checkpoint (RESTART if appends
 // are waiting: the next commit then starts the WAL over and trims it),
 // at the first checkpoint that finds it larger (truncateRetry after one
@@ -518,7 +518,18 @@ func (s *Store) checkpointer(path string) {
 	defer t.Stop()
 	var tried, over time.Time
 	complete := time.Now()
-	var copiedAt uint64 // the writer's commits when the WAL was last copied whole
+	// passive runs a PASSIVE checkpoint and reports whether it copied the
+	// whole WAL; copiedAt is the writer's count of commits when one last
+	// did, read before it started.
+	var copiedAt uint64
+	passive := func(from uint64) bool {
+		var busy, frames, copied int
+		all := db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied) == nil && frames == copied
+		if all {
+			copiedAt = from
+		}
+		return all
+	}
 	all := false
 	for {
 		select {
@@ -528,11 +539,7 @@ func (s *Store) checkpointer(path string) {
 		}
 		from := s.commits.Load()
 		if !all || from != copiedAt {
-			var busy, frames, copied int
-			all = db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied) == nil && frames == copied
-			if all {
-				copiedAt = from
-			}
+			all = passive(from)
 		}
 		if all {
 			complete = time.Now()
@@ -571,12 +578,9 @@ func (s *Store) checkpointer(path string) {
 				break
 			}
 			from = s.commits.Load()
-			var busy, frames, copied int
-			all = db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied) == nil && frames == copied
-			if !all {
+			if all = passive(from); !all {
 				break
 			}
-			copiedAt = from
 		}
 	}
 }
