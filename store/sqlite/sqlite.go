@@ -465,8 +465,8 @@ func (s *Store) writer() {
 // WAL: the HTTP p99 at half load fell from about 16 to 9 ms at 20 ms;
 // BENCHMARKS.md). A tick with no commit since a checkpoint that copied
 // everything checkpoints nothing. A WAL file larger than truncateSize is
-// truncated: by the writer when the WAL starts over after a complete checkpoint (SQLite's
-// journal_size_limit), and by a TRUNCATE checkpoint (RESTART if appends
+// truncated: by the writer when the WAL starts over after a complete
+// checkpoint (SQLite's journal_size_limit), and by a TRUNCATE checkpoint (RESTART if appends
 // are waiting: the next commit then starts the WAL over and trims it),
 // at the first checkpoint that finds it larger (truncateRetry after one
 // that readers kept from restarting the WAL), once a checkpoint has
