@@ -156,11 +156,40 @@ func ed25519VectorFiles(t testing.TB) map[string][]ed25519Case {
 	return out
 }
 
-// forgetKeys empties the cache of expanded keys.
+// forgetKeys empties the cache of keys.
 func forgetKeys() {
 	keyCache.Lock()
 	clear(keyCache.m)
+	keyCache.tables = 0
 	keyCache.Unlock()
+}
+
+// heatKey gives pub's cache entry its table at once, as tableAfter valid
+// signatures would, and reports whether it has one (false if pub is not a
+// point).
+func heatKey(pub []byte) bool {
+	if len(pub) != ed25519.PublicKeySize {
+		return false
+	}
+	k := cachedKey(pub)
+	if k == nil {
+		return false
+	}
+	k.buildTable(pub)
+	return k.table.Load() != nil
+}
+
+// tableVerdict is the table path's verdict on one input, its table built
+// for it.
+func tableVerdict(pub, msg, sig []byte) bool {
+	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return false
+	}
+	t := negTable(pub)
+	if t == nil {
+		return false
+	}
+	return verifyTable(t, pub, msg, sig)
 }
 
 // TestVerifyEd25519Vectors: VerifyEd25519 reaches crypto/ed25519's
@@ -172,7 +201,7 @@ func forgetKeys() {
 func TestVerifyEd25519Vectors(t *testing.T) {
 	files := ed25519VectorFiles(t)
 	for name, cases := range files {
-		var accepted int
+		var accepted, hot int
 		for _, c := range cases {
 			want := stdVerify(c.pub, c.msg, c.sig)
 			if want {
@@ -185,13 +214,22 @@ func TestVerifyEd25519Vectors(t *testing.T) {
 			if got := VerifyEd25519(c.pub, c.msg, c.sig); got != want {
 				t.Errorf("%s: VerifyEd25519 (warm cache) = %v, crypto/ed25519 = %v", c.name, got, want)
 			}
+			if heatKey(c.pub) {
+				hot++
+				if got := VerifyEd25519(c.pub, c.msg, c.sig); got != want {
+					t.Errorf("%s: VerifyEd25519 (key's table built) = %v, crypto/ed25519 = %v", c.name, got, want)
+				}
+			}
 			if len(c.pub) == ed25519.PublicKeySize {
 				if got := voi.VerifyWithOptions(c.pub, c.msg, c.sig, stdlibOptions); got != want {
 					t.Errorf("%s: curve25519-voi VerifyWithOptions = %v, crypto/ed25519 = %v", c.name, got, want)
 				}
 			}
 		}
-		t.Logf("%s: %d cases, %d accepted by crypto/ed25519, no disagreement", name, len(cases), accepted)
+		t.Logf("%s: %d cases, %d accepted by crypto/ed25519, %d also checked through the key's table, no disagreement", name, len(cases), accepted, hot)
+		if hot < accepted {
+			t.Errorf("%s: only %d cases went through the table path, fewer than the %d accepted", name, hot, accepted)
+		}
 		if name != "sign.input" && (accepted == 0 || accepted == len(cases)) {
 			t.Errorf("%s: crypto/ed25519 accepted %d of %d: the file should hold both outcomes", name, accepted, len(cases))
 		}
@@ -223,8 +261,12 @@ func TestVerifyEd25519Mutations(t *testing.T) {
 	}
 	check := func(what string, p, m, s []byte) {
 		t.Helper()
-		if got, want := VerifyEd25519(p, m, s), stdVerify(p, m, s); got != want {
+		want := stdVerify(p, m, s)
+		if got := VerifyEd25519(p, m, s); got != want {
 			t.Fatalf("%s: VerifyEd25519 = %v, crypto/ed25519 = %v", what, got, want)
+		}
+		if got := tableVerdict(p, m, s); got != want {
+			t.Fatalf("%s: the table path = %v, crypto/ed25519 = %v", what, got, want)
 		}
 	}
 	var rejected int
@@ -289,6 +331,103 @@ func TestVerifyEd25519CacheBounded(t *testing.T) {
 	}
 }
 
+// TestVerifyEd25519Table: a key gets its table once tableAfter signatures
+// have verified under it, not before and not for invalid ones, and then
+// verifies through it with crypto/ed25519's verdicts.
+func TestVerifyEd25519Table(t *testing.T) {
+	forgetKeys()
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	hasTable := func() bool { return cachedKey(pub).table.Load() != nil }
+	bad := ed25519.Sign(priv, []byte("x"))
+	for range 3 * tableAfter {
+		if VerifyEd25519(pub, []byte("y"), bad) {
+			t.Fatal("a signature verified for another message")
+		}
+	}
+	if hasTable() {
+		t.Fatal("invalid signatures earned the key a table")
+	}
+	for i := range tableAfter {
+		if hasTable() {
+			t.Fatalf("table built after %d valid signatures, want %d", i, tableAfter)
+		}
+		m := fmt.Appendf(nil, "m%d", i)
+		if !VerifyEd25519(pub, m, ed25519.Sign(priv, m)) {
+			t.Fatal("valid signature refused")
+		}
+	}
+	if !hasTable() {
+		t.Fatalf("no table after %d valid signatures", tableAfter)
+	}
+	for i := range 64 {
+		m := fmt.Appendf(nil, "n%d", i)
+		sig := ed25519.Sign(priv, m)
+		if i%2 == 1 {
+			sig[i%64] ^= 1 << (i % 8)
+		}
+		if got, want := VerifyEd25519(pub, m, sig), stdVerify(pub, m, sig); got != want || got != (i%2 == 0) {
+			t.Fatalf("signature %d through the table: %v, crypto/ed25519 %v", i, got, want)
+		}
+	}
+}
+
+// TestVerifyEd25519TablesBounded: at most ed25519TableCacheSize keys have
+// a table, the count stays true as tables are dropped and keys evicted,
+// and a key whose table was dropped still verifies.
+func TestVerifyEd25519TablesBounded(t *testing.T) {
+	forgetKeys()
+	msg := []byte("m")
+	rnd := rand.New(rand.NewPCG(3, 4))
+	var seed [32]byte
+	type kp struct {
+		pub ed25519.PublicKey
+		sig []byte
+	}
+	var keys []kp
+	for range ed25519TableCacheSize + 40 {
+		for i := range seed {
+			seed[i] = byte(rnd.Uint32())
+		}
+		priv := ed25519.NewKeyFromSeed(seed[:])
+		pub := priv.Public().(ed25519.PublicKey)
+		if !heatKey(pub) {
+			t.Fatal("no table built")
+		}
+		keys = append(keys, kp{pub, ed25519.Sign(priv, msg)})
+	}
+	count := func() (n int) {
+		keyCache.RLock()
+		defer keyCache.RUnlock()
+		for _, k := range keyCache.m {
+			if k.table.Load() != nil {
+				n++
+			}
+		}
+		if n != keyCache.tables {
+			t.Fatalf("%d keys have a table, the count says %d", n, keyCache.tables)
+		}
+		return n
+	}
+	if n := count(); n != ed25519TableCacheSize {
+		t.Fatalf("%d keys have a table, want the bound %d", n, ed25519TableCacheSize)
+	}
+	for _, k := range keys {
+		if !VerifyEd25519(k.pub, msg, k.sig) || VerifyEd25519(k.pub, []byte("n"), k.sig) {
+			t.Fatal("wrong verdict after tables were dropped")
+		}
+	}
+	// Evict keys with tables by filling the cache with others.
+	for range ed25519CacheSize {
+		for i := range seed {
+			seed[i] = byte(rnd.Uint32())
+		}
+		cachedKey(ed25519.NewKeyFromSeed(seed[:]).Public().(ed25519.PublicKey))
+	}
+	if n := count(); n >= ed25519TableCacheSize {
+		t.Fatalf("%d keys still have a table after most were evicted", n)
+	}
+}
+
 // TestVerifyEd25519Concurrent: many goroutines verifying under few keys,
 // some signatures bad, all get crypto/ed25519's verdict (run under -race
 // in CI).
@@ -349,8 +488,12 @@ func FuzzVerifyEd25519(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, pub, msg, sig []byte, mode uint8, at uint16) {
 		check := func(what string, p, m, s []byte) {
-			if got, want := VerifyEd25519(p, m, s), stdVerify(p, m, s); got != want {
+			want := stdVerify(p, m, s)
+			if got := VerifyEd25519(p, m, s); got != want {
 				t.Fatalf("%s: VerifyEd25519 = %v, crypto/ed25519 = %v\npub %x\nmsg %x\nsig %x", what, got, want, p, m, s)
+			}
+			if got := tableVerdict(p, m, s); got != want {
+				t.Fatalf("%s: the table path = %v, crypto/ed25519 = %v\npub %x\nmsg %x\nsig %x", what, got, want, p, m, s)
 			}
 		}
 		check("as given", pub, msg, sig)
@@ -382,7 +525,9 @@ func FuzzVerifyEd25519(f *testing.F) {
 // BenchmarkEd25519Verifiers measures, side by side in one run, a
 // verification of a 288-byte signed message by crypto/ed25519,
 // curve25519-voi with crypto/ed25519's rules, the same with the public key
-// expanded once, and VerifyEd25519 (voi with its cache of expanded keys).
+// expanded once, the table path alone (−A's table built once), and
+// VerifyEd25519 (its key cached, with its table after the first
+// tableAfter verifications; and with the cache emptied before each).
 func BenchmarkEd25519Verifiers(b *testing.B) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	msg := SignedMessage(KindCosign, make([]byte, 240))
@@ -391,6 +536,7 @@ func BenchmarkEd25519Verifiers(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	tbl := negTable(pub)
 	for _, v := range []struct {
 		name string
 		fn   func() bool
@@ -398,6 +544,7 @@ func BenchmarkEd25519Verifiers(b *testing.B) {
 		{"crypto-ed25519", func() bool { return ed25519.Verify(pub, msg, sig) }},
 		{"voi-stdlib", func() bool { return voi.VerifyWithOptions([]byte(pub), msg, sig, stdlibOptions) }},
 		{"voi-stdlib-expanded", func() bool { return voi.VerifyExpandedWithOptions(exp, msg, sig, stdlibOptions) }},
+		{"table", func() bool { return verifyTable(tbl, pub, msg, sig) }},
 		{"VerifyEd25519", func() bool { return VerifyEd25519(pub, msg, sig) }},
 		{"VerifyEd25519-cache-miss", func() bool { forgetKeys(); return VerifyEd25519(pub, msg, sig) }},
 	} {
