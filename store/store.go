@@ -254,6 +254,33 @@ type Round struct {
 	Checkpoint       []byte // the C2SP tlog-checkpoint signed note for NewSize
 }
 
+// A RoundFolder sequences leaves in the transaction that appends them:
+// one commit, one flush, and no hand-off between the append and its
+// round. The sequencer (package tlog) is the folder; a store that can
+// fold (it implements Folding) asks it for each transaction of appends.
+//
+// SPEC: spec/log.md#sequencing
+type RoundFolder interface {
+	// FoldRound is called by the store's writer inside a transaction
+	// that appends leaves at indexes old, old+1, ..., when the tree
+	// covers every leaf before them (its size is old). It returns the
+	// round that integrates them, which the store writes in the same
+	// transaction, and done, which the store calls once the transaction
+	// ends, with whether the round was committed; or a nil round (and
+	// nil done) to leave them to the sequencer's next round. It must not
+	// block on the store.
+	FoldRound(old uint64, leaves []record.Leaf) (r *Round, done func(committed bool))
+}
+
+// Folding is implemented by a store whose appends can carry their round
+// (the embedded SQLite store: one writer, one transaction at a time).
+type Folding interface {
+	// SetRoundFolder makes f the folder of the transactions to come; nil
+	// stops folding. It returns once no transaction uses the folder it
+	// replaces.
+	SetRoundFolder(f RoundFolder)
+}
+
 // A StoredCheckpoint is a stored checkpoint and its tree size; Note is
 // nil for none.
 type StoredCheckpoint struct {

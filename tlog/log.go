@@ -364,6 +364,13 @@ func (l *Log) lead(ctx context.Context) error {
 			l.cfg.WhileLeading(ctx)
 		}()
 	}
+	if f, ok := l.st.(store.Folding); ok && len(l.witness) == 0 {
+		// Rounds in the appends' own transactions. With witnesses, a
+		// checkpoint is published only once they have been asked, which
+		// a store's writer must not wait for.
+		f.SetRoundFolder(folder{l})
+		defer f.SetRoundFolder(nil)
+	}
 	for {
 		n, err := l.Integrate(ctx)
 		if ctx.Err() != nil {
@@ -408,7 +415,7 @@ func (l *Log) Integrate(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if state.TreeSize != l.edge.size() {
+	if l.edge == nil || state.TreeSize != l.edge.size() {
 		// Another sequencer moved the tree, or a round failed half-way.
 		if l.edge, err = loadEdge(ctx, l.h, state.TreeSize); err != nil {
 			return 0, err
@@ -467,6 +474,62 @@ func (l *Log) Integrate(ctx context.Context) (int, error) {
 	}
 	l.publish(cp, newSize)
 	return int(n), nil
+}
+
+// folder folds the sequencing round into the store's append transactions
+// (store.RoundFolder), while this Log leads and has no witnesses: the
+// round of a transaction's leaves is computed as Integrate computes it,
+// written in that transaction, and published once it is committed, before
+// the appends are answered. When it cannot (a round of Integrate's or a
+// cosignature refresh in progress, the tree behind the leaves, more than
+// Config.MaxRound leaves), the leaves are left to Integrate.
+//
+// SPEC: spec/log.md#sequencing
+type folder struct{ l *Log }
+
+func (f folder) FoldRound(old uint64, leaves []record.Leaf) (*store.Round, func(bool)) {
+	l := f.l
+	if len(leaves) == 0 || len(leaves) > l.cfg.MaxRound || !l.roundMu.TryLock() {
+		return nil, nil
+	}
+	if l.edge == nil || l.edge.size() != old {
+		l.roundMu.Unlock()
+		return nil, nil
+	}
+	fail := func(err error) (*store.Round, func(bool)) {
+		// The edge may have taken some of the leaves: Integrate reloads
+		// it from the store.
+		l.edge = nil
+		l.roundMu.Unlock()
+		l.log.Error("sequencing in the append transaction failed", "err", err)
+		return nil, nil
+	}
+	lh := make([][]byte, len(leaves))
+	for i, lf := range leaves {
+		lh[i] = LeafHash(record.LeafData(lf))
+	}
+	tiles, err := l.edge.add(lh)
+	if err != nil {
+		return fail(err)
+	}
+	root, err := l.edge.root()
+	if err != nil {
+		return fail(err)
+	}
+	newSize := old + uint64(len(leaves))
+	cp, err := signCheckpoint(l.signer, l.cfg.Origin, newSize, root)
+	if err != nil {
+		return fail(err)
+	}
+	return &store.Round{OldSize: old, NewSize: newSize, Tiles: tiles, Checkpoint: cp}, func(committed bool) {
+		defer l.roundMu.Unlock()
+		if !committed {
+			l.edge = nil
+			return
+		}
+		l.h.stored(tiles)
+		l.publish(cp, newSize)
+	}
 }
 
 func (l *Log) reload(ctx context.Context, cause error) error {

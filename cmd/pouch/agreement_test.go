@@ -153,6 +153,9 @@ func TestAgreementWriteCLI(t *testing.T) {
 		}
 		admitKey(t, w.Client, regs, h, p.Ed25519)
 	}
+	// The command proves the directory from the published checkpoint:
+	// the admissions must be in it (their appends are answered before).
+	waitIntegrated(t, w)
 	os.WriteFile(filepath.Join(dir, "text.txt"), []byte("The parties agree.\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "ag.json"), []byte(`{
   "name": "zz-yy", "title": "A bilateral treaty",

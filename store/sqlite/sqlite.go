@@ -125,6 +125,30 @@ type Store struct {
 	// sequencer reads what it integrates from memory. Guarded by mu.
 	recent     []record.Leaf
 	recentBase uint64
+
+	// folder, if not nil, folds the round of a transaction's appends
+	// into it (store.Folding). The writer holds foldMu from the start
+	// of a transaction until its round's done has been called.
+	foldMu   sync.Mutex
+	folder   store.RoundFolder
+	folded   *store.Round // writer goroutine only: the round folded into the transaction in progress
+	foldDone func(bool)   // and the folder's callback for it
+}
+
+// SetRoundFolder implements store.Folding.
+func (s *Store) SetRoundFolder(f store.RoundFolder) {
+	s.foldMu.Lock()
+	s.folder = f
+	s.foldMu.Unlock()
+}
+
+// endFold tells the folder whether the round it folded into the
+// transaction just ended was committed.
+func (s *Store) endFold(committed bool) {
+	if s.foldDone != nil {
+		s.foldDone(committed)
+	}
+	s.folded, s.foldDone = nil, nil
 }
 
 // maxRecent bounds the leaves kept in memory for the sequencer.
@@ -652,11 +676,14 @@ func (s *Store) failPending() {
 //
 // SPEC: spec/store.md#append
 func (s *Store) commit(batch []*writeReq) {
+	s.foldMu.Lock()
+	defer s.foldMu.Unlock()
 	// Replays are rare: first try without looking the IDs up. A unique
 	// constraint failure rolls the whole transaction back; then try again,
 	// looking up which IDs are stored.
 	after, err := s.commitTx(batch, false)
 	if isConstraint(err) {
+		s.endFold(false)
 		s.next = s.size
 		for _, r := range batch {
 			r.err, r.res = nil, nil
@@ -664,6 +691,7 @@ func (s *Store) commit(batch []*writeReq) {
 		after, err = s.commitTx(batch, true)
 	}
 	if err != nil {
+		s.endFold(false)
 		// Nothing was written: restore the counter and fail every request
 		// that had not already failed on its own.
 		s.next = s.size
@@ -701,7 +729,14 @@ func (s *Store) commit(batch []*writeReq) {
 				rounds = true
 			}
 		}
+		if s.folded != nil {
+			s.state.TreeSize, s.state.Checkpoint = s.folded.NewSize, s.folded.Checkpoint
+			rounds = true
+		}
 		s.mu.Unlock()
+		// The folder publishes the round's checkpoint before the appends
+		// are answered: an append's answer then finds it published.
+		s.endFold(true)
 		// SPEC: spec/store.md#failpoints
 		if appended {
 			failpoint.Hit("store/append-committed")
@@ -936,15 +971,21 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 		}
 		unstageArgs = unstageArgs[k:]
 	}
+	if err := s.fold(ctx, tx, tree, &hasCheckpoint); err != nil {
+		return nil, err
+	}
 	// SPEC: spec/store.md#failpoints
 	if len(recArgs) > 0 {
 		failpoint.Hit("store/append-before-commit")
 	}
+	roundHit := s.folded != nil
 	for _, r := range batch {
 		if r.round != nil && r.err == nil {
-			failpoint.Hit("store/round-before-commit")
-			break
+			roundHit = true
 		}
+	}
+	if roundHit {
+		failpoint.Hit("store/round-before-commit")
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: committing appends: %w", err)
@@ -958,6 +999,37 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 			delete(s.staged, k)
 		}
 	}}, nil
+}
+
+// fold asks the folder, if any, for the round of the leaves appended in
+// tx, and writes it in tx. tree is the tree's size as tx goes: the folder
+// is asked only if it covers every leaf before them.
+//
+// SPEC: spec/log.md#sequencing
+func (s *Store) fold(ctx context.Context, tx *sql.Tx, tree uint64, hasCheckpoint *bool) error {
+	if s.folder == nil || len(s.pending) == 0 {
+		return nil
+	}
+	old := s.next - uint64(len(s.pending))
+	if tree != old {
+		return nil
+	}
+	rd, done := s.folder.FoldRound(old, s.pending)
+	if rd == nil {
+		return nil
+	}
+	s.folded, s.foldDone = rd, done
+	req := &writeReq{round: rd}
+	if err := s.integrateTx(ctx, tx, req, &tree, hasCheckpoint); err != nil {
+		return err
+	}
+	if req.err != nil {
+		// A round that does not apply (integrateTx refused it before
+		// writing anything): the appends go on without it, their leaves
+		// left to the sequencer's next round.
+		s.endFold(false)
+	}
+	return nil
 }
 
 // checkStaged checks that the staged payloads entries name are staged,
