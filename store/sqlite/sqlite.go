@@ -4,7 +4,9 @@
 //
 // Concurrent Append calls are batched into one transaction by a single
 // writer goroutine (group commit), so one fsync serves every record in the
-// batch. Append returns only after the transaction is durable.
+// batch. Append returns only after the transaction is durable. While a
+// sequencer leads (store.Folding), the transaction also carries the
+// round that integrates the batch's leaves into the tree.
 //
 // SPEC: spec/store.md#sqlite
 package sqlite
