@@ -217,7 +217,7 @@ func appendSignedMessage(m []byte, k Kind, rec []byte) []byte {
 }
 
 // msgBufs holds VerifySigs' buffers for signed messages, which
-// VerifyEd25519 reads and does not keep.
+// VerifyEd25519 reads and does not keep, and checkCanonicalFast's.
 var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // NewSalt returns a fresh random salt for a private record.
@@ -331,7 +331,7 @@ func Parse(b []byte) (*Signed, *Record, error) {
 	var s Signed
 	var err error
 	if decodeSignedFast(b, &s) {
-		err = checkCanonical(b, &s)
+		err = checkCanonicalFast(b, &s, nil)
 	} else {
 		err = Unmarshal(b, &s)
 	}
@@ -350,7 +350,7 @@ func (s *Signed) Open() (*Record, error) {
 	var r Record
 	var err error
 	if decodeRecordFast(s.Record, &r) {
-		err = checkCanonical(s.Record, &r)
+		err = checkCanonicalFast(s.Record, nil, &r)
 	} else {
 		err = Unmarshal(s.Record, &r)
 	}
