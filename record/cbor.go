@@ -66,6 +66,12 @@ func Unmarshal(b []byte, v any) error {
 	if err := decMode.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("decoding CBOR: %w", err)
 	}
+	return checkCanonical(b, v)
+}
+
+// checkCanonical checks that the deterministic encoding of v, just decoded
+// from b, is exactly b.
+func checkCanonical(b []byte, v any) error {
 	// The re-encoding is only compared, so it goes to a reused buffer.
 	buf := canonBufs.Get().(*bytes.Buffer)
 	defer putCanonBuf(buf)

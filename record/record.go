@@ -217,7 +217,7 @@ func appendSignedMessage(m []byte, k Kind, rec []byte) []byte {
 }
 
 // msgBufs holds VerifySigs' buffers for signed messages, which
-// VerifyEd25519 reads and does not keep.
+// VerifyEd25519 reads and does not keep, and checkCanonicalFast's.
 var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // NewSalt returns a fresh random salt for a private record.
@@ -329,7 +329,13 @@ func Parse(b []byte) (*Signed, *Record, error) {
 		return nil, nil, fmt.Errorf("signed record of %d bytes: %w (limit %d)", len(b), ErrTooLarge, MaxRecordSize)
 	}
 	var s Signed
-	if err := Unmarshal(b, &s); err != nil {
+	var err error
+	if decodeSignedFast(b, &s) {
+		err = checkCanonicalFast(b, &s, nil)
+	} else {
+		err = Unmarshal(b, &s)
+	}
+	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrMalformedRecord, err)
 	}
 	r, err := s.Open()
@@ -342,7 +348,13 @@ func Parse(b []byte) (*Signed, *Record, error) {
 // Open decodes and checks the record inside s, without checking signatures.
 func (s *Signed) Open() (*Record, error) {
 	var r Record
-	if err := Unmarshal(s.Record, &r); err != nil {
+	var err error
+	if decodeRecordFast(s.Record, &r) {
+		err = checkCanonicalFast(s.Record, nil, &r)
+	} else {
+		err = Unmarshal(s.Record, &r)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedRecord, err)
 	}
 	if err := Wellformed(r.Body); err != nil {
