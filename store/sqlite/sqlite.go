@@ -106,11 +106,11 @@ type Store struct {
 	size    uint64        // leaves appended
 	changed chan struct{} // closed and replaced when size grows
 	state   store.LogState
-	next    uint64               // writer goroutine only: next leaf index
-	last    int64                // writer goroutine only: the latest committed time of sequencing, Unix ms
-	now     func() time.Time     // the clock of sequencing
-	pending []record.Leaf        // writer goroutine only: leaves of the transaction in progress
-	stmts   map[string]*sql.Stmt // writer goroutine only: prepared multi-row inserts
+	next    uint64                // writer goroutine only: next leaf index
+	last    int64                 // writer goroutine only: the latest committed time of sequencing, Unix ms
+	now     func() time.Time      // the clock of sequencing
+	pending []record.Leaf         // writer goroutine only: leaves of the transaction in progress
+	stmts   map[stmtKey]*sql.Stmt // writer goroutine only: prepared inserts
 
 	// rstmts are the read queries prepared on the readers' pool, by text
 	// (readStmt).
@@ -279,7 +279,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		done:    make(chan struct{}),
 		ckDone:  make(chan struct{}),
 		changed: make(chan struct{}),
-		stmts:   make(map[string]*sql.Stmt),
+		stmts:   make(map[stmtKey]*sql.Stmt),
 		rstmts:  make(map[string]*sql.Stmt),
 		staged:  make(map[int64]*stagedPayload),
 		now:     time.Now,
@@ -1079,7 +1079,7 @@ func (s *Store) checkStaged(entries []*store.Entry, gone map[int64]bool, staging
 func (s *Store) insertChunks(ctx context.Context, tx *sql.Tx, args []any) error {
 	for len(args) > 0 {
 		rows := 1 << (bits.Len(uint(min(len(args)/3, chunkRowsPerInsert))) - 1)
-		st, err := s.stmt(chunk(insertChunks, 3, rows))
+		st, err := s.stmt(insertChunks, rows)
 		if err == nil {
 			_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args[:3*rows]...)
 		}
@@ -1152,7 +1152,7 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, width i
 		if rows < full {
 			rows = 1 << (bits.Len(uint(rows)) - 1)
 		}
-		st, err := s.stmt(chunk(head, width, rows))
+		st, err := s.stmt(head, rows)
 		var res sql.Result
 		if err == nil {
 			res, err = tx.StmtContext(ctx, st).ExecContext(ctx, args[:rows*width]...)
@@ -1195,6 +1195,10 @@ const (
 	insertPayloads = `INSERT OR ROLLBACK INTO record_payloads (idx, payload, size) VALUES `
 	insertStaged   = `INSERT OR ROLLBACK INTO payload_staged (payload, created) VALUES `
 	insertChunks   = `INSERT OR ROLLBACK INTO payload_chunks (payload, seq, data) VALUES `
+
+	// A round's tiles and checkpoint (integrateTx).
+	upsertTile       = `INSERT INTO tiles (key, hashes, inner) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes, inner = excluded.inner`
+	upsertCheckpoint = `INSERT INTO checkpoints (size, note) VALUES (?, ?) ON CONFLICT (size) DO UPDATE SET note = excluded.note`
 )
 
 // chunk returns the insert head of rows tuples of width parameters.
@@ -1212,26 +1216,41 @@ func (s *Store) prepare() error {
 			if rows >= full {
 				rows = full
 			}
-			q := chunk(head, width, rows)
-			st, err := s.w.Prepare(q)
+			st, err := s.w.Prepare(chunk(head, width, rows))
 			if err != nil {
 				return err
 			}
-			s.stmts[q] = st
+			s.stmts[stmtKey{head, rows}] = st
 			if rows == full {
 				break
 			}
 		}
 	}
 	for rows := 1; rows <= chunkRowsPerInsert; rows *= 2 {
-		q := chunk(insertChunks, 3, rows)
+		st, err := s.w.Prepare(chunk(insertChunks, 3, rows))
+		if err != nil {
+			return err
+		}
+		s.stmts[stmtKey{insertChunks, rows}] = st
+	}
+	// A round's writes, in most commits under load: parsing them took
+	// longer than running them.
+	for _, q := range []string{upsertTile, upsertCheckpoint} {
 		st, err := s.w.Prepare(q)
 		if err != nil {
 			return err
 		}
-		s.stmts[q] = st
+		s.stmts[stmtKey{q, 1}] = st
 	}
 	return nil
+}
+
+// A stmtKey names a prepared statement of the writer's: an insert head
+// and its rows (1 for the round's upserts), looked up without building
+// the statement's text.
+type stmtKey struct {
+	head string
+	rows int
 }
 
 // stmt returns the prepared statement q, if it is one of the prepared.
@@ -1279,8 +1298,8 @@ func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return st.QueryRowContext(ctx, args...)
 }
 
-func (s *Store) stmt(q string) (*sql.Stmt, error) {
-	if st, ok := s.stmts[q]; ok {
+func (s *Store) stmt(head string, rows int) (*sql.Stmt, error) {
+	if st, ok := s.stmts[stmtKey{head, rows}]; ok {
 		return st, nil
 	}
 	return nil, errors.New("store: statement not prepared")
@@ -1641,10 +1660,11 @@ func (s *Store) integrateTx(ctx context.Context, tx *sql.Tx, r *writeReq, tree *
 		return nil
 	}
 	if len(rd.Tiles) > 0 {
-		up, err := tx.PrepareContext(ctx, `INSERT INTO tiles (key, hashes, inner) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes, inner = excluded.inner`)
+		st, err := s.stmt(upsertTile, 1)
 		if err != nil {
 			return err
 		}
+		up := tx.StmtContext(ctx, st)
 		for _, t := range rd.Tiles {
 			var inner any // NULL, not an empty blob, for none
 			if len(t.Inner) > 0 {
@@ -1655,7 +1675,11 @@ func (s *Store) integrateTx(ctx context.Context, tx *sql.Tx, r *writeReq, tree *
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (size, note) VALUES (?, ?) ON CONFLICT (size) DO UPDATE SET note = excluded.note`, int64(rd.NewSize), rd.Checkpoint); err != nil {
+	st, err := s.stmt(upsertCheckpoint, 1)
+	if err == nil {
+		_, err = tx.StmtContext(ctx, st).ExecContext(ctx, int64(rd.NewSize), rd.Checkpoint)
+	}
+	if err != nil {
 		return fmt.Errorf("store: writing the checkpoint: %w", err)
 	}
 	*tree = rd.NewSize
