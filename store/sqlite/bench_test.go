@@ -40,7 +40,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 	defer s.Close()
 	es := make([]*store.Entry, b.N)
 	for i := range es {
-		es[i] = storetest.Entry(i, record.KindTag, "ir/president", "ru/president", "ir/envoy")
+		es[i] = storetest.Entry(i, record.KindTag, "aa/head", "bb/head", "aa/envoy")
 		es[i].Signed = append(es[i].Signed, make([]byte, 200)...)
 		es[i].Payload = make([]byte, 4656)
 		es[i].Payload[0] = byte(i)
@@ -111,7 +111,7 @@ func BenchmarkAppendGroups(b *testing.B) {
 	ctx := context.Background()
 	es := make([]*store.Entry, b.N)
 	for i := range es {
-		es[i] = storetest.Entry(i, record.KindTag, "ir/president", "ru/president", "ir/envoy")
+		es[i] = storetest.Entry(i, record.KindTag, "aa/head", "bb/head", "aa/envoy")
 		es[i].Signed = append(es[i].Signed, make([]byte, 200)...)
 		es[i].Payload = make([]byte, 4656)
 		es[i].Payload[0] = byte(i)
