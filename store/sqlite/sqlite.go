@@ -351,24 +351,8 @@ func (s *Store) Append(ctx context.Context, entries []*store.Entry) ([]store.Seq
 		return nil, fmt.Errorf("%d entries: %w (limit %d)", len(entries), store.ErrTooLarge, store.MaxBatch)
 	}
 	req := &writeReq{entries: entries, done: make(chan struct{})}
-	// The queue has room most of the time: a plain send then, without
-	// a select's locking of three channels that thousands of appenders
-	// share (4 % of pbench log's CPU was in selectgo here).
-	select {
-	case <-s.closing:
-		return nil, store.ErrClosed
-	default:
-	}
-	select {
-	case s.reqs <- req:
-	default:
-		select {
-		case s.reqs <- req:
-		case <-s.closing:
-			return nil, store.ErrClosed
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	if err := s.send(ctx, s.reqs, req); err != nil {
+		return nil, err
 	}
 	select {
 	case <-req.done:
@@ -1636,12 +1620,8 @@ func (s *Store) Integrate(ctx context.Context, r *store.Round) error {
 		}
 	}
 	req := &writeReq{round: r, done: make(chan struct{})}
-	select {
-	case s.reqs <- req:
-	case <-s.closing:
-		return store.ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := s.send(ctx, s.reqs, req); err != nil {
+		return err
 	}
 	<-req.done // a round is short: wait for it even if ctx ends, to report its fate
 	return req.err
