@@ -343,7 +343,7 @@ func (c *Client) SubmitPouchFrom(ctx context.Context, tag *record.Signed, payloa
 	if err != nil {
 		return nil, err
 	}
-	head = appendBytesHead(head[:len(head)-1], size) // replace the empty byte string's head
+	head = record.AppendCBORHead(head[:len(head)-1], 2, size) // replace the empty byte string's head
 	body := &closingBody{r: io.MultiReader(bytes.NewReader(head), c.counting(payload, size)), closed: make(chan struct{})}
 	req, err := c.requestFrom(ctx, "POST", "/v1/pouches", body, int64(len(head))+int64(size), "application/cbor", nil)
 	if err != nil {
@@ -377,23 +377,6 @@ func (b *closingBody) Read(p []byte) (int, error) { return b.r.Read(p) }
 func (b *closingBody) Close() error {
 	b.once.Do(func() { close(b.closed) })
 	return nil
-}
-
-// appendBytesHead appends the head of a CBOR byte string of n bytes, in
-// its shortest form (RFC 8949 section 4.2.1).
-func appendBytesHead(b []byte, n uint64) []byte {
-	const m = 2 << 5
-	switch {
-	case n < 24:
-		return append(b, m|byte(n))
-	case n <= 0xff:
-		return append(b, m|24, byte(n))
-	case n <= 0xffff:
-		return append(b, m|25, byte(n>>8), byte(n))
-	case n <= 0xffffffff:
-		return append(b, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
 // counting returns r, counted for Progress if it is set.

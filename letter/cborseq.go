@@ -24,24 +24,6 @@ const (
 	majorMap   = 5
 )
 
-// appendHead appends the shortest CBOR head of major type major and
-// argument n (RFC 8949 section 4.2.1).
-func appendHead(b []byte, major byte, n uint64) []byte {
-	m := major << 5
-	switch {
-	case n < 24:
-		return append(b, m|byte(n))
-	case n <= 0xff:
-		return append(b, m|24, byte(n))
-	case n <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(n))
-	case n <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(n))
-	default:
-		return binary.BigEndian.AppendUint64(append(b, m|27), n)
-	}
-}
-
 // errSeq is wrapped by every malformed-sequence error.
 var errSeq = errors.New("malformed CBOR sequence")
 

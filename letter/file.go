@@ -73,7 +73,7 @@ func EncodeFileHead(head *FileHead, size uint64) ([]byte, error) {
 	if len(b) > record.MaxPouchHead {
 		return nil, fmt.Errorf(".pouch head of %d bytes: %w", len(b), record.ErrTooLarge)
 	}
-	return appendHead(b, majorBytes, size), nil
+	return record.AppendCBORHead(b, majorBytes, size), nil
 }
 
 // A File is an open .pouch file: its verified tag and custody records, its

@@ -141,7 +141,7 @@ func TestFileRecordsAndProofs(t *testing.T) {
 	f, _ = ReadFile(bytes.NewReader(file))
 	head, _ := record.Marshal(loose{V: FileVersion, Tag: f.Head.Tag, Custody: [][]byte{}, Proofs: [][]byte{}})
 	payload, _ := io.ReadAll(f.Payload)
-	b := append(appendHead(head, majorBytes, uint64(len(payload))), payload...)
+	b := append(record.AppendCBORHead(head, majorBytes, uint64(len(payload))), payload...)
 	if _, err := ReadFile(bytes.NewReader(b)); !errors.Is(err, ErrMalformedFile) {
 		t.Errorf("an empty proofs array: %v", err)
 	}

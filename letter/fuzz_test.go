@@ -90,7 +90,7 @@ func FuzzPlaintext(f *testing.F) {
 			t.Fatal(err)
 		}
 		for _, a := range o.Attachments {
-			again = appendHead(again, majorBytes, uint64(len(a.Data)))
+			again = record.AppendCBORHead(again, majorBytes, uint64(len(a.Data)))
 			again = append(again, a.Data...)
 		}
 		if !bytes.Equal(again, b) {

@@ -297,7 +297,7 @@ func TestHeadHelpers(t *testing.T) {
 			want, _ = record.Marshal(make([]byte, n))
 			want = want[:len(want)-int(n)]
 		}
-		got := appendHead(nil, majorBytes, n)
+		got := record.AppendCBORHead(nil, majorBytes, n)
 		if want != nil && !bytes.Equal(got, want) {
 			t.Errorf("head of %d: %x, want %x", n, got, want)
 		}
@@ -356,7 +356,7 @@ func TestFileHeadCustodyMustBeArray(t *testing.T) {
 	}
 	head, _ := record.Marshal(loose{V: FileVersion, Tag: f.Head.Tag, Custody: nil})
 	payload, _ := io.ReadAll(f.Payload)
-	b := appendHead(head, majorBytes, uint64(len(payload)))
+	b := record.AppendCBORHead(head, majorBytes, uint64(len(payload)))
 	b = append(b, payload...)
 	if _, err := ReadFile(bytes.NewReader(b)); !errors.Is(err, ErrMalformedFile) {
 		t.Fatalf("custody: null accepted: %v", err)

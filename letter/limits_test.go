@@ -64,7 +64,7 @@ func TestPayloadOverhead(t *testing.T) {
 		}
 		pt := len(head)
 		for _, n := range sizes {
-			pt += len(appendHead(nil, majorBytes, uint64(n))) + n
+			pt += len(record.AppendCBORHead(nil, majorBytes, uint64(n))) + n
 		}
 		chunks := max(1, (pt+65535)/65536)
 		if want := hdr + 16 + pt + 16*chunks; len(p) != want {

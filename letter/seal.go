@@ -280,7 +280,7 @@ func writePlaintext(w io.Writer, head []byte, attach []Attachment, buf []byte) e
 		return err
 	}
 	for _, a := range attach {
-		if _, err := w.Write(appendHead(nil, majorBytes, uint64(a.Size))); err != nil {
+		if _, err := w.Write(record.AppendCBORHead(nil, majorBytes, uint64(a.Size))); err != nil {
 			return err
 		}
 		n, err := io.CopyBuffer(w, io.NewSectionReader(a.Content, 0, a.Size), buf)

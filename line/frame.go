@@ -162,7 +162,7 @@ func partFrame(body []byte) *frame {
 		return nil
 	}
 	// The shortest head only, and nothing after the data.
-	if len(appendBytesHead(nil, n)) != int(head) || uint64(len(rest)) != head+n {
+	if len(record.AppendCBORHead(nil, 2, n)) != int(head) || uint64(len(rest)) != head+n {
 		return nil
 	}
 	f := &frame{T: FramePart, Data: rest[head:]}
@@ -170,20 +170,4 @@ func partFrame(body []byte) *frame {
 		return nil
 	}
 	return f
-}
-
-// appendBytesHead appends the shortest CBOR head of a byte string of n
-// bytes.
-func appendBytesHead(b []byte, n uint64) []byte {
-	switch {
-	case n < 24:
-		return append(b, 0x40|byte(n))
-	case n <= 0xff:
-		return append(b, 0x58, byte(n))
-	case n <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(b, 0x59), uint16(n))
-	case n <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(b, 0x5a), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, 0x5b), n)
 }

@@ -327,9 +327,11 @@ func decodeRecordFast(in []byte, r *Record) bool {
 	return true
 }
 
-// appendHead appends the head of a data item of major type major and
-// argument n, in its shortest form.
-func appendHead(b []byte, major byte, n uint64) []byte {
+// AppendCBORHead appends the head of a CBOR data item of major type major
+// and argument n, in its shortest form (RFC 8949 section 4.2.1): what the
+// packages that stream CBOR by hand (letter, client) write a byte
+// string's head with.
+func AppendCBORHead(b []byte, major byte, n uint64) []byte {
 	m := major << 5
 	switch {
 	case n < 24:
@@ -347,7 +349,7 @@ func appendHead(b []byte, major byte, n uint64) []byte {
 // appendBytes appends v as a byte string (major 2) or a text string
 // (major 3).
 func appendBytes[T ~[]byte | ~string](b []byte, major byte, v T) []byte {
-	return append(appendHead(b, major, uint64(len(v))), v...)
+	return append(AppendCBORHead(b, major, uint64(len(v))), v...)
 }
 
 // appendSignedFast appends the deterministic encoding of a Signed that
@@ -357,7 +359,7 @@ func appendBytes[T ~[]byte | ~string](b []byte, major byte, v T) []byte {
 func appendSignedFast(b []byte, s *Signed) []byte {
 	b = append(b, 0xa2)
 	b = append(b, keySigs...)
-	b = appendHead(b, 4, uint64(len(s.Sigs)))
+	b = AppendCBORHead(b, 4, uint64(len(s.Sigs)))
 	for _, sg := range s.Sigs {
 		b = append(b, 0xa3)
 		b = appendBytes(append(b, keyAlg...), 3, sg.Alg)
@@ -379,9 +381,9 @@ func appendRecordFast(b []byte, r *Record) []byte {
 	if r.Origin != "" {
 		pairs++
 	}
-	b = appendHead(b, 5, pairs)
-	b = appendHead(append(b, keyV...), 0, r.V)
-	b = appendHead(append(b, keyBy...), 4, uint64(len(r.By)))
+	b = AppendCBORHead(b, 5, pairs)
+	b = AppendCBORHead(append(b, keyV...), 0, r.V)
+	b = AppendCBORHead(append(b, keyBy...), 4, uint64(len(r.By)))
 	for _, h := range r.By {
 		b = appendBytes(b, 3, h)
 	}
@@ -392,9 +394,9 @@ func appendRecordFast(b []byte, r *Record) []byte {
 	}
 	b = append(b, keyTime...)
 	if r.Time >= 0 {
-		b = appendHead(b, 0, uint64(r.Time))
+		b = AppendCBORHead(b, 0, uint64(r.Time))
 	} else {
-		b = appendHead(b, 1, uint64(-1-r.Time))
+		b = AppendCBORHead(b, 1, uint64(-1-r.Time))
 	}
 	if r.Origin != "" {
 		b = appendBytes(append(b, keyOrigin...), 3, r.Origin)

@@ -38,9 +38,9 @@ func LeafData(l Leaf) []byte {
 	b = appendBytes(b, 3, l.Kind)
 	b = appendBytes(b, 2, l.ID[:])
 	if l.Time >= 0 {
-		b = appendHead(b, 0, uint64(l.Time))
+		b = AppendCBORHead(b, 0, uint64(l.Time))
 	} else {
-		b = appendHead(b, 1, uint64(-1-l.Time))
+		b = AppendCBORHead(b, 1, uint64(-1-l.Time))
 	}
 	if l.Private {
 		return append(b, 0xf5)
