@@ -441,28 +441,15 @@ func (l *Log) Integrate(ctx context.Context) (int, error) {
 	if uint64(len(leaves)) != n {
 		return 0, fmt.Errorf("store returned %d leaves from %d, want %d", len(leaves), old, n)
 	}
-	lh := make([][]byte, len(leaves))
-	for i, lf := range leaves {
-		lh[i] = LeafHash(record.LeafData(lf))
-	}
-	tiles, err := l.edge.add(lh)
-	if err != nil {
-		l.edge = nil
-		return 0, l.reload(ctx, err)
-	}
-	root, err := l.edge.root()
+	rd, err := l.nextRound(old, leaves)
 	if err != nil {
 		return 0, l.reload(ctx, err)
 	}
-	newSize := old + n
-	cp, err := signCheckpoint(l.signer, l.cfg.Origin, newSize, root)
-	if err != nil {
+	if err := l.st.Integrate(ctx, rd); err != nil {
 		return 0, l.reload(ctx, err)
 	}
-	if err := l.st.Integrate(ctx, &store.Round{OldSize: old, NewSize: newSize, Tiles: tiles, Checkpoint: cp}); err != nil {
-		return 0, l.reload(ctx, err)
-	}
-	l.h.stored(tiles)
+	l.h.stored(rd.Tiles)
+	cp, newSize := rd.Checkpoint, rd.NewSize
 	if len(l.witness) > 0 {
 		if cosigned := l.cosign(ctx, cp, newSize); cosigned != nil {
 			if err := l.st.Cosigned(ctx, newSize, cosigned); err != nil {
@@ -496,7 +483,8 @@ func (f folder) FoldRound(old uint64, leaves []record.Leaf) (*store.Round, func(
 		l.roundMu.Unlock()
 		return nil, nil
 	}
-	fail := func(err error) (*store.Round, func(bool)) {
+	rd, err := l.nextRound(old, leaves)
+	if err != nil {
 		// The edge may have taken some of the leaves: Integrate reloads
 		// it from the store.
 		l.edge = nil
@@ -504,32 +492,40 @@ func (f folder) FoldRound(old uint64, leaves []record.Leaf) (*store.Round, func(
 		l.log.Error("sequencing in the append transaction failed", "err", err)
 		return nil, nil
 	}
+	return rd, func(committed bool) {
+		defer l.roundMu.Unlock()
+		if !committed {
+			l.edge = nil
+			return
+		}
+		l.h.stored(rd.Tiles)
+		l.publish(rd.Checkpoint, rd.NewSize)
+	}
+}
+
+// nextRound integrates leaves, appended from index old, into the edge
+// and returns the round: the changed tiles and the signed checkpoint of
+// the new size. On error the edge may hold some of the leaves and must be
+// reloaded. The caller holds roundMu.
+func (l *Log) nextRound(old uint64, leaves []record.Leaf) (*store.Round, error) {
 	lh := make([][]byte, len(leaves))
 	for i, lf := range leaves {
 		lh[i] = LeafHash(record.LeafData(lf))
 	}
 	tiles, err := l.edge.add(lh)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	root, err := l.edge.root()
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	newSize := old + uint64(len(leaves))
 	cp, err := signCheckpoint(l.signer, l.cfg.Origin, newSize, root)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	return &store.Round{OldSize: old, NewSize: newSize, Tiles: tiles, Checkpoint: cp}, func(committed bool) {
-		defer l.roundMu.Unlock()
-		if !committed {
-			l.edge = nil
-			return
-		}
-		l.h.stored(tiles)
-		l.publish(cp, newSize)
-	}
+	return &store.Round{OldSize: old, NewSize: newSize, Tiles: tiles, Checkpoint: cp}, nil
 }
 
 func (l *Log) reload(ctx context.Context, cause error) error {
