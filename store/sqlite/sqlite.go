@@ -482,11 +482,12 @@ func (s *Store) writer() {
 
 // checkpointInterval is how often the WAL is copied back into the
 // database file: often, so that each PASSIVE checkpoint copies and
-// fsyncs little (at 4,000 pouches/s, 250 ms of WAL was about 13 MiB,
-// whose fsync of the database file held up the commits' fsyncs of the
-// WAL: the HTTP p99 at half load fell from about 16 to 9 ms at 20 ms;
-// BENCHMARKS.md). A tick with no commit since a checkpoint that copied
-// everything checkpoints nothing. A WAL file larger than truncateSize is
+// fsyncs little, because the fsync of a large copy holds up the commits'
+// fsyncs of the WAL (at 4,000 pouches/s, 250 ms of WAL was about 13 MiB:
+// the HTTP p99 at half load fell from about 16 to 9 ms at 20 ms; at 5 ms
+// the requests over 8 ms at half load fell to a fifth, for about 5 % more
+// of the server's CPU at saturation; BENCHMARKS.md). A tick with no
+// commit since a checkpoint that copied everything checkpoints nothing. A WAL file larger than truncateSize is
 // truncated: by the writer when the WAL starts over after a complete
 // checkpoint (SQLite's journal_size_limit), and by a TRUNCATE checkpoint (RESTART if appends
 // are waiting: the next commit then starts the WAL over and trims it),
@@ -507,7 +508,7 @@ func (s *Store) writer() {
 //
 // SPEC: spec/store.md#sqlite
 const (
-	checkpointInterval = 20 * time.Millisecond
+	checkpointInterval = 5 * time.Millisecond
 	truncateSize       = 16 << 20
 	truncateWait       = 200 * time.Millisecond
 	truncateRetry      = 2 * time.Second
