@@ -97,10 +97,12 @@ type Store struct {
 	chunks  chan *writeReq // chunks of staged payloads
 	truncs  chan truncReq  // TRUNCATE checkpoints for the writer to run
 	commits atomic.Uint64  // the writer's transactions so far
-	closing chan struct{}
-	done    chan struct{}
-	ckDone  chan struct{}
-	once    sync.Once
+	// caughtUp is when the writer last found no append waiting (Unix ns).
+	caughtUp atomic.Int64
+	closing  chan struct{}
+	done     chan struct{}
+	ckDone   chan struct{}
+	once     sync.Once
 
 	mu      sync.Mutex
 	size    uint64        // leaves appended
@@ -411,6 +413,9 @@ func (s *Store) writer() {
 	defer close(s.done)
 	var lastReq time.Time // when the latest request came
 	for {
+		if len(s.reqs) == 0 {
+			s.caughtUp.Store(time.Now().UnixNano())
+		}
 		var first *writeReq
 		select {
 		case first = <-s.reqs:
@@ -484,39 +489,47 @@ func (s *Store) writer() {
 // database file: often, so that each PASSIVE checkpoint copies and
 // fsyncs little, because the fsync of a large copy holds up the commits'
 // fsyncs of the WAL (at 4,000 pouches/s, 250 ms of WAL was about 13 MiB:
-// the HTTP p99 at half load fell from about 16 to 9 ms at 20 ms; at 5 ms
-// the requests over 8 ms at half load fell to a fifth, for about 5 % more
-// of the server's CPU at saturation; BENCHMARKS.md). A tick with no
-// commit since a checkpoint that copied everything checkpoints nothing. A WAL file larger than truncateSize is
-// truncated: by the writer when the WAL starts over after a complete
-// checkpoint (SQLite's journal_size_limit), and by a TRUNCATE checkpoint (RESTART if appends
-// are waiting: the next commit then starts the WAL over and trims it),
-// at the first checkpoint that finds it larger (truncateRetry after one
-// that readers kept from restarting the WAL), once a checkpoint has
-// copied it all or truncateForce has passed without one that did
-// (readers kept old snapshots). Restarting every time the WAL passes
-// truncateSize, not every truncateRetry, keeps the file from growing by
-// truncateRetry of appends (100 MiB at 10,000 records/s, 4 KiB pages
-// rewritten by every small commit), which the next commit would then
-// trim while appends wait. The writer runs it, waiting at most
-// truncateWait for the readers, once the checkpointer has left it the
-// frames of at most truncateBehind commits to copy first (at most
-// truncatePasses more PASSIVE checkpoints, the writer declining while more
-// commits came since), or once it has been asked for truncateAsk. It is a
-// TRUNCATE only if no request came for truncateIdle: appends coming while
-// a large file is emptied would wait.
+// the HTTP p99 at half load fell from about 16 to 9 ms at 20 ms, and at
+// 5 ms the requests over 8 ms fell to a fifth; BENCHMARKS.md). But each
+// checkpoint copies again the pages every commit rewrites (the tails of
+// the tables, page 1), so while appends have waited for the writer
+// without a break for checkpointBacklog (it is the bottleneck, and their
+// wait is the queue's), checkpoints are checkpointBacklogInterval apart:
+// at 5 ms, appends from 4,000 clients lost 4 % of their throughput. A
+// tick with no commit since a checkpoint that copied everything
+// checkpoints nothing.
+//
+// A WAL file larger than truncateSize is truncated: by the writer when the
+// WAL starts over after a complete checkpoint (SQLite's
+// journal_size_limit), and by a TRUNCATE checkpoint (RESTART if appends
+// are waiting: the next commit then starts the WAL over and trims it), at
+// the first checkpoint that finds it larger (truncateRetry after one that
+// readers kept from restarting the WAL), once a checkpoint has copied it
+// all or truncateForce has passed without one that did (readers kept old
+// snapshots). Restarting every time the WAL passes truncateSize, not every
+// truncateRetry, keeps the file from growing by truncateRetry of appends
+// (100 MiB at 10,000 records/s, 4 KiB pages rewritten by every small
+// commit), which the next commit would then trim while appends wait. The
+// writer runs it, waiting at most truncateWait for the readers, once the
+// checkpointer has left it the frames of at most truncateBehind commits to
+// copy first (at most truncatePasses more PASSIVE checkpoints, the writer
+// declining while more commits came since), or once it has been asked for
+// truncateAsk. It is a TRUNCATE only if no request came for truncateIdle:
+// appends coming while a large file is emptied would wait.
 //
 // SPEC: spec/store.md#sqlite
 const (
-	checkpointInterval = 5 * time.Millisecond
-	truncateSize       = 16 << 20
-	truncateWait       = 200 * time.Millisecond
-	truncateRetry      = 2 * time.Second
-	truncateForce      = 30 * time.Second
-	truncateIdle       = time.Second
-	truncatePasses     = 8
-	truncateBehind     = 2
-	truncateAsk        = time.Second
+	checkpointInterval        = 5 * time.Millisecond
+	checkpointBacklogInterval = 20 * time.Millisecond
+	checkpointBacklog         = 100 * time.Millisecond
+	truncateSize              = 16 << 20
+	truncateWait              = 200 * time.Millisecond
+	truncateRetry             = 2 * time.Second
+	truncateForce             = 30 * time.Second
+	truncateIdle              = time.Second
+	truncatePasses            = 8
+	truncateBehind            = 2
+	truncateAsk               = time.Second
 )
 
 // checkpointer copies the WAL into the database file from its own
@@ -554,14 +567,19 @@ func (s *Store) checkpointer(path string) {
 		return all
 	}
 	all := false
+	var last time.Time // when the last PASSIVE checkpoint started
 	for {
 		select {
 		case <-s.closing:
 			return
 		case <-t.C:
 		}
+		if s.backlogged() && time.Since(last) < checkpointBacklogInterval {
+			continue
+		}
 		from := s.commits.Load()
 		if !all || from != copiedAt {
+			last = time.Now()
 			all = passive(from)
 		}
 		if all {
@@ -606,6 +624,12 @@ func (s *Store) checkpointer(path string) {
 			}
 		}
 	}
+}
+
+// backlogged reports whether appends are waiting for the writer, and
+// have been without a break for checkpointBacklog.
+func (s *Store) backlogged() bool {
+	return len(s.reqs) > 0 && time.Since(time.Unix(0, s.caughtUp.Load())) > checkpointBacklog
 }
 
 // A truncReq asks the writer for a RESTART or TRUNCATE checkpoint
