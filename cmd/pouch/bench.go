@@ -54,7 +54,9 @@ of its own ("pouch serve --open", no house founded yet), so that the load
 generator's CPU is not the server's; --server-pid names that process, and
 phase 1 then reports the server's own CPU per acknowledged pouch (Linux).
 --json prints the figures as a JSON envelope (spec/cli.md) instead of
-the text (bench/run reads it).
+the text (bench/run reads it). --latencies FILE writes every pouch of
+phase 2, when its request was due and its latency, to count the stalls
+behind a p99.
 
 Example:
 
@@ -72,6 +74,7 @@ func runBench(ctx *cmdContext, args []string) error {
 	workers := fs.Int("workers", 64, "concurrent HTTP clients")
 	streams := fs.Int("streams", 0, "idle inbox streams to hold open")
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the timed phases to `FILE`")
+	latencies := fs.String("latencies", "", "write each pouch of the half-load phase to `FILE`, a line each: when its request was due and its latency, in µs")
 	batch := fs.Int("batch", 1, "pouches per request (POST /v1/pouches/batch when more than 1)")
 	server := fs.String("server", "", "`URL` of a running server in open mode (default: one in this process)")
 	replicas := fs.String("replicas", "", "more `URLs` (comma-separated) of replicas of the --server's deployment over one database: the pouches go round-robin to the --server and them")
@@ -91,8 +94,21 @@ func runBench(ctx *cmdContext, args []string) error {
 	if *serverPID != 0 && *server == "" {
 		return usagef("", "--server-pid names the process of a --server")
 	}
+	if *latencies == "-" {
+		return usagef("give --latencies a file name", "--latencies writes to a file, not to standard output")
+	}
 	if *dbURL != "" && (*server != "" || !isPostgresURL(*dbURL)) {
 		return usagef("give --db a postgres:// URL of an empty database, without --server", "--db %q: not a postgres:// URL for the in-process server", redactURL(*dbURL))
+	}
+	// The latencies' file is made first, so that a path it cannot be
+	// written to fails before anything starts; it appears only once
+	// written.
+	var latOut *output
+	if *latencies != "" {
+		if latOut, err = binaryOut(ctx, *latencies, "latencies"); err != nil {
+			return withHint(fmt.Errorf("bench: --latencies %s: %w", *latencies, err), "give --latencies a file in a directory you can write")
+		}
+		defer latOut.discard()
 	}
 	bg, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
@@ -294,6 +310,11 @@ func runBench(ctx *cmdContext, args []string) error {
 		half, float64(len(batch2))/el.Seconds(), pct(lat2), errs.Load())
 	res.HalfOffered, res.HalfPerSecond = half, float64(len(batch2))/el.Seconds()
 	res.HalfP50ms, res.HalfP99ms = quantileMS(lat2, .5), quantileMS(lat2, .99)
+	if latOut != nil {
+		if err := writeLatencies(latOut, lat2, *batch, interval); err != nil {
+			return fmt.Errorf("bench: writing %s: %w", *latencies, err)
+		}
+	}
 
 	// Phase 3: the log covers them all.
 	st := time.Now()
@@ -555,4 +576,20 @@ func writeAllocProfile(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// writeLatencies writes lat, the latencies of the half-load phase's
+// pouches, a line each: when the pouch's request was due, in µs after the
+// phase began (requests of batch pouches, interval apart), and its
+// latency in µs; then commits o. Counting the requests over some latency,
+// and when they were due, shows the stalls a p99 hides.
+func writeLatencies(o *output, lat []time.Duration, batch int, interval time.Duration) error {
+	w := bufio.NewWriter(o)
+	for i, d := range lat {
+		fmt.Fprintf(w, "%d %d\n", (time.Duration(i/batch) * interval).Microseconds(), d.Microseconds())
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return o.commit()
 }

@@ -815,7 +815,9 @@ func TestCLISpecJSON(t *testing.T) {
 		r.result("ui", "ui", lines[0])
 	}
 	r.ok("demo", "demo", "--scene", "5")
-	r.ok("bench", "bench", "--n", "16", "--workers", "2")
+	latFile := filepath.Join(dir, "latencies.txt")
+	r.ok("bench", "bench", "--n", "16", "--workers", "2", "--latencies", latFile)
+	checkLatencies(t, latFile, 16)
 	r.ok("version", "version")
 
 	// A migration (of an empty deployment: TestMigrate copies a full one).
@@ -853,5 +855,31 @@ func TestCLISpecJSON(t *testing.T) {
 		if !r.checked["event "+key] {
 			t.Errorf("spec/cli.md: the event %q was not checked", key)
 		}
+	}
+}
+
+// checkLatencies checks the file pouch bench --latencies wrote: n lines,
+// each the time its request was due and its latency, in µs, the times
+// never decreasing and every latency positive.
+func checkLatencies(t *testing.T, path string, n int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("pouch bench --latencies: %v", err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != n {
+		t.Fatalf("pouch bench --latencies: %d lines, want %d:\n%s", len(lines), n, b)
+	}
+	last := int64(-1)
+	for i, l := range lines {
+		var due, lat int64
+		if k, err := fmt.Sscanf(l, "%d %d", &due, &lat); k != 2 || err != nil {
+			t.Fatalf("line %d %q: want two integers: %v", i+1, l, err)
+		}
+		if due < last || lat <= 0 {
+			t.Errorf("line %d %q: due %d after %d, latency %d", i+1, l, due, last, lat)
+		}
+		last = due
 	}
 }
