@@ -36,20 +36,12 @@ func readHead(r *bufio.Reader, raw []byte) (major byte, n uint64, _ []byte, err 
 	}
 	raw = append(raw, c)
 	major, info := c>>5, c&31
-	var size int
+	size, ok := record.CBORArgWidth(info)
 	switch {
-	case info < 24:
-		return major, uint64(info), raw, nil
-	case info == 24:
-		size = 1
-	case info == 25:
-		size = 2
-	case info == 26:
-		size = 4
-	case info == 27:
-		size = 8
-	default:
+	case !ok:
 		return 0, 0, raw, fmt.Errorf("%w: indefinite length or reserved head %#x", errSeq, c)
+	case size == 0:
+		return major, uint64(info), raw, nil
 	}
 	var buf [8]byte
 	if _, err := io.ReadFull(r, buf[8-size:]); err != nil {
@@ -57,18 +49,7 @@ func readHead(r *bufio.Reader, raw []byte) (major byte, n uint64, _ []byte, err 
 	}
 	raw = append(raw, buf[8-size:]...)
 	n = binary.BigEndian.Uint64(buf[:])
-	var min uint64
-	switch size {
-	case 1:
-		min = 24
-	case 2:
-		min = 0x100
-	case 4:
-		min = 0x10000
-	case 8:
-		min = 0x100000000
-	}
-	if n < min && major != 7 {
+	if !record.CBORShortest(size, n) && major != 7 {
 		return 0, 0, raw, fmt.Errorf("%w: non-minimal length", errSeq)
 	}
 	return major, n, raw, nil

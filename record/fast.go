@@ -39,45 +39,61 @@ func head(b []byte, i int) (major byte, arg uint64, next int, ok bool) {
 	}
 	major, ai := b[i]>>5, b[i]&0x1f
 	i++
-	var n int
+	n, ok := CBORArgWidth(ai)
 	switch {
-	case ai < 24:
-		if major == 7 && ai < 20 {
-			return 0, 0, 0, false
-		}
+	case !ok, major == 7 && (ai < 20 || ai == 24):
+		return 0, 0, 0, false
+	case n == 0:
 		return major, uint64(ai), i, true
-	case ai == 24:
-		if major == 7 {
-			return 0, 0, 0, false
-		}
-		n = 1
-	case ai == 25:
-		n = 2
-	case ai == 26:
-		n = 4
-	case ai == 27:
-		n = 8
-	default:
+	case len(b)-i < n:
 		return 0, 0, 0, false
 	}
-	if len(b)-i < n {
-		return 0, 0, 0, false
-	}
-	var min uint64
 	switch n {
 	case 1:
-		arg, min = uint64(b[i]), 24
+		arg = uint64(b[i])
 	case 2:
-		arg, min = uint64(binary.BigEndian.Uint16(b[i:])), 1<<8
+		arg = uint64(binary.BigEndian.Uint16(b[i:]))
 	case 4:
-		arg, min = uint64(binary.BigEndian.Uint32(b[i:])), 1<<16
+		arg = uint64(binary.BigEndian.Uint32(b[i:]))
 	case 8:
-		arg, min = binary.BigEndian.Uint64(b[i:]), 1<<32
+		arg = binary.BigEndian.Uint64(b[i:])
 	}
-	if major != 7 && arg < min {
+	if major != 7 && !CBORShortest(n, arg) {
 		return 0, 0, 0, false
 	}
 	return major, arg, i + n, true
+}
+
+// CBORArgWidth returns how many bytes of argument follow a CBOR head
+// whose initial byte's additional information is ai: 0 when ai holds the
+// argument itself; ok is false for an indefinite length or a reserved
+// value. The hand-written readers of CBOR heads (record, letter, server)
+// share it and CBORShortest.
+func CBORArgWidth(ai byte) (n int, ok bool) {
+	switch {
+	case ai < 24:
+		return 0, true
+	case ai <= 27:
+		return 1 << (ai - 24), true
+	}
+	return 0, false
+}
+
+// CBORShortest reports whether arg, written in width bytes after the
+// initial byte (CBORArgWidth), is in its shortest form (RFC 8949 section
+// 4.2.1): each width only for what the narrower cannot hold.
+func CBORShortest(width int, arg uint64) bool {
+	switch width {
+	case 1:
+		return arg >= 24
+	case 2:
+		return arg > 0xff
+	case 4:
+		return arg > 0xffff
+	case 8:
+		return arg > 0xffffffff
+	}
+	return true
 }
 
 // skipItem returns where the data item at b[i:] ends, for an item of

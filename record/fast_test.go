@@ -245,3 +245,29 @@ func TestLeafDataAgrees(t *testing.T) {
 		}
 	}
 }
+
+// TestCBORHeadRules: the argument widths and the shortest forms that the
+// hand-written readers of CBOR heads share agree with the one encoder,
+// AppendCBORHead, at every width's edges, and refuse indefinite lengths
+// and reserved values.
+func TestCBORHeadRules(t *testing.T) {
+	for ai := range byte(32) {
+		n, ok := CBORArgWidth(ai)
+		want, wantOK := map[byte]int{24: 1, 25: 2, 26: 4, 27: 8}[ai], ai <= 27
+		if ok != wantOK || n != want {
+			t.Errorf("CBORArgWidth(%d) = %d, %v; want %d, %v", ai, n, ok, want, wantOK)
+		}
+	}
+	for _, arg := range []uint64{0, 23, 24, 0xff, 0x100, 0xffff, 0x10000, 0xffffffff, 0x100000000, 1<<64 - 1} {
+		shortest := AppendCBORHead(nil, 0, arg)
+		n, _ := CBORArgWidth(shortest[0] & 0x1f)
+		for _, width := range []int{0, 1, 2, 4, 8} {
+			if width == 0 && arg >= 24 || width > 0 && width < 8 && arg>>(8*width) != 0 {
+				continue // does not fit
+			}
+			if got := CBORShortest(width, arg); got != (width == n) {
+				t.Errorf("CBORShortest(%d, %d) = %v; the shortest width is %d", width, arg, got, n)
+			}
+		}
+	}
+}

@@ -192,20 +192,12 @@ func (c *cborStream) head() (major byte, arg uint64, err error) {
 		return 0, 0, readError(c.what, err)
 	}
 	major, info := b[0]>>5, b[0]&0x1f
-	var n int
+	n, ok := record.CBORArgWidth(info)
 	switch {
-	case info < 24:
-		return major, uint64(info), nil
-	case info == 24:
-		n = 1
-	case info == 25:
-		n = 2
-	case info == 26:
-		n = 4
-	case info == 27:
-		n = 8
-	default:
+	case !ok:
 		return 0, 0, c.malformed("indefinite or reserved length (initial byte %#x)", b[0])
+	case n == 0:
+		return major, uint64(info), nil
 	}
 	if _, err := io.ReadFull(c.r, b[1:1+n]); err != nil {
 		return 0, 0, readError(c.what, err)
@@ -213,9 +205,7 @@ func (c *cborStream) head() (major byte, arg uint64, err error) {
 	for _, x := range b[1 : 1+n] {
 		arg = arg<<8 | uint64(x)
 	}
-	// The shortest form: each width only for what the narrower cannot
-	// hold.
-	if min := [...]uint64{1: 24, 2: 1 << 8, 4: 1 << 16, 8: 1 << 32}[n]; arg < min {
+	if !record.CBORShortest(n, arg) {
 		return 0, 0, c.malformed("length %d not in its shortest form", arg)
 	}
 	return major, arg, nil
