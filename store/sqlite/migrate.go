@@ -20,12 +20,26 @@ import (
 var migrations = []string{
 	schemaV1,
 	schemaV2,
+	schemaV3,
 }
 
 // schemaV2 keeps, with each full tile, the upper levels of the tree over
 // it (store.Tile.Inner), so that a proof does not hash the tile again.
 // Tiles stored before it have none, and are hashed as before.
 const schemaV2 = `ALTER TABLE tiles ADD COLUMN inner BLOB;`
+
+// schemaV3 keeps a payload of at most store.ChunkSize bytes that comes
+// with its record (store.Entry.Payload, such as a pouch's sealed letter
+// sent in one request) in one row keyed by the record's index, written by
+// the record's transaction: one B-tree insert at the table's end, where
+// payload_chunks took a chunk row, an entry of its key index, a row of
+// record_payloads and an entry of record_payloads_payload, four B-trees
+// whose pages each commit rewrote. Payloads stored before it stay in
+// chunks, and are read there; larger ones and staged ones still go there.
+const schemaV3 = `CREATE TABLE inline_payloads (
+	idx  INTEGER PRIMARY KEY, -- the record's leaf index
+	data BLOB NOT NULL        -- the whole payload, at most store.ChunkSize bytes
+);`
 
 // SchemaVersion is the schema version this package writes and reads.
 var SchemaVersion = len(migrations)

@@ -1,9 +1,11 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -77,6 +79,7 @@ func TestSchemaVersion(t *testing.T) {
 	exec(t, path, `DROP TABLE schema_version`)
 	exec(t, path, `DROP INDEX record_payloads_payload`)
 	exec(t, path, `ALTER TABLE tiles DROP COLUMN inner`) // version 2's
+	exec(t, path, `DROP TABLE inline_payloads`)          // version 3's
 	s, err = sqlite.Open(path)
 	if err != nil {
 		t.Fatalf("opening a database without schema_version: %v", err)
@@ -94,6 +97,9 @@ func TestSchemaVersion(t *testing.T) {
 	if n := count(t, path, `SELECT count(*) FROM pragma_table_info('tiles') WHERE name = 'inner'`); n != 1 {
 		t.Fatalf("the adopted database was not migrated to version 2: %d inner columns in tiles", n)
 	}
+	if n := count(t, path, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'inline_payloads'`); n != 1 {
+		t.Fatalf("the adopted database was not migrated to version 3: %d inline_payloads tables", n)
+	}
 
 	exec(t, path, `UPDATE schema_version SET version = ?`, sqlite.SchemaVersion+1)
 	if _, err := sqlite.Open(path); !errors.Is(err, store.ErrNewerSchema) {
@@ -101,5 +107,79 @@ func TestSchemaVersion(t *testing.T) {
 	}
 	if v := version(t, path); v != sqlite.SchemaVersion+1 {
 		t.Fatalf("the refused database changed to version %d", v)
+	}
+}
+
+// TestSchemaV3Payloads: the payloads of a version 2 database, each small
+// one in chunks under a payload key (an empty one with a key and no
+// chunk), read back the same once it is migrated; a small payload
+// appended after goes to inline_payloads, and a staged one gets a key
+// above every key in use, after a reopen too.
+func TestSchemaV3Payloads(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pouch.db")
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := storetest.Entry(0, record.KindTag, "ir/president")
+	old.Payload = []byte("a pouch stored by version 2")
+	empty := storetest.Entry(1, record.KindTag, "ir/president")
+	empty.Payload = []byte{}
+	if _, err := s.Append(ctx, []*store.Entry{old, empty}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// As version 2 stored them: keys 5 and 9, the empty one without chunks.
+	exec(t, path, `INSERT INTO payload_chunks (payload, seq, data) SELECT 5, 0, data FROM inline_payloads WHERE idx = 0`)
+	exec(t, path, `INSERT INTO record_payloads (idx, payload, size) VALUES (0, 5, ?), (1, 9, 0)`, len(old.Payload))
+	exec(t, path, `DROP TABLE inline_payloads`)
+	exec(t, path, `UPDATE schema_version SET version = 2`)
+
+	for reopen := range 2 {
+		s, err = sqlite.Open(path)
+		if err != nil {
+			t.Fatalf("opening a version 2 database: %v", err)
+		}
+		if v := version(t, path); v != sqlite.SchemaVersion {
+			t.Fatalf("the database is at version %d, want %d", v, sqlite.SchemaVersion)
+		}
+		for _, e := range []*store.Entry{old, empty} {
+			if p, err := s.Payload(ctx, e.ID); err != nil || !bytes.Equal(p, e.Payload) {
+				t.Fatalf("a payload stored by version 2 reads back as %q, %v; want %q", p, err, e.Payload)
+			}
+		}
+		fresh := storetest.Entry(2+2*reopen, record.KindTag, "ir/president")
+		fresh.Payload = []byte("a pouch stored by version 3")
+		w, err := s.StagePayload(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte("staged"))
+		sp, err := w.Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		staged := storetest.Entry(3+2*reopen, record.KindTag, "ir/president")
+		staged.Staged = sp
+		if _, err := s.Append(ctx, []*store.Entry{fresh, staged}); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []*store.Entry{fresh, staged} {
+			want := e.Payload
+			if e == staged {
+				want = []byte("staged")
+			}
+			if p, err := s.Payload(ctx, e.ID); err != nil || !bytes.Equal(p, want) {
+				t.Fatalf("a payload stored after the migration reads back as %q, %v", p, err)
+			}
+		}
+		s.Close()
+		if n := count(t, path, fmt.Sprintf(`SELECT count(*) FROM inline_payloads WHERE idx = %d`, 2+2*reopen)); n != 1 {
+			t.Fatalf("the small payload after the migration is not in inline_payloads (%d rows)", n)
+		}
+		if n := count(t, path, `SELECT count(*) FROM record_payloads WHERE payload <= 9 AND idx > 1`); n != 0 {
+			t.Fatalf("a staged payload after the migration got a key in use (%d rows)", n)
+		}
 	}
 }

@@ -11,8 +11,11 @@ import (
 	"pouch.dev/store"
 )
 
-// Payloads are stored in the payload_chunks table, one row per chunk of
-// store.ChunkSize bytes; record_payloads names the chunks of each record's
+// A payload that comes with its record in memory (store.Entry.Payload)
+// and fits in one chunk is stored whole in inline_payloads, under the
+// record's leaf index (schema version 3). Others are stored in the
+// payload_chunks table, one row per chunk of store.ChunkSize bytes, under
+// a payload key; record_payloads names the key and size of each record's
 // payload, and payload_staged the payloads written but not yet taken by a
 // record. Chunks of a staged payload are written by the writer goroutine,
 // in the group commit, so they share its fsyncs.
@@ -147,12 +150,20 @@ func (s *Store) send(ctx context.Context, ch chan<- *writeReq, req *writeReq) er
 
 // OpenPayload implements store.Store.
 func (s *Store) OpenPayload(ctx context.Context, id record.ID) (store.PayloadReader, error) {
-	var key, size int64
-	err := s.r.QueryRowContext(ctx, `SELECT p.payload, p.size FROM records r JOIN record_payloads p ON p.idx = r.idx WHERE r.id = ?`, id[:]).Scan(&key, &size)
+	var whole bool
+	var data []byte
+	var key, size sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT i.idx IS NOT NULL, i.data, p.payload, p.size FROM records r
+		LEFT JOIN inline_payloads i ON i.idx = r.idx LEFT JOIN record_payloads p ON p.idx = r.idx
+		WHERE r.id = ? AND (i.idx IS NOT NULL OR p.idx IS NOT NULL)`, id[:]).Scan(&whole, &data, &key, &size)
 	if err != nil {
 		return nil, notFound(err, "payload of "+id.String())
 	}
-	return &payloadReader{s: s, ctx: ctx, key: key, size: size}, nil
+	if whole {
+		// The whole payload, read already: the reader only hands it out.
+		return &payloadReader{s: s, ctx: ctx, size: int64(len(data)), buf: data}, nil
+	}
+	return &payloadReader{s: s, ctx: ctx, key: key.Int64, size: size.Int64}, nil
 }
 
 type payloadReader struct {

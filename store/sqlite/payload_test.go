@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -56,6 +57,55 @@ func TestPayloadInChunks(t *testing.T) {
 	}
 	if rows != 8 || largest != store.ChunkSize {
 		t.Fatalf("two payloads of 3 chunks and 5 bytes are stored in %d rows, the largest of %d bytes; want 8 rows of at most %d", rows, largest, store.ChunkSize)
+	}
+}
+
+// TestSmallPayloadInline: a payload that comes in memory and fits in one
+// chunk is one row of inline_payloads, under its record's index, and
+// nothing of payload_chunks or record_payloads; one byte more and it is
+// in chunks.
+func TestSmallPayloadInline(t *testing.T) {
+	s, path := openTempAt(t)
+	defer s.Close()
+	ctx := context.Background()
+	small := storetest.Entry(0, record.KindTag, "ir/president")
+	small.Payload = bytes.Repeat([]byte{'s'}, 5031)
+	one := storetest.Entry(1, record.KindTag, "ir/president")
+	one.Payload = bytes.Repeat([]byte{'o'}, store.ChunkSize)
+	over := storetest.Entry(2, record.KindTag, "ir/president")
+	over.Payload = bytes.Repeat([]byte{'v'}, store.ChunkSize+1)
+	if _, err := s.Append(ctx, []*store.Entry{small, one, over}); err != nil {
+		t.Fatal(err)
+	}
+	db := inspect(t, path)
+	rows, err := db.Query(`SELECT idx, length(data) FROM inline_payloads ORDER BY idx`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][2]int64
+	for rows.Next() {
+		var idx, size int64
+		if err := rows.Scan(&idx, &size); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, [2]int64{idx, size})
+	}
+	rows.Close()
+	want := [][2]int64{{0, 5031}, {1, store.ChunkSize}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("inline_payloads holds (index, size) %v, want %v", got, want)
+	}
+	var chunks, named, idx int64
+	if err := db.QueryRow(`SELECT (SELECT COUNT(*) FROM payload_chunks), COUNT(*), MAX(idx) FROM record_payloads`).Scan(&chunks, &named, &idx); err != nil {
+		t.Fatal(err)
+	}
+	if chunks != 2 || named != 1 || idx != 2 {
+		t.Fatalf("payload_chunks has %d rows and record_payloads %d (the last of index %d); want the 2 chunks of record 2 alone", chunks, named, idx)
+	}
+	for _, e := range []*store.Entry{small, one, over} {
+		if p, err := s.Payload(ctx, e.ID); err != nil || !bytes.Equal(p, e.Payload) {
+			t.Fatalf("the payload of %d bytes reads back as %d bytes, %v", len(e.Payload), len(p), err)
+		}
 	}
 }
 

@@ -805,13 +805,16 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 	floor := s.last // the time of the latest leaf, as this transaction goes
 	// Sized up front: the argument lists of a large group commit would
 	// otherwise be copied several times as they grow.
-	var n, nParties, nRefs, nPay, nChunks int
+	var n, nParties, nRefs, nPay, nInline, nChunks int
 	for _, r := range batch {
 		for _, e := range r.entries {
 			n++
 			nParties += len(e.Parties)
 			nRefs += len(e.Refs)
-			if e.Payload != nil || e.Staged != nil {
+			switch {
+			case inline(e):
+				nInline++
+			case e.Payload != nil || e.Staged != nil:
 				nPay++
 				nChunks += (len(e.Payload) + store.ChunkSize - 1) / store.ChunkSize
 			}
@@ -830,6 +833,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 	partyArgs := make([]any, 0, 3*nParties)
 	refArgs := make([]any, 0, 2*nRefs)
 	payArgs := make([]any, 0, 3*nPay)
+	inlineArgs := make([]any, 0, 2*nInline)
 	chunkArgs := make([]any, 0, 3*nChunks)
 	var stagedArgs, unstageArgs []any
 	var discards []int64
@@ -944,6 +948,8 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 				payArgs = append(payArgs, idx, e.Staged.Key, e.Staged.Size)
 				unstageArgs = append(unstageArgs, e.Staged.Key)
 				gone[e.Staged.Key] = true
+			case inline(e):
+				inlineArgs = append(inlineArgs, idx, e.Payload)
 			case e.Payload != nil:
 				key := s.nextKey.Add(1)
 				for seq, off := 0, 0; off < len(e.Payload); seq, off = seq+1, off+store.ChunkSize {
@@ -980,6 +986,9 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 		return nil, fmt.Errorf("store: storing payloads: %w", err)
 	}
 	if _, err := s.insertRows(ctx, tx, insertPayloads, 3, payArgs); err != nil {
+		return nil, fmt.Errorf("store: storing payloads: %w", err)
+	}
+	if _, err := s.insertRows(ctx, tx, insertInline, 2, inlineArgs); err != nil {
 		return nil, fmt.Errorf("store: storing payloads: %w", err)
 	}
 	for _, k := range discards {
@@ -1100,6 +1109,15 @@ func (s *Store) insertChunks(ctx context.Context, tx *sql.Tx, args []any) error 
 	return nil
 }
 
+// inline reports whether e's payload is kept whole in inline_payloads (a
+// payload in memory of at most one chunk) rather than in payload_chunks.
+// An empty one is too: it is a row of no bytes.
+//
+// SPEC: spec/store.md#sqlite
+func inline(e *store.Entry) bool {
+	return e.Payload != nil && len(e.Payload) <= store.ChunkSize
+}
+
 // chunkRowsPerInsert bounds the chunks one insert statement binds.
 const chunkRowsPerInsert = 8
 
@@ -1185,6 +1203,7 @@ var inserts = map[string]int{
 	insertParties:  3,
 	insertRefs:     2,
 	insertPayloads: 3,
+	insertInline:   2,
 	insertStaged:   2,
 }
 
@@ -1202,6 +1221,7 @@ const (
 	insertParties  = `INSERT OR ROLLBACK INTO parties (handle, idx, kind) VALUES `
 	insertRefs     = `INSERT OR ROLLBACK INTO refs (ref, idx) VALUES `
 	insertPayloads = `INSERT OR ROLLBACK INTO record_payloads (idx, payload, size) VALUES `
+	insertInline   = `INSERT OR ROLLBACK INTO inline_payloads (idx, data) VALUES `
 	insertStaged   = `INSERT OR ROLLBACK INTO payload_staged (payload, created) VALUES `
 	insertChunks   = `INSERT OR ROLLBACK INTO payload_chunks (payload, seq, data) VALUES `
 

@@ -329,11 +329,19 @@ func testPayload(t *testing.T, s store.Store) {
 	plain := Entry(1, record.KindCustody, "ir/president")
 	empty := Entry(2, record.KindTag, "ir/president")
 	empty.Payload = []byte{}
-	if _, err := s.Append(c, []*store.Entry{e, plain, empty}); err != nil {
+	// A pouch's size, and one chunk exactly: a store may keep these
+	// whole (SQLite does), but they read back the same.
+	small := Entry(3, record.KindTag, "ir/president")
+	small.Payload = pattern(5031)
+	one := Entry(4, record.KindTag, "ir/president")
+	one.Payload = pattern(store.ChunkSize)
+	if _, err := s.Append(c, []*store.Entry{e, plain, empty, small, one}); err != nil {
 		t.Fatal(err)
 	}
-	if p := readPayload(t, s, e.ID); !bytes.Equal(p, e.Payload) {
-		t.Fatalf("OpenPayload read %d bytes, not the %d stored", len(p), len(e.Payload))
+	for _, x := range []*store.Entry{e, small, one} {
+		if p := readPayload(t, s, x.ID); !bytes.Equal(p, x.Payload) {
+			t.Fatalf("OpenPayload read %d bytes, not the %d stored", len(p), len(x.Payload))
+		}
 	}
 	if p := readPayload(t, s, empty.ID); len(p) != 0 {
 		t.Fatalf("an empty payload reads back as %d bytes", len(p))
