@@ -109,6 +109,35 @@ func TestSmallPayloadInline(t *testing.T) {
 	}
 }
 
+// TestManyWholePayloads: whole payloads of a chunk each, more than one
+// insert statement binds, in one Append: all stored, each read back.
+func TestManyWholePayloads(t *testing.T) {
+	s, path := openTempAt(t)
+	defer s.Close()
+	ctx := context.Background()
+	var es []*store.Entry
+	for i := range 19 {
+		e := storetest.Entry(i, record.KindTag, "ir/president")
+		e.Payload = bytes.Repeat([]byte{byte('a' + i)}, store.ChunkSize-i)
+		es = append(es, e)
+	}
+	if _, err := s.Append(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := inspect(t, path).QueryRow(`SELECT COUNT(*) FROM inline_payloads`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(es) {
+		t.Fatalf("inline_payloads has %d rows, want %d", rows, len(es))
+	}
+	for _, e := range es {
+		if p, err := s.Payload(ctx, e.ID); err != nil || !bytes.Equal(p, e.Payload) {
+			t.Fatalf("a payload of %d bytes reads back as %d bytes, %v", len(e.Payload), len(p), err)
+		}
+	}
+}
+
 // TestStagedDiscardedAtOpen: a payload staged but taken by no record when
 // the process stopped is gone when the store opens again.
 func TestStagedDiscardedAtOpen(t *testing.T) {

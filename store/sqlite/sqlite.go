@@ -988,7 +988,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 	if _, err := s.insertRows(ctx, tx, insertPayloads, 3, payArgs); err != nil {
 		return nil, fmt.Errorf("store: storing payloads: %w", err)
 	}
-	if _, err := s.insertRows(ctx, tx, insertInline, 2, inlineArgs); err != nil {
+	if err := s.insertInline(ctx, tx, inlineArgs); err != nil {
 		return nil, fmt.Errorf("store: storing payloads: %w", err)
 	}
 	for _, k := range discards {
@@ -1116,6 +1116,28 @@ func (s *Store) insertChunks(ctx context.Context, tx *sql.Tx, args []any) error 
 // SPEC: spec/store.md#sqlite
 func inline(e *store.Entry) bool {
 	return e.Payload != nil && len(e.Payload) <= store.ChunkSize
+}
+
+// insertInline inserts the (index, payload) pairs of args into
+// inline_payloads, in statements that bind at most chunkRowsPerInsert
+// chunks' worth of bytes (a statement's parameters are copied into
+// SQLite): a pouch's payload is a few KiB, but one may be up to a chunk.
+func (s *Store) insertInline(ctx context.Context, tx *sql.Tx, args []any) error {
+	for len(args) > 0 {
+		rows, bytes := 0, 0
+		for 2*rows < len(args) {
+			n := len(args[2*rows+1].([]byte))
+			if rows > 0 && bytes+n > chunkRowsPerInsert*store.ChunkSize {
+				break
+			}
+			rows, bytes = rows+1, bytes+n
+		}
+		if _, err := s.insertRows(ctx, tx, insertInline, 2, args[:2*rows]); err != nil {
+			return err
+		}
+		args = args[2*rows:]
+	}
+	return nil
 }
 
 // chunkRowsPerInsert bounds the chunks one insert statement binds.
