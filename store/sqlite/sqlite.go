@@ -1124,13 +1124,13 @@ func inline(e *store.Entry) bool {
 // SQLite): a pouch's payload is a few KiB, but one may be up to a chunk.
 func (s *Store) insertInline(ctx context.Context, tx *sql.Tx, args []any) error {
 	for len(args) > 0 {
-		rows, bytes := 0, 0
+		rows, bound := 0, 0 // pairs, and their payloads' bytes
 		for 2*rows < len(args) {
 			n := len(args[2*rows+1].([]byte))
-			if rows > 0 && bytes+n > chunkRowsPerInsert*store.ChunkSize {
+			if rows > 0 && bound+n > chunkRowsPerInsert*store.ChunkSize {
 				break
 			}
-			rows, bytes = rows+1, bytes+n
+			rows, bound = rows+1, bound+n
 		}
 		if _, err := s.insertRows(ctx, tx, insertInline, 2, args[:2*rows]); err != nil {
 			return err
