@@ -1,6 +1,7 @@
 // Command pbench runs the benchmarks of bench/run that are programs rather
 // than go test benchmarks: the machine's limits, pouch's log and Tessera's
-// side by side, proofs at growing log sizes, a JetStream load generator, and
+// side by side, proofs at growing log sizes, a JetStream load generator, the
+// floor of any Go HTTP server on this machine, and
 // the report that writes BENCHMARKS.md's bench/run section and its plots.
 //
 // Every measurement is bounded in time (-d) and prints one line in Go's
@@ -12,6 +13,7 @@
 //	pbench latency -impl tessera -rate 10000 -d 3s
 //	pbench proof -leaves 1000000 -cache /var/tmp/pouch-bench
 //	pbench js -url nats://127.0.0.1:4222 -size 4700 -workers 64 -d 5s -server-pid PID
+//	pbench floor -rate 3000 -size 5028 -n 20000
 //	pbench report -in results/ -out ../BENCHMARKS.md -plots plots/
 package main
 
@@ -38,11 +40,14 @@ var cmds = map[string]func(args []string) error{
 	"report":  runReport,
 	"json":    runJSON,
 	"port":    runPort,
+	"floor":   runFloor,
+	// floor-serve is the floor's server, started by floor.
+	"floor-serve": runFloorServe,
 }
 
 func main() {
 	if len(os.Args) < 2 || cmds[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: pbench limits|log|latency|proof|js|json|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: pbench limits|log|latency|proof|js|floor|json|report [flags]")
 		os.Exit(2)
 	}
 	if err := cmds[os.Args[1]](os.Args[2:]); err != nil {
