@@ -108,6 +108,7 @@ func runFloor(args []string) error {
 			}()
 		}
 		start := time.Now()
+	send:
 		for i := range count {
 			if r > 0 {
 				time.Sleep(time.Until(start.Add(time.Duration(float64(i) / r * float64(time.Second)))))
@@ -115,11 +116,15 @@ func runFloor(args []string) error {
 			select {
 			case jobs <- i:
 			case <-ctx.Done():
+				break send
 			}
 		}
 		close(jobs)
 		wg.Wait()
 		el := time.Since(start)
+		if err := ctx.Err(); err != nil {
+			return nil, 0, 0, fmt.Errorf("%d requests not sent in time: %w", count, err)
+		}
 		if f := failed.Load(); f > 0 {
 			return nil, 0, 0, fmt.Errorf("%d of %d requests failed: %v", f, count, first.Load())
 		}
