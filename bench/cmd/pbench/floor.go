@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -31,12 +33,21 @@ import (
 // since a busy server takes several requests per wake-up; then open loop
 // at half of -rate (pouch's rate at saturation in the same round), for the
 // latency at the half load pouch is measured at.
+//
+// With -durable, the server answers only once the body is on disk: its
+// handler hands the body to one writer goroutine, which writes every body
+// waiting into a file with one pwrite and one fdatasync (group commit, as
+// pouch's store does) before the answers go. That is the least any server
+// whose acknowledgement means "stored" does here, so its latency at half
+// load carries the disk's own stalls, which the bare floor never meets.
+// It prints BenchmarkHTTPFloorDurable instead of BenchmarkHTTPFloor.
 func runFloor(args []string) error {
 	fs := flags("floor")
 	rate := fs.Float64("rate", 3000, "pouch's rate at saturation, in requests per `second`: the second phase runs at half")
 	size := fs.Int("size", 5028, "request body `bytes` (a pouch's)")
 	workers := fs.Int("workers", 64, "concurrent clients")
 	n := fs.Int("n", 20000, "requests per phase")
+	durable := fs.Bool("durable", false, "answer once the body is written and fdatasync'd (group commit)")
 	fs.Parse(args)
 	if *rate <= 0 || *size < 0 || *workers < 1 || *n < 1 {
 		return errors.New("-rate, -workers and -n must be positive, -size not negative")
@@ -48,7 +59,16 @@ func runFloor(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := exec.CommandContext(ctx, exe, "floor-serve")
+	name, serveArgs := "HTTPFloor", []string{"floor-serve"}
+	if *durable {
+		dir, err := os.MkdirTemp("", "pbench-floor-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		name, serveArgs = "HTTPFloorDurable", append(serveArgs, "-fsync", filepath.Join(dir, "bodies"))
+	}
+	srv := exec.CommandContext(ctx, exe, serveArgs...)
 	srv.Stderr = os.Stderr
 	out, err := srv.StdoutPipe()
 	if err != nil {
@@ -145,14 +165,26 @@ func runFloor(args []string) error {
 		return err
 	}
 	p50, p99, _ := quantiles(lat)
-	emit("HTTPFloor", float64(*n)/el.Seconds(), "req/s", float64(cpu.Microseconds())/float64(*n), "server-CPU-µs/req",
+	emit(name, float64(*n)/el.Seconds(), "req/s", float64(cpu.Microseconds())/float64(*n), "server-CPU-µs/req",
 		*rate/2, "half-offered/s", p50, "half-p50-ms", p99, "half-p99-ms", *size, "B/req")
 	return nil
 }
 
 // runFloorServe is the floor's server: it prints the address it listens
-// on and serves until killed.
+// on and serves until killed. With -fsync FILE, every body is written to
+// FILE and fdatasync'd before its answer (runFloor -durable).
 func runFloorServe(args []string) error {
+	fs := flags("floor-serve")
+	path := fs.String("fsync", "", "write each body to `FILE`, fdatasync'd, before answering")
+	fs.Parse(args)
+	var store func([]byte) error
+	if *path != "" {
+		gc, err := newGroupCommit(*path)
+		if err != nil {
+			return err
+		}
+		store = gc.write
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -160,7 +192,16 @@ func runFloorServe(args []string) error {
 	fmt.Println(ln.Addr())
 	ack := bytes.Repeat([]byte{'a'}, 128)
 	return http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+		var err error
+		if store == nil {
+			_, err = io.Copy(io.Discard, r.Body)
+		} else {
+			var b []byte
+			if b, err = io.ReadAll(r.Body); err == nil {
+				err = store(b)
+			}
+		}
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -168,4 +209,71 @@ func runFloorServe(args []string) error {
 		w.WriteHeader(http.StatusCreated)
 		w.Write(ack)
 	}))
+}
+
+// A groupCommit writes bodies to a file from one goroutine: each time it
+// takes every body waiting, writes them with one pwrite and makes them
+// durable with one fdatasync, and only then lets their writers go. The
+// file is a ring of groupCommitSize bytes written over in place, as a
+// database rewrites its WAL, so that a long run does not fill the disk.
+type groupCommit struct {
+	f    *os.File
+	reqs chan *gcReq
+}
+
+type gcReq struct {
+	b    []byte
+	done chan error
+}
+
+// groupCommitSize is the length of the ring file.
+const groupCommitSize = 64 << 20
+
+func newGroupCommit(path string) (*groupCommit, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	gc := &groupCommit{f: f, reqs: make(chan *gcReq, 4096)}
+	go gc.writer()
+	return gc, nil
+}
+
+// write returns once b is durable.
+func (gc *groupCommit) write(b []byte) error {
+	r := &gcReq{b: b, done: make(chan error, 1)}
+	gc.reqs <- r
+	return <-r.done
+}
+
+func (gc *groupCommit) writer() {
+	var off int64
+	var buf []byte
+	for first := range gc.reqs {
+		batch := []*gcReq{first}
+	drain:
+		for {
+			select {
+			case r := <-gc.reqs:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		buf = buf[:0]
+		for _, r := range batch {
+			buf = append(buf, r.b...)
+		}
+		if off+int64(len(buf)) > groupCommitSize {
+			off = 0
+		}
+		_, err := gc.f.WriteAt(buf, off)
+		if err == nil {
+			err = syscall.Fdatasync(int(gc.f.Fd()))
+		}
+		off += int64(len(buf))
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
 }

@@ -1,8 +1,9 @@
 // Command pbench runs the benchmarks of bench/run that are programs rather
 // than go test benchmarks: the machine's limits, pouch's log and Tessera's
 // side by side, proofs at growing log sizes, a JetStream load generator, the
-// floor of any Go HTTP server on this machine, and
-// the report that writes BENCHMARKS.md's bench/run section and its plots.
+// floor of any Go HTTP server on this machine (bare, and durable: one that
+// answers only once what it received is fdatasync'd), and the report that
+// writes BENCHMARKS.md's bench/run section and its plots.
 //
 // Every measurement is bounded in time (-d) and prints one line in Go's
 // benchmark format, "BenchmarkName 1 value unit value unit ...", which the
@@ -14,6 +15,7 @@
 //	pbench proof -leaves 1000000 -cache /var/tmp/pouch-bench
 //	pbench js -url nats://127.0.0.1:4222 -size 4700 -workers 64 -d 5s -server-pid PID
 //	pbench floor -rate 3000 -size 5028 -n 20000
+//	pbench floor -durable -rate 3000 -size 5028 -n 20000
 //	pbench report -in results/ -out ../BENCHMARKS.md -plots plots/
 package main
 
