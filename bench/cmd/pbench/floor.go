@@ -40,7 +40,9 @@ import (
 // pouch's store does) before the answers go. That is the least any server
 // whose acknowledgement means "stored" does here, so its latency at half
 // load carries the disk's own stalls, which the bare floor never meets.
-// It prints BenchmarkHTTPFloorDurable instead of BenchmarkHTTPFloor.
+// The file is in the temporary folder ($TMPDIR), where bench/run keeps
+// pouch's store. It prints BenchmarkHTTPFloorDurable instead of
+// BenchmarkHTTPFloor.
 func runFloor(args []string) error {
 	fs := flags("floor")
 	rate := fs.Float64("rate", 3000, "pouch's rate at saturation, in requests per `second`: the second phase runs at half")
