@@ -591,6 +591,18 @@ func goals(b *strings.Builder, r *results, clients, sizes []int, verifyUS float6
 		floor = fmt.Sprintf(" (a bare Go HTTP server at the same rate: %s", list(f, " ms"))
 		if d := r.vals("HTTPFloorDurable", "half-p99-ms"); len(d) > 0 {
 			floor += fmt.Sprintf("; one answering after a group-committed fdatasync: %s", list(d, " ms"))
+			// A durable floor over the goal means the disk stalled in
+			// that round: no server that acknowledges what it stored
+			// could have met it there.
+			var stalled []string
+			for i, x := range d {
+				if x >= 10 {
+					stalled = append(stalled, strconv.Itoa(i+1))
+				}
+			}
+			if len(stalled) > 0 {
+				floor += fmt.Sprintf(", over 10 ms itself in round %s: the disk stalled", strings.Join(stalled, ", "))
+			}
 		}
 		floor += ")"
 	}
