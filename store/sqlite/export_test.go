@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // SetMaxPageCount caps the database file at n pages on the writer's
@@ -22,3 +23,12 @@ func (s *Store) WriterPragma(name string) (string, error) {
 
 // MmapSize is the most of the file each connection maps.
 const MmapSize = mmapSize
+
+// SetPartyFlush sets when the parties rows waiting are written (rows
+// waiting, or the age of the oldest), for stores opened after, until
+// the returned function restores the defaults.
+func SetPartyFlush(rows int, age time.Duration) (restore func()) {
+	r, a := partyFlushRows, partyFlushAge
+	partyFlushRows, partyFlushAge = rows, age
+	return func() { partyFlushRows, partyFlushAge = r, a }
+}

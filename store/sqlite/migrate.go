@@ -21,6 +21,7 @@ var migrations = []string{
 	schemaV1,
 	schemaV2,
 	schemaV3,
+	schemaV4,
 }
 
 // schemaV2 keeps, with each full tile, the upper levels of the tree over
@@ -40,6 +41,15 @@ const schemaV3 = `CREATE TABLE inline_payloads (
 	idx  INTEGER PRIMARY KEY, -- the record's leaf index
 	data BLOB NOT NULL        -- the whole payload, at most store.ChunkSize bytes
 );`
+
+// schemaV4 lets the parties index lag the records (partyFlushRows): upto is
+// the index below which every record's parties rows are written. A
+// database of an older version had them all written with their records.
+const schemaV4 = `CREATE TABLE parties_indexed (
+	one  INTEGER PRIMARY KEY CHECK (one = 1),
+	upto INTEGER NOT NULL -- every record below this leaf index has its parties rows
+);
+INSERT INTO parties_indexed (one, upto) SELECT 1, COALESCE(MAX(idx) + 1, 0) FROM records;`
 
 // SchemaVersion is the schema version this package writes and reads.
 var SchemaVersion = len(migrations)

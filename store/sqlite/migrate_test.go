@@ -80,6 +80,7 @@ func TestSchemaVersion(t *testing.T) {
 	exec(t, path, `DROP INDEX record_payloads_payload`)
 	exec(t, path, `ALTER TABLE tiles DROP COLUMN inner`) // version 2's
 	exec(t, path, `DROP TABLE inline_payloads`)          // version 3's
+	exec(t, path, `DROP TABLE parties_indexed`)          // version 4's
 	s, err = sqlite.Open(path)
 	if err != nil {
 		t.Fatalf("opening a database without schema_version: %v", err)
@@ -99,6 +100,9 @@ func TestSchemaVersion(t *testing.T) {
 	}
 	if n := count(t, path, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'inline_payloads'`); n != 1 {
 		t.Fatalf("the adopted database was not migrated to version 3: %d inline_payloads tables", n)
+	}
+	if n := count(t, path, `SELECT upto FROM parties_indexed`); n != 1 {
+		t.Fatalf("the adopted database was migrated to version 4 with parties indexed up to %d, want 1 (its one record)", n)
 	}
 
 	exec(t, path, `UPDATE schema_version SET version = ?`, sqlite.SchemaVersion+1)
@@ -134,6 +138,7 @@ func TestSchemaV3Payloads(t *testing.T) {
 	exec(t, path, `INSERT INTO payload_chunks (payload, seq, data) SELECT 5, 0, data FROM inline_payloads WHERE idx = 0`)
 	exec(t, path, `INSERT INTO record_payloads (idx, payload, size) VALUES (0, 5, ?), (1, 9, 0)`, len(old.Payload))
 	exec(t, path, `DROP TABLE inline_payloads`)
+	exec(t, path, `DROP TABLE parties_indexed`)
 	exec(t, path, `UPDATE schema_version SET version = 2`)
 
 	for reopen := range 2 {

@@ -6,12 +6,16 @@
 // writer goroutine (group commit), so one fsync serves every record in the
 // batch. Append returns only after the transaction is durable. While a
 // sequencer leads (store.Folding), the transaction also carries the
-// round that integrates the batch's leaves into the tree.
+// round that integrates the batch's leaves into the tree. The parties
+// index lags the records by up to 50 ms, its rows written in batches
+// (partyFlushRows); List by party reads the records not yet in it from their
+// own rows.
 //
 // SPEC: spec/store.md#sqlite
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -129,6 +133,17 @@ type Store struct {
 	// sequencer reads what it integrates from memory. Guarded by mu.
 	recent     []record.Leaf
 	recentBase uint64
+
+	// The parties rows not written yet (partyFlushRows): (handle, index,
+	// kind) triples of the records from partiesUpto on, and since when
+	// the oldest has waited. Writer goroutine only.
+	partyBuf    []any
+	partyOldest time.Time
+	partiesUpto int64
+	// flushRows and flushAge are partyFlushRows and partyFlushAge as the
+	// store opened.
+	flushRows int
+	flushAge  time.Duration
 
 	// folder, if not nil, folds the round of a transaction's appends
 	// into it (store.Folding). The writer holds foldMu from the start
@@ -258,6 +273,11 @@ func Open(path string, opts ...Option) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("reading %s: %w", path, classify(err))
 	}
+	upto, lagging, err := readPartyLag(w)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("reading %s: %w", path, classify(err))
+	}
 	rq := url.Values{}
 	rq.Add("_pragma", "busy_timeout(10000)")
 	rq.Add("_pragma", "query_only(1)")
@@ -285,6 +305,14 @@ func Open(path string, opts ...Option) (*Store, error) {
 		rstmts:  make(map[string]*sql.Stmt),
 		staged:  make(map[int64]*stagedPayload),
 		now:     time.Now,
+
+		partiesUpto: upto,
+		partyBuf:    lagging,
+		flushRows:   partyFlushRows,
+		flushAge:    partyFlushAge,
+	}
+	if len(lagging) > 0 {
+		s.partyOldest = time.Now()
 	}
 	for _, o := range opts {
 		o(s)
@@ -412,12 +440,26 @@ func (s *Store) ImportCheckpoints(ctx context.Context, cps []store.StoredCheckpo
 func (s *Store) writer() {
 	defer close(s.done)
 	var lastReq time.Time // when the latest request came
+	// flush fires when the oldest parties row waiting has waited
+	// partyFlushAge and no commit came meanwhile to write it.
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
+	defer flush.Stop()
 	for {
 		if len(s.reqs) == 0 {
 			s.caughtUp.Store(time.Now().UnixNano())
 		}
+		var due <-chan time.Time
+		if len(s.partyBuf) > 0 {
+			flush.Reset(max(0, s.flushAge-time.Since(s.partyOldest)))
+			due = flush.C
+		}
 		var first *writeReq
 		select {
+		case <-due:
+			s.flushParties()
+			s.commits.Add(1)
+			continue
 		case first = <-s.reqs:
 			lastReq = time.Now()
 		case first = <-s.chunks:
@@ -437,6 +479,10 @@ func (s *Store) writer() {
 			continue
 		case <-s.closing:
 			s.failPending()
+			// A clean stop leaves every record's parties rows written.
+			if len(s.partyBuf) > 0 {
+				s.flushParties()
+			}
 			return
 		}
 		// Every pending append joins the group, but only a few chunks of
@@ -973,8 +1019,14 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 	} else if len(recArgs) > 0 && last != int64(s.next)-1 {
 		return nil, fmt.Errorf("store: the records inserted end at index %d, not %d", last, s.next-1)
 	}
-	if _, err := s.insertRows(ctx, tx, insertParties, 3, partyArgs); err != nil {
-		return nil, fmt.Errorf("store: indexing parties: %w", err)
+	// The parties rows wait, unless enough have or for long enough
+	// (partyFlushRows); then they are written with this transaction's.
+	flushed := len(s.partyBuf) > 0 && time.Since(s.partyOldest) >= s.flushAge ||
+		(len(s.partyBuf)+len(partyArgs))/3 >= s.flushRows
+	if flushed {
+		if err := s.writeParties(ctx, tx, append(slices.Clip(s.partyBuf), partyArgs...), int64(s.next)); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := s.insertRows(ctx, tx, insertRefs, 2, refArgs); err != nil {
 		return nil, fmt.Errorf("store: indexing references: %w", err)
@@ -1024,6 +1076,15 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 	}
 	s.last = floor
 	return []func(){func() {
+		switch {
+		case flushed:
+			s.partyBuf, s.partiesUpto = nil, int64(s.next)
+		case len(partyArgs) > 0:
+			if len(s.partyBuf) == 0 {
+				s.partyOldest = time.Now()
+			}
+			s.partyBuf = append(s.partyBuf, partyArgs...)
+		}
 		for k, sp := range staging {
 			s.staged[k] = sp
 		}
@@ -1107,6 +1168,104 @@ func (s *Store) insertChunks(ctx context.Context, tx *sql.Tx, args []any) error 
 		args = args[3*rows:]
 	}
 	return nil
+}
+
+// The parties index lags the records: a commit leaves its records'
+// parties rows waiting in memory, and the writer writes them all at
+// once, sorted by handle, with the commit after they reach
+// partyFlushRows rows or the oldest has waited partyFlushAge (or on its
+// own, if no commit comes by then, and when the store closes), recording
+// in parties_indexed the index below which every record has its rows.
+// Each commit used to rewrite the last leaf of every party's range it
+// touched (a third of the pages of a commit at half load); written in a
+// batch, the rows of one party share a leaf. The rows waiting are never
+// the only copy: a record's parties are in its own row (records.parties),
+// from which Open reads them again after a restart (readPartyLag), and
+// listParty reads the records from parties_indexed.upto on there.
+//
+// SPEC: spec/store.md#sqlite
+var (
+	partyFlushRows = 4096
+	partyFlushAge  = 50 * time.Millisecond
+)
+
+// writeParties writes rows, (handle, index, kind) triples, sorted by
+// handle and index, and records that every record below upto has its
+// rows.
+func (s *Store) writeParties(ctx context.Context, tx *sql.Tx, rows []any, upto int64) error {
+	type row struct {
+		h   string
+		idx int64
+		k   string
+	}
+	rs := make([]row, len(rows)/3)
+	for i := range rs {
+		rs[i] = row{rows[3*i].(string), rows[3*i+1].(int64), rows[3*i+2].(string)}
+	}
+	slices.SortFunc(rs, func(a, b row) int {
+		if c := strings.Compare(a.h, b.h); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.idx, b.idx)
+	})
+	args := make([]any, 0, len(rows))
+	for _, r := range rs {
+		args = append(args, r.h, r.idx, r.k)
+	}
+	if _, err := s.insertRows(ctx, tx, insertParties, 3, args); err != nil {
+		return fmt.Errorf("store: indexing parties: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE parties_indexed SET upto = max(upto, ?)`, upto); err != nil {
+		return fmt.Errorf("store: indexing parties: %w", err)
+	}
+	return nil
+}
+
+// flushParties writes the parties rows waiting in a transaction of
+// their own, when no commit came to take them. On failure they wait for
+// the next commit.
+func (s *Store) flushParties() {
+	ctx := context.Background()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return
+	}
+	defer tx.Rollback()
+	if s.writeParties(ctx, tx, s.partyBuf, int64(s.next)) != nil || tx.Commit() != nil {
+		s.partyOldest = time.Now() // try again in flushAge
+		return
+	}
+	s.partyBuf, s.partiesUpto = nil, int64(s.next)
+}
+
+// readPartyLag reads, when the store opens, the index below which every
+// record has its parties rows, and the rows of the records from there on,
+// from their own rows, to be written later.
+func readPartyLag(db *sql.DB) (int64, []any, error) {
+	var upto int64
+	if err := db.QueryRow(`SELECT upto FROM parties_indexed`).Scan(&upto); err != nil {
+		return 0, nil, err
+	}
+	rows, err := db.Query(`SELECT idx, kind, parties FROM records WHERE idx >= ? ORDER BY idx`, upto)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	var out []any
+	for rows.Next() {
+		var idx int64
+		var kind, parties string
+		if err := rows.Scan(&idx, &kind, &parties); err != nil {
+			return 0, nil, err
+		}
+		hs := columns.SplitHandles(parties)
+		for k, h := range hs {
+			if !slices.Contains(hs[:k], h) {
+				out = append(out, string(h), idx, kind)
+			}
+		}
+	}
+	return upto, out, rows.Err()
 }
 
 // inline reports whether e's payload is kept whole in inline_payloads (a
@@ -1219,7 +1378,8 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, width i
 
 // The multi-row inserts of the append transaction. Conflicts are ruled
 // out before they run, so they use OR ROLLBACK: SQLite then needs no
-// statement journal, and a conflict fails the batch.
+// statement journal, and a conflict fails the batch. The parties rows
+// use OR IGNORE (insertParties), which needs none either.
 var inserts = map[string]int{
 	insertRecords:  7,
 	insertParties:  3,
@@ -1238,9 +1398,13 @@ const (
 	// changes, about one page of the ID index per record. The log's
 	// first record, whose index 0 is no next rowid, is inserted alone,
 	// which needs no statement journal either.
-	insertRecords  = `INSERT OR ROLLBACK INTO records (id, kind, time, public, parties, refs, signed) VALUES `
-	insertFirst    = `INSERT OR ROLLBACK INTO records (idx, id, kind, time, public, parties, refs, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	insertParties  = `INSERT OR ROLLBACK INTO parties (handle, idx, kind) VALUES `
+	insertRecords = `INSERT OR ROLLBACK INTO records (id, kind, time, public, parties, refs, signed) VALUES `
+	insertFirst   = `INSERT OR ROLLBACK INTO records (idx, id, kind, time, public, parties, refs, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	// A record's parties rows may be written by another store open on
+	// the same file (its Open reads the rows the records not yet indexed
+	// make, and its Close writes them): they are the same rows, and the
+	// one writing second skips them.
+	insertParties  = `INSERT OR IGNORE INTO parties (handle, idx, kind) VALUES `
 	insertRefs     = `INSERT OR ROLLBACK INTO refs (ref, idx) VALUES `
 	insertPayloads = `INSERT OR ROLLBACK INTO record_payloads (idx, payload, size) VALUES `
 	insertInline   = `INSERT OR ROLLBACK INTO inline_payloads (idx, data) VALUES `
@@ -1441,6 +1605,9 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Stored, error
 	if limit <= 0 || limit > store.MaxList {
 		limit = store.MaxList
 	}
+	if q.Party != "" && q.IDPrefix == "" {
+		return s.listParty(ctx, q, limit)
+	}
 	var (
 		from  string
 		where []string
@@ -1458,21 +1625,6 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Stored, error
 		where = append(where, `r.id BETWEEN ? AND ?`, `r.idx >= ?`)
 		args = append(args, lo[:], hi[:], int64(q.From))
 		order = `r.idx`
-	case q.Party != "":
-		from = `parties p JOIN records r ON r.idx = p.idx`
-		where = append(where, `p.handle = ?`, `p.idx >= ?`)
-		args = append(args, string(q.Party), int64(q.From))
-		order = `p.idx`
-		if len(q.Kinds) > 0 {
-			where = append(where, `p.kind IN (`+placeholders(len(q.Kinds))+`)`)
-			for _, k := range q.Kinds {
-				args = append(args, string(k))
-			}
-		}
-		if q.Ref != nil {
-			where = append(where, `EXISTS (SELECT 1 FROM refs f WHERE f.ref = ? AND f.idx = p.idx)`)
-			args = append(args, q.Ref[:])
-		}
 	case q.Ref != nil:
 		from = `refs f JOIN records r ON r.idx = f.idx`
 		where = append(where, `f.ref = ?`, `f.idx >= ?`)
@@ -1484,8 +1636,63 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Stored, error
 		args = append(args, int64(q.From))
 		order = `r.idx`
 	}
-	if len(q.Kinds) > 0 && q.Party == "" {
-		where = append(where, `r.kind IN (`+placeholders(len(q.Kinds))+`)`)
+	where, args = kindsPublic(q, `r.kind`, where, args)
+	return s.listQuery(ctx, q, from, where, args, order, limit)
+}
+
+// listParty lists a party's records: from the parties index below
+// parties_indexed.upto, and from the records' own parties column from
+// there on (partyFlushRows), the two ranges in the order asked.
+func (s *Store) listParty(ctx context.Context, q store.Query, limit int) ([]*store.Stored, error) {
+	// upto is read first: it only grows, and every record below it has
+	// its rows, so the two ranges neither miss nor repeat a record
+	// whatever is written meanwhile.
+	var upto int64
+	if err := s.queryRow(ctx, `SELECT upto FROM parties_indexed`).Scan(&upto); err != nil {
+		return nil, fmt.Errorf("store: listing records: %w", err)
+	}
+	indexed := func(limit int) ([]*store.Stored, error) {
+		if int64(q.From) >= upto {
+			return nil, nil
+		}
+		where := []string{`p.handle = ?`, `p.idx >= ?`, `p.idx < ?`}
+		args := []any{string(q.Party), int64(q.From), upto}
+		if q.Ref != nil {
+			where = append(where, `EXISTS (SELECT 1 FROM refs f WHERE f.ref = ? AND f.idx = p.idx)`)
+			args = append(args, q.Ref[:])
+		}
+		where, args = kindsPublic(q, `p.kind`, where, args)
+		return s.listQuery(ctx, q, `parties p JOIN records r ON r.idx = p.idx`, where, args, `p.idx`, limit)
+	}
+	lagging := func(limit int) ([]*store.Stored, error) {
+		// A few thousand records at most (partyFlushRows), a range of
+		// the table's own key, each matched on its newline-separated
+		// parties column.
+		where := []string{`r.idx >= ?`, `instr(char(10) || r.parties || char(10), char(10) || ? || char(10)) > 0`}
+		args := []any{max(int64(q.From), upto), string(q.Party)}
+		if q.Ref != nil {
+			where = append(where, `EXISTS (SELECT 1 FROM refs f WHERE f.ref = ? AND f.idx = r.idx)`)
+			args = append(args, q.Ref[:])
+		}
+		where, args = kindsPublic(q, `r.kind`, where, args)
+		return s.listQuery(ctx, q, `records r`, where, args, `r.idx`, limit)
+	}
+	first, second := indexed, lagging
+	if q.Desc {
+		first, second = lagging, indexed
+	}
+	out, err := first(limit)
+	if err != nil || len(out) == limit {
+		return out, err
+	}
+	more, err := second(limit - len(out))
+	return append(out, more...), err
+}
+
+// kindsPublic adds List's filters on kinds (the column kind) and public.
+func kindsPublic(q store.Query, kind string, where []string, args []any) ([]string, []any) {
+	if len(q.Kinds) > 0 {
+		where = append(where, kind+` IN (`+placeholders(len(q.Kinds))+`)`)
 		for _, k := range q.Kinds {
 			args = append(args, string(k))
 		}
@@ -1493,6 +1700,13 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Stored, error
 	if q.Public {
 		where = append(where, `r.public = 1`)
 	}
+	return where, args
+}
+
+// listQuery runs one of List's queries: the records of from matching
+// where, ordered by the index column order (which Before bounds, and
+// Desc reverses), at most limit.
+func (s *Store) listQuery(ctx context.Context, q store.Query, from string, where []string, args []any, order string, limit int) ([]*store.Stored, error) {
 	// Before bounds the same index column as From, so the scan is one
 	// range of the index, walked backwards for Desc.
 	if q.Before > 0 {
