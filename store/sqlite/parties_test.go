@@ -96,12 +96,7 @@ func (m *partiesModel) check(t *testing.T, s *sqlite.Store) {
 func TestPartiesLag(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "pouch.db")
-	restore := sqlite.SetPartyFlush(1<<30, time.Hour) // nothing written before Close
-	s, err := sqlite.Open(path)
-	restore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openFlushing(t, path, 1<<30, time.Hour) // nothing written before Close
 	m := &partiesModel{}
 	next := 0
 	var first record.ID // the first record's ID, which some refer to
@@ -141,12 +136,7 @@ func TestPartiesLag(t *testing.T) {
 	if n := count(t, path, `SELECT upto FROM parties_indexed`); n != 30 {
 		t.Fatalf("parties indexed up to %d after Close, want 30", n)
 	}
-	restore = sqlite.SetPartyFlush(1<<30, time.Hour)
-	s, err = sqlite.Open(path)
-	restore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openFlushing(t, path, 1<<30, time.Hour)
 	m.check(t, s)
 	// Half indexed, half lagging.
 	for range 4 {
@@ -158,12 +148,7 @@ func TestPartiesLag(t *testing.T) {
 	// As a kill -9 leaves it: the last records' rows never written.
 	exec(t, path, `DELETE FROM parties WHERE idx >= 37`)
 	exec(t, path, `UPDATE parties_indexed SET upto = 37`)
-	restore = sqlite.SetPartyFlush(6, time.Hour) // written with the next commit of 2 records or more
-	s, err = sqlite.Open(path)
-	restore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openFlushing(t, path, 6, time.Hour) // written with the next commit of 2 records or more
 	defer s.Close()
 	m.check(t, s)
 	appendSome(s, 3)
@@ -190,12 +175,7 @@ func rows(m *partiesModel) int {
 // waited the flush age, with no commit to carry them.
 func TestPartiesFlushIdle(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pouch.db")
-	restore := sqlite.SetPartyFlush(1<<30, 20*time.Millisecond)
-	s, err := sqlite.Open(path)
-	restore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openFlushing(t, path, 1<<30, 20*time.Millisecond)
 	defer s.Close()
 	if _, err := s.Append(context.Background(), []*store.Entry{storetest.Entry(0, record.KindTag, "aa/one", "bb/two")}); err != nil {
 		t.Fatal(err)
@@ -217,12 +197,7 @@ func TestPartiesFlushIdle(t *testing.T) {
 func TestPartiesFailedCommit(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "pouch.db")
-	restore := sqlite.SetPartyFlush(1<<30, time.Hour)
-	s, err := sqlite.Open(path)
-	restore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openFlushing(t, path, 1<<30, time.Hour)
 	defer s.Close()
 	if _, err := s.Append(ctx, []*store.Entry{storetest.Entry(0, record.KindTag, "aa/one")}); err != nil {
 		t.Fatal(err)
@@ -257,12 +232,7 @@ func TestPartiesFailedCommit(t *testing.T) {
 func TestPartiesTwoStores(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "pouch.db")
-	restore := sqlite.SetPartyFlush(1<<30, time.Hour)
-	a, err := sqlite.Open(path)
-	restore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := openFlushing(t, path, 1<<30, time.Hour)
 	defer a.Close()
 	m := &partiesModel{}
 	add := func(n int, parties ...record.Handle) {
@@ -297,4 +267,17 @@ func TestPartiesTwoStores(t *testing.T) {
 	}
 	defer a.Close()
 	m.check(t, a)
+}
+
+// openFlushing opens the store at path with its parties rows written
+// once rows of them wait or the oldest has waited age.
+func openFlushing(t *testing.T, path string, rows int, age time.Duration) *sqlite.Store {
+	t.Helper()
+	restore := sqlite.SetPartyFlush(rows, age)
+	defer restore()
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
