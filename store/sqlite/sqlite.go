@@ -106,6 +106,7 @@ type Store struct {
 	closing  chan struct{}
 	done     chan struct{}
 	ckDone   chan struct{}
+	ready    chan struct{} // closed when Open has read the store and prepared the writer's statements
 	once     sync.Once
 
 	mu      sync.Mutex
@@ -300,6 +301,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		ckDone:  make(chan struct{}),
+		ready:   make(chan struct{}),
 		changed: make(chan struct{}),
 		stmts:   make(map[stmtKey]*sql.Stmt),
 		rstmts:  make(map[string]*sql.Stmt),
@@ -351,6 +353,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("preparing statements in %s: %w", path, err)
 	}
+	close(s.ready)
 	return s, nil
 }
 
@@ -439,6 +442,14 @@ func (s *Store) ImportCheckpoints(ctx context.Context, cps []store.StoredCheckpo
 
 func (s *Store) writer() {
 	defer close(s.done)
+	// No append can come before Open returns, but the parties rows read
+	// when it opened may be due (flushParties): nothing is written before
+	// Open has read the store and prepared the statements.
+	select {
+	case <-s.ready:
+	case <-s.closing:
+		return
+	}
 	var lastReq time.Time // when the latest request came
 	// flush fires when the oldest parties row waiting has waited
 	// partyFlushAge and no commit came meanwhile to write it.
