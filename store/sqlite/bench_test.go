@@ -2,6 +2,8 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -68,6 +70,30 @@ func appendConcurrently(b *testing.B, s *sqlite.Store, es []*store.Entry, caller
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "CPU-µs/entry")
+}
+
+// BenchmarkAppendPrincipals is BenchmarkAppendConcurrent with the
+// parties of a deployment of many principals: each entry names three of
+// -principals handles (sorted, as the server names them), so that the
+// rows of a commit's records fall in as many ranges of the parties
+// index.
+func BenchmarkAppendPrincipals(b *testing.B) {
+	for _, n := range []int{9, 1000} {
+		b.Run(fmt.Sprintf("principals=%d", n), func(b *testing.B) {
+			s := openTemp(b)
+			defer s.Close()
+			es := pouchEntries(b.N)
+			for i, e := range es {
+				e.Parties = []record.Handle{
+					record.Handle(fmt.Sprintf("p%04d/head", i%n)),
+					record.Handle(fmt.Sprintf("p%04d/head", (i*7+1)%n)),
+					record.Handle(fmt.Sprintf("p%04d/envoy", (i*13+2)%n)),
+				}
+				slices.Sort(e.Parties)
+			}
+			appendConcurrently(b, s, es, 64)
+		})
+	}
 }
 
 // cpuTime returns the CPU time this process has used, user and system.
