@@ -1662,25 +1662,37 @@ func (s *Store) listParty(ctx context.Context, q store.Query, limit int) ([]*sto
 	if err := s.queryRow(ctx, `SELECT upto FROM parties_indexed`).Scan(&upto); err != nil {
 		return nil, fmt.Errorf("store: listing records: %w", err)
 	}
+	// Each range is bounded once on each side, so that SQLite walks the
+	// range itself rather than one bound's range, filtering on the other.
 	indexed := func(limit int) ([]*store.Stored, error) {
-		if int64(q.From) >= upto {
+		hi := upto
+		if q.Before > 0 && q.Before < uint64(hi) {
+			hi = int64(q.Before)
+		}
+		if int64(q.From) >= hi {
 			return nil, nil
 		}
 		where := []string{`p.handle = ?`, `p.idx >= ?`, `p.idx < ?`}
-		args := []any{string(q.Party), int64(q.From), upto}
+		args := []any{string(q.Party), int64(q.From), hi}
 		if q.Ref != nil {
 			where = append(where, `EXISTS (SELECT 1 FROM refs f WHERE f.ref = ? AND f.idx = p.idx)`)
 			args = append(args, q.Ref[:])
 		}
 		where, args = kindsPublic(q, `p.kind`, where, args)
-		return s.listQuery(ctx, q, `parties p JOIN records r ON r.idx = p.idx`, where, args, `p.idx`, limit)
+		below := q
+		below.Before = 0 // hi is the bound
+		return s.listQuery(ctx, below, `parties p JOIN records r ON r.idx = p.idx`, where, args, `p.idx`, limit)
 	}
 	lagging := func(limit int) ([]*store.Stored, error) {
+		lo := max(int64(q.From), upto)
+		if q.Before > 0 && q.Before <= uint64(lo) {
+			return nil, nil
+		}
 		// A few thousand records at most (partyFlushRows), a range of
 		// the table's own key, each matched on its newline-separated
 		// parties column.
 		where := []string{`r.idx >= ?`, `instr(char(10) || r.parties || char(10), char(10) || ? || char(10)) > 0`}
-		args := []any{max(int64(q.From), upto), string(q.Party)}
+		args := []any{lo, string(q.Party)}
 		if q.Ref != nil {
 			where = append(where, `EXISTS (SELECT 1 FROM refs f WHERE f.ref = ? AND f.idx = r.idx)`)
 			args = append(args, q.Ref[:])
