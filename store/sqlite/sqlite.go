@@ -136,11 +136,10 @@ type Store struct {
 	recentBase uint64
 
 	// The parties rows not written yet (partyFlushRows): (handle, index,
-	// kind) triples of the records from partiesUpto on, and since when
-	// the oldest has waited. Writer goroutine only.
+	// kind) triples of the records from parties_indexed.upto on, and
+	// since when the oldest has waited. Writer goroutine only.
 	partyBuf    []any
 	partyOldest time.Time
-	partiesUpto int64
 	// flushRows and flushAge are partyFlushRows and partyFlushAge as the
 	// store opened.
 	flushRows int
@@ -274,7 +273,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("reading %s: %w", path, classify(err))
 	}
-	upto, lagging, err := readPartyLag(w)
+	lagging, err := readPartyLag(w)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("reading %s: %w", path, classify(err))
@@ -308,10 +307,9 @@ func Open(path string, opts ...Option) (*Store, error) {
 		staged:  make(map[int64]*stagedPayload),
 		now:     time.Now,
 
-		partiesUpto: upto,
-		partyBuf:    lagging,
-		flushRows:   partyFlushRows,
-		flushAge:    partyFlushAge,
+		partyBuf:  lagging,
+		flushRows: partyFlushRows,
+		flushAge:  partyFlushAge,
 	}
 	if len(lagging) > 0 {
 		s.partyOldest = time.Now()
@@ -1089,7 +1087,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 	return []func(){func() {
 		switch {
 		case flushed:
-			s.partyBuf, s.partiesUpto = nil, int64(s.next)
+			s.partyBuf = nil
 		case len(partyArgs) > 0:
 			if len(s.partyBuf) == 0 {
 				s.partyOldest = time.Now()
@@ -1246,20 +1244,20 @@ func (s *Store) flushParties() {
 		s.partyOldest = time.Now() // try again in flushAge
 		return
 	}
-	s.partyBuf, s.partiesUpto = nil, int64(s.next)
+	s.partyBuf = nil
 }
 
-// readPartyLag reads, when the store opens, the index below which every
-// record has its parties rows, and the rows of the records from there on,
-// from their own rows, to be written later.
-func readPartyLag(db *sql.DB) (int64, []any, error) {
+// readPartyLag reads, when the store opens, the parties rows of the
+// records from parties_indexed.upto on (the index below which every
+// record has its rows), from the records' own rows, to be written later.
+func readPartyLag(db *sql.DB) ([]any, error) {
 	var upto int64
 	if err := db.QueryRow(`SELECT upto FROM parties_indexed`).Scan(&upto); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	rows, err := db.Query(`SELECT idx, kind, parties FROM records WHERE idx >= ? ORDER BY idx`, upto)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	defer rows.Close()
 	var out []any
@@ -1267,7 +1265,7 @@ func readPartyLag(db *sql.DB) (int64, []any, error) {
 		var idx int64
 		var kind, parties string
 		if err := rows.Scan(&idx, &kind, &parties); err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 		hs := columns.SplitHandles(parties)
 		for k, h := range hs {
@@ -1276,7 +1274,7 @@ func readPartyLag(db *sql.DB) (int64, []any, error) {
 			}
 		}
 	}
-	return upto, out, rows.Err()
+	return out, rows.Err()
 }
 
 // inline reports whether e's payload is kept whole in inline_payloads (a
