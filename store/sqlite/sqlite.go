@@ -135,10 +135,10 @@ type Store struct {
 	recent     []record.Leaf
 	recentBase uint64
 
-	// The parties rows not written yet (partyFlushRows): (handle, index,
-	// kind) triples of the records from parties_indexed.upto on, and
-	// since when the oldest has waited. Writer goroutine only.
-	partyBuf    []any
+	// The parties rows not written yet (partyFlushRows): those of the
+	// records from parties_indexed.upto on, and since when the oldest
+	// has waited. Writer goroutine only.
+	partyBuf    []partyRow
 	partyOldest time.Time
 	// flushRows and flushAge are partyFlushRows and partyFlushAge as the
 	// store opened.
@@ -885,7 +885,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 	s.mu.Unlock()
 	recArgs := make([]any, 0, 7*n)
 	var first []any // the log's first record, if this transaction writes it
-	partyArgs := make([]any, 0, 3*nParties)
+	partyRows := make([]partyRow, 0, nParties)
 	refArgs := make([]any, 0, 2*nRefs)
 	payArgs := make([]any, 0, 3*nPay)
 	inlineArgs := make([]any, 0, 2*nInline)
@@ -988,11 +988,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 			} else {
 				recArgs = append(recArgs, e.ID[:], string(e.Kind), t, pub, columns.JoinHandles(e.Parties), columns.JoinIDs(e.Refs), e.Signed)
 			}
-			for k, p := range e.Parties {
-				if !slices.Contains(e.Parties[:k], p) {
-					partyArgs = append(partyArgs, string(p), idx, string(e.Kind))
-				}
-			}
+			partyRows = appendPartyRows(partyRows, e.Parties, idx, string(e.Kind))
 			for k, ref := range e.Refs {
 				if !slices.Contains(e.Refs[:k], ref) {
 					refArgs = append(refArgs, ref[:], idx)
@@ -1031,9 +1027,9 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 	// The parties rows wait, unless enough have or for long enough
 	// (partyFlushRows); then they are written with this transaction's.
 	flushed := len(s.partyBuf) > 0 && time.Since(s.partyOldest) >= s.flushAge ||
-		(len(s.partyBuf)+len(partyArgs))/3 >= s.flushRows
+		len(s.partyBuf)+len(partyRows) >= s.flushRows
 	if flushed {
-		if err := s.writeParties(ctx, tx, append(slices.Clip(s.partyBuf), partyArgs...), int64(s.next)); err != nil {
+		if err := s.writeParties(ctx, tx, append(slices.Clip(s.partyBuf), partyRows...), int64(s.next)); err != nil {
 			return nil, err
 		}
 	}
@@ -1088,11 +1084,11 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 		switch {
 		case flushed:
 			s.partyBuf = nil
-		case len(partyArgs) > 0:
+		case len(partyRows) > 0:
 			if len(s.partyBuf) == 0 {
 				s.partyOldest = time.Now()
 			}
-			s.partyBuf = append(s.partyBuf, partyArgs...)
+			s.partyBuf = append(s.partyBuf, partyRows...)
 		}
 		for k, sp := range staging {
 			s.staged[k] = sp
@@ -1198,28 +1194,37 @@ var (
 	partyFlushAge  = 50 * time.Millisecond
 )
 
-// writeParties writes rows, (handle, index, kind) triples, sorted by
-// handle and index, and records that every record below upto has its
-// rows.
-func (s *Store) writeParties(ctx context.Context, tx *sql.Tx, rows []any, upto int64) error {
-	type row struct {
-		h   string
-		idx int64
-		k   string
+// A partyRow is a row of the parties index: a record's party, the
+// record's index and its kind.
+type partyRow struct {
+	handle string
+	idx    int64
+	kind   string
+}
+
+// appendPartyRows appends the rows of a record of index idx and kind
+// naming handles, one per distinct handle.
+func appendPartyRows(rows []partyRow, handles []record.Handle, idx int64, kind string) []partyRow {
+	for k, h := range handles {
+		if !slices.Contains(handles[:k], h) {
+			rows = append(rows, partyRow{string(h), idx, kind})
+		}
 	}
-	rs := make([]row, len(rows)/3)
-	for i := range rs {
-		rs[i] = row{rows[3*i].(string), rows[3*i+1].(int64), rows[3*i+2].(string)}
-	}
-	slices.SortFunc(rs, func(a, b row) int {
-		if c := strings.Compare(a.h, b.h); c != 0 {
+	return rows
+}
+
+// writeParties writes rows (which it sorts by handle and index) and
+// records that every record below upto has its rows.
+func (s *Store) writeParties(ctx context.Context, tx *sql.Tx, rows []partyRow, upto int64) error {
+	slices.SortFunc(rows, func(a, b partyRow) int {
+		if c := strings.Compare(a.handle, b.handle); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.idx, b.idx)
 	})
-	args := make([]any, 0, len(rows))
-	for _, r := range rs {
-		args = append(args, r.h, r.idx, r.k)
+	args := make([]any, 0, 3*len(rows))
+	for _, r := range rows {
+		args = append(args, r.handle, r.idx, r.kind)
 	}
 	if _, err := s.insertRows(ctx, tx, insertParties, 3, args); err != nil {
 		return fmt.Errorf("store: indexing parties: %w", err)
@@ -1250,7 +1255,7 @@ func (s *Store) flushParties() {
 // readPartyLag reads, when the store opens, the parties rows of the
 // records from parties_indexed.upto on (the index below which every
 // record has its rows), from the records' own rows, to be written later.
-func readPartyLag(db *sql.DB) ([]any, error) {
+func readPartyLag(db *sql.DB) ([]partyRow, error) {
 	var upto int64
 	if err := db.QueryRow(`SELECT upto FROM parties_indexed`).Scan(&upto); err != nil {
 		return nil, err
@@ -1260,19 +1265,14 @@ func readPartyLag(db *sql.DB) ([]any, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []any
+	var out []partyRow
 	for rows.Next() {
 		var idx int64
 		var kind, parties string
 		if err := rows.Scan(&idx, &kind, &parties); err != nil {
 			return nil, err
 		}
-		hs := columns.SplitHandles(parties)
-		for k, h := range hs {
-			if !slices.Contains(hs[:k], h) {
-				out = append(out, string(h), idx, kind)
-			}
-		}
+		out = appendPartyRows(out, columns.SplitHandles(parties), idx, kind)
 	}
 	return out, rows.Err()
 }
