@@ -75,7 +75,7 @@ type Log struct {
 // signs the checkpoint of the empty tree, so that a checkpoint is always
 // served.
 func New(ctx context.Context, st store.Store, cfg Config) (*Log, error) {
-	signer, err := note.NewSigner(cfg.Key)
+	signer, err := NewNoteSigner(cfg.Key)
 	if err != nil {
 		return nil, fmt.Errorf("log key: %w", err)
 	}
