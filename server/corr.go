@@ -171,6 +171,7 @@ func NewCorrespondence(ctx context.Context, opt CorrOptions) (*Correspondence, e
 		broker:     newBroker(),
 		metrics:    newCorrMetrics(opt.Registerer),
 	}
+	c.metrics.observe(opt.Registerer, opt.Store)
 	c.agreements = newAgreementBook(c.dir)
 	if err := c.found(ctx); err != nil {
 		return nil, err

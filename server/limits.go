@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"pouch.dev/record"
+	"pouch.dev/store"
 )
 
 // A limiter is a token bucket per principal (or remote address).
@@ -66,7 +67,16 @@ type corrMetrics struct {
 	refusals *prometheus.CounterVec
 	requests *prometheus.HistogramVec
 	streams  prometheus.Gauge
+	// The store's work on the disk (store.Timings), for a store that
+	// reports it: the writer's commits, in two parts, and the WAL's
+	// checkpoints, by mode. An acknowledgement waits for its commit.
+	commits     *prometheus.HistogramVec
+	checkpoints *prometheus.HistogramVec
 }
+
+// diskBuckets are the store's histograms' buckets, in seconds: from a
+// fast disk's fsync to the stalls of a slow one.
+var diskBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}
 
 func newCorrMetrics(reg prometheus.Registerer) *corrMetrics {
 	m := &corrMetrics{
@@ -79,11 +89,38 @@ func newCorrMetrics(reg prometheus.Registerer) *corrMetrics {
 			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1}}, []string{"route", "status"}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "pouch_inbox_streams", Help: "Open inbox streams."}),
+		commits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "pouch_store_commit_seconds", Help: "The store writer's transactions, by part: prepare (from the start to the commit) and commit (writing the WAL and its fsync).",
+			Buckets: diskBuckets}, []string{"part"}),
+		checkpoints: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "pouch_store_checkpoint_seconds", Help: "Checkpoints of the store's WAL into its database file (the copy and its fsync), by mode.",
+			Buckets: diskBuckets}, []string{"mode"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.refusals, m.requests, m.streams)
 	}
 	return m
+}
+
+// observe has st, if it reports its timings, report them to the store's
+// histograms, registered then in reg. Without reg, or for a store that
+// does not report them, it does nothing.
+func (m *corrMetrics) observe(reg prometheus.Registerer, st store.Store) {
+	t, ok := st.(store.Timed)
+	if reg == nil || !ok {
+		return
+	}
+	reg.MustRegister(m.commits, m.checkpoints)
+	prepare, commit := m.commits.WithLabelValues("prepare"), m.commits.WithLabelValues("commit")
+	t.SetTimings(&store.Timings{
+		Commit: func(p, c time.Duration) {
+			prepare.Observe(p.Seconds())
+			commit.Observe(c.Seconds())
+		},
+		Checkpoint: func(mode string, d time.Duration) {
+			m.checkpoints.WithLabelValues(mode).Observe(d.Seconds())
+		},
+	})
 }
 
 func (m *corrMetrics) accepted(k record.Kind) { m.records.WithLabelValues(string(k)).Inc() }

@@ -281,6 +281,29 @@ type Folding interface {
 	SetRoundFolder(f RoundFolder)
 }
 
+// Timings receives how long a store's work on the disk took, as it
+// happens: what the server's /metrics shows, so that an operator can tell
+// a slow disk from a slow server. Each function, if not nil, must be
+// quick and safe for concurrent use.
+type Timings struct {
+	// Commit is called after each transaction of the writer that
+	// committed (appends, rounds, staged payloads): prepare is the time
+	// from its start to the commit, commit the commit itself (in the
+	// embedded store, writing the WAL and its fsync).
+	Commit func(prepare, commit time.Duration)
+	// Checkpoint is called after each checkpoint of the embedded store's
+	// WAL into its database file, with its mode ("passive", "restart" or
+	// "truncate"): the copy and the database file's fsync.
+	Checkpoint func(mode string, d time.Duration)
+}
+
+// Timed is implemented by a store that reports Timings (the embedded
+// SQLite store).
+type Timed interface {
+	// SetTimings makes t receive the timings from now on; nil stops them.
+	SetTimings(t *Timings)
+}
+
 // A StoredCheckpoint is a stored checkpoint and its tree size; Note is
 // nil for none.
 type StoredCheckpoint struct {

@@ -101,6 +101,7 @@ type Store struct {
 	chunks  chan *writeReq // chunks of staged payloads
 	truncs  chan truncReq  // TRUNCATE checkpoints for the writer to run
 	commits atomic.Uint64  // the writer's transactions so far
+	timings atomic.Pointer[store.Timings]
 	// caughtUp is when the writer last found no append waiting (Unix ns).
 	caughtUp atomic.Int64
 	closing  chan struct{}
@@ -159,6 +160,31 @@ func (s *Store) SetRoundFolder(f store.RoundFolder) {
 	s.foldMu.Lock()
 	s.folder = f
 	s.foldMu.Unlock()
+}
+
+// SetTimings makes t receive the writer's commits and the WAL's
+// checkpoints from now on (store.Timed).
+func (s *Store) SetTimings(t *store.Timings) { s.timings.Store(t) }
+
+// timedCommit commits tx, begun at start, and reports the two parts of
+// its time to the store's Timings, if any.
+func (s *Store) timedCommit(tx *sql.Tx, start time.Time) error {
+	c := time.Now()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if t := s.timings.Load(); t != nil && t.Commit != nil {
+		t.Commit(c.Sub(start), time.Since(c))
+	}
+	return nil
+}
+
+// timedCheckpoint reports a checkpoint of the WAL, begun at start, to the
+// store's Timings, if any.
+func (s *Store) timedCheckpoint(mode string, start time.Time) {
+	if t := s.timings.Load(); t != nil && t.Checkpoint != nil {
+		t.Checkpoint(mode, time.Since(start))
+	}
 }
 
 // endFold tells the folder whether the round it folded into the
@@ -615,7 +641,9 @@ func (s *Store) checkpointer(path string) {
 	var copiedAt uint64
 	passive := func(from uint64) bool {
 		var busy, frames, copied int
+		start := time.Now()
 		all := db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied) == nil && frames == copied
+		s.timedCheckpoint("passive", start)
 		if all {
 			copiedAt = from
 		}
@@ -731,7 +759,9 @@ func (s *Store) truncateWAL(db *sql.DB, busy bool) bool {
 		mode = "RESTART"
 	}
 	var blocked, logFrames, done int
+	start := time.Now()
 	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&blocked, &logFrames, &done)
+	s.timedCheckpoint(strings.ToLower(mode), start)
 	return err == nil && blocked == 0
 }
 
@@ -832,6 +862,7 @@ func (s *Store) commit(batch []*writeReq) {
 // writer's state once the transaction is committed.
 func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err error) {
 	ctx := context.Background()
+	start := time.Now()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: beginning the append transaction: %w", err)
@@ -1076,7 +1107,7 @@ func (s *Store) commitTx(batch []*writeReq, lookup bool) (after []func(), err er
 	if roundHit {
 		failpoint.Hit("store/round-before-commit")
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.timedCommit(tx, start); err != nil {
 		return nil, fmt.Errorf("store: committing appends: %w", err)
 	}
 	s.last = floor
@@ -1240,12 +1271,13 @@ func (s *Store) writeParties(ctx context.Context, tx *sql.Tx, rows []partyRow, u
 // the next commit.
 func (s *Store) flushParties() {
 	ctx := context.Background()
+	start := time.Now()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return
 	}
 	defer tx.Rollback()
-	if s.writeParties(ctx, tx, s.partyBuf, int64(s.next)) != nil || tx.Commit() != nil {
+	if s.writeParties(ctx, tx, s.partyBuf, int64(s.next)) != nil || s.timedCommit(tx, start) != nil {
 		s.partyOldest = time.Now() // try again in flushAge
 		return
 	}
