@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +19,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"pouch.dev/api"
 	"pouch.dev/keys"
@@ -43,7 +48,10 @@ clock starts, then:
     acknowledges them (each acknowledgement means verified, checked
     against the directory, durably stored and given a log index), and
     reports pouches/s and latency percentiles;
- 2. submits fresh pouches at half that rate and reports p99 latency;
+ 2. submits fresh pouches at half that rate and reports p99 latency,
+    and, if the server's /metrics times its store's commits, the
+    server's own commits meanwhile: how many took over 10 ms, and the
+    slowest (a slow disk holds up every request waiting for it);
  3. waits for the log's checkpoint to cover every pouch;
  4. with --streams S, holds S idle inbox streams (server-sent events) open
     and reports the process's resident memory before and after (client and
@@ -284,7 +292,10 @@ func runBench(ctx *cmdContext, args []string) error {
 			res.ServerCPUus, (srv1-srv0).Seconds()/el.Seconds(), runtime.NumCPU())
 	}
 
-	// Phase 2: at half that rate, in requests of --batch pouches.
+	// Phase 2: at half that rate, in requests of --batch pouches. The
+	// server's own commits in it, if its /metrics times them, say
+	// whether its tail is the disk's.
+	commits0, _ := benchCommits(bg, w)
 	half := rate / 2
 	lat2 := make([]time.Duration, len(batch2))
 	interval := time.Duration(float64(time.Second) * float64(*batch) / half)
@@ -310,6 +321,21 @@ func runBench(ctx *cmdContext, args []string) error {
 		half, float64(len(batch2))/el.Seconds(), pct(lat2), errs.Load())
 	res.HalfOffered, res.HalfPerSecond = half, float64(len(batch2))/el.Seconds()
 	res.HalfP50ms, res.HalfP99ms = quantileMS(lat2, .5), quantileMS(lat2, .99)
+	if commits1, err := benchCommits(bg, w); err == nil && commits0 != nil {
+		d := commits1.minus(commits0)
+		n, over := d.total(), d.over(.01)
+		res.HalfCommits, res.HalfCommitsOver10ms = &n, &over
+		p99, slowest := "over 1 s", "over 1 s"
+		if b, ok := d.quantileBound(.99); ok {
+			ms := 1e3 * b
+			res.HalfCommitP99ms, p99 = &ms, fmt.Sprintf("within %g ms", ms)
+		}
+		if b, ok := d.quantileBound(1); ok {
+			ms := 1e3 * b
+			res.HalfCommitMaxMs, slowest = &ms, fmt.Sprintf("within %g ms", ms)
+		}
+		fmt.Fprintf(out, "phase 2, the server's commits (the WAL's write and fsync): %d, 99 %% %s, %d over 10 ms, the slowest %s\n", n, p99, over, slowest)
+	}
 	if latOut != nil {
 		if err := writeLatencies(latOut, lat2, *batch, interval); err != nil {
 			return fmt.Errorf("bench: writing %s: %w", *latencies, err)
@@ -369,8 +395,98 @@ type benchResult struct {
 	HalfPerSecond float64 `json:"half_pouches_per_s"`
 	HalfP50ms     float64 `json:"half_p50_ms"`
 	HalfP99ms     float64 `json:"half_p99_ms"`
-	CheckpointMS  float64 `json:"checkpoint_ms"` // last acknowledgement to a checkpoint covering all
-	Errors        int64   `json:"errors"`
+	// The server's commits during phase 2 (pouch_store_commit_seconds,
+	// part="commit": the WAL's write and fsync), if its /metrics has them:
+	// how many, the upper bounds of the histogram's buckets that hold
+	// their 99th percentile and the slowest (each absent if over its
+	// largest bucket, 1 s), and how many took over 10 ms. A few slow
+	// commits hold up every request waiting meanwhile, so the slowest
+	// says more about the requests' p99 than the commits' p99 does.
+	HalfCommits         *int64   `json:"half_commits,omitempty"`
+	HalfCommitP99ms     *float64 `json:"half_commit_p99_le_ms,omitempty"`
+	HalfCommitMaxMs     *float64 `json:"half_commit_max_le_ms,omitempty"`
+	HalfCommitsOver10ms *int64   `json:"half_commits_over_10ms,omitempty"`
+	CheckpointMS        float64  `json:"checkpoint_ms"` // last acknowledgement to a checkpoint covering all
+	Errors              int64    `json:"errors"`
+}
+
+// commitHist is the histogram of a server's commits, cumulative as
+// Prometheus keeps it: count[i] commits took at most bound[i] seconds,
+// the last bound being +Inf.
+type commitHist struct {
+	bound []float64
+	count []uint64
+}
+
+// benchCommits reads the server's pouch_store_commit_seconds{part="commit"}
+// from its /metrics, with Prometheus's own parser; an error if the server
+// has none (a store that does not time its commits).
+func benchCommits(ctx context.Context, w *scenario.World) (*commitHist, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", w.URL+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := w.Client.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET /metrics: %w", err)
+	}
+	if mf := mfs["pouch_store_commit_seconds"]; mf != nil {
+		for _, m := range mf.GetMetric() {
+			if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "part" && l.GetValue() == "commit" }) {
+				continue
+			}
+			h := &commitHist{}
+			for _, b := range m.GetHistogram().GetBucket() {
+				h.bound = append(h.bound, b.GetUpperBound())
+				h.count = append(h.count, b.GetCumulativeCount())
+			}
+			h.bound = append(h.bound, math.Inf(1))
+			h.count = append(h.count, m.GetHistogram().GetSampleCount())
+			return h, nil
+		}
+	}
+	return nil, errors.New("the server's /metrics does not time its commits")
+}
+
+// minus returns the commits of h that came after those of old.
+func (h *commitHist) minus(old *commitHist) *commitHist {
+	d := &commitHist{bound: h.bound, count: slices.Clone(h.count)}
+	if slices.Equal(h.bound, old.bound) {
+		for i := range d.count {
+			d.count[i] -= min(d.count[i], old.count[i])
+		}
+	}
+	return d
+}
+
+func (h *commitHist) total() int64 { return int64(h.count[len(h.count)-1]) }
+
+// over returns how many commits took more than the bound sec, one of the
+// histogram's (else the next above it).
+func (h *commitHist) over(sec float64) int64 {
+	i, _ := slices.BinarySearch(h.bound, sec)
+	return h.total() - int64(h.count[i])
+}
+
+// quantileBound returns the least bound under which a fraction q of the
+// commits fell, and false if that is only +Inf (or there were none).
+func (h *commitHist) quantileBound(q float64) (float64, bool) {
+	n := float64(h.total())
+	for i, c := range h.count {
+		if n > 0 && float64(c) >= q*n {
+			return h.bound[i], !math.IsInf(h.bound[i], 1)
+		}
+	}
+	return 0, false
 }
 
 func quantileMS(ds []time.Duration, p float64) float64 {
