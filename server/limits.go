@@ -68,10 +68,13 @@ type corrMetrics struct {
 	requests *prometheus.HistogramVec
 	streams  prometheus.Gauge
 	// The store's work on the disk (store.Timings), for a store that
-	// reports it: the writer's commits, in two parts, and the WAL's
-	// checkpoints, by mode. An acknowledgement waits for its commit.
+	// reports it: the writer's commits, in two parts, the WAL's
+	// checkpoints, by mode, and the appends as callers wait for them.
+	// An acknowledgement waits for its append, which waits for the
+	// commits before its own.
 	commits     *prometheus.HistogramVec
 	checkpoints *prometheus.HistogramVec
+	appends     prometheus.Histogram
 }
 
 // diskBuckets are the store's histograms' buckets, in seconds: from a
@@ -95,6 +98,9 @@ func newCorrMetrics(reg prometheus.Registerer) *corrMetrics {
 		checkpoints: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "pouch_store_checkpoint_seconds", Help: "Checkpoints of the store's WAL into its database file (the copy and its fsync), by mode.",
 			Buckets: diskBuckets}, []string{"mode"}),
+		appends: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "pouch_store_append_seconds", Help: "Appends to the store, from the call until the records are durable: the wait for the writer and its commit.",
+			Buckets: diskBuckets}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.refusals, m.requests, m.streams)
@@ -110,7 +116,7 @@ func (m *corrMetrics) observe(reg prometheus.Registerer, st store.Store) {
 	if reg == nil || !ok {
 		return
 	}
-	reg.MustRegister(m.commits, m.checkpoints)
+	reg.MustRegister(m.commits, m.checkpoints, m.appends)
 	prepare, commit := m.commits.WithLabelValues("prepare"), m.commits.WithLabelValues("commit")
 	t.SetTimings(&store.Timings{
 		Commit: func(p, c time.Duration) {
@@ -120,6 +126,7 @@ func (m *corrMetrics) observe(reg prometheus.Registerer, st store.Store) {
 		Checkpoint: func(mode string, d time.Duration) {
 			m.checkpoints.WithLabelValues(mode).Observe(d.Seconds())
 		},
+		Append: func(d time.Duration) { m.appends.Observe(d.Seconds()) },
 	})
 }
 

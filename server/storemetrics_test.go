@@ -24,8 +24,8 @@ import (
 )
 
 // TestStoreMetrics: with the embedded store, /metrics shows the writer's
-// commits (both parts) and the WAL's checkpoints, and each append adds a
-// commit; with a store that does not report its timings, neither
+// commits (both parts), the WAL's checkpoints and the appends as callers
+// wait for them, and each append adds to both; with a store that does not report its timings, neither
 // histogram is there, and the server works as before.
 func TestStoreMetrics(t *testing.T) {
 	for _, timed := range []bool{true, false} {
@@ -56,11 +56,11 @@ func TestStoreMetrics(t *testing.T) {
 			cl := client.New(hs.URL)
 			cl.Origin = origin
 
-			commits := func() (prepare, commit float64) {
+			commits := func() (prepare, commit, appends float64) {
 				m := scrape(t, hs.URL)
-				return m[`pouch_store_commit_seconds_count{part="prepare"}`], m[`pouch_store_commit_seconds_count{part="commit"}`]
+				return m[`pouch_store_commit_seconds_count{part="prepare"}`], m[`pouch_store_commit_seconds_count{part="commit"}`], m[`pouch_store_append_seconds_count`]
 			}
-			p0, c0 := commits()
+			p0, c0, a0 := commits()
 			for i := range 3 {
 				_, rk, _ := ed25519.GenerateKey(nil)
 				h := fmt.Sprintf("h%d", i)
@@ -68,7 +68,7 @@ func TestStoreMetrics(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			p1, c1 := commits()
+			p1, c1, a1 := commits()
 			m := scrape(t, hs.URL)
 			if !timed {
 				for k := range m {
@@ -83,7 +83,10 @@ func TestStoreMetrics(t *testing.T) {
 			if c1-c0 < 3 || p1-p0 != c1-c0 {
 				t.Fatalf("commits counted: prepare %v -> %v, commit %v -> %v; want 3 more of each at least, as many of both", p0, p1, c0, c1)
 			}
-			if m[`pouch_store_commit_seconds_sum{part="commit"}`] <= 0 {
+			if a1-a0 < 3 {
+				t.Fatalf("appends counted: %v -> %v; want 3 more at least", a0, a1)
+			}
+			if m[`pouch_store_commit_seconds_sum{part="commit"}`] <= 0 || m[`pouch_store_append_seconds_sum`] <= 0 {
 				t.Fatalf("the commits took no time: %v", m)
 			}
 			// The checkpointer copies the WAL within milliseconds.

@@ -295,6 +295,10 @@ type Timings struct {
 	// WAL into its database file, with its mode ("passive", "restart" or
 	// "truncate"): the copy and the database file's fsync.
 	Checkpoint func(mode string, d time.Duration)
+	// Append is called after each call to Append that succeeded, with
+	// the time from the call until its entries were durable: the wait
+	// for the writer and for its commit, as a caller sees it.
+	Append func(d time.Duration)
 }
 
 // Timed is implemented by a store that reports Timings (the embedded

@@ -66,7 +66,8 @@ format, at --log-level and above (default info). A line per record
 accepted, and per request refused, is at debug level: the counts are in
 /metrics (pouch_records_accepted_total, pouch_records_refused_total, by
 kind). With the embedded store, /metrics also times the store's work on
-the disk, which every acknowledgement waits for: its commits
+the disk, which every acknowledgement waits for: the appends as callers
+wait for them (pouch_store_append_seconds), its commits
 (pouch_store_commit_seconds; part="commit" is the WAL's write and fsync)
 and the WAL's checkpoints into the database file
 (pouch_store_checkpoint_seconds). SIGINT or SIGTERM stops it gracefully.

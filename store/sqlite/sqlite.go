@@ -162,8 +162,8 @@ func (s *Store) SetRoundFolder(f store.RoundFolder) {
 	s.foldMu.Unlock()
 }
 
-// SetTimings makes t receive the writer's commits and the WAL's
-// checkpoints from now on (store.Timed).
+// SetTimings makes t receive the appends, the writer's commits and the
+// WAL's checkpoints from now on (store.Timed).
 func (s *Store) SetTimings(t *store.Timings) { s.timings.Store(t) }
 
 // timedCommit commits tx, begun at start, and reports the two parts of
@@ -407,12 +407,16 @@ func (s *Store) Append(ctx context.Context, entries []*store.Entry) ([]store.Seq
 	if len(entries) > store.MaxBatch {
 		return nil, fmt.Errorf("%d entries: %w (limit %d)", len(entries), store.ErrTooLarge, store.MaxBatch)
 	}
+	start := time.Now()
 	req := &writeReq{entries: entries, done: make(chan struct{})}
 	if err := s.send(ctx, s.reqs, req); err != nil {
 		return nil, err
 	}
 	select {
 	case <-req.done:
+		if t := s.timings.Load(); t != nil && t.Append != nil && req.err == nil {
+			t.Append(time.Since(start))
+		}
 		return req.res, req.err
 	case <-ctx.Done():
 		// The batch may still commit; a retry then meets ErrDuplicate.
