@@ -49,9 +49,10 @@ clock starts, then:
     against the directory, durably stored and given a log index), and
     reports pouches/s and latency percentiles;
  2. submits fresh pouches at half that rate and reports p99 latency,
-    and, if the server's /metrics times its store's commits, the
-    server's own commits meanwhile: how many took over 10 ms, and the
-    slowest (a slow disk holds up every request waiting for it);
+    and, if the server's /metrics times its store, the server's own
+    commits meanwhile (how many took over 10 ms, and the slowest: a
+    slow disk holds up every request waiting for it) and the p99 of
+    its appends to the store, queue included;
  3. waits for the log's checkpoint to cover every pouch;
  4. with --streams S, holds S idle inbox streams (server-sent events) open
     and reports the process's resident memory before and after (client and
@@ -295,7 +296,7 @@ func runBench(ctx *cmdContext, args []string) error {
 	// Phase 2: at half that rate, in requests of --batch pouches. The
 	// server's own commits in it, if its /metrics times them, say
 	// whether its tail is the disk's.
-	commits0, _ := benchCommits(bg, w)
+	commits0, appends0, _ := benchStoreTimes(bg, w)
 	half := rate / 2
 	lat2 := make([]time.Duration, len(batch2))
 	interval := time.Duration(float64(time.Second) * float64(*batch) / half)
@@ -321,7 +322,12 @@ func runBench(ctx *cmdContext, args []string) error {
 		half, float64(len(batch2))/el.Seconds(), pct(lat2), errs.Load())
 	res.HalfOffered, res.HalfPerSecond = half, float64(len(batch2))/el.Seconds()
 	res.HalfP50ms, res.HalfP99ms = quantileMS(lat2, .5), quantileMS(lat2, .99)
-	if commits1, err := benchCommits(bg, w); err == nil && commits0 != nil {
+	if commits1, appends1, err := benchStoreTimes(bg, w); err == nil && commits0 != nil {
+		if b, ok := appends1.minus(appends0).quantileBound(.99); ok {
+			ms := 1e3 * b
+			res.HalfAppendP99ms = &ms
+			fmt.Fprintf(out, "phase 2, the server's store: 99 %% of its appends durable within %g ms of the call\n", ms)
+		}
 		d := commits1.minus(commits0)
 		n, over := d.total(), d.over(.01)
 		res.HalfCommits, res.HalfCommitsOver10ms = &n, &over
@@ -406,42 +412,49 @@ type benchResult struct {
 	HalfCommitP99ms     *float64 `json:"half_commit_p99_le_ms,omitempty"`
 	HalfCommitMaxMs     *float64 `json:"half_commit_max_le_ms,omitempty"`
 	HalfCommitsOver10ms *int64   `json:"half_commits_over_10ms,omitempty"`
-	CheckpointMS        float64  `json:"checkpoint_ms"` // last acknowledgement to a checkpoint covering all
-	Errors              int64    `json:"errors"`
+	// The bucket bound of the 99th percentile of the server's appends to
+	// its store in phase 2 (pouch_store_append_seconds: from the call
+	// until durable, the queue behind slow commits included), to set
+	// beside HalfP99ms.
+	HalfAppendP99ms *float64 `json:"half_append_p99_le_ms,omitempty"`
+	CheckpointMS    float64  `json:"checkpoint_ms"` // last acknowledgement to a checkpoint covering all
+	Errors          int64    `json:"errors"`
 }
 
-// commitHist is the histogram of a server's commits, cumulative as
-// Prometheus keeps it: count[i] commits took at most bound[i] seconds,
-// the last bound being +Inf.
+// commitHist is a histogram of a server's store (its commits, or its
+// appends), cumulative as Prometheus keeps it: count[i] took at most
+// bound[i] seconds, the last bound being +Inf.
 type commitHist struct {
 	bound []float64
 	count []uint64
 }
 
-// benchCommits reads the server's pouch_store_commit_seconds{part="commit"}
-// from its /metrics, with Prometheus's own parser; an error if the server
-// has none (a store that does not time its commits).
-func benchCommits(ctx context.Context, w *scenario.World) (*commitHist, error) {
+// benchStoreTimes reads, from the server's /metrics with Prometheus's own
+// parser, the histograms of its store's commits
+// (pouch_store_commit_seconds{part="commit"}) and appends
+// (pouch_store_append_seconds); an error if the server has neither (a
+// store that does not time them).
+func benchStoreTimes(ctx context.Context, w *scenario.World) (commits, appends *commitHist, err error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", w.URL+"/metrics", nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp, err := w.Client.HTTP.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return nil, nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := p.TextToMetricFamilies(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return nil, fmt.Errorf("GET /metrics: %w", err)
+		return nil, nil, fmt.Errorf("GET /metrics: %w", err)
 	}
-	if mf := mfs["pouch_store_commit_seconds"]; mf != nil {
-		for _, m := range mf.GetMetric() {
-			if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "part" && l.GetValue() == "commit" }) {
+	hist := func(name, label, value string) *commitHist {
+		for _, m := range mfs[name].GetMetric() {
+			if label != "" && !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == label && l.GetValue() == value }) {
 				continue
 			}
 			h := &commitHist{}
@@ -451,10 +464,15 @@ func benchCommits(ctx context.Context, w *scenario.World) (*commitHist, error) {
 			}
 			h.bound = append(h.bound, math.Inf(1))
 			h.count = append(h.count, m.GetHistogram().GetSampleCount())
-			return h, nil
+			return h
 		}
+		return nil
 	}
-	return nil, errors.New("the server's /metrics does not time its commits")
+	commits, appends = hist("pouch_store_commit_seconds", "part", "commit"), hist("pouch_store_append_seconds", "", "")
+	if commits == nil || appends == nil {
+		return nil, nil, errors.New("the server's /metrics does not time its store's commits and appends")
+	}
+	return commits, appends, nil
 }
 
 // minus returns the commits of h that came after those of old.

@@ -373,6 +373,7 @@ func section(r *results, plots, raw string) string {
 		p("| the server's commits during the half-load phase | %s | %s | | | |\n", r.cell(hp(1), "half_commits"), r.cell(hp(64), "half_commits"))
 		p("| of those, over 10 ms | %s | %s | | | |\n", r.cell(hp(1), "half_commits_over_10ms"), r.cell(hp(64), "half_commits_over_10ms"))
 		p("| the slowest, within (ms, a bucket of the server's histogram) | %s | %s | | | |\n", r.cell(hp(1), "half_commit_max_le_ms"), r.cell(hp(64), "half_commit_max_le_ms"))
+		p("| 99 %% of the server's appends to its store then, from the call until durable, within (ms, a bucket) | %s | %s | | | |\n", r.cell(hp(1), "half_append_p99_le_ms"), r.cell(hp(64), "half_append_p99_le_ms"))
 	}
 	p("| load generator's CPU µs per pouch | %s | %s | | | |\n", r.cell(hp(1), "client_cpu_us_per_pouch"), r.cell(hp(64), "client_cpu_us_per_pouch"))
 	p("| pouch ÷ its limit (two cores of `record.VerifyEd25519`) | %s | %s | | | |\n\n", pct(r.med(hp(1), "pouches_per_s"), verifyAll), pct(r.med(hp(64), "pouches_per_s"), verifyAll))
@@ -624,6 +625,9 @@ func goals(b *strings.Builder, r *results, clients, sizes []int, verifyUS float6
 		}
 		own := fmt.Sprintf("pouch's slowest commit in that phase (its WAL's write and `fsync`): within %s, with %s of its commits over 10 ms",
 			list(mx, " ms"), strings.Join(over, ", "))
+		if ap := r.vals("HTTP/server=pouch/batch=1", "half_append_p99_le_ms"); len(ap) > 0 {
+			own += fmt.Sprintf("; 99 %% of its appends to its store, queue included, within %s", list(ap, " ms"))
+		}
 		if floor == "" {
 			floor = " (" + own + ")"
 		} else {
