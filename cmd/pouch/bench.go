@@ -294,8 +294,9 @@ func runBench(ctx *cmdContext, args []string) error {
 	}
 
 	// Phase 2: at half that rate, in requests of --batch pouches. The
-	// server's own commits in it, if its /metrics times them, say
-	// whether its tail is the disk's.
+	// server's own commits and appends to its store in it, if its
+	// /metrics times them, say whether its tail is the store's (the
+	// disk's).
 	commits0, appends0, _ := benchStoreTimes(bg, w)
 	half := rate / 2
 	lat2 := make([]time.Duration, len(batch2))
@@ -421,10 +422,10 @@ type benchResult struct {
 	Errors          int64    `json:"errors"`
 }
 
-// commitHist is a histogram of a server's store (its commits, or its
+// storeHist is a histogram of a server's store (its commits, or its
 // appends), cumulative as Prometheus keeps it: count[i] took at most
 // bound[i] seconds, the last bound being +Inf.
-type commitHist struct {
+type storeHist struct {
 	bound []float64
 	count []uint64
 }
@@ -434,7 +435,7 @@ type commitHist struct {
 // (pouch_store_commit_seconds{part="commit"}) and appends
 // (pouch_store_append_seconds); an error if the server has neither (a
 // store that does not time them).
-func benchStoreTimes(ctx context.Context, w *scenario.World) (commits, appends *commitHist, err error) {
+func benchStoreTimes(ctx context.Context, w *scenario.World) (commits, appends *storeHist, err error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", w.URL+"/metrics", nil)
 	if err != nil {
 		return nil, nil, err
@@ -452,12 +453,12 @@ func benchStoreTimes(ctx context.Context, w *scenario.World) (commits, appends *
 	if err != nil {
 		return nil, nil, fmt.Errorf("GET /metrics: %w", err)
 	}
-	hist := func(name, label, value string) *commitHist {
+	hist := func(name, label, value string) *storeHist {
 		for _, m := range mfs[name].GetMetric() {
 			if label != "" && !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == label && l.GetValue() == value }) {
 				continue
 			}
-			h := &commitHist{}
+			h := &storeHist{}
 			for _, b := range m.GetHistogram().GetBucket() {
 				h.bound = append(h.bound, b.GetUpperBound())
 				h.count = append(h.count, b.GetCumulativeCount())
@@ -476,8 +477,8 @@ func benchStoreTimes(ctx context.Context, w *scenario.World) (commits, appends *
 }
 
 // minus returns the commits of h that came after those of old.
-func (h *commitHist) minus(old *commitHist) *commitHist {
-	d := &commitHist{bound: h.bound, count: slices.Clone(h.count)}
+func (h *storeHist) minus(old *storeHist) *storeHist {
+	d := &storeHist{bound: h.bound, count: slices.Clone(h.count)}
 	if slices.Equal(h.bound, old.bound) {
 		for i := range d.count {
 			d.count[i] -= min(d.count[i], old.count[i])
@@ -486,18 +487,18 @@ func (h *commitHist) minus(old *commitHist) *commitHist {
 	return d
 }
 
-func (h *commitHist) total() int64 { return int64(h.count[len(h.count)-1]) }
+func (h *storeHist) total() int64 { return int64(h.count[len(h.count)-1]) }
 
 // over returns how many commits took more than the bound sec, one of the
 // histogram's (else the next above it).
-func (h *commitHist) over(sec float64) int64 {
+func (h *storeHist) over(sec float64) int64 {
 	i, _ := slices.BinarySearch(h.bound, sec)
 	return h.total() - int64(h.count[i])
 }
 
 // quantileBound returns the least bound under which a fraction q of the
 // commits fell, and false if that is only +Inf (or there were none).
-func (h *commitHist) quantileBound(q float64) (float64, bool) {
+func (h *storeHist) quantileBound(q float64) (float64, bool) {
 	n := float64(h.total())
 	for i, c := range h.count {
 		if n > 0 && float64(c) >= q*n {

@@ -5,14 +5,14 @@ import (
 	"testing"
 )
 
-// TestCommitHist: the half-load phase's commits are the difference of two
+// TestStoreHist: the half-load phase's commits are the difference of two
 // cumulative histograms, and its bounds are the buckets' that hold the
 // quantile, or none above the largest finite bucket.
-func TestCommitHist(t *testing.T) {
+func TestStoreHist(t *testing.T) {
 	inf := math.Inf(1)
 	bounds := []float64{.001, .01, .1, inf}
-	before := &commitHist{bound: bounds, count: []uint64{10, 12, 12, 13}}
-	after := &commitHist{bound: bounds, count: []uint64{1000, 1095, 1099, 1100}}
+	before := &storeHist{bound: bounds, count: []uint64{10, 12, 12, 13}}
+	after := &storeHist{bound: bounds, count: []uint64{1000, 1095, 1099, 1100}}
 	d := after.minus(before)
 	if got := d.total(); got != 1087 {
 		t.Fatalf("total %d, want 1087", got)
