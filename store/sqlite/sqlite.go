@@ -109,6 +109,9 @@ type Store struct {
 	ckDone   chan struct{}
 	ready    chan struct{} // closed when Open has read the store and prepared the writer's statements
 	once     sync.Once
+	// releasing counts the goroutines still answering a committed group
+	// (release).
+	releasing sync.WaitGroup
 
 	mu      sync.Mutex
 	size    uint64        // leaves appended
@@ -392,6 +395,7 @@ func (s *Store) Close() error {
 	case <-time.After(30 * time.Second):
 	}
 	<-s.ckDone
+	s.releasing.Wait()
 	err := s.w.Close()
 	if e := s.r.Close(); err == nil {
 		err = e
@@ -857,9 +861,46 @@ func (s *Store) commit(batch []*writeReq) {
 			failpoint.Hit("store/round-committed")
 		}
 	}
-	for _, r := range batch {
+	s.release(batch)
+}
+
+// releaseSlice is how many requests of a group the writer answers at
+// once. Answering a group of thousands at once makes all their
+// goroutines runnable together, ahead of the writer in the scheduler's
+// queue: the writer then waits until every one has had its turn (with
+// 4,000 appenders each verifying its next record, 40 to 80 ms on two
+// cores), finds them all waiting again, and commits them as one group
+// while the other core has nothing to do. release answers the first
+// slice at once and the rest a slice at a time from a goroutine that
+// yields between slices, so that the writer gets its turn meanwhile and
+// its commits overlap the appenders' work (BENCHMARKS.md, "Answering a
+// large group a slice at a time": 1.06 times the records/s with 4,000
+// appenders).
+const releaseSlice = 512
+
+// release answers the requests of a committed group (closes their done
+// channels), releaseSlice at a time.
+func (s *Store) release(batch []*writeReq) {
+	first := min(len(batch), releaseSlice)
+	for _, r := range batch[:first] {
 		close(r.done)
 	}
+	rest := batch[first:]
+	if len(rest) == 0 {
+		return
+	}
+	s.releasing.Add(1)
+	go func() {
+		defer s.releasing.Done()
+		for len(rest) > 0 {
+			runtime.Gosched()
+			n := min(len(rest), releaseSlice)
+			for _, r := range rest[:n] {
+				close(r.done)
+			}
+			rest = rest[n:]
+		}
+	}()
 }
 
 // commitTx writes batch in one transaction. It returns what to do to the
