@@ -395,12 +395,18 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.closing)
 	})
+	stopped := false
 	select {
 	case <-s.done:
+		stopped = true
 	case <-time.After(30 * time.Second):
 	}
 	<-s.ckDone
-	s.releasing.Wait()
+	if stopped {
+		// No group comes after the writer's last: wait until all its
+		// calls are answered.
+		s.releasing.Wait()
+	}
 	err := s.w.Close()
 	if e := s.r.Close(); err == nil {
 		err = e
@@ -873,7 +879,7 @@ func (s *Store) commit(batch []*writeReq) {
 // once. Answering a group of thousands at once makes all their
 // goroutines runnable together, ahead of the writer in the scheduler's
 // queue: the writer then waits until every one has had its turn (with
-// 4,000 appenders each verifying its next record, 40 to 80 ms on two
+// 4,000 appenders each verifying its next record, 60 to 84 ms on two
 // cores), finds them all waiting again, and commits them as one group
 // while the other core has nothing to do. release answers the first
 // slice at once and the rest a slice at a time from a goroutine that
