@@ -296,14 +296,6 @@ func section(r *results, plots, raw string) string {
 	p("| age decryption, one core | | %s MB/s |\n\n", r.cell("LimitAge/op=decrypt", "MB/s/core"))
 	p("Side by side, `record.VerifyEd25519` takes %s of `crypto/ed25519`'s time per verification (%s µs against %s µs).\n\n",
 		pct(verifyUS, r.med(vName+"crypto-ed25519", "µs/op")), num(verifyUS), num(r.med(vName+"crypto-ed25519", "µs/op")))
-	// Two processors that share a physical core, or a host that gives the
-	// machine less than two, show here first: every figure that needs both
-	// processors is lower for it, pouch's more than a peer's that waits.
-	if both := verifyAll / r.med(ours, "verify/s/core"); !math.IsNaN(both) {
-		p("On both processors at once it makes %s verifications/s, %.2f times one processor's rate: two cores of the machine's own make close to 2; "+
-			"well under 2 means the two share a physical core or the host gives the machine less than two, and every figure that needs both processors is lower for it.\n\n",
-			num(verifyAll), both)
-	}
 
 	// Log appends.
 	clients := r.params("LogAppend/", "clients")

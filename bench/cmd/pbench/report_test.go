@@ -81,8 +81,6 @@ func TestReport(t *testing.T) {
 		// The server's own commits, from its /metrics.
 		"| of those, over 10 ms | 1.50 (0–3.00) | — | | | |",
 		// SHA-256 as fast as age: today's sealing at most 50 %.
-		// Both processors' verifications against one's: 60,000 / 33,333.
-		"it makes 60,000 verifications/s, 1.80 times one processor's rate",
 		"| 50 % |", "Here no design reaches it", "**Decision: the current format stays.**",
 	} {
 		if !strings.Contains(doc, want) {
