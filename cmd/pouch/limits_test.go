@@ -255,3 +255,35 @@ func TestServeLogLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestServeTrace: with POUCH_TRACE=FILE the server writes an execution
+// trace of its run, ended when it stops; a FILE it cannot create stops it
+// before it serves, naming the variable.
+func TestServeTrace(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no-such-dir", "serve.trace")
+	_, errs, code := offRun(t, map[string]string{"POUCH_TRACE": missing}, "serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(errs, "POUCH_TRACE") {
+		t.Errorf("POUCH_TRACE=%s: exit %d\n%s", missing, code, errs)
+	}
+	path := filepath.Join(dir, "serve.trace")
+	srv := startServeOpts(t, servingBinary(t), serveOpts{env: []string{"POUCH_TRACE=" + path}})
+	_, rk, _ := ed25519.GenerateKey(nil)
+	if _, err := client.New(srv.url).FoundHouse(context.Background(), "ir", "", client.Registrar("ir", rk), nil); err != nil {
+		t.Fatal(err)
+	}
+	srv.cmd.Process.Signal(os.Interrupt)
+	<-srv.exited
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Go's trace format: a header naming the version, then the batches
+	// of events, the last of them written when the trace stops.
+	if !bytes.HasPrefix(b, []byte("go 1.")) || !bytes.Contains(b[:min(len(b), 16)], []byte(" trace")) {
+		t.Fatalf("%s does not start as a Go execution trace: %q", path, b[:min(len(b), 16)])
+	}
+	if len(b) < 4096 {
+		t.Errorf("%s holds %d bytes: the trace was not written out", path, len(b))
+	}
+}

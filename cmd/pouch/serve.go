@@ -274,6 +274,16 @@ func runServe(ctx *cmdContext, args []string) error {
 		}
 		defer stopProfile()
 	}
+	// POUCH_TRACE=FILE: an execution trace of the whole run, written as
+	// it goes and ended when the server stops, for performance work: what
+	// the store's writer and the requests wait for, and when.
+	if f := ctx.getenv("POUCH_TRACE"); f != "" {
+		stopTrace, err := startTrace(f)
+		if err != nil {
+			return withHint(fmt.Errorf("POUCH_TRACE: %w", err), "set POUCH_TRACE to a file in a directory you can write, or unset it")
+		}
+		defer stopTrace()
+	}
 	// POUCH_ALLOCPROFILE=FILE: the allocations of the whole run, written
 	// when the server stops, for performance work.
 	if f := ctx.getenv("POUCH_ALLOCPROFILE"); f != "" {
