@@ -298,6 +298,8 @@ func runLatency(args []string) error {
 	impl := fs.String("impl", "pouch", "pouch, pouch-witness, tessera or tessera-verify")
 	rate := fs.Int("rate", 10000, "records per second")
 	d := fs.Duration("d", 3*time.Second, "how long to send")
+	prof := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
+	tr := fs.String("trace", "", "write an execution trace of the run to `FILE` (go tool trace: what the store's writer and the appends waited for in the tail)")
 	fs.Parse(args)
 	dir, err := os.MkdirTemp("", "pbench-lat-")
 	if err != nil {
@@ -310,6 +312,15 @@ func runLatency(args []string) error {
 		return err
 	}
 	defer a.Close()
+	stopProf, err := startRecording(*prof, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	if err != nil {
+		return err
+	}
+	stopTrace, err := startRecording(*tr, trace.Start, trace.Stop)
+	if err != nil {
+		stopProf()
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *d+2*time.Minute)
 	defer cancel()
 	// For pouch, what the latency is made of: the append made durable
@@ -362,6 +373,8 @@ func runLatency(args []string) error {
 	sent := time.Since(start)
 	wg.Wait()
 	all := time.Since(start)
+	stopProf()
+	stopTrace()
 	wcancel()
 	<-watched
 	if failed.Load() > 0 {
