@@ -43,13 +43,14 @@ var cmds = map[string]func(args []string) error{
 	"json":    runJSON,
 	"port":    runPort,
 	"floor":   runFloor,
+	"trace":   runTrace,
 	// floor-serve is the floor's server, started by floor.
 	"floor-serve": runFloorServe,
 }
 
 func main() {
 	if len(os.Args) < 2 || cmds[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: pbench limits|log|latency|proof|js|floor|json|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: pbench limits|log|latency|proof|js|floor|trace|json|report [flags]")
 		os.Exit(2)
 	}
 	if err := cmds[os.Args[1]](os.Args[2:]); err != nil {
