@@ -688,31 +688,30 @@ func rssOf(pid int) uint64 {
 // startCPUProfile starts a CPU profile into the file at path; the
 // function it returns stops it and closes the file.
 func startCPUProfile(path string) (func(), error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return startRecording(path, pprof.StartCPUProfile, pprof.StopCPUProfile)
 }
 
 // startTrace starts an execution trace (runtime/trace: every goroutine's
-// and processor's transitions, system calls, GC, for go tool trace and
-// golang.org/x/exp/trace) written to path as it goes, and returns what
-// ends it.
+// and processor's transitions, system calls, GC, for go tool trace,
+// golang.org/x/exp/trace and pbench trace) written to path as it goes;
+// the function it returns ends it and closes the file.
 func startTrace(path string) (func(), error) {
+	return startRecording(path, trace.Start, trace.Stop)
+}
+
+// startRecording creates the file at path and starts writing a profile
+// or trace into it with start; the function it returns calls stop and
+// closes the file.
+func startRecording(path string, start func(io.Writer) error, stop func()) (func(), error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := trace.Start(f); err != nil {
+	if err := start(f); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return func() { trace.Stop(); f.Close() }, nil
+	return func() { stop(); f.Close() }, nil
 }
 
 // writeAllocProfile writes the allocations of the whole run so far (Go's

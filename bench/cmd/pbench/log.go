@@ -222,18 +222,13 @@ func runLog(args []string) error {
 	if err != nil {
 		return err
 	}
-	stopProf, err := startRecording(*prof, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	stopRecording, err := startProfiling(*prof, *tr)
 	if err != nil {
-		return err
-	}
-	stopTrace, err := startRecording(*tr, trace.Start, trace.Stop)
-	if err != nil {
-		stopProf()
+		a.Close()
 		return err
 	}
 	n, el, cpu, lat, err := appendFor(a, recs, *clients, *d)
-	stopProf()
-	stopTrace()
+	stopRecording()
 	a.Close()
 	if err != nil {
 		return err
@@ -312,13 +307,8 @@ func runLatency(args []string) error {
 		return err
 	}
 	defer a.Close()
-	stopProf, err := startRecording(*prof, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	stopRecording, err := startProfiling(*prof, *tr)
 	if err != nil {
-		return err
-	}
-	stopTrace, err := startRecording(*tr, trace.Start, trace.Stop)
-	if err != nil {
-		stopProf()
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *d+2*time.Minute)
@@ -373,8 +363,7 @@ func runLatency(args []string) error {
 	sent := time.Since(start)
 	wg.Wait()
 	all := time.Since(start)
-	stopProf()
-	stopTrace()
+	stopRecording()
 	wcancel()
 	<-watched
 	if failed.Load() > 0 {
@@ -518,6 +507,21 @@ func runProof(args []string) error {
 	emit(fmt.Sprintf("LogAppendAtSize/leaves=%d/clients=%d", *leaves, *clients),
 		float64(n)/el.Seconds(), "records/s", float64(cpu.Microseconds())/float64(n), "CPU-µs/record", float64(size), "leaves")
 	return nil
+}
+
+// startProfiling starts the CPU profile and the execution trace asked for
+// (either path may be ""), and returns what stops both.
+func startProfiling(prof, tr string) (func(), error) {
+	stopProf, err := startRecording(prof, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	if err != nil {
+		return nil, err
+	}
+	stopTrace, err := startRecording(tr, trace.Start, trace.Stop)
+	if err != nil {
+		stopProf()
+		return nil, err
+	}
+	return func() { stopProf(); stopTrace() }, nil
 }
 
 // startRecording starts writing a profile or trace into the file at path with
