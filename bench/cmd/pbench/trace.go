@@ -180,7 +180,7 @@ func (s *traceSummary) write(w io.Writer, top int) {
 		fmt.Fprintf(w, "no goroutine ran %s: not a trace of pouch's SQLite store at work\n", writerFunc)
 		return
 	}
-	fmt.Fprintf(w, "the store's writer: running %s ms, in system calls %s ms (fsync %s ms), runnable %s ms, waiting for work %s ms\n",
+	fmt.Fprintf(w, "the store's writer: running %s ms, in system calls %s ms (fsync %s ms), runnable %s ms, waiting (for requests, or a lock) %s ms\n",
 		ms(s.state[trace.GoRunning]), ms(s.state[trace.GoSyscall]), ms(s.fsync), ms(s.state[trace.GoRunnable]), ms(s.state[trace.GoWaiting]))
 	if n := len(s.appends); n > 0 {
 		fmt.Fprintf(w, "appends' waits for their commit: %d, p50 %s ms, p99 %s ms, longest %s ms\n",
