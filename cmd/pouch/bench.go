@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
-	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -206,7 +205,7 @@ func runBench(ctx *cmdContext, args []string) error {
 	res.BytesPerPouch = len(protos[0].sent.Payload) + len(batch1[0].Sealed.Tag.Signed.Marshal())
 
 	if *cpuprof != "" {
-		stopProfile, err := startCPUProfile(*cpuprof)
+		stopProfile, err := startRecording(*cpuprof, pprof.StartCPUProfile, pprof.StopCPUProfile)
 		if err != nil {
 			return err
 		}
@@ -685,23 +684,10 @@ func rssOf(pid int) uint64 {
 	return 0
 }
 
-// startCPUProfile starts a CPU profile into the file at path; the
-// function it returns stops it and closes the file.
-func startCPUProfile(path string) (func(), error) {
-	return startRecording(path, pprof.StartCPUProfile, pprof.StopCPUProfile)
-}
-
-// startTrace starts an execution trace (runtime/trace: every goroutine's
-// and processor's transitions, system calls, GC, for go tool trace,
-// golang.org/x/exp/trace and pbench trace) written to path as it goes;
-// the function it returns ends it and closes the file.
-func startTrace(path string) (func(), error) {
-	return startRecording(path, trace.Start, trace.Stop)
-}
-
 // startRecording creates the file at path and starts writing a profile
-// or trace into it with start; the function it returns calls stop and
-// closes the file.
+// (pprof.StartCPUProfile) or an execution trace (trace.Start: for go tool
+// trace, golang.org/x/exp/trace and pbench trace) into it with start; the
+// function it returns calls stop and closes the file.
 func startRecording(path string, start func(io.Writer) error, stop func()) (func(), error) {
 	f, err := os.Create(path)
 	if err != nil {

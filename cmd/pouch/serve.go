@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -268,7 +270,7 @@ func runServe(ctx *cmdContext, args []string) error {
 	// POUCH_CPUPROFILE=FILE: a CPU profile of the whole run, written when
 	// the server stops (SIGINT or SIGTERM), for performance work.
 	if f := ctx.getenv("POUCH_CPUPROFILE"); f != "" {
-		stopProfile, err := startCPUProfile(f)
+		stopProfile, err := startRecording(f, pprof.StartCPUProfile, pprof.StopCPUProfile)
 		if err != nil {
 			return err
 		}
@@ -278,7 +280,7 @@ func runServe(ctx *cmdContext, args []string) error {
 	// it goes and ended when the server stops, for performance work: what
 	// the store's writer and the requests wait for, and when.
 	if f := ctx.getenv("POUCH_TRACE"); f != "" {
-		stopTrace, err := startTrace(f)
+		stopTrace, err := startRecording(f, trace.Start, trace.Stop)
 		if err != nil {
 			return withHint(fmt.Errorf("POUCH_TRACE: %w", err), "set POUCH_TRACE to a file in a directory you can write, or unset it")
 		}
