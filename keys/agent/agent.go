@@ -183,13 +183,15 @@ func (a *Agent) serveConn(c *net.UnixConn) {
 			return
 		}
 		resp := a.handle(&req)
+		if req.Op == OpStop && resp.Err == nil {
+			// Stopped before the answer, so that the answer means every
+			// key is forgotten and the socket is gone.
+			a.Stop()
+		}
 		err = writeMsg(c, resp)
 		clear(resp.FileKey)
 		clear(req.Key)
 		if err != nil || resp.Err != nil && resp.Err.Code == CodeVersion || req.Op == OpStop {
-			if req.Op == OpStop && resp.Err == nil {
-				a.Stop()
-			}
 			return
 		}
 	}

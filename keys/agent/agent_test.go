@@ -383,6 +383,14 @@ func TestLockAndStop(t *testing.T) {
 	if err := c.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	// The answer to stop means it is done: every key forgotten and the
+	// socket gone (pouch agent --stop says so as soon as it has it).
+	if n := len(a.List()); n != 0 {
+		t.Fatalf("%d keys held when stop was answered", n)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("socket there when stop was answered: %v", err)
+	}
 	select {
 	case err := <-done:
 		if err != nil {
