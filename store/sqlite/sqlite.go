@@ -487,11 +487,17 @@ func (s *Store) writer() {
 	defer close(s.done)
 	// No append can come before Open returns, but the parties rows read
 	// when it opened may be due (flushParties): nothing is written before
-	// Open has read the store and prepared the statements.
+	// Open has read the store and prepared the statements. A store that
+	// opened gets its clean stop below even if Close came first: both
+	// channels are closed then, and select would pick either.
 	select {
 	case <-s.ready:
 	case <-s.closing:
-		return
+		select {
+		case <-s.ready:
+		default:
+			return // Open failed
+		}
 	}
 	var lastReq time.Time // when the latest request came
 	// flush fires when the oldest parties row waiting has waited
