@@ -11,9 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,33 +65,27 @@ func runLargeLetter(t *testing.T, size int64) {
 	// output, and its figures if measure says its memory counts.
 	type proc struct {
 		args     []string
-		cmd      *exec.Cmd
+		m        *measured
 		out, err bytes.Buffer
 		start    time.Time
-		peak     chan int64
-		stop     chan struct{}
 	}
 	start := func(args ...string) *proc {
 		t.Helper()
-		p := &proc{args: args, cmd: exec.Command(bin, args...), peak: make(chan int64, 1), stop: make(chan struct{})}
-		p.cmd.Env, p.cmd.Dir = env, dir
-		p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.err
+		p := &proc{args: args}
+		cmd := exec.Command(bin, args...)
+		cmd.Env, cmd.Dir = env, dir
+		cmd.Stdout, cmd.Stderr = &p.out, &p.err
 		p.start = time.Now()
-		if err := p.cmd.Start(); err != nil {
+		var err error
+		if p.m, err = startMeasured(cmd); err != nil {
 			t.Fatal(err)
 		}
-		go func() { p.peak <- pollHWM(p.cmd.Process.Pid, p.stop) }()
 		return p
 	}
 	wait := func(p *proc, measure bool) string {
 		t.Helper()
-		err := p.cmd.Wait()
-		close(p.stop)
+		hwm, err := p.m.wait()
 		elapsed := time.Since(p.start)
-		hwm := <-p.peak
-		if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			hwm = max(hwm, ru.Maxrss<<10) // the same counter, read at exit
-		}
 		if err != nil {
 			t.Fatalf("pouch %s: %v\n%s%s", strings.Join(p.args, " "), err, p.out.String(), p.err.String())
 		}
@@ -217,10 +211,48 @@ func fileSHA256(t *testing.T, path string) [32]byte {
 	return [32]byte(h.Sum(nil))
 }
 
-// pollHWM reads the VmHWM of process pid every few milliseconds until
-// stop is closed, and returns the last value read.
+// A measured process: its peak resident memory is polled while it runs.
+//
+// Only VmHWM, from /proc, measures the process itself. The ru_maxrss
+// that wait4 reports is not its own: os/exec starts a child sharing the
+// parent's memory until exec (CLONE_VM|CLONE_VFORK), and Linux, at
+// exec, keeps the larger of the child's maxrss and the peak of the memory
+// it leaves, the parent's. A verb run from a test process that had once
+// held 538 MiB was reported at 538 MiB (TestPeakIsTheChilds).
+type measured struct {
+	cmd  *exec.Cmd
+	peak chan int64
+	stop chan struct{}
+}
+
+// hwmPoll is how often a measured process's VmHWM is read. A peak is
+// missed only if the process reaches it and exits within hwmPoll.
+const hwmPoll = 5 * time.Millisecond
+
+// startMeasured starts cmd and polls its VmHWM until wait.
+func startMeasured(cmd *exec.Cmd) (*measured, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	m := &measured{cmd: cmd, peak: make(chan int64, 1), stop: make(chan struct{})}
+	go func() { m.peak <- pollHWM(cmd.Process.Pid, m.stop) }()
+	return m, nil
+}
+
+// wait waits for the process to exit and returns its peak resident
+// memory, the largest VmHWM read while it ran.
+func (m *measured) wait() (int64, error) {
+	err := m.cmd.Wait()
+	close(m.stop)
+	return <-m.peak, err
+}
+
+// pollHWM reads the VmHWM of process pid every hwmPoll until stop is
+// closed, and returns the largest value read.
 func pollHWM(pid int, stop <-chan struct{}) int64 {
 	var last int64
+	t := time.NewTicker(hwmPoll)
+	defer t.Stop()
 	for {
 		if v, err := readHWM(pid); err == nil {
 			last = max(last, v)
@@ -228,8 +260,34 @@ func pollHWM(pid int, stop <-chan struct{}) int64 {
 		select {
 		case <-stop:
 			return last
-		case <-time.After(20 * time.Millisecond):
+		case <-t.C:
 		}
+	}
+}
+
+// TestPeakIsTheChilds: the peak measured for a process is its own, not
+// that of the test process that started it.
+func TestPeakIsTheChilds(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep command")
+	}
+	ballast := make([]byte, 2*largeLetterRSSLimit)
+	for i := range ballast {
+		ballast[i] = 1 // resident
+	}
+	m, err := startMeasured(exec.Command(sleep, "0.3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peak, err := m.wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.KeepAlive(ballast)
+	if peak <= 0 || peak >= largeLetterRSSLimit {
+		t.Fatalf("sleep's peak resident memory measured at %.1f MiB, from a test process holding %d MiB; want more than 0 and under %d MiB",
+			float64(peak)/(1<<20), len(ballast)>>20, largeLetterRSSLimit>>20)
 	}
 }
 
