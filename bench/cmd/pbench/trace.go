@@ -54,13 +54,39 @@ type traceSummary struct {
 	state   map[trace.GoState]time.Duration // the writer's time by state
 	fsync   time.Duration                   // of its time in system calls, in fsync or fdatasync
 	stalls  []stall                         // its stretches runnable, longest first
+	byCause map[string]time.Duration        // its time runnable by what made it runnable
 	appends []time.Duration                 // each append's wait for its commit, sorted
 	buckets []traceBucket                   // per -bucket, if asked
 }
 
 // A stall is a stretch in which the writer was runnable, from at (since
-// the trace's start) for d.
-type stall struct{ at, d time.Duration }
+// the trace's start) for d, and what made it runnable (runnableCause).
+type stall struct {
+	at, d time.Duration
+	cause string
+}
+
+// runnableCause names what made a goroutine runnable, from the state it
+// left and its stack then: its own runtime.Gosched (the writer yields
+// after a commit, and waits in the global run queue), the end of a system
+// call that found no processor free (an fsync, say), a wake-up (a request
+// came, a lock was freed), or the scheduler's preemption.
+func runnableCause(from trace.GoState, gosched bool) string {
+	switch {
+	case from == trace.GoRunning && gosched:
+		return "after its Gosched"
+	case from == trace.GoRunning:
+		return "preempted"
+	case from == trace.GoSyscall:
+		return "after a system call"
+	case from == trace.GoWaiting:
+		return "woken"
+	}
+	return "created"
+}
+
+// causes lists runnableCause's names in the order the summary prints them.
+var causes = []string{"after its Gosched", "after a system call", "woken", "preempted", "created"}
 
 // A traceBucket is one -bucket of the trace.
 type traceBucket struct {
@@ -77,12 +103,13 @@ func summarizeTrace(r io.Reader, bucket time.Duration) (*traceSummary, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &traceSummary{bucket: bucket, state: map[trace.GoState]time.Duration{}}
+	s := &traceSummary{bucket: bucket, state: map[trace.GoState]time.Duration{}, byCause: map[string]time.Duration{}}
 	type gstate struct {
 		state   trace.GoState
 		since   time.Duration
 		inFsync bool
-		appWait bool // parked in Store.Append
+		appWait bool   // parked in Store.Append
+		cause   string // if runnable, what made it so
 	}
 	gs := map[trace.GoID]*gstate{}
 	var writer trace.GoID = trace.NoGoroutine
@@ -129,11 +156,12 @@ func summarizeTrace(r io.Reader, bucket time.Duration) (*traceSummary, error) {
 		}
 		id := st.Resource.Goroutine()
 		from, to := st.Goroutine()
-		var inWriter, inAppend, inFsync bool
+		var inWriter, inAppend, inFsync, inGosched bool
 		for f := range ev.Stack().Frames() {
 			inWriter = inWriter || strings.HasSuffix(f.Func, writerFunc)
 			inAppend = inAppend || strings.HasSuffix(f.Func, appendFunc)
 			inFsync = inFsync || strings.HasSuffix(f.Func, ".Xfsync") || strings.HasSuffix(f.Func, ".Xfdatasync")
+			inGosched = inGosched || f.Func == "runtime.Gosched"
 		}
 		if inWriter && writer == trace.NoGoroutine {
 			writer = id
@@ -151,7 +179,8 @@ func summarizeTrace(r io.Reader, bucket time.Duration) (*traceSummary, error) {
 				s.fsync += d
 			}
 			if from == trace.GoRunnable {
-				s.stalls = append(s.stalls, stall{g.since, d})
+				s.stalls = append(s.stalls, stall{g.since, d, g.cause})
+				s.byCause[g.cause] += d
 			}
 			spread(g.since, at, from, from == trace.GoSyscall && g.inFsync)
 		}
@@ -166,6 +195,9 @@ func summarizeTrace(r io.Reader, bucket time.Duration) (*traceSummary, error) {
 		g.state, g.since = to, at
 		g.inFsync = to == trace.GoSyscall && inFsync
 		g.appWait = to == trace.GoWaiting && inAppend
+		if to == trace.GoRunnable {
+			g.cause = runnableCause(from, inGosched)
+		}
 	}
 	s.span = last
 	slices.SortFunc(s.stalls, func(a, b stall) int { return int(b.d - a.d) })
@@ -189,9 +221,16 @@ func (s *traceSummary) write(w io.Writer, top int) {
 		fmt.Fprintln(w, "no append waited for its commit in this trace")
 	}
 	if len(s.stalls) > 0 {
+		var parts []string
+		for _, c := range causes {
+			if d, ok := s.byCause[c]; ok {
+				parts = append(parts, fmt.Sprintf("%s %s ms", c, ms(d)))
+			}
+		}
+		fmt.Fprintf(w, "the writer's time runnable, by what made it so: %s\n", strings.Join(parts, ", "))
 		fmt.Fprintf(w, "the writer's longest waits for a processor (of %d):\n", len(s.stalls))
 		for _, st := range s.stalls[:min(top, len(s.stalls))] {
-			fmt.Fprintf(w, "  at %s ms, %s ms\n", ms(st.at), ms(st.d))
+			fmt.Fprintf(w, "  at %s ms, %s ms, %s\n", ms(st.at), ms(st.d), st.cause)
 		}
 	}
 	if len(s.buckets) == 0 {

@@ -69,6 +69,15 @@ func TestTraceSummary(t *testing.T) {
 		t.Errorf("buckets: running %v, %d appends, longest %v; totals: %v, %d, %v",
 			running, ended, appends, s.state[xtrace.GoRunning], len(s.appends), s.appends[len(s.appends)-1])
 	}
+	// The writer yields after each commit of appends: that is among
+	// the causes, and the causes add up to its time runnable.
+	var byCause time.Duration
+	for _, d := range s.byCause {
+		byCause += d
+	}
+	if _, ok := s.byCause["after its Gosched"]; !ok || byCause != s.state[xtrace.GoRunnable] {
+		t.Errorf("the writer's time runnable by cause: %v, in all %v; runnable %v", s.byCause, byCause, s.state[xtrace.GoRunnable])
+	}
 	var out strings.Builder
 	s.write(&out, 3)
 	if !strings.Contains(out.String(), "the store's writer: running") || !strings.Contains(out.String(), "appends' waits for their commit: ") {
