@@ -270,8 +270,6 @@ func TestPartiesTwoStores(t *testing.T) {
 	m.check(t, a)
 }
 
-// openFlushing opens the store at path with its parties rows written
-// once rows of them wait or the oldest has waited age.
 // TestPartiesCloseAtOnce: a store closed as soon as it opened still
 // writes the parties rows waiting. Its writer starts after Open returns;
 // on one processor it often first runs after Close, and then must still
@@ -297,6 +295,8 @@ func TestPartiesCloseAtOnce(t *testing.T) {
 	}
 }
 
+// openFlushing opens the store at path with its parties rows written
+// once rows of them wait or the oldest has waited age.
 func openFlushing(t *testing.T, path string, rows int, age time.Duration) *sqlite.Store {
 	t.Helper()
 	restore := sqlite.SetPartyFlush(rows, age)
