@@ -109,6 +109,7 @@ func TestExhaustion(t *testing.T) {
 		}
 		mem.reset()
 		good.reset()
+		cpu0, cpuOK := sampleCPU(os.Getpid(), srv.pid())
 		pctx, pcancel := context.WithTimeout(ctx, cfg.phase)
 		note := attack(pctx)
 		<-pctx.Done()
@@ -117,14 +118,18 @@ func TestExhaustion(t *testing.T) {
 		// moment to notice, still measured.
 		time.Sleep(200 * time.Millisecond)
 		lat, fails := good.snapshot()
+		others := 0.0 // processors other processes took meanwhile
+		if cpu1, ok := sampleCPU(os.Getpid(), srv.pid()); ok && cpuOK {
+			others = cpu0.othersCores(cpu1)
+		}
 		r := result{name: name, peakRSS: mem.peak(), requests: len(lat), failures: len(fails), attackNotes: note}
 		if len(lat) > 0 {
 			slices.Sort(lat)
 			r.p50, r.p99, r.max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
 		}
 		results = append(results, r)
-		t.Logf("%-13s peak RSS %4d MiB; well-behaved client: %d requests, %d failed, p50 %v, p99 %v, max %v; %s",
-			name, r.peakRSS>>20, r.requests, r.failures, round(r.p50), round(r.p99), round(r.max), note)
+		t.Logf("%-13s peak RSS %4d MiB; well-behaved client: %d requests, %d failed, p50 %v, p99 %v, max %v; %s; other processes took %.2f processors",
+			name, r.peakRSS>>20, r.requests, r.failures, round(r.p50), round(r.p99), round(r.max), note, others)
 		if !srv.alive() {
 			t.Fatalf("%s: the server died:\n%s", name, srv.stderr)
 		}
@@ -139,17 +144,21 @@ func TestExhaustion(t *testing.T) {
 		}
 		// The bar is a p99 under 1 s. On a machine busy with other work
 		// (a load average above twice its cores, as on the shared
-		// development machines), the bar's figure is the benchmark's
+		// development machines, or other processes taking a quarter of
+		// a processor or more during the attack, as other packages' tests
+		// do under go test ./...: a quiet machine's other processes take
+		// 0.1 or less), the bar's figure is the benchmark's
 		// (BENCHMARKS.md); the test then holds the server to 5 s, which
 		// still catches a stalled server, and says so.
-		bar, busy := time.Second, loadAverage() > 2*float64(runtime.NumCPU())
+		bar, busy := time.Second, loadAverage() > 2*float64(runtime.NumCPU()) || others >= 0.25
 		if busy || raceEnabled {
 			bar = 5 * time.Second
 		}
 		if r.p99 > bar {
 			t.Errorf("%s: the well-behaved client's p99 is %v, over %v", name, r.p99, bar)
 		} else if r.p99 > time.Second {
-			t.Logf("%s: p99 %v is over 1 s on a machine with load average %.1f: held to %v here", name, r.p99, loadAverage(), bar)
+			t.Logf("%s: p99 %v is over 1 s on a machine with load average %.1f, other processes taking %.2f processors: held to %v here",
+				name, r.p99, loadAverage(), others, bar)
 		}
 		if raceEnabled {
 			return // the race detector's own memory would be measured
@@ -725,6 +734,101 @@ func hostileCBOR(ctx context.Context, t *testing.T, base string, workers int) st
 }
 
 // loadAverage returns the machine's one-minute load average, 0 if unknown.
+// A cpuSample is the busy time of the machine's processors and of some
+// processes, in clock ticks (USER_HZ), at one moment.
+type cpuSample struct {
+	at            time.Time
+	machine, ours int64
+}
+
+// sampleCPU reads /proc/stat (user, nice, system, irq, softirq and steal:
+// time the hypervisor gave to other machines counts as busy) and the
+// user and system time of pids.
+func sampleCPU(pids ...int) (cpuSample, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuSample{}, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return cpuSample{}, false
+	}
+	s := cpuSample{at: time.Now()}
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return cpuSample{}, false
+		}
+		s.machine += n
+	}
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return cpuSample{}, false
+		}
+		// The fields after the command's name, which is in parentheses
+		// and may hold anything: state is the first, utime the 12th,
+		// stime the 13th.
+		i := bytes.LastIndexByte(b, ')')
+		rest := strings.Fields(string(b[i+1:]))
+		if i < 0 || len(rest) < 13 {
+			return cpuSample{}, false
+		}
+		for _, v := range rest[11:13] {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return cpuSample{}, false
+			}
+			s.ours += n
+		}
+	}
+	return s, true
+}
+
+// othersCores returns how many processors, on average from a to b, were
+// busy with other processes than the ones sampled.
+func (a cpuSample) othersCores(b cpuSample) float64 {
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	wall := b.at.Sub(a.at).Seconds()
+	if wall <= 0 {
+		return 0
+	}
+	return float64((b.machine-a.machine)-(b.ours-a.ours)) / ticksPerSecond / wall
+}
+
+// TestOthersCores: a spinning process is counted as others' work, unless
+// it is among the processes sampled. A spinner on a quiet machine takes
+// a whole processor; the bars are lower, since the machine running the
+// tests is rarely quiet.
+func TestOthersCores(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	spin := exec.Command(sh, "-c", "while :; do :; done")
+	if err := spin.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer spin.Process.Kill()
+	// Sampled at the same moments, without the spinner and with it.
+	a, ok := sampleCPU(os.Getpid())
+	aSpin, okSpin := sampleCPU(os.Getpid(), spin.Process.Pid)
+	if !ok || !okSpin {
+		t.Skip("no /proc to read")
+	}
+	time.Sleep(time.Second)
+	b, _ := sampleCPU(os.Getpid())
+	bSpin, _ := sampleCPU(os.Getpid(), spin.Process.Pid)
+	others, othersSpin := a.othersCores(b), aSpin.othersCores(bSpin)
+	if others < 0.3 {
+		t.Errorf("a spinning shell counted as %.2f processors of others' work, want about 1", others)
+	}
+	if spun := others - othersSpin; spun < 0.3 || othersSpin < -0.1 {
+		t.Errorf("the spinning shell, sampled as ours: others' work %.2f processors, against %.2f without it", othersSpin, others)
+	}
+}
+
 func loadAverage() float64 {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
