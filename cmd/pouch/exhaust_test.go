@@ -733,7 +733,6 @@ func hostileCBOR(ctx context.Context, t *testing.T, base string, workers int) st
 	return fmt.Sprintf("%d hostile bodies (%d kinds, to 3 endpoints): statuses %v", sent.Load(), len(bodies), statuses)
 }
 
-// loadAverage returns the machine's one-minute load average, 0 if unknown.
 // A cpuSample is the busy time of the machine's processors and of some
 // processes, in clock ticks (USER_HZ), at one moment.
 type cpuSample struct {
@@ -771,8 +770,11 @@ func sampleCPU(pids ...int) (cpuSample, bool) {
 		// and may hold anything: state is the first, utime the 12th,
 		// stime the 13th.
 		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			return cpuSample{}, false
+		}
 		rest := strings.Fields(string(b[i+1:]))
-		if i < 0 || len(rest) < 13 {
+		if len(rest) < 13 {
 			return cpuSample{}, false
 		}
 		for _, v := range rest[11:13] {
@@ -837,6 +839,7 @@ func TestOthersCores(t *testing.T) {
 	}
 }
 
+// loadAverage returns the machine's one-minute load average, 0 if unknown.
 func loadAverage() float64 {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
