@@ -74,19 +74,27 @@ type stall struct {
 func runnableCause(from trace.GoState, gosched bool) string {
 	switch {
 	case from == trace.GoRunning && gosched:
-		return "after its Gosched"
+		return causeGosched
 	case from == trace.GoRunning:
-		return "preempted"
+		return causePreempted
 	case from == trace.GoSyscall:
-		return "after a system call"
+		return causeSyscall
 	case from == trace.GoWaiting:
-		return "woken"
+		return causeWoken
 	}
-	return "created"
+	return causeCreated
 }
 
-// causes lists runnableCause's names in the order the summary prints them.
-var causes = []string{"after its Gosched", "after a system call", "woken", "preempted", "created"}
+// runnableCause's names, and the order the summary prints them in.
+const (
+	causeGosched   = "after its Gosched"
+	causeSyscall   = "after a system call"
+	causeWoken     = "woken"
+	causePreempted = "preempted"
+	causeCreated   = "created"
+)
+
+var causes = []string{causeGosched, causeSyscall, causeWoken, causePreempted, causeCreated}
 
 // A traceBucket is one -bucket of the trace.
 type traceBucket struct {

@@ -75,7 +75,7 @@ func TestTraceSummary(t *testing.T) {
 	for _, d := range s.byCause {
 		byCause += d
 	}
-	if _, ok := s.byCause["after its Gosched"]; !ok || byCause != s.state[xtrace.GoRunnable] {
+	if _, ok := s.byCause[causeGosched]; !ok || byCause != s.state[xtrace.GoRunnable] {
 		t.Errorf("the writer's time runnable by cause: %v, in all %v; runnable %v", s.byCause, byCause, s.state[xtrace.GoRunnable])
 	}
 	var out strings.Builder
