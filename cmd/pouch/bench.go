@@ -205,7 +205,7 @@ func runBench(ctx *cmdContext, args []string) error {
 	res.BytesPerPouch = len(protos[0].sent.Payload) + len(batch1[0].Sealed.Tag.Signed.Marshal())
 
 	if *cpuprof != "" {
-		stopProfile, err := startRecording(*cpuprof, pprof.StartCPUProfile, pprof.StopCPUProfile)
+		stopProfile, err := startRecording("--cpuprofile", *cpuprof, pprof.StartCPUProfile, pprof.StopCPUProfile)
 		if err != nil {
 			return err
 		}
@@ -684,35 +684,55 @@ func rssOf(pid int) uint64 {
 	return 0
 }
 
-// startRecording creates the file at path and starts writing a profile
+// startRecording creates the file at path, which what (an environment
+// variable or a flag) named, and starts writing a profile
 // (pprof.StartCPUProfile) or an execution trace (trace.Start: for go tool
 // trace, golang.org/x/exp/trace and pbench trace) into it with start; the
 // function it returns calls stop and closes the file.
-func startRecording(path string, start func(io.Writer) error, stop func()) (func(), error) {
-	f, err := os.Create(path)
+func startRecording(what, path string, start func(io.Writer) error, stop func()) (func(), error) {
+	f, err := createRecording(what, path)
 	if err != nil {
 		return nil, err
 	}
 	if err := start(f); err != nil {
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return func() { stop(); f.Close() }, nil
 }
 
-// writeAllocProfile writes the allocations of the whole run so far (Go's
-// "allocs" profile: what was allocated, where, and what is still live) to
-// path.
-func writeAllocProfile(path string) error {
+// startAllocRecording creates the file at path, which what named, at
+// once, so that a path it cannot write is said before the run rather
+// than after it; the function it returns writes the allocations of the
+// whole run so far into it (Go's "allocs" profile: what was allocated,
+// where, and what is still live) and closes it.
+func startAllocRecording(what, path string) (func() error, error) {
+	f, err := createRecording(what, path)
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}, nil
+}
+
+// createRecording creates the file at path for a profile or a trace; an
+// error names what gave the path (an environment variable, or a flag
+// starting with "--") and how to mend it.
+func createRecording(what, path string) (*os.File, error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return err
+		hint := "set %s to a file in a directory you can write, or unset it"
+		if strings.HasPrefix(what, "--") {
+			hint = "give %s a file in a directory you can write"
+		}
+		return nil, withHint(fmt.Errorf("%s: %w", what, err), hint, what)
 	}
-	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return f, nil
 }
 
 // writeLatencies writes lat, the latencies of the half-load phase's

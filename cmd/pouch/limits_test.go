@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/ed25519"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,34 +259,89 @@ func TestServeLogLevel(t *testing.T) {
 	}
 }
 
-// TestServeTrace: with POUCH_TRACE=FILE the server writes an execution
-// trace of its run, ended when it stops; a FILE it cannot create stops it
-// before it serves, naming the variable.
-func TestServeTrace(t *testing.T) {
-	dir := t.TempDir()
-	missing := filepath.Join(dir, "no-such-dir", "serve.trace")
-	_, errs, code := offRun(t, map[string]string{"POUCH_TRACE": missing}, "serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0")
-	if code == 0 || !strings.Contains(errs, "POUCH_TRACE") {
-		t.Errorf("POUCH_TRACE=%s: exit %d\n%s", missing, code, errs)
+// TestServeRecordings: with POUCH_TRACE, POUCH_CPUPROFILE or
+// POUCH_ALLOCPROFILE=FILE the server writes an execution trace, a CPU
+// profile or an allocation profile of its run, ended or written when it
+// stops; a FILE it cannot create stops it before it serves, naming the
+// variable and how to mend it.
+func TestServeRecordings(t *testing.T) {
+	// pprof's profiles are gzipped protocol buffers; their string table
+	// names the sample types.
+	pprofWith := func(kind string) func([]byte) error {
+		return func(b []byte) error {
+			zr, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				return fmt.Errorf("not a gzipped pprof profile: %w", err)
+			}
+			p, err := io.ReadAll(zr)
+			if err != nil {
+				return err
+			}
+			if !bytes.Contains(p, []byte(kind)) {
+				return fmt.Errorf("a profile of %d bytes that names no %q samples", len(p), kind)
+			}
+			return nil
+		}
 	}
-	path := filepath.Join(dir, "serve.trace")
-	srv := startServeOpts(t, servingBinary(t), serveOpts{env: []string{"POUCH_TRACE=" + path}})
-	_, rk, _ := ed25519.GenerateKey(nil)
-	if _, err := client.New(srv.url).FoundHouse(context.Background(), "ir", "", client.Registrar("ir", rk), nil); err != nil {
-		t.Fatal(err)
-	}
-	srv.cmd.Process.Signal(os.Interrupt)
-	<-srv.exited
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Go's trace format: a header naming the version, then the batches
-	// of events, the last of them written when the trace stops.
-	if !bytes.HasPrefix(b, []byte("go 1.")) || !bytes.Contains(b[:min(len(b), 16)], []byte(" trace")) {
-		t.Fatalf("%s does not start as a Go execution trace: %q", path, b[:min(len(b), 16)])
-	}
-	if len(b) < 4096 {
-		t.Errorf("%s holds %d bytes: the trace was not written out", path, len(b))
+	for _, tt := range []struct {
+		env   string
+		check func([]byte) error
+	}{
+		{"POUCH_TRACE", func(b []byte) error {
+			// Go's trace format: a header naming the version, then the
+			// batches of events, the last of them written when the trace
+			// stops.
+			if !bytes.HasPrefix(b, []byte("go 1.")) || !bytes.Contains(b[:min(len(b), 16)], []byte(" trace")) {
+				return fmt.Errorf("does not start as a Go execution trace: %q", b[:min(len(b), 16)])
+			}
+			if len(b) < 4096 {
+				return fmt.Errorf("holds %d bytes: the trace was not written out", len(b))
+			}
+			return nil
+		}},
+		{"POUCH_CPUPROFILE", pprofWith("nanoseconds")},
+		{"POUCH_ALLOCPROFILE", pprofWith("alloc_space")},
+	} {
+		t.Run(tt.env, func(t *testing.T) {
+			dir := t.TempDir()
+			missing := filepath.Join(dir, "no-such-dir", "serve.out")
+			// A server that went on to serve would not return: the
+			// test fails after a while instead of hanging.
+			type result struct {
+				errs string
+				code int
+			}
+			done := make(chan result, 1)
+			go func() {
+				_, errs, code := offRun(t, map[string]string{tt.env: missing}, "serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+				done <- result{errs, code}
+			}()
+			var errs string
+			var code int
+			select {
+			case r := <-done:
+				errs, code = r.errs, r.code
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%s=%s: the server went on to serve", tt.env, missing)
+			}
+			if code == 0 || !strings.Contains(errs, tt.env+": ") || !strings.Contains(errs, "set "+tt.env+" to a file") {
+				t.Errorf("%s=%s: exit %d\n%s", tt.env, missing, code, errs)
+			}
+			path := filepath.Join(dir, "serve.out")
+			srv := startServeOpts(t, servingBinary(t), serveOpts{env: []string{tt.env + "=" + path}})
+			_, rk, _ := ed25519.GenerateKey(nil)
+			if _, err := client.New(srv.url).FoundHouse(context.Background(), "ir", "", client.Registrar("ir", rk), nil); err != nil {
+				t.Fatal(err)
+			}
+			srv.cmd.Process.Signal(os.Interrupt)
+			<-srv.exited
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.check(b); err != nil {
+				t.Errorf("%s: %v", path, err)
+			}
+		})
 	}
 }

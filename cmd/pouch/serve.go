@@ -270,7 +270,7 @@ func runServe(ctx *cmdContext, args []string) error {
 	// POUCH_CPUPROFILE=FILE: a CPU profile of the whole run, written when
 	// the server stops (SIGINT or SIGTERM), for performance work.
 	if f := ctx.getenv("POUCH_CPUPROFILE"); f != "" {
-		stopProfile, err := startRecording(f, pprof.StartCPUProfile, pprof.StopCPUProfile)
+		stopProfile, err := startRecording("POUCH_CPUPROFILE", f, pprof.StartCPUProfile, pprof.StopCPUProfile)
 		if err != nil {
 			return err
 		}
@@ -280,17 +280,22 @@ func runServe(ctx *cmdContext, args []string) error {
 	// it goes and ended when the server stops, for performance work: what
 	// the store's writer and the requests wait for, and when.
 	if f := ctx.getenv("POUCH_TRACE"); f != "" {
-		stopTrace, err := startRecording(f, trace.Start, trace.Stop)
+		stopTrace, err := startRecording("POUCH_TRACE", f, trace.Start, trace.Stop)
 		if err != nil {
-			return withHint(fmt.Errorf("POUCH_TRACE: %w", err), "set POUCH_TRACE to a file in a directory you can write, or unset it")
+			return err
 		}
 		defer stopTrace()
 	}
 	// POUCH_ALLOCPROFILE=FILE: the allocations of the whole run, written
-	// when the server stops, for performance work.
+	// when the server stops, for performance work; the file is created
+	// now, so that one it cannot write stops the server before it serves.
 	if f := ctx.getenv("POUCH_ALLOCPROFILE"); f != "" {
+		writeAllocs, err := startAllocRecording("POUCH_ALLOCPROFILE", f)
+		if err != nil {
+			return err
+		}
 		defer func() {
-			if err := writeAllocProfile(f); err != nil {
+			if err := writeAllocs(); err != nil {
 				logger.Error("writing the allocation profile", "file", f, "err", err)
 			}
 		}()
