@@ -297,7 +297,11 @@ func runBench(ctx *cmdContext, args []string) error {
 	// server's own commits and appends to its store in it, if its
 	// /metrics times them, say whether its tail is the store's (the
 	// disk's).
-	commits0, appends0, _ := benchStoreTimes(bg, w)
+	route := "pouches.submit"
+	if *batch > 1 {
+		route = "pouches.batch"
+	}
+	commits0, appends0, requests0, _ := benchStoreTimes(bg, w, route)
 	half := rate / 2
 	lat2 := make([]time.Duration, len(batch2))
 	interval := time.Duration(float64(time.Second) * float64(*batch) / half)
@@ -323,7 +327,26 @@ func runBench(ctx *cmdContext, args []string) error {
 		half, float64(len(batch2))/el.Seconds(), pct(lat2), errs.Load())
 	res.HalfOffered, res.HalfPerSecond = half, float64(len(batch2))/el.Seconds()
 	res.HalfP50ms, res.HalfP99ms = quantileMS(lat2, .5), quantileMS(lat2, .99)
-	if commits1, appends1, err := benchStoreTimes(bg, w); err == nil && commits0 != nil {
+	if commits1, appends1, requests1, err := benchStoreTimes(bg, w, route); err == nil && commits0 != nil {
+		if requests0 != nil && requests1 != nil {
+			// The server's own time beside the latency seen here: what
+			// the two do not share is the network, the server's reading
+			// of the request's head, and this process.
+			d := requests1.minus(requests0)
+			over, seen := d.over(.01), int64(0)
+			for i := 0; i < len(lat2); i += *batch { // a request's pouches share its latency
+				if lat2[i] > 10*time.Millisecond {
+					seen++
+				}
+			}
+			res.HalfHandlerOver10ms, res.HalfOver10ms = &over, &seen
+			p99 := "over 1 s"
+			if b, ok := d.quantileBound(.99); ok {
+				ms := 1e3 * b
+				res.HalfHandlerP99ms, p99 = &ms, fmt.Sprintf("within %g ms", ms)
+			}
+			fmt.Fprintf(out, "phase 2, the server's handlers (from their start to the answer sent): 99 %% %s; %d requests over 10 ms, against %d by this load generator's clock\n", p99, over, seen)
+		}
 		if b, ok := appends1.minus(appends0).quantileBound(.99); ok {
 			ms := 1e3 * b
 			res.HalfAppendP99ms = &ms
@@ -418,8 +441,15 @@ type benchResult struct {
 	// until durable, the queue behind slow commits included), to set
 	// beside HalfP99ms.
 	HalfAppendP99ms *float64 `json:"half_append_p99_le_ms,omitempty"`
-	CheckpointMS    float64  `json:"checkpoint_ms"` // last acknowledgement to a checkpoint covering all
-	Errors          int64    `json:"errors"`
+	// HalfHandlerP99ms bounds the server's own time for 99 % of the
+	// half-load phase's requests (a bucket of pouch_api_request_seconds);
+	// HalfHandlerOver10ms counts those requests over 10 ms by the
+	// server's clock, HalfOver10ms the requests over 10 ms by this one's.
+	HalfHandlerP99ms    *float64 `json:"half_handler_p99_le_ms,omitempty"`
+	HalfHandlerOver10ms *int64   `json:"half_handler_over_10ms,omitempty"`
+	HalfOver10ms        *int64   `json:"half_over_10ms,omitempty"`
+	CheckpointMS     float64  `json:"checkpoint_ms"` // last acknowledgement to a checkpoint covering all
+	Errors           int64    `json:"errors"`
 }
 
 // storeHist is a histogram of a server's store (its commits, or its
@@ -433,25 +463,27 @@ type storeHist struct {
 // benchStoreTimes reads, from the server's /metrics with Prometheus's own
 // parser, the histograms of its store's commits
 // (pouch_store_commit_seconds{part="commit"}) and appends
-// (pouch_store_append_seconds); an error if the server has neither (a
-// store that does not time them).
-func benchStoreTimes(ctx context.Context, w *scenario.World) (commits, appends *storeHist, err error) {
+// (pouch_store_append_seconds), an error if the server has neither (a
+// store that does not time them); and the server's own time for the
+// requests of route (pouch_api_request_seconds, every status), nil if
+// it has none.
+func benchStoreTimes(ctx context.Context, w *scenario.World, route string) (commits, appends, requests *storeHist, err error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", w.URL+"/metrics", nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	resp, err := w.Client.HTTP.Do(req)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return nil, nil, nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := p.TextToMetricFamilies(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return nil, nil, fmt.Errorf("GET /metrics: %w", err)
+		return nil, nil, nil, fmt.Errorf("GET /metrics: %w", err)
 	}
 	hist := func(name, label, value string) *storeHist {
 		for _, m := range mfs[name].GetMetric() {
@@ -471,9 +503,32 @@ func benchStoreTimes(ctx context.Context, w *scenario.World) (commits, appends *
 	}
 	commits, appends = hist("pouch_store_commit_seconds", "part", "commit"), hist("pouch_store_append_seconds", "", "")
 	if commits == nil || appends == nil {
-		return nil, nil, errors.New("the server's /metrics does not time its store's commits and appends")
+		return nil, nil, nil, errors.New("the server's /metrics does not time its store's commits and appends")
 	}
-	return commits, appends, nil
+	// The route's requests of every status, summed: the server's own
+	// time for a request, from its handler's start to its answer sent.
+	for _, m := range mfs["pouch_api_request_seconds"].GetMetric() {
+		if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "route" && l.GetValue() == route }) {
+			continue
+		}
+		var bound []float64
+		var count []uint64
+		for _, b := range m.GetHistogram().GetBucket() {
+			bound = append(bound, b.GetUpperBound())
+			count = append(count, b.GetCumulativeCount())
+		}
+		bound = append(bound, math.Inf(1))
+		count = append(count, m.GetHistogram().GetSampleCount())
+		switch {
+		case requests == nil:
+			requests = &storeHist{bound: bound, count: count}
+		case slices.Equal(requests.bound, bound):
+			for i, c := range count {
+				requests.count[i] += c
+			}
+		}
+	}
+	return commits, appends, requests, nil
 }
 
 // minus returns the commits of h that came after those of old.
