@@ -43,6 +43,9 @@ import (
 // The file is in the temporary folder ($TMPDIR), where bench/run keeps
 // pouch's store. It prints BenchmarkHTTPFloorDurable instead of
 // BenchmarkHTTPFloor.
+//
+// With -nice, the load generator (this process) lowers its priority once
+// its server has started, as bench/run runs every load generator.
 func runFloor(args []string) error {
 	fs := flags("floor")
 	rate := fs.Float64("rate", 3000, "pouch's rate at saturation, in requests per `second`: the second phase runs at half")
@@ -50,6 +53,7 @@ func runFloor(args []string) error {
 	workers := fs.Int("workers", 64, "concurrent clients")
 	n := fs.Int("n", 20000, "requests per phase")
 	durable := fs.Bool("durable", false, "answer once the body is written and fdatasync'd (group commit)")
+	nice := fs.Int("nice", 0, "once its server has started, run this load generator at this nice `value` (lowerPriority); 0 leaves it")
 	fs.Parse(args)
 	if *rate <= 0 || *size < 0 || *workers < 1 || *n < 1 {
 		return errors.New("-rate, -workers and -n must be positive, -size not negative")
@@ -85,6 +89,11 @@ func runFloor(args []string) error {
 		return fmt.Errorf("the floor server did not start: %w", err)
 	}
 	url := "http://" + strings.TrimSpace(addr) + "/"
+	if *nice > 0 {
+		if err := lowerPriority(*nice); err != nil {
+			return err
+		}
+	}
 
 	body := make([]byte, *size)
 	rand.Read(body)

@@ -21,6 +21,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -86,6 +87,39 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// lowerPriority raises the nice value of every thread of this process to
+// at least nice: on Linux a nice value is a thread's, and the threads the
+// runtime starts later inherit it from the thread that starts them. A
+// load generator sharing two processors with the server it measures then
+// takes them when the server does not want them, as one on a machine of
+// its own would; at the same priority it delayed the server by several
+// milliseconds at a time (BENCHMARKS.md, "The load generator's share of
+// the HTTP tail"). Child processes started before keep their priority.
+func lowerPriority(nice int) error {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return fmt.Errorf("lowering this load generator's priority: %w", err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		// The system call gives 20 - nice, so that it is never negative.
+		raw, err := syscall.Getpriority(syscall.PRIO_PROCESS, tid)
+		if err != nil {
+			continue // the thread has ended
+		}
+		if 20-raw >= nice {
+			continue
+		}
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("lowering this load generator's priority: thread %d: %w", tid, err)
+		}
+	}
+	return nil
 }
 
 // procCPU returns the CPU time, user and system, process pid has used

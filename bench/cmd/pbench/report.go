@@ -355,7 +355,12 @@ func section(r *results, plots, raw string) string {
 		"%s bytes with its tag, acknowledged once verified, checked against the directory, durably stored (`synchronous=FULL`) and given a log index. "+
 		"JetStream: `pbench js` publishing %s-byte messages to a file-backed stream from 64 workers, each waiting for its acknowledgement: "+
 		"Debian's nats-server %s as its package runs it (it acknowledges before `fsync`), and nats-server %s built from the Go module proxy with `sync_interval: always`. "+
-		"Server CPU is the server process's alone. Half load: half of the rate measured at saturation, open loop.\n\n", num(size), num(size), orDash(m["nats-debian"]), m["nats-current"])
+		"Server CPU is the server process's alone. Half load: half of the rate measured at saturation, open loop.", num(size), num(size), orDash(m["nats-debian"]), m["nats-current"])
+	if n := m["load-nice"]; n != "" && n != "0" {
+		p(" Every load generator here (`pouch bench`, `pbench floor`'s, `pbench js`) runs at nice %s, the servers at the priority they were started with: "+
+			"on processors shared with the server it measures, a load generator then takes them when the server does not want them, as one on a machine of its own would.", n)
+	}
+	p("\n\n")
 	hp := func(b int) string { return fmt.Sprintf("HTTP/server=pouch/batch=%d", b) }
 	js := func(s string) string { return "JetStream/server=" + s + "/workers=64" }
 	jsh := func(s string) string { return "JetStreamHalfLoad/server=" + s }
@@ -374,6 +379,14 @@ func section(r *results, plots, raw string) string {
 		p("| of those, over 10 ms | %s | %s | | | |\n", r.cell(hp(1), "half_commits_over_10ms"), r.cell(hp(64), "half_commits_over_10ms"))
 		p("| the slowest, within (ms, a bucket of the server's histogram) | %s | %s | | | |\n", r.cell(hp(1), "half_commit_max_le_ms"), r.cell(hp(64), "half_commit_max_le_ms"))
 		p("| 99 %% of the server's appends to its store then, from the call until durable, within (ms, a bucket) | %s | %s | | | |\n", r.cell(hp(1), "half_append_p99_le_ms"), r.cell(hp(64), "half_append_p99_le_ms"))
+		if len(r.vals(hp(1), "half_handler_over_10ms")) > 0 {
+			// The same phase's requests over 10 ms by the server's clock
+			// (its handlers, from their start to the answer sent) and by
+			// the load generator's: what only the second counts was slow
+			// outside the handlers.
+			p("| requests over 10 ms at half load, by the load generator's clock | %s | %s | | | |\n", r.cell(hp(1), "half_over_10ms"), r.cell(hp(64), "half_over_10ms"))
+			p("| of those, by the server's clock (its handlers, from their start to the answer sent) | %s | %s | | | |\n", r.cell(hp(1), "half_handler_over_10ms"), r.cell(hp(64), "half_handler_over_10ms"))
+		}
 	}
 	p("| load generator's CPU µs per pouch | %s | %s | | | |\n", r.cell(hp(1), "client_cpu_us_per_pouch"), r.cell(hp(64), "client_cpu_us_per_pouch"))
 	p("| pouch ÷ its limit (two cores of `record.VerifyEd25519`) | %s | %s | | | |\n\n", pct(r.med(hp(1), "pouches_per_s"), verifyAll), pct(r.med(hp(64), "pouches_per_s"), verifyAll))
