@@ -448,8 +448,8 @@ type benchResult struct {
 	HalfHandlerP99ms    *float64 `json:"half_handler_p99_le_ms,omitempty"`
 	HalfHandlerOver10ms *int64   `json:"half_handler_over_10ms,omitempty"`
 	HalfOver10ms        *int64   `json:"half_over_10ms,omitempty"`
-	CheckpointMS     float64  `json:"checkpoint_ms"` // last acknowledgement to a checkpoint covering all
-	Errors           int64    `json:"errors"`
+	CheckpointMS        float64  `json:"checkpoint_ms"` // last acknowledgement to a checkpoint covering all
+	Errors              int64    `json:"errors"`
 }
 
 // storeHist is a histogram of a server's store (its commits, or its

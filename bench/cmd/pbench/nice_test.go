@@ -118,4 +118,3 @@ func lastLine(s string) string {
 	}
 	return ""
 }
-
