@@ -93,10 +93,11 @@ func cpuTime() time.Duration {
 // at least nice: on Linux a nice value is a thread's, and the threads the
 // runtime starts later inherit it from the thread that starts them. A
 // load generator sharing two processors with the server it measures then
-// takes them when the server does not want them, as one on a machine of
-// its own would; at the same priority it delayed the server by several
-// milliseconds at a time (BENCHMARKS.md, "The load generator's share of
-// the HTTP tail"). Child processes started before keep their priority.
+// takes them when the server does not want them: at the same priority it
+// delayed the server by several milliseconds at a time, below it it
+// delays its own reading of the answers instead (BENCHMARKS.md, "The load
+// generator's share of the HTTP tail"). Child processes started before
+// keep their priority.
 func lowerPriority(nice int) error {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
