@@ -45,7 +45,8 @@ import (
 // BenchmarkHTTPFloor.
 //
 // With -nice, the load generator (this process) lowers its priority once
-// its server has started, as bench/run runs every load generator.
+// its server has started, as bench/run runs every load generator with
+// POUCH_BENCH_LOAD_NICE.
 func runFloor(args []string) error {
 	fs := flags("floor")
 	rate := fs.Float64("rate", 3000, "pouch's rate at saturation, in requests per `second`: the second phase runs at half")

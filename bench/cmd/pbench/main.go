@@ -95,9 +95,9 @@ func cpuTime() time.Duration {
 // load generator sharing two processors with the server it measures then
 // takes them when the server does not want them: at the same priority it
 // delayed the server by several milliseconds at a time, below it it
-// delays its own reading of the answers instead (BENCHMARKS.md, "The load
-// generator's share of the HTTP tail"). Child processes started before
-// keep their priority.
+// delays its own reading of the answers instead (BENCHMARKS.md, "The HTTP
+// tail at half load: partly the load generator's"). Child processes
+// started before keep their priority.
 func lowerPriority(nice int) error {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {

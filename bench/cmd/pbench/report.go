@@ -358,7 +358,7 @@ func section(r *results, plots, raw string) string {
 		"Server CPU is the server process's alone. Half load: half of the rate measured at saturation, open loop.", num(size), num(size), orDash(m["nats-debian"]), m["nats-current"])
 	if n := m["load-nice"]; n != "" && n != "0" {
 		p(" Every load generator here (`pouch bench`, `pbench floor`'s, `pbench js`) runs at nice %s, the servers at the priority they were started with: "+
-			"on processors shared with the server it measures, a load generator then takes them when the server does not want them, as one on a machine of its own would.", n)
+			"on processors shared with the server it measures, a load generator then takes them when the server does not want them, and waits for them itself in turn (BENCHMARKS.md, \"The HTTP tail at half load: partly the load generator's\").", n)
 	}
 	p("\n\n")
 	hp := func(b int) string { return fmt.Sprintf("HTTP/server=pouch/batch=%d", b) }
