@@ -485,49 +485,39 @@ func benchStoreTimes(ctx context.Context, w *scenario.World, route string) (comm
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("GET /metrics: %w", err)
 	}
+	// hist sums the histograms of name whose label has value (all of
+	// them if label is ""): a route's requests of every status, say.
 	hist := func(name, label, value string) *storeHist {
+		var h *storeHist
 		for _, m := range mfs[name].GetMetric() {
 			if label != "" && !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == label && l.GetValue() == value }) {
 				continue
 			}
-			h := &storeHist{}
+			one := &storeHist{}
 			for _, b := range m.GetHistogram().GetBucket() {
-				h.bound = append(h.bound, b.GetUpperBound())
-				h.count = append(h.count, b.GetCumulativeCount())
+				one.bound = append(one.bound, b.GetUpperBound())
+				one.count = append(one.count, b.GetCumulativeCount())
 			}
-			h.bound = append(h.bound, math.Inf(1))
-			h.count = append(h.count, m.GetHistogram().GetSampleCount())
-			return h
+			one.bound = append(one.bound, math.Inf(1))
+			one.count = append(one.count, m.GetHistogram().GetSampleCount())
+			switch {
+			case h == nil:
+				h = one
+			case slices.Equal(h.bound, one.bound):
+				for i, c := range one.count {
+					h.count[i] += c
+				}
+			}
 		}
-		return nil
+		return h
 	}
 	commits, appends = hist("pouch_store_commit_seconds", "part", "commit"), hist("pouch_store_append_seconds", "", "")
 	if commits == nil || appends == nil {
 		return nil, nil, nil, errors.New("the server's /metrics does not time its store's commits and appends")
 	}
-	// The route's requests of every status, summed: the server's own
-	// time for a request, from its handler's start to its answer sent.
-	for _, m := range mfs["pouch_api_request_seconds"].GetMetric() {
-		if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "route" && l.GetValue() == route }) {
-			continue
-		}
-		var bound []float64
-		var count []uint64
-		for _, b := range m.GetHistogram().GetBucket() {
-			bound = append(bound, b.GetUpperBound())
-			count = append(count, b.GetCumulativeCount())
-		}
-		bound = append(bound, math.Inf(1))
-		count = append(count, m.GetHistogram().GetSampleCount())
-		switch {
-		case requests == nil:
-			requests = &storeHist{bound: bound, count: count}
-		case slices.Equal(requests.bound, bound):
-			for i, c := range count {
-				requests.count[i] += c
-			}
-		}
-	}
+	// The server's own time for a request, from its handler's start to
+	// its answer sent.
+	requests = hist("pouch_api_request_seconds", "route", route)
 	return commits, appends, requests, nil
 }
 
