@@ -126,19 +126,32 @@ func lowerPriority(nice int) error {
 // procCPU returns the CPU time, user and system, process pid has used
 // (Linux /proc, clock ticks of 10 ms).
 func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := statFields(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[i+1:])
 	if len(f) < 13 {
 		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
 	}
 	ut, _ := strconv.ParseUint(f[11], 10, 64)
 	st, _ := strconv.ParseUint(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+// statFields returns the fields of a /proc stat file (a process's or a
+// thread's) after its command's name, which may hold spaces and ends at
+// the last ')': the first is the state, field 3 of proc(5).
+func statFields(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("%s: no command name", path)
+	}
+	return strings.Fields(s[i+1:]), nil
 }
 
 // quantiles returns the p50, p99 and max of ds in milliseconds.

@@ -93,13 +93,8 @@ func lowerPriorityChild() {
 // threadNice reads a thread's nice value from /proc (the 19th field of
 // its stat), or 20 if it cannot.
 func threadNice(pid, tid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
-	if err != nil {
-		return 20
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 17 {
+	f, err := statFields(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+	if err != nil || len(f) < 17 {
 		return 20
 	}
 	n, err := strconv.Atoi(f[16])
